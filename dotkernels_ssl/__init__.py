@@ -1,0 +1,3 @@
+"""dotkernels_ssl: PyTorch self-supervised learning losses and training built on dotkernels."""
+
+__all__: list[str] = []
