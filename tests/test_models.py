@@ -1,0 +1,122 @@
+"""Tests of dotkernels_ssl.models: shapes, zero-init, projector structure, the small-image stem, gradients."""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("torchvision")
+
+from torch import nn  # noqa: E402
+
+from dotkernels_ssl.models import (  # noqa: E402
+    ConvNet,
+    Projector,
+    SSLModel,
+    build_backbone,
+    build_projector,
+    parse_projector_spec,
+)
+
+
+@pytest.mark.parametrize(("name", "dim"), [("resnet18", 512), ("resnet34", 512), ("resnet50", 2048)])
+def test_resnet_feature_dims_and_zero_init(name: str, dim: int) -> None:
+    torch.manual_seed(0)
+    net, feature_dim = build_backbone(name)
+    assert feature_dim == dim and isinstance(net.fc, nn.Identity)
+    net.eval()
+    with torch.no_grad():
+        out = net(torch.randn(2, 3, 64, 64))
+    assert out.shape == (2, dim)
+    block_type = type(net.layer1[0]).__name__
+    last_bn = "bn2" if block_type == "BasicBlock" else "bn3"
+    blocks = [b for layer in (net.layer1, net.layer2, net.layer3, net.layer4) for b in layer]
+    for b in blocks:
+        assert torch.count_nonzero(getattr(b, last_bn).weight) == 0
+        assert torch.all(b.bn1.weight == 1)
+    plain, _ = build_backbone(name, zero_init_residual=False)
+    assert torch.all(getattr(plain.layer1[0], last_bn).weight == 1)
+
+
+def _layer4_side(net: nn.Module, side: int) -> int:
+    shapes = []
+    handle = net.layer4.register_forward_hook(lambda m, i, o: shapes.append(o.shape))
+    with torch.no_grad():
+        net.eval()(torch.randn(1, net.conv1.in_channels, side, side))
+    handle.remove()
+    return shapes[0][-1]
+
+
+def test_small_image_stem_changes_resolution() -> None:
+    standard, _ = build_backbone("resnet18")
+    small, _ = build_backbone("resnet18", small_image_stem=True)
+    # 32 px: the standard stem divides by 4 before layer1 and the stages by 8 more -> 1x1;
+    # the CIFAR stem only by 8 -> 4x4
+    assert _layer4_side(standard, 32) == 1
+    assert _layer4_side(small, 32) == 4
+    assert small.conv1.kernel_size == (3, 3) and small.conv1.stride == (1, 1)
+    assert isinstance(small.maxpool, nn.Identity)
+    assert standard.conv1.kernel_size == (7, 7) and isinstance(standard.maxpool, nn.MaxPool2d)
+
+
+def test_in_channels() -> None:
+    for stem in (False, True):
+        net, dim = build_backbone("resnet18", small_image_stem=stem, in_channels=1)
+        assert net.conv1.in_channels == 1
+        with torch.no_grad():
+            assert net.eval()(torch.randn(2, 1, 28, 28)).shape == (2, dim)
+
+
+def test_convnet() -> None:
+    net, dim = build_backbone("convnet", in_channels=1)
+    assert isinstance(net, ConvNet) and dim == 256
+    x = torch.randn(3, 1, 28, 28)
+    assert net(x).shape == (3, 256)
+    widths = (64, 128, 256, 256)
+    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == list(widths)
+    expected_params = sum(a * b * 9 + 2 * b for a, b in zip((1, *widths[:-1]), widths))  # conv + BN affine
+    assert sum(p.numel() for p in net.parameters()) == expected_params
+    assert ConvNet(3, widths=(8, 16))(torch.randn(2, 3, 32, 32)).shape == (2, 16)
+
+
+def test_projector_structure() -> None:
+    proj = build_projector(512, "1024-2048-256")
+    assert isinstance(proj, Projector) and (proj.in_dim, proj.out_dim) == (512, 256)
+    kinds = [type(m) for m in proj]
+    assert kinds == [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear]
+    linears = [m for m in proj if isinstance(m, nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(512, 1024), (1024, 2048), (2048, 256)]
+    assert linears[0].bias is not None and linears[1].bias is not None and linears[2].bias is None
+    assert [m.num_features for m in proj if isinstance(m, nn.BatchNorm1d)] == [1024, 2048]
+    single = build_projector(16, "8")
+    assert [type(m) for m in single] == [nn.Linear] and single[0].bias is None
+    none = build_projector(16, "")
+    assert len(none) == 0 and none.out_dim == 16
+    x = torch.randn(4, 16)
+    assert torch.equal(none(x), x)
+    assert parse_projector_spec([3, 4]) == [3, 4]
+    with pytest.raises(ValueError, match="spec"):
+        parse_projector_spec("8192x8192")
+    with pytest.raises(ValueError, match="positive"):
+        parse_projector_spec("8-0")
+    with pytest.raises(ValueError, match="unknown backbone"):
+        build_backbone("vgg11")
+
+
+def test_ssl_model_forward_and_gradients() -> None:
+    torch.manual_seed(0)
+    backbone, dim = build_backbone("resnet18", small_image_stem=True)
+    model = SSLModel(backbone, build_projector(dim, "32-16"))
+    assert model.embedding_dim == 16
+    x = torch.randn(4, 3, 16, 16)
+    features, embeddings = model(x)
+    assert features.shape == (4, 512) and embeddings.shape == (4, 16)
+    embeddings.square().sum().backward()
+    # zero-init residual blocks: the stem, the zero gammas and the projector get gradients at the start
+    assert backbone.conv1.weight.grad.abs().sum() > 0
+    assert backbone.layer1[0].bn2.weight.grad.abs().sum() > 0
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.projector.parameters())
+    small = SSLModel(ConvNet(1), build_projector(256, "64-32"))
+    small(torch.randn(5, 1, 28, 28))[1].sum().backward()
+    assert all(p.grad is not None for p in small.parameters())
