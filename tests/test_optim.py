@@ -1,0 +1,205 @@
+"""Tests of dotkernels_ssl.optim against hand-written reference computations (float64)."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from torch import nn  # noqa: E402
+
+from dotkernels_ssl.optim import LARS, WarmupCosineSchedule, param_groups, scaled_lr  # noqa: E402
+
+
+def _tiny_model() -> nn.Module:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 3), nn.BatchNorm1d(3), nn.ReLU(), nn.Linear(3, 2)).double()
+    with torch.no_grad():  # non-trivial norm parameters
+        model[1].weight.uniform_(0.5, 1.5)
+        model[1].bias.uniform_(-0.5, 0.5)
+    return model
+
+
+def _loss(model: nn.Module, step: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(100 + step)
+    x = torch.randn(8, 4, generator=g, dtype=torch.float64)
+    y = torch.randn(8, 2, generator=g, dtype=torch.float64)
+    return ((model(x) - y) ** 2).mean()
+
+
+def _reference_lars(params, grads, bufs, lr, momentum, wd, eta):
+    """The LARS formula written out in numpy; 1-D parameters: SGD with momentum only."""
+    out = []
+    for i, (w, g) in enumerate(zip(params, grads)):
+        if w.ndim > 1:
+            u = g + wd * w
+            wn, un = np.sqrt((w * w).sum()), np.sqrt((u * u).sum())
+            u = u * (eta * wn / un if wn > 0 and un > 0 else 1.0)
+        else:
+            u = g
+        bufs[i] = u.copy() if bufs[i] is None else momentum * bufs[i] + u
+        out.append(w - lr * bufs[i])
+    return out
+
+
+def test_lars_matches_reference_formula() -> None:
+    model = _tiny_model()
+    ref_model = copy.deepcopy(model)
+    lr, momentum, wd, eta = 0.7, 0.9, 0.05, 0.001
+    opt = LARS(param_groups(model, wd), lr=lr, momentum=momentum, weight_decay=wd, eta=eta)
+    ref = [p.detach().numpy().copy() for p in ref_model.parameters()]
+    bufs = [None] * len(ref)
+    for step in range(4):
+        # reference: gradients at the reference parameters, update in numpy
+        with torch.no_grad():
+            for p, w in zip(ref_model.parameters(), ref):
+                p.copy_(torch.from_numpy(w))
+        ref_model.zero_grad()
+        _loss(ref_model, step).backward()
+        grads = [p.grad.numpy().copy() for p in ref_model.parameters()]
+        ref = _reference_lars(ref, grads, bufs, lr, momentum, wd, eta)
+
+        opt.zero_grad()
+        _loss(model, step).backward()
+        opt.step()
+        for p, w in zip(model.parameters(), ref):
+            np.testing.assert_allclose(p.detach().numpy(), w, rtol=1e-12, atol=1e-14)
+
+
+def test_default_group_excludes_ndim1_and_groups_split() -> None:
+    model = _tiny_model()
+    groups = param_groups(model, 1e-6)
+    adapted = {id(p) for p in groups[0]["params"]}
+    excluded = {id(p) for p in groups[1]["params"]}
+    assert {id(p) for p in model.parameters() if p.ndim > 1} == adapted
+    assert {id(p) for p in model.parameters() if p.ndim == 1} == excluded
+    assert groups[0]["weight_decay"] == 1e-6 and groups[1]["weight_decay"] == 0.0
+    assert groups[0]["lars_exclude"] is False and groups[1]["lars_exclude"] is True
+    model[0].weight.requires_grad_(False)
+    assert sum(len(g["params"]) for g in param_groups(model, 0.1)) == len(list(model.parameters())) - 1
+
+    # one plain group (lars_exclude=None): the same updates as the explicit split
+    a, b = _tiny_model(), _tiny_model()
+    opt_a = LARS(a.parameters(), lr=0.3, weight_decay=0.01)
+    opt_b = LARS(param_groups(b, 0.01), lr=0.3, weight_decay=0.01)
+    for step in range(3):
+        for m, o in ((a, opt_a), (b, opt_b)):
+            o.zero_grad()
+            _loss(m, step).backward()
+            o.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+def test_excluded_parameters_follow_sgd_momentum() -> None:
+    lars_model, sgd_model = _tiny_model(), _tiny_model()
+    lars = LARS(lars_model.parameters(), lr=0.2, momentum=0.9, weight_decay=0.5, lars_exclude=True)
+    sgd = torch.optim.SGD(sgd_model.parameters(), lr=0.2, momentum=0.9)
+    for step in range(5):
+        for m, o in ((lars_model, lars), (sgd_model, sgd)):
+            o.zero_grad()
+            _loss(m, step).backward()
+            o.step()
+    for p, q in zip(lars_model.parameters(), sgd_model.parameters()):
+        torch.testing.assert_close(p, q, rtol=1e-13, atol=1e-15)
+
+
+def test_trust_ratio_edge_cases() -> None:
+    w = nn.Parameter(torch.zeros(3, 2, dtype=torch.float64))
+    opt = LARS([w], lr=1.0, momentum=0.0, weight_decay=0.0, eta=0.001)
+    w.grad = torch.ones_like(w)
+    opt.step()  # ||w|| = 0: trust ratio 1, so a plain SGD step
+    torch.testing.assert_close(w.detach(), -torch.ones(3, 2, dtype=torch.float64))
+    w.grad = torch.zeros_like(w)
+    opt.step()  # ||u|| = 0: nothing moves, no NaN
+    torch.testing.assert_close(w.detach(), -torch.ones(3, 2, dtype=torch.float64))
+    with pytest.raises(ValueError):
+        LARS([w], lr=-1.0)
+
+
+def _cosine(step: int, warmup: int, total: int, base: float, ratio: float) -> float:
+    """The schedule written from its definition."""
+    final = base * ratio
+    if step < warmup:
+        return base * (step + 1) / warmup
+    if step >= total:
+        return final
+    t = (step - warmup) / (total - warmup - 1)
+    return final + (base - final) * (1 + math.cos(math.pi * t)) / 2
+
+
+def test_schedule_values() -> None:
+    p = nn.Parameter(torch.zeros(2, 2))
+    opt = LARS([{"params": [p]}, {"params": [nn.Parameter(torch.zeros(2))], "lr_scale": 0.5}])
+    warmup, total, base = 10, 50, scaled_lr(1.2, 512)
+    assert base == pytest.approx(2.4)
+    sched = WarmupCosineSchedule(opt, warmup, total, base, final_lr_ratio=0.001)
+    seen = []
+    for _ in range(total + 3):
+        seen.append(opt.param_groups[0]["lr"])
+        assert opt.param_groups[1]["lr"] == pytest.approx(0.5 * seen[-1], rel=1e-15)
+        assert sched.get_last_lr() == [g["lr"] for g in opt.param_groups]
+        sched.step()
+    assert seen[0] == pytest.approx(base / warmup)  # warm-up start
+    assert seen[warmup - 1] == pytest.approx(base)  # warm-up end: the peak
+    assert seen[warmup] == pytest.approx(base)  # cosine start
+    assert seen[(warmup + total - 1) // 2] < base
+    assert seen[total - 1] == pytest.approx(0.001 * base, rel=1e-12)  # the last step runs at the final lr
+    assert seen[total + 2] == pytest.approx(0.001 * base)
+    for s, lr in enumerate(seen):
+        assert lr == pytest.approx(_cosine(s, warmup, total, base, 0.001), rel=1e-12)
+    assert all(a <= b + 1e-15 for a, b in itertools.pairwise(seen[:warmup]))
+    assert all(a >= b - 1e-15 for a, b in itertools.pairwise(seen[warmup:total]))
+    # no warm-up
+    s0 = WarmupCosineSchedule(opt, 0, 5, 1.0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(1.0) and s0.lr_at(4) == pytest.approx(0.001)
+    with pytest.raises(ValueError):
+        WarmupCosineSchedule(opt, 6, 5, 1.0)
+    with pytest.raises(ValueError):
+        scaled_lr(1.0, 0)
+
+
+def test_schedule_state_dict_round_trip() -> None:
+    p = nn.Parameter(torch.zeros(3, 3))
+    opt = LARS([p])
+    a = WarmupCosineSchedule(opt, 4, 20, 0.8)
+    for _ in range(7):
+        a.step()
+    state = a.state_dict()
+    rest_a = []
+    for _ in range(5):
+        a.step()
+        rest_a.append(opt.param_groups[0]["lr"])
+    opt2 = LARS([nn.Parameter(torch.zeros(3, 3))])
+    b = WarmupCosineSchedule(opt2, 1, 2, 99.0)  # other settings: the state overrides them
+    b.load_state_dict(state)
+    assert opt2.param_groups[0]["lr"] == pytest.approx(_cosine(7, 4, 20, 0.8, 0.001))
+    rest_b = []
+    for _ in range(5):
+        b.step()
+        rest_b.append(opt2.param_groups[0]["lr"])
+    assert rest_a == rest_b
+
+
+def test_lars_state_dict_resume() -> None:
+    """Optimizer state (momentum buffers) survives a state_dict round trip: resumed == uninterrupted."""
+    a, b = _tiny_model(), _tiny_model()
+    opt_a = LARS(param_groups(a, 0.01), lr=0.5)
+    for step in range(2):
+        opt_a.zero_grad()
+        _loss(a, step).backward()
+        opt_a.step()
+    b.load_state_dict(a.state_dict())
+    opt_b = LARS(param_groups(b, 0.01), lr=0.5)
+    opt_b.load_state_dict(copy.deepcopy(opt_a.state_dict()))  # as through torch.save / torch.load
+    for m, o in ((a, opt_a), (b, opt_b)):
+        o.zero_grad()
+        _loss(m, 2).backward()
+        o.step()
+    for p, q in zip(a.parameters(), b.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
