@@ -596,14 +596,14 @@ class ImageData:
 
     name: str
     split: str
-    labels: torch.Tensor
+    labels: torch.Tensor = field(repr=False)
     num_classes: int
     mean: tuple[float, ...]
     std: tuple[float, ...]
     image_size: int
     in_channels: int
-    images: torch.Tensor | None = None
-    dataset: Dataset | None = None
+    images: torch.Tensor | None = field(default=None, repr=False)
+    dataset: Dataset | None = field(default=None, repr=False)
     classes: list[str] | None = None
     indices: torch.Tensor | None = field(default=None, repr=False)
 
