@@ -86,6 +86,19 @@ _STATS: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
 
 _SPLITS = ("train", "val", "test", "trainval")
 
+_FASHION_CLASSES = [
+    "T-shirt/top",
+    "Trouser",
+    "Pullover",
+    "Dress",
+    "Coat",
+    "Sandal",
+    "Shirt",
+    "Sneaker",
+    "Bag",
+    "Ankle boot",
+]
+
 
 class DatasetNotFoundError(FileNotFoundError):
     """A data set's files were found in none of the places looked in.
@@ -949,8 +962,10 @@ def load_dataset(
             x, y = xu, yu
     elif name in ("fashion-mnist", "mnist"):
         x, y = read_mnist_like(name, official, data_dir)
+        classes = list(_FASHION_CLASSES) if name == "fashion-mnist" else [str(i) for i in range(10)]
     elif name == "digits":
         x, y = read_digits(official)
+        classes = [str(i) for i in range(10)]
     elif name in ("cifar10", "cifar100"):
         x, y, classes = read_cifar(name, official, data_dir)
     else:  # stl10 labelled splits
