@@ -96,6 +96,13 @@ def _newton_step(x: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @lru_cache(maxsize=64)
 def _cached_rule(n: int, q: int) -> tuple[np.ndarray, np.ndarray]:
+    if q == 2:  # the arcsine law: Chebyshev–Gauss nodes and equal weights in closed form
+        nodes = np.sort(np.cos((2 * np.arange(1, n + 1) - 1) * np.pi / (2 * n)))
+        nodes = 0.5 * (nodes - nodes[::-1])
+        weights = np.full(n, 1.0 / n)
+        nodes.setflags(write=False)
+        weights.setflags(write=False)
+        return nodes, weights
     lam = 0.5 * (q - 2)
     k = np.arange(1, n, dtype=np.float64)
     # squared off-diagonal of the Jacobi matrix of the orthonormal Gegenbauer polynomials (zero diagonal)
