@@ -1,0 +1,256 @@
+r"""World information and gradient-carrying collectives: the one place that talks to ``torch.distributed``.
+
+Every function falls back to the identity (or to the trivial answer) when ``torch.distributed`` is not
+available, not initialised, or initialised with a single process, so the losses run unchanged in a single
+process.
+
+Gradient convention
+-------------------
+Under ``DistributedDataParallel`` (DDP) every rank ``r`` computes its own scalar loss :math:`L_r` and calls
+``backward``; DDP then *averages* the parameter gradients over the :math:`W` ranks. The collectives here are
+written so that autograd on rank ``r`` produces the gradient of the **sum over ranks**
+
+.. math::  F = \sum_{s=0}^{W-1} L_s
+
+with respect to the tensors owned by rank ``r``. Concretely, if :math:`X = [x_0; \dots; x_{W-1}]` is the
+gathered batch, the backward of :func:`all_gather_with_grad` on rank ``r`` returns
+
+.. math::  \frac{\partial F}{\partial x_r} = \sum_{s} \big(\partial L_s / \partial X\big)_{\text{rows of } r}
+
+(an ``all_reduce(SUM)`` of the incoming gradient, then this rank's rows), and the backward of
+:func:`all_reduce_sum` returns :math:`\sum_s \partial L_s / \partial y`. After DDP's averaging every parameter
+receives :math:`\nabla_\theta F / W`. Hence the **full-batch gradient is recovered exactly** whenever
+
+.. math::  \frac1W \sum_s L_s = L_{\text{full batch}},
+
+i.e. when each rank either computes the global loss identically (replicated terms: statistics of the gathered
+batch) or a rank-local share scaled so that the shares average to the global value (for a global mean over
+:math:`N` rows, rank ``r`` uses :math:`\frac{W}{N}\sum_{i \in r} \ell_i`, which is the local mean when the
+local batch sizes are equal). This is the standard exact form (the official VICReg / SFRIK
+``FullGatherLayer``); the losses in :mod:`dotkernels_ssl.losses_baselines` follow it and the two-process gloo
+tests check it.
+
+Unequal local batch sizes are supported by the gathers (padding to the largest local size); the sizes are
+exchanged with one small extra collective unless passed explicitly as ``sizes``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.distributed as dist
+
+__all__ = [
+    "all_gather_no_grad",
+    "all_gather_with_grad",
+    "all_reduce_max",
+    "all_reduce_sum",
+    "gather_sizes",
+    "is_distributed",
+    "local_slice",
+    "rank",
+    "world_size",
+]
+
+
+# ``all_gather_into_tensor`` was renamed ``all_gather_single`` (the old name warns from torch 2.14 on).
+_all_gather_single = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+
+
+def _initialized() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def world_size() -> int:
+    """Number of processes in the default group (1 when ``torch.distributed`` is not initialised)."""
+    return dist.get_world_size() if _initialized() else 1
+
+
+def rank() -> int:
+    """Rank of this process in the default group (0 when ``torch.distributed`` is not initialised)."""
+    return dist.get_rank() if _initialized() else 0
+
+
+def is_distributed() -> bool:
+    """True when ``torch.distributed`` is initialised with more than one process."""
+    return _initialized() and dist.get_world_size() > 1
+
+
+def _comm_device(like: torch.Tensor | None = None) -> torch.device:
+    """Device for small bookkeeping tensors: that of ``like``, else CUDA for NCCL, else CPU."""
+    if like is not None:
+        return like.device
+    if _initialized() and dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def gather_sizes(n_local: int, device: torch.device | None = None) -> list[int]:
+    """Local batch sizes of all ranks, in rank order (``[n_local]`` in a single process).
+
+    Parameters
+    ----------
+    n_local : int
+        Number of rows held by this rank.
+    device : torch.device, optional
+        Device of the bookkeeping tensor (must be a CUDA device for NCCL); inferred from the backend by
+        default.
+    """
+    n_local = int(n_local)
+    if n_local < 0:
+        raise ValueError(f"n_local must be >= 0, got {n_local}")
+    if not is_distributed():
+        return [n_local]
+    dev = device if device is not None else _comm_device()
+    t = torch.tensor([n_local], dtype=torch.int64, device=dev)
+    out = torch.empty(world_size(), dtype=torch.int64, device=dev)
+    _all_gather_single(out, t)
+    return [int(v) for v in out.tolist()]
+
+
+def _check_sizes(sizes: Sequence[int], n_local: int) -> list[int]:
+    sizes = [int(s) for s in sizes]
+    if len(sizes) != world_size():
+        raise ValueError(f"sizes has {len(sizes)} entries but the world size is {world_size()}")
+    if sizes[rank()] != n_local:
+        raise ValueError(f"sizes[{rank()}] = {sizes[rank()]} does not match the local size {n_local}")
+    return sizes
+
+
+def local_slice(n_local: int, sizes: Sequence[int] | None = None) -> slice:
+    """Rows of the gathered batch (rank order) that belong to this rank.
+
+    Parameters
+    ----------
+    n_local : int
+        Number of rows held by this rank.
+    sizes : sequence of int, optional
+        Local sizes of all ranks (from :func:`gather_sizes`); exchanged with a collective when omitted.
+
+    Returns
+    -------
+    slice
+        ``slice(start, start + n_local)`` with ``start = sum(sizes[:rank])``; ``slice(0, n_local)`` in a
+        single process.
+    """
+    if not is_distributed():
+        return slice(0, int(n_local))
+    sizes = _check_sizes(gather_sizes(n_local) if sizes is None else sizes, int(n_local))
+    start = sum(sizes[: rank()])
+    return slice(start, start + int(n_local))
+
+
+def _gather(x: torch.Tensor, sizes: list[int]) -> torch.Tensor:
+    """All-gather along dim 0 (no autograd); pads to the largest local size when sizes differ."""
+    x = x.contiguous()
+    w = len(sizes)
+    m = max(sizes)
+    if all(s == m for s in sizes):
+        out = x.new_empty((w * m, *x.shape[1:]))
+        _all_gather_single(out, x)
+        return out
+    padded = x.new_zeros((m, *x.shape[1:]))
+    padded[: x.shape[0]] = x
+    out = x.new_empty((w * m, *x.shape[1:]))
+    _all_gather_single(out, padded)
+    out = out.view(w, m, *x.shape[1:])
+    return torch.cat([out[r, : sizes[r]] for r in range(w)], dim=0)
+
+
+def _prepare_sizes(x: torch.Tensor, sizes: Sequence[int] | None) -> list[int]:
+    if x.dim() < 1:
+        raise ValueError("expected a tensor with at least one dimension (rows along dim 0)")
+    n = int(x.shape[0])
+    return _check_sizes(gather_sizes(n, x.device) if sizes is None else sizes, n)
+
+
+class _AllGatherWithGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, sizes: list[int]) -> torch.Tensor:  # type: ignore[override]
+        start = sum(sizes[: rank()])
+        ctx.rows = (start, start + int(x.shape[0]))
+        return _gather(x, sizes)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        # Sum the gradient of every rank's loss with respect to the gathered batch, keep our rows.
+        g = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(g, op=dist.ReduceOp.SUM)
+        start, stop = ctx.rows
+        return g[start:stop], None
+
+
+def all_gather_with_grad(x: torch.Tensor, sizes: Sequence[int] | None = None) -> torch.Tensor:
+    r"""Concatenate ``x`` from every rank along dim 0, with a gradient that flows back to every rank.
+
+    Forward: :math:`X = [x_0; x_1; \dots; x_{W-1}]` (rank order). Backward on rank ``r``: the incoming
+    gradient :math:`G_r = \partial L_r / \partial X` is summed over ranks with ``all_reduce(SUM)`` and the
+    rows of rank ``r`` are returned, :math:`\big(\sum_s G_s\big)_{\text{rows of } r}` — the gradient of
+    :math:`\sum_s L_s`. With DDP's averaging, a loss that every rank computes identically from ``X`` gives
+    exactly the full-batch gradient (see the module docstring).
+
+    Parameters
+    ----------
+    x : Tensor
+        Local rows, shape ``(n_local, ...)``; the trailing shape, dtype and device must agree across ranks.
+    sizes : sequence of int, optional
+        Local row counts of all ranks (from :func:`gather_sizes`). Exchanged with one small collective when
+        omitted. Unequal sizes are supported (padding to the largest).
+
+    Returns
+    -------
+    Tensor
+        Shape ``(sum(sizes), ...)``; ``x`` itself in a single process.
+    """
+    if not is_distributed():
+        return x
+    return _AllGatherWithGrad.apply(x, _prepare_sizes(x, sizes))
+
+
+def all_gather_no_grad(x: torch.Tensor, sizes: Sequence[int] | None = None) -> torch.Tensor:
+    """Concatenate ``x`` from every rank along dim 0, detached from autograd.
+
+    Same layout and size handling as :func:`all_gather_with_grad`; ``x.detach()`` in a single process.
+    """
+    if not is_distributed():
+        return x.detach()
+    with torch.no_grad():
+        return _gather(x.detach(), _prepare_sizes(x, sizes))
+
+
+class _AllReduceSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        y = x.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(y, op=dist.ReduceOp.SUM)
+        return y
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):  # type: ignore[override]
+        g = grad.clone(memory_format=torch.contiguous_format)
+        dist.all_reduce(g, op=dist.ReduceOp.SUM)
+        return g
+
+
+def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
+    r"""Sum of ``x`` over ranks, :math:`y = \sum_r x_r`, with a gradient (out of place).
+
+    Backward on rank ``r`` returns :math:`\sum_s \partial L_s / \partial y` (an ``all_reduce(SUM)`` of the
+    incoming gradient), the gradient of :math:`\sum_s L_s` with respect to :math:`x_r` — the same convention
+    as :func:`all_gather_with_grad`. ``x`` itself in a single process.
+    """
+    if not is_distributed():
+        return x
+    return _AllReduceSum.apply(x)
+
+
+def all_reduce_max(x: torch.Tensor) -> torch.Tensor:
+    """Element-wise maximum over ranks, detached (for numerical shifts such as a global log-sum-exp).
+
+    ``x.detach()`` in a single process.
+    """
+    y = x.detach().clone(memory_format=torch.contiguous_format)
+    if is_distributed():
+        dist.all_reduce(y, op=dist.ReduceOp.MAX)
+    return y
