@@ -8,7 +8,6 @@ Edgeworth expansions, or the Monte Carlo figures recorded in MATH.md section 4.
 from __future__ import annotations
 
 import math
-import time
 import warnings
 
 import mpmath as mp
@@ -460,15 +459,14 @@ def test_extreme_arguments():
         assert 0.0 <= law.cdf(1e-300) < 1e-150
 
 
-def test_cdf_vector_of_100_points_with_50_terms_is_fast():
+def test_cdf_vector_of_100_points_with_50_terms_is_monotone_and_matches_sf():
+    # speed is measured in benchmarks/, not here
     rng = np.random.default_rng(0)
     law = WeightedChiSquare(rng.uniform(0.01, 1.0, 50), rng.integers(1, 30, 50).astype(float))
     x = np.linspace(law.mean() - 3 * law.std(), law.mean() + 6 * law.std(), 100)
-    t0 = time.perf_counter()
     c = law.cdf(x)
-    elapsed = time.perf_counter() - t0
     assert np.all(np.diff(c) >= 0)
-    assert elapsed < 5.0  # ~0.2 s on a loaded 2-core box; generous bound against CI noise
+    np.testing.assert_allclose(c + law.sf(x), 1.0, atol=1e-11)
 
 
 # --------------------------------------------------------------------------- property tests
