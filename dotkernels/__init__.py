@@ -38,6 +38,7 @@ from .kernels import (
     TruncatedKernel,
     parse_kernel,
 )
+from .nulls import WeightedChiSquare, monte_carlo_pvalue
 from .quadrature import projected_density, projected_quadrature
 from .special import log_gamma_ratio, log_iv
 
@@ -64,6 +65,7 @@ __all__ = [
     "SpectrumAccuracyWarning",
     "SumKernel",
     "TruncatedKernel",
+    "WeightedChiSquare",
     "harmonic_dimension",
     "legendre",
     "legendre_all",
@@ -74,6 +76,7 @@ __all__ = [
     "log_harmonic_dimension",
     "log_iv",
     "monomial_to_legendre",
+    "monte_carlo_pvalue",
     "parse_kernel",
     "projected_density",
     "projected_quadrature",
