@@ -35,6 +35,8 @@ from numbers import Integral
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
+from .gegenbauer import log_harmonic_dimension
+
 __all__ = ["WeightedChiSquare", "monte_carlo_pvalue"]
 
 _METHODS = ("imhof", "hbe", "sw", "exact")
@@ -58,28 +60,6 @@ _WARN_REL = 1e-6
 _EXACT_RTOL = 1e-12
 # Rounding of the harmonic dimensions N(q, l) to integers is exact below this size.
 _ROUND_DIM_BELOW = 1e12
-
-
-def _log_harmonic_dimension(q: int, l: np.ndarray) -> np.ndarray:
-    """Log of the dimension N(q, l) of the degree-l spherical harmonics on S^{q-1}.
-
-    ``N(q, l) = (2l + q - 2) / l * binom(l + q - 3, l - 1)`` for ``l >= 1`` and ``N(q, 0) = 1``, computed as
-    ``log(2l+q-2) - log l + gammaln(l+q-2) - gammaln(l) - gammaln(q-1)``.
-
-    (Private stand-in for :func:`dotkernels.gegenbauer.log_harmonic_dimension`.)
-    """
-    l = np.asarray(l, dtype=np.float64)
-    out = np.zeros_like(l)
-    pos = l >= 1
-    lp = l[pos]
-    out[pos] = (
-        np.log(2.0 * lp + q - 2.0)
-        - np.log(lp)
-        + special.gammaln(lp + q - 2.0)
-        - special.gammaln(lp)
-        - special.gammaln(q - 1.0)
-    )
-    return out
 
 
 def _as_finite_1d(value, name: str) -> np.ndarray:
@@ -352,7 +332,7 @@ class WeightedChiSquare:
         keep = (l >= 1) & (arr > 0.0)
         if not np.any(keep):
             raise ValueError("`a` has no positive coefficient a_l with l >= 1: the null law is degenerate")
-        logn = _log_harmonic_dimension(q, l[keep])
+        logn = log_harmonic_dimension(q, l[keep].astype(np.int64))
         dims = np.exp(logn)
         dims = np.where(dims < _ROUND_DIM_BELOW, np.round(dims), dims)
         return cls(arr[keep] / dims, dims, method=method, shift=shift, tail_bound=tail_bound)
