@@ -833,7 +833,22 @@ class ArcCosineKernel(DotProductKernel):
 # kernels defined by their Gegenbauer coefficients
 
 
-class LegendreSeriesKernel(DotProductKernel):
+class _SeriesProfile(DotProductKernel):
+    """Kernels evaluated as a finite Gegenbauer series ``_coefficients(q)`` (Clenshaw; derivative in q + 2)."""
+
+    dimension_dependent = True
+
+    def _coefficients(self, q: int) -> list[float]:
+        raise NotImplementedError
+
+    def _profile(self, t, xp, q):
+        return _clenshaw(self._coefficients(q), q, t, xp)
+
+    def _derivative(self, t, xp, q):
+        return _clenshaw(_derivative_coefficients(self._coefficients(q), q), q + 2, t, xp)
+
+
+class LegendreSeriesKernel(_SeriesProfile):
     r"""Finite Legendre series :math:`\varphi(t) = \sum_{l=0}^{L} a_l P_{l,q}(t)` with fixed coefficients.
 
     The same coefficients in every dimension (the profile therefore depends on q). Evaluated by Clenshaw's
@@ -867,11 +882,8 @@ class LegendreSeriesKernel(DotProductKernel):
     def _named_params(self):
         return [("coefficients", self.coefficients.tolist())]
 
-    def _profile(self, t, xp, q):
-        return _clenshaw(self.coefficients.tolist(), q, t, xp)
-
-    def _derivative(self, t, xp, q):
-        return _clenshaw(_derivative_coefficients(self.coefficients.tolist(), q), q + 2, t, xp)
+    def _coefficients(self, q):
+        return self.coefficients.tolist()
 
     def _phi_at_one(self, q):
         return float(math.fsum(self.coefficients))
@@ -909,7 +921,7 @@ class SFRIKKernel(LegendreSeriesKernel):
         return [("weights", self.weights)]
 
 
-class BandLimitedKernel(DotProductKernel):
+class BandLimitedKernel(_SeriesProfile):
     r"""Band-limited kernel :math:`\varphi(t) = \sum_{l \le L} N(q,l) P_{l,q}(t)`: the reproducing kernel of the
     polynomials of degree <= L on :math:`S^{q-1}` (all Mercer eigenvalues equal to 1)."""
 
@@ -929,11 +941,6 @@ class BandLimitedKernel(DotProductKernel):
     def _coefficients(self, q):
         return self.spectrum(q, self.L).tolist()
 
-    def _profile(self, t, xp, q):
-        return _clenshaw(self._coefficients(q), q, t, xp)
-
-    def _derivative(self, t, xp, q):
-        return _clenshaw(_derivative_coefficients(self._coefficients(q), q), q + 2, t, xp)
 
     def _phi_at_one(self, q):
         return float(math.fsum(self.spectrum(q, self.L)))
@@ -950,7 +957,7 @@ class BandLimitedKernel(DotProductKernel):
         return True
 
 
-class _SpectrallyDefined(DotProductKernel):
+class _SpectrallyDefined(_SeriesProfile):
     """Kernels defined by an infinite spectrum: the profile is the series truncated where the tail is negligible."""
 
     dimension_dependent = True
@@ -983,11 +990,6 @@ class _SpectrallyDefined(DotProductKernel):
     def _coefficients(self, q):
         return self.spectrum(q, self._auto_degree(q)).tolist()
 
-    def _profile(self, t, xp, q):
-        return _clenshaw(self._coefficients(q), q, t, xp)
-
-    def _derivative(self, t, xp, q):
-        return _clenshaw(_derivative_coefficients(self._coefficients(q), q), q + 2, t, xp)
 
     def _phi_at_one(self, q):
         return float(math.fsum(self.spectrum(q, self._auto_degree(q))))
@@ -1279,7 +1281,7 @@ class ScaledKernel(DotProductKernel):
         return self.kernel._known_positive_definite(q)
 
 
-class TruncatedKernel(DotProductKernel):
+class TruncatedKernel(_SeriesProfile):
     r"""Truncation :math:`\sum_{l \le L} a_l(q) P_{l,q}` of a kernel to degree L (dimension dependent)."""
 
     name = "truncated"
@@ -1301,11 +1303,6 @@ class TruncatedKernel(DotProductKernel):
     def _coefficients(self, q):
         return self.kernel.spectrum(q, self.L).tolist()
 
-    def _profile(self, t, xp, q):
-        return _clenshaw(self._coefficients(q), q, t, xp)
-
-    def _derivative(self, t, xp, q):
-        return _clenshaw(_derivative_coefficients(self._coefficients(q), q), q + 2, t, xp)
 
     def _phi_at_one(self, q):
         return float(math.fsum(self.kernel.spectrum(q, self.L)))
