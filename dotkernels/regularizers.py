@@ -1,0 +1,516 @@
+r"""Classic self-supervised regularisers in their original form, and the dot-product kernels that reproduce them.
+
+Every function takes a batch of embeddings ``Z`` (n x q, any array-API array: numpy, torch, ...) and returns a
+0-d array of the same library, dtype and device (differentiable under torch autograd).
+
+Notation: rows :math:`z_i`, :math:`t_{ij} = z_i^T z_j`, :math:`m = n^{-1}\sum_i z_i`, :math:`S = n^{-1} Z^T Z =
+E[z z^T]` (uncentred second moment over the batch), :math:`C_n = S - m m^T` (centred covariance, denominator n),
+:math:`\sigma` the uniform law on :math:`S^{q-1}`. For a dot-product kernel :math:`\varphi = \sum_l a_l P_{l,q}`,
+
+.. math::
+
+    \mathrm{MMD}_V^2 = n^{-2} \sum_{i,j} \varphi(t_{ij}) - a_0, \qquad
+    \mathrm{MMD}_U^2 = \frac{1}{n(n-1)} \sum_{i \ne j} \varphi(t_{ij}) - a_0,
+
+(:math:`a_0` is the uniform mean embedding) and :math:`n\,\mathrm{MMD}_V^2 = (n-1)\mathrm{MMD}_U^2 + \varphi(1) - a_0`.
+
+Exact special cases (rows on the unit sphere; each is tested to 1e-12 and derived in :mod:`dotkernels.symbolic`):
+
+* Wang & Isola uniformity = :math:`\log(a_0 + \mathrm{MMD}_U^2)` with ``GaussianKernel(t)``;
+* centring :math:`\|m\|^2` = :math:`\mathrm{MMD}_V^2` with :math:`P_{1,q}(t) = t`;
+* whitening :math:`\|S - I/q\|_F^2` = :math:`\mathrm{MMD}_V^2` with :math:`t^2` (``MonomialKernel(2)``);
+* :math:`b_1\|m\|^2 + b_2\frac{q}{q-1}\|S - I/q\|_F^2` = :math:`\mathrm{MMD}_V^2` with :math:`b_1 P_{1,q} + b_2
+  P_{2,q}`;
+* spectral contrastive repulsion = :math:`1/q + \mathrm{MMD}_U^2` with :math:`t^2`;
+* energy distance to :math:`\sigma` = :math:`\mathrm{MMD}^2` (V or U) with ``DistanceKernel(alpha/2)``.
+
+Not MMDs (what differs and the nearest exact statements are in their docstrings): VICReg's variance hinge and
+off-diagonal covariance, Barlow Twins' redundancy reduction. Every dot-product-kernel MMD statistic is a function of
+the Gram matrix :math:`Z Z^T`, hence unchanged when Z is replaced by :math:`Z R` for an orthogonal R; these three
+terms change, so no dot-product kernel reproduces them.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Any
+
+import array_api_compat
+
+from ._array_api import array_namespace, as_array
+from .kernels import DistanceKernel, DotProductKernel, GaussianKernel, LegendreSeriesKernel, MonomialKernel
+
+__all__ = [
+    "barlow_twins_redundancy",
+    "centering",
+    "centering_whitening",
+    "centering_whitening_kernel",
+    "centering_whitening_via_kernel",
+    "energy_distance_to_uniform",
+    "energy_distance_via_kernel",
+    "energy_kernel",
+    "spectral_contrastive_kernel",
+    "spectral_contrastive_repulsion",
+    "spectral_contrastive_repulsion_via_kernel",
+    "uniformity_kernel",
+    "uniformity_via_kernel",
+    "vicreg_covariance",
+    "vicreg_variance",
+    "wang_isola_uniformity",
+    "whitening",
+    "whitening_kernel",
+    "whitening_via_kernel",
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _real(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if nonnegative and value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
+def _batch(Z: Any, name: str = "Z", *, min_rows: int = 2, min_cols: int = 1) -> tuple[Any, Any]:
+    Z, xp = as_array(Z, name)
+    if Z.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d array (n, q) of embeddings, got shape {tuple(Z.shape)}")
+    if Z.shape[0] < min_rows:
+        raise ValueError(f"{name} must have at least {min_rows} rows (embeddings), got {Z.shape[0]}")
+    if Z.shape[1] < min_cols:
+        raise ValueError(f"{name} must have at least {min_cols} columns (dimension), got {Z.shape[1]}")
+    return Z, xp
+
+
+def _estimator(estimator: str) -> str:
+    if estimator not in ("v", "u"):
+        raise ValueError(f"estimator must be 'v' (diagonal included) or 'u' (i != j), got {estimator!r}")
+    return estimator
+
+
+def _eye(xp: Any, n: int, like: Any) -> Any:
+    return xp.eye(n, dtype=like.dtype, device=array_api_compat.device(like))
+
+
+def _second_moment(Z: Any, xp: Any) -> Any:
+    """S = Z^T Z / n."""
+    return xp.matmul(xp.matrix_transpose(Z), Z) / Z.shape[0]
+
+
+def _squared_distances(Z: Any, xp: Any) -> Any:
+    """||z_i - z_j||^2 from the coordinates (clipped at 0 against rounding)."""
+    sq = xp.sum(Z * Z, axis=1)
+    D = sq[:, None] + sq[None, :] - 2.0 * xp.matmul(Z, xp.matrix_transpose(Z))
+    return xp.clip(D, 0.0, None)
+
+
+def _off_diagonal_sum(K: Any, xp: Any) -> Any:
+    return xp.sum(K) - xp.sum(K * _eye(xp, K.shape[0], K))
+
+
+def _kernel_mmd2(Z: Any, kernel: DotProductKernel, estimator: str) -> Any:
+    """MMD^2 of the batch to the uniform law from the Gram matrix (V: diagonal included; U: i != j)."""
+    Z, xp = _batch(Z, min_cols=2)
+    n, q = Z.shape
+    K = kernel.gram(Z)
+    a0 = kernel.uniform_mean_embedding(int(q))
+    if estimator == "v":
+        return xp.sum(K) / (n * n) - a0
+    return _off_diagonal_sum(K, xp) / (n * (n - 1)) - a0
+
+
+def _standardize(Z: Any, xp: Any, eps: float) -> Any:
+    """Columns centred and divided by sqrt(biased variance + eps) (BatchNorm1d(affine=False) in training mode)."""
+    centred = Z - xp.mean(Z, axis=0)
+    var = xp.mean(centred * centred, axis=0)
+    return centred / xp.sqrt(var + eps)
+
+
+def _uniform_mean_distance(q: int, alpha: float) -> float:
+    r""":math:`E\|Y - Y'\|^\alpha` for independent uniform Y, Y' on :math:`S^{q-1}`.
+
+    :math:`(1 - Y^TY')/2 \sim \mathrm{Beta}(\beta, \beta)` with :math:`\beta = (q-1)/2` and
+    :math:`\|Y - Y'\|^2 = 4 (1 - Y^TY')/2`, so :math:`E\|Y-Y'\|^\alpha = 2^\alpha\, \Gamma(\beta + \alpha/2)\,
+    \Gamma(2\beta) / (\Gamma(\beta)\, \Gamma(2\beta + \alpha/2))`.
+    """
+    beta = (q - 1) / 2
+    log_c = (
+        alpha * math.log(2.0)
+        + math.lgamma(beta + alpha / 2)
+        + math.lgamma(2 * beta)
+        - math.lgamma(beta)
+        - math.lgamma(2 * beta + alpha / 2)
+    )
+    return math.exp(log_c)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Wang & Isola uniformity
+
+
+def wang_isola_uniformity(Z: Any, t: float = 2.0) -> Any:
+    r"""Wang & Isola's (2020) uniformity loss :math:`\log \frac{1}{n(n-1)} \sum_{i \ne j} e^{-t \|z_i - z_j\|^2}`.
+
+    The original code averages ``pdist(z).pow(2).mul(-t).exp()`` over the pairs i < j, which is the same mean. It is
+    evaluated here in log-sum-exp form (no underflow for large t).
+
+    Exact relation (unit-norm rows). With the Gaussian kernel :math:`k(x, y) = e^{-t\|x-y\|^2} = \varphi(x^Ty)`,
+    :math:`\varphi(s) = e^{-2t(1-s)}` (:func:`uniformity_kernel`),
+
+    .. math::
+
+        \text{uniformity}(Z) = \log\big(a_0 + \mathrm{MMD}_U^2\big), \qquad
+        a_0 = e^{-2t}\, {}_0F_1(; q/2; t^2),
+
+    a strictly increasing function of the U-statistic :math:`\mathrm{MMD}_U^2` (see :func:`uniformity_via_kernel`
+    and :func:`dotkernels.symbolic.derive_uniformity_identity`). For rows off the sphere the loss is still defined but
+    is not an MMD to the uniform law.
+
+    Parameters
+    ----------
+    Z : array, shape (n, q), n >= 2
+        Embeddings (normally l2-normalised).
+    t : float
+        Scale, > 0 (the paper's default 2).
+
+    Returns
+    -------
+    array
+        0-d, Z's library, dtype and device.
+    """
+    t = _real(t, "t", positive=True)
+    Z, xp = _batch(Z)
+    n = Z.shape[0]
+    logits = -t * _squared_distances(Z, xp)
+    diagonal = _eye(xp, n, Z) > 0.5
+    logits = xp.where(diagonal, -math.inf, logits)
+    top = xp.max(logits)
+    return xp.log(xp.sum(xp.exp(logits - top))) + top - math.log(n * (n - 1))
+
+
+def uniformity_kernel(t: float = 2.0) -> GaussianKernel:
+    r"""The kernel of Wang & Isola's uniformity: :math:`\exp(-t\|x - y\|^2)` (``GaussianKernel(tau=t)``)."""
+    return GaussianKernel(_real(t, "t", positive=True))
+
+
+def uniformity_via_kernel(Z: Any, t: float = 2.0) -> Any:
+    r""":math:`\log(a_0 + \mathrm{MMD}_U^2)` with ``GaussianKernel(t)``: equals :func:`wang_isola_uniformity` for
+    unit-norm rows (the rows must be unit vectors; see ``DotProductKernel.gram``). The sum :math:`a_0 +
+    \mathrm{MMD}_U^2` cancels to an absolute accuracy of about :math:`\epsilon a_0`, so when the off-diagonal mean is
+    much smaller than :math:`a_0` (large t, spread-out batch) prefer :func:`wang_isola_uniformity` for the value."""
+    kernel = uniformity_kernel(t)
+    Z, xp = _batch(Z, min_cols=2)
+    a0 = kernel.uniform_mean_embedding(int(Z.shape[1]))
+    return xp.log(a0 + _kernel_mmd2(Z, kernel, "u"))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# centring and whitening
+
+
+def centering(Z: Any) -> Any:
+    r"""Centring term :math:`\|m\|^2 = \|n^{-1}\sum_i z_i\|^2`.
+
+    Exact relation (unit-norm rows): :math:`\|m\|^2 = n^{-2}\sum_{ij} t_{ij} = \mathrm{MMD}_V^2` for
+    :math:`\varphi = P_{1,q}(t) = t` (:math:`a_0 = 0`), i.e. ``centering_whitening_via_kernel(Z, 1, 0)``. Alone it
+    only centres the batch (it collapsed in the SFRIK paper: 27.7% linear accuracy).
+    """
+    Z, xp = _batch(Z, min_rows=1)
+    m = xp.mean(Z, axis=0)
+    return xp.sum(m * m)
+
+
+def whitening(Z: Any) -> Any:
+    r"""Whitening term :math:`\|E[z z^T] - I/q\|_F^2 = \|S - I/q\|_F^2` (uncentred second moment over the batch).
+
+    Exact relations (unit-norm rows, so :math:`\operatorname{tr} S = 1`): :math:`\|S - I/q\|_F^2 =
+    \operatorname{tr} S^2 - 1/q = n^{-2}\sum_{ij} t_{ij}^2 - 1/q`, which is
+
+    .. math::
+
+        \mathrm{MMD}_V^2[t^2] = \tfrac{q-1}{q}\, \mathrm{MMD}_V^2[P_{2,q}]
+
+    since :math:`t^2 = \frac1q + \frac{q-1}{q} P_{2,q}(t)` (:func:`whitening_kernel`, :func:`whitening_via_kernel`).
+    """
+    Z, xp = _batch(Z, min_rows=1)
+    q = Z.shape[1]
+    W = _second_moment(Z, xp) - _eye(xp, q, Z) / q
+    return xp.sum(W * W)
+
+
+def centering_whitening(Z: Any, b1: float = 1.0, b2: float = 1.0) -> Any:
+    r"""The moment form :math:`b_1 \|m\|^2 + b_2 \frac{q}{q-1} \|S - I/q\|_F^2` (costs O(n q^2)).
+
+    Exact relation (unit-norm rows): it equals :math:`\mathrm{MMD}_V^2` for :math:`\varphi = b_1 P_{1,q} + b_2
+    P_{2,q}` (:func:`centering_whitening_kernel`; proof in
+    :func:`dotkernels.symbolic.derive_centering_whitening_identity`): :math:`n^{-2}\sum_{ij} t_{ij} = \|m\|^2`,
+    :math:`n^{-2}\sum_{ij} P_{2,q}(t_{ij}) = \frac{q\operatorname{tr}S^2 - 1}{q-1} = \frac{q}{q-1}\|S - I/q\|_F^2`.
+    """
+    b1 = _real(b1, "b1")
+    b2 = _real(b2, "b2")
+    Z, _ = _batch(Z, min_rows=1, min_cols=2)
+    q = Z.shape[1]
+    return b1 * centering(Z) + (b2 * q / (q - 1)) * whitening(Z)
+
+
+def centering_whitening_kernel(b1: float = 1.0, b2: float = 1.0) -> LegendreSeriesKernel:
+    r"""The kernel :math:`b_1 P_{1,q}(t) + b_2 P_{2,q}(t)` (``LegendreSeriesKernel([0, b1, b2])``, :math:`a_0 = 0`).
+
+    Its :math:`\mathrm{MMD}_V^2` is :func:`centering_whitening` on unit-norm rows; positive definite iff
+    :math:`b_1, b_2 \ge 0`, and characteristic for no q (it only sees the first two moments).
+    """
+    return LegendreSeriesKernel([0.0, _real(b1, "b1"), _real(b2, "b2")])
+
+
+def centering_whitening_via_kernel(Z: Any, b1: float = 1.0, b2: float = 1.0) -> Any:
+    r""":math:`\mathrm{MMD}_V^2` of the unit-norm rows of Z with :math:`b_1 P_{1,q} + b_2 P_{2,q}` (costs O(n^2 q))."""
+    return _kernel_mmd2(Z, centering_whitening_kernel(b1, b2), "v")
+
+
+def whitening_kernel() -> MonomialKernel:
+    r"""The kernel :math:`(x^T y)^2` (``MonomialKernel(2)``): :math:`a_0 = 1/q`, :math:`a_2 = (q-1)/q`; its
+    :math:`\mathrm{MMD}_V^2` is :func:`whitening` on unit-norm rows."""
+    return MonomialKernel(2)
+
+
+def whitening_via_kernel(Z: Any) -> Any:
+    r""":math:`\mathrm{MMD}_V^2[t^2] = n^{-2}\sum_{ij} t_{ij}^2 - 1/q`; equals :func:`whitening` for unit-norm rows."""
+    return _kernel_mmd2(Z, whitening_kernel(), "v")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# VICReg
+
+
+def vicreg_variance(Z: Any, gamma: float = 1.0, eps: float = 1e-4) -> Any:
+    r"""VICReg's variance term :math:`v(Z) = \frac1q \sum_k \max\big(0, \gamma - \sqrt{\operatorname{Var}(z^{(k)})
+    + \varepsilon}\big)` (unbiased variance of each column, as ``torch.var``; Bardes et al. 2022).
+
+    Not an MMD. What differs: it is a hinge on per-coordinate standard deviations, so it is neither a polynomial
+    in the :math:`t_{ij}` nor rotation invariant (``vicreg_variance(Z @ R) != vicreg_variance(Z)`` in general for an
+    orthogonal R, whereas every dot-product-kernel MMD statistic is a function of :math:`ZZ^T`); and it is applied to
+    unnormalised embeddings with target :math:`\gamma = 1`.
+
+    Exact statements for unit-norm rows (:math:`V_k` the unbiased column variances):
+
+    * :math:`\sum_k V_k = \frac{n}{n-1}\big(1 - \|m\|^2\big)`: the total variance is fixed by the centring term.
+    * Jensen bound: :math:`v(Z) \ge \gamma - \sqrt{\frac{n (1 - \|m\|^2)}{(n-1) q} + \varepsilon}`, with equality
+      iff all :math:`V_k` are equal and every hinge is active (:math:`\gamma \ge \sqrt{V_k + \varepsilon}`).
+    * Zero set: with :math:`\varepsilon = 0` and :math:`\gamma = \sqrt{n / ((n-1) q)}`, :math:`v(Z) = 0` iff
+      :math:`m = 0` and :math:`\operatorname{diag} S = I/q`, i.e. iff the centring term and the diagonal part
+      :math:`\sum_k (S_{kk} - 1/q)^2` of the whitening term both vanish.
+
+    Parameters
+    ----------
+    Z : array, shape (n, q), n >= 2
+    gamma : float
+        Target standard deviation (VICReg: 1).
+    eps : float
+        Added to the variance before the square root (VICReg: 1e-4).
+    """
+    gamma = _real(gamma, "gamma")
+    eps = _real(eps, "eps", nonnegative=True)
+    Z, xp = _batch(Z)
+    n = Z.shape[0]
+    centred = Z - xp.mean(Z, axis=0)
+    var = xp.sum(centred * centred, axis=0) / (n - 1)
+    return xp.mean(xp.clip(gamma - xp.sqrt(var + eps), 0.0, None))
+
+
+def vicreg_covariance(Z: Any) -> Any:
+    r"""VICReg's covariance term :math:`c(Z) = \frac1q \sum_{k \ne l} C_{kl}^2`, :math:`C = \frac{1}{n-1}
+    \sum_i (z_i - m)(z_i - m)^T` (Bardes et al. 2022).
+
+    Not an MMD. What differs from the whitening term :math:`\|S - I/q\|_F^2` (= :math:`\mathrm{MMD}_V^2[t^2]` on the
+    sphere): (i) it drops the diagonal of C, so it is not rotation invariant and no dot-product kernel reproduces it;
+    (ii) it centres the batch, and :math:`\|C_n\|_F^2` contains the three-point statistic :math:`m^T S m =
+    n^{-3}\sum_{ijk} t_{ij}t_{ik}`; (iii) the denominator n - 1.
+
+    Exact statement (any real Z; :math:`C_n = \frac{n-1}{n} C = S - m m^T`; proof in
+    :func:`dotkernels.symbolic.derive_vicreg_covariance_relation`):
+
+    .. math::
+
+        q \Big(\frac{n-1}{n}\Big)^2 c(Z) + \sum_k \big((C_n)_{kk} - \tfrac1q\big)^2
+        = \|S - I/q\|_F^2 - 2\, m^T (S - I/q)\, m + \|m\|^4 .
+
+    Hence for centred embeddings with unit-norm rows (m = 0, :math:`\operatorname{tr} C_n = 1`):
+    :math:`q (\frac{n-1}{n})^2 c(Z) + \sum_k ((C_n)_{kk} - \frac1q)^2 = \mathrm{MMD}_V^2[t^2] = \frac{q-1}{q}
+    \mathrm{MMD}_V^2[P_{2,q}]`, and the full covariance satisfies :math:`\|C\|_F^2 = (\frac{n}{n-1})^2
+    (\frac{q-1}{q}\mathrm{MMD}_V^2[P_{2,q}] + \frac1q)`.
+    """
+    Z, xp = _batch(Z)
+    n, q = Z.shape
+    centred = Z - xp.mean(Z, axis=0)
+    C = xp.matmul(xp.matrix_transpose(centred), centred) / (n - 1)
+    diagonal = xp.sum(centred * centred, axis=0) / (n - 1)
+    return (xp.sum(C * C) - xp.sum(diagonal * diagonal)) / q
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Barlow Twins
+
+
+def barlow_twins_redundancy(Z1: Any, Z2: Any, lambd: float = 0.0051, eps: float = 1e-5) -> Any:
+    r"""Barlow Twins' loss :math:`\sum_k (1 - c_{kk})^2 + \lambda \sum_{k \ne l} c_{kl}^2` (Zbontar et al. 2021).
+
+    :math:`c = \hat Z_1^T \hat Z_2 / n` is the cross-correlation of the batch-standardised views
+    :math:`\hat z^{(k)} = (z^{(k)} - \mu_k)/\sqrt{\sigma_k^2 + \varepsilon}` (biased variance: ``BatchNorm1d``
+    without affine parameters, whose :math:`\varepsilon = 10^{-5}`; pass ``eps=0`` for the exact statements).
+
+    Not an MMD. What differs: (i) it couples two views: :math:`c` is a cross-correlation, a statistic of the pairs
+    :math:`(z^{(1)}_i, z^{(2)}_i)`, not of one view's distribution; (ii) per-coordinate standardisation is not rotation
+    equivariant and moves the rows off the sphere; (iii) the weight :math:`\lambda` splits diagonal and off-diagonal
+    terms, so the loss is not rotation invariant.
+
+    Exact statements (``eps=0``; :math:`Y^{(v)} = \hat Z_v / \sqrt q`, whose rows have mean squared norm 1; proof in
+    :func:`dotkernels.symbolic.derive_barlow_twins_relation`):
+
+    * two views, :math:`\lambda = 1`: :math:`\|c - I\|_F^2 = q^2 n^{-2}\sum_{ij}(y^{(1)T}_i y^{(1)}_j)
+      (y^{(2)T}_i y^{(2)}_j) - 2q\, n^{-1}\sum_i y^{(1)T}_i y^{(2)}_i + q`: a pairwise statistic of the joint
+      embedding with the product kernel :math:`t_1 t_2`, minus an alignment term;
+    * one view (``Z1 = Z2 = Z``, so :math:`c_{kk} = 1`), every :math:`\lambda`:
+      :math:`\mathrm{BT}(Z, Z) = \lambda q^2\big(n^{-2}\sum_{ij}(y_i^Ty_j)^2 - \frac1q\big) = \lambda q^2
+      \|S_Y - I/q\|_F^2 = \lambda q(q-1)\, n^{-2}\sum_{ij} P_{2,q}(y_i^T y_j)`: the whitening / :math:`P_2` form
+      evaluated on standardised rows (an MMD to the uniform law only where those rows lie on the sphere, e.g.
+      for centred unit-norm Z with :math:`\operatorname{diag}S = I/q`, when :math:`Y = Z` and
+      :math:`\mathrm{BT}(Z,Z) = \lambda q (q-1)\,\mathrm{MMD}_V^2[P_{2,q}]`).
+
+    Parameters
+    ----------
+    Z1, Z2 : array, shape (n, q), n >= 2
+        The two views' embeddings (same library).
+    lambd : float
+        Off-diagonal weight (released code: 0.0051).
+    eps : float
+        Standardisation epsilon (``BatchNorm1d``: 1e-5).
+    """
+    lambd = _real(lambd, "lambd", nonnegative=True)
+    eps = _real(eps, "eps", nonnegative=True)
+    Z1, _ = _batch(Z1, "Z1")
+    Z2, _ = _batch(Z2, "Z2")
+    if Z1.shape != Z2.shape:
+        raise ValueError(f"Z1 and Z2 must have the same shape, got {tuple(Z1.shape)} and {tuple(Z2.shape)}")
+    xp = array_namespace(Z1, Z2)
+    n = Z1.shape[0]
+    A = _standardize(Z1, xp, eps)
+    B = _standardize(Z2, xp, eps)
+    c = xp.matmul(xp.matrix_transpose(A), B) / n
+    diagonal = xp.sum(A * B, axis=0) / n
+    on_diagonal = xp.sum((1.0 - diagonal) ** 2)
+    off_diagonal = xp.sum(c * c) - xp.sum(diagonal * diagonal)
+    return on_diagonal + lambd * off_diagonal
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# spectral contrastive loss
+
+
+def spectral_contrastive_repulsion(Z: Any) -> Any:
+    r"""Repulsive term of HaoChen et al.'s (2021) spectral contrastive loss,
+    :math:`\frac{1}{n(n-1)}\sum_{i \ne j} (z_i^T z_j)^2` (the batch estimate of :math:`E[(f(x)^Tf(x'))^2]` over
+    independent pairs).
+
+    Exact relations (unit-norm rows): with :math:`\varphi(t) = t^2` (:func:`spectral_contrastive_kernel`,
+    :math:`a_0 = 1/q`, :math:`a_2 = (q-1)/q`, :math:`\varphi(1) = 1`),
+
+    .. math::
+
+        \text{repulsion}(Z) = \frac1q + \mathrm{MMD}_U^2[t^2]
+        = \frac{n\,(\|S - I/q\|_F^2 + 1/q) - 1}{n - 1},
+
+    and the V-statistic form including :math:`i = j` is :math:`n^{-2}\sum_{ij} t_{ij}^2 = \frac1q + \|S - I/q\|_F^2`.
+    HaoChen et al. do not normalise the embeddings; for general rows the term is the U-statistic of the kernel
+    :math:`(x^Ty)^2` on :math:`\mathbb{R}^q`, :math:`(n^2 \operatorname{tr}S^2 - \sum_i \|z_i\|^4)/(n(n-1))`, not an MMD
+    to the uniform law on the sphere.
+    """
+    Z, xp = _batch(Z)
+    n = Z.shape[0]
+    G = xp.matmul(Z, xp.matrix_transpose(Z))
+    sq = xp.sum(Z * Z, axis=1)
+    return (xp.sum(G * G) - xp.sum(sq * sq)) / (n * (n - 1))
+
+
+def spectral_contrastive_kernel() -> MonomialKernel:
+    r"""The kernel :math:`(x^T y)^2` (``MonomialKernel(2)``) of the spectral contrastive repulsion."""
+    return MonomialKernel(2)
+
+
+def spectral_contrastive_repulsion_via_kernel(Z: Any) -> Any:
+    r""":math:`a_0 + \mathrm{MMD}_U^2[t^2]` with :math:`a_0 = 1/q`; equals :func:`spectral_contrastive_repulsion` for
+    unit-norm rows."""
+    kernel = spectral_contrastive_kernel()
+    Z, _ = _batch(Z, min_cols=2)
+    return kernel.uniform_mean_embedding(int(Z.shape[1])) + _kernel_mmd2(Z, kernel, "u")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# energy distance
+
+
+def energy_distance_to_uniform(Z: Any, alpha: float = 1.0, estimator: str = "v") -> Any:
+    r"""Energy distance of the batch to the uniform law :math:`\sigma` on :math:`S^{q-1}`, in its original form
+
+    .. math::
+
+        \mathcal{E}_\alpha = 2 E\|X - Y\|^\alpha - E\|X - X'\|^\alpha - E\|Y - Y'\|^\alpha
+        = c_\alpha(q) - \widehat{E}\|X - X'\|^\alpha,
+
+    X from the batch, :math:`Y, Y' \sim \sigma`; :math:`E\|x - Y\|^\alpha = E\|Y - Y'\|^\alpha = c_\alpha(q) =
+    2^\alpha \Gamma(\beta + \frac\alpha2)\Gamma(2\beta) / (\Gamma(\beta)\Gamma(2\beta + \frac\alpha2))`,
+    :math:`\beta = \frac{q-1}{2}` (Beta law of :math:`(1 - Y^TY')/2`), for every unit x. The batch term
+    :math:`\widehat{E}\|X - X'\|^\alpha` is the mean over all i, j (``"v"``) or over i != j (``"u"``).
+
+    Exact relation (unit-norm rows): it is :math:`\mathrm{MMD}^2` (same estimator) with the distance kernel
+    :math:`\varphi(t) = -\|x - y\|^\alpha = -(2 - 2t)^{\alpha/2}` (``DistanceKernel(alpha/2)``, :func:`energy_kernel`),
+    whose uniform mean embedding is :math:`a_0 = -c_\alpha(q)`. For :math:`0 < \alpha < 2` it is characteristic;
+    :math:`n\,\mathcal{E}_1` (V) is Bakshaev's uniformity statistic.
+
+    Parameters
+    ----------
+    Z : array, shape (n, q), n >= 2
+        Embeddings on the unit sphere (the closed form of :math:`E\|x - Y\|^\alpha` needs :math:`\|x\| = 1`; rows off
+        the sphere by more than 1e-6 raise ValueError).
+    alpha : float
+        Exponent in (0, 2].
+    estimator : {"v", "u"}
+    """
+    alpha = _real(alpha, "alpha", positive=True)
+    if alpha > 2:
+        raise ValueError(f"alpha must lie in (0, 2], got {alpha}")
+    estimator = _estimator(estimator)
+    Z, xp = _batch(Z, min_cols=2)
+    n, q = Z.shape
+    norms = xp.sum(Z * Z, axis=1)
+    worst = xp.max(xp.abs(norms - 1.0))
+    if float(worst.detach() if hasattr(worst, "detach") else worst) > 2e-6:
+        raise ValueError("rows of Z must be unit vectors for the energy distance to the uniform law on the sphere")
+    D2 = _squared_distances(Z, xp)
+    diagonal = _eye(xp, n, Z) > 0.5
+    # keep the zero diagonal out of the power (its derivative is infinite for alpha < 2)
+    D = xp.where(diagonal, 0.0, xp.where(diagonal, 1.0, D2) ** (alpha / 2))
+    mean = xp.sum(D) / (n * n if estimator == "v" else n * (n - 1))
+    return _uniform_mean_distance(int(q), alpha) - mean
+
+
+def energy_kernel(alpha: float = 1.0) -> DistanceKernel:
+    r"""The kernel :math:`-\|x - y\|^\alpha` of the energy distance (``DistanceKernel(a=alpha/2)``)."""
+    alpha = _real(alpha, "alpha", positive=True)
+    if alpha > 2:
+        raise ValueError(f"alpha must lie in (0, 2], got {alpha}")
+    return DistanceKernel(alpha / 2)
+
+
+def energy_distance_via_kernel(Z: Any, alpha: float = 1.0, estimator: str = "v") -> Any:
+    r""":math:`\mathrm{MMD}^2` with ``DistanceKernel(alpha/2)``; equals :func:`energy_distance_to_uniform`."""
+    return _kernel_mmd2(Z, energy_kernel(alpha), _estimator(estimator))
