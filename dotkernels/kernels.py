@@ -888,6 +888,14 @@ class LegendreSeriesKernel(_SeriesProfile):
     def _phi_at_one(self, q):
         return float(math.fsum(self.coefficients))
 
+    def spectrum(self, q: int, degree: int) -> np.ndarray:
+        # the coefficients themselves, not their round trip through log space
+        self.log_spectrum(q, degree)  # validates q and degree
+        a = np.zeros(degree + 1)
+        m = min(degree + 1, self.coefficients.size)
+        a[:m] = self.coefficients[:m]
+        return a
+
     def _log_spectrum(self, q, L):
         a = np.zeros(L + 1)
         m = min(L + 1, self.coefficients.size)
