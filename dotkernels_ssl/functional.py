@@ -1,0 +1,821 @@
+r"""Fused autograd functions for the kernel regulariser (MMD to the uniform distribution on the sphere).
+
+For rows :math:`z_1, \dots, z_N` (on :math:`S^{q-1}` in the losses; any rows here) and a dot-product kernel
+:math:`\varphi = \sum_l a_l P_{l,q}` (any :class:`dotkernels.DotProductKernel`), with :math:`t_{ij} = \langle z_i,
+z_j\rangle` and the *centred* profile :math:`\varphi_c = \varphi - a_0`,
+
+.. math::
+
+    R_V(Z) = \frac{1}{N^2} \sum_{i,j} \varphi(t_{ij}) - a_0 = \frac{1}{N^2} \sum_{i,j} \varphi_c(t_{ij}),
+    \qquad
+    R_U(Z) = \frac{1}{N(N-1)} \sum_{i \ne j} \varphi_c(t_{ij}),
+
+and, because :math:`t_{ij} = t_{ji}`,
+
+.. math::
+
+    \frac{\partial R_V}{\partial z_i} = \frac{2}{N^2} \sum_j \varphi'(t_{ij})\, z_j
+    = \Big(\frac{2}{N^2} \varphi'(G) Z\Big)_i, \qquad
+    \frac{\partial R_U}{\partial z_i} = \frac{2}{N(N-1)} \sum_{j \ne i} \varphi'(t_{ij})\, z_j .
+
+Design of the fused function (:func:`kernel_regularizer`, methods ``"gram"`` and ``"blocked"``)
+-------------------------------------------------------------------------------------------------
+The forward pass walks over the rows of the Gram matrix once, in row blocks :math:`G_B = Z_B Z^\top` (one block
+of all rows for ``"gram"``), and for each block
+
+1. evaluates :math:`\varphi_c(G_B)` elementwise into **one** workspace buffer and sums it (the value),
+2. overwrites that buffer (or :math:`G_B` itself) with :math:`\varphi'(G_B)` and
+3. immediately forms the gradient rows :math:`\varphi'(G_B)\, Z` (an ``(b, q)`` matrix product).
+
+Only the ``(n, q)`` gradient :math:`\frac{2}{N^2}\varphi'(G) Z` is saved for backward, which multiplies it by
+the incoming scalar gradient. No ``n x n`` tensor survives the forward pass; the peak extra memory is the Gram
+block plus one buffer of the same size (``2 b N`` numbers; zero extra buffers for the exponential family and
+degree <= 1 series), against autograd's every intermediate power/recurrence term of :math:`G` kept until backward
+plus one ``n x n`` gradient buffer per elementwise operation in backward. The cost is two ``n^2 q`` products
+(:math:`G` and :math:`\varphi'(G) Z`) instead of the three of autograd (the backward of :math:`Z Z^\top` is two
+products, it does not know that :math:`\varphi'(G)` is symmetric). The gradient is computed in the forward pass
+only when ``z`` requires a gradient (``ctx.needs_input_grad``), so evaluation runs cost one product. The function
+is once differentiable.
+
+Elementwise evaluation per kernel family (chosen once per ``(kernel, q)``, host-side in float64):
+
+- finite series (every kernel with a polynomial ``degree``, e.g. SFRIK, ``legendre:...``, truncated and
+  band-limited kernels, monomial/polynomial kernels): the Gegenbauer coefficients :math:`a_1..a_L` (with
+  :math:`a_0` dropped) are converted to the monomial form :math:`\varphi_c(t) = \sum_p c_p t^p` and evaluated by
+  **Horner**, :math:`v \leftarrow v\,t + c_p` (one fused ``addcmul`` pass per degree, in place), and
+  :math:`\varphi'` by Horner on :math:`p\,c_p`. Horner's forward error on :math:`|t| \le 1` is at most
+  :math:`2L\,\epsilon \sum_p |c_p|`, Clenshaw's about :math:`L\,\epsilon \sum_l |a_l|`; the conversion is
+  therefore used when the amplification :math:`\kappa = \sum_p |c_p| / \sum_l |a_l| \le 16`. Since
+  :math:`P_{l,q}(t) \to t^l` as q grows, :math:`\kappa \to 1` at the dimensions of SSL (SFRIK (1, 40, 40):
+  :math:`\kappa = 1.00` at q = 128, 1.54 at q = 8, 4.9 at q = 2). Horner then needs one buffer and L passes,
+  Clenshaw two buffers and 2L passes. Otherwise (high degree at small q, e.g. :math:`\kappa = 5\cdot 10^4` for
+  degree 16 at q = 2) the in-place **Clenshaw** recurrence is used for the value and, in dimension q + 2, for the
+  derivative (:math:`P'_{l,q} = \frac{l(l+q-2)}{q-1} P_{l-1,q+2}`), with two workspace buffers.
+- Gaussian / exponential kernels (and positive multiples): :math:`\varphi(t) = e^{s t + \log A}`, computed in
+  place in the Gram buffer, centred by subtracting :math:`a_0` before the sum, and
+  :math:`\varphi' = s\,\varphi` obtained from the same buffer: no extra ``n x n`` buffer at all.
+- any other kernel: ``kernel.profile`` and ``kernel.derivative`` on the Gram block with the same one-pass
+  structure (the inner products are clipped to [-1, 1], to the open interval for kernels with a corner, whose
+  diagonal is :math:`\varphi(1)` analytically with zero derivative); kernels without a derivative use plain
+  autograd on the block.
+
+Centring (MATH §3): the sums are of :math:`\varphi_c = \varphi - a_0`, never of :math:`\varphi` followed by a
+subtraction of :math:`a_0`, so that float32 does not cancel the :math:`O(10^{-4})` signal against the
+:math:`O(1)` mean embedding. Under bf16/fp16 autocast everything here runs in float32 with autocast disabled
+(half-precision inner products lose exactly the digits the regulariser measures); half inputs are promoted.
+
+Moments (``"moments"``, kernels of degree <= 2, cheaper when q < N): with :math:`m = \frac1N \sum_i z_i` and
+:math:`S = \frac1N Z^\top Z`, :math:`\frac{1}{N^2}\sum_{ij} t_{ij} = \|m\|^2` and
+:math:`\frac{1}{N^2}\sum_{ij} t_{ij}^2 = \|S\|_F^2`, hence for :math:`\varphi_c = c_0 + c_1 t + c_2 t^2`
+
+.. math::
+
+    R_V = c_1 \|m\|^2 + c_2 \|S - I/q\|_F^2 + c_0 + c_2 \frac{2 \operatorname{tr} S - 1}{q}, \qquad
+    \frac{\partial R_V}{\partial z_i} = \frac{2 c_1}{N} m + \frac{4 c_2}{N} S z_i,
+
+(:math:`\|S - I/q\|_F^2` is the centred, cancellation-free form; the last term vanishes for unit rows and
+centred Gegenbauer series). Cost :math:`O(N q^2)` time and :math:`O(q^2)` memory. :math:`R_U` follows from
+:math:`R_V` by removing the diagonal terms.
+
+Distributed: local rows
+-----------------------
+Under ``torch.distributed`` (``W`` ranks, global batch of ``N`` rows, rank ``r`` holding rows ``I_r``), each rank
+all-gathers the embeddings **without** autograd and computes only its rows :math:`G_{I_r} = Z_{I_r} Z^\top`
+(``O(n_r N q)`` time, ``O(n_r N)`` or ``O(b N)`` memory; no ``N x N`` matrix anywhere). It returns its share
+
+.. math::  L_r = \frac{W}{N^2} \sum_{i \in I_r} \sum_j \varphi_c(t_{ij}) \quad
+           (\tfrac{W}{N(N-1)} \textstyle\sum_{j \ne i} \text{ for } R_U),
+           \qquad \frac1W \sum_r L_r = R,
+
+and its backward returns, for the local rows only, :math:`\frac{\partial}{\partial z_i}\sum_s L_s = W
+\frac{\partial R}{\partial z_i} = \frac{2W}{N^2} \sum_j \varphi'(t_{ij}) z_j` (:math:`i \in I_r`): by symmetry of
+:math:`\varphi(\langle\cdot,\cdot\rangle)` the column contributions that other ranks would send back equal the row
+contribution, so the gathered gradient is never all-reduced. DDP averages the parameter gradients over ranks,
+giving exactly :math:`\nabla_\theta R` of the full batch — the convention of :mod:`dotkernels_ssl.distributed`
+(the surrogate gradient is *not* the derivative of :math:`L_r` alone, it is the derivative of the sum over ranks).
+The moments method returns the replicated global value (statistics all-reduced without autograd) with backward
+:math:`W\,\partial R/\partial z_i` on the local rows.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import numpy as np
+import torch
+from torch import Tensor
+from torch.autograd.function import once_differentiable
+
+from dotkernels.gegenbauer import _derivative_coefficients, _recurrence_factors, legendre_to_monomial
+from dotkernels.kernels import (
+    DotProductKernel,
+    ExponentialKernel,
+    GaussianKernel,
+    LegendreSeriesKernel,
+    ScaledKernel,
+    parse_kernel,
+)
+
+from . import distributed as D
+from .losses_baselines import _no_autocast
+
+__all__ = [
+    "ESTIMATORS",
+    "METHODS",
+    "describe_plan",
+    "kernel_regularizer",
+    "local_rows_regularizer",
+    "moments_regularizer",
+    "resolve_method",
+]
+
+#: Estimators of the squared MMD: ``"v"`` (diagonal included, SFRIK's choice) and ``"u"`` (i != j).
+ESTIMATORS = ("v", "u")
+#: Methods of :func:`kernel_regularizer`.
+METHODS = ("auto", "gram", "blocked", "moments")
+
+#: Horner on the monomial form is used when sum|c_p| / sum|a_l| is at most this (see the module docstring).
+HORNER_MAX_AMPLIFICATION = 16.0
+#: Highest polynomial degree evaluated as a series; above it the kernel's own profile is used.
+MAX_SERIES_DEGREE = 256
+#: ``method="auto"`` switches to row blocks when one Gram block of the local rows would exceed this many bytes.
+AUTO_BLOCK_BYTES = 1 << 30
+#: Default block size of ``method="blocked"`` when ``block_size`` is not given.
+DEFAULT_BLOCK_SIZE = 1024
+
+
+# ----------------------------------------------------------------------------------------------------
+# elementwise plans: phi_c = phi - a_0 and phi' on a Gram block
+# ----------------------------------------------------------------------------------------------------
+
+
+def _scalar(c: float) -> Tensor:
+    """A 0-d CPU float64 tensor: broadcasts as a scalar against tensors of any dtype and device."""
+    return torch.tensor(float(c), dtype=torch.float64)
+
+
+def _split(c: float, dtype: torch.dtype) -> tuple[float, float]:
+    """``c = hi + lo`` with ``hi`` representable in ``dtype`` (``lo`` is added back in float64 after the sum)."""
+    hi = float(torch.tensor(c, dtype=torch.float64).to(dtype))
+    return hi, c - hi
+
+
+def _horner_(out: Tensor, t: Tensor, coef: list[float]) -> Tensor:
+    """``out <- sum_p coef[p] t^p`` by Horner's rule, one fused pass per degree (``out`` may alias nothing)."""
+    deg = len(coef) - 1
+    if deg == 0:
+        return out.fill_(coef[0])
+    torch.add(_scalar(coef[deg - 1]), t, alpha=coef[deg], out=out)
+    for p in range(deg - 2, -1, -1):
+        torch.addcmul(_scalar(coef[p]), out, t, out=out)
+    return out
+
+
+def _clenshaw_(x: Tensor, y: Tensor, t: Tensor, coef: list[float], q: int) -> Tensor:
+    """``sum_k coef[k] P_{k,q}(t)`` by Clenshaw's recurrence in place in the buffers ``x``, ``y``; returns one of them.
+
+    :math:`b_k = a_k + \\alpha_k t b_{k+1} - \\beta_{k+1} b_{k+2}`, result :math:`b_0` (with :math:`\\alpha_0 = 1`).
+    """
+    L = len(coef) - 1
+    x.fill_(coef[L])  # b_L
+    y.zero_()  # b_{L+1}
+    for k in range(L - 1, -1, -1):
+        alpha, _ = _recurrence_factors(k, q)
+        _, beta_next = _recurrence_factors(k + 1, q)
+        # y <- a_k + alpha t x - beta_{k+1} y   (y held b_{k+2}; becomes b_k)
+        y.mul_(-beta_next)
+        y.addcmul_(t, x, value=alpha)
+        y.add_(coef[k])
+        x, y = y, x
+    return x
+
+
+class _Plan:
+    """How to evaluate :math:`\\varphi_c` and :math:`\\varphi'` on a Gram block (built once per kernel and q)."""
+
+    kind = "generic"
+    #: value of phi_c placed on the diagonal analytically (corner kernels), else None
+    diag_value: float | None = None
+    has_derivative = True
+    monomial: tuple[float, ...] | None = None  # centred monomial coefficients of polynomial plans
+
+    def __init__(self, kernel: DotProductKernel, q: int, a0: float) -> None:
+        self.kernel = kernel
+        self.q = q
+        self.a0 = a0
+
+    def values(self, G: Tensor) -> Tensor:
+        """:math:`\\varphi_c(G) - r` with ``r = self.residual(G.dtype)``; may overwrite ``G``.
+
+        The constant of :math:`\\varphi_c` (:math:`-a_0`, or the monomial :math:`c_0`) is split as ``hi + lo`` with
+        ``hi`` exact in the working dtype; only ``hi`` enters the elementwise pass and ``lo`` (the residual) is
+        added to the sum in float64 once per summed entry. Rounding the constant to float32 would otherwise bias
+        every entry by the same ~3e-8 relative amount, which is not small against a U-statistic near 0.
+        """
+        raise NotImplementedError
+
+    def residual(self, dtype: torch.dtype) -> float:
+        """Per-entry correction ``r`` (float64) with :math:`\\varphi_c = V + r` for the buffer of :meth:`values`."""
+        return 0.0
+
+    def derivative(self, G: Tensor, V: Tensor) -> Tensor:
+        """:math:`\\varphi'(G)`, given the buffer ``V`` returned by :meth:`values` (both may be overwritten)."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        return self.kind
+
+
+class _SeriesPlan(_Plan):
+    """Finite Gegenbauer series: Horner on the monomial form when well conditioned, else Clenshaw."""
+
+    def __init__(self, kernel: DotProductKernel, q: int, a0: float, coef: np.ndarray) -> None:
+        super().__init__(kernel, q, a0)
+        coef = np.array(coef, dtype=np.float64)
+        coef[0] = 0.0  # centring: a_0 is the uniform mean embedding, it never enters a sum
+        nz = np.nonzero(coef)[0]
+        coef = coef[: (nz[-1] + 1 if nz.size else 1)]
+        self.legendre = [float(c) for c in coef]
+        self.degree = len(self.legendre) - 1
+        mono = np.asarray(legendre_to_monomial(self.legendre, q), dtype=np.float64)
+        scale = float(np.abs(coef).sum())
+        self.amplification = float(np.abs(mono).sum()) / scale if scale > 0 else 1.0
+        self.horner = self.amplification <= HORNER_MAX_AMPLIFICATION
+        self.kind = "series-horner" if self.horner else "series-clenshaw"
+        self.monomial = tuple(float(c) for c in mono)
+        self.monomial_derivative = [p * self.monomial[p] for p in range(1, len(self.monomial))] or [0.0]
+        self.legendre_derivative = _derivative_coefficients(self.legendre, q)
+
+    def values(self, G: Tensor) -> Tensor:
+        if self.degree == 0:
+            return torch.zeros_like(G)
+        if self.horner:
+            coef = list(self.monomial)
+            coef[0] = _split(coef[0], G.dtype)[0]
+            return _horner_(torch.empty_like(G), G, coef)
+        return _clenshaw_(torch.empty_like(G), torch.empty_like(G), G, self.legendre, self.q)
+
+    def residual(self, dtype: torch.dtype) -> float:
+        if self.horner and self.degree > 0:
+            return _split(self.monomial[0], dtype)[1]
+        return 0.0
+
+    def derivative(self, G: Tensor, V: Tensor) -> Tensor:
+        if self.horner or self.degree <= 1:
+            return _horner_(V, G, self.monomial_derivative)
+        return _clenshaw_(V, torch.empty_like(G), G, self.legendre_derivative, self.q + 2)
+
+    def describe(self) -> str:
+        return f"{self.kind} (degree {self.degree}, kappa = {self.amplification:.3g})"
+
+
+class _ExpPlan(_Plan):
+    """:math:`\\varphi(t) = e^{s t + \\log A}` (Gaussian, exponential, positive multiples): all in the Gram buffer."""
+
+    kind = "exp"
+
+    def __init__(self, kernel: DotProductKernel, q: int, a0: float, s: float, log_a: float) -> None:
+        super().__init__(kernel, q, a0)
+        self.s = s
+        self.log_a = log_a
+
+    def values(self, G: Tensor) -> Tensor:
+        G.mul_(self.s).add_(self.log_a).exp_()
+        return G.sub_(_split(self.a0, G.dtype)[0])
+
+    def residual(self, dtype: torch.dtype) -> float:
+        return -_split(self.a0, dtype)[1]
+
+    def derivative(self, G: Tensor, V: Tensor) -> Tensor:
+        # V = phi - hi(a_0) (same buffer as G): phi' = s phi = s (V + hi(a_0))
+        return V.add_(_split(self.a0, V.dtype)[0]).mul_(self.s)
+
+    def describe(self) -> str:
+        return f"exp (s = {self.s:g}, log A = {self.log_a:g})"
+
+
+class _GenericPlan(_Plan):
+    """Any kernel: its own ``profile`` / ``derivative`` on the clipped Gram block."""
+
+    def __init__(self, kernel: DotProductKernel, q: int, a0: float) -> None:
+        super().__init__(kernel, q, a0)
+        self.corner = bool(kernel.has_corner)
+        if self.corner:
+            self.diag_value = float(kernel.phi_at_one(q)) - a0
+        try:
+            kernel.derivative(np.zeros(1), q, validate=False)
+        except NotImplementedError:
+            self.has_derivative = False
+        self.kind = "generic" if self.has_derivative else "generic-autograd"
+
+    def clip_(self, G: Tensor) -> Tensor:
+        if self.corner:
+            eps = float(torch.finfo(G.dtype).eps)
+            return G.clamp_(-1.0 + eps, 1.0 - eps)
+        return G.clamp_(-1.0, 1.0)
+
+    def values(self, G: Tensor) -> Tensor:
+        self.clip_(G)
+        V = self.kernel.profile(G, self.q, validate=False)
+        if V is G or V.data_ptr() == G.data_ptr():
+            V = V.clone()
+        return V.sub_(_split(self.a0, G.dtype)[0])
+
+    def residual(self, dtype: torch.dtype) -> float:
+        return -_split(self.a0, dtype)[1]
+
+    def derivative(self, G: Tensor, V: Tensor) -> Tensor:
+        return self.kernel.derivative(G, self.q, validate=False)
+
+    def values_autograd(self, G: Tensor) -> Tensor:
+        """Out-of-place, differentiable version (for kernels without a derivative)."""
+        if self.corner:
+            eps = float(torch.finfo(G.dtype).eps)
+            G = G.clamp(-1.0 + eps, 1.0 - eps)
+        else:
+            G = G.clamp(-1.0, 1.0)
+        return self.kernel.profile(G, self.q, validate=False) - self.a0
+
+
+def _exp_parameters(kernel: DotProductKernel) -> tuple[float, float] | None:
+    """``(s, log A)`` with :math:`\\varphi(t) = A e^{s t}` for the exponential family, else None."""
+    log_c = 0.0
+    while isinstance(kernel, ScaledKernel):
+        log_c += math.log(kernel.c)
+        kernel = kernel.kernel
+    if type(kernel) is GaussianKernel:
+        return 2.0 * kernel.tau, log_c - 2.0 * kernel.tau
+    if type(kernel) is ExponentialKernel:
+        return kernel.s, log_c
+    return None
+
+
+@functools.lru_cache(maxsize=128)
+def _plan(kernel: DotProductKernel, q: int) -> _Plan:
+    a0 = float(kernel.uniform_mean_embedding(q))
+    degree = kernel.degree
+    if degree is not None and degree <= MAX_SERIES_DEGREE:
+        if isinstance(kernel, LegendreSeriesKernel):
+            coef = np.zeros(degree + 1)
+            coef[: kernel.coefficients.size] = kernel.coefficients
+        else:
+            coef = kernel.spectrum(q, degree)
+        return _SeriesPlan(kernel, q, a0, coef)
+    exp = _exp_parameters(kernel)
+    if exp is not None:
+        return _ExpPlan(kernel, q, a0, *exp)
+    return _GenericPlan(kernel, q, a0)
+
+
+def _get_plan(kernel: DotProductKernel, q: int) -> _Plan:
+    try:
+        return _plan(kernel, q)
+    except TypeError:  # unhashable user kernel
+        return _plan.__wrapped__(kernel, q)
+
+
+def describe_plan(kernel: str | DotProductKernel, q: int) -> str:
+    """How :func:`kernel_regularizer` evaluates ``kernel`` in dimension ``q`` (for logs and benchmarks).
+
+    Examples
+    --------
+    >>> describe_plan("sfrik", 8192)
+    'series-horner (degree 3, kappa = 1)'
+    >>> describe_plan("gaussian:tau=2", 128)
+    'exp (s = 4, log A = -4)'
+    """
+    return _get_plan(parse_kernel(kernel), _check_q(q)).describe()
+
+
+# ----------------------------------------------------------------------------------------------------
+# the row-block engine
+# ----------------------------------------------------------------------------------------------------
+
+
+def _rows_value_and_grad(
+    plan: _Plan,
+    z_rows: Tensor,
+    z_cols: Tensor,
+    offset: int,
+    estimator: str,
+    block_size: int,
+    need_grad: bool,
+) -> tuple[Tensor, Tensor | None]:
+    r"""``(sum_{i in rows} sum_j phi_c(t_ij), [sum_j phi'(t_ij) z_j]_i)`` with the diagonal at ``(i, offset + i)``.
+
+    The diagonal is dropped for ``estimator == "u"`` and set to ``plan.diag_value`` (zero derivative) for corner
+    kernels. The sum is accumulated in float64 over blocks (each block summed in its own dtype, pairwise).
+    """
+    n = z_rows.shape[0]
+    total = torch.zeros((), dtype=torch.float64, device=z_rows.device)
+    grad = torch.empty_like(z_rows, memory_format=torch.contiguous_format) if need_grad else None
+    cols_t = z_cols.T
+    drop_diag = estimator == "u"
+    residual = plan.residual(z_rows.dtype)
+    for lo in range(0, n, block_size):
+        hi = min(lo + block_size, n)
+        G = torch.mm(z_rows[lo:hi], cols_t)
+        V = plan.values(G)
+        diag = V.diagonal(offset + lo)
+        count = (hi - lo) * V.shape[1]
+        if drop_diag:
+            diag.zero_()
+            count -= diag.numel()
+        elif plan.diag_value is not None:
+            diag.fill_(plan.diag_value)
+            count -= diag.numel()
+        total += V.sum()
+        if residual:
+            total += residual * count
+        if grad is not None:
+            Dm = plan.derivative(G, V)
+            del V, G
+            if drop_diag or plan.diag_value is not None:
+                Dm.diagonal(offset + lo).zero_()
+            torch.mm(Dm, z_cols, out=grad[lo:hi])
+            del Dm
+        else:
+            del V, G
+    return total, grad
+
+
+class _KernelRows(torch.autograd.Function):
+    """Value ``scale * sum`` and the saved gradient ``2 * scale * phi'(G_rows) Z_cols`` (see module docstring)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any,
+        z_rows: Tensor,
+        z_cols: Tensor,
+        plan: _Plan,
+        offset: int,
+        scale: float,
+        estimator: str,
+        block_size: int,
+    ) -> Tensor:
+        need_grad = bool(ctx.needs_input_grad[0])
+        with _no_autocast(z_rows.device):
+            total, grad = _rows_value_and_grad(plan, z_rows, z_cols, offset, estimator, block_size, need_grad)
+            if grad is not None:
+                grad.mul_(2.0 * scale)
+                ctx.save_for_backward(grad)
+        return (total * scale).to(z_rows.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_output: Tensor):  # type: ignore[override]
+        (grad,) = ctx.saved_tensors
+        return grad * grad_output.to(grad.dtype), None, None, None, None, None, None
+
+
+def _rows_autograd(
+    plan: _GenericPlan, z_rows: Tensor, z_cols: Tensor, offset: int, scale: float, estimator: str, block_size: int
+) -> Tensor:
+    """Plain autograd on row blocks for kernels without a derivative; the columns are detached and the row
+    gradient doubled (``v + (v - v.detach())``), exact for symmetric kernels (see the module docstring)."""
+    z_cols = z_cols.detach()
+    n = z_rows.shape[0]
+    parts = []
+    for lo in range(0, n, block_size):
+        hi = min(lo + block_size, n)
+        V = plan.values_autograd(z_rows[lo:hi] @ z_cols.T)
+        k = min(hi - lo, z_cols.shape[0] - offset - lo)
+        if estimator == "u":
+            V = torch.diagonal_scatter(V, V.new_zeros(k), offset + lo)
+        elif plan.diag_value is not None:
+            V = torch.diagonal_scatter(V, V.new_full((k,), plan.diag_value), offset + lo)
+        parts.append(V.sum())
+    value = torch.stack(parts).sum() * scale
+    return value + (value - value.detach())
+
+
+# ----------------------------------------------------------------------------------------------------
+# moments (degree <= 2)
+# ----------------------------------------------------------------------------------------------------
+
+
+class _Moments(torch.autograd.Function):
+    """Degree-<=2 kernels through the first two moments; replicated value, backward ``world * dR/dz_local``."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: Any, z: Tensor, coef: tuple[float, float, float], estimator: str, sizes: list[int] | None
+    ) -> Tensor:
+        c0, c1, c2 = coef
+        with _no_autocast(z.device):
+            n, q = z.shape
+            # O(n q) and O(q^2) reductions in float64 (the U-statistic subtracts the diagonal from N^2 R_V);
+            # the O(n q^2) products stay in the working dtype
+            sq = z.pow(2).sum(dim=1, dtype=torch.float64)  # ||z_i||^2
+            col_sum = z.sum(dim=0, dtype=torch.float64)
+            M = z.T @ z  # local sum of z z^T (q x q)
+            diag_local = (c0 + sq * (c1 + c2 * sq)).sum()  # sum_i phi_c(t_ii)
+            tr_local = sq.sum()
+            world = 1
+            if sizes is not None:
+                world = len(sizes)
+                packed = torch.cat([col_sum, torch.stack([tr_local, diag_local])])
+                packed = D.all_reduce_sum(packed)
+                col_sum, tr_local, diag_local = packed[:q], packed[q], packed[q + 1]
+                M = D.all_reduce_sum(M)
+                N = sum(sizes)
+            else:
+                N = n
+            S = M / N
+            mean = col_sum / N
+            trace = tr_local / N
+            # R_V = c1 ||m||^2 + c2 ||S - I/q||_F^2 + c0 + c2 (2 tr S - 1) / q   (centred, cancellation-free)
+            Sc = S.to(torch.float64, copy=True)
+            Sc.diagonal().sub_(1.0 / q)
+            r_v = c1 * mean.pow(2).sum() + c2 * Sc.pow(2).sum() + (c0 + c2 * (2.0 * trace - 1.0) / q)
+            del Sc
+            if estimator == "u":
+                value = (N * N * r_v - diag_local) / (N * (N - 1))
+                denom = N * (N - 1)
+            else:
+                value = r_v
+                denom = N * N
+            if ctx.needs_input_grad[0]:
+                # sum_j phi'(t_ij) z_j = c1 sum_j z_j + 2 c2 M z_i ;   dR/dz_i = (2 / denom) * (that [- phi'(t_ii) z_i])
+                g = torch.addmm(col_sum.to(z.dtype).unsqueeze(0), z, S, beta=c1, alpha=2.0 * c2 * N)
+                if estimator == "u":
+                    g.addcmul_((c1 + 2.0 * c2 * sq.unsqueeze(1)).to(z.dtype), z, value=-1.0)
+                g.mul_(2.0 * world / denom)
+                ctx.save_for_backward(g)
+        return value.to(z.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_output: Tensor):  # type: ignore[override]
+        (g,) = ctx.saved_tensors
+        return g * grad_output.to(g.dtype), None, None, None
+
+
+# ----------------------------------------------------------------------------------------------------
+# public API
+# ----------------------------------------------------------------------------------------------------
+
+
+def _check_q(q: Any) -> int:
+    if isinstance(q, bool) or not isinstance(q, int) or q < 2:
+        raise ValueError(f"q must be an integer >= 2, got {q!r}")
+    return q
+
+
+def _check_rows(z: Any, name: str = "z") -> Tensor:
+    if not isinstance(z, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
+    if z.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (batch, dim), got shape {tuple(z.shape)}")
+    if not z.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {z.dtype}")
+    if z.shape[1] < 2:
+        raise ValueError(f"{name} must have q >= 2 columns (points on S^(q-1)), got {z.shape[1]}")
+    if z.shape[0] < 1:
+        raise ValueError(f"{name} must have at least one row")
+    if z.dtype in (torch.float16, torch.bfloat16):
+        z = z.float()
+    return z
+
+
+def _check_estimator(estimator: str) -> str:
+    if estimator not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
+    return estimator
+
+
+def _check_block(block_size: int | None) -> int | None:
+    if block_size is None:
+        return None
+    if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+        raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
+    return block_size
+
+
+def _as_kernel(kernel: str | DotProductKernel) -> DotProductKernel:
+    if not isinstance(kernel, (str, DotProductKernel)):
+        raise TypeError(f"kernel must be a string or a DotProductKernel, got {type(kernel).__name__}")
+    return parse_kernel(kernel)
+
+
+def _moments_coefficients(plan: _Plan) -> tuple[float, float, float]:
+    if plan.monomial is None or len(plan.monomial) > 3:
+        raise ValueError(
+            f"method='moments' needs a kernel of polynomial degree <= 2, got {plan.kernel!r} ({plan.describe()})"
+        )
+    c = list(plan.monomial) + [0.0] * (3 - len(plan.monomial))
+    return c[0], c[1], c[2]
+
+
+def resolve_method(
+    method: str,
+    kernel: str | DotProductKernel,
+    q: int,
+    n_local: int,
+    n_total: int,
+    block_size: int | None = None,
+    itemsize: int = 4,
+) -> tuple[str, int]:
+    """The method and row-block size that :func:`kernel_regularizer` uses.
+
+    ``"auto"``: ``"moments"`` for kernels of degree <= 2 when ``q < N`` (cost ``n q^2`` against ``n N q``);
+    otherwise ``"blocked"`` when ``block_size < n_local`` is given or when one ``n_local x N`` Gram block would
+    exceed :data:`AUTO_BLOCK_BYTES` (then blocks of at most a quarter of that); otherwise ``"gram"``.
+
+    Returns
+    -------
+    (str, int)
+        The method (``"gram"``, ``"blocked"`` or ``"moments"``) and the row-block size (``n_local`` for
+        ``"gram"``).
+    """
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    block_size = _check_block(block_size)
+    plan = _get_plan(_as_kernel(kernel), _check_q(q))
+    n_local = max(int(n_local), 1)
+    if method == "moments":
+        _moments_coefficients(plan)
+        return "moments", n_local
+    if method == "auto":
+        if plan.monomial is not None and len(plan.monomial) <= 3 and q < n_total:
+            return "moments", n_local
+        if block_size is not None and block_size < n_local:
+            return "blocked", block_size
+        if n_local * n_total * itemsize > AUTO_BLOCK_BYTES:
+            rows = max(1, (AUTO_BLOCK_BYTES // 4) // (n_total * itemsize))
+            return "blocked", min(rows, n_local)
+        return "gram", n_local
+    if method == "blocked":
+        return "blocked", min(block_size or DEFAULT_BLOCK_SIZE, n_local)
+    return "gram", n_local
+
+
+def local_rows_regularizer(
+    z_local: Tensor,
+    z_all: Tensor,
+    kernel: str | DotProductKernel = "sfrik",
+    *,
+    row_offset: int = 0,
+    world_size: int = 1,
+    estimator: str = "v",
+    block_size: int | None = None,
+) -> Tensor:
+    r"""This rank's share of the kernel regulariser from its rows against explicitly gathered columns.
+
+    .. math::
+
+        L = \frac{W}{N^2} \sum_{i \in \text{local}} \sum_{j=1}^{N} \varphi_c(\langle z_i, z_j \rangle)
+        \quad (R_V; \; \tfrac{W}{N(N-1)} \text{ and } j \ne i \text{ for } R_U),
+
+    with backward :math:`\frac{2W}{N^2} \varphi'(G_{\text{local}}) Z_{\text{all}}` for the local rows (the
+    derivative of the sum of the shares over ranks; see the module docstring). With ``z_all`` the same rows as
+    ``z_local``, ``row_offset = 0`` and ``world_size = 1`` this is exactly :math:`R` and its gradient. The building
+    block of :func:`kernel_regularizer` under ``torch.distributed``; public so that a world can be simulated in a
+    single process (split the rows, sum the shares, divide by ``W``).
+
+    Parameters
+    ----------
+    z_local : Tensor
+        ``(n, q)`` rows of this rank (receives the gradient).
+    z_all : Tensor
+        ``(N, q)`` all rows in rank order, containing ``z_local`` at rows ``row_offset : row_offset + n``; no
+        gradient flows into it.
+    kernel : str or DotProductKernel
+        Any dotkernels kernel or a :func:`dotkernels.parse_kernel` string.
+    row_offset : int
+        Index of the first local row in ``z_all`` (locates the diagonal).
+    world_size : int
+        ``W``, the number of shares whose mean is :math:`R`.
+    estimator : {"v", "u"}
+        V-statistic (diagonal included) or U-statistic.
+    block_size : int, optional
+        Rows per Gram block (extra memory ``O(block_size N)``); all local rows at once by default.
+
+    Returns
+    -------
+    Tensor
+        0-d tensor in the (promoted) dtype of ``z_local``.
+    """
+    z_local = _check_rows(z_local, "z_local")
+    z_all = _check_rows(z_all, "z_all")
+    estimator = _check_estimator(estimator)
+    block_size = _check_block(block_size)
+    n, q = z_local.shape
+    N = z_all.shape[0]
+    if z_all.shape[1] != q:
+        raise ValueError(f"z_local and z_all must have the same dimension, got {q} and {z_all.shape[1]}")
+    if z_all.dtype != z_local.dtype or z_all.device != z_local.device:
+        raise ValueError("z_local and z_all must have the same dtype and device")
+    if not (0 <= row_offset and row_offset + n <= N):
+        raise ValueError(f"row_offset={row_offset} with {n} local rows does not fit in {N} gathered rows")
+    if isinstance(world_size, bool) or not isinstance(world_size, int) or world_size < 1:
+        raise ValueError(f"world_size must be a positive integer, got {world_size!r}")
+    if estimator == "u" and N < 2:
+        raise ValueError("the U-statistic needs at least 2 rows")
+    plan = _get_plan(_as_kernel(kernel), q)
+    denom = N * N if estimator == "v" else N * (N - 1)
+    scale = world_size / denom
+    block = min(block_size or n, n)
+    z_all = z_all.detach()
+    if not plan.has_derivative:
+        with _no_autocast(z_local.device):
+            return _rows_autograd(plan, z_local, z_all, row_offset, scale, estimator, block)  # type: ignore[arg-type]
+    return _KernelRows.apply(z_local, z_all, plan, int(row_offset), scale, estimator, block)
+
+
+def moments_regularizer(z: Tensor, kernel: str | DotProductKernel = "legendre:1,40", *, estimator: str = "v") -> Tensor:
+    r"""Kernel regulariser of a degree <= 2 kernel through the batch mean and second moment, ``O(N q^2)``.
+
+    :math:`R_V = c_1 \|m\|^2 + c_2 \|S - I/q\|_F^2 + c_0 + c_2 (2 \operatorname{tr} S - 1)/q` with
+    :math:`\varphi_c(t) = c_0 + c_1 t + c_2 t^2`, :math:`m` the mean and :math:`S = Z^\top Z / N`; for
+    :math:`b_1 P_1 + b_2 P_2` and unit rows this is :math:`b_1 \|m\|^2 + b_2 \frac{q}{q-1} \|S - I/q\|_F^2`.
+    Under ``torch.distributed`` the moments are all-reduced (no autograd) and every rank returns the global value
+    with backward :math:`W \partial R / \partial z_i` on its rows (exact under DDP averaging).
+
+    Raises
+    ------
+    ValueError
+        When the kernel is not a polynomial of degree <= 2.
+    """
+    z = _check_rows(z)
+    estimator = _check_estimator(estimator)
+    plan = _get_plan(_as_kernel(kernel), z.shape[1])
+    coef = _moments_coefficients(plan)
+    sizes = D.gather_sizes(z.shape[0], z.device) if D.is_distributed() else None
+    N = sum(sizes) if sizes is not None else z.shape[0]
+    if estimator == "u" and N < 2:
+        raise ValueError("the U-statistic needs at least 2 rows")
+    return _Moments.apply(z, coef, estimator, sizes)
+
+
+def kernel_regularizer(
+    z: Tensor,
+    kernel: str | DotProductKernel = "sfrik",
+    *,
+    estimator: str = "v",
+    method: str = "auto",
+    block_size: int | None = None,
+    sizes: list[int] | None = None,
+) -> Tensor:
+    r"""The kernel regulariser :math:`R(Z)` (squared MMD to the uniform law) of the rows of ``z``, fused.
+
+    ``z`` is used as given (rows on the sphere in the losses, which normalise first). In a single process this
+    returns :math:`R_V` or :math:`R_U` of the module docstring with its exact gradient. Under
+    ``torch.distributed`` ``z`` holds this rank's rows of the global batch; the columns are all-gathered without
+    autograd, each rank evaluates only its rows and returns its share (``"gram"``/``"blocked"``) or the global
+    value (``"moments"``), such that the mean over ranks is the global :math:`R` and DDP's averaged gradient is the
+    full-batch gradient.
+
+    Parameters
+    ----------
+    z : Tensor
+        ``(n, q)`` rows, float32/float64 (half precision is promoted to float32; autocast is disabled inside).
+    kernel : str or DotProductKernel
+        Any dotkernels kernel or :func:`dotkernels.parse_kernel` string (``"sfrik"``, ``"gaussian:tau=2"``,
+        ``"legendre:1,40,40"``, ``"heat:tau=0.01"``, ...).
+    estimator : {"v", "u"}
+        V-statistic :math:`N^{-2}\sum_{ij}` (SFRIK) or U-statistic :math:`\frac{1}{N(N-1)}\sum_{i \ne j}`.
+    method : {"auto", "gram", "blocked", "moments"}
+        See :func:`resolve_method`.
+    block_size : int, optional
+        Rows per block for ``"blocked"`` (default :data:`DEFAULT_BLOCK_SIZE`); extra memory ``O(block_size N)``.
+    sizes : list of int, optional
+        Local batch sizes of all ranks (saves one small collective when known).
+
+    Returns
+    -------
+    Tensor
+        0-d tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.nn.functional.normalize(torch.randn(64, 16, dtype=torch.float64), dim=1)
+    >>> r = kernel_regularizer(z, "sfrik")
+    >>> G = z @ z.T
+    >>> P2, P3 = (16 * G**2 - 1) / 15, (18 * G**3 - 3 * G) / 15
+    >>> bool(torch.isclose(r, (G + 40 * P2 + 40 * P3).mean()))
+    True
+    """
+    z = _check_rows(z)
+    estimator = _check_estimator(estimator)
+    kernel = _as_kernel(kernel)
+    n, q = z.shape
+    if D.is_distributed():
+        sizes = D.gather_sizes(n, z.device) if sizes is None else [int(s) for s in sizes]
+        offset = D.local_slice(n, sizes).start
+        world = len(sizes)
+    else:
+        sizes, offset, world = None, 0, 1
+    N = sum(sizes) if sizes is not None else n
+    if estimator == "u" and N < 2:
+        raise ValueError("the U-statistic needs at least 2 rows")
+    resolved, block = resolve_method(method, kernel, q, n, N, block_size, z.element_size())
+    if resolved == "moments":
+        return _Moments.apply(z, _moments_coefficients(_get_plan(kernel, q)), estimator, sizes)
+    z_all = D.all_gather_no_grad(z, sizes) if sizes is not None else z.detach()
+    return local_rows_regularizer(
+        z, z_all, kernel, row_offset=offset, world_size=world, estimator=estimator, block_size=block
+    )
