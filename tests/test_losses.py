@@ -1,0 +1,367 @@
+"""dotkernels_ssl.losses: KernelUniformityLoss, SFRIKLoss and build_loss against naive float64 references.
+
+References: normalisation written out, the Gram matrix with explicit Gegenbauer formulas (MATH.md §1) under
+plain autograd, the numpy core's ``kernel.gram`` for values, and the paper's identities (PAPER.md).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+from dotkernels import GaussianKernel, SFRIKKernel, parse_kernel  # noqa: E402
+from dotkernels_ssl import losses as L  # noqa: E402
+from dotkernels_ssl.losses import (  # noqa: E402
+    SFRIK_PRESETS,
+    AlignUniformLoss,
+    BarlowTwinsLoss,
+    KernelUniformityLoss,
+    LossTerms,
+    NTXentLoss,
+    SFRIKLoss,
+    VICRegLoss,
+    build_loss,
+    kernel_uniformity_loss,
+    sfrik_loss,
+)
+
+DT = torch.float64
+
+
+def _views(n=12, q=6, v=2, seed=0, dtype=DT):
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, q, generator=g, dtype=DT)
+    return [(base + 0.6 * torch.randn(n, q, generator=g, dtype=DT)).to(dtype) for _ in range(v)]
+
+
+def _unit(z):
+    return z / torch.sqrt((z * z).sum(dim=1, keepdim=True))
+
+
+def _pairs(v):
+    return [(0, 1)] + [(g, k) for g in (0, 1) for k in range(2, v)]
+
+
+def ref_sfrik_r(u, b=(1.0, 40.0, 40.0)):
+    """n^-2 sum_ij sum_l b_l P_{l,q}(t_ij) with explicit P_1, P_2, P_3 (a_0 = 0)."""
+    q = u.shape[1]
+    t = u @ u.T
+    P = [t, (q * t**2 - 1) / (q - 1), ((q + 2) * t**3 - 3 * t) / (q - 1)]
+    return sum(bl * P[l] for l, bl in enumerate(b)).mean()
+
+
+def ref_gauss_r(u, tau, estimator="v"):
+    n, q = u.shape
+    K = torch.exp(-2 * tau * (1 - u @ u.T))
+    a0 = GaussianKernel(tau).uniform_mean_embedding(q)
+    if estimator == "v":
+        return K.mean() - a0
+    return (K.sum() - torch.diagonal(K).sum()) / (n * (n - 1)) - a0
+
+
+def ref_sfrik_loss(views, sim=4000.0, mmd=1.0, r=ref_sfrik_r):
+    us = [_unit(v) for v in views]
+    n, q = us[0].shape
+    inv = sum(((us[a] - us[b]) ** 2).sum() / (n * q) for a, b in _pairs(len(us))) / len(_pairs(len(us)))
+    unif = sum(r(u) for u in us) / len(us)
+    return sim * inv + mmd * unif, inv, unif
+
+
+def _grads(fn, views):
+    vs = [v.detach().clone().requires_grad_() for v in views]
+    out = fn(vs)
+    loss = out.loss if isinstance(out, LossTerms) else out
+    loss.backward()
+    return loss.detach(), [v.grad for v in vs]
+
+
+# ------------------------------------------------------------------------------------------------------------
+# SFRIKLoss
+# ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("n_views", [2, 3, 4])
+@pytest.mark.parametrize("method", ["auto", "gram", "blocked"])
+def test_sfrik_matches_naive(n_views, method):
+    views = _views(v=n_views, seed=n_views)
+    loss_fn = SFRIKLoss(method=method, block_size=5)
+    res = loss_fn.forward_terms(views)
+    ref, inv, unif = ref_sfrik_loss(views)
+    torch.testing.assert_close(res.loss, ref, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(res.terms["invariance"], inv, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(res.terms["uniformity"], unif, rtol=1e-12, atol=1e-15)
+    assert res.weights == {"invariance": 4000.0, "uniformity": 1.0}
+    l1, g1 = _grads(lambda vs: loss_fn(vs), views)
+    l0, g0 = _grads(lambda vs: ref_sfrik_loss(vs)[0], views)
+    torch.testing.assert_close(l1, l0, rtol=1e-12, atol=1e-12)
+    for a, b in zip(g1, g0):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12 * float(b.abs().max()))
+
+
+def test_sfrik_two_tensors_equals_list_and_functional():
+    z1, z2 = _views(seed=1)
+    loss = SFRIKLoss(sim_coeff=10.0, mmd_coeff=2.0)
+    a = loss(z1, z2)
+    b = loss([z1, z2])
+    c = sfrik_loss(z1, z2, sim_coeff=10.0, mmd_coeff=2.0)
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    torch.testing.assert_close(a, c.loss, rtol=0, atol=0)
+    ref, _, _ = ref_sfrik_loss([z1, z2], sim=10.0, mmd=2.0)
+    torch.testing.assert_close(a, ref, rtol=1e-12, atol=1e-12)
+    # loss = sum(weights * terms)
+    total = sum(c.weights[k] * c.terms[k] for k in c.terms)
+    torch.testing.assert_close(c.loss, total, rtol=1e-15, atol=0)
+    scal = c.scalars()
+    assert set(scal) == {"loss", "invariance", "uniformity"} and all(isinstance(v, float) for v in scal.values())
+
+
+def test_sfrik_invariance_is_mse_of_normalised_views():
+    z1, z2 = _views(seed=2)
+    res = sfrik_loss(z1, z2)
+    torch.testing.assert_close(res.terms["invariance"], F.mse_loss(_unit(z1), _unit(z2)), rtol=1e-13, atol=0)
+
+
+def test_sfrik_weights_and_kernel_override():
+    views = _views(seed=3)
+    b = (2.0, 7.0, 3.0)
+    res = SFRIKLoss(weights=b).forward_terms(views)
+    ref, _, _ = ref_sfrik_loss(views, r=lambda u: ref_sfrik_r(u, b))
+    torch.testing.assert_close(res.loss, ref, rtol=1e-12, atol=1e-12)
+    # kernel= replaces the SFRIK kernel (weights are then ignored), string or object
+    for kernel in ("gaussian:tau=2", GaussianKernel(2.0)):
+        loss = SFRIKLoss(weights=(5.0,), kernel=kernel, sim_coeff=3.0)
+        assert loss.kernel == GaussianKernel(2.0)
+        ref, _, _ = ref_sfrik_loss(views, sim=3.0, r=lambda u: ref_gauss_r(u, 2.0))
+        l1, g1 = _grads(lambda vs, lf=loss: lf(vs), views)
+        _, g0 = _grads(lambda vs: ref_sfrik_loss(vs, sim=3.0, r=lambda u: ref_gauss_r(u, 2.0))[0], views)
+        torch.testing.assert_close(l1, ref, rtol=1e-12, atol=1e-14)
+        for a, c in zip(g1, g0):
+            torch.testing.assert_close(a, c, rtol=1e-12, atol=1e-13 * float(c.abs().max()))
+
+
+def test_sfrik_presets_and_defaults():
+    loss = SFRIKLoss()
+    assert loss.kernel == SFRIKKernel((1.0, 40.0, 40.0))
+    assert (loss.sim_coeff, loss.mmd_coeff, loss.estimator) == (4000.0, 1.0, "v")
+    assert SFRIKLoss.from_preset("resnet50").sim_coeff == 40000.0
+    assert SFRIKLoss.from_preset("resnet18", sim_coeff=1.0).sim_coeff == 1.0
+    assert SFRIK_PRESETS["resnet18"]["sim_coeff"] == 4000.0
+    with pytest.raises(ValueError, match="preset"):
+        SFRIKLoss.from_preset("resnet34")
+    assert "sfrik" in repr(loss).lower()
+
+
+def test_sfrik_u_estimator():
+    views = _views(seed=4)
+    res = sfrik_loss(views, estimator="u", kernel="gaussian:tau=1.5", sim_coeff=1.0)
+    us = [_unit(v) for v in views]
+    unif = sum(ref_gauss_r(u, 1.5, "u") for u in us) / 2
+    torch.testing.assert_close(res.terms["uniformity"], unif, rtol=1e-12, atol=1e-15)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# KernelUniformityLoss
+# ------------------------------------------------------------------------------------------------------------
+
+CORE = ["sfrik", "gaussian:tau=2.5", "heat:tau=0.05", "legendre:1,40", "energy", "arccos:order=1", "poisson:r=0.3"]
+
+
+@pytest.mark.parametrize("spec", CORE)
+@pytest.mark.parametrize("estimator", ["v", "u"])
+def test_kernel_uniformity_matches_core(spec, estimator):
+    views = _views(n=15, q=5, v=3, seed=5)
+    kernel = parse_kernel(spec)
+    expected = []
+    for v in views:
+        x = _unit(v).numpy()
+        K = kernel.gram(x)
+        n = K.shape[0]
+        a0 = kernel.uniform_mean_embedding(5)
+        expected.append(K.mean() - a0 if estimator == "v" else (K.sum() - np.trace(K)) / (n * (n - 1)) - a0)
+    loss = KernelUniformityLoss(spec, estimator=estimator)
+    got = loss(views)
+    assert abs(float(got) - float(np.mean(expected))) <= 1e-12 * max(1.0, abs(float(np.mean(expected))))
+    # one view, and the functional twin
+    one = loss(views[0])
+    assert abs(float(one) - expected[0]) <= 1e-12 * max(1.0, abs(expected[0]))
+    twin = kernel_uniformity_loss(views[0], kernel=spec, estimator=estimator)
+    assert twin.weights == {"uniformity": 1.0}
+    torch.testing.assert_close(twin.loss, one, rtol=0, atol=0)
+    torch.testing.assert_close(loss([views[0]]), one, rtol=0, atol=0)
+
+
+def test_kernel_uniformity_gradient_matches_naive():
+    z = _views(n=20, q=7, v=1, seed=6)[0]
+    l1, (g1,) = _grads(lambda vs: KernelUniformityLoss("gaussian:tau=1")(vs[0]), [z])
+    l0, (g0,) = _grads(lambda vs: ref_gauss_r(_unit(vs[0]), 1.0), [z])
+    torch.testing.assert_close(l1, l0, rtol=1e-12, atol=1e-15)
+    torch.testing.assert_close(g1, g0, rtol=1e-12, atol=1e-13 * float(g0.abs().max()))
+
+
+def test_paper_identity_gaussian_is_wang_isola_uniformity():
+    """Wang & Isola's uniformity is log(a_0 + MMD_U^2) with the Gaussian kernel, tau = t (PAPER.md)."""
+    views = _views(n=16, q=6, seed=7)
+    for t in (1.0, 2.5):
+        auh = AlignUniformLoss(t=t).forward_terms(views).terms["uniform"]
+        mmd_u = kernel_uniformity_loss(views, kernel=GaussianKernel(t), estimator="u").loss
+        per_view = [
+            torch.log(
+                GaussianKernel(t).uniform_mean_embedding(6)
+                + kernel_uniformity_loss(v, kernel=f"gaussian:tau={t}", estimator="u").loss
+            )
+            for v in views
+        ]
+        torch.testing.assert_close(auh, sum(per_view) / 2, rtol=1e-12, atol=1e-13)
+        assert math.isfinite(float(mmd_u))
+
+
+def test_paper_identity_degree_two_moments():
+    """b1 P1 + b2 P2: MMD^2 = b1 ||E z||^2 + b2 q/(q-1) ||E z z^T - I/q||_F^2, whatever the method."""
+    z = _views(n=40, q=5, v=1, seed=8)[0]
+    u = _unit(z)
+    q = 5
+    S = u.T @ u / 40
+    expected = 2.0 * u.mean(0).pow(2).sum() + 9.0 * q / (q - 1) * (S - torch.eye(q, dtype=DT) / q).pow(2).sum()
+    for method in ("auto", "moments", "gram", "blocked"):
+        got = KernelUniformityLoss("legendre:2,9", method=method, block_size=7)(z)
+        torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-15)
+
+
+def test_uniform_sample_has_small_mmd_and_collapse_large():
+    g = torch.Generator().manual_seed(9)
+    z = torch.randn(2000, 16, generator=g, dtype=DT)
+    loss = KernelUniformityLoss("sfrik", estimator="u")
+    # unbiased: E MMD_U^2 = 0 under uniformity; sd = sqrt(2/(n(n-1)) sum a_l^2 / N(q,l)) ~ 1.3e-2 here
+    assert abs(float(loss(z))) < 0.1
+    collapsed = z[:1].repeat(2000, 1) + 1e-3 * z
+    assert float(loss(collapsed)) > 50  # phi(1) - a_0 = 81 at collapse
+
+
+def test_zero_row_is_finite():
+    z1, z2 = _views(seed=10)
+    z1 = z1.clone()
+    z1[0] = 0.0
+    for loss in (SFRIKLoss(), KernelUniformityLoss("gaussian:tau=2")):
+        val, grads = _grads(lambda vs, lf=loss: lf(vs), [z1, z2])
+        assert math.isfinite(float(val)) and all(bool(torch.isfinite(g).all()) for g in grads)
+
+
+# ------------------------------------------------------------------------------------------------------------
+# mixed precision
+# ------------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("make", [lambda: SFRIKLoss(), lambda: KernelUniformityLoss("gaussian:tau=2")])
+def test_autocast_bf16_equals_float32(make):
+    z1, z2 = (v.float() for v in _views(n=256, q=128, seed=11))
+    loss = make()
+    ref = loss(z1, z2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = loss(z1, z2)
+    assert got.dtype == torch.float32
+    assert abs(float(got) - float(ref)) <= 1e-4 * abs(float(ref))
+    # bf16 inputs: promoted to float32, gradients come back in bf16
+    b1, b2 = z1.bfloat16().requires_grad_(), z2.bfloat16().requires_grad_()
+    out = loss(b1, b2)
+    out.backward()
+    assert out.dtype == torch.float32 and b1.grad.dtype == torch.bfloat16
+    assert bool(torch.isfinite(b1.grad.float()).all())
+
+
+# ------------------------------------------------------------------------------------------------------------
+# factory and re-exports
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_build_loss():
+    assert type(build_loss("sfrik")) is SFRIKLoss
+    assert build_loss("SFRIK", sim_coeff=1.0).sim_coeff == 1.0
+    assert build_loss("sfrik", preset="resnet50").sim_coeff == 40000.0
+    k = build_loss("kernel", "gaussian:tau=2.5", sim_coeff=100.0)
+    assert type(k) is SFRIKLoss and k.kernel == GaussianKernel(2.5) and k.sim_coeff == 100.0
+    assert build_loss("sfrik", kernel="heat:tau=0.01").kernel == parse_kernel("heat:tau=0.01")
+    assert type(build_loss("auh")) is AlignUniformLoss
+    assert build_loss("auh", preset="sfrik").align_weight == 3000.0
+    assert type(build_loss("vicreg", sim_coeff=10.0)) is VICRegLoss
+    assert type(build_loss("barlow")) is BarlowTwinsLoss
+    assert type(build_loss("barlow_twins")) is BarlowTwinsLoss
+    assert type(build_loss("simclr", temperature=0.2)) is NTXentLoss
+    assert type(build_loss("nt_xent")) is NTXentLoss
+    with pytest.raises(ValueError, match="unknown loss method"):
+        build_loss("byol")
+    with pytest.raises(ValueError, match="needs kernel"):
+        build_loss("kernel")
+    with pytest.raises(ValueError, match="kernel= applies"):
+        build_loss("vicreg", kernel="gaussian")
+    with pytest.raises(ValueError, match="unknown kernel"):
+        build_loss("kernel", "gausian:tau=1")
+    with pytest.raises(TypeError):
+        build_loss("sfrik", not_an_option=1)
+    with pytest.raises(TypeError, match="string"):
+        build_loss(3)
+    # every built loss runs on two views
+    views = _views(seed=12)
+    for name in L.LOSS_NAMES:
+        loss = build_loss(name, "gaussian:tau=1" if name == "kernel" else None)
+        assert math.isfinite(float(loss(*views)))
+
+
+def test_reexports():
+    from dotkernels_ssl import losses_baselines as B
+
+    for name in ("AlignUniformLoss", "VICRegLoss", "BarlowTwinsLoss", "NTXentLoss", "LossTerms", "vicreg_loss"):
+        assert getattr(L, name) is getattr(B, name)
+    assert set(L.__all__) >= {"KernelUniformityLoss", "SFRIKLoss", "build_loss", "sfrik_loss", "kernel_uniformity_loss"}
+
+
+# ------------------------------------------------------------------------------------------------------------
+# bad input
+# ------------------------------------------------------------------------------------------------------------
+
+
+def test_bad_input():
+    z1, z2 = _views(seed=13)
+    sfrik = SFRIKLoss()
+    unif = KernelUniformityLoss()
+    with pytest.raises(ValueError, match="2-D"):
+        sfrik(z1[0], z2[0])
+    with pytest.raises(ValueError, match="2-D"):
+        unif(z1[0])
+    with pytest.raises(ValueError, match="same shape"):
+        sfrik(z1, z2[:5])
+    with pytest.raises(ValueError, match="same shape"):
+        unif(z1, z2[:, :3])
+    with pytest.raises(ValueError, match="at least two views"):
+        sfrik(z1)
+    bad = z1.clone()
+    bad[2, 1] = float("nan")
+    for loss in (sfrik, unif):
+        with pytest.raises(ValueError, match="non-finite"):
+            loss(bad, z2)
+    with pytest.raises(ValueError, match="unknown kernel"):
+        KernelUniformityLoss("gausian")
+    with pytest.raises(ValueError, match="unknown parameter"):
+        SFRIKLoss(kernel="heat:t=1")
+    with pytest.raises(TypeError, match="kernel"):
+        KernelUniformityLoss(3.0)
+    with pytest.raises(ValueError, match="method"):
+        KernelUniformityLoss(method="fused")
+    with pytest.raises(ValueError, match="method"):
+        sfrik_loss(z1, z2, method="fused")
+    with pytest.raises(ValueError, match="estimator"):
+        SFRIKLoss(estimator="w")
+    with pytest.raises(ValueError, match="degree <= 2"):
+        SFRIKLoss(method="moments")(z1, z2)
+    with pytest.raises(ValueError, match="eps"):
+        SFRIKLoss(eps=0.0)
+    with pytest.raises(ValueError, match="sim_coeff"):
+        SFRIKLoss(sim_coeff=-1.0)
+    with pytest.raises(ValueError, match="block_size"):
+        KernelUniformityLoss(block_size=-2)
+    with pytest.raises(TypeError, match="floating"):
+        unif(torch.ones(4, 3, dtype=torch.int64))
