@@ -1,0 +1,600 @@
+"""Tests of dotkernels.uniformity against independent computations.
+
+- statistics: sphunif's direct formulas (sph_stat_* in R/sphunif, written out here in numpy/scipy from angles,
+  chord lengths and Gegenbauer values of scipy.special) on random data, to 1e-10 relative;
+- spectra: sphunif's closed-form chi-square weights v_k^2 (weights_dfs_Sobolev), and quadrature for Gine's kernel;
+- null laws: exact chi-squares (scipy.stats), the exact mean sum_l a_l, Monte Carlo (stated tolerances);
+- calibration: Kolmogorov-Smirnov uniformity of asymptotic p-values under the null, asymptotic vs Monte Carlo;
+- power against von Mises-Fisher and axial Watson alternatives as theory predicts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import doctest
+import math
+
+import numpy as np
+import pytest
+from scipy import integrate, special, stats
+
+import dotkernels.uniformity as uni
+from dotkernels import (
+    DistanceKernel,
+    GaussianKernel,
+    LegendreSeriesKernel,
+    ScaledKernel,
+    WeightedChiSquare,
+    harmonic_dimension,
+)
+from dotkernels.sampling import sample_uniform, sample_vmf, sample_watson
+from dotkernels.uniformity import (
+    MonteCarloNull,
+    UniformityTestResult,
+    sobolev_null,
+    uniformity_kernel,
+    uniformity_statistic,
+    uniformity_test,
+)
+
+RTOL_STAT = 1e-10
+
+
+# =================================================================================================================
+# sphunif's statistics, written directly (sph_stat.cpp / sph_distr.R)
+
+
+def _pairs(X):
+    n = X.shape[0]
+    i, j = np.triu_indices(n, 1)
+    t = np.clip(np.einsum("ij,ij->i", X[i], X[j]), -1.0, 1.0)
+    return n, t, np.arccos(t)
+
+
+def sphunif_rayleigh(X):
+    n, q = X.shape
+    return n * q * np.sum(X.mean(axis=0) ** 2)
+
+
+def sphunif_bingham(X):
+    n, q = X.shape
+    S = X.T @ X
+    return 0.5 * n * q * (q + 2) * (np.trace(S @ S) / n**2 - 1.0 / q)
+
+
+def sphunif_ajne(X):
+    n, _, psi = _pairs(X)
+    return n / 4 - psi.sum() / (n * np.pi)
+
+
+def sphunif_gine_gn(X):
+    q = X.shape[1]
+    n, _, psi = _pairs(X)
+    return n / 2 - (q - 1) / (2 * n) * (special.gamma((q - 1) / 2) / special.gamma(q / 2)) ** 2 * np.sin(psi).sum()
+
+
+def sphunif_gine_fn(X):
+    return 4 * sphunif_ajne(X) + sphunif_gine_gn(X)
+
+
+def sphunif_riesz(X, s=1.0):
+    q = X.shape[1]
+    n, _, psi = _pairs(X)
+    tau = 2.0**s if q == 2 else 2.0 ** (q + s - 3) * (q - 2) * special.gamma(q / 2 - 1)
+    bias = n * tau * special.gamma((q - 1 + s) / 2) / (np.sqrt(np.pi) * special.gamma(q - 1 + s / 2))
+    return -(2.0 ** (s + 1)) * np.sum(np.sin(psi / 2) ** s) / n + bias
+
+
+def sphunif_poisson(X, rho=0.5):
+    q = X.shape[1]
+    n, t, _ = _pairs(X)
+    b0 = (1 - rho) ** (q - 1) / (1 + rho)
+    psi = b0 * (1 - rho**2) / (1 - 2 * rho * t + rho**2) ** (q / 2)  # classical Poisson kernel, psi(1) = 1
+    return 2.0 / n * np.sum(psi - b0)
+
+
+def sphunif_softmax(X, kappa=1.0):
+    q = X.shape[1]
+    n, t, _ = _pairs(X)
+    if q == 2:
+        b0 = special.ive(0, kappa)
+    else:
+        alpha = q / 2 - 1
+        b0 = (2 / kappa) ** alpha * special.gamma(alpha) * alpha * special.ive(alpha, kappa)
+    return 2.0 / n * np.sum(np.exp(kappa * (t - 1)) - b0)
+
+
+def sphunif_sobolev(X, vk2):
+    """(1/n) sum_{i,j} sum_k b_k C_k^{q/2-1}(t_ij), b_k = (1 + 2k/(q-2)) v_k^2 (q = 2: 2 v_k^2 T_k)."""
+    n, q = X.shape
+    t = np.clip(X @ X.T, -1.0, 1.0)
+    total = 0.0
+    for k, v in enumerate(vk2, start=1):
+        if q == 2:
+            total += 2 * v * special.eval_chebyt(k, t).sum()
+        else:
+            total += (1 + 2 * k / (q - 2)) * v * special.eval_gegenbauer(k, q / 2 - 1, t).sum()
+    return total / n
+
+
+def direct_kernel_v(X, phi, a0):
+    n = X.shape[0]
+    t = np.clip(X @ X.T, -1.0, 1.0)
+    return phi(t).sum() / n - n * a0
+
+
+CASES = [
+    ("rayleigh", {}, sphunif_rayleigh),
+    ("bingham", {}, sphunif_bingham),
+    ("ajne", {}, sphunif_ajne),
+    ("gine_gn", {}, sphunif_gine_gn),
+    ("gine_fn", {}, sphunif_gine_fn),
+    ("bakshaev", {}, sphunif_riesz),
+    ("riesz", {"s": 0.5}, lambda X: sphunif_riesz(X, 0.5)),
+    ("riesz", {"s": 1.5}, lambda X: sphunif_riesz(X, 1.5)),
+    ("riesz", {"s": 2.0}, lambda X: sphunif_riesz(X, 2.0)),
+    ("poisson", {}, sphunif_poisson),
+    ("poisson", {"rho": 0.8}, lambda X: sphunif_poisson(X, 0.8)),
+    ("softmax", {}, sphunif_softmax),
+    ("softmax", {"kappa": 4.0}, lambda X: sphunif_softmax(X, 4.0)),
+    ("sobolev", {}, lambda X: sphunif_sobolev(X, (0, 0, 1))),
+    ("sobolev", {"vk2": (0.5, 0.0, 2.0, 0.25)}, lambda X: sphunif_sobolev(X, (0.5, 0.0, 2.0, 0.25))),
+]
+
+
+@pytest.mark.parametrize("q", [2, 3, 5, 11])
+@pytest.mark.parametrize(("test", "params", "direct"), CASES, ids=[f"{c[0]}{c[1]}" for c in CASES])
+def test_statistic_equals_sphunif_formula(test, params, direct, q):
+    X = sample_uniform(37, q, random_state=q)
+    X[:5] = sample_vmf(5, np.eye(q)[0], 3.0, random_state=1)  # a little structure
+    expected = direct(X)
+    got = uniformity_statistic(X, test, **params)
+    assert got == pytest.approx(expected, rel=RTOL_STAT, abs=RTOL_STAT * X.shape[0])
+
+
+@pytest.mark.parametrize("q", [2, 3, 6])
+def test_kernel_test_statistic_is_n_mmd_v(q):
+    X = sample_uniform(40, q, random_state=7)
+    tau = 0.8
+    a0 = math.exp(-2 * tau) * special.hyp0f1(q / 2, tau**2)  # Gaussian mean embedding (closed form)
+    expected = direct_kernel_v(X, lambda t: np.exp(-2 * tau * (1 - t)), a0)
+    assert uniformity_statistic(X, "kernel", kernel=GaussianKernel(tau)) == pytest.approx(expected, rel=RTOL_STAT)
+    assert uniformity_statistic(X, "kernel", kernel="gaussian:tau=0.8") == pytest.approx(expected, rel=RTOL_STAT)
+
+
+def test_u_and_v_statistics_differ_by_phi1_minus_a0():
+    q = 4
+    X = sample_uniform(30, q, random_state=3)
+    kernel, u = uniformity_kernel("softmax", q, kappa=2.0)
+    assert u
+    v = uniformity_statistic(X, "kernel", kernel=kernel)
+    shift = kernel.phi_at_one(q) - kernel.uniform_mean_embedding(q)
+    assert uniformity_statistic(X, "softmax", kappa=2.0) == pytest.approx(v - shift, rel=1e-12)
+
+
+# =================================================================================================================
+# spectra: sphunif's weights v_k^2 = a_k / N(q, k)
+
+
+def _weights(kernel, q, K):
+    a = kernel.spectrum(q, K)[1:]
+    return a / np.array([float(harmonic_dimension(q, k)) for k in range(1, K + 1)])
+
+
+def _bk_to_vk2(bk, k, q):
+    return bk / 2 if q == 2 else bk / (1 + 2 * k / (q - 2))
+
+
+@pytest.mark.parametrize("q", [2, 3, 4, 7, 40])
+def test_spectra_equal_sphunif_weights(q):
+    K = 30
+    k = np.arange(1, K + 1)
+    alpha = q / 2 - 1
+    kk = np.arange(1, K // 2 + 1)
+    # Ajne: odd degrees 2k - 1
+    log_v = (
+        (q - 2) * np.log(2)
+        + special.gammaln(alpha + 1)
+        + special.gammaln(kk + alpha)
+        + special.gammaln(2 * kk - 1)
+        - np.log(np.pi)
+        - special.gammaln(kk)
+        - special.gammaln(2 * kk + q - 2)
+    )
+    ajne = np.zeros(K)
+    ajne[0::2] = np.exp(2 * log_v)
+    # Gine G_n: even degrees 2k
+    gine = np.zeros(K)
+    gine[1::2] = np.exp(
+        np.log((q - 1) * (2 * kk - 1) / (8 * np.pi * (2 * kk + q - 1)))
+        + 2 * (special.gammaln(alpha + 0.5) + special.gammaln(kk - 0.5) - special.gammaln(kk + alpha + 0.5))
+    )
+    np.testing.assert_allclose(_weights(uniformity_kernel("ajne", q)[0], q, K), ajne, rtol=1e-11, atol=0)
+    np.testing.assert_allclose(_weights(uniformity_kernel("gine_gn", q)[0], q, K), gine, rtol=1e-11, atol=0)
+    np.testing.assert_allclose(_weights(uniformity_kernel("gine_fn", q)[0], q, K), 4 * ajne + gine, rtol=1e-11)
+    # Riesz(s) (Bakshaev: s = 1): b_k = tau Gamma((q-1+s)/2) Gamma(k - s/2) / (sqrt(pi) Gamma(q-1+s/2+k) Gamma(-s/2))
+    for s in (0.5, 1.0, 1.5):
+        tau = 2 ** (s + 1) if q == 2 else 2 ** (q + s - 3) * (q + 2 * k - 2) * special.gamma((q - 2) / 2)
+        bk = -(
+            tau
+            / np.sqrt(np.pi)
+            * np.exp(special.gammaln((q - 1 + s) / 2) + special.gammaln(k - s / 2) - special.gammaln(q - 1 + s / 2 + k))
+            / special.gamma(-s / 2)
+        )
+        test, params = ("bakshaev", {}) if s == 1.0 else ("riesz", {"s": s})
+        np.testing.assert_allclose(
+            _weights(uniformity_kernel(test, q, **params)[0], q, K), _bk_to_vk2(bk, k, q), rtol=1e-11
+        )
+    # Poisson(rho): b_k = (2k+q-2)/(q-2) rho^k (1-rho)^(q-1)/(1+rho)  (q = 2: 2 rho^k ...)
+    rho = 0.6
+    factor = 2.0 if q == 2 else (2 * k + q - 2) / (q - 2)
+    bk = factor * rho**k * (1 - rho) ** (q - 1) / (1 + rho)
+    np.testing.assert_allclose(_weights(uniformity_kernel("poisson", q, rho=rho)[0], q, K), _bk_to_vk2(bk, k, q))
+    # Softmax(kappa): b_k = (2/kappa)^alpha Gamma(alpha) (k + alpha) I_{k+alpha}(kappa) e^-kappa  (q = 2: 2 ive)
+    kappa = 3.0
+    if q == 2:
+        bk = 2 * special.ive(k, kappa)
+    else:
+        bk = (2 / kappa) ** alpha * special.gamma(alpha) * (k + alpha) * special.ive(k + alpha, kappa)
+    good = bk > 1e-280
+    got = _weights(uniformity_kernel("softmax", q, kappa=kappa)[0], q, K)
+    np.testing.assert_allclose(got[good], _bk_to_vk2(bk, k, q)[good], rtol=1e-11)
+
+
+@pytest.mark.parametrize("q", [2, 3, 5, 8])
+def test_gine_kernel_spectrum_against_quadrature(q):
+    """a_l = N(q,l) E_nu[phi P_l] for phi = -c_q sqrt(1 - t^2), by adaptive quadrature in theta."""
+    kernel, _ = uniformity_kernel("gine_gn", q)
+    c = (q - 1) / 4 * (special.gamma((q - 1) / 2) / special.gamma(q / 2)) ** 2
+    # density of theta = arccos t: sin^(q-2)(theta) / B((q-1)/2, 1/2)
+    norm = special.beta((q - 1) / 2, 0.5)
+    L = 8
+    a = kernel.spectrum(q, L)
+    for l in range(L + 1):
+
+        def integrand(th, l=l):
+            if q == 2:
+                P = np.cos(l * th)
+            else:
+                P = special.eval_gegenbauer(l, q / 2 - 1, np.cos(th)) / special.eval_gegenbauer(l, q / 2 - 1, 1.0)
+            return -c * np.sin(th) * P * np.sin(th) ** (q - 2) / norm
+
+        val, _ = integrate.quad(integrand, 0, np.pi, epsabs=1e-14, epsrel=1e-12, limit=200)
+        expected = float(harmonic_dimension(q, l)) * val
+        assert a[l] == pytest.approx(expected, rel=1e-9, abs=1e-12), l
+    assert a[0] == pytest.approx(-0.5, rel=1e-12)  # E[c_q sin(theta)] = 1/2
+
+
+def test_poisson_kernel_is_scaled_classical_poisson():
+    from dotkernels import PoissonKernel
+
+    q, rho = 6, 0.4
+    kernel, _ = uniformity_kernel("poisson", q, rho=rho)
+    classical = ScaledKernel((1 - rho) ** (q - 1) / (1 + rho), PoissonKernel(rho))
+    t = np.linspace(-1, 1, 11)
+    np.testing.assert_allclose(kernel.profile(t, q), classical.profile(t, q), rtol=1e-13)
+    np.testing.assert_allclose(kernel.spectrum(q, 12), classical.spectrum(q, 12), rtol=1e-13)
+    assert kernel.phi_at_one(q) == pytest.approx(1.0)
+    assert kernel.uniform_mean_embedding(q) == pytest.approx((1 - rho) ** (q - 1) / (1 + rho))
+
+
+# =================================================================================================================
+# null distributions
+
+
+@pytest.mark.parametrize("q", [2, 3, 10, 300])
+def test_rayleigh_and_bingham_nulls_are_exact_chi_squares(q):
+    X = sample_uniform(25, q, random_state=11)
+    r = uniformity_test(X, "rayleigh")
+    assert r.null_distribution.method == "exact" and r.truncation_error == 0.0 and r.truncation_degree == 1
+    assert r.pvalue == pytest.approx(stats.chi2.sf(r.statistic, q), rel=1e-10)
+    b = uniformity_test(X, "bingham")
+    dof = (q - 1) * (q + 2) // 2
+    assert b.null_distribution.method == "exact" and b.truncation_degree == 2
+    assert b.pvalue == pytest.approx(stats.chi2.sf(b.statistic, dof), rel=1e-10)
+    s = uniformity_test(X, "sobolev", vk2=[0, 0, 0.5])  # single degree: 0.5 chi^2_{N(q,3)}
+    assert s.null_distribution.method == "exact"
+    assert s.pvalue == pytest.approx(stats.chi2.sf(s.statistic / 0.5, harmonic_dimension(q, 3)), rel=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("test", "params", "mean"),
+    [
+        ("ajne", {}, 0.25),  # phi(1) - a_0 = 1/2 - 1/4
+        ("gine_gn", {}, 0.5),
+        ("gine_fn", {}, 1.5),
+        ("bakshaev", {}, 4.0 / 3.0),  # E||X - Y|| on S^2
+        ("riesz", {"s": 2.0}, 2.0),  # E||X - Y||^2 = 2
+        ("sobolev", {"vk2": (1.0, 0.5)}, 3 + 0.5 * 5),
+    ],
+)
+def test_v_null_mean_is_exact(test, params, mean):
+    kernel, u = uniformity_kernel(test, 3, **params)
+    law, L = sobolev_null(kernel, 3, u_statistic=u)
+    assert law.mean() == pytest.approx(mean, rel=1e-12)
+    assert law.truncation_error >= 0 and L >= 1
+    assert law.truncation_error <= 0.02 * mean  # the neglected tail is small anyway
+
+
+@pytest.mark.parametrize(("test", "params"), [("poisson", {"rho": 0.5}), ("softmax", {"kappa": 3.0})])
+def test_u_null_is_centred_and_shifted(test, params):
+    q = 4
+    kernel, u = uniformity_kernel(test, q, **params)
+    law, _ = sobolev_null(kernel, q, u_statistic=u)
+    assert u and abs(law.mean()) < 1e-12
+    phi1, a0 = kernel.phi_at_one(q), kernel.uniform_mean_embedding(q)
+    assert law.shift == pytest.approx(-(phi1 - a0) + law.truncation_error, rel=1e-12)
+    v_law, _ = sobolev_null(kernel, q)
+    assert law.sf(0.1) == pytest.approx(v_law.sf(0.1 + phi1 - a0), rel=1e-8)
+
+
+def test_truncation_rules():
+    q = 3
+    kernel, _ = uniformity_kernel("softmax", q, kappa=1.0)
+    law, L = sobolev_null(kernel, q)  # fast decay: stops well before the cap with a tiny tail
+    total = kernel.phi_at_one(q) - kernel.uniform_mean_embedding(q)
+    assert L < 30 and law.truncation_error <= uni.TAIL_RTOL * total
+    kernel, _ = uniformity_kernel("ajne", q)  # a_l ~ l^-2: capped
+    law, L = sobolev_null(kernel, q)
+    assert L <= uni.MAX_DEGREE and 0 < law.truncation_error < 0.01 * 0.25
+    law20, L20 = sobolev_null(kernel, q, degree=20)
+    assert L20 == 19 and law20.mean() == pytest.approx(0.25, rel=1e-12)  # the mean stays exact
+    # the truncated laws agree in the bulk (the neglected terms are replaced by their mean)
+    assert law20.sf(0.5) == pytest.approx(law.sf(0.5), abs=2e-3)
+
+
+def test_kernel_test_null_is_weighted_chi_square_of_the_spectrum():
+    q = 5
+    kernel = GaussianKernel(0.7)
+    X = sample_uniform(30, q, random_state=2)
+    res = uniformity_test(X, "kernel", kernel=kernel)
+    law = res.null_distribution
+    a = kernel.spectrum(q, res.truncation_degree)
+    N = np.array([float(harmonic_dimension(q, l)) for l in range(1, a.size)])
+    np.testing.assert_allclose(law.weights, a[1:] / N, rtol=1e-12)
+    np.testing.assert_allclose(law.dofs, N)
+    assert law.mean() == pytest.approx(kernel.phi_at_one(q) - kernel.uniform_mean_embedding(q), rel=1e-12)
+    assert res.pvalue == pytest.approx(float(law.sf(res.statistic)), rel=1e-12)
+
+
+@pytest.mark.parametrize("method", ["hbe", "sw"])
+def test_moment_matching_methods_agree_in_the_bulk(method):
+    X = sample_uniform(60, 3, random_state=4)
+    p_imhof = uniformity_test(X, "bakshaev").pvalue
+    p_other = uniformity_test(X, "bakshaev", method=method).pvalue
+    assert p_other == pytest.approx(p_imhof, abs=0.03)
+
+
+# =================================================================================================================
+# large q, large n
+
+
+@pytest.mark.parametrize("test", ["rayleigh", "bingham", "ajne", "gine_gn", "gine_fn", "bakshaev", "softmax", "riesz"])
+def test_large_dimension_is_finite(test):
+    q = 16384
+    X = sample_uniform(12, q, random_state=5)
+    res = uniformity_test(X, test)
+    law = res.null_distribution
+    assert np.isfinite(res.statistic) and 0.0 <= res.pvalue <= 1.0
+    assert np.isfinite(law.mean()) and np.isfinite(law.var()) and law.var() > 0
+    assert np.all(np.isfinite(law.weights)) and np.all(np.isfinite(law.dofs))
+    # the asymptotic law is centred where the statistic lives: not an absurd p-value under the null
+    assert 1e-4 < res.pvalue
+
+
+def test_large_dimension_poisson_needs_small_rho():
+    q = 16384
+    X = sample_uniform(12, q, random_state=6)
+    with pytest.raises(ValueError, match="degenerate"):
+        uniformity_test(X, "poisson", rho=0.5)
+    res = uniformity_test(X, "poisson", rho=1.0 / q)
+    assert np.isfinite(res.statistic) and 0.0 <= res.pvalue <= 1.0
+
+
+def test_large_n_blocked_equals_direct():
+    X = sample_uniform(3000, 4, random_state=8)
+    X[:300] = sample_vmf(300, np.eye(4)[0], 0.5, random_state=9)
+    direct = sphunif_gine_fn(X)
+    assert uniformity_statistic(X, "gine_fn", block_size=256) == pytest.approx(direct, rel=1e-10)
+    big = sample_uniform(100_000, 3, random_state=10)
+    assert uniformity_statistic(big, "rayleigh") == pytest.approx(sphunif_rayleigh(big), rel=1e-10)
+    assert uniformity_statistic(big, "bingham") == pytest.approx(sphunif_bingham(big), rel=1e-9)
+
+
+# =================================================================================================================
+# calibration under the null
+
+
+KS_CASES = [
+    ("rayleigh", 3, {}),
+    ("bingham", 3, {}),
+    ("ajne", 3, {}),
+    ("gine_gn", 4, {}),
+    ("bakshaev", 5, {}),
+    ("poisson", 3, {"rho": 0.5}),
+    ("softmax", 5, {"kappa": 2.0}),
+]
+
+
+@pytest.mark.parametrize(("test", "q", "params"), KS_CASES, ids=[c[0] for c in KS_CASES])
+def test_asymptotic_pvalues_are_uniform_under_the_null(test, q, params):
+    """KS test of uniformity of 200 asymptotic p-values (n = 80), fixed seed, threshold p > 0.001."""
+    rng = np.random.default_rng(2024)
+    n, reps = 80, 200
+    law = uniformity_test(sample_uniform(n, q, rng), test, **params).null_distribution
+    statistics = np.array([uniformity_statistic(sample_uniform(n, q, rng), test, **params) for _ in range(reps)])
+    pvalues = np.asarray(law.sf(statistics))
+    assert stats.kstest(pvalues, "uniform").pvalue > 1e-3
+
+
+MC_CASES = [
+    ("ajne", 3, {}),
+    ("gine_fn", 3, {}),
+    ("riesz", 4, {"s": 0.5}),
+    ("poisson", 3, {"rho": 0.7}),
+    ("softmax", 3, {"kappa": 5.0}),
+    ("kernel", 4, {"kernel": "gaussian:tau=1.5"}),
+]
+
+
+@pytest.mark.parametrize(("test", "q", "params"), MC_CASES, ids=[c[0] for c in MC_CASES])
+def test_asymptotic_agrees_with_monte_carlo(test, q, params):
+    """At n = 100 the asymptotic law's upper quantiles have Monte Carlo exceedance probabilities within
+    3 Monte Carlo standard errors + 0.02 (finite-n effect) of their nominal levels; the Monte Carlo mean of the
+    statistic equals the exact null mean within 4 standard errors."""
+    n, n_mc = 100, 400
+    X = sample_uniform(n, q, random_state=31)
+    mc = uniformity_test(X, test, pvalue="monte_carlo", n_mc=n_mc, random_state=32, **params)
+    asym = uniformity_test(X, test, **params)
+    assert isinstance(mc.null_distribution, MonteCarloNull) and mc.null_distribution.n_mc == n_mc
+    assert mc.statistic == asym.statistic
+    law, null = asym.null_distribution, mc.null_distribution
+    for level in (0.5, 0.2, 0.1, 0.05):
+        x = float(law.isf(level))
+        exceed = np.mean(null.statistics >= x)
+        assert abs(exceed - level) <= 3 * math.sqrt(level * (1 - level) / n_mc) + 0.02, level
+    se = math.sqrt(null.var() / n_mc)
+    assert abs(null.mean() - law.mean()) <= 4 * se
+    assert abs(mc.pvalue - asym.pvalue) <= 3 * math.sqrt(0.25 / n_mc) + 0.02
+
+
+@pytest.mark.parametrize(("test", "q", "mean"), [("bakshaev", 3, 4.0 / 3.0), ("softmax", 3, 0.0)])
+def test_null_mean_is_exact_at_small_n(test, q, mean):
+    """E[n MMD_V^2] = sum_{l>=1} a_l and E[(n-1) MMD_U^2] = 0 hold for every n: Monte Carlo at n = 4 (4 SE)."""
+    rng = np.random.default_rng(77)
+    values = np.array([uniformity_statistic(sample_uniform(4, q, rng), test) for _ in range(1500)])
+    law = uniformity_test(sample_uniform(4, q, rng), test).null_distribution
+    assert law.mean() == pytest.approx(mean, abs=1e-12)
+    assert abs(values.mean() - mean) <= 4 * values.std(ddof=1) / math.sqrt(values.size)
+
+
+def test_monte_carlo_is_reproducible_and_exact_form():
+    X = sample_uniform(30, 3, random_state=1)
+    r1 = uniformity_test(X, "bingham", pvalue="monte_carlo", n_mc=99, random_state=5)
+    r2 = uniformity_test(X, "bingham", pvalue="monte_carlo", n_mc=99, random_state=np.random.default_rng(5))
+    assert r1.pvalue == r2.pvalue
+    sims = r1.null_distribution.statistics
+    assert r1.pvalue == (1 + np.sum(sims >= r1.statistic)) / 100
+    assert r1.null_distribution.sf(r1.statistic) == r1.pvalue
+    assert r1.truncation_degree is None and r1.truncation_error == 0.0
+
+
+# =================================================================================================================
+# power
+
+
+def _rejection_rate(test, sampler, reps, n, q, alpha=0.05, seed=0):
+    law = uniformity_test(sample_uniform(n, q, 0), test).null_distribution
+    crit = float(law.isf(alpha))
+    rng = np.random.default_rng(seed)
+    return np.mean([uniformity_statistic(sampler(n, rng), test) > crit for _ in range(reps)])
+
+
+def test_power_against_von_mises_fisher():
+    q, n, reps = 3, 100, 40
+    mu = np.eye(q)[2]
+
+    def vmf(size, rng):
+        return sample_vmf(size, mu, 1.5, random_state=rng)
+
+    for test in ("rayleigh", "ajne", "gine_fn", "bakshaev"):
+        assert _rejection_rate(test, vmf, reps, n, q, seed=1) >= 0.9, test
+
+
+def test_power_against_axial_watson():
+    """Axial alternatives live on even degrees: Rayleigh (degree 1) and Ajne (odd degrees) stay at the level,
+    Bingham (degree 2) and Gine G_n (even degrees) reject."""
+    q, n, reps = 3, 100, 60
+    mu = np.eye(q)[0]
+
+    def watson(size, rng):
+        return sample_watson(size, mu, 5.0, random_state=rng)
+
+    for test in ("rayleigh", "ajne"):
+        assert _rejection_rate(test, watson, reps, n, q, seed=2) <= 0.15, test  # ~ Binomial(60, 0.05) / 60
+    for test in ("bingham", "gine_gn", "gine_fn"):
+        assert _rejection_rate(test, watson, reps, n, q, seed=3) >= 0.95, test
+
+
+# =================================================================================================================
+# result object, backends, docs
+
+
+def test_result_object():
+    X = sample_uniform(20, 4, random_state=3)
+    res = uniformity_test(X, "riesz", s=0.5)
+    assert isinstance(res, UniformityTestResult)
+    assert res.test == "riesz" and res.n == 20 and res.q == 4 and res.u_statistic is False
+    assert res.parameters == {"s": 0.5}
+    assert res.kernel == DistanceKernel(0.25)
+    assert isinstance(res.null_distribution, WeightedChiSquare)
+    assert res.pvalue == pytest.approx(float(res.null_distribution.sf(res.statistic)))
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.pvalue = 0.5
+    assert uniformity_test(X, "softmax").u_statistic is True
+
+
+def test_torch_input_matches_numpy():
+    torch = pytest.importorskip("torch")
+    X = sample_uniform(25, 3, random_state=12)
+    for test in ("ajne", "bingham", "softmax"):
+        assert uniformity_statistic(torch.from_numpy(X), test) == pytest.approx(
+            uniformity_statistic(X, test), rel=1e-12
+        )
+
+
+def test_docstring_examples():
+    result = doctest.testmod(uni, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert result.failed == 0 and result.attempted > 0
+
+
+# =================================================================================================================
+# bad input
+
+
+def test_bad_input():
+    X = sample_uniform(10, 3, random_state=0)
+    with pytest.raises(ValueError, match="Z must contain at least 2"):
+        uniformity_test(X[:1], "rayleigh")
+    with pytest.raises(ValueError, match="unit vectors"):
+        uniformity_test(2 * X, "ajne")
+    bad = X.copy()
+    bad[3, 1] = np.nan
+    with pytest.raises(ValueError, match="Z contains NaN"):
+        uniformity_test(bad, "ajne")
+    with pytest.raises(ValueError, match="Z must be a 2-d"):
+        uniformity_test(X[0], "ajne")
+    with pytest.raises(ValueError, match="unknown test 'watson'"):
+        uniformity_test(X, "watson")
+    with pytest.raises(TypeError, match="test must be a string"):
+        uniformity_test(X, 3)
+    with pytest.raises(ValueError, match="negative Gegenbauer coefficient a_2"):
+        uniformity_test(X, "kernel", kernel=LegendreSeriesKernel([0.0, 1.0, -0.5]))
+    with pytest.raises(ValueError, match="negative Gegenbauer coefficient"):
+        uniformity_test(X, "kernel", kernel=DistanceKernel(1.5), pvalue="monte_carlo", n_mc=5)
+    with pytest.raises(ValueError, match="s must lie in"):
+        uniformity_test(X, "riesz", s=3.0)
+    with pytest.raises(ValueError, match="rho must lie in"):
+        uniformity_test(X, "poisson", rho=1.0)
+    with pytest.raises(ValueError, match="kappa must be > 0"):
+        uniformity_test(X, "softmax", kappa=0.0)
+    with pytest.raises(ValueError, match="vk2 must be non-negative"):
+        uniformity_test(X, "sobolev", vk2=[1.0, -1.0])
+    with pytest.raises(TypeError, match="unexpected parameter"):
+        uniformity_test(X, "ajne", s=1.0)
+    with pytest.raises(TypeError, match="unexpected parameter"):
+        uniformity_test(X, "riesz", kappa=1.0)
+    with pytest.raises(ValueError, match="kernel= is only used with test='kernel'"):
+        uniformity_test(X, "ajne", kernel=GaussianKernel(1.0))
+    with pytest.raises(ValueError, match="needs a kernel"):
+        uniformity_test(X, "kernel")
+    with pytest.raises(ValueError, match="pvalue must be one of"):
+        uniformity_test(X, "ajne", pvalue="exact")
+    with pytest.raises(ValueError, match="method must be one of"):
+        uniformity_test(X, "ajne", method="saddlepoint")
+    with pytest.raises(ValueError, match="n_mc must be"):
+        uniformity_test(X, "ajne", pvalue="monte_carlo", n_mc=0)
+    with pytest.raises(ValueError, match="degree must be"):
+        uniformity_test(X, "ajne", degree=0)
+    with pytest.raises(ValueError, match="block_size"):
+        uniformity_test(X, "ajne", block_size=-3)
