@@ -281,7 +281,8 @@ class WeightedChiSquare:
         self._k2 = 2.0 * float(np.sum(w * w * d))
         self._k3 = 8.0 * float(np.sum(w**3 * d))
         self._dsum = float(d.sum())
-        self._small_y_rate = float(np.sum(d / (4.0 * w))) / (0.5 * self._dsum + 1.0)
+        with np.errstate(over="ignore"):  # inf simply disables the small-ball shortcut
+            self._small_y_rate = float(np.sum(d / (4.0 * w))) / (0.5 * self._dsum + 1.0)
         self._small_y_logc = float(special.gammaln(0.5 * self._dsum + 1.0) + 0.5 * np.sum(d * np.log(2.0 * w)))
         self._approx = None
         if method == "exact":
@@ -603,7 +604,7 @@ class WeightedChiSquare:
                 hi,
                 epsabs=epsabs / n_pieces,
                 epsrel=epsrel,
-                limit=max(200, int(20 * (hi - lo) / period)),
+                limit=int(min(max(200.0, 20.0 * (hi - lo) / period), 100_000.0)),
                 full_output=1,
             )
             total += val

@@ -567,3 +567,18 @@ def test_monte_carlo_pvalue_is_uniform_under_exchangeability():
     draws = rng.standard_normal(20)
     p = [monte_carlo_pvalue(draws[i], np.delete(draws, i)) for i in range(draws.size)]
     np.testing.assert_allclose(np.sort(p), np.arange(1, 21) / 20)
+
+
+def test_extremely_narrow_law_does_not_crash():
+    # sd / mean ~ 1e-9: the Imhof integral spans ~1e9 carrier periods (quad's limit must stay an int it accepts)
+    law = WeightedChiSquare([1e-17, 2e-17], [1e17, 3e17])
+    z = 2.0
+    sf = law.sf(law.mean() + z * law.std())
+    assert sf == pytest.approx(stats.norm.sf(z), rel=1e-6)  # skewness ~1e-8: the normal limit
+
+
+def test_huge_dofs_tiny_weights_construct_without_warnings():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        law = WeightedChiSquare([1e-290, 2e-290], [1e289, 3e289])
+    assert np.isfinite(law.mean()) and law.mean() == pytest.approx(7e-1, rel=1e-12)
