@@ -2,9 +2,12 @@
 
 Gegenbauer machinery (:mod:`dotkernels.gegenbauer`), quadrature for the projected law
 (:mod:`dotkernels.quadrature`), kernel families with closed-form spectra (:mod:`dotkernels.kernels`), MMD
-estimators and mean embeddings (:mod:`dotkernels.mmd`) and uniformity tests (:mod:`dotkernels.uniformity`).
+estimators and mean embeddings (:mod:`dotkernels.mmd`), null laws (:mod:`dotkernels.nulls`), uniformity tests
+(:mod:`dotkernels.uniformity`), samplers (:mod:`dotkernels.sampling`), the classic SSL regularisers and their kernel
+forms (:mod:`dotkernels.regularizers`) and sympy derivations (:mod:`dotkernels.symbolic`, imported on demand).
 """
 
+from . import regularizers
 from .gegenbauer import (
     harmonic_dimension,
     legendre,
@@ -38,9 +41,26 @@ from .kernels import (
     TruncatedKernel,
     parse_kernel,
 )
+from .mmd import (
+    mean_embedding,
+    mmd2,
+    mmd2_uniform,
+    mmd2_vmf,
+    uniform_mean_embedding,
+    vmf_mean_embedding,
+    vmf_mean_embedding_norm2,
+)
 from .nulls import WeightedChiSquare, monte_carlo_pvalue
 from .quadrature import projected_density, projected_quadrature
+from .sampling import sample_uniform, sample_vmf, sample_watson
 from .special import log_gamma_ratio, log_iv
+from .uniformity import (
+    MonteCarloNull,
+    UniformityTestResult,
+    uniformity_kernel,
+    uniformity_statistic,
+    uniformity_test,
+)
 
 __version__ = "0.1.0"
 
@@ -56,6 +76,7 @@ __all__ = [
     "InverseMultiquadricKernel",
     "LegendreSeriesKernel",
     "MonomialKernel",
+    "MonteCarloNull",
     "PoissonKernel",
     "PolynomialKernel",
     "ProfileKernel",
@@ -65,6 +86,7 @@ __all__ = [
     "SpectrumAccuracyWarning",
     "SumKernel",
     "TruncatedKernel",
+    "UniformityTestResult",
     "WeightedChiSquare",
     "harmonic_dimension",
     "legendre",
@@ -75,9 +97,23 @@ __all__ = [
     "log_gamma_ratio",
     "log_harmonic_dimension",
     "log_iv",
+    "mean_embedding",
+    "mmd2",
+    "mmd2_uniform",
+    "mmd2_vmf",
     "monomial_to_legendre",
     "monte_carlo_pvalue",
     "parse_kernel",
     "projected_density",
     "projected_quadrature",
+    "regularizers",
+    "sample_uniform",
+    "sample_vmf",
+    "sample_watson",
+    "uniform_mean_embedding",
+    "uniformity_kernel",
+    "uniformity_statistic",
+    "uniformity_test",
+    "vmf_mean_embedding",
+    "vmf_mean_embedding_norm2",
 ]

@@ -53,11 +53,11 @@ __all__ = [
     "spectral_contrastive_kernel",
     "spectral_contrastive_repulsion",
     "spectral_contrastive_repulsion_via_kernel",
-    "uniformity_kernel",
-    "uniformity_via_kernel",
     "vicreg_covariance",
     "vicreg_variance",
+    "wang_isola_kernel",
     "wang_isola_uniformity",
+    "wang_isola_uniformity_via_kernel",
     "whitening",
     "whitening_kernel",
     "whitening_via_kernel",
@@ -165,16 +165,16 @@ def wang_isola_uniformity(Z: Any, t: float = 2.0) -> Any:
     evaluated here in log-sum-exp form (no underflow for large t).
 
     Exact relation (unit-norm rows). With the Gaussian kernel :math:`k(x, y) = e^{-t\|x-y\|^2} = \varphi(x^Ty)`,
-    :math:`\varphi(s) = e^{-2t(1-s)}` (:func:`uniformity_kernel`),
+    :math:`\varphi(s) = e^{-2t(1-s)}` (:func:`wang_isola_kernel`),
 
     .. math::
 
         \text{uniformity}(Z) = \log\big(a_0 + \mathrm{MMD}_U^2\big), \qquad
         a_0 = e^{-2t}\, {}_0F_1(; q/2; t^2),
 
-    a strictly increasing function of the U-statistic :math:`\mathrm{MMD}_U^2` (see :func:`uniformity_via_kernel`
-    and :func:`dotkernels.symbolic.derive_uniformity_identity`). For rows off the sphere the loss is still defined but
-    is not an MMD to the uniform law.
+    a strictly increasing function of the U-statistic :math:`\mathrm{MMD}_U^2`
+    (see :func:`wang_isola_uniformity_via_kernel` and :func:`dotkernels.symbolic.derive_uniformity_identity`).
+    For rows off the sphere the loss is still defined but is not an MMD to the uniform law.
 
     Parameters
     ----------
@@ -198,17 +198,17 @@ def wang_isola_uniformity(Z: Any, t: float = 2.0) -> Any:
     return xp.log(xp.sum(xp.exp(logits - top))) + top - math.log(n * (n - 1))
 
 
-def uniformity_kernel(t: float = 2.0) -> GaussianKernel:
+def wang_isola_kernel(t: float = 2.0) -> GaussianKernel:
     r"""The kernel of Wang & Isola's uniformity: :math:`\exp(-t\|x - y\|^2)` (``GaussianKernel(tau=t)``)."""
     return GaussianKernel(_real(t, "t", positive=True))
 
 
-def uniformity_via_kernel(Z: Any, t: float = 2.0) -> Any:
+def wang_isola_uniformity_via_kernel(Z: Any, t: float = 2.0) -> Any:
     r""":math:`\log(a_0 + \mathrm{MMD}_U^2)` with ``GaussianKernel(t)``: equals :func:`wang_isola_uniformity` for
     unit-norm rows (the rows must be unit vectors; see ``DotProductKernel.gram``). The sum :math:`a_0 +
     \mathrm{MMD}_U^2` cancels to an absolute accuracy of about :math:`\epsilon a_0`, so when the off-diagonal mean is
     much smaller than :math:`a_0` (large t, spread-out batch) prefer :func:`wang_isola_uniformity` for the value."""
-    kernel = uniformity_kernel(t)
+    kernel = wang_isola_kernel(t)
     Z, xp = _batch(Z, min_cols=2)
     a0 = kernel.uniform_mean_embedding(int(Z.shape[1]))
     return xp.log(a0 + _kernel_mmd2(Z, kernel, "u"))

@@ -28,11 +28,11 @@ from dotkernels.regularizers import (
     spectral_contrastive_kernel,
     spectral_contrastive_repulsion,
     spectral_contrastive_repulsion_via_kernel,
-    uniformity_kernel,
-    uniformity_via_kernel,
     vicreg_covariance,
     vicreg_variance,
+    wang_isola_kernel,
     wang_isola_uniformity,
+    wang_isola_uniformity_via_kernel,
     whitening,
     whitening_kernel,
     whitening_via_kernel,
@@ -143,8 +143,9 @@ def test_uniformity_is_log_of_a0_plus_mmd_u(backend, n, q, seed, t):
     Zb = to_backend(Z, backend)
     atol = 1e-14 * max(a0, 1.0)
     np.testing.assert_allclose(math.exp(value(wang_isola_uniformity(Zb, t))), expected, rtol=1e-12, atol=atol)
-    np.testing.assert_allclose(math.exp(value(uniformity_via_kernel(Zb, t))), expected, rtol=1e-12, atol=atol)
-    assert uniformity_kernel(t) == kernel
+    via_kernel = math.exp(value(wang_isola_uniformity_via_kernel(Zb, t)))
+    np.testing.assert_allclose(via_kernel, expected, rtol=1e-12, atol=atol)
+    assert wang_isola_kernel(t) == kernel
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -225,7 +226,7 @@ def test_uniform_mean_distance_against_quadrature_and_kernel(q, alpha):
 def test_sphere_gradients_of_classic_and_kernel_forms_agree(rng):
     Z = sphere(rng, 12, 6)
     pairs = [
-        (lambda z: wang_isola_uniformity(z, 2.5), lambda z: uniformity_via_kernel(z, 2.5)),
+        (lambda z: wang_isola_uniformity(z, 2.5), lambda z: wang_isola_uniformity_via_kernel(z, 2.5)),
         (lambda z: centering_whitening(z, 1.0, 40.0), lambda z: centering_whitening_via_kernel(z, 1.0, 40.0)),
         (spectral_contrastive_repulsion, spectral_contrastive_repulsion_via_kernel),
         (energy_distance_to_uniform, energy_distance_via_kernel),
@@ -414,7 +415,7 @@ def test_errors(rng):
     with pytest.raises(ValueError, match="t must be > 0"):
         wang_isola_uniformity(Z, t=0.0)
     with pytest.raises(TypeError, match="t must be a real number"):
-        uniformity_kernel("2")
+        wang_isola_kernel("2")
     with pytest.raises(ValueError, match="at least 2 columns"):
         centering_whitening(Z[:, :1])
     with pytest.raises(ValueError, match="alpha"):
@@ -424,7 +425,7 @@ def test_errors(rng):
     with pytest.raises(ValueError, match="unit vectors"):
         energy_distance_to_uniform(2 * Z)
     with pytest.raises(ValueError, match="unit vectors"):
-        uniformity_via_kernel(2 * Z)
+        wang_isola_uniformity_via_kernel(2 * Z)
     with pytest.raises(ValueError, match="same shape"):
         barlow_twins_redundancy(Z, Z[:4])
     with pytest.raises(ValueError, match="eps must be >= 0"):
@@ -455,7 +456,7 @@ def test_array_api_strict_backend(rng):
         vicreg_covariance,
         spectral_contrastive_repulsion,
         energy_distance_to_uniform,
-        uniformity_via_kernel,
+        wang_isola_uniformity_via_kernel,
         centering_whitening_via_kernel,
         spectral_contrastive_repulsion_via_kernel,
         energy_distance_via_kernel,
