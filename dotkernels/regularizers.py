@@ -40,6 +40,7 @@ import array_api_compat
 
 from ._array_api import array_namespace, as_array
 from .kernels import DistanceKernel, DotProductKernel, GaussianKernel, LegendreSeriesKernel, MonomialKernel
+from .mmd import mmd2_uniform
 
 __all__ = [
     "barlow_twins_redundancy",
@@ -119,14 +120,9 @@ def _off_diagonal_sum(K: Any, xp: Any) -> Any:
 
 
 def _kernel_mmd2(Z: Any, kernel: DotProductKernel, estimator: str) -> Any:
-    """MMD^2 of the batch to the uniform law from the Gram matrix (V: diagonal included; U: i != j)."""
-    Z, xp = _batch(Z, min_cols=2)
-    n, q = Z.shape
-    K = kernel.gram(Z)
-    a0 = kernel.uniform_mean_embedding(int(q))
-    if estimator == "v":
-        return xp.sum(K) / (n * n) - a0
-    return _off_diagonal_sum(K, xp) / (n * (n - 1)) - a0
+    """MMD^2 of the batch to the uniform law by the Gram form (V: diagonal included; U: i != j)."""
+    Z, _ = _batch(Z, min_cols=2)
+    return mmd2_uniform(Z, kernel, estimator=estimator, method="gram")
 
 
 def _standardize(Z: Any, xp: Any, eps: float) -> Any:
