@@ -115,10 +115,6 @@ def _squared_distances(Z: Any, xp: Any) -> Any:
     return xp.clip(D, 0.0, None)
 
 
-def _off_diagonal_sum(K: Any, xp: Any) -> Any:
-    return xp.sum(K) - xp.sum(K * _eye(xp, K.shape[0], K))
-
-
 def _kernel_mmd2(Z: Any, kernel: DotProductKernel, estimator: str) -> Any:
     """MMD^2 of the batch to the uniform law by the Gram form (V: diagonal included; U: i != j)."""
     Z, _ = _batch(Z, min_cols=2)
