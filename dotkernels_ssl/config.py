@@ -1,0 +1,989 @@
+"""Typed configuration of a pretraining run: dataclasses, named presets, YAML files and command-line overrides.
+
+A :class:`Config` has six sections, each a dataclass: :class:`DataConfig` (``data.*``), :class:`ModelConfig`
+(``model.*``), :class:`LossConfig` (``loss.*``), :class:`OptimConfig` (``optim.*``), :class:`RunConfig` (``run.*``,
+including the distributed settings) and :class:`EvalConfig` (``eval.*``).
+
+Resolution order (later wins):
+
+1. the dataclass defaults;
+2. the named preset (:data:`PRESETS`, ``--preset``; ``fashion-mnist-cpu`` by default), then the preset's defaults
+   for the chosen method (:data:`METHOD_DEFAULTS`: loss coefficients, projector, learning rate);
+3. a YAML file (``--config file.yaml``), nested (``optim: {base_lr: 0.3}``) or dotted (``optim.base_lr: 0.3``);
+4. command-line overrides: dotted (``--optim.base_lr 0.3``, ``--loss.options.sim_coeff 100``) or the flat
+   aliases of :data:`FLAT_ALIASES` (``--lr 0.3``, ``--epochs 5``, ``--batch-size 512``, ``--quiet``...).
+
+Values are converted to the field's type (``"none"`` gives None for optional fields, tuples are written
+``"64,128,256,256"``, booleans ``true/false/1/0/yes/no``; ``loss.options.*`` values are read as YAML scalars).
+Unknown keys, wrong types, unknown methods and kernel strings that :func:`dotkernels.parse_kernel` rejects raise
+:class:`ConfigError` (a ``ValueError``) before anything is written.
+
+Examples
+--------
+>>> cfg = parse_config(["--preset", "fashion-mnist-cpu", "--method", "vicreg", "--epochs", "2"])
+>>> cfg.loss.method, cfg.optim.epochs, cfg.model.backbone
+('vicreg', 2, 'convnet')
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "FLAT_ALIASES",
+    "METHODS",
+    "METHOD_DEFAULTS",
+    "PRESETS",
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "EvalConfig",
+    "LossConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "RunConfig",
+    "build_config",
+    "config_from_dict",
+    "config_to_dict",
+    "load_yaml",
+    "parse_config",
+    "save_yaml",
+]
+
+METHODS: tuple[str, ...] = ("sfrik", "kernel", "auh", "vicreg", "barlow", "simclr")
+"""Pretraining methods: ``sfrik`` (the paper's loss), ``kernel`` (kernel uniformity with any ``--kernel``),
+``auh`` (alignment + uniformity on the hypersphere), ``vicreg``, ``barlow`` (Barlow Twins), ``simclr``."""
+
+KERNEL_METHODS: tuple[str, ...] = ("sfrik", "kernel")
+"""Methods whose regulariser is a dot-product kernel (``--kernel`` applies to them)."""
+
+DEFAULT_PRESET = "fashion-mnist-cpu"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration: unknown key, bad value, unknown method or kernel, inconsistent settings."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Sections
+
+
+@dataclass
+class DataConfig:
+    """Data set, splits and augmentations.
+
+    Attributes
+    ----------
+    dataset
+        A name of :data:`dotkernels_ssl.data.DATASET_NAMES` (``"imagefolder:PATH"`` also works).
+    data_dir
+        Folder looked in first (then ``$DOTKERNELS_DATA``, then ``/usr/share/datasets``).
+    train_split
+        The pretraining split: ``"train"`` (the official training set minus the validation split), ``"trainval"``,
+        or for STL-10 ``"train+unlabeled"``/``"unlabeled"``.
+    val_fraction, split_seed
+        The validation split carved out of the training set (stratified): the kNN monitor and every
+        hyper-parameter choice of the evaluation use it, never the test set.
+    image_size
+        Resize stored images to this side (in-memory data sets) or the output side of folder data sets.
+    crop_size
+        Side of the augmented views (default: the image side).
+    folder_resize
+        Folder data sets: shorter side before the centre crop to ``image_size``.
+    per_class
+        Keep only the first ``per_class`` training images per class (ImageNet-20%: 260).
+    limit
+        Keep only the first ``limit`` images of the pretraining split (quick runs and tests).
+    eval_limit
+        Keep only the first ``eval_limit`` images of each labelled evaluation split (train bank, val, test).
+    recipe
+        Augmentation recipe (:data:`dotkernels_ssl.augment.RECIPES`: ``vicreg``, ``simclr``, ``auh``, ``small``),
+        or ``"none"``: view 1 is the image and view 2 its horizontal mirror, with no randomness (for tests and
+        exactness checks).
+    crop_scale
+        Overrides the recipe's RandomResizedCrop area range.
+    local_crops, local_size
+        Multi-crop: number and side of the extra small views (0: two views).
+    resident
+        In-memory data sets: copy the whole training set to the device once.
+    num_workers
+        DataLoader workers for folder data sets.
+    """
+
+    dataset: str = "fashion-mnist"
+    data_dir: str | None = None
+    train_split: str = "train"
+    val_fraction: float = 0.1
+    split_seed: int = 0
+    image_size: int | None = None
+    crop_size: int | None = None
+    folder_resize: int | None = None
+    per_class: int | None = None
+    limit: int | None = None
+    eval_limit: int | None = None
+    recipe: str = "small"
+    crop_scale: tuple[float, float] | None = None
+    local_crops: int = 0
+    local_size: int | None = None
+    resident: bool = True
+    num_workers: int = 4
+
+
+@dataclass
+class ModelConfig:
+    """Backbone and projector.
+
+    Attributes
+    ----------
+    backbone
+        ``"convnet"``, ``"resnet18"``, ``"resnet34"`` or ``"resnet50"``.
+    convnet_widths
+        Channels of the ConvNet's four blocks.
+    small_image_stem
+        ResNets: 3x3 stride-1 first convolution, no max-pool (CIFAR stem).
+    zero_init_residual
+        ResNets: zero-initialise the last BN gamma of each residual block.
+    projector
+        Projector widths, e.g. ``"8192-8192-8192"`` (Linear-BN-ReLU hidden layers, last Linear without bias).
+    sync_bn
+        Convert BatchNorm to SyncBatchNorm when distributed (statistics over the global batch).
+    concat_views
+        Forward the views of a batch in one call (one BN statistic over both views) instead of one call per view
+        (the papers' convention, the default).
+    """
+
+    backbone: str = "convnet"
+    convnet_widths: tuple[int, ...] = (64, 128, 256, 256)
+    small_image_stem: bool = False
+    zero_init_residual: bool = True
+    projector: str = "8192-8192-8192"
+    sync_bn: bool = True
+    concat_views: bool = False
+
+
+@dataclass
+class LossConfig:
+    """The self-supervised loss.
+
+    Attributes
+    ----------
+    method
+        One of :data:`METHODS`.
+    kernel
+        Kernel of ``sfrik``/``kernel`` (any :func:`dotkernels.parse_kernel` string, e.g. ``"gaussian:tau=2.5"``,
+        ``"legendre:1,40,40"``, ``"heat:tau=0.01"``); None is the method's default (SFRIK's ``legendre:1,40,40``).
+        It is also the kernel of the MMD collapse monitor (the SFRIK kernel for the other methods).
+    options
+        Keyword arguments of the loss (``build_loss(method, kernel, **options)``): e.g. ``sim_coeff``,
+        ``mmd_coeff`` (sfrik); ``align_weight``, ``unif_weight``, ``t``, ``align_reduction`` (auh);
+        ``sim_coeff``, ``std_coeff``, ``cov_coeff`` (vicreg); ``lambd`` (barlow); ``temperature`` (simclr).
+    """
+
+    method: str = "sfrik"
+    kernel: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class OptimConfig:
+    """Optimiser and learning-rate schedule.
+
+    Attributes
+    ----------
+    optimizer
+        ``"lars"`` (the paper's), ``"sgd"`` or ``"adamw"``; biases and norm parameters are excluded from weight
+        decay (and from the LARS adaptation).
+    batch_size
+        Global batch size (split evenly over the processes).
+    epochs
+        Number of epochs (the schedule spans them).
+    base_lr
+        Base learning rate; the peak is ``base_lr * batch_size / 256`` when ``scale_lr``.
+    scale_lr
+        Apply the linear scaling rule.
+    weight_decay, momentum, eta
+        Weight decay, momentum, LARS trust coefficient.
+    warmup_epochs
+        Linear warm-up length in epochs (may be fractional; at most all the epochs), then cosine decay, set every
+        step.
+    final_lr_ratio
+        Final learning rate as a fraction of the peak.
+    grad_clip
+        Clip the gradient norm to this value (None: no clipping).
+    """
+
+    optimizer: str = "lars"
+    batch_size: int = 256
+    epochs: int = 100
+    base_lr: float = 0.3
+    scale_lr: bool = True
+    weight_decay: float = 1e-6
+    momentum: float = 0.9
+    eta: float = 0.001
+    warmup_epochs: float = 10.0
+    final_lr_ratio: float = 0.001
+    grad_clip: float | None = None
+
+
+@dataclass
+class RunConfig:
+    """Run folder, devices, precision, logging, checkpoints and distribution.
+
+    Attributes
+    ----------
+    out
+        Run folder (default ``runs/<dataset>-<method>``); an existing run folder is resumed.
+    seed
+        Seed of python, numpy and torch (rank ``r`` adds ``r`` after building the model).
+    device
+        ``"auto"`` (CUDA when available, else CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``... Under torchrun each
+        process takes ``cuda:LOCAL_RANK``.
+    amp
+        Mixed precision: ``"off"``, ``"bf16"``, ``"fp16"`` (with a gradient scaler) or ``"auto"`` (bf16 on a GPU
+        that supports it, fp16 on other GPUs, off on CPU).
+    compile
+        ``torch.compile`` the model.
+    channels_last
+        Channels-last memory format for the model and the images.
+    quiet
+        No progress bar.
+    threads
+        ``torch.set_num_threads`` (None: torch's default).
+    log_every
+        Write a step row to the CSV and TensorBoard every ``log_every`` steps.
+    eval_every
+        Run the monitors (kNN on the validation split, collapse monitors) every ``eval_every`` epochs (0: never;
+        the last epoch is always monitored when > 0).
+    checkpoint_every
+        Besides ``last.pt`` (every epoch), keep ``epoch-XXXX.pt`` every ``checkpoint_every`` epochs (0: never).
+    stop_after
+        Stop this invocation after this many epochs in total (the schedule still spans ``optim.epochs``);
+        resuming the run folder continues it.
+    final_eval
+        Evaluate the backbone at the end (kNN, linear probe, logistic regression) and write ``eval.json``.
+    tensorboard
+        Write TensorBoard events.
+    dist_backend
+        ``"auto"`` (nccl on GPU, gloo on CPU), ``"nccl"`` or ``"gloo"``.
+    dist_timeout_s
+        Timeout of the collectives.
+    """
+
+    out: str | None = None
+    seed: int = 0
+    device: str = "auto"
+    amp: str = "auto"
+    compile: bool = False
+    channels_last: bool = False
+    quiet: bool = False
+    threads: int | None = None
+    log_every: int = 1
+    eval_every: int = 1
+    checkpoint_every: int = 0
+    stop_after: int | None = None
+    final_eval: bool = True
+    tensorboard: bool = True
+    dist_backend: str = "auto"
+    dist_timeout_s: int = 1800
+
+
+@dataclass
+class EvalConfig:
+    """Monitors and the final evaluation (frozen backbone features).
+
+    Attributes
+    ----------
+    batch_size
+        Batch size of the feature extraction.
+    knn_k
+        Values of k of the weighted kNN (the best one on the validation split is also reported on test).
+    knn_temperature
+        Temperature T of the votes ``exp(sim / T)``.
+    monitor_k
+        k of the per-epoch kNN monitor.
+    monitor_bank
+        Number of training images in the monitor's kNN bank (None: all).
+    monitor_queries
+        Number of validation images the monitors use (None: all).
+    linear
+        Run the linear probe (SGD momentum 0.9, cosine schedule, pre-extracted features).
+    linear_epochs, linear_lrs, linear_batch_size, linear_weight_decay, linear_momentum
+        The probe's settings; the learning rate is chosen on the validation split among ``linear_lrs``.
+    linear_standardize
+        Standardise features with the training statistics before the probe (a frozen BatchNorm).
+    logreg
+        Also fit scikit-learn's logistic regression (the fast variant), C chosen on the validation split.
+    logreg_cs
+        The values of C tried.
+    """
+
+    batch_size: int = 512
+    knn_k: tuple[int, ...] = (10, 20, 100, 200)
+    knn_temperature: float = 0.07
+    monitor_k: int = 20
+    monitor_bank: int | None = 10000
+    monitor_queries: int | None = None
+    linear: bool = True
+    linear_epochs: int = 100
+    linear_lrs: tuple[float, ...] = (0.4,)
+    linear_batch_size: int = 256
+    linear_weight_decay: float = 1e-6
+    linear_momentum: float = 0.9
+    linear_standardize: bool = True
+    logreg: bool = True
+    logreg_cs: tuple[float, ...] = (0.1, 1.0, 10.0)
+
+
+@dataclass
+class Config:
+    """A whole run's configuration (see the module docstring)."""
+
+    preset: str | None = DEFAULT_PRESET
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    run: RunConfig = field(default_factory=RunConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Nested plain dict (tuples as lists): what :func:`save_yaml` writes."""
+        return config_to_dict(self)
+
+    def validate(self) -> Config:
+        """Check the values that can be checked without data or devices; return ``self``.
+
+        Raises
+        ------
+        ConfigError
+            Unknown method, kernel string, backbone, optimizer, precision, recipe, or an impossible value.
+        """
+        _validate(self)
+        return self
+
+    @property
+    def out_dir(self) -> Path:
+        """The run folder (``run.out``, or ``runs/<dataset>-<method>``)."""
+        if self.run.out:
+            return Path(self.run.out)
+        name = self.data.dataset.replace(":", "_").replace("/", "_")
+        return Path("runs") / f"{name}-{self.loss.method}"
+
+
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "loss": LossConfig,
+    "optim": OptimConfig,
+    "run": RunConfig,
+    "eval": EvalConfig,
+}
+
+# --------------------------------------------------------------------------------------------------------------
+# Presets
+
+_PAPER_BASELINES_R18: dict[str, dict[str, Any]] = {
+    "sfrik": {"loss.options": {"sim_coeff": 4000.0, "mmd_coeff": 1.0}},
+    "kernel": {"loss.options": {"sim_coeff": 4000.0, "mmd_coeff": 1.0}},
+    "auh": {"loss.options": {"align_weight": 3000.0, "unif_weight": 1.0, "t": 2.5, "align_reduction": "element"}},
+    "vicreg": {"loss.options": {"sim_coeff": 10.0, "std_coeff": 10.0, "cov_coeff": 1.0}},
+    "barlow": {"loss.options": {"lambd": 0.0051}},
+    "simclr": {"loss.options": {"temperature": 0.15}},
+}
+
+PRESETS: dict[str, dict[str, Any]] = {
+    "fashion-mnist-cpu": {
+        "data.dataset": "fashion-mnist",
+        "data.recipe": "small",
+        "data.crop_scale": (0.2, 1.0),
+        "model.backbone": "convnet",
+        "model.convnet_widths": (32, 64, 128, 256),
+        "model.projector": "1024-1024-1024",
+        "optim.optimizer": "lars",
+        "optim.batch_size": 256,
+        "optim.epochs": 8,
+        "optim.base_lr": 0.6,
+        "optim.warmup_epochs": 1.0,
+        "optim.weight_decay": 1e-5,
+        "run.amp": "auto",
+        "eval.monitor_bank": 10000,
+        "eval.linear_epochs": 30,
+        "eval.linear_lrs": (0.1, 0.4, 1.6),
+    },
+    "cifar10-resnet18": {
+        "data.dataset": "cifar10",
+        "data.recipe": "small",
+        "model.backbone": "resnet18",
+        "model.small_image_stem": True,
+        "model.projector": "8192-8192-8192",
+        "optim.batch_size": 512,
+        "optim.epochs": 400,
+        "optim.base_lr": 1.2,
+        "optim.warmup_epochs": 10.0,
+        "data.num_workers": 0,
+    },
+    "stl10-resnet18": {
+        "data.dataset": "stl10",
+        "data.train_split": "train+unlabeled",
+        "data.recipe": "auh",
+        "data.crop_size": 64,
+        "data.resident": False,
+        "model.backbone": "resnet18",
+        "model.projector": "8192-8192-8192",
+        "optim.batch_size": 512,
+        "optim.epochs": 200,
+        "optim.base_lr": 1.2,
+        "optim.warmup_epochs": 10.0,
+    },
+    "imagenet20-resnet18": {
+        "data.dataset": "imagenet20",
+        "data.image_size": 224,
+        "data.recipe": "vicreg",
+        "data.resident": False,
+        "data.num_workers": 8,
+        "model.backbone": "resnet18",
+        "model.projector": "8192-8192-8192",
+        "optim.batch_size": 2048,
+        "optim.epochs": 100,
+        "optim.base_lr": 1.2,
+        "optim.warmup_epochs": 10.0,
+        "eval.monitor_bank": 20000,
+    },
+    "imagenet-resnet50": {
+        "data.dataset": "imagenet",
+        "data.image_size": 224,
+        "data.recipe": "vicreg",
+        "data.resident": False,
+        "data.num_workers": 10,
+        "model.backbone": "resnet50",
+        "model.projector": "8192-8192-32768",
+        "optim.batch_size": 2048,
+        "optim.epochs": 200,
+        "optim.base_lr": 0.4,
+        "optim.warmup_epochs": 10.0,
+        "eval.monitor_bank": 50000,
+    },
+}
+"""Named presets: dotted keys and their values, applied over the dataclass defaults."""
+
+_R50 = copy.deepcopy(_PAPER_BASELINES_R18)
+_R50["sfrik"]["loss.options"]["sim_coeff"] = 40000.0
+_R50["kernel"]["loss.options"]["sim_coeff"] = 40000.0
+for _m in ("vicreg", "barlow", "simclr", "auh"):
+    _R50[_m]["model.projector"] = "8192-8192-8192"
+
+METHOD_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "fashion-mnist-cpu": {
+        "sfrik": {"loss.options": {"sim_coeff": 100.0, "mmd_coeff": 1.0}},
+        "kernel": {"loss.options": {"sim_coeff": 100.0, "mmd_coeff": 1.0}},
+        "auh": {"loss.options": {"align_weight": 1.0, "unif_weight": 1.0, "t": 2.0}},
+        "vicreg": {"loss.options": {"sim_coeff": 25.0, "std_coeff": 25.0, "cov_coeff": 1.0}},
+        "barlow": {"loss.options": {"lambd": 0.0051}},
+        "simclr": {"loss.options": {"temperature": 0.15}},
+    },
+    "cifar10-resnet18": _PAPER_BASELINES_R18,
+    "stl10-resnet18": _PAPER_BASELINES_R18,
+    "imagenet20-resnet18": _PAPER_BASELINES_R18,
+    "imagenet-resnet50": _R50,
+}
+"""Per preset and method: the loss coefficients (PAPER.md's baselines as run in the paper) and any other key
+that depends on the method (VICReg and the other baselines at q = 8192 with the ResNet-50 preset)."""
+
+FLAT_ALIASES: dict[str, str] = {
+    "method": "loss.method",
+    "kernel": "loss.kernel",
+    "epochs": "optim.epochs",
+    "batch-size": "optim.batch_size",
+    "lr": "optim.base_lr",
+    "optimizer": "optim.optimizer",
+    "warmup-epochs": "optim.warmup_epochs",
+    "weight-decay": "optim.weight_decay",
+    "out": "run.out",
+    "seed": "run.seed",
+    "device": "run.device",
+    "amp": "run.amp",
+    "threads": "run.threads",
+    "eval-every": "run.eval_every",
+    "stop-after": "run.stop_after",
+    "dist-backend": "run.dist_backend",
+    "dataset": "data.dataset",
+    "data-dir": "data.data_dir",
+    "limit": "data.limit",
+    "subset": "data.limit",
+    "eval-limit": "data.eval_limit",
+    "recipe": "data.recipe",
+    "workers": "data.num_workers",
+    "backbone": "model.backbone",
+    "projector": "model.projector",
+    "linear-epochs": "eval.linear_epochs",
+}
+"""Flat command-line flags and the dotted keys they set (``--lr 0.3`` is ``--optim.base_lr 0.3``)."""
+
+FLAT_SWITCHES: dict[str, tuple[str, Any]] = {
+    "quiet": ("run.quiet", True),
+    "compile": ("run.compile", True),
+    "channels-last": ("run.channels_last", True),
+    "no-final-eval": ("run.final_eval", False),
+    "no-tensorboard": ("run.tensorboard", False),
+    "no-linear": ("eval.linear", False),
+    "no-logreg": ("eval.logreg", False),
+}
+"""Flags without a value and the (dotted key, value) they set."""
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Type conversion
+
+
+def _section_types(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _is_optional(tp: Any) -> tuple[bool, Any]:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(args) == 1 and len(typing.get_args(tp)) == 2:
+            return True, args[0]
+    return False, tp
+
+
+_TRUE = {"true", "1", "yes", "on", "y"}
+_FALSE = {"false", "0", "no", "off", "n"}
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    """Convert ``value`` (a string from the command line, or a YAML value) to the type ``tp`` of ``key``."""
+    optional, inner = _is_optional(tp)
+    if optional:
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
+            return None
+        return _coerce(value, inner, key)
+    if value is None:
+        raise ConfigError(f"{key} cannot be None")
+    try:
+        if tp is bool:
+            if isinstance(value, bool):
+                return value
+            if isinstance(value, (int, float)) and value in (0, 1):
+                return bool(value)
+            s = str(value).strip().lower()
+            if s in _TRUE:
+                return True
+            if s in _FALSE:
+                return False
+            raise ValueError(f"not a boolean: {value!r}")
+        if tp is int:
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not an int")
+            if isinstance(value, float):
+                if not value.is_integer():
+                    raise ValueError(f"not an integer: {value!r}")
+                return int(value)
+            return int(str(value).strip())
+        if tp is float:
+            if isinstance(value, bool):
+                raise ValueError("a boolean is not a float")
+            return float(value)
+        if tp is str:
+            if not isinstance(value, (str, int, float)):
+                raise ValueError(f"not a string: {value!r}")
+            return str(value)
+        origin = typing.get_origin(tp)
+        if origin is tuple:
+            args = typing.get_args(tp)
+            items = _split_list(value)
+            if len(args) == 2 and args[1] is Ellipsis:
+                return tuple(_coerce(v, args[0], key) for v in items)
+            if len(items) != len(args):
+                raise ValueError(f"expected {len(args)} values, got {len(items)}")
+            return tuple(_coerce(v, a, key) for v, a in zip(items, args))
+        if origin is dict:
+            if isinstance(value, dict):
+                return {str(k): v for k, v in value.items()}
+            if isinstance(value, str):
+                import yaml
+
+                parsed = yaml.safe_load(value) if value.strip() else {}
+                if parsed is None:
+                    return {}
+                if not isinstance(parsed, dict):
+                    raise ValueError(f"not a mapping: {value!r}")
+                return {str(k): v for k, v in parsed.items()}
+            raise ValueError(f"not a mapping: {value!r}")
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad value for {key}: {value!r} ({exc})") from None
+    raise ConfigError(f"{key}: unsupported field type {tp!r}")  # pragma: no cover
+
+
+def _split_list(value: Any) -> list[Any]:
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    if isinstance(value, (int, float)):
+        return [value]
+    s = str(value).strip().strip("()[]")
+    return [p.strip() for p in s.replace(";", ",").split(",") if p.strip()]
+
+
+def _yaml_scalar(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    import yaml
+
+    try:
+        return yaml.safe_load(value)
+    except yaml.YAMLError:
+        return value
+
+
+# --------------------------------------------------------------------------------------------------------------
+# dict <-> Config
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """Nested plain dict of a :class:`Config` (tuples become lists), YAML- and JSON-serialisable."""
+    out: dict[str, Any] = {"preset": cfg.preset}
+    for name in SECTIONS:
+        section = getattr(cfg, name)
+        out[name] = {f.name: _plain(getattr(section, f.name)) for f in dataclasses.fields(section)}
+    return out
+
+
+def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Flatten a nested mapping to dotted keys; ``loss.options`` stays a mapping unless written dotted."""
+    flat: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and key != "loss.options" and (key in SECTIONS or prefix == ""):
+            flat.update(_flatten(v, key + "."))
+        else:
+            flat[key] = v
+    return flat
+
+
+def _apply(cfg: Config, key: str, value: Any) -> None:
+    """Set the dotted ``key`` of ``cfg`` to ``value`` converted to the field's type."""
+    key = key.strip().replace("-", "_") if key.count(".") <= 1 else key.strip()
+    if key == "preset":
+        cfg.preset = None if value is None else str(value)
+        return
+    section_name, _, rest = key.partition(".")
+    if section_name not in SECTIONS or not rest:
+        raise ConfigError(
+            f"unknown configuration key {key!r}; keys look like 'optim.base_lr' with a section among "
+            f"{', '.join(SECTIONS)}"
+        )
+    section = getattr(cfg, section_name)
+    types_ = _section_types(type(section))
+    if section_name == "loss" and rest.startswith("options."):
+        opt = rest[len("options.") :]
+        if not opt:
+            raise ConfigError(f"empty loss option name in {key!r}")
+        section.options = {**section.options, opt: _yaml_scalar(value)}
+        return
+    rest = rest.replace("-", "_")
+    if rest not in types_:
+        known = ", ".join(f"{section_name}.{n}" for n in types_)
+        raise ConfigError(f"unknown configuration key {key!r}; the {section_name} section has {known}")
+    if section_name == "loss" and rest == "options":
+        section.options = {**section.options, **_coerce(value, types_[rest], key)}
+        return
+    setattr(section, rest, _coerce(value, types_[rest], key))
+
+
+def config_from_dict(d: dict[str, Any]) -> Config:
+    """Build a :class:`Config` from a nested or dotted mapping (no preset applied: the values are taken as is)."""
+    cfg = Config(preset=None)
+    for key, value in _flatten(d).items():
+        _apply(cfg, key, value)
+    return cfg
+
+
+def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a YAML configuration file into a mapping (empty file: empty mapping)."""
+    import yaml
+
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except FileNotFoundError:
+        raise ConfigError(f"configuration file {str(path)!r} not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a configuration file must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def save_yaml(cfg: Config, path: str | os.PathLike) -> None:
+    """Write the resolved configuration as YAML (atomically: temporary file, then rename)."""
+    import yaml
+
+    path = Path(path)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        yaml.safe_dump(config_to_dict(cfg), f, sort_keys=False)
+    os.replace(tmp, path)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Building
+
+
+def build_config(
+    preset: str | None = DEFAULT_PRESET,
+    overrides: dict[str, Any] | None = None,
+    yaml_file: str | os.PathLike | None = None,
+    *,
+    validate: bool = True,
+) -> Config:
+    """Resolve a configuration: defaults, preset, the preset's method defaults, YAML file, then overrides.
+
+    Parameters
+    ----------
+    preset
+        A name of :data:`PRESETS`, or None for the plain dataclass defaults. A ``preset`` key in the YAML file or
+        in ``overrides`` takes precedence.
+    overrides
+        Dotted keys (``"optim.base_lr"``) or nested sections and their values (strings are converted).
+    yaml_file
+        A YAML file of the same form.
+    validate
+        Run :meth:`Config.validate`.
+
+    Raises
+    ------
+    ConfigError
+        Unknown preset or key, bad value; and what :meth:`Config.validate` rejects.
+    """
+    file_items = _flatten(load_yaml(yaml_file)) if yaml_file is not None else {}
+    cli_items = _flatten(dict(overrides or {}))
+    for items in (file_items, cli_items):
+        if "preset" in items:
+            preset = items.pop("preset")
+    if preset is not None and preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    cfg = Config(preset=preset)
+    if preset is not None:
+        for key, value in PRESETS[preset].items():
+            _apply(cfg, key, value)
+    # The method decides the preset's method defaults: find it first.
+    method = cfg.loss.method
+    for items in (file_items, cli_items):
+        if "loss.method" in items:
+            method = items["loss.method"]
+    method = str(method).strip().lower()
+    _check_method(method)
+    if preset is not None:
+        for key, value in METHOD_DEFAULTS.get(preset, {}).get(method, {}).items():
+            if key == "loss.options":
+                cfg.loss.options = dict(value)
+            else:
+                _apply(cfg, key, value)
+    for items in (file_items, cli_items):
+        for key, value in items.items():
+            _apply(cfg, key, value)
+    cfg.loss.method = cfg.loss.method.strip().lower()
+    if validate:
+        cfg.validate()
+    return cfg
+
+
+def _check_method(method: str) -> None:
+    if method not in METHODS:
+        raise ConfigError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+
+
+def _validate(cfg: Config) -> None:
+    from .data import DATASET_NAMES
+    from .models import BACKBONES, parse_projector_spec
+
+    _check_method(cfg.loss.method)
+    if cfg.loss.kernel is not None:
+        if cfg.loss.method not in KERNEL_METHODS:
+            raise ConfigError(
+                f"--kernel applies to the kernel methods ({', '.join(KERNEL_METHODS)}), not to {cfg.loss.method!r}"
+            )
+        check_kernel(cfg.loss.kernel)
+    elif cfg.loss.method == "kernel":
+        raise ConfigError("method 'kernel' needs a kernel: pass --kernel, e.g. --kernel gaussian:tau=2.5")
+    name = cfg.data.dataset
+    if name.split(":", 1)[0] not in DATASET_NAMES:
+        raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
+    from .augment import RECIPES
+
+    if cfg.data.recipe not in (*RECIPES, "none"):
+        raise ConfigError(f"unknown augmentation recipe {cfg.data.recipe!r}; choose one of {', '.join(RECIPES)}, none")
+    if cfg.data.local_crops < 0:
+        raise ConfigError("data.local_crops must be >= 0")
+    if cfg.data.local_crops and cfg.data.recipe == "none":
+        raise ConfigError("multi-crop (data.local_crops > 0) needs a random augmentation recipe")
+    if not 0 <= cfg.data.val_fraction < 1:
+        raise ConfigError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
+    if cfg.model.backbone not in BACKBONES:
+        raise ConfigError(f"unknown backbone {cfg.model.backbone!r}; choose one of {', '.join(BACKBONES)}")
+    try:
+        dims = parse_projector_spec(cfg.model.projector)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if cfg.loss.method in (*KERNEL_METHODS, "auh", "simclr") and dims and dims[-1] < 2:
+        raise ConfigError("the embedding dimension must be >= 2 for losses on the sphere")
+    if cfg.optim.optimizer not in ("lars", "sgd", "adamw"):
+        raise ConfigError(f"unknown optimizer {cfg.optim.optimizer!r}; choose lars, sgd or adamw")
+    for key in ("batch_size", "epochs"):
+        if getattr(cfg.optim, key) < 1:
+            raise ConfigError(f"optim.{key} must be >= 1")
+    if cfg.optim.base_lr < 0 or cfg.optim.warmup_epochs < 0:
+        raise ConfigError("need optim.base_lr >= 0 and optim.warmup_epochs >= 0")
+    if cfg.run.amp not in ("off", "bf16", "fp16", "auto"):
+        raise ConfigError(f"run.amp must be off, bf16, fp16 or auto, got {cfg.run.amp!r}")
+    if cfg.run.dist_backend not in ("auto", "nccl", "gloo"):
+        raise ConfigError(f"run.dist_backend must be auto, nccl or gloo, got {cfg.run.dist_backend!r}")
+    if cfg.run.log_every < 1 or cfg.run.eval_every < 0 or cfg.run.checkpoint_every < 0:
+        raise ConfigError("need run.log_every >= 1, run.eval_every >= 0, run.checkpoint_every >= 0")
+    if cfg.run.stop_after is not None and cfg.run.stop_after < 1:
+        raise ConfigError("run.stop_after must be >= 1 (or none)")
+    if any(k < 1 for k in cfg.eval.knn_k) or cfg.eval.monitor_k < 1 or not cfg.eval.knn_k:
+        raise ConfigError("kNN k values must be >= 1")
+    if cfg.eval.knn_temperature <= 0:
+        raise ConfigError("eval.knn_temperature must be > 0")
+    if not cfg.eval.linear_lrs or not cfg.eval.logreg_cs:
+        raise ConfigError("eval.linear_lrs and eval.logreg_cs need at least one value")
+
+
+def check_kernel(spec: str) -> Any:
+    """Parse a kernel string with :func:`dotkernels.parse_kernel`, raising :class:`ConfigError` when it fails."""
+    from dotkernels import parse_kernel
+
+    try:
+        return parse_kernel(spec)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"bad kernel {spec!r}: {exc}") from None
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Command line
+
+
+def _cli_items(argv: list[str]) -> tuple[dict[str, Any], str | None, str | None, bool]:
+    """Turn ``argv`` into (dotted overrides, preset, yaml file, help requested)."""
+    items: dict[str, Any] = {}
+    preset = None
+    yaml_file = None
+    help_ = False
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in ("-h", "--help"):
+            help_ = True
+            i += 1
+            continue
+        if not arg.startswith("--") or arg == "--":
+            raise ConfigError(f"unexpected argument {arg!r}; options look like --epochs 5 or --optim.base_lr 0.3")
+        name, eq, inline = arg[2:].partition("=")
+        if name in FLAT_SWITCHES and not eq:
+            key, value = FLAT_SWITCHES[name]
+            items[key] = value
+            i += 1
+            continue
+        if eq:
+            value = inline
+            i += 1
+        else:
+            if i + 1 >= len(argv):
+                raise ConfigError(f"option --{name} needs a value")
+            value = argv[i + 1]
+            i += 2
+        if name == "preset":
+            preset = value
+        elif name == "config":
+            yaml_file = value
+        elif name in FLAT_ALIASES:
+            items[FLAT_ALIASES[name]] = value
+        elif "." in name:
+            items[name] = value
+        else:
+            flat = ", ".join(f"--{k}" for k in (*FLAT_ALIASES, *FLAT_SWITCHES))
+            raise ConfigError(
+                f"unknown option --{name}; use a dotted key (--optim.base_lr) or one of --preset, --config, {flat}"
+            )
+    return items, preset, yaml_file, help_
+
+
+def usage() -> str:
+    """Help text of the pretraining command line."""
+    lines = [
+        "usage: dotkernels-pretrain [--preset NAME] [--config FILE.yaml] [--method M] [--kernel SPEC] [options]",
+        "",
+        "Self-supervised pretraining (SFRIK and baselines). An existing --out folder is resumed.",
+        "",
+        f"presets: {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
+        f"methods: {', '.join(METHODS)}; kernels: any dotkernels string (gaussian:tau=2.5, legendre:1,40,40, ...)",
+        "",
+        "flat options:",
+    ]
+    lines += [f"  --{k:<16} {v}" for k, v in FLAT_ALIASES.items()]
+    lines += [f"  --{k:<16} sets {v[0]} = {v[1]}" for k, v in FLAT_SWITCHES.items()]
+    lines += ["", "every field as a dotted option (--section.field VALUE), with its default:"]
+    for name, cls in SECTIONS.items():
+        for f in dataclasses.fields(cls):
+            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
+            lines.append(f"  --{name}.{f.name} (default {default!r})")
+    lines.append("  --loss.options.NAME VALUE   any keyword argument of the loss")
+    return "\n".join(lines)
+
+
+def parse_config(argv: list[str] | None = None, *, validate: bool = True) -> Config:
+    """Build the configuration of a run from command-line arguments (see the module docstring).
+
+    When ``--out`` names an existing run folder (with ``config.yaml``) and neither ``--preset`` nor ``--config``
+    is given, the stored configuration is the starting point, so ``--out DIR`` alone resumes a run as it was
+    configured; other options still override it.
+
+    Raises
+    ------
+    ConfigError
+        For anything invalid. ``SystemExit(0)`` after printing the help for ``-h``/``--help``.
+    """
+    import sys
+
+    argv = list(sys.argv[1:] if argv is None else argv)
+    items, preset, yaml_file, help_ = _cli_items(argv)
+    if help_:
+        print(usage())
+        raise SystemExit(0)
+    out = items.get("run.out")
+    stored = Path(str(out)) / "config.yaml" if out else None
+    if stored is not None and stored.is_file() and preset is None and yaml_file is None:
+        base = load_yaml(stored)
+        cfg = config_from_dict(base)
+        method = items.get("loss.method")
+        if method is not None and str(method).strip().lower() != cfg.loss.method:
+            raise ConfigError(
+                f"{out} is a {cfg.loss.method!r} run; it cannot be resumed as {method!r} (use another --out)"
+            )
+        for key, value in items.items():
+            _apply(cfg, key, value)
+        if validate:
+            cfg.validate()
+        return cfg
+    return build_config(DEFAULT_PRESET if preset is None else preset, items, yaml_file, validate=validate)

@@ -1,0 +1,203 @@
+"""dotkernels_ssl.config: presets, YAML files, command-line overrides, validation (no training here)."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("torch")
+yaml = pytest.importorskip("yaml")
+
+from dotkernels_ssl.config import (  # noqa: E402
+    FLAT_ALIASES,
+    METHOD_DEFAULTS,
+    METHODS,
+    PRESETS,
+    Config,
+    ConfigError,
+    build_config,
+    config_from_dict,
+    config_to_dict,
+    load_yaml,
+    parse_config,
+    save_yaml,
+)
+
+
+def test_default_is_the_cpu_preset():
+    cfg = parse_config([])
+    assert cfg.preset == "fashion-mnist-cpu"
+    assert cfg.data.dataset == "fashion-mnist"
+    assert cfg.model.backbone == "convnet"
+    assert cfg.loss.method == "sfrik"
+    assert cfg.optim.optimizer == "lars"
+    assert cfg.data.recipe == "small"
+    assert cfg.out_dir.name == "fashion-mnist-sfrik"
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+@pytest.mark.parametrize("method", ["sfrik", "auh", "vicreg", "barlow", "simclr"])
+def test_every_preset_and_method_builds(preset, method):
+    cfg = build_config(preset, {"loss.method": method})
+    assert cfg.preset == preset and cfg.loss.method == method
+    assert cfg.loss.options == METHOD_DEFAULTS[preset][method]["loss.options"]
+
+
+def test_paper_recipes():
+    r18 = build_config("imagenet20-resnet18")
+    assert r18.model.backbone == "resnet18" and r18.model.projector == "8192-8192-8192"
+    assert r18.optim.optimizer == "lars" and r18.optim.base_lr == 1.2 and r18.optim.warmup_epochs == 10
+    assert r18.optim.batch_size == 2048 and r18.optim.epochs == 100 and r18.optim.weight_decay == 1e-6
+    assert r18.optim.final_lr_ratio == 0.001 and r18.optim.eta == 0.001 and r18.optim.momentum == 0.9
+    assert r18.loss.options == {"sim_coeff": 4000.0, "mmd_coeff": 1.0}
+    assert r18.data.recipe == "vicreg" and r18.data.dataset == "imagenet20"
+    r50 = build_config("imagenet-resnet50")
+    assert r50.model.backbone == "resnet50" and r50.model.projector == "8192-8192-32768"
+    assert r50.optim.base_lr == 0.4 and r50.loss.options["sim_coeff"] == 40000.0
+    vic = build_config("imagenet-resnet50", {"loss.method": "vicreg"})
+    assert vic.model.projector == "8192-8192-8192"
+    assert vic.loss.options == {"sim_coeff": 10.0, "std_coeff": 10.0, "cov_coeff": 1.0}
+    auh = build_config("imagenet20-resnet18", {"loss.method": "auh"})
+    assert auh.loss.options["align_weight"] == 3000.0 and auh.loss.options["t"] == 2.5
+    assert build_config("imagenet20-resnet18", {"loss.method": "simclr"}).loss.options == {"temperature": 0.15}
+    cifar = build_config("cifar10-resnet18")
+    assert cifar.model.small_image_stem and cifar.data.recipe == "small"
+    stl = build_config("stl10-resnet18")
+    assert stl.data.train_split == "train+unlabeled" and stl.data.recipe == "auh" and stl.data.crop_size == 64
+
+
+def test_flat_and_dotted_overrides_with_types():
+    cfg = parse_config(
+        [
+            "--method",
+            "vicreg",
+            "--epochs",
+            "3",
+            "--batch-size=64",
+            "--lr",
+            "0.05",
+            "--optim.warmup_epochs",
+            "0.5",
+            "--model.convnet_widths",
+            "8,16,16,16",
+            "--data.crop_scale",
+            "0.3,1",
+            "--data.limit",
+            "none",
+            "--loss.options.sim_coeff",
+            "12.5",
+            "--eval.knn_k",
+            "5,7",
+            "--quiet",
+            "--channels-last",
+            "--run.tensorboard",
+            "false",
+        ]
+    )
+    assert cfg.loss.method == "vicreg" and cfg.optim.epochs == 3 and cfg.optim.batch_size == 64
+    assert cfg.optim.base_lr == 0.05 and cfg.optim.warmup_epochs == 0.5
+    assert cfg.model.convnet_widths == (8, 16, 16, 16)
+    assert cfg.data.crop_scale == (0.3, 1.0) and cfg.data.limit is None
+    assert cfg.loss.options == {"sim_coeff": 12.5, "std_coeff": 25.0, "cov_coeff": 1.0}
+    assert cfg.eval.knn_k == (5, 7)
+    assert cfg.run.quiet and cfg.run.channels_last and not cfg.run.tensorboard
+    assert all("." in v for v in FLAT_ALIASES.values())
+
+
+def test_yaml_file_then_command_line(tmp_path):
+    f = tmp_path / "exp.yaml"
+    f.write_text(
+        "preset: cifar10-resnet18\n"
+        "loss:\n  method: simclr\n  options:\n    temperature: 0.3\n"
+        "optim:\n  epochs: 7\n  base_lr: 0.9\n"
+        "data.limit: 100\n"
+    )
+    cfg = parse_config(["--config", str(f), "--lr", "0.1"])
+    assert cfg.preset == "cifar10-resnet18" and cfg.model.backbone == "resnet18"
+    assert cfg.loss.method == "simclr" and cfg.loss.options == {"temperature": 0.3}
+    assert cfg.optim.epochs == 7 and cfg.optim.base_lr == 0.1 and cfg.data.limit == 100
+    # an explicit --preset on the command line wins over the default, the file's preset over --preset
+    assert parse_config(["--preset", "stl10-resnet18"]).data.dataset == "stl10"
+
+
+def test_round_trip_dict_and_yaml(tmp_path):
+    cfg = parse_config(["--method", "kernel", "--kernel", "gaussian:tau=2.5", "--data.crop_scale", "0.2,1"])
+    d = config_to_dict(cfg)
+    assert config_from_dict(d) == cfg
+    save_yaml(cfg, tmp_path / "c.yaml")
+    assert config_from_dict(load_yaml(tmp_path / "c.yaml")) == cfg
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+@pytest.mark.parametrize(
+    ("argv", "match"),
+    [
+        (["--method", "byol"], "unknown method 'byol'"),
+        (["--kernel", "gaussian:tau=-1"], "bad kernel"),
+        (["--kernel", "nosuchkernel"], "unknown kernel"),
+        (["--method", "vicreg", "--kernel", "gaussian"], "kernel methods"),
+        (["--method", "kernel"], "needs a kernel"),
+        (["--optim.nosuch", "1"], "unknown configuration key"),
+        (["--nosuch", "1"], "unknown option --nosuch"),
+        (["--epochs", "two"], "bad value for optim.epochs"),
+        (["--run.quiet", "maybe"], "bad value for run.quiet"),
+        (["--preset", "nosuch"], "unknown preset"),
+        (["--optimizer", "adam9"], "unknown optimizer"),
+        (["--amp", "fp8"], "run.amp"),
+        (["--backbone", "vgg"], "unknown backbone"),
+        (["--recipe", "fancy"], "unknown augmentation recipe"),
+        (["--dataset", "nosuch"], "unknown data set"),
+        (["--projector", "12-x"], "projector spec"),
+        (["--epochs"], "needs a value"),
+        (["positional"], "unexpected argument"),
+    ],
+)
+def test_bad_inputs_raise_config_error(argv, match):
+    with pytest.raises(ConfigError, match=match):
+        parse_config(argv)
+
+
+def test_kernel_strings_accepted():
+    for spec in ("gaussian:tau=2.5", "legendre:1,40,40", "heat:tau=0.01", "sfrik"):
+        assert parse_config(["--kernel", spec]).loss.kernel == spec
+    assert set(METHODS) >= {"sfrik", "auh", "vicreg", "barlow", "simclr"}
+
+
+def test_existing_run_folder_is_the_starting_point(tmp_path):
+    cfg = parse_config(["--method", "barlow", "--epochs", "3", "--out", str(tmp_path)])
+    save_yaml(cfg, tmp_path / "config.yaml")
+    again = parse_config(["--out", str(tmp_path), "--epochs", "5"])
+    assert again.loss.method == "barlow" and again.optim.epochs == 5
+    with pytest.raises(ConfigError, match="cannot be resumed"):
+        parse_config(["--out", str(tmp_path), "--method", "simclr"])
+
+
+def test_help_exits_zero(capsys):
+    with pytest.raises(SystemExit) as e:
+        parse_config(["--help"])
+    assert e.value.code == 0
+    text = capsys.readouterr().out
+    assert "--optim.base_lr" in text and "fashion-mnist-cpu" in text
+
+
+def test_validate_is_chainable():
+    assert isinstance(Config().validate(), Config)
+
+
+@pytest.mark.parametrize("method", ["sfrik", "auh", "vicreg", "barlow", "simclr"])
+def test_losses_build_from_the_config(method):
+    torch = pytest.importorskip("torch")
+    from dotkernels_ssl.train import build_loss_from_config
+
+    cfg = parse_config(["--method", method])
+    loss = build_loss_from_config(cfg)
+    z1, z2 = torch.randn(16, 8), torch.randn(16, 8)
+    res = loss.forward_terms(z1, z2)
+    assert torch.isfinite(res.loss) and len(res.terms) >= 2
+
+
+def test_bad_loss_option_is_a_config_error():
+    from dotkernels_ssl.train import build_loss_from_config
+
+    cfg = parse_config(["--method", "simclr", "--loss.options.nosuch", "1"])
+    with pytest.raises(ConfigError, match="cannot build the 'simclr' loss"):
+        build_loss_from_config(cfg)
