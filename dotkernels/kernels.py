@@ -327,13 +327,14 @@ class DotProductKernel:
             )
         q = int(X.shape[1])
         G = xp.matmul(X, xp.matrix_transpose(Y))
-        if self.has_corner:
-            eps = float(xp.finfo(G.dtype).eps)
-            G = xp.clip(G, -1.0 + eps, 1.0 - eps)
-        else:
-            G = xp.clip(G, -1.0, 1.0)
-        K = self._profile(G, xp, q)
-        if same and self.has_corner:
+        if not self.has_corner:
+            return self._profile(xp.clip(G, -1.0, 1.0), xp, q)
+        eps = float(xp.finfo(G.dtype).eps)
+        K = self._profile(xp.clip(G, -1.0 + eps, 1.0 - eps), xp, q)
+        # coinciding / antipodal points get the exact phi(+-1) (with zero gradient) rather than phi(+-(1 - eps))
+        phi_ends = self._profile(xp.asarray([-1.0, 1.0], dtype=G.dtype, device=array_api_compat.device(G)), xp, q)
+        K = xp.where(G >= 1.0 - eps, phi_ends[1], xp.where(G <= -1.0 + eps, phi_ends[0], K))
+        if same:
             eye = xp.eye(G.shape[0], dtype=G.dtype, device=array_api_compat.device(G))
             K = K * (1.0 - eye) + self._phi_at_one(q) * eye
         return K

@@ -269,6 +269,10 @@ def test_gram_checks_and_corners(rng):
     K = k.gram(X)
     np.testing.assert_array_equal(np.diag(K), 0.0)
     np.testing.assert_allclose(K, -np.linalg.norm(X[:, None] - X[None], axis=-1), atol=1e-7)
+    # coinciding and antipodal points between two samples get phi(+-1) exactly
+    E = np.eye(3)
+    np.testing.assert_array_equal(np.diag(k.gram(E, E.copy())), 0.0)
+    np.testing.assert_array_equal(np.diag(k.gram(E, -E)), -2.0)
     with pytest.raises(ValueError, match="unit vectors"):
         GaussianKernel(1.0).gram(2 * X)
     np.testing.assert_allclose(GaussianKernel(1.0).gram(2 * X, normalize=True), GaussianKernel(1.0).gram(X))
