@@ -221,11 +221,31 @@ def _as_coefficients(coefficients: Any) -> list[float]:
     return [float(c) for c in coef]
 
 
+def _clenshaw_numpy_inplace(coef: Sequence[float], q: int, t: np.ndarray) -> np.ndarray:
+    """The same recurrence with three rotating buffers and in-place ufuncs (numpy has no autograd to protect):
+    no temporaries per step, which matters for n x n Gram matrices."""
+    b_next = np.zeros_like(t)
+    b_next2 = np.zeros_like(t)
+    work = np.empty_like(t)
+    for k in range(len(coef) - 1, -1, -1):
+        alpha, _ = _recurrence_factors(k, q)
+        _, beta_next = _recurrence_factors(k + 1, q)
+        np.multiply(t, b_next, out=work)
+        work *= alpha
+        b_next2 *= beta_next
+        work -= b_next2
+        work += coef[k]
+        b_next2, b_next, work = b_next, work, b_next2
+    return b_next
+
+
 def _clenshaw(coef: Sequence[float], q: int, t: Any, xp) -> Any:
     """sum_k coef[k] P_{k,q}(t) by Clenshaw's backward recurrence (only + and *; any backend)."""
     L = len(coef) - 1
     if L == 0:
         return xp.full_like(t, coef[0])
+    if isinstance(t, np.ndarray):
+        return _clenshaw_numpy_inplace(coef, q, t)
     b_next = xp.zeros_like(t)  # b_{k+1}
     b_next2 = xp.zeros_like(t)  # b_{k+2}
     for k in range(L, -1, -1):
