@@ -1,0 +1,768 @@
+"""Evaluation of frozen backbones: feature extraction, weighted kNN, linear probe, logistic regression.
+
+Protocol (PAPER.md): the backbone is frozen and its features are extracted once, without augmentation, for the
+training split (the official training set minus the validation split), the validation split and the test split.
+Every hyper-parameter (the k of the kNN, the learning rate of the linear probe, the C of the logistic
+regression) is chosen on the validation split; the test split only reports the accuracy of the chosen setting
+(and, for reference, of every k of the kNN).
+
+- :func:`extract_features`: features (and embeddings, for an :class:`~dotkernels_ssl.models.SSLModel`) of a
+  labelled split.
+- :func:`knn_predict` / :func:`knn_accuracy`: weighted kNN with cosine similarity; each of the k nearest training
+  samples votes for its class with weight ``exp(sim / T)`` (T = 0.07), or 1 with ``weighted=False``.
+- :func:`train_linear_probe` / :func:`linear_probe`: a linear layer trained on pre-extracted features with SGD
+  (momentum 0.9, cosine schedule, batch 256, weight decay 1e-6), optionally on standardised features.
+- :func:`logistic_regression_probe`: scikit-learn's multinomial logistic regression (the fast variant).
+- :func:`evaluate_features`: the whole protocol on pre-extracted features.
+- :func:`evaluate_checkpoint`: the whole protocol for a saved checkpoint (``dotkernels-eval``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = [
+    "FeatureSet",
+    "LinearProbe",
+    "evaluate_checkpoint",
+    "evaluate_features",
+    "extract_features",
+    "knn_accuracy",
+    "knn_predict",
+    "linear_probe",
+    "logistic_regression_probe",
+    "pixel_features",
+    "train_linear_probe",
+]
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Features
+
+
+@dataclass
+class FeatureSet:
+    """Features of a labelled split.
+
+    Attributes
+    ----------
+    features
+        float32 ``(N, D)`` on the CPU.
+    labels
+        int64 ``(N,)``.
+    embeddings
+        float32 ``(N, q)`` projector outputs when the model has a projector, else None.
+    """
+
+    features: torch.Tensor
+    labels: torch.Tensor
+    embeddings: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+def _iter_batches(data: Any, batch_size: int, num_workers: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
+    images = getattr(data, "images", None)
+    labels = data.labels
+    if images is not None:
+        for i in range(0, len(labels), batch_size):
+            yield images[i : i + batch_size], labels[i : i + batch_size]
+        return
+    loader = torch.utils.data.DataLoader(
+        data.dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers, drop_last=False
+    )
+    for x, y in loader:
+        yield x, torch.as_tensor(y)
+
+
+@torch.no_grad()
+def extract_features(
+    model: nn.Module,
+    data: Any,
+    *,
+    batch_size: int = 512,
+    device: torch.device | str | None = None,
+    mean: Sequence[float] | None = None,
+    std: Sequence[float] | None = None,
+    size: int | None = None,
+    channels_last: bool = False,
+    amp_dtype: torch.dtype | None = None,
+    num_workers: int = 0,
+) -> FeatureSet:
+    """Features of every image of a labelled split, in order, with the model in eval mode.
+
+    Parameters
+    ----------
+    model
+        A backbone (images to features) or an :class:`~dotkernels_ssl.models.SSLModel` (images to
+        ``(features, embeddings)``; both are returned). Its training mode is restored afterwards.
+    data
+        An :class:`~dotkernels_ssl.data.ImageData` (in memory or file-backed) or any object with ``labels`` and
+        ``images`` (uint8 ``(N, C, H, W)``) or ``dataset``.
+    batch_size
+        Images per forward pass.
+    device
+        Where the model runs (default: the model's device).
+    mean, std
+        Normalisation statistics (default: the data's ``mean``/``std``).
+    size
+        Resize the images to ``size x size`` first (bilinear, antialiased) when they differ.
+    channels_last
+        Feed channels-last tensors.
+    amp_dtype
+        Autocast dtype (bfloat16/float16) or None for full precision.
+    num_workers
+        DataLoader workers for file-backed data.
+
+    Returns
+    -------
+    FeatureSet
+    """
+    if device is None:
+        try:
+            device = next(model.parameters()).device
+        except StopIteration:
+            device = torch.device("cpu")
+    device = torch.device(device)
+    mean = tuple(getattr(data, "mean", None) or (0.0,)) if mean is None else tuple(mean)
+    std = tuple(getattr(data, "std", None) or (1.0,)) if std is None else tuple(std)
+    was_training = model.training
+    model.eval()
+    feats: list[torch.Tensor] = []
+    embs: list[torch.Tensor] = []
+    labels: list[torch.Tensor] = []
+    try:
+        for x, y in _iter_batches(data, batch_size, num_workers):
+            x = x.to(device, non_blocking=True)
+            x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
+            c = x.shape[1]
+            m = torch.tensor(mean * (c if len(mean) == 1 else 1), device=device).view(1, c, 1, 1)
+            s = torch.tensor(std * (c if len(std) == 1 else 1), device=device).view(1, c, 1, 1)
+            x = (x - m) / s
+            if size is not None and tuple(x.shape[-2:]) != (size, size):
+                x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            if amp_dtype is not None:
+                with torch.autocast(device_type=device.type, dtype=amp_dtype):
+                    out = model(x)
+            else:
+                out = model(x)
+            if isinstance(out, (tuple, list)):
+                feats.append(out[0].float().cpu())
+                embs.append(out[1].float().cpu())
+            else:
+                feats.append(out.float().cpu())
+            labels.append(torch.as_tensor(y).cpu())
+    finally:
+        model.train(was_training)
+    if not feats:
+        raise ValueError("the split is empty: no features to extract")
+    return FeatureSet(torch.cat(feats), torch.cat(labels).long(), torch.cat(embs) if embs else None)
+
+
+def pixel_features(data: Any, mean: Sequence[float] | None = None, std: Sequence[float] | None = None) -> FeatureSet:
+    """Raw pixels as features: the normalised images, flattened (the kNN baseline on raw pixels)."""
+    images = data.images
+    if images is None:
+        raise ValueError("pixel features need an in-memory data set")
+    mean = tuple(data.mean) if mean is None else tuple(mean)
+    std = tuple(data.std) if std is None else tuple(std)
+    c = images.shape[1]
+    m = torch.tensor(mean * (c if len(mean) == 1 else 1)).view(1, c, 1, 1)
+    s = torch.tensor(std * (c if len(std) == 1 else 1)).view(1, c, 1, 1)
+    x = (images.float() / 255.0 - m) / s
+    return FeatureSet(x.flatten(1), data.labels.clone())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# kNN
+
+
+@torch.no_grad()
+def knn_predict(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    query_features: torch.Tensor,
+    k: int | Sequence[int] = 20,
+    *,
+    temperature: float = 0.07,
+    weighted: bool = True,
+    num_classes: int | None = None,
+    chunk: int = 1024,
+    exclude_self: bool = False,
+) -> torch.Tensor | dict[int, torch.Tensor]:
+    r"""Weighted k-nearest-neighbour classification with cosine similarity.
+
+    Each query's ``k`` most similar training samples (cosine similarity ``s``) vote for their class with weight
+    :math:`\exp(s / T)` (``weighted=True``, the InstDisc/DINO/solo-learn kNN) or 1 (a majority vote); the class
+    with the largest total wins (ties: the smallest label).
+
+    Parameters
+    ----------
+    train_features, train_labels
+        The bank: ``(N, D)`` features and int labels ``(N,)`` (labels < 0 are ignored).
+    query_features
+        ``(M, D)`` features to classify.
+    k
+        Number of neighbours, or several (one prediction tensor per k, sharing one top-k search).
+    temperature
+        T of the weights.
+    weighted
+        Exponential similarity weights (True) or uniform votes (False).
+    num_classes
+        Number of classes (default ``max(label) + 1``).
+    chunk
+        Queries per block (memory ``chunk * N``).
+    exclude_self
+        The queries are the bank itself: skip each query's own entry.
+
+    Returns
+    -------
+    Tensor or dict
+        int64 predictions ``(M,)``, or ``{k: predictions}`` when ``k`` is a sequence.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    ks = [int(k)] if isinstance(k, (int, np.integer)) else [int(v) for v in k]
+    if not ks or min(ks) < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    keep = train_labels >= 0
+    bank = F.normalize(train_features[keep].float(), dim=1)
+    bank_labels = train_labels[keep].long().to(bank.device)
+    if bank.shape[0] == 0:
+        raise ValueError("the kNN bank has no labelled sample")
+    if num_classes is None:
+        num_classes = int(bank_labels.max()) + 1
+    kmax = min(max(ks), bank.shape[0] - int(exclude_self))
+    queries = F.normalize(query_features.float().to(bank.device), dim=1)
+    out: dict[int, list[torch.Tensor]] = {kk: [] for kk in ks}
+    for i in range(0, queries.shape[0], chunk):
+        sim = queries[i : i + chunk] @ bank.T
+        if exclude_self:
+            rows = torch.arange(sim.shape[0], device=sim.device)
+            sim[rows, rows + i] = -math.inf
+        top_sim, top_idx = sim.topk(kmax, dim=1)
+        top_lab = bank_labels[top_idx]
+        w = torch.exp((top_sim - 1.0) / temperature) if weighted else torch.ones_like(top_sim)
+        for kk in ks:
+            kk_ = min(kk, kmax)
+            votes = torch.zeros(sim.shape[0], num_classes, dtype=w.dtype, device=w.device)
+            votes.scatter_add_(1, top_lab[:, :kk_], w[:, :kk_])
+            out[kk].append(votes.argmax(dim=1))
+    preds = {kk: torch.cat(v).cpu() for kk, v in out.items()}
+    return preds[ks[0]] if isinstance(k, (int, np.integer)) else preds
+
+
+def knn_accuracy(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    query_features: torch.Tensor,
+    query_labels: torch.Tensor,
+    k: int | Sequence[int] = 20,
+    **kwargs: Any,
+) -> float | dict[int, float]:
+    """Accuracy (fraction in [0, 1]) of :func:`knn_predict`; a dict ``{k: accuracy}`` when ``k`` is a sequence."""
+    preds = knn_predict(train_features, train_labels, query_features, k, **kwargs)
+    y = query_labels.cpu().long()
+    if isinstance(preds, dict):
+        return {kk: float((p == y).float().mean()) for kk, p in preds.items()}
+    return float((preds == y).float().mean())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Linear probe
+
+
+class LinearProbe(nn.Module):
+    """A linear classifier on frozen features, with a fixed standardisation (a frozen BatchNorm without affine).
+
+    Parameters
+    ----------
+    in_dim, num_classes
+        Feature dimension and number of classes.
+    mean, std
+        Standardisation statistics (None: identity).
+    """
+
+    def __init__(
+        self, in_dim: int, num_classes: int, mean: torch.Tensor | None = None, std: torch.Tensor | None = None
+    ) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(in_dim) if mean is None else mean.float().clone())
+        self.register_buffer("std", torch.ones(in_dim) if std is None else std.float().clone())
+        self.linear = nn.Linear(in_dim, num_classes)
+        nn.init.zeros_(self.linear.bias)
+        nn.init.normal_(self.linear.weight, std=0.01)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits of features ``(N, in_dim)``."""
+        return self.linear((x - self.mean) / self.std)
+
+    @torch.no_grad()
+    def accuracy(self, x: torch.Tensor, y: torch.Tensor, batch: int = 8192) -> float:
+        """Top-1 accuracy on ``(x, y)``."""
+        dev = self.linear.weight.device
+        correct = 0
+        for i in range(0, x.shape[0], batch):
+            correct += int((self(x[i : i + batch].to(dev)).argmax(1).cpu() == y[i : i + batch].cpu()).sum())
+        return correct / max(1, x.shape[0])
+
+
+def train_linear_probe(
+    features: torch.Tensor,
+    labels: torch.Tensor,
+    num_classes: int | None = None,
+    *,
+    epochs: int = 100,
+    lr: float = 0.4,
+    batch_size: int = 256,
+    weight_decay: float = 1e-6,
+    momentum: float = 0.9,
+    standardize: bool = True,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> LinearProbe:
+    """Train a linear classifier on pre-extracted features (the paper's protocol).
+
+    SGD with momentum, weight decay, a cosine learning-rate schedule over all steps, cross-entropy, shuffled
+    mini-batches (a private generator seeded with ``seed``: the global RNG is untouched).
+
+    Parameters
+    ----------
+    features, labels
+        ``(N, D)`` float features, int labels ``(N,)``.
+    num_classes
+        Default ``max(label) + 1``.
+    epochs, lr, batch_size, weight_decay, momentum
+        The optimisation settings.
+    standardize
+        Standardise features with the training mean and standard deviation (stored in the probe).
+    seed
+        Seed of the initialisation and the shuffling.
+    device
+        Where to train (default: the features' device).
+
+    Returns
+    -------
+    LinearProbe
+        The trained probe (in eval mode).
+    """
+    if epochs < 1 or lr <= 0 or batch_size < 1:
+        raise ValueError("need epochs >= 1, lr > 0, batch_size >= 1")
+    device = torch.device(device) if device is not None else features.device
+    x = features.float().to(device)
+    y = labels.long().to(device)
+    if num_classes is None:
+        num_classes = int(y.max()) + 1
+    mean = std = None
+    if standardize:
+        mean = x.mean(dim=0)
+        std = x.std(dim=0).clamp_min(1e-6) if x.shape[0] > 1 else torch.ones_like(mean)
+    g = torch.Generator(device="cpu").manual_seed(int(seed))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(seed))
+        probe = LinearProbe(x.shape[1], num_classes, mean, std).to(device)
+    opt = torch.optim.SGD(probe.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    n = x.shape[0]
+    steps_per_epoch = max(1, math.ceil(n / batch_size))
+    total = epochs * steps_per_epoch
+    step = 0
+    probe.train()
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=g).to(device)
+        for b in range(steps_per_epoch):
+            idx = perm[b * batch_size : (b + 1) * batch_size]
+            for group in opt.param_groups:
+                group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+            loss = F.cross_entropy(probe(x[idx]), y[idx])
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            step += 1
+    probe.eval()
+    return probe
+
+
+def linear_probe(
+    train: FeatureSet,
+    val: FeatureSet,
+    test: FeatureSet | None = None,
+    *,
+    lrs: Sequence[float] = (0.4,),
+    epochs: int = 100,
+    batch_size: int = 256,
+    weight_decay: float = 1e-6,
+    momentum: float = 0.9,
+    standardize: bool = True,
+    num_classes: int | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
+    """Linear probe with the learning rate chosen on the validation split; test accuracy of the chosen one.
+
+    Returns
+    -------
+    dict
+        ``val`` ({lr: accuracy}), ``best_lr``, ``val_acc``, ``train_acc``, ``test_acc`` (None without test), and
+        the settings.
+    """
+    if num_classes is None:
+        num_classes = int(max(train.labels.max(), val.labels.max())) + 1
+    results: dict[float, float] = {}
+    best: tuple[float, float, LinearProbe] | None = None
+    for lr in lrs:
+        probe = train_linear_probe(
+            train.features,
+            train.labels,
+            num_classes,
+            epochs=epochs,
+            lr=float(lr),
+            batch_size=batch_size,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            standardize=standardize,
+            seed=seed,
+            device=device,
+        )
+        acc = probe.accuracy(val.features, val.labels)
+        results[float(lr)] = acc
+        if best is None or acc > best[1]:
+            best = (float(lr), acc, probe)
+    assert best is not None
+    lr, acc, probe = best
+    return {
+        "val": {str(k): v for k, v in results.items()},
+        "best_lr": lr,
+        "val_acc": acc,
+        "train_acc": probe.accuracy(train.features, train.labels),
+        "test_acc": probe.accuracy(test.features, test.labels) if test is not None else None,
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "weight_decay": float(weight_decay),
+        "momentum": float(momentum),
+        "standardize": bool(standardize),
+    }
+
+
+def logistic_regression_probe(
+    train: FeatureSet,
+    val: FeatureSet,
+    test: FeatureSet | None = None,
+    *,
+    cs: Sequence[float] = (0.1, 1.0, 10.0),
+    max_iter: int = 1000,
+) -> dict[str, Any]:
+    """Multinomial logistic regression (scikit-learn, lbfgs) on standardised features, C chosen on val.
+
+    Returns
+    -------
+    dict
+        ``val`` ({C: accuracy}), ``best_c``, ``val_acc``, ``train_acc``, ``test_acc`` (None without test).
+    """
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    xtr, ytr = train.features.double().numpy(), train.labels.numpy()
+    xva, yva = val.features.double().numpy(), val.labels.numpy()
+    results: dict[float, float] = {}
+    best: tuple[float, float, Any] | None = None
+    for c in cs:
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=float(c), max_iter=max_iter))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            clf.fit(xtr, ytr)
+        acc = float(clf.score(xva, yva))
+        results[float(c)] = acc
+        if best is None or acc > best[1]:
+            best = (float(c), acc, clf)
+    assert best is not None
+    c, acc, clf = best
+    return {
+        "val": {str(k): v for k, v in results.items()},
+        "best_c": c,
+        "val_acc": acc,
+        "train_acc": float(clf.score(xtr, ytr)),
+        "test_acc": float(clf.score(test.features.double().numpy(), test.labels.numpy())) if test is not None else None,
+    }
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Protocol
+
+
+def evaluate_features(
+    train: FeatureSet,
+    val: FeatureSet,
+    test: FeatureSet | None = None,
+    *,
+    knn_k: Sequence[int] = (10, 20, 100, 200),
+    knn_temperature: float = 0.07,
+    linear: bool = True,
+    linear_epochs: int = 100,
+    linear_lrs: Sequence[float] = (0.4,),
+    linear_batch_size: int = 256,
+    linear_weight_decay: float = 1e-6,
+    linear_momentum: float = 0.9,
+    linear_standardize: bool = True,
+    logreg: bool = True,
+    logreg_cs: Sequence[float] = (0.1, 1.0, 10.0),
+    num_classes: int | None = None,
+    seed: int = 0,
+    device: torch.device | str | None = None,
+) -> dict[str, Any]:
+    """The evaluation protocol on pre-extracted features: kNN, linear probe, logistic regression.
+
+    Hyper-parameters are chosen on ``val``; ``test`` (optional) reports the chosen settings (and every k).
+
+    Returns
+    -------
+    dict
+        ``knn``: {``val``: {k: acc}, ``test``: {k: acc}, ``best_k``, ``test_acc`` (at ``best_k``),
+        ``temperature``}; ``linear`` (see :func:`linear_probe`) and ``logreg`` (see
+        :func:`logistic_regression_probe`) when enabled; ``n_train``, ``n_val``, ``n_test``, ``feature_dim``,
+        and the seconds each part took.
+    """
+    if num_classes is None:
+        labs = [train.labels.max(), val.labels.max()] + ([test.labels.max()] if test is not None else [])
+        num_classes = int(max(int(v) for v in labs)) + 1
+    out: dict[str, Any] = {
+        "n_train": len(train),
+        "n_val": len(val),
+        "n_test": len(test) if test is not None else 0,
+        "feature_dim": int(train.features.shape[1]),
+    }
+    t0 = time.perf_counter()
+    ks = sorted({int(k) for k in knn_k})
+    kw = {"temperature": knn_temperature, "num_classes": num_classes}
+    val_acc = knn_accuracy(train.features, train.labels, val.features, val.labels, ks, **kw)
+    assert isinstance(val_acc, dict)
+    best_k = max(ks, key=lambda k: (val_acc[k], -k))
+    knn: dict[str, Any] = {"temperature": knn_temperature, "val": {str(k): v for k, v in val_acc.items()}}
+    knn["best_k"] = best_k
+    knn["val_acc"] = val_acc[best_k]
+    if test is not None:
+        test_acc = knn_accuracy(train.features, train.labels, test.features, test.labels, ks, **kw)
+        assert isinstance(test_acc, dict)
+        knn["test"] = {str(k): v for k, v in test_acc.items()}
+        knn["test_acc"] = test_acc[best_k]
+    out["knn"] = knn
+    out["knn_seconds"] = time.perf_counter() - t0
+    if linear:
+        t0 = time.perf_counter()
+        out["linear"] = linear_probe(
+            train,
+            val,
+            test,
+            lrs=linear_lrs,
+            epochs=linear_epochs,
+            batch_size=linear_batch_size,
+            weight_decay=linear_weight_decay,
+            momentum=linear_momentum,
+            standardize=linear_standardize,
+            num_classes=num_classes,
+            seed=seed,
+            device=device,
+        )
+        out["linear_seconds"] = time.perf_counter() - t0
+    if logreg:
+        t0 = time.perf_counter()
+        out["logreg"] = logistic_regression_probe(train, val, test, cs=logreg_cs)
+        out["logreg_seconds"] = time.perf_counter() - t0
+    return out
+
+
+def _eval_kwargs(ecfg: Any) -> dict[str, Any]:
+    return {
+        "knn_k": tuple(ecfg.knn_k),
+        "knn_temperature": ecfg.knn_temperature,
+        "linear": ecfg.linear,
+        "linear_epochs": ecfg.linear_epochs,
+        "linear_lrs": tuple(ecfg.linear_lrs),
+        "linear_batch_size": ecfg.linear_batch_size,
+        "linear_weight_decay": ecfg.linear_weight_decay,
+        "linear_momentum": ecfg.linear_momentum,
+        "linear_standardize": ecfg.linear_standardize,
+        "logreg": ecfg.logreg,
+        "logreg_cs": tuple(ecfg.logreg_cs),
+    }
+
+
+def load_eval_splits(cfg: Any) -> dict[str, Any]:
+    """The labelled ``train``, ``val`` and ``test`` splits of a configuration's data set (``data.eval_limit``)."""
+    from .data import load_dataset
+
+    d = cfg.data
+    name = d.dataset
+    splits = {}
+    for split in ("train", "val", "test"):
+        splits[split] = load_dataset(
+            name,
+            split,
+            d.data_dir,
+            val_fraction=d.val_fraction,
+            split_seed=d.split_seed,
+            resize=d.image_size,
+            per_class=d.per_class,
+            limit=d.eval_limit,
+            folder_resize=d.folder_resize,
+        )
+    return splits
+
+
+def evaluate_model(
+    model: nn.Module,
+    cfg: Any,
+    *,
+    device: torch.device | str | None = None,
+    splits: dict[str, Any] | None = None,
+    amp_dtype: torch.dtype | None = None,
+) -> dict[str, Any]:
+    """Extract the backbone features of a model on the train/val/test splits of ``cfg`` and evaluate them.
+
+    Parameters
+    ----------
+    model
+        The backbone, or an SSLModel (its backbone is used).
+    cfg
+        A :class:`~dotkernels_ssl.config.Config`: its data section gives the splits and the crop size, its eval
+        section the protocol's settings.
+    device
+        Where to extract (default: the model's device).
+    splits
+        Pre-loaded splits (default: :func:`load_eval_splits`).
+    amp_dtype
+        Autocast dtype of the extraction.
+    """
+    backbone = getattr(model, "backbone", model)
+    splits = load_eval_splits(cfg) if splits is None else splits
+    size = cfg.data.crop_size
+    feats = {}
+    t0 = time.perf_counter()
+    for name, data in splits.items():
+        feats[name] = extract_features(
+            backbone,
+            data,
+            batch_size=cfg.eval.batch_size,
+            device=device,
+            size=size,
+            channels_last=cfg.run.channels_last,
+            amp_dtype=amp_dtype,
+            num_workers=cfg.data.num_workers if not getattr(data, "in_memory", True) else 0,
+        )
+    extract_s = time.perf_counter() - t0
+    result = evaluate_features(
+        feats["train"],
+        feats["val"],
+        feats["test"],
+        num_classes=splits["train"].num_classes,
+        seed=cfg.run.seed,
+        **_eval_kwargs(cfg.eval),
+    )
+    result["extract_seconds"] = extract_s
+    result["dataset"] = cfg.data.dataset
+    return result
+
+
+def evaluate_checkpoint(
+    checkpoint: str | os.PathLike | None = None,
+    *,
+    run: str | os.PathLike | None = None,
+    overrides: dict[str, Any] | None = None,
+    device: str = "auto",
+    out: str | os.PathLike | None = None,
+) -> dict[str, Any]:
+    """Evaluate a saved checkpoint with the protocol of its run's configuration.
+
+    Parameters
+    ----------
+    checkpoint
+        A checkpoint file (``run/last.pt``, ``run/epoch-0010.pt``).
+    run
+        A run folder instead: its ``last.pt``.
+    overrides
+        Dotted configuration overrides applied to the stored configuration (``data.data_dir``,
+        ``eval.linear_epochs``, ``data.eval_limit``...).
+    device
+        ``"auto"``, ``"cpu"``, ``"cuda"``...
+    out
+        Write the result as JSON there too.
+
+    Returns
+    -------
+    dict
+        The result of :func:`evaluate_features`, plus ``checkpoint``, ``epoch``, ``method``.
+
+    Raises
+    ------
+    dotkernels_ssl.train.CheckpointError
+        For a missing or corrupt checkpoint (the file is left untouched).
+    """
+    from .config import _apply, config_from_dict
+    from .train import build_model, load_checkpoint, resolve_device
+
+    if (checkpoint is None) == (run is None):
+        raise ValueError("pass exactly one of checkpoint and run")
+    path = Path(checkpoint) if checkpoint is not None else Path(run) / "last.pt"  # type: ignore[arg-type]
+    state = load_checkpoint(path)
+    cfg = config_from_dict(state["config"])
+    for key, value in (overrides or {}).items():
+        _apply(cfg, key, value)
+    dev = resolve_device(device)
+    splits = load_eval_splits(cfg)
+    model = build_model(cfg, in_channels=splits["train"].in_channels)
+    model.load_state_dict(state["model"])
+    model.to(dev)
+    if cfg.run.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    result = evaluate_model(model, cfg, device=dev, splits=splits)
+    result.update({"checkpoint": str(path), "epoch": int(state["epoch"]), "method": cfg.loss.method})
+    if out is not None:
+        write_json(result, out)
+    return result
+
+
+def write_json(obj: Any, path: str | os.PathLike) -> None:
+    """Write ``obj`` as indented JSON, atomically (temporary file, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, default=_json_default)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.floating, np.integer)):
+        return o.item()
+    if isinstance(o, torch.Tensor):
+        return o.tolist()
+    if isinstance(o, (Path,)):
+        return str(o)
+    if isinstance(o, tuple):
+        return list(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+if __name__ == "__main__":
+    from .cli import eval_main
+
+    raise SystemExit(eval_main())

@@ -1,0 +1,10 @@
+"""``python -m dotkernels_ssl.pretrain [options]``: the same as ``dotkernels-pretrain`` (see :mod:`.cli`)."""
+
+from __future__ import annotations
+
+from .cli import pretrain_main
+
+__all__ = ["pretrain_main"]
+
+if __name__ == "__main__":
+    raise SystemExit(pretrain_main())

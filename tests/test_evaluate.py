@@ -1,0 +1,261 @@
+"""dotkernels_ssl.evaluate and dotkernels_ssl.monitors on synthetic features (independent references)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+sklearn = pytest.importorskip("sklearn")
+
+from dotkernels_ssl.evaluate import (  # noqa: E402
+    FeatureSet,
+    evaluate_features,
+    extract_features,
+    knn_accuracy,
+    knn_predict,
+    linear_probe,
+    logistic_regression_probe,
+    pixel_features,
+    train_linear_probe,
+)
+from dotkernels_ssl.monitors import (  # noqa: E402
+    collapse_monitors,
+    effective_rank,
+    embedding_std,
+    mmd2_to_uniform,
+    rayleigh_test,
+)
+
+
+def _separable(n_per_class=60, classes=4, dim=16, seed=0, noise=0.3):
+    """Gaussian clusters around orthogonal directions: linearly separable and cosine-separable."""
+    g = torch.Generator().manual_seed(seed)
+    centers = torch.eye(dim)[:classes] * 4.0
+    y = torch.arange(classes).repeat_interleave(n_per_class)
+    x = centers[y] + noise * torch.randn(len(y), dim, generator=g)
+    perm = torch.randperm(len(y), generator=g)
+    return FeatureSet(x[perm], y[perm])
+
+
+def _naive_weighted_knn(bank, bank_y, queries, k, T, num_classes, weighted=True):
+    """Loop-by-loop reference in float64 numpy."""
+    b = bank.numpy().astype(np.float64)
+    q = queries.numpy().astype(np.float64)
+    b /= np.linalg.norm(b, axis=1, keepdims=True)
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    out = []
+    for row in q:
+        sims = b @ row
+        order = np.argsort(-sims, kind="stable")[:k]
+        votes = np.zeros(num_classes)
+        for j in order:
+            votes[int(bank_y[j])] += math.exp(sims[j] / T) if weighted else 1.0
+        out.append(int(np.argmax(votes)))
+    return np.array(out)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# kNN
+
+
+def test_knn_separable_is_perfect():
+    tr, te = _separable(seed=0), _separable(seed=1)
+    acc = knn_accuracy(tr.features, tr.labels, te.features, te.labels, [1, 10, 20, 100])
+    assert acc == {1: 1.0, 10: 1.0, 20: 1.0, 100: 1.0}
+
+
+def test_weighted_knn_matches_naive_loop():
+    g = torch.Generator().manual_seed(3)
+    bank = torch.randn(200, 12, generator=g)
+    bank_y = torch.randint(0, 5, (200,), generator=g)
+    queries = torch.randn(50, 12, generator=g)
+    for k in (1, 7, 20):
+        for T in (0.07, 0.5):
+            ours = knn_predict(bank, bank_y, queries, k, temperature=T, num_classes=5, chunk=17)
+            ref = _naive_weighted_knn(bank, bank_y, queries, k, T, 5)
+            assert np.array_equal(ours.numpy(), ref), (k, T)
+
+
+def test_unweighted_knn_matches_sklearn():
+    from sklearn.neighbors import KNeighborsClassifier
+
+    g = torch.Generator().manual_seed(4)
+    bank = torch.randn(300, 10, generator=g, dtype=torch.float64)
+    bank_y = torch.randint(0, 6, (300,), generator=g)
+    queries = torch.randn(80, 10, generator=g, dtype=torch.float64)
+    for k in (1, 5, 15):
+        clf = KNeighborsClassifier(n_neighbors=k, metric="cosine", algorithm="brute", weights="uniform")
+        clf.fit(bank.numpy(), bank_y.numpy())
+        ref = clf.predict(queries.numpy())
+        ours = knn_predict(bank, bank_y, queries, k, weighted=False, num_classes=6)
+        assert np.array_equal(ours.numpy(), ref), k
+
+
+def test_knn_options():
+    tr = _separable()
+    preds = knn_predict(tr.features, tr.labels, tr.features, [1, 3], exclude_self=True)
+    assert set(preds) == {1, 3} and preds[1].shape == (len(tr),)
+    assert float((preds[3] == tr.labels).float().mean()) == 1.0
+    # k larger than the bank is capped; unlabeled (-1) bank entries are ignored
+    y = tr.labels.clone()
+    y[:10] = -1
+    assert knn_accuracy(tr.features, y, tr.features, tr.labels, 10_000) <= 1.0
+    with pytest.raises(ValueError, match="k must be"):
+        knn_predict(tr.features, tr.labels, tr.features, 0)
+    with pytest.raises(ValueError, match="temperature"):
+        knn_predict(tr.features, tr.labels, tr.features, 1, temperature=0)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Linear probe, logistic regression, protocol
+
+
+def test_linear_probe_on_separable_features():
+    tr, va, te = _separable(seed=0), _separable(seed=1), _separable(seed=2)
+    probe = train_linear_probe(tr.features, tr.labels, epochs=10, lr=0.1, batch_size=32)
+    assert probe.accuracy(te.features, te.labels) == 1.0
+    res = linear_probe(tr, va, te, lrs=(0.01, 0.1), epochs=5, batch_size=32)
+    assert res["best_lr"] in (0.01, 0.1) and res["test_acc"] == 1.0 and set(res["val"]) == {"0.01", "0.1"}
+
+
+def test_linear_probe_is_seeded_and_leaves_global_rng_alone():
+    tr = _separable()
+    torch.manual_seed(0)
+    before = torch.get_rng_state()
+    p1 = train_linear_probe(tr.features, tr.labels, epochs=2, lr=0.1, seed=5)
+    assert torch.equal(before, torch.get_rng_state())
+    p2 = train_linear_probe(tr.features, tr.labels, epochs=2, lr=0.1, seed=5)
+    assert torch.equal(p1.linear.weight, p2.linear.weight)
+
+
+def test_logistic_regression_probe():
+    tr, va, te = _separable(seed=0), _separable(seed=1), _separable(seed=2)
+    res = logistic_regression_probe(tr, va, te, cs=(0.1, 1.0))
+    assert res["test_acc"] == 1.0 and res["best_c"] in (0.1, 1.0)
+
+
+def test_hyper_parameters_are_chosen_on_val_only():
+    """With a validation split whose labels are shuffled, the choice cannot depend on the test split."""
+    tr, va, te = _separable(seed=0), _separable(seed=1), _separable(seed=2)
+    res1 = evaluate_features(tr, va, te, knn_k=(1, 20), linear_epochs=2, linear_lrs=(0.01,), logreg_cs=(1.0,))
+    te_bad = FeatureSet(te.features, te.labels[torch.randperm(len(te))])
+    res2 = evaluate_features(tr, va, te_bad, knn_k=(1, 20), linear_epochs=2, linear_lrs=(0.01,), logreg_cs=(1.0,))
+    assert res1["knn"]["best_k"] == res2["knn"]["best_k"]
+    assert res1["knn"]["val"] == res2["knn"]["val"]
+    assert res1["knn"]["test_acc"] == 1.0 and res2["knn"]["test_acc"] < 0.6
+    assert res1["n_train"] == len(tr) and res1["feature_dim"] == 16
+    assert {"knn", "linear", "logreg"} <= set(res1)
+    res3 = evaluate_features(tr, va, None, knn_k=(5,), linear=False, logreg=False)
+    assert "test" not in res3["knn"] and "linear" not in res3
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Feature extraction
+
+
+class _Images:
+    def __init__(self, n=10, c=1, s=8):
+        g = torch.Generator().manual_seed(0)
+        self.images = torch.randint(0, 256, (n, c, s, s), dtype=torch.uint8, generator=g)
+        self.labels = torch.arange(n) % 3
+        self.mean, self.std = (0.5,), (0.25,)
+
+
+def test_extract_features_order_normalisation_and_mode():
+    from dotkernels_ssl.models import SSLModel, build_projector
+
+    data = _Images()
+    backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 5), torch.nn.BatchNorm1d(5))
+    model = SSLModel(backbone, build_projector(5, "6-3"))
+    model.train()
+    fs = extract_features(model, data, batch_size=3)
+    assert model.training  # restored
+    assert fs.features.shape == (10, 5) and fs.embeddings.shape == (10, 3)
+    assert torch.equal(fs.labels, data.labels)
+    model.eval()
+    with torch.no_grad():
+        x = (data.images.float() / 255 - 0.5) / 0.25
+        ref_f, ref_z = model(x)
+    torch.testing.assert_close(fs.features, ref_f)
+    torch.testing.assert_close(fs.embeddings, ref_z)
+    pooled = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten())
+    only = extract_features(pooled, data, batch_size=4, size=4)
+    assert only.embeddings is None and only.features.shape == (10, 4)
+    x4 = torch.nn.functional.interpolate(x, size=(4, 4), mode="bilinear", align_corners=False, antialias=True)
+    torch.testing.assert_close(only.features, pooled(x4))
+
+
+def test_pixel_features():
+    data = _Images(n=4)
+    fs = pixel_features(data, mean=(0.0,), std=(1.0,))
+    torch.testing.assert_close(fs.features, data.images.float().flatten(1) / 255)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Monitors
+
+
+def _sphere(n, q, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, q, generator=g, dtype=torch.float64)
+    return x / x.norm(dim=1, keepdim=True)
+
+
+def test_effective_rank():
+    assert effective_rank(torch.eye(7)) == pytest.approx(7.0, rel=1e-6)
+    rank_one = torch.outer(torch.randn(20, dtype=torch.float64), torch.randn(5, dtype=torch.float64))
+    assert effective_rank(rank_one) == pytest.approx(1.0, abs=1e-6)
+    d = torch.diag(torch.tensor([3.0, 1.0], dtype=torch.float64))
+    p = np.array([0.75, 0.25])
+    assert effective_rank(d) == pytest.approx(math.exp(-(p * np.log(p)).sum()), rel=1e-9)
+    assert effective_rank(torch.zeros(3, 3)) == 0.0
+
+
+def _a0_gaussian(tau, q):
+    """E[exp(2 tau (t - 1))] under the projected law, density proportional to (1 - t^2)^((q - 3) / 2)."""
+    from scipy.integrate import quad
+
+    w = lambda t: (1 - t * t) ** ((q - 3) / 2)  # noqa: E731
+    num = quad(lambda t: math.exp(2 * tau * (t - 1)) * w(t), -1, 1)[0]
+    return num / quad(w, -1, 1)[0]
+
+
+def test_mmd_to_uniform_against_quadrature():
+    q, tau = 5, 1.5
+    U = _sphere(300, q)
+    G = np.exp(2 * tau * (U.numpy() @ U.numpy().T - 1))
+    ref = G.mean() - _a0_gaussian(tau, q)
+    assert mmd2_to_uniform(U, f"gaussian:tau={tau}") == pytest.approx(ref, rel=1e-6, abs=1e-9)
+    collapsed = U[:1].repeat(50, 1)
+    assert mmd2_to_uniform(collapsed, f"gaussian:tau={tau}") == pytest.approx(1 - _a0_gaussian(tau, q), rel=1e-6)
+    # a uniform sample has a small MMD; the SFRIK kernel (a_0 = 0) gives the mean Gram entry
+    assert mmd2_to_uniform(_sphere(2000, q, 1), "sfrik") < mmd2_to_uniform(collapsed, "sfrik")
+
+
+def test_rayleigh_test():
+    from scipy.stats import chi2
+
+    U = _sphere(400, 6, 2)
+    res = rayleigh_test(U * 3.0)  # normalised inside
+    stat = 6 * 400 * float((U.mean(0) ** 2).sum())
+    assert res["statistic"] == pytest.approx(stat, rel=1e-9)
+    assert res["pvalue"] == pytest.approx(chi2.sf(stat, 6), rel=1e-9)
+    assert res["pvalue"] > 1e-4  # a uniform sample is not rejected
+    shifted = U + torch.tensor([2.0, 0, 0, 0, 0, 0], dtype=torch.float64)
+    assert rayleigh_test(shifted)["pvalue"] < 1e-10
+
+
+def test_collapse_monitors_separate_collapse_from_spread():
+    spread = collapse_monitors(_sphere(500, 8))
+    collapsed = collapse_monitors(_sphere(1, 8).repeat(500, 1) + 1e-4 * _sphere(500, 8, 3))
+    assert set(spread) == {"mmd2_uniform", "rayleigh", "rayleigh_p", "rayleigh_z", "effective_rank", "embedding_std"}
+    assert spread["effective_rank"] > 6 and collapsed["effective_rank"] < 1.5
+    assert spread["embedding_std"] > 0.9 and collapsed["embedding_std"] < 0.01
+    assert spread["mmd2_uniform"] < collapsed["mmd2_uniform"]
+    assert spread["rayleigh_p"] > collapsed["rayleigh_p"]
+    assert embedding_std(_sphere(1, 4)) == 0.0
+    with pytest.raises(ValueError, match="non-finite"):
+        collapse_monitors(torch.full((3, 3), float("nan")))

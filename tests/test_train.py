@@ -1,0 +1,362 @@
+"""dotkernels_ssl.train / cli: tiny end-to-end runs on real data, resume, failures, two processes (gloo).
+
+Every run here is tiny (scikit-learn's digits, or a few hundred Fashion-MNIST images; a 4-8-8-8 ConvNet; a few
+steps) so that each takes seconds on a CPU. The two-process run spawns ``torch.distributed.run`` (gloo).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("kornia")
+pytest.importorskip("sklearn")
+
+from dotkernels_ssl.cli import eval_main, pretrain_main  # noqa: E402
+from dotkernels_ssl.config import ConfigError, parse_config  # noqa: E402
+from dotkernels_ssl.data import DatasetNotFoundError, load_dataset  # noqa: E402
+from dotkernels_ssl.train import (  # noqa: E402
+    CheckpointError,
+    NonFiniteLossError,
+    load_checkpoint,
+    train,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+TINY = (
+    "--dataset digits --limit 128 --batch-size 32 --epochs 1 --lr 0.3 --warmup-epochs 0.5 "
+    "--model.convnet_widths 4,8,8,8 --projector 16-8 --eval-limit 120 --linear-epochs 1 --eval.linear_lrs 0.1 "
+    "--eval.logreg_cs 1 --eval.knn_k 5,20 --eval.monitor_bank 100 --threads 1 --quiet"
+).split()
+
+TERMS = {
+    "sfrik": ["invariance", "uniformity"],
+    "kernel": ["invariance", "uniformity"],
+    "auh": ["align", "uniform"],
+    "vicreg": ["invariance", "variance", "covariance"],
+    "barlow": ["on_diag", "off_diag"],
+    "simclr": ["positive", "negative"],
+}
+
+
+def _cfg(out, *extra):
+    return parse_config([*TINY, "--out", str(out), *extra])
+
+
+def _rows(path):
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _digest(folder):
+    """{relative path: sha256} of every file under ``folder``."""
+    folder = Path(folder)
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+def _params(path):
+    return load_checkpoint(path)["model"]
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """One complete tiny SFRIK run on digits, shared by the tests that only read it."""
+    out = tmp_path_factory.mktemp("runs") / "sfrik"
+    res = train(_cfg(out, "--method", "sfrik"))
+    assert res.completed
+    return out
+
+
+# --------------------------------------------------------------------------------------------------------------
+# End-to-end runs
+
+
+@pytest.mark.parametrize("method", ["sfrik", "kernel", "auh", "vicreg", "barlow", "simclr"])
+def test_every_method_end_to_end_on_digits(tmp_path, method, finished_run):
+    if method == "sfrik":
+        out = finished_run
+    else:
+        extra = ["--kernel", "gaussian:tau=2.5"] if method == "kernel" else []
+        res = train(_cfg(tmp_path / method, "--method", method, *extra))
+        assert res.completed and res.epochs_done == 1 and len(res.history) == 1
+        out = res.out_dir
+    names = {p.name for p in out.iterdir()}
+    assert {"config.yaml", "metrics_step.csv", "metrics_epoch.csv", "last.pt", "eval.json", "tb"} <= names
+    assert any(p.name.startswith("events.out.tfevents") for p in (out / "tb").iterdir())
+    steps = _rows(out / "metrics_step.csv")
+    assert len(steps) == 4  # 128 images / batch 32
+    for row in steps:
+        for key in ["loss", *TERMS[method], "lr", "images_per_s"]:
+            assert float(row[key]) == float(row[key])  # present and not NaN
+    epoch = _rows(out / "metrics_epoch.csv")[-1]
+    assert 0 <= float(epoch["knn_val"]) <= 1
+    for key in ("mmd2_uniform", "rayleigh", "rayleigh_p", "effective_rank", "embedding_std", "peak_rss_mb"):
+        assert epoch[key] != ""
+    assert 1 <= float(epoch["effective_rank"]) <= 8
+    result = json.loads((out / "eval.json").read_text())
+    assert result["method"] == method and result["epochs"] == 1
+    ev = result["eval"]
+    assert set(ev["knn"]["test"]) == {"5", "20"} and ev["knn"]["best_k"] in (5, 20)
+    assert 0 <= ev["linear"]["test_acc"] <= 1 and 0 <= ev["logreg"]["test_acc"] <= 1
+    assert result["train"]["images_per_s"] > 0 and result["train"]["peak_rss_mb"] > 0
+    state = load_checkpoint(out / "last.pt")
+    assert state["epoch"] == 1 and state["global_step"] == 4
+
+
+def test_fashion_mnist_subset(tmp_path):
+    try:
+        load_dataset("fashion-mnist", "test", limit=1)
+    except DatasetNotFoundError:
+        pytest.skip("Fashion-MNIST is not installed")
+    args = [a for a in TINY]
+    args[args.index("digits")] = "fashion-mnist"
+    args[args.index("--limit") + 1] = "256"
+    args[args.index("--batch-size") + 1] = "64"
+    res = train(parse_config([*args, "--out", str(tmp_path / "fm"), "--eval.monitor_queries", "100"]))
+    assert res.completed
+    ev = res.eval["eval"]
+    assert ev["n_test"] == 120 and ev["knn"]["test_acc"] > 0.3  # 10 classes: far above chance
+
+
+def test_rerunning_a_complete_run_is_a_no_op(finished_run):
+    before = _digest(finished_run)
+    res = train(parse_config(["--out", str(finished_run)]))
+    assert res.completed and res.history == [] and res.eval["method"] == "sfrik"
+    after = _digest(finished_run)
+    assert before["last.pt"] == after["last.pt"] and before["eval.json"] == after["eval.json"]
+
+
+def test_bf16_channels_last_multicrop_concat_views(tmp_path):
+    res = train(
+        _cfg(
+            tmp_path / "mc",
+            *"--method vicreg --data.image_size 16 --data.local_crops 2 --data.local_size 8 --amp bf16".split(),
+            *"--channels-last --model.concat_views true --no-final-eval".split(),
+        )
+    )
+    assert res.completed and res.eval is None
+    assert all(float(r["loss"]) == float(r["loss"]) for r in _rows(tmp_path / "mc" / "metrics_step.csv"))
+
+
+def test_image_folder_training(tmp_path):
+    """The file-backed path (DataLoader over an ImageFolder) with a folder the test writes."""
+    from PIL import Image
+
+    g = torch.Generator().manual_seed(0)
+    for split, n in (("train", 24), ("val", 6)):
+        for c in ("a", "b"):
+            d = tmp_path / "imgs" / split / c
+            d.mkdir(parents=True)
+            for i in range(n):
+                arr = torch.randint(0, 256, (20, 20, 3), generator=g, dtype=torch.uint8).numpy()
+                Image.fromarray(arr).save(d / f"{i:03d}.png")
+    res = train(
+        _cfg(
+            tmp_path / "run",
+            *["--dataset", "imagefolder", "--data-dir", str(tmp_path / "imgs"), "--data.image_size", "16"],
+            *"--data.val_fraction 0.25 --limit none --workers 0 --batch-size 8 --method simclr".split(),
+        )
+    )
+    assert res.completed and res.eval["eval"]["n_test"] == 12
+    assert len(_rows(tmp_path / "run" / "metrics_step.csv")) == 4  # 36 training images / 8
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Resume
+
+
+def test_resume_continues_the_same_curve(tmp_path):
+    """2 epochs in one go == 1 epoch, then a resumed run for the second (random augmentations, LARS)."""
+    extra = ["--method", "sfrik", "--epochs", "2", "--no-final-eval"]
+    assert train(_cfg(tmp_path / "full", *extra)).completed
+    part = train(_cfg(tmp_path / "part", *extra, "--stop-after", "1"))
+    assert not part.completed and part.epochs_done == 1
+    resumed = train(parse_config(["--out", str(tmp_path / "part"), "--run.stop_after", "none"]))
+    assert resumed.completed and resumed.epochs_done == 2 and len(resumed.history) == 1
+    a, b = _params(tmp_path / "full" / "last.pt"), _params(tmp_path / "part" / "last.pt")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=1e-6, msg=k)
+    la = [float(r["loss"]) for r in _rows(tmp_path / "full" / "metrics_step.csv")]
+    lb = [float(r["loss"]) for r in _rows(tmp_path / "part" / "metrics_step.csv")]
+    assert len(la) == len(lb) == 8
+    assert la == pytest.approx(lb, rel=1e-6, abs=1e-7)
+    sa, sb = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "part" / "last.pt")
+    assert sa["scheduler"] == sb["scheduler"] and sa["global_step"] == sb["global_step"] == 8
+
+
+def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
+    out = tmp_path / "nan"
+    train(_cfg(out, "--epochs", "2", "--stop-after", "1", "--no-final-eval"))
+    before = _digest(out)["last.pt"]
+    with pytest.raises(NonFiniteLossError, match=r"non-finite loss at epoch 2.*last good checkpoint"):
+        train(parse_config(["--out", str(out), "--run.stop_after", "none", "--lr", "1e30"]))
+    assert _digest(out)["last.pt"] == before
+    assert load_checkpoint(out / "last.pt")["epoch"] == 1
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Bad inputs
+
+
+def test_corrupt_checkpoint_is_reported_and_left_untouched(tmp_path, finished_run, capsys):
+    run = tmp_path / "copy"
+    shutil.copytree(finished_run, run)
+    data = (run / "last.pt").read_bytes()
+    (run / "last.pt").write_bytes(data[: len(data) // 2])
+    before = _digest(run)
+    with pytest.raises(CheckpointError, match=r"last\.pt is corrupt"):
+        train(parse_config(["--out", str(run), "--epochs", "2"]))
+    assert _digest(run) == before
+    assert pretrain_main(["--out", str(run), "--epochs", "2"]) == 1
+    assert "corrupt" in capsys.readouterr().err
+    assert _digest(run) == before
+    assert eval_main(["--run", str(run), "--device", "cpu"]) == 1
+
+
+def test_missing_data_set_writes_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("DOTKERNELS_DATA", raising=False)
+    out = tmp_path / "run"
+    argv = [*TINY, "--dataset", "cifar10", "--data-dir", str(tmp_path / "empty"), "--out", str(out)]
+    with pytest.raises(DatasetNotFoundError, match="cifar10"):
+        train(parse_config(argv))
+    assert not out.exists()
+    assert pretrain_main(argv) == 1
+    err = capsys.readouterr().err
+    assert "not found" in err and str(tmp_path / "empty") in err and "Nothing is ever downloaded" in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("bad", [["--method", "byol"], ["--kernel", "gaussian:tau=oops"], ["--kernel", "nosuch:1"]])
+def test_unknown_method_or_kernel_touches_nothing(tmp_path, finished_run, bad, capsys):
+    fresh = tmp_path / "fresh"
+    assert pretrain_main([*TINY, "--out", str(fresh), *bad]) == 2
+    assert not fresh.exists()
+    assert "error" in capsys.readouterr().err
+    before = _digest(finished_run)
+    assert pretrain_main(["--out", str(finished_run), *bad]) == 2
+    assert _digest(finished_run) == before
+
+
+def test_changed_configuration_cannot_resume(tmp_path, finished_run):
+    with pytest.raises(ConfigError, match=r"model\.projector"):
+        train(parse_config(["--out", str(finished_run), "--projector", "32-8"]))
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Evaluation of a checkpoint
+
+
+def test_eval_cli_on_a_checkpoint(tmp_path, finished_run, capsys):
+    out = tmp_path / "ev.json"
+    code = eval_main(
+        [
+            "--checkpoint",
+            str(finished_run / "last.pt"),
+            "--device",
+            "cpu",
+            "--no-logreg",
+            "--out",
+            str(out),
+            "--eval.knn_k",
+            "3",
+        ]
+    )
+    assert code == 0
+    res = json.loads(out.read_text())
+    assert res["epoch"] == 1 and res["method"] == "sfrik" and set(res["knn"]["test"]) == {"3"}
+    assert "linear" in res and "logreg" not in res
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["knn"] == res["knn"]
+    # the same features and kNN as the final evaluation of the run
+    stored = json.loads((finished_run / "eval.json").read_text())["eval"]["knn"]
+    assert eval_main(["--run", str(finished_run), "--device", "cpu", "--no-linear", "--no-logreg"]) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["knn"]["test"] == stored["test"]
+
+
+def test_python_m_entry_points(finished_run):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dotkernels_ssl.evaluate",
+            "--run",
+            str(finished_run),
+            "--device",
+            "cpu",
+            "--no-linear",
+            "--no-logreg",
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    assert r.returncode == 0, r.stderr
+    assert "knn" in json.loads(r.stdout)
+    r = subprocess.run(
+        [sys.executable, "-m", "dotkernels_ssl.pretrain", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env=env,
+    )
+    assert r.returncode == 0 and "--optim.base_lr" in r.stdout
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Two processes
+
+
+@pytest.mark.distributed
+def test_two_processes_match_one_process(tmp_path):
+    """torchrun with 2 gloo processes == 1 process on the same global batch (SyncBatchNorm, global losses).
+
+    The recipe "none" makes the views deterministic, so both runs see exactly the same images; every epoch's
+    permutation is split over the ranks, so the union of the local batches is the single-process batch.
+    """
+    args = [
+        *TINY,
+        *"--method sfrik --epochs 2 --recipe none --batch-size 64 --no-final-eval --eval-every 0".split(),
+        "--no-tensorboard",
+    ]
+    train(parse_config([*args, "--out", str(tmp_path / "one")]))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
+    cmd = [*launcher, "-m", "dotkernels_ssl.pretrain", *args, "--out", str(tmp_path / "two")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    two = load_checkpoint(tmp_path / "two" / "last.pt")
+    one = load_checkpoint(tmp_path / "one" / "last.pt")
+    assert two["world_size"] == 2 and len(two["rng"]) == 2 and one["world_size"] == 1
+    assert two["global_step"] == one["global_step"] == 4
+    for k in one["model"]:
+        torch.testing.assert_close(two["model"][k], one["model"][k], rtol=1e-5, atol=1e-5, msg=k)
+    l1 = [float(r["loss"]) for r in _rows(tmp_path / "one" / "metrics_step.csv")]
+    l2 = [float(r["loss"]) for r in _rows(tmp_path / "two" / "metrics_step.csv")]
+    assert l1 == pytest.approx(l2, rel=1e-5, abs=1e-6)
+
+
+@pytest.mark.slow
+def test_torch_compile(tmp_path):
+    res = train(_cfg(tmp_path / "c", "--compile", "--no-final-eval"))
+    assert res.completed
