@@ -20,22 +20,30 @@ and, because :math:`t_{ij} = t_{ji}`,
 
 Design of the fused function (:func:`kernel_regularizer`, methods ``"gram"`` and ``"blocked"``)
 -------------------------------------------------------------------------------------------------
-The forward pass walks over the rows of the Gram matrix once, in row blocks :math:`G_B = Z_B Z^\top` (one block
-of all rows for ``"gram"``), and for each block
+The forward pass walks over the rows of the Gram matrix once, in row strips :math:`G_B = Z_B Z_C^\top` of
+``block_size`` rows (one strip of all rows for ``"gram"``), and for each strip
 
-1. evaluates :math:`\varphi_c(G_B)` elementwise into **one** workspace buffer and sums it (the value),
-2. overwrites that buffer (or :math:`G_B` itself) with :math:`\varphi'(G_B)` and
-3. immediately forms the gradient rows :math:`\varphi'(G_B)\, Z` (an ``(b, q)`` matrix product).
+1. evaluates :math:`\varphi_c` elementwise over chunks of rows of the strip (about 2 MiB each on the CPU, so
+   that the passes run in cache) into **one** chunk-sized workspace buffer (none for the exponential family) and
+   sums it (the value),
+2. overwrites the chunk of :math:`G_B` in place with :math:`\varphi'` and
+3. forms the gradient rows :math:`\varphi'(G_B)\, Z_C` (a ``(b, q)`` matrix product).
 
-Only the ``(n, q)`` gradient :math:`\frac{2}{N^2}\varphi'(G) Z` is saved for backward, which multiplies it by
-the incoming scalar gradient. No ``n x n`` tensor survives the forward pass; the peak extra memory is the Gram
-block plus one buffer of the same size (``2 b N`` numbers; zero extra buffers for the exponential family and
-degree <= 1 series), against autograd's every intermediate power/recurrence term of :math:`G` kept until backward
-plus one ``n x n`` gradient buffer per elementwise operation in backward. The cost is two ``n^2 q`` products
-(:math:`G` and :math:`\varphi'(G) Z`) instead of the three of autograd (the backward of :math:`Z Z^\top` is two
-products, it does not know that :math:`\varphi'(G)` is symmetric). The gradient is computed in the forward pass
-only when ``z`` requires a gradient (``ctx.needs_input_grad``), so evaluation runs cost one product. The function
-is once differentiable.
+Only the ``(n, q)`` gradient :math:`\frac{2}{N^2}\varphi'(G) Z` is saved for backward, which scales it by the
+incoming scalar gradient **in place** when the graph is freed, so that ``AccumulateGrad`` steals the buffer as
+``.grad`` (``retain_graph=True`` gets a copy). No ``n x n`` tensor survives the forward pass; the peak extra
+memory is one strip (``b N`` numbers; ``n N`` for ``"gram"``) plus one chunk plus the gradient itself, against
+autograd's Gram matrix, every intermediate recurrence term of :math:`G` kept until backward, one ``n x n``
+gradient buffer per elementwise operation in backward, and two ``(n, q)`` products in the backward of
+:math:`Z Z^\top`.
+
+Arithmetic: in one process the rows are the columns, and the strip of block ``[lo, hi)`` only spans the columns
+``[lo, N)``: every off-diagonal tile of the Gram matrix is computed once, counted twice in the value, and its
+transpose adds :math:`\varphi'(G_{B,C'})^\top Z_B` to the gradient rows to the right. With ``k`` blocks this
+is :math:`(1.5 + 0.5/k)\,N^2 q` multiply-adds (1.56 for ``k = 8``; 2 for ``"gram"``, ``k = 1``), against
+:math:`3 N^2 q` for autograd (the Gram product and the two products of its backward, which does not know that
+:math:`\varphi'(G)` is symmetric). The gradient is computed in the forward pass only when ``z`` requires a
+gradient (``ctx.needs_input_grad``), so evaluation costs one product. The function is once differentiable.
 
 Elementwise evaluation per kernel family (chosen once per ``(kernel, q)``, host-side in float64):
 
@@ -53,7 +61,7 @@ Elementwise evaluation per kernel family (chosen once per ``(kernel, q)``, host-
   derivative (:math:`P'_{l,q} = \frac{l(l+q-2)}{q-1} P_{l-1,q+2}`), with two workspace buffers.
 - Gaussian / exponential kernels (and positive multiples): :math:`\varphi(t) = e^{s t + \log A}`, computed in
   place in the Gram buffer, centred by subtracting :math:`a_0` before the sum, and
-  :math:`\varphi' = s\,\varphi` obtained from the same buffer: no extra ``n x n`` buffer at all.
+  :math:`\varphi' = s\,\varphi` obtained from the same buffer: no workspace buffer at all.
 - any other kernel: ``kernel.profile`` and ``kernel.derivative`` on the Gram block with the same one-pass
   structure (the inner products are clipped to [-1, 1], to the open interval for kernels with a corner, whose
   diagonal is :math:`\varphi(1)` analytically with zero derivative); kernels without a derivative use plain
@@ -61,8 +69,11 @@ Elementwise evaluation per kernel family (chosen once per ``(kernel, q)``, host-
 
 Centring (MATH §3): the sums are of :math:`\varphi_c = \varphi - a_0`, never of :math:`\varphi` followed by a
 subtraction of :math:`a_0`, so that float32 does not cancel the :math:`O(10^{-4})` signal against the
-:math:`O(1)` mean embedding. Under bf16/fp16 autocast everything here runs in float32 with autocast disabled
-(half-precision inner products lose exactly the digits the regulariser measures); half inputs are promoted.
+:math:`O(1)` mean embedding; the constant term of :math:`\varphi_c` is itself split into a part exact in the
+working dtype and a float64 remainder added once per summed entry (a float32-rounded constant would bias every
+entry alike), and chunk sums are accumulated in float64. Under bf16/fp16 autocast everything here runs in
+float32 with autocast disabled (half-precision inner products lose exactly the digits the regulariser
+measures); half inputs are promoted.
 
 Moments (``"moments"``, kernels of degree <= 2, cheaper when q < N): with :math:`m = \frac1N \sum_i z_i` and
 :math:`S = \frac1N Z^\top Z`, :math:`\frac{1}{N^2}\sum_{ij} t_{ij} = \|m\|^2` and
@@ -140,10 +151,15 @@ METHODS = ("auto", "gram", "blocked", "moments")
 HORNER_MAX_AMPLIFICATION = 16.0
 #: Highest polynomial degree evaluated as a series; above it the kernel's own profile is used.
 MAX_SERIES_DEGREE = 256
-#: ``method="auto"`` switches to row blocks when one Gram block of the local rows would exceed this many bytes.
-AUTO_BLOCK_BYTES = 1 << 30
+#: Rows per block of ``method="auto"`` (when the local batch is larger).
+AUTO_BLOCK_SIZE = 512
+#: ``method="auto"`` uses smaller blocks when one block of Gram rows would exceed this many bytes.
+AUTO_BLOCK_BYTES = 1 << 28
 #: Default block size of ``method="blocked"`` when ``block_size`` is not given.
-DEFAULT_BLOCK_SIZE = 1024
+DEFAULT_BLOCK_SIZE = 512
+#: Bytes per elementwise chunk of Gram rows on the CPU (about an L2 cache) and on accelerators.
+CHUNK_BYTES = 1 << 21
+CHUNK_BYTES_ACCELERATOR = 1 << 26
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -162,15 +178,21 @@ def _split(c: float, dtype: torch.dtype) -> tuple[float, float]:
     return hi, c - hi
 
 
-def _horner_(out: Tensor, t: Tensor, coef: list[float]) -> Tensor:
-    """``out <- sum_p coef[p] t^p`` by Horner's rule, one fused pass per degree (``out`` may alias nothing)."""
+def _horner_(dst: Tensor, acc: Tensor, t: Tensor, coef: list[float]) -> Tensor:
+    """``dst <- sum_p coef[p] t^p`` by Horner's rule, one fused pass per degree.
+
+    ``acc`` holds the partial sums and ``dst`` receives the last step; either may be ``t`` itself or the same
+    buffer (every step is elementwise, so exact aliasing is safe).
+    """
     deg = len(coef) - 1
     if deg == 0:
-        return out.fill_(coef[0])
-    torch.add(_scalar(coef[deg - 1]), t, alpha=coef[deg], out=out)
-    for p in range(deg - 2, -1, -1):
-        torch.addcmul(_scalar(coef[p]), out, t, out=out)
-    return out
+        return dst.fill_(coef[0])
+    if deg == 1:
+        return torch.add(_scalar(coef[0]), t, alpha=coef[1], out=dst)
+    torch.add(_scalar(coef[deg - 1]), t, alpha=coef[deg], out=acc)
+    for p in range(deg - 2, 0, -1):
+        torch.addcmul(_scalar(coef[p]), acc, t, out=acc)
+    return torch.addcmul(_scalar(coef[0]), acc, t, out=dst)
 
 
 def _clenshaw_(x: Tensor, y: Tensor, t: Tensor, coef: list[float], q: int) -> Tensor:
@@ -193,9 +215,16 @@ def _clenshaw_(x: Tensor, y: Tensor, t: Tensor, coef: list[float], q: int) -> Te
 
 
 class _Plan:
-    """How to evaluate :math:`\\varphi_c` and :math:`\\varphi'` on a Gram block (built once per kernel and q)."""
+    """How to evaluate :math:`\\varphi_c` and :math:`\\varphi'` on a chunk of Gram rows (built once per kernel and q).
+
+    The engine calls ``V = values(G, work)``, sums ``V`` (after fixing the diagonal), then ``derivative_(G, V,
+    work)``, which leaves :math:`\\varphi'(t)` in ``G``'s buffer. ``work`` holds :attr:`n_work` buffers of the
+    chunk's shape.
+    """
 
     kind = "generic"
+    #: number of chunk-sized workspace buffers
+    n_work = 0
     #: value of phi_c placed on the diagonal analytically (corner kernels), else None
     diag_value: float | None = None
     has_derivative = True
@@ -206,8 +235,8 @@ class _Plan:
         self.q = q
         self.a0 = a0
 
-    def values(self, G: Tensor) -> Tensor:
-        """:math:`\\varphi_c(G) - r` with ``r = self.residual(G.dtype)``; may overwrite ``G``.
+    def values(self, G: Tensor, work: list[Tensor]) -> Tensor:
+        """:math:`\\varphi_c(G) - r` with ``r = self.residual(G.dtype)``, in ``work[0]`` or in place in ``G``.
 
         The constant of :math:`\\varphi_c` (:math:`-a_0`, or the monomial :math:`c_0`) is split as ``hi + lo`` with
         ``hi`` exact in the working dtype; only ``hi`` enters the elementwise pass and ``lo`` (the residual) is
@@ -220,8 +249,8 @@ class _Plan:
         """Per-entry correction ``r`` (float64) with :math:`\\varphi_c = V + r` for the buffer of :meth:`values`."""
         return 0.0
 
-    def derivative(self, G: Tensor, V: Tensor) -> Tensor:
-        """:math:`\\varphi'(G)`, given the buffer ``V`` returned by :meth:`values` (both may be overwritten)."""
+    def derivative_(self, G: Tensor, V: Tensor, work: list[Tensor]) -> None:
+        """Write :math:`\\varphi'(t)` into ``G`` (which holds t, or V when :meth:`values` worked in place)."""
         raise NotImplementedError
 
     def describe(self) -> str:
@@ -244,28 +273,30 @@ class _SeriesPlan(_Plan):
         self.amplification = float(np.abs(mono).sum()) / scale if scale > 0 else 1.0
         self.horner = self.amplification <= HORNER_MAX_AMPLIFICATION
         self.kind = "series-horner" if self.horner else "series-clenshaw"
+        self.n_work = 1 if self.horner else 2
         self.monomial = tuple(float(c) for c in mono)
         self.monomial_derivative = [p * self.monomial[p] for p in range(1, len(self.monomial))] or [0.0]
         self.legendre_derivative = _derivative_coefficients(self.legendre, q)
 
-    def values(self, G: Tensor) -> Tensor:
+    def values(self, G: Tensor, work: list[Tensor]) -> Tensor:
         if self.degree == 0:
-            return torch.zeros_like(G)
+            return work[0].zero_()
         if self.horner:
             coef = list(self.monomial)
             coef[0] = _split(coef[0], G.dtype)[0]
-            return _horner_(torch.empty_like(G), G, coef)
-        return _clenshaw_(torch.empty_like(G), torch.empty_like(G), G, self.legendre, self.q)
+            return _horner_(work[0], work[0], G, coef)
+        return _clenshaw_(work[0], work[1], G, self.legendre, self.q)
 
     def residual(self, dtype: torch.dtype) -> float:
         if self.horner and self.degree > 0:
             return _split(self.monomial[0], dtype)[1]
         return 0.0
 
-    def derivative(self, G: Tensor, V: Tensor) -> Tensor:
+    def derivative_(self, G: Tensor, V: Tensor, work: list[Tensor]) -> None:
         if self.horner or self.degree <= 1:
-            return _horner_(V, G, self.monomial_derivative)
-        return _clenshaw_(V, torch.empty_like(G), G, self.legendre_derivative, self.q + 2)
+            _horner_(G, work[0], G, self.monomial_derivative)
+        else:
+            G.copy_(_clenshaw_(work[0], work[1], G, self.legendre_derivative, self.q + 2))
 
     def describe(self) -> str:
         return f"{self.kind} (degree {self.degree}, kappa = {self.amplification:.3g})"
@@ -281,23 +312,23 @@ class _ExpPlan(_Plan):
         self.s = s
         self.log_a = log_a
 
-    def values(self, G: Tensor) -> Tensor:
+    def values(self, G: Tensor, work: list[Tensor]) -> Tensor:
         G.mul_(self.s).add_(self.log_a).exp_()
         return G.sub_(_split(self.a0, G.dtype)[0])
 
     def residual(self, dtype: torch.dtype) -> float:
         return -_split(self.a0, dtype)[1]
 
-    def derivative(self, G: Tensor, V: Tensor) -> Tensor:
-        # V = phi - hi(a_0) (same buffer as G): phi' = s phi = s (V + hi(a_0))
-        return V.add_(_split(self.a0, V.dtype)[0]).mul_(self.s)
+    def derivative_(self, G: Tensor, V: Tensor, work: list[Tensor]) -> None:
+        # G holds V = phi - hi(a_0): phi' = s phi = s (V + hi(a_0))
+        G.add_(_split(self.a0, G.dtype)[0]).mul_(self.s)
 
     def describe(self) -> str:
         return f"exp (s = {self.s:g}, log A = {self.log_a:g})"
 
 
 class _GenericPlan(_Plan):
-    """Any kernel: its own ``profile`` / ``derivative`` on the clipped Gram block."""
+    """Any kernel: its own ``profile`` / ``derivative`` on the clipped Gram chunk (chunk-sized temporaries)."""
 
     def __init__(self, kernel: DotProductKernel, q: int, a0: float) -> None:
         super().__init__(kernel, q, a0)
@@ -316,7 +347,7 @@ class _GenericPlan(_Plan):
             return G.clamp_(-1.0 + eps, 1.0 - eps)
         return G.clamp_(-1.0, 1.0)
 
-    def values(self, G: Tensor) -> Tensor:
+    def values(self, G: Tensor, work: list[Tensor]) -> Tensor:
         self.clip_(G)
         V = self.kernel.profile(G, self.q, validate=False)
         if V is G or V.data_ptr() == G.data_ptr():
@@ -326,8 +357,8 @@ class _GenericPlan(_Plan):
     def residual(self, dtype: torch.dtype) -> float:
         return -_split(self.a0, dtype)[1]
 
-    def derivative(self, G: Tensor, V: Tensor) -> Tensor:
-        return self.kernel.derivative(G, self.q, validate=False)
+    def derivative_(self, G: Tensor, V: Tensor, work: list[Tensor]) -> None:
+        G.copy_(self.kernel.derivative(G, self.q, validate=False))
 
     def values_autograd(self, G: Tensor) -> Tensor:
         """Out-of-place, differentiable version (for kernels without a derivative)."""
@@ -394,6 +425,12 @@ def describe_plan(kernel: str | DotProductKernel, q: int) -> str:
 # ----------------------------------------------------------------------------------------------------
 
 
+def _chunk_rows(n_cols: int, itemsize: int, device: torch.device) -> int:
+    """Rows per elementwise chunk: about :data:`CHUNK_BYTES` (cache-sized on CPU, larger on GPUs)."""
+    budget = CHUNK_BYTES if device.type == "cpu" else CHUNK_BYTES_ACCELERATOR
+    return max(1, budget // max(1, n_cols * itemsize))
+
+
 def _rows_value_and_grad(
     plan: _Plan,
     z_rows: Tensor,
@@ -402,43 +439,95 @@ def _rows_value_and_grad(
     estimator: str,
     block_size: int,
     need_grad: bool,
+    symmetric: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     r"""``(sum_{i in rows} sum_j phi_c(t_ij), [sum_j phi'(t_ij) z_j]_i)`` with the diagonal at ``(i, offset + i)``.
 
+    Row blocks ``B`` of ``block_size`` rows: the strip ``G_B = Z_B Z_C^T`` against the columns ``C``; the
+    elementwise work runs over chunks of :func:`_chunk_rows` rows of the strip with chunk-sized workspace buffers,
+    leaving :math:`\varphi'` in the strip, then the gradient rows ``\varphi'(G_B) Z_C``.
+
+    ``symmetric`` (one process: the rows are the columns): the strip of block ``B = [lo, hi)`` only spans the
+    columns ``C = [lo, N)``; entries right of the diagonal tile stand for their mirror image too (counted twice in
+    the value, and their transpose adds :math:`\varphi'(G_{B,C'})^\top Z_B` to the gradient rows ``C' = [hi,
+    N)``). This computes each off-diagonal tile of the Gram matrix once: :math:`(1.5 + 0.5/k)\,N^2 q`
+    multiply-adds for ``k`` blocks instead of :math:`2 N^2 q`.
+
     The diagonal is dropped for ``estimator == "u"`` and set to ``plan.diag_value`` (zero derivative) for corner
-    kernels. The sum is accumulated in float64 over blocks (each block summed in its own dtype, pairwise).
+    kernels. The sum is accumulated in float64 over chunks (each chunk summed in its own dtype, pairwise).
     """
     n = z_rows.shape[0]
+    n_cols = z_cols.shape[0]
     total = torch.zeros((), dtype=torch.float64, device=z_rows.device)
-    grad = torch.empty_like(z_rows, memory_format=torch.contiguous_format) if need_grad else None
-    cols_t = z_cols.T
+    grad = None
+    if need_grad:
+        make = torch.zeros_like if symmetric else torch.empty_like
+        grad = make(z_rows, memory_format=torch.contiguous_format)
     drop_diag = estimator == "u"
+    fix_diag = drop_diag or plan.diag_value is not None
     residual = plan.residual(z_rows.dtype)
+    chunk = min(_chunk_rows(n_cols, z_rows.element_size(), z_rows.device), block_size)
+    work_full = [z_rows.new_empty((chunk, n_cols)) for _ in range(plan.n_work)]
     for lo in range(0, n, block_size):
         hi = min(lo + block_size, n)
-        G = torch.mm(z_rows[lo:hi], cols_t)
-        V = plan.values(G)
-        diag = V.diagonal(offset + lo)
-        count = (hi - lo) * V.shape[1]
-        if drop_diag:
-            diag.zero_()
-            count -= diag.numel()
-        elif plan.diag_value is not None:
-            diag.fill_(plan.diag_value)
-            count -= diag.numel()
-        total += V.sum()
-        if residual:
-            total += residual * count
+        col_start = lo if symmetric else 0
+        cols = z_cols[col_start:]
+        width = n_cols - col_start
+        tile = hi - lo if symmetric else width  # columns counted once; the rest (symmetric) count twice
+        G = torch.mm(z_rows[lo:hi], cols.T)
+        for r0 in range(0, hi - lo, chunk):
+            r1 = min(r0 + chunk, hi - lo)
+            Gc = G[r0:r1]
+            work = [w[: r1 - r0, :width] for w in work_full]
+            V = plan.values(Gc, work)
+            count = (r1 - r0) * (tile + 2 * (width - tile))
+            if fix_diag:
+                diag = V.diagonal(offset + lo + r0 - col_start)
+                count -= diag.numel()
+                if drop_diag:
+                    diag.zero_()
+                else:
+                    diag.fill_(plan.diag_value)  # type: ignore[arg-type]
+            if tile == width:
+                total += V.sum()
+            else:
+                total += V[:, :tile].sum() + 2.0 * V[:, tile:].sum()
+            if residual:
+                total += residual * count
+            if grad is not None:
+                plan.derivative_(Gc, V, work)
+                if fix_diag:
+                    Gc.diagonal(offset + lo + r0 - col_start).zero_()
+            del V
         if grad is not None:
-            Dm = plan.derivative(G, V)
-            del V, G
-            if drop_diag or plan.diag_value is not None:
-                Dm.diagonal(offset + lo).zero_()
-            torch.mm(Dm, z_cols, out=grad[lo:hi])
-            del Dm
-        else:
-            del V, G
+            if symmetric:
+                grad[lo:hi].addmm_(G, cols)
+                if tile < width:
+                    grad[hi:].addmm_(G[:, tile:].T, z_cols[lo:hi])
+            else:
+                torch.mm(G, cols, out=grad[lo:hi])
+        del G
     return total, grad
+
+
+def _keep_graph() -> bool:
+    """Whether the running backward keeps the graph (``retain_graph=True``); True when it cannot be told."""
+    getter = getattr(torch._C._autograd, "_get_current_graph_task_keep_graph", None)
+    if getter is None:
+        return True
+    try:
+        return bool(getter())
+    except RuntimeError:
+        return True
+
+
+def _scaled_gradient(grad: Tensor, grad_output: Tensor) -> Tensor:
+    """``grad * grad_output``; in place when the graph is freed after this backward, so that the saved buffer is
+    handed over to ``AccumulateGrad`` (stolen as ``.grad``) instead of copied: no second ``(n, q)`` buffer."""
+    g = grad_output.to(grad.dtype)
+    if _keep_graph():
+        return grad * g
+    return grad.mul_(g)
 
 
 class _KernelRows(torch.autograd.Function):
@@ -454,10 +543,13 @@ class _KernelRows(torch.autograd.Function):
         scale: float,
         estimator: str,
         block_size: int,
+        symmetric: bool,
     ) -> Tensor:
         need_grad = bool(ctx.needs_input_grad[0])
         with _no_autocast(z_rows.device):
-            total, grad = _rows_value_and_grad(plan, z_rows, z_cols, offset, estimator, block_size, need_grad)
+            total, grad = _rows_value_and_grad(
+                plan, z_rows, z_cols, offset, estimator, block_size, need_grad, symmetric
+            )
             if grad is not None:
                 grad.mul_(2.0 * scale)
                 ctx.save_for_backward(grad)
@@ -467,7 +559,7 @@ class _KernelRows(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_output: Tensor):  # type: ignore[override]
         (grad,) = ctx.saved_tensors
-        return grad * grad_output.to(grad.dtype), None, None, None, None, None, None
+        return _scaled_gradient(grad, grad_output), None, None, None, None, None, None, None
 
 
 def _rows_autograd(
@@ -550,7 +642,7 @@ class _Moments(torch.autograd.Function):
     @once_differentiable
     def backward(ctx: Any, grad_output: Tensor):  # type: ignore[override]
         (g,) = ctx.saved_tensors
-        return g * grad_output.to(g.dtype), None, None, None
+        return _scaled_gradient(g, grad_output), None, None, None
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -620,9 +712,14 @@ def resolve_method(
 ) -> tuple[str, int]:
     """The method and row-block size that :func:`kernel_regularizer` uses.
 
-    ``"auto"``: ``"moments"`` for kernels of degree <= 2 when ``q < N`` (cost ``n q^2`` against ``n N q``);
-    otherwise ``"blocked"`` when ``block_size < n_local`` is given or when one ``n_local x N`` Gram block would
-    exceed :data:`AUTO_BLOCK_BYTES` (then blocks of at most a quarter of that); otherwise ``"gram"``.
+    - ``"moments"``: kernels of degree <= 2 only (``ValueError`` otherwise).
+    - ``"gram"``: one block of all local rows (one ``n_local x N`` matrix).
+    - ``"blocked"``: blocks of ``block_size`` rows (default :data:`DEFAULT_BLOCK_SIZE`), extra memory
+      ``O(block_size N)``; in one process the blocks also skip the mirror image of every off-diagonal tile.
+    - ``"auto"``: ``"moments"`` for kernels of degree <= 2 when ``q < N`` (cost ``n q^2`` against ``n N q``);
+      otherwise ``"blocked"`` with ``block_size`` rows when given, else with :data:`AUTO_BLOCK_SIZE` rows when
+      ``n_local`` exceeds it (and smaller blocks if one block would exceed :data:`AUTO_BLOCK_BYTES`); otherwise
+      ``"gram"``.
 
     Returns
     -------
@@ -641,12 +738,9 @@ def resolve_method(
     if method == "auto":
         if plan.monomial is not None and len(plan.monomial) <= 3 and q < n_total:
             return "moments", n_local
-        if block_size is not None and block_size < n_local:
-            return "blocked", block_size
-        if n_local * n_total * itemsize > AUTO_BLOCK_BYTES:
-            rows = max(1, (AUTO_BLOCK_BYTES // 4) // (n_total * itemsize))
-            return "blocked", min(rows, n_local)
-        return "gram", n_local
+        block = block_size or AUTO_BLOCK_SIZE
+        block = min(block, max(1, AUTO_BLOCK_BYTES // max(1, n_total * itemsize)))
+        return ("blocked", block) if block < n_local else ("gram", n_local)
     if method == "blocked":
         return "blocked", min(block_size or DEFAULT_BLOCK_SIZE, n_local)
     return "gram", n_local
@@ -722,7 +816,15 @@ def local_rows_regularizer(
     if not plan.has_derivative:
         with _no_autocast(z_local.device):
             return _rows_autograd(plan, z_local, z_all, row_offset, scale, estimator, block)  # type: ignore[arg-type]
-    return _KernelRows.apply(z_local, z_all, plan, int(row_offset), scale, estimator, block)
+    # one process with the rows as columns: compute each off-diagonal tile once (see _rows_value_and_grad)
+    symmetric = (
+        world_size == 1
+        and row_offset == 0
+        and n == N
+        and z_all.data_ptr() == z_local.data_ptr()
+        and z_all.stride() == z_local.stride()
+    )
+    return _KernelRows.apply(z_local, z_all, plan, int(row_offset), scale, estimator, block, symmetric)
 
 
 def moments_regularizer(z: Tensor, kernel: str | DotProductKernel = "legendre:1,40", *, estimator: str = "v") -> Tensor:
