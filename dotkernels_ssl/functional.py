@@ -50,7 +50,7 @@ Elementwise evaluation per kernel family (chosen once per ``(kernel, q)``, host-
 - finite series (every kernel with a polynomial ``degree``, e.g. SFRIK, ``legendre:...``, truncated and
   band-limited kernels, monomial/polynomial kernels): the Gegenbauer coefficients :math:`a_1..a_L` (with
   :math:`a_0` dropped) are converted to the monomial form :math:`\varphi_c(t) = \sum_p c_p t^p` and evaluated by
-  **Horner**, :math:`v \leftarrow v\,t + c_p` (one fused ``addcmul`` pass per degree, in place), and
+  **Horner**, :math:`v \leftarrow v\,t + c_p` (in place, on cache-sized chunks), and
   :math:`\varphi'` by Horner on :math:`p\,c_p`. Horner's forward error on :math:`|t| \le 1` is at most
   :math:`2L\,\epsilon \sum_p |c_p|`, Clenshaw's about :math:`L\,\epsilon \sum_l |a_l|`; the conversion is
   therefore used when the amplification :math:`\kappa = \sum_p |c_p| / \sum_l |a_l| \le 16`. Since
@@ -167,11 +167,6 @@ CHUNK_BYTES_ACCELERATOR = 1 << 26
 # ----------------------------------------------------------------------------------------------------
 
 
-def _scalar(c: float) -> Tensor:
-    """A 0-d CPU float64 tensor: broadcasts as a scalar against tensors of any dtype and device."""
-    return torch.tensor(float(c), dtype=torch.float64)
-
-
 def _split(c: float, dtype: torch.dtype) -> tuple[float, float]:
     """``c = hi + lo`` with ``hi`` representable in ``dtype`` (``lo`` is added back in float64 after the sum)."""
     hi = float(torch.tensor(c, dtype=torch.float64).to(dtype))
@@ -179,20 +174,21 @@ def _split(c: float, dtype: torch.dtype) -> tuple[float, float]:
 
 
 def _horner_(dst: Tensor, acc: Tensor, t: Tensor, coef: list[float]) -> Tensor:
-    """``dst <- sum_p coef[p] t^p`` by Horner's rule, one fused pass per degree.
+    """``dst <- sum_p coef[p] t^p`` by Horner's rule, ``acc <- acc * t + c_p`` in place.
 
-    ``acc`` holds the partial sums and ``dst`` receives the last step; either may be ``t`` itself or the same
-    buffer (every step is elementwise, so exact aliasing is safe).
+    ``acc`` holds the partial sums (it must not alias ``t``); ``dst`` receives the last step and may be ``acc`` or
+    ``t`` itself (every step is elementwise, so exact aliasing is safe). Python scalars only, so that the same
+    code runs on every device without host-device transfers.
     """
     deg = len(coef) - 1
     if deg == 0:
         return dst.fill_(coef[0])
     if deg == 1:
-        return torch.add(_scalar(coef[0]), t, alpha=coef[1], out=dst)
-    torch.add(_scalar(coef[deg - 1]), t, alpha=coef[deg], out=acc)
+        return torch.mul(t, coef[1], out=dst).add_(coef[0])
+    torch.mul(t, coef[deg], out=acc).add_(coef[deg - 1])
     for p in range(deg - 2, 0, -1):
-        torch.addcmul(_scalar(coef[p]), acc, t, out=acc)
-    return torch.addcmul(_scalar(coef[0]), acc, t, out=dst)
+        acc.mul_(t).add_(coef[p])
+    return torch.mul(acc, t, out=dst).add_(coef[0])
 
 
 def _clenshaw_(x: Tensor, y: Tensor, t: Tensor, coef: list[float], q: int) -> Tensor:
