@@ -146,6 +146,10 @@ class ModelConfig:
         ``"convnet"``, ``"resnet18"``, ``"resnet34"`` or ``"resnet50"``.
     convnet_widths
         Channels of the ConvNet's four blocks.
+    convnet_pool
+        ConvNet features: ``"avg"`` (global average pooling, ``widths[-1]`` features) or ``"flatten"`` (the last
+        feature map flattened, e.g. 3 x 3 x ``widths[-1]`` for 28 x 28 images: it keeps the spatial layout, which
+        matters for small centred images such as Fashion-MNIST).
     small_image_stem
         ResNets: 3x3 stride-1 first convolution, no max-pool (CIFAR stem).
     zero_init_residual
@@ -161,6 +165,7 @@ class ModelConfig:
 
     backbone: str = "convnet"
     convnet_widths: tuple[int, ...] = (64, 128, 256, 256)
+    convnet_pool: str = "avg"
     small_image_stem: bool = False
     zero_init_residual: bool = True
     projector: str = "8192-8192-8192"
@@ -839,6 +844,13 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("multi-crop (data.local_crops > 0) needs a random augmentation recipe")
     if not 0 <= cfg.data.val_fraction < 1:
         raise ConfigError(f"data.val_fraction must be in [0, 1), got {cfg.data.val_fraction}")
+    if cfg.run.final_eval and cfg.data.val_fraction == 0:
+        raise ConfigError(
+            "the final evaluation chooses its hyper-parameters on a validation split: set data.val_fraction > 0 "
+            "(or --no-final-eval)"
+        )
+    if cfg.model.convnet_pool not in ("avg", "flatten"):
+        raise ConfigError(f"model.convnet_pool must be 'avg' or 'flatten', got {cfg.model.convnet_pool!r}")
     if cfg.model.backbone not in BACKBONES:
         raise ConfigError(f"unknown backbone {cfg.model.backbone!r}; choose one of {', '.join(BACKBONES)}")
     try:

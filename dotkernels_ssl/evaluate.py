@@ -653,6 +653,10 @@ def evaluate_model(
     """
     backbone = getattr(model, "backbone", model)
     splits = load_eval_splits(cfg) if splits is None else splits
+    if len(splits["val"]) == 0:
+        from .config import ConfigError
+
+        raise ConfigError("the evaluation chooses its hyper-parameters on a validation split: data.val_fraction > 0")
     size = cfg.data.crop_size
     feats = {}
     t0 = time.perf_counter()
@@ -727,7 +731,9 @@ def evaluate_checkpoint(
         _apply(cfg, key, value)
     dev = resolve_device(device)
     splits = load_eval_splits(cfg)
-    model = build_model(cfg, in_channels=splits["train"].in_channels)
+    model = build_model(
+        cfg, in_channels=splits["train"].in_channels, image_size=cfg.data.crop_size or splits["train"].image_size
+    )
     model.load_state_dict(state["model"])
     model.to(dev)
     if cfg.run.channels_last:

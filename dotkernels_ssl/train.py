@@ -61,6 +61,7 @@ from .config import KERNEL_METHODS, Config, ConfigError, config_from_dict, confi
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
+    "FlatConvNet",
     "GlobalBatchNorm",
     "NonFiniteLossError",
     "TrainResult",
@@ -134,13 +135,48 @@ def resolve_device(spec: str | torch.device = "auto", local_rank: int | None = N
     return dev
 
 
-def build_model(cfg: Config, in_channels: int) -> nn.Module:
-    """The :class:`~dotkernels_ssl.models.SSLModel` of a configuration (backbone + projector), on the CPU."""
+class FlatConvNet(nn.Module):
+    """A :class:`~dotkernels_ssl.models.ConvNet` whose last feature map is flattened instead of average-pooled.
+
+    Parameters
+    ----------
+    convnet
+        The ConvNet; its ``features`` are reused (same parameter names, ``features.*``).
+    image_size
+        Side of the input images (fixes the feature dimension).
+
+    Attributes
+    ----------
+    out_dim
+        ``channels * side * side`` of the last feature map (1152 for widths ending in 128 on 28 x 28 images).
+    """
+
+    def __init__(self, convnet: nn.Module, image_size: int) -> None:
+        super().__init__()
+        self.features = convnet.features
+        in_channels = next(m for m in self.features.modules() if isinstance(m, nn.Conv2d)).in_channels
+        with torch.no_grad():
+            self.out_dim = int(self.features(torch.zeros(1, in_channels, image_size, image_size)).numel())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Features ``(N, out_dim)``."""
+        return torch.flatten(self.features(x), 1)
+
+
+def build_model(cfg: Config, in_channels: int, image_size: int | None = None) -> nn.Module:
+    """The :class:`~dotkernels_ssl.models.SSLModel` of a configuration (backbone + projector), on the CPU.
+
+    ``image_size`` (the side of the views) is needed by ``model.convnet_pool = "flatten"`` only.
+    """
     from .models import ConvNet, SSLModel, build_backbone, build_projector
 
     m = cfg.model
     if m.backbone == "convnet":
         backbone: nn.Module = ConvNet(in_channels=in_channels, widths=tuple(m.convnet_widths))
+        if m.convnet_pool == "flatten":
+            if image_size is None:
+                raise ValueError("model.convnet_pool = 'flatten' needs the image size")
+            backbone = FlatConvNet(backbone, image_size)
         dim = backbone.out_dim  # type: ignore[assignment]
     else:
         backbone, dim = build_backbone(
@@ -756,7 +792,7 @@ def _train(
 
     # ---- model, optimisation -----------------------------------------------------------------------------
     _seed_all(r.seed)
-    model = build_model(cfg, in_channels=train_data.in_channels)
+    model = build_model(cfg, in_channels=train_data.in_channels, image_size=d.crop_size or train_data.image_size)
     model.to(device)
     if r.channels_last:
         model = model.to(memory_format=torch.channels_last)

@@ -147,6 +147,7 @@ def test_round_trip_dict_and_yaml(tmp_path):
         (["--recipe", "fancy"], "unknown augmentation recipe"),
         (["--dataset", "nosuch"], "unknown data set"),
         (["--projector", "12-x"], "projector spec"),
+        (["--data.val_fraction", "0"], "validation split"),
         (["--epochs"], "needs a value"),
         (["positional"], "unexpected argument"),
     ],

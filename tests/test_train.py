@@ -24,6 +24,7 @@ pytest.importorskip("sklearn")
 from dotkernels_ssl.cli import eval_main, pretrain_main  # noqa: E402
 from dotkernels_ssl.config import ConfigError, parse_config  # noqa: E402
 from dotkernels_ssl.data import DatasetNotFoundError, load_dataset  # noqa: E402
+from dotkernels_ssl.evaluate import evaluate_checkpoint  # noqa: E402
 from dotkernels_ssl.train import (  # noqa: E402
     CheckpointError,
     NonFiniteLossError,
@@ -126,10 +127,14 @@ def test_fashion_mnist_subset(tmp_path):
     args[args.index("digits")] = "fashion-mnist"
     args[args.index("--limit") + 1] = "256"
     args[args.index("--batch-size") + 1] = "64"
-    res = train(parse_config([*args, "--out", str(tmp_path / "fm"), "--eval.monitor_queries", "100"]))
+    args += ["--eval.monitor_queries", "100", "--model.convnet_pool", "flatten"]
+    res = train(parse_config([*args, "--out", str(tmp_path / "fm")]))
     assert res.completed
     ev = res.eval["eval"]
     assert ev["n_test"] == 120 and ev["knn"]["test_acc"] > 0.3  # 10 classes: far above chance
+    assert ev["feature_dim"] == 8 * 3 * 3  # the last 3 x 3 feature map, flattened
+    again = evaluate_checkpoint(tmp_path / "fm" / "last.pt", overrides={"eval.linear": "false", "eval.logreg": "0"})
+    assert again["knn"]["test"] == ev["knn"]["test"]
 
 
 def test_rerunning_a_complete_run_is_a_no_op(finished_run):
