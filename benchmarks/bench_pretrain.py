@@ -15,9 +15,10 @@ image, for the same model, loss and batch.
     python benchmarks/bench_pretrain.py                          # the full benchmark (hours on 2 cores)
     python benchmarks/bench_pretrain.py --epochs 1 --subset 2000 # a quick check that everything runs
 
-Writes benchmarks/results/pretrain.json (runs under benchmarks/results/pretrain_runs/ unless --runs-dir) and
-prints a markdown table. A method whose run folder already holds a complete run with the same settings is not
-retrained (delete the folder, or pass --fresh).
+Runs go to runs/bench_pretrain/<method>/ (git-ignored; --runs-dir), two at a time with one torch thread each
+(--jobs, --threads: on a shared 2-core machine one thread per process is several times faster than two threads
+fighting for a busy core). Writes benchmarks/results/pretrain.json and prints a markdown table. A method whose run
+folder already holds a complete run made by the same command is not retrained (delete it, or pass --fresh).
 """
 
 from __future__ import annotations
@@ -176,7 +177,8 @@ def throughput(args: argparse.Namespace) -> dict:
         while True:
             for x, _ in loader:
                 with torch.no_grad():
-                    yield list(augment(x))
+                    views = list(augment(x))
+                yield views  # outside no_grad: a generator suspended inside it would disable the caller's autograd
 
     result = {"batch_size": batch, "steps": steps, "loop_batched_kornia": timed(batched())}
 
@@ -249,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads of each run (default 1)")
     p.add_argument("--jobs", type=int, default=2, help="runs at the same time (default 2: one per core)")
     p.add_argument("--data-dir", default=None)
-    p.add_argument("--runs-dir", default=str(ROOT / "benchmarks" / "results" / "pretrain_runs"))
+    p.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench_pretrain"), help="run folders (git-ignored)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pretrain.json"))
     p.add_argument("--fresh", action="store_true", help="retrain even when a complete run folder exists")
     p.add_argument("--skip-throughput", action="store_true")
@@ -280,14 +282,15 @@ def main(argv: list[str] | None = None) -> int:
         "methods": {},
     }
     t0 = time.perf_counter()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     results["methods"] = run_methods(methods, args, runs_dir)
+    out.write_text(json.dumps(results, indent=2) + "\n")  # the pretraining results first, then the rest
     if not args.skip_pixels:
         results["pixels"] = pixel_baseline(args.data_dir)
     if not args.skip_throughput:
         results["throughput"] = throughput(args)
     results["total_seconds"] = time.perf_counter() - t0
-    out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(markdown(results))
     print(f"\nwrote {out}")

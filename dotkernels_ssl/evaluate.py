@@ -464,7 +464,7 @@ def logistic_regression_probe(
     test: FeatureSet | None = None,
     *,
     cs: Sequence[float] = (0.1, 1.0, 10.0),
-    max_iter: int = 1000,
+    max_iter: int = 100,
 ) -> dict[str, Any]:
     """Multinomial logistic regression (scikit-learn, lbfgs) on standardised features, C chosen on val.
 
@@ -524,6 +524,7 @@ def evaluate_features(
     linear_standardize: bool = True,
     logreg: bool = True,
     logreg_cs: Sequence[float] = (0.1, 1.0, 10.0),
+    logreg_max_iter: int = 100,
     num_classes: int | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
@@ -584,7 +585,7 @@ def evaluate_features(
         out["linear_seconds"] = time.perf_counter() - t0
     if logreg:
         t0 = time.perf_counter()
-        out["logreg"] = logistic_regression_probe(train, val, test, cs=logreg_cs)
+        out["logreg"] = logistic_regression_probe(train, val, test, cs=logreg_cs, max_iter=logreg_max_iter)
         out["logreg_seconds"] = time.perf_counter() - t0
     return out
 
@@ -602,6 +603,7 @@ def _eval_kwargs(ecfg: Any) -> dict[str, Any]:
         "linear_standardize": ecfg.linear_standardize,
         "logreg": ecfg.logreg,
         "logreg_cs": tuple(ecfg.logreg_cs),
+        "logreg_max_iter": ecfg.logreg_max_iter,
     }
 
 

@@ -155,8 +155,11 @@ class FlatConvNet(nn.Module):
         super().__init__()
         self.features = convnet.features
         in_channels = next(m for m in self.features.modules() if isinstance(m, nn.Conv2d)).in_channels
+        was_training = self.features.training
+        self.features.eval()  # one dummy image: batch statistics are undefined, and running ones must not move
         with torch.no_grad():
             self.out_dim = int(self.features(torch.zeros(1, in_channels, image_size, image_size)).numel())
+        self.features.train(was_training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``(N, out_dim)``."""

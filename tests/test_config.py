@@ -148,6 +148,8 @@ def test_round_trip_dict_and_yaml(tmp_path):
         (["--dataset", "nosuch"], "unknown data set"),
         (["--projector", "12-x"], "projector spec"),
         (["--data.val_fraction", "0"], "validation split"),
+        (["--data.local_crops", "2"], "convnet_pool"),
+        (["--model.convnet_pool", "max"], "convnet_pool"),
         (["--epochs"], "needs a value"),
         (["positional"], "unexpected argument"),
     ],

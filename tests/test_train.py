@@ -150,6 +150,7 @@ def test_bf16_channels_last_multicrop_concat_views(tmp_path):
         _cfg(
             tmp_path / "mc",
             *"--method vicreg --data.image_size 16 --data.local_crops 2 --data.local_size 8 --amp bf16".split(),
+            *"--model.convnet_pool avg".split(),  # views of two sizes: flattened features would differ in size
             *"--channels-last --model.concat_views true --no-final-eval".split(),
         )
     )
@@ -342,7 +343,7 @@ def test_two_processes_match_one_process(tmp_path):
     args = [
         *TINY,
         *"--method sfrik --epochs 2 --recipe none --batch-size 64 --no-final-eval --eval-every 0".split(),
-        "--no-tensorboard",
+        *"--no-tensorboard --lr 0.1 --loss.options.sim_coeff 50".split(),  # gentle steps: float32 noise stays small
     ]
     train(parse_config([*args, "--out", str(tmp_path / "one")]))
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
