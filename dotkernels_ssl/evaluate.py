@@ -480,8 +480,8 @@ def logistic_regression_probe(
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    xtr, ytr = train.features.double().numpy(), train.labels.numpy()
-    xva, yva = val.features.double().numpy(), val.labels.numpy()
+    xtr, ytr = train.features.float().numpy(), train.labels.numpy()
+    xva, yva = val.features.float().numpy(), val.labels.numpy()
     results: dict[float, float] = {}
     best: tuple[float, float, Any] | None = None
     for c in cs:
@@ -500,7 +500,7 @@ def logistic_regression_probe(
         "best_c": c,
         "val_acc": acc,
         "train_acc": float(clf.score(xtr, ytr)),
-        "test_acc": float(clf.score(test.features.double().numpy(), test.labels.numpy())) if test is not None else None,
+        "test_acc": float(clf.score(test.features.float().numpy(), test.labels.numpy())) if test is not None else None,
     }
 
 
