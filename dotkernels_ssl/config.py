@@ -216,8 +216,8 @@ class OptimConfig:
     weight_decay, momentum, eta
         Weight decay, momentum, LARS trust coefficient.
     warmup_epochs
-        Linear warm-up length in epochs (may be fractional; at most all the epochs), then cosine decay, set every
-        step.
+        Linear warm-up length in epochs (may be fractional; capped at half of the run so that short runs still
+        anneal, :func:`dotkernels_ssl.optim.warmup_steps`), then cosine decay, set every step.
     final_lr_ratio
         Final learning rate as a fraction of the peak.
     grad_clip

@@ -33,26 +33,47 @@ class ConvNet(nn.Module):
     """A small VGG-like backbone for 28x28 (or 32x32) images, fast on a few CPU cores.
 
     Four 3x3 conv-BN-ReLU blocks with ``widths`` channels; 2x2 max-pooling after each of the first three
-    (28 -> 14 -> 7 -> 3), then global average pooling. About 0.96 M parameters and 35 M multiply-adds per
-    28x28 image with the default widths (64, 128, 256, 256).
+    (28 -> 14 -> 7 -> 3), then global average pooling (``pool="avg"``) or the last feature map flattened
+    (``pool="flatten"``: ``widths[-1] * side**2`` features, 3 x 3 x 128 = 1152 for widths ending in 128 on 28x28
+    images; it keeps the spatial layout, which on small images carries much of the class information, at the
+    price of a fixed input size). About 0.96 M parameters and 35 M multiply-adds per 28x28 image with the
+    default widths (64, 128, 256, 256).
 
     Parameters
     ----------
     in_channels
         Input channels (1 for Fashion-MNIST).
     widths
-        Channels of the four blocks.
+        Channels of the blocks (at least one).
+    pool
+        ``"avg"`` or ``"flatten"``.
+    image_size
+        Side of the (square) input images; required by ``pool="flatten"``, which then rejects other sizes.
 
     Attributes
     ----------
     out_dim
-        Feature dimension (``widths[-1]``).
+        Feature dimension: ``widths[-1]``, or ``widths[-1] * side**2`` with ``pool="flatten"``.
+
+    Examples
+    --------
+    >>> ConvNet(1, widths=(16, 32, 64, 128), pool="flatten", image_size=28).out_dim
+    1152
     """
 
-    def __init__(self, in_channels: int = 1, widths: Sequence[int] = (64, 128, 256, 256)) -> None:
+    def __init__(
+        self,
+        in_channels: int = 1,
+        widths: Sequence[int] = (64, 128, 256, 256),
+        *,
+        pool: str = "avg",
+        image_size: int | None = None,
+    ) -> None:
         super().__init__()
         if in_channels < 1 or len(widths) < 1:
             raise ValueError("ConvNet needs in_channels >= 1 and at least one block")
+        if pool not in ("avg", "flatten"):
+            raise ValueError(f"pool must be 'avg' or 'flatten', got {pool!r}")
         layers: list[nn.Module] = []
         c = in_channels
         for i, w in enumerate(widths):
@@ -61,15 +82,32 @@ class ConvNet(nn.Module):
                 layers.append(nn.MaxPool2d(2))
             c = w
         self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.out_dim = int(c)
+        self.image_size: int | None = None
+        if pool == "flatten":
+            if image_size is None or image_size < 2 ** (len(widths) - 1):
+                raise ValueError(
+                    f"pool='flatten' needs image_size >= {2 ** (len(widths) - 1)} (the input side), got {image_size}"
+                )
+            side = int(image_size)
+            for _ in range(len(widths) - 1):
+                side //= 2  # MaxPool2d(2) floors
+            self.image_size = int(image_size)
+            self.pool: nn.Module = nn.Flatten(1)
+            self.out_dim = int(c * side * side)
+        else:
+            self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
+            self.out_dim = int(c)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``(N, out_dim)`` of images ``(N, in_channels, H, W)``."""
-        return torch.flatten(self.pool(self.features(x)), 1)
+        if self.image_size is not None and tuple(x.shape[-2:]) != (self.image_size, self.image_size):
+            raise ValueError(
+                f"this ConvNet flattens {self.image_size}x{self.image_size} maps; got images of shape {tuple(x.shape)}"
+            )
+        return self.pool(self.features(x))
 
 
 def build_backbone(

@@ -15,7 +15,7 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["LARS", "WarmupCosineSchedule", "param_groups", "scaled_lr"]
+__all__ = ["LARS", "WarmupCosineSchedule", "param_groups", "scaled_lr", "warmup_steps"]
 
 
 def scaled_lr(base_lr: float, global_batch: int) -> float:
@@ -23,6 +23,24 @@ def scaled_lr(base_lr: float, global_batch: int) -> float:
     if global_batch < 1:
         raise ValueError(f"global_batch must be >= 1, got {global_batch}")
     return float(base_lr) * int(global_batch) / 256.0
+
+
+def warmup_steps(warmup_epochs: float, steps_per_epoch: int, total_steps: int) -> int:
+    """Warm-up length in steps: ``round(warmup_epochs * steps_per_epoch)``, at most half of ``total_steps``.
+
+    The cap keeps short runs (a 1-epoch smoke test of a recipe with 10 warm-up epochs) from spending every
+    step in the warm-up and ending at the peak learning rate: at least half of every run is the cosine decay.
+
+    Examples
+    --------
+    >>> warmup_steps(1.0, 210, 8 * 210), warmup_steps(10.0, 210, 210)
+    (210, 105)
+    """
+    if warmup_epochs < 0 or not math.isfinite(warmup_epochs):
+        raise ValueError(f"warmup_epochs must be a finite number >= 0, got {warmup_epochs}")
+    if steps_per_epoch < 1 or total_steps < 1:
+        raise ValueError(f"need steps_per_epoch >= 1 and total_steps >= 1, got {steps_per_epoch}, {total_steps}")
+    return min(round(warmup_epochs * steps_per_epoch), total_steps // 2)
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -97,8 +115,7 @@ class LARS(torch.optim.Optimizer):
     ) -> None:
         if lr < 0 or momentum < 0 or weight_decay < 0 or eta <= 0:
             raise ValueError(
-                f"need lr >= 0, momentum >= 0, weight_decay >= 0, eta > 0; got {lr}, {momentum}, "
-                f"{weight_decay}, {eta}"
+                f"need lr >= 0, momentum >= 0, weight_decay >= 0, eta > 0; got {lr}, {momentum}, {weight_decay}, {eta}"
             )
         defaults = {
             "lr": lr,
@@ -187,8 +204,7 @@ class WarmupCosineSchedule:
     ) -> None:
         if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
             raise ValueError(
-                "need total_steps >= 1 and 0 <= warmup_steps <= total_steps, "
-                f"got {warmup_steps}, {total_steps}"
+                f"need total_steps >= 1 and 0 <= warmup_steps <= total_steps, got {warmup_steps}, {total_steps}"
             )
         if base_lr < 0 or final_lr_ratio < 0:
             raise ValueError(f"base_lr and final_lr_ratio must be >= 0, got {base_lr}, {final_lr_ratio}")

@@ -61,7 +61,6 @@ from .config import KERNEL_METHODS, Config, ConfigError, config_from_dict, confi
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CheckpointError",
-    "FlatConvNet",
     "GlobalBatchNorm",
     "NonFiniteLossError",
     "TrainResult",
@@ -135,37 +134,6 @@ def resolve_device(spec: str | torch.device = "auto", local_rank: int | None = N
     return dev
 
 
-class FlatConvNet(nn.Module):
-    """A :class:`~dotkernels_ssl.models.ConvNet` whose last feature map is flattened instead of average-pooled.
-
-    Parameters
-    ----------
-    convnet
-        The ConvNet; its ``features`` are reused (same parameter names, ``features.*``).
-    image_size
-        Side of the input images (fixes the feature dimension).
-
-    Attributes
-    ----------
-    out_dim
-        ``channels * side * side`` of the last feature map (1152 for widths ending in 128 on 28 x 28 images).
-    """
-
-    def __init__(self, convnet: nn.Module, image_size: int) -> None:
-        super().__init__()
-        self.features = convnet.features
-        in_channels = next(m for m in self.features.modules() if isinstance(m, nn.Conv2d)).in_channels
-        was_training = self.features.training
-        self.features.eval()  # one dummy image: batch statistics are undefined, and running ones must not move
-        with torch.no_grad():
-            self.out_dim = int(self.features(torch.zeros(1, in_channels, image_size, image_size)).numel())
-        self.features.train(was_training)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Features ``(N, out_dim)``."""
-        return torch.flatten(self.features(x), 1)
-
-
 def build_model(cfg: Config, in_channels: int, image_size: int | None = None) -> nn.Module:
     """The :class:`~dotkernels_ssl.models.SSLModel` of a configuration (backbone + projector), on the CPU.
 
@@ -175,11 +143,11 @@ def build_model(cfg: Config, in_channels: int, image_size: int | None = None) ->
 
     m = cfg.model
     if m.backbone == "convnet":
-        backbone: nn.Module = ConvNet(in_channels=in_channels, widths=tuple(m.convnet_widths))
-        if m.convnet_pool == "flatten":
-            if image_size is None:
-                raise ValueError("model.convnet_pool = 'flatten' needs the image size")
-            backbone = FlatConvNet(backbone, image_size)
+        if m.convnet_pool == "flatten" and image_size is None:
+            raise ValueError("model.convnet_pool = 'flatten' needs the image size")
+        backbone: nn.Module = ConvNet(
+            in_channels=in_channels, widths=tuple(m.convnet_widths), pool=m.convnet_pool, image_size=image_size
+        )
         dim = backbone.out_dim  # type: ignore[assignment]
     else:
         backbone, dim = build_backbone(
@@ -831,12 +799,12 @@ def _train(
     steps_per_epoch = len(loader)
     if steps_per_epoch < 1:
         raise ConfigError("an epoch has no full batch: lower optim.batch_size or use more data")
-    from .optim import WarmupCosineSchedule, scaled_lr
+    from .optim import WarmupCosineSchedule, scaled_lr, warmup_steps
 
     peak_lr = scaled_lr(o.base_lr, o.batch_size) if o.scale_lr else o.base_lr
     total_steps = o.epochs * steps_per_epoch
-    warmup_steps = min(total_steps, round(o.warmup_epochs * steps_per_epoch))
-    schedule = WarmupCosineSchedule(optimizer, warmup_steps, total_steps, peak_lr, o.final_lr_ratio)
+    n_warmup = warmup_steps(o.warmup_epochs, steps_per_epoch, total_steps)
+    schedule = WarmupCosineSchedule(optimizer, n_warmup, total_steps, peak_lr, o.final_lr_ratio)
 
     start_epoch, global_step = 0, 0
     if resume is not None:

@@ -80,6 +80,34 @@ def test_convnet() -> None:
     assert ConvNet(3, widths=(8, 16))(torch.randn(2, 3, 32, 32)).shape == (2, 16)
 
 
+@pytest.mark.parametrize(("size", "widths", "side"), [(28, (4, 8, 8, 16), 3), (32, (4, 8, 8, 16), 4), (28, (4, 8), 14)])
+def test_convnet_flatten(size, widths, side) -> None:
+    torch.manual_seed(0)
+    flat = ConvNet(1, widths=widths, pool="flatten", image_size=size)
+    assert flat.out_dim == widths[-1] * side * side
+    avg = ConvNet(1, widths=widths)
+    # same parameters and buffers: checkpoints of either kind share their keys
+    assert flat.state_dict().keys() == avg.state_dict().keys()
+    avg.load_state_dict(flat.state_dict())
+    x = torch.randn(3, 1, size, size)
+    out = flat(x)
+    assert out.shape == (3, flat.out_dim)
+    fmap = flat.features(x)
+    torch.testing.assert_close(out, fmap.reshape(3, -1), rtol=0, atol=0)
+    torch.testing.assert_close(avg(x), fmap.mean(dim=(2, 3)), rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="flattens"):
+        flat(torch.randn(2, 1, size + 4, size + 4))
+
+
+def test_convnet_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="pool"):
+        ConvNet(1, pool="max")
+    with pytest.raises(ValueError, match="image_size"):
+        ConvNet(1, pool="flatten")
+    with pytest.raises(ValueError, match="image_size"):
+        ConvNet(1, widths=(4, 4, 4, 4), pool="flatten", image_size=4)
+
+
 def test_projector_structure() -> None:
     proj = build_projector(512, "1024-2048-256")
     assert isinstance(proj, Projector) and (proj.in_dim, proj.out_dim) == (512, 256)

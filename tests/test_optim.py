@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from dotkernels_ssl.optim import LARS, WarmupCosineSchedule, param_groups, scaled_lr  # noqa: E402
+from dotkernels_ssl.optim import LARS, WarmupCosineSchedule, param_groups, scaled_lr, warmup_steps  # noqa: E402
 
 
 def _tiny_model() -> nn.Module:
@@ -203,3 +203,25 @@ def test_lars_state_dict_resume() -> None:
         o.step()
     for p, q in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "per_epoch", "total", "expected"),
+    [(1.0, 210, 1680, 210), (0.5, 7, 70, 4), (10.0, 210, 210, 105), (10.0, 4, 4, 2), (1.0, 1, 1, 0), (0.0, 50, 500, 0)],
+)
+def test_warmup_is_at_most_half_of_the_run(epochs, per_epoch, total, expected) -> None:
+    n = warmup_steps(epochs, per_epoch, total)
+    assert n == expected == min(round(epochs * per_epoch), total // 2)
+    # the run then anneals: its last learning rate is the final one, not the peak
+    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
+    sched = WarmupCosineSchedule(opt, n, total, 1.0, final_lr_ratio=0.001)
+    if total > 1:
+        assert sched.lr_at(total - 1) == pytest.approx(0.001)
+
+
+@pytest.mark.parametrize(
+    ("epochs", "per_epoch", "total"), [(-1.0, 10, 10), (math.nan, 10, 10), (1.0, 0, 10), (1.0, 5, 0)]
+)
+def test_warmup_steps_rejects_bad_input(epochs, per_epoch, total) -> None:
+    with pytest.raises(ValueError):
+        warmup_steps(epochs, per_epoch, total)
