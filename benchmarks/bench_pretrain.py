@@ -18,7 +18,8 @@ image, for the same model, loss and batch.
 Runs go to runs/bench_pretrain/<method>/ (git-ignored; --runs-dir), two at a time with one torch thread each
 (--jobs, --threads: on a shared 2-core machine one thread per process is several times faster than two threads
 fighting for a busy core). Writes benchmarks/results/pretrain.json and prints a markdown table. A method whose run
-folder already holds a complete run made by the same command is not retrained (delete it, or pass --fresh).
+folder already holds a complete run made by the same command and configuration is not retrained (delete it, or
+pass --fresh).
 """
 
 from __future__ import annotations
@@ -54,10 +55,22 @@ def _command(method: str, args: argparse.Namespace, runs_dir: Path) -> list[str]
     return cmd + args.extra
 
 
+def _stamp(cmd: list[str]) -> dict:
+    """What makes a finished run reusable: its command line and the configuration it resolves to today.
+
+    The resolved configuration catches a changed preset, which the command line alone does not show.
+    """
+    from dotkernels_ssl.config import config_to_dict, parse_config
+
+    resolved = config_to_dict(parse_config(cmd[cmd.index("--preset") :]))
+    return json.loads(json.dumps({"command": cmd, "config": resolved}, default=str))
+
+
 def run_methods(methods: list[str], args: argparse.Namespace, runs_dir: Path) -> dict[str, dict]:
     """Pretrain and evaluate each method in a child process, ``args.jobs`` at a time; return their summaries.
 
-    A method whose run folder holds a complete run made by the same command is reused (unless ``--fresh``).
+    A method whose run folder holds a complete run made by the same command and configuration is reused (unless
+    ``--fresh``).
     The peak resident memory of each child comes from ``os.wait4``.
     """
     todo: list[tuple[str, list[str]]] = []
@@ -65,12 +78,12 @@ def run_methods(methods: list[str], args: argparse.Namespace, runs_dir: Path) ->
     for m in methods:
         out = runs_dir / m
         cmd = _command(m, args, runs_dir)
-        stamp = out / "bench_command.json"
-        if out.exists() and (args.fresh or not stamp.is_file() or json.loads(stamp.read_text()) != cmd):
+        stamp, expected = out / "bench_command.json", _stamp(cmd)
+        if out.exists() and (args.fresh or not stamp.is_file() or json.loads(stamp.read_text()) != expected):
             shutil.rmtree(out)
         if not (out / "eval.json").is_file():
             out.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(json.dumps(cmd))
+            stamp.write_text(json.dumps(expected, indent=1))
             todo.append((m, cmd))
     running: dict[int, tuple[str, float]] = {}
     while todo or running:
