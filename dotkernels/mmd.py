@@ -44,6 +44,7 @@ import array_api_compat
 import numpy as np
 
 from ._array_api import as_array, is_numpy, to_numpy
+from ._validate import check_integer
 from .gegenbauer import legendre_series
 from .kernels import DotProductKernel, SpectrumAccuracyWarning, parse_kernel
 from .special import log_iv
@@ -92,11 +93,7 @@ def _method(method: Any) -> str:
 def _block_size(block_size: Any) -> int | None:
     if block_size is None:
         return None
-    if isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral):
-        raise TypeError(f"block_size must be a positive integer or None, got {block_size!r}")
-    if int(block_size) < 1:
-        raise ValueError(f"block_size must be a positive integer or None, got {int(block_size)}")
-    return int(block_size)
+    return check_integer(block_size, "block_size", 1, "a positive integer or None")
 
 
 def _host_float(x: Any) -> float:

@@ -19,6 +19,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
+from ._validate import check_integer
+
 __all__ = ["sample_uniform", "sample_vmf", "sample_watson"]
 
 RandomLike = None | int | np.random.Generator | np.random.RandomState
@@ -39,19 +41,11 @@ def _rng(random_state: Any) -> np.random.Generator | np.random.RandomState:
 
 
 def _count(n: Any) -> int:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral):
-        raise TypeError(f"n must be a non-negative integer, got {n!r}")
-    if int(n) < 0:
-        raise ValueError(f"n must be a non-negative integer, got {int(n)}")
-    return int(n)
+    return check_integer(n, "n", 0, "a non-negative integer")
 
 
 def _dimension(q: Any) -> int:
-    if isinstance(q, bool) or not isinstance(q, numbers.Integral):
-        raise TypeError(f"q must be an integer dimension >= 2, got {q!r}")
-    if int(q) < 2:
-        raise ValueError(f"q must be an integer dimension >= 2 (the sphere S^(q-1) in R^q), got {int(q)}")
-    return int(q)
+    return check_integer(q, "q", 2, "an integer dimension >= 2", " (the sphere S^(q-1) in R^q)")
 
 
 def _direction(mu: ArrayLike) -> np.ndarray:

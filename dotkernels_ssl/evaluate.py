@@ -23,10 +23,10 @@ import json
 import math
 import os
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -46,6 +46,8 @@ __all__ = [
     "pixel_features",
     "train_linear_probe",
 ]
+
+_Model = TypeVar("_Model")
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -397,6 +399,25 @@ def train_linear_probe(
     return probe
 
 
+def _select_on_val(
+    values: Sequence[float], fit: Callable[[float], _Model], val_accuracy: Callable[[_Model], float]
+) -> tuple[dict[str, float], float, float, _Model]:
+    """Fit a model for each hyper-parameter value and keep the best on validation (the first one on ties).
+
+    Returns ``({str(value): val accuracy}, best value, its val accuracy, its model)``.
+    """
+    results: dict[float, float] = {}
+    best: tuple[float, float, _Model] | None = None
+    for value in values:
+        model = fit(float(value))
+        acc = val_accuracy(model)
+        results[float(value)] = acc
+        if best is None or acc > best[1]:
+            best = (float(value), acc, model)
+    assert best is not None
+    return {str(k): v for k, v in results.items()}, *best
+
+
 def linear_probe(
     train: FeatureSet,
     val: FeatureSet,
@@ -422,15 +443,14 @@ def linear_probe(
     """
     if num_classes is None:
         num_classes = int(max(train.labels.max(), val.labels.max())) + 1
-    results: dict[float, float] = {}
-    best: tuple[float, float, LinearProbe] | None = None
-    for lr in lrs:
-        probe = train_linear_probe(
+
+    def fit(lr: float) -> LinearProbe:
+        return train_linear_probe(
             train.features,
             train.labels,
             num_classes,
             epochs=epochs,
-            lr=float(lr),
+            lr=lr,
             batch_size=batch_size,
             weight_decay=weight_decay,
             momentum=momentum,
@@ -438,14 +458,10 @@ def linear_probe(
             seed=seed,
             device=device,
         )
-        acc = probe.accuracy(val.features, val.labels)
-        results[float(lr)] = acc
-        if best is None or acc > best[1]:
-            best = (float(lr), acc, probe)
-    assert best is not None
-    lr, acc, probe = best
+
+    results, lr, acc, probe = _select_on_val(lrs, fit, lambda p: p.accuracy(val.features, val.labels))
     return {
-        "val": {str(k): v for k, v in results.items()},
+        "val": results,
         "best_lr": lr,
         "val_acc": acc,
         "train_acc": probe.accuracy(train.features, train.labels),
@@ -482,21 +498,17 @@ def logistic_regression_probe(
 
     xtr, ytr = train.features.float().numpy(), train.labels.numpy()
     xva, yva = val.features.float().numpy(), val.labels.numpy()
-    results: dict[float, float] = {}
-    best: tuple[float, float, Any] | None = None
-    for c in cs:
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=float(c), max_iter=max_iter))
+
+    def fit(c: float) -> Any:
+        clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             clf.fit(xtr, ytr)
-        acc = float(clf.score(xva, yva))
-        results[float(c)] = acc
-        if best is None or acc > best[1]:
-            best = (float(c), acc, clf)
-    assert best is not None
-    c, acc, clf = best
+        return clf
+
+    results, c, acc, clf = _select_on_val(cs, fit, lambda m: float(m.score(xva, yva)))
     return {
-        "val": {str(k): v for k, v in results.items()},
+        "val": results,
         "best_c": c,
         "val_acc": acc,
         "train_acc": float(clf.score(xtr, ytr)),

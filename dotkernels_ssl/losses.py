@@ -61,15 +61,14 @@ from .losses_baselines import (
     VICRegLoss,
     Views,
     _as_views,
-    _check_finite,
     _combine,
+    _from_preset,
     _no_autocast,
     _nonnegative,
     _pairs,
     _prepare,
-    _promote,
+    _prepare_views,
     _TermsLoss,
-    _world,
     align_uniform_loss,
     barlow_twins_loss,
     nt_xent_loss,
@@ -218,11 +217,7 @@ def kernel_uniformity_loss(
     method = _check_method(method)
     block_size = _check_block(block_size)
     eps = _check_eps(eps)
-    views = _uniformity_views(z1, z2)
-    if check_finite:
-        _check_finite(views)
-    views = _promote(views)
-    world = _world(int(views[0].shape[0]), views[0].device)
+    views, world = _prepare_views(_uniformity_views(z1, z2), check_finite)
     with _no_autocast(views[0].device):
         us = [F.normalize(v, dim=1, eps=eps) for v in views]
         uniformity = _regularizer_views(us, kernel, estimator, method, block_size, world.sizes)
@@ -244,6 +239,9 @@ class KernelUniformityLoss(_TermsLoss):
     True
     """
 
+    _loss_fn = staticmethod(kernel_uniformity_loss)
+    _loss_options = ("kernel", "estimator", "method", "block_size", "eps", "check_finite")
+
     def __init__(
         self,
         kernel: str | DotProductKernel = "sfrik",
@@ -260,18 +258,6 @@ class KernelUniformityLoss(_TermsLoss):
         self.block_size = _check_block(block_size)
         self.eps = _check_eps(eps)
         self.check_finite = bool(check_finite)
-
-    def _call(self, z1: Views, z2: Tensor | None) -> LossTerms:
-        return kernel_uniformity_loss(
-            z1,
-            z2,
-            kernel=self.kernel,
-            estimator=self.estimator,
-            method=self.method,
-            block_size=self.block_size,
-            eps=self.eps,
-            check_finite=self.check_finite,
-        )
 
     def forward(self, z1: Views, z2: Tensor | None = None) -> Tensor:
         """Scalar loss of one view ``z1``, two views ``(z1, z2)`` or a list of views."""
@@ -382,6 +368,9 @@ class SFRIKLoss(_TermsLoss):
     (['invariance', 'uniformity'], 4000.0)
     """
 
+    _loss_fn = staticmethod(sfrik_loss)
+    _loss_options = ("kernel", "sim_coeff", "mmd_coeff", "estimator", "method", "block_size", "eps", "check_finite")
+
     def __init__(
         self,
         weights: Sequence[float] | None = (1.0, 40.0, 40.0),
@@ -407,23 +396,7 @@ class SFRIKLoss(_TermsLoss):
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> SFRIKLoss:
         """Build from a preset of :data:`SFRIK_PRESETS` (``"resnet18"``, ``"resnet50"``), then apply overrides."""
-        if name not in SFRIK_PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose from {sorted(SFRIK_PRESETS)}")
-        return cls(**{**SFRIK_PRESETS[name], **overrides})
-
-    def _call(self, z1: Views, z2: Tensor | None) -> LossTerms:
-        return sfrik_loss(
-            z1,
-            z2,
-            kernel=self.kernel,
-            sim_coeff=self.sim_coeff,
-            mmd_coeff=self.mmd_coeff,
-            estimator=self.estimator,
-            method=self.method,
-            block_size=self.block_size,
-            eps=self.eps,
-            check_finite=self.check_finite,
-        )
+        return _from_preset(cls, SFRIK_PRESETS, name, overrides)
 
     def resolved_method(self, n_local: int, n_total: int, q: int) -> tuple[str, int]:
         """The regulariser's method and block size for this batch layout (see ``resolve_method``)."""

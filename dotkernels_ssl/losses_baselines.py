@@ -49,9 +49,9 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, ClassVar, NamedTuple, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -73,6 +73,7 @@ __all__ = [
 ]
 
 Views = Tensor | Sequence[Tensor]
+_L = TypeVar("_L", bound="_TermsLoss")
 
 
 class LossTerms(NamedTuple):
@@ -192,7 +193,11 @@ def _world(n_local: int, device: torch.device) -> _World:
 
 
 def _prepare(z1: Views, z2: Tensor | None, check_finite: bool) -> tuple[list[Tensor], _World]:
-    views = _as_views(z1, z2)
+    return _prepare_views(_as_views(z1, z2), check_finite)
+
+
+def _prepare_views(views: list[Tensor], check_finite: bool) -> tuple[list[Tensor], _World]:
+    """Checked (``check_finite``) and promoted views, with the batch layout across ranks."""
     if check_finite:
         _check_finite(views)
     views = _promote(views)
@@ -578,11 +583,24 @@ def nt_xent_loss(
 # ----------------------------------------------------------------------------------------------------
 
 
-class _TermsLoss(nn.Module):
-    """``forward`` returns the scalar loss; ``forward_terms`` the :class:`LossTerms`."""
+def _from_preset(cls: type[_L], presets: dict[str, dict[str, Any]], name: str, overrides: dict[str, Any]) -> _L:
+    if name not in presets:
+        raise ValueError(f"unknown preset {name!r}; choose from {sorted(presets)}")
+    return cls(**{**presets[name], **overrides})
 
-    def _call(self, z1: Views, z2: Tensor | None) -> LossTerms:  # pragma: no cover - abstract
-        raise NotImplementedError
+
+class _TermsLoss(nn.Module):
+    """``forward`` returns the scalar loss; ``forward_terms`` the :class:`LossTerms`.
+
+    A subclass names its functional twin (``_loss_fn``) and the attributes passed to it as keyword arguments
+    (``_loss_options``).
+    """
+
+    _loss_fn: ClassVar[Callable[..., LossTerms]]
+    _loss_options: ClassVar[tuple[str, ...]]
+
+    def _call(self, z1: Views, z2: Tensor | None) -> LossTerms:
+        return self._loss_fn(z1, z2, **{name: getattr(self, name) for name in self._loss_options})
 
     def forward_terms(self, z1: Views, z2: Tensor | None = None) -> LossTerms:
         """Loss, unweighted terms and weights; see :class:`LossTerms`."""
@@ -600,6 +618,9 @@ class AlignUniformLoss(_TermsLoss):
     ``AlignUniformLoss.from_preset("sfrik")`` gives the AUH baseline as run in the SFRIK paper (``3000 * mse +
     1 * uniform``, ``t = 2.5``).
     """
+
+    _loss_fn = staticmethod(align_uniform_loss)
+    _loss_options = ("align_weight", "unif_weight", "t", "alpha", "align_reduction", "eps", "check_finite")
 
     def __init__(
         self,
@@ -625,22 +646,7 @@ class AlignUniformLoss(_TermsLoss):
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> AlignUniformLoss:
         """Build from a preset of :data:`ALIGN_UNIFORM_PRESETS`, then apply ``overrides``."""
-        if name not in ALIGN_UNIFORM_PRESETS:
-            raise ValueError(f"unknown preset {name!r}; choose from {sorted(ALIGN_UNIFORM_PRESETS)}")
-        return cls(**{**ALIGN_UNIFORM_PRESETS[name], **overrides})
-
-    def _call(self, z1: Views, z2: Tensor | None) -> LossTerms:
-        return align_uniform_loss(
-            z1,
-            z2,
-            align_weight=self.align_weight,
-            unif_weight=self.unif_weight,
-            t=self.t,
-            alpha=self.alpha,
-            align_reduction=self.align_reduction,
-            eps=self.eps,
-            check_finite=self.check_finite,
-        )
+        return _from_preset(cls, ALIGN_UNIFORM_PRESETS, name, overrides)
 
     def extra_repr(self) -> str:
         return (
@@ -652,6 +658,9 @@ class AlignUniformLoss(_TermsLoss):
 
 class VICRegLoss(_TermsLoss):
     """VICReg (Bardes et al., 2022), 25 / 25 / 1 defaults; module form of :func:`vicreg_loss`."""
+
+    _loss_fn = staticmethod(vicreg_loss)
+    _loss_options = ("sim_coeff", "std_coeff", "cov_coeff", "eps", "gamma", "check_finite")
 
     def __init__(
         self,
@@ -670,18 +679,6 @@ class VICRegLoss(_TermsLoss):
         self.gamma = _nonnegative("gamma", gamma)
         self.check_finite = bool(check_finite)
 
-    def _call(self, z1: Views, z2: Tensor | None) -> LossTerms:
-        return vicreg_loss(
-            z1,
-            z2,
-            sim_coeff=self.sim_coeff,
-            std_coeff=self.std_coeff,
-            cov_coeff=self.cov_coeff,
-            eps=self.eps,
-            gamma=self.gamma,
-            check_finite=self.check_finite,
-        )
-
     def extra_repr(self) -> str:
         return (
             f"sim_coeff={self.sim_coeff}, std_coeff={self.std_coeff}, cov_coeff={self.cov_coeff}, "
@@ -692,6 +689,9 @@ class VICRegLoss(_TermsLoss):
 class BarlowTwinsLoss(_TermsLoss):
     """Barlow Twins (Zbontar et al., 2021), ``lambd = 0.0051``; module form of :func:`barlow_twins_loss`."""
 
+    _loss_fn = staticmethod(barlow_twins_loss)
+    _loss_options = ("lambd", "scale_loss", "bn_eps", "check_finite")
+
     def __init__(
         self, lambd: float = 0.0051, scale_loss: float = 1.0, bn_eps: float = 1e-5, check_finite: bool = True
     ) -> None:
@@ -701,16 +701,6 @@ class BarlowTwinsLoss(_TermsLoss):
         self.bn_eps = _nonnegative("bn_eps", bn_eps)
         self.check_finite = bool(check_finite)
 
-    def _call(self, z1: Views, z2: Tensor | None) -> LossTerms:
-        return barlow_twins_loss(
-            z1,
-            z2,
-            lambd=self.lambd,
-            scale_loss=self.scale_loss,
-            bn_eps=self.bn_eps,
-            check_finite=self.check_finite,
-        )
-
     def extra_repr(self) -> str:
         return f"lambd={self.lambd}, scale_loss={self.scale_loss}, bn_eps={self.bn_eps}"
 
@@ -718,16 +708,14 @@ class BarlowTwinsLoss(_TermsLoss):
 class NTXentLoss(_TermsLoss):
     """NT-Xent / SimCLR (Chen et al., 2020), temperature 0.15 by default; module of :func:`nt_xent_loss`."""
 
+    _loss_fn = staticmethod(nt_xent_loss)
+    _loss_options = ("temperature", "eps", "check_finite")
+
     def __init__(self, temperature: float = 0.15, eps: float = 1e-12, check_finite: bool = True) -> None:
         super().__init__()
         self.temperature = _positive("temperature", temperature)
         self.eps = float(eps)
         self.check_finite = bool(check_finite)
-
-    def _call(self, z1: Views, z2: Tensor | None) -> LossTerms:
-        return nt_xent_loss(
-            z1, z2, temperature=self.temperature, eps=self.eps, check_finite=self.check_finite
-        )
 
     def extra_repr(self) -> str:
         return f"temperature={self.temperature}"
