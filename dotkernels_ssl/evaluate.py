@@ -549,7 +549,8 @@ def evaluate_features(
     -------
     dict
         ``knn``: {``val``: {k: acc}, ``test``: {k: acc}, ``best_k``, ``test_acc`` (at ``best_k``),
-        ``temperature``}; ``linear`` (see :func:`linear_probe`) and ``logreg`` (see
+        ``test_bank_trainval`` and ``test_acc_bank_trainval`` (the same with ``train`` and ``val`` together as
+        the bank, after k was chosen), ``temperature``}; ``linear`` (see :func:`linear_probe`) and ``logreg`` (see
         :func:`logistic_regression_probe`) when enabled; ``n_train``, ``n_val``, ``n_test``, ``feature_dim``,
         and the seconds each part took.
     """
@@ -576,6 +577,14 @@ def evaluate_features(
         assert isinstance(test_acc, dict)
         knn["test"] = {str(k): v for k, v in test_acc.items()}
         knn["test_acc"] = test_acc[best_k]
+        # Once k is chosen, the validation images join the bank (the usual protocol: the bank is the whole
+        # labelled training set, as for the raw-pixel reference).
+        bank = torch.cat([train.features, val.features])
+        bank_labels = torch.cat([train.labels, val.labels])
+        full_acc = knn_accuracy(bank, bank_labels, test.features, test.labels, ks, **kw)
+        assert isinstance(full_acc, dict)
+        knn["test_bank_trainval"] = {str(k): v for k, v in full_acc.items()}
+        knn["test_acc_bank_trainval"] = full_acc[best_k]
     out["knn"] = knn
     out["knn_seconds"] = time.perf_counter() - t0
     if linear:

@@ -146,6 +146,11 @@ def test_hyper_parameters_are_chosen_on_val_only():
     assert res1["knn"]["best_k"] == res2["knn"]["best_k"]
     assert res1["knn"]["val"] == res2["knn"]["val"]
     assert res1["knn"]["test_acc"] == 1.0 and res2["knn"]["test_acc"] < 0.6
+    # the train+val bank: the same as kNN with the concatenated features, at the k chosen on val
+    both = FeatureSet(torch.cat([tr.features, va.features]), torch.cat([tr.labels, va.labels]))
+    full = knn_accuracy(both.features, both.labels, te_bad.features, te_bad.labels, [1, 20], temperature=0.07)
+    assert res2["knn"]["test_bank_trainval"] == {str(k): v for k, v in full.items()}
+    assert res2["knn"]["test_acc_bank_trainval"] == full[res2["knn"]["best_k"]]
     assert res1["n_train"] == len(tr) and res1["feature_dim"] == 16
     assert {"knn", "linear", "logreg"} <= set(res1)
     res3 = evaluate_features(tr, va, None, knn_k=(5,), linear=False, logreg=False)
