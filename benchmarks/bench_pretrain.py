@@ -160,13 +160,15 @@ def throughput(args: argparse.Namespace) -> dict:
     steps = args.throughput_steps
     torch.manual_seed(0)
     model = build_model(cfg, in_channels=1, image_size=data.image_size)
+    memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
+    model = model.to(memory_format=memory_format)
     loss_fn = build_loss_from_config(cfg)
     opt = _build_optimizer(cfg, model)
     for g in opt.param_groups:
         g["lr"] = 0.01
 
     def step(views: list[torch.Tensor]) -> None:
-        z = [model(v)[1] for v in views]
+        z = [model(v.contiguous(memory_format=memory_format))[1] for v in views]
         res = loss_fn.forward_terms(z)
         opt.zero_grad(set_to_none=True)
         res.loss.backward()

@@ -328,7 +328,7 @@ class EvalConfig:
     logreg_cs
         The values of C tried.
     logreg_max_iter
-        Iterations of lbfgs (100: about half a minute on 54 000 x 1152 features on one core; the early stop is a
+        Iterations of lbfgs (100: about a minute on 54 000 x 1728 features on one core; the early stop is a
         mild regularisation).
     """
 
@@ -413,7 +413,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "data.recipe": "small",
         "data.crop_scale": (0.5, 1.0),
         "model.backbone": "convnet",
-        "model.convnet_widths": (16, 32, 64, 128),
+        "model.convnet_widths": (24, 48, 96, 192),
         "model.convnet_pool": "flatten",
         "model.projector": "1024-1024-1024",
         "optim.optimizer": "lars",
@@ -422,6 +422,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "optim.base_lr": 0.6,
         "optim.warmup_epochs": 1.0,
         "run.amp": "auto",
+        "run.channels_last": True,  # 1.5x faster convolutions on the CPU too (oneDNN's NHWC kernels)
         "eval.monitor_bank": 10000,
         "eval.linear_epochs": 20,
         "eval.linear_lrs": (0.02, 0.05, 0.2),
