@@ -114,9 +114,10 @@ def _check_method(method: str) -> str:
 
 
 def _check_estimator(estimator: str) -> str:
-    if estimator not in ESTIMATORS:
-        raise ValueError(f"estimator must be one of {ESTIMATORS}, got {estimator!r}")
-    return estimator
+    # case-insensitive like dotkernels.mmd2_uniform, so "V"/"U" (the statistics' usual names) work in both
+    if not isinstance(estimator, str) or estimator.lower() not in ESTIMATORS:
+        raise ValueError(f"estimator must be one of {ESTIMATORS} (any case), got {estimator!r}")
+    return estimator.lower()
 
 
 def _check_eps(eps: float) -> float:

@@ -162,6 +162,9 @@ def test_sfrik_u_estimator():
     us = [_unit(v) for v in views]
     unif = sum(ref_gauss_r(u, 1.5, "u") for u in us) / 2
     torch.testing.assert_close(res.terms["uniformity"], unif, rtol=1e-12, atol=1e-15)
+    # the estimator's name is case-insensitive, as in dotkernels.mmd2_uniform
+    upper = sfrik_loss(views, estimator="U", kernel="gaussian:tau=1.5", sim_coeff=1.0)
+    assert torch.equal(upper.loss, res.loss) and SFRIKLoss(estimator="U").estimator == "u"
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -355,6 +358,8 @@ def test_bad_input():
         sfrik_loss(z1, z2, method="fused")
     with pytest.raises(ValueError, match="estimator"):
         SFRIKLoss(estimator="w")
+    with pytest.raises(ValueError, match="estimator"):
+        SFRIKLoss(estimator=None)
     with pytest.raises(ValueError, match="degree <= 2"):
         SFRIKLoss(method="moments")(z1, z2)
     with pytest.raises(ValueError, match="eps"):
