@@ -99,6 +99,24 @@ def test_convnet_flatten(size, widths, side) -> None:
         flat(torch.randn(2, 1, size + 4, size + 4))
 
 
+@pytest.mark.parametrize("pool", ["avg", "flatten"])
+def test_convnet_channels_last_is_exact_in_float64(pool) -> None:
+    """The memory format changes only the rounding: outputs and gradients agree to float64 precision."""
+    torch.manual_seed(0)
+    net = ConvNet(1, widths=(4, 8, 8, 16), pool=pool, image_size=28).double()
+    net_cl = ConvNet(1, widths=(4, 8, 8, 16), pool=pool, image_size=28).double()
+    net_cl.load_state_dict(net.state_dict())
+    net_cl = net_cl.to(memory_format=torch.channels_last)
+    x = torch.randn(6, 1, 28, 28, dtype=torch.float64)
+    out = net(x)
+    out_cl = net_cl(x.contiguous(memory_format=torch.channels_last))
+    torch.testing.assert_close(out_cl, out, rtol=1e-12, atol=1e-12)
+    out.square().sum().backward()
+    out_cl.square().sum().backward()
+    for (name, p), p_cl in zip(net.named_parameters(), net_cl.parameters()):
+        torch.testing.assert_close(p_cl.grad, p.grad, rtol=1e-10, atol=1e-12, msg=name)
+
+
 def test_convnet_bad_arguments() -> None:
     with pytest.raises(ValueError, match="pool"):
         ConvNet(1, pool="max")
