@@ -487,7 +487,9 @@ def logistic_regression_probe(
     Returns
     -------
     dict
-        ``val`` ({C: accuracy}), ``best_c``, ``val_acc``, ``train_acc``, ``test_acc`` (None without test).
+        ``val`` ({C: accuracy}), ``best_c``, ``val_acc``, ``train_acc``, ``test_acc`` (None without test),
+        ``n_iter`` (lbfgs iterations of the selected fit) and ``converged`` (False when it stopped at
+        ``max_iter``: the accuracy is then that of a partly fitted model, usually close to the optimum's).
     """
     import warnings
 
@@ -507,10 +509,13 @@ def logistic_regression_probe(
         return clf
 
     results, c, acc, clf = _select_on_val(cs, fit, lambda m: float(m.score(xva, yva)))
+    n_iter = int(max(clf[-1].n_iter_))
     return {
         "val": results,
         "best_c": c,
         "val_acc": acc,
+        "n_iter": n_iter,
+        "converged": n_iter < max_iter,
         "train_acc": float(clf.score(xtr, ytr)),
         "test_acc": float(clf.score(test.features.float().numpy(), test.labels.numpy())) if test is not None else None,
     }

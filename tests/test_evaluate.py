@@ -135,6 +135,10 @@ def test_logistic_regression_probe():
     tr, va, te = _separable(seed=0), _separable(seed=1), _separable(seed=2)
     res = logistic_regression_probe(tr, va, te, cs=(0.1, 1.0))
     assert res["test_acc"] == 1.0 and res["best_c"] in (0.1, 1.0)
+    assert res["converged"] and 0 < res["n_iter"] < 100
+    # stopped early: reported as not converged instead of a silently swallowed ConvergenceWarning
+    stopped = logistic_regression_probe(tr, va, te, cs=(1.0,), max_iter=1)
+    assert not stopped["converged"] and stopped["n_iter"] == 1
 
 
 def test_hyper_parameters_are_chosen_on_val_only():
