@@ -15,12 +15,14 @@ image, for the same model, loss and batch.
 
     python benchmarks/bench_pretrain.py                          # the full benchmark (hours on 2 cores)
     python benchmarks/bench_pretrain.py --epochs 1 --subset 2000 # a quick check that everything runs
+    python benchmarks/bench_pretrain.py --methods sfrik --seeds 3 --skip-throughput --skip-pixels \
+        --out benchmarks/results/pretrain_sfrik_seeds.json      # seeds 0, 1, 2: mean and sd of the accuracies
 
-Runs go to runs/bench_pretrain/<method>/ (git-ignored; --runs-dir), two at a time with one torch thread each
-(--jobs, --threads: on a shared 2-core machine one thread per process is several times faster than two threads
-fighting for a busy core). Writes benchmarks/results/pretrain.json and prints a markdown table. A method whose run
-folder already holds a complete run made by the same command and configuration is not retrained (delete it, or
-pass --fresh).
+Runs go to runs/bench_pretrain/<method>/ and <method>-seed<s>/ (git-ignored; --runs-dir), two at a time with
+one torch thread each (--jobs, --threads: on a shared 2-core machine one thread per process is several times faster
+than two threads fighting for a busy core). Writes benchmarks/results/pretrain.json and prints a markdown table.
+A run folder that already holds a complete run made by the same command and configuration is not retrained
+(delete it, or pass --fresh).
 """
 
 from __future__ import annotations
@@ -43,10 +45,17 @@ NAMES = {"sfrik": "SFRIK", "auh": "AUH", "vicreg": "VICReg", "barlow": "Barlow T
 PRESET = "fashion-mnist-cpu"
 
 
-def _command(method: str, args: argparse.Namespace, runs_dir: Path) -> list[str]:
-    out = runs_dir / method
+def _run_name(method: str, seed: int) -> str:
+    """Run folder of one method and seed: seed 0 (the preset's) keeps the plain method name."""
+    return method if seed == 0 else f"{method}-seed{seed}"
+
+
+def _command(method: str, seed: int, args: argparse.Namespace, runs_dir: Path) -> list[str]:
+    out = runs_dir / _run_name(method, seed)
     cmd = [sys.executable, "-m", "dotkernels_ssl.pretrain", "--preset", PRESET, "--method", method, "--out", str(out)]
     cmd += ["--quiet", "--threads", str(args.threads)]
+    if seed != 0:
+        cmd += ["--seed", str(seed)]
     if args.epochs is not None:
         cmd += ["--epochs", str(args.epochs)]
     if args.subset is not None:
@@ -68,41 +77,62 @@ def _stamp(cmd: list[str]) -> dict:
 
 
 def run_methods(methods: list[str], args: argparse.Namespace, runs_dir: Path) -> dict[str, dict]:
-    """Pretrain and evaluate each method in a child process, ``args.jobs`` at a time; return their summaries.
+    """Pretrain and evaluate each method (and seed) in a child process, ``args.jobs`` at a time; summarise them.
 
-    A method whose run folder holds a complete run made by the same command and configuration is reused (unless
-    ``--fresh``).
-    The peak resident memory of each child comes from ``os.wait4``.
+    A run folder that holds a complete run made by the same command and configuration is reused (unless
+    ``--fresh``). The peak resident memory of each child comes from ``os.wait4``. Each method's summary is that of
+    its seed-0 run, with ``seeds`` (every seed's summary) and the mean and sample standard deviation of the
+    accuracies over seeds when there are several.
     """
     todo: list[tuple[str, list[str]]] = []
     measured: dict[str, tuple[float, float]] = {}
     for m in methods:
-        out = runs_dir / m
-        cmd = _command(m, args, runs_dir)
-        stamp, expected = out / "bench_command.json", _stamp(cmd)
-        if out.exists() and (args.fresh or not stamp.is_file() or json.loads(stamp.read_text()) != expected):
-            shutil.rmtree(out)
-        if not (out / "eval.json").is_file():
-            out.mkdir(parents=True, exist_ok=True)
-            stamp.write_text(json.dumps(expected, indent=1))
-            todo.append((m, cmd))
+        for seed in range(args.seeds):
+            name, cmd = _run_name(m, seed), _command(m, seed, args, runs_dir)
+            out = runs_dir / name
+            stamp, expected = out / "bench_command.json", _stamp(cmd)
+            if out.exists() and (args.fresh or not stamp.is_file() or json.loads(stamp.read_text()) != expected):
+                shutil.rmtree(out)
+            if not (out / "eval.json").is_file():
+                out.mkdir(parents=True, exist_ok=True)
+                stamp.write_text(json.dumps(expected, indent=1))
+                todo.append((name, cmd))
     running: dict[int, tuple[str, float]] = {}
     while todo or running:
         while todo and len(running) < args.jobs:
-            m, cmd = todo.pop(0)
-            print(f"[{m}] {' '.join(cmd)}", flush=True)
+            name, cmd = todo.pop(0)
+            print(f"[{name}] {' '.join(cmd)}", flush=True)
             proc = subprocess.Popen(cmd, cwd=ROOT)
-            running[proc.pid] = (m, time.perf_counter())
+            running[proc.pid] = (name, time.perf_counter())
         pid, status, usage = os.wait4(-1, 0)
         if pid not in running:
             continue
-        m, t0 = running.pop(pid)
+        name, t0 = running.pop(pid)
         code = os.waitstatus_to_exitcode(status)
         if code != 0:
-            raise SystemExit(f"[{m}] pretraining failed with exit status {code}")
-        measured[m] = (time.perf_counter() - t0, usage.ru_maxrss / 1024.0)
-        print(f"[{m}] done in {measured[m][0]:.0f} s", flush=True)
-    return {m: _summary(m, runs_dir / m, *measured.get(m, (None, None))) for m in methods}
+            raise SystemExit(f"[{name}] pretraining failed with exit status {code}")
+        measured[name] = (time.perf_counter() - t0, usage.ru_maxrss / 1024.0)
+        print(f"[{name}] done in {measured[name][0]:.0f} s", flush=True)
+    summaries = {}
+    for m in methods:
+        runs = [
+            {**_summary(m, runs_dir / _run_name(m, s), *measured.get(_run_name(m, s), (None, None))), "seed": s}
+            for s in range(args.seeds)
+        ]
+        summaries[m] = {**runs[0], **_over_seeds(runs)} if len(runs) > 1 else runs[0]
+    return summaries
+
+
+def _over_seeds(runs: list[dict]) -> dict:
+    """Mean and sample standard deviation over seeds of every accuracy of the summaries."""
+    import statistics
+
+    out: dict = {"seeds": runs}
+    for key in ("knn20_test", "knn20_test_bank_trainval", "linear_test", "logreg_test"):
+        values = [r[key] for r in runs if r[key] is not None]
+        if len(values) > 1:
+            out[f"{key}_mean"], out[f"{key}_sd"] = statistics.fmean(values), statistics.stdev(values)
+    return out
 
 
 def _summary(method: str, out: Path, wall: float | None, peak_rss_mb: float | None) -> dict:
@@ -247,12 +277,19 @@ def markdown(results: dict) -> str:
     def pct(v):
         return "-" if v is None else f"{100 * v:.2f}"
 
+    def acc(m, key):
+        """The seed-0 accuracy, or mean ± sd over seeds."""
+        if f"{key}_mean" in m:
+            return f"{pct(m[key + '_mean'])} ± {100 * m[key + '_sd']:.2f}"
+        return pct(m.get(key))
+
     side_by_side = (results.get("throughput") or {}).get("methods_loop_images_per_s", {})
     for m in results["methods"].values():
         m = {**m, "images_per_s": side_by_side.get(m["method"], m["images_per_s"])}
+        seeds = f" ({len(m['seeds'])} seeds)" if "seeds" in m else ""
         lines.append(
-            f"| {NAMES[m['method']]} | {pct(m['linear_test'])} | {pct(m['logreg_test'])} | {pct(m['knn20_test'])} / "
-            f"{pct(m.get('knn20_test_bank_trainval'))} | "
+            f"| {NAMES[m['method']]}{seeds} | {acc(m, 'linear_test')} | {acc(m, 'logreg_test')} | "
+            f"{acc(m, 'knn20_test')} / {acc(m, 'knn20_test_bank_trainval')} | "
             f"{m['images_per_s']:.0f} | {m['epoch_seconds']:.0f} | "
             f"{m['peak_rss_mb']:.0f} |"
         )
@@ -281,6 +318,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data-dir", default=None)
     p.add_argument("--runs-dir", default=str(ROOT / "runs" / "bench_pretrain"), help="run folders (git-ignored)")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "pretrain.json"))
+    p.add_argument("--seeds", type=int, default=1, help="runs per method: seeds 0..N-1; N > 1 adds mean and sd")
     p.add_argument("--fresh", action="store_true", help="retrain even when a complete run folder exists")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-pixels", action="store_true")
@@ -294,6 +332,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
         p.error(f"unknown methods {unknown}; choose among {', '.join(METHODS)}")
+    if args.seeds < 1:
+        p.error(f"--seeds must be at least 1, got {args.seeds}")
     runs_dir = Path(args.runs_dir)
     results: dict = {
         "preset": PRESET,
@@ -301,6 +341,7 @@ def main(argv: list[str] | None = None) -> int:
         "subset": args.subset,
         "threads": args.threads,
         "jobs": args.jobs,
+        "seeds": args.seeds,
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),
