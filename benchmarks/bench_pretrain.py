@@ -51,7 +51,8 @@ def _run_name(method: str, seed: int) -> str:
 
 
 def _command(method: str, seed: int, args: argparse.Namespace, runs_dir: Path) -> list[str]:
-    out = runs_dir / _run_name(method, seed)
+    # absolute: the child runs in the repository root, and the reuse stamp must not depend on the caller's cwd
+    out = Path(runs_dir).resolve() / _run_name(method, seed)
     cmd = [sys.executable, "-m", "dotkernels_ssl.pretrain", "--preset", PRESET, "--method", method, "--out", str(out)]
     cmd += ["--quiet", "--threads", str(args.threads)]
     if seed != 0:
@@ -334,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"unknown methods {unknown}; choose among {', '.join(METHODS)}")
     if args.seeds < 1:
         p.error(f"--seeds must be at least 1, got {args.seeds}")
-    runs_dir = Path(args.runs_dir)
+    runs_dir = Path(args.runs_dir).resolve()
     results: dict = {
         "preset": PRESET,
         "epochs": args.epochs,

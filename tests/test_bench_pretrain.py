@@ -34,6 +34,14 @@ def test_seed_zero_keeps_the_plain_command_and_folder(bench, tmp_path):
     assert bench._stamp(cmd0)["config"]["run"]["seed"] == 0 and bench._stamp(cmd2)["config"]["run"]["seed"] == 2
 
 
+def test_run_folders_are_absolute_whatever_the_callers_directory(bench, tmp_path, monkeypatch):
+    # a relative --runs-dir once gave a stamp that no longer matched the run folder from another cwd (retrain)
+    monkeypatch.chdir(tmp_path)
+    cmd = bench._command("vicreg", 1, _args(), Path("runs"))
+    assert cmd[cmd.index("--out") + 1] == str(tmp_path / "runs" / "vicreg-seed1")
+    assert bench._stamp(cmd) == bench._stamp(bench._command("vicreg", 1, _args(), tmp_path / "runs"))
+
+
 def _summary(method, knn, linear):
     return {
         "method": method,
