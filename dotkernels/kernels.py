@@ -706,7 +706,7 @@ class DistanceKernel(DotProductKernel):
     r"""Distance (Riesz / energy) kernel :math:`\varphi(t) = -\|x - y\|^{2a} = -(2 - 2t)^a`, a > 0.
 
     :math:`\lambda_l(\|x-y\|^{2a}) = (-a)_l\, 4^a\, \Gamma(a + \tfrac{q-1}{2})\, \Gamma(q-1) /
-    (\Gamma(\tfrac{q-1}{2})\, \Gamma(a + l + q - 1))`, equivalently MATH.md's
+    (\Gamma(\tfrac{q-1}{2})\, \Gamma(a + l + q - 1))`, equivalently docs/MATH.md's
     :math:`(-a)_l 2^{2a+q-2}\Gamma(q/2)\Gamma(a+(q-1)/2)/(\sqrt\pi\,\Gamma(a+l+q-1))`. For 0 < a < 1 every
     :math:`a_l`, l >= 1, is positive while :math:`a_0 < 0`: conditionally positive definite, and its MMD to the
     uniform distribution is a valid (characteristic) energy distance. a = 1/2 is the energy distance; n times its

@@ -7,7 +7,7 @@ kernel with Gegenbauer coefficients ``a_l`` converges in law to
 
     T = \\sum_{l \\ge 1} \\frac{a_l}{N(q, l)} \\chi^2_{N(q, l)},
 
-a weighted sum of independent chi-squares (MATH.md, section 4).  :class:`WeightedChiSquare` is a frozen,
+a weighted sum of independent chi-squares (docs/MATH.md, section 4).  :class:`WeightedChiSquare` is a frozen,
 ``scipy.stats``-like distribution for ``shift + sum_k w_k chi^2_{d_k}`` with several ways of computing its
 distribution function:
 

@@ -70,7 +70,7 @@ def _eval_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-limit", type=int, help="use only the first N images of each split")
     p.add_argument("--no-linear", action="store_true", help="skip the linear probe")
     p.add_argument("--no-logreg", action="store_true", help="skip the logistic regression")
-    p.add_argument("--quiet", action="store_true", help="print only the final JSON")
+    p.add_argument("--quiet", action="store_true", help="print nothing (the result goes only to --out, required)")
     return p
 
 
@@ -97,6 +97,8 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
             i += 1
         overrides[name[2:]] = value
         i += 1
+    if args.quiet and args.out is None:
+        parser.error("--quiet prints nothing, so it needs --out FILE.json")
     if args.data_dir is not None:
         overrides["data.data_dir"] = args.data_dir
     if args.linear_epochs is not None:
@@ -115,5 +117,6 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
         return _error(prog, exc, 2)
     except (DatasetNotFoundError, CheckpointError) as exc:
         return _error(prog, exc, 1)
-    print(json.dumps(result, indent=2, default=str))
+    if not args.quiet:
+        print(json.dumps(result, indent=2, default=str))
     return 0

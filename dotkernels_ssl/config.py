@@ -506,7 +506,7 @@ METHOD_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "imagenet20-resnet18": _PAPER_BASELINES_R18,
     "imagenet-resnet50": _R50,
 }
-"""Per preset and method: the loss coefficients (PAPER.md's baselines as run in the paper) and any other key
+"""Per preset and method: the loss coefficients (docs/PAPER.md's baselines as run in the paper) and any other key
 that depends on the method (VICReg and the other baselines at q = 8192 with the ResNet-50 preset)."""
 
 FLAT_ALIASES: dict[str, str] = {

@@ -1,6 +1,6 @@
 """Evaluation of frozen backbones: feature extraction, weighted kNN, linear probe, logistic regression.
 
-Protocol (PAPER.md): the backbone is frozen and its features are extracted once, without augmentation, for the
+Protocol (docs/PAPER.md): the backbone is frozen and its features are extracted once, without augmentation, for the
 training split (the official training set minus the validation split), the validation split and the test split.
 Every hyper-parameter (the k of the kNN, the learning rate of the linear probe, the C of the logistic
 regression) is chosen on the validation split; the test split only reports the accuracy of the chosen setting

@@ -67,7 +67,7 @@ Elementwise evaluation per kernel family (chosen once per ``(kernel, q)``, host-
   diagonal is :math:`\varphi(1)` analytically with zero derivative); kernels without a derivative use plain
   autograd on the block.
 
-Centring (MATH §3): the sums are of :math:`\varphi_c = \varphi - a_0`, never of :math:`\varphi` followed by a
+Centring (docs/MATH.md §3): the sums are of :math:`\varphi_c = \varphi - a_0`, never of :math:`\varphi` followed by a
 subtraction of :math:`a_0`, so that float32 does not cancel the :math:`O(10^{-4})` signal against the
 :math:`O(1)` mean embedding; the constant term of :math:`\varphi_c` is itself split into a part exact in the
 working dtype and a float64 remainder added once per summed entry (a float32-rounded constant would bias every

@@ -448,7 +448,8 @@ def build_loss(method: str, kernel: str | DotProductKernel | None = None, **opti
         Kernel of the ``"sfrik"`` / ``"kernel"`` losses; must be None for the baselines.
     **options
         Keyword arguments of the loss class (``sim_coeff``, ``mmd_coeff``, ``weights``, ``temperature``, ...);
-        ``SFRIKLoss`` also accepts ``preset="resnet18"`` / ``"resnet50"``.
+        ``preset=`` selects :data:`SFRIK_PRESETS` (``"resnet18"`` / ``"resnet50"``) for ``"sfrik"`` and
+        ``"kernel"`` (as :meth:`SFRIKLoss.from_preset`) and :data:`ALIGN_UNIFORM_PRESETS` for ``"auh"``.
 
     Returns
     -------

@@ -1,6 +1,6 @@
 """LARS, its parameter groups, the per-step warm-up + cosine learning-rate schedule, and the lr scaling rule.
 
-The recipe of the paper (PAPER.md): LARS with momentum 0.9, trust coefficient 0.001 and weight decay 1e-6;
+The recipe of the paper (docs/PAPER.md): LARS with momentum 0.9, trust coefficient 0.001 and weight decay 1e-6;
 biases and normalisation parameters excluded from both the weight decay and the LARS adaptation; peak
 learning rate ``base_lr * global_batch / 256``; linear warm-up, then a cosine decay to ``0.001 x peak``, set
 at every step.

@@ -293,6 +293,14 @@ def test_eval_cli_on_a_checkpoint(tmp_path, finished_run, capsys):
     assert eval_main(["--run", str(finished_run), "--device", "cpu", "--no-linear", "--no-logreg"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["knn"]["test"] == stored["test"]
+    # --quiet: the result only in --out
+    quiet_out = tmp_path / "quiet.json"
+    argv = ["--run", str(finished_run), "--device", "cpu", "--no-linear", "--no-logreg", "--quiet"]
+    assert eval_main([*argv, "--out", str(quiet_out)]) == 0
+    assert capsys.readouterr().out == "" and json.loads(quiet_out.read_text())["knn"]["test"] == stored["test"]
+    with pytest.raises(SystemExit) as exc:
+        eval_main(argv)
+    assert exc.value.code == 2 and "--quiet prints nothing, so it needs --out" in capsys.readouterr().err
 
 
 def test_python_m_entry_points(finished_run):

@@ -11,7 +11,6 @@
 from __future__ import annotations
 
 import dataclasses
-import doctest
 import math
 
 import numpy as np
@@ -541,11 +540,6 @@ def test_torch_input_matches_numpy():
         assert uniformity_statistic(torch.from_numpy(X), test) == pytest.approx(
             uniformity_statistic(X, test), rel=1e-12
         )
-
-
-def test_docstring_examples():
-    result = doctest.testmod(uni, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert result.failed == 0 and result.attempted > 0
 
 
 # =================================================================================================================
