@@ -316,7 +316,6 @@ def test_python_m_entry_points(finished_run):
             "cpu",
             "--no-linear",
             "--no-logreg",
-            "--quiet",
         ],
         capture_output=True,
         text=True,
