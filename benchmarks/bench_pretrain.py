@@ -160,6 +160,7 @@ def _summary(method: str, out: Path, wall: float | None, peak_rss_mb: float | No
         "last_epoch_monitors": {
             k: tr["last_epoch"].get(k) for k in ("knn_val", "mmd2_uniform", "effective_rank", "rayleigh_z")
         },
+        "kernel": summary.get("kernel"),
         "loss_options": summary["loss_options"],
     }
 
@@ -343,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
         "threads": args.threads,
         "jobs": args.jobs,
         "seeds": args.seeds,
+        "extra_options": args.extra,
         "machine": {
             "cpu_count": os.cpu_count(),
             "platform": platform.platform(),

@@ -66,3 +66,25 @@ def test_mean_and_sd_over_seeds_and_their_table_row(bench):
     mean, sd = 100 * over["knn20_test_mean"], 100 * over["knn20_test_sd"]
     assert sfrik_row.startswith("| SFRIK (3 seeds) |") and f"{mean:.2f} ± {sd:.2f}" in sfrik_row
     assert vicreg_row.startswith("| VICReg | 88.00 | - | 87.00 / 87.10 |")
+
+
+def test_summary_records_the_runs_kernel_and_options(bench, tmp_path):
+    import json
+
+    eval_json = {
+        "epochs": 12,
+        "kernel": "legendre:1,40,40,40",
+        "loss_options": {"sim_coeff": 250},
+        "eval": {"knn": {"test": {"20": 0.87}, "val": {"20": 0.88}, "best_k": 20}},
+        "train": {
+            "images_per_s": 600.0,
+            "epoch_seconds": 90.0,
+            "train_seconds": 1080.0,
+            "peak_rss_mb": 2.0e3,
+            "last_epoch": {"knn_val": 0.86},
+        },
+    }
+    (tmp_path / "eval.json").write_text(json.dumps(eval_json))
+    summary = bench._summary("sfrik", tmp_path, wall=None, peak_rss_mb=None)
+    assert summary["kernel"] == "legendre:1,40,40,40" and summary["loss_options"] == {"sim_coeff": 250}
+    assert summary["knn20_test"] == 0.87 and summary["linear_test"] is None and summary["peak_rss_mb"] == 2.0e3
