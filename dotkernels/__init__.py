@@ -1,119 +1,61 @@
 """dotkernels: rotation-invariant (dot-product) kernels on the hypersphere.
 
-Gegenbauer machinery (:mod:`dotkernels.gegenbauer`), quadrature for the projected law
-(:mod:`dotkernels.quadrature`), kernel families with closed-form spectra (:mod:`dotkernels.kernels`), MMD
-estimators and mean embeddings (:mod:`dotkernels.mmd`), null laws (:mod:`dotkernels.nulls`), uniformity tests
-(:mod:`dotkernels.uniformity`), samplers (:mod:`dotkernels.sampling`), the classic SSL regularisers and their kernel
-forms (:mod:`dotkernels.regularizers`) and sympy derivations (:mod:`dotkernels.symbolic`, imported on demand).
+The library follows the theory's order: Gegenbauer polynomials (:mod:`dotkernels.gegenbauer`) and quadrature for
+the projected law (:mod:`dotkernels.quadrature`) give the spectra of the kernel families (:mod:`dotkernels.kernels`),
+which give mean embeddings and MMD estimators (:mod:`dotkernels.mmd`), null laws (:mod:`dotkernels.nulls`) and
+uniformity tests (:mod:`dotkernels.uniformity`); :mod:`dotkernels.sampling` draws from the laws on the sphere,
+:mod:`dotkernels.regularizers` writes the classic SSL regularisers as kernel MMDs and :mod:`dotkernels.symbolic`
+derives them with sympy (imported on demand).
+
+Conventions (every public signature follows them)
+-------------------------------------------------
+- **Degree first, dimension by keyword.** A function or method that takes a degree (or a maximal degree) takes it
+  first, as :func:`scipy.special.eval_gegenbauer` does, and the dimension ``q`` of the ambient space R^q (the sphere
+  S^(q-1)) is keyword-only everywhere: ``legendre(3, t, q=8)``, ``harmonic_dimension(12, q=64)``,
+  ``kernel.spectrum(5, q=8192)``. Two integers can therefore never be swapped silently.
+- **One name per concept.** ``degree`` is a (maximal) degree l or L; ``q`` the dimension; ``estimator`` is ``"v"``
+  or ``"u"``; ``block_size`` a number of rows per block; ``rng`` the source of randomness (a
+  :class:`numpy.random.Generator`, a seed or None, SPEC 7); ``kappa`` a concentration (von Mises–Fisher, the
+  exponential kernel); ``gamma`` the Gaussian kernel's inverse squared length, exp(-gamma ||u - v||^2); ``s`` a
+  distance exponent, ||u - v||^s; ``rho`` a radius in (0, 1) of the Poisson-type kernels.
+- **Data first, options by keyword.** Arrays of points come first; every option after them is keyword-only.
+- **Any array library.** Functions of points or inner products take any array-API array (numpy, torch, jax,
+  array-api-strict, ...) and return one of the same library, dtype and device; on numpy input a scalar result is
+  a NumPy scalar. Spectra, null laws and other host computations are float64 NumPy.
 """
 
-from . import regularizers
-from .gegenbauer import (
-    harmonic_dimension,
-    legendre,
-    legendre_all,
-    legendre_series,
-    legendre_series_derivative,
-    legendre_to_monomial,
-    log_harmonic_dimension,
-    monomial_to_legendre,
+from . import (
+    gegenbauer,
+    kernels,
+    mmd,
+    nulls,
+    quadrature,
+    regularizers,
+    sampling,
+    special,
+    uniformity,
 )
-from .kernels import (
-    ArcCosineKernel,
-    BandLimitedKernel,
-    DistanceKernel,
-    DotProductKernel,
-    ExponentialKernel,
-    GaussianKernel,
-    GegenbauerKernel,
-    HeatKernel,
-    InverseMultiquadricKernel,
-    LegendreSeriesKernel,
-    MonomialKernel,
-    PoissonKernel,
-    PolynomialKernel,
-    ProfileKernel,
-    ScaledKernel,
-    SFRIKKernel,
-    SpectralKernel,
-    SpectrumAccuracyWarning,
-    SumKernel,
-    TruncatedKernel,
-    parse_kernel,
-)
-from .mmd import (
-    mean_embedding,
-    mmd2,
-    mmd2_uniform,
-    mmd2_vmf,
-    uniform_mean_embedding,
-    vmf_mean_embedding,
-    vmf_mean_embedding_norm2,
-)
-from .nulls import WeightedChiSquare, monte_carlo_pvalue
-from .quadrature import projected_density, projected_quadrature
-from .sampling import sample_uniform, sample_vmf, sample_watson
-from .special import log_gamma_ratio, log_iv
-from .uniformity import (
-    MonteCarloNull,
-    UniformityTestResult,
-    uniformity_kernel,
-    uniformity_statistic,
-    uniformity_test,
-)
+from .gegenbauer import *  # noqa: F403
+from .kernels import *  # noqa: F403
+from .mmd import *  # noqa: F403
+from .nulls import *  # noqa: F403
+from .quadrature import *  # noqa: F403
+from .sampling import *  # noqa: F403
+from .special import *  # noqa: F403
+from .uniformity import *  # noqa: F403
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "ArcCosineKernel",
-    "BandLimitedKernel",
-    "DistanceKernel",
-    "DotProductKernel",
-    "ExponentialKernel",
-    "GaussianKernel",
-    "GegenbauerKernel",
-    "HeatKernel",
-    "InverseMultiquadricKernel",
-    "LegendreSeriesKernel",
-    "MonomialKernel",
-    "MonteCarloNull",
-    "PoissonKernel",
-    "PolynomialKernel",
-    "ProfileKernel",
-    "SFRIKKernel",
-    "ScaledKernel",
-    "SpectralKernel",
-    "SpectrumAccuracyWarning",
-    "SumKernel",
-    "TruncatedKernel",
-    "UniformityTestResult",
-    "WeightedChiSquare",
-    "harmonic_dimension",
-    "legendre",
-    "legendre_all",
-    "legendre_series",
-    "legendre_series_derivative",
-    "legendre_to_monomial",
-    "log_gamma_ratio",
-    "log_harmonic_dimension",
-    "log_iv",
-    "mean_embedding",
-    "mmd2",
-    "mmd2_uniform",
-    "mmd2_vmf",
-    "monomial_to_legendre",
-    "monte_carlo_pvalue",
-    "parse_kernel",
-    "projected_density",
-    "projected_quadrature",
-    "regularizers",
-    "sample_uniform",
-    "sample_vmf",
-    "sample_watson",
-    "uniform_mean_embedding",
-    "uniformity_kernel",
-    "uniformity_statistic",
-    "uniformity_test",
-    "vmf_mean_embedding",
-    "vmf_mean_embedding_norm2",
-]
+__all__ = sorted(
+    [
+        *gegenbauer.__all__,
+        *kernels.__all__,
+        *mmd.__all__,
+        *nulls.__all__,
+        *quadrature.__all__,
+        *sampling.__all__,
+        *special.__all__,
+        *uniformity.__all__,
+        "regularizers",
+    ]
+)

@@ -1,19 +1,175 @@
-"""Validation of scalar arguments shared by the public functions."""
+"""Validation of the arguments shared by the public functions: the one place where the rules live.
+
+Every public function of :mod:`dotkernels` validates its integers, reals, point sets, estimators, block sizes and
+random generators through these helpers, so that one rule gives one error message everywhere:
+
+- integers (``q``, degrees, counts) must be integral: Python ints, NumPy integers, or floats with an integral value
+  (``3.0``); bools are rejected;
+- reals must be finite;
+- points are the rows of a 2-d array on the unit sphere :math:`S^{q-1}` (``q >= 2`` columns).
+"""
 
 from __future__ import annotations
 
+import math
 import numbers
+import warnings
 from typing import Any
 
+import numpy as np
 
-def check_integer(value: Any, name: str, minimum: int, requirement: str, detail: str = "") -> int:
-    """``int(value)`` for an integral ``value >= minimum`` (bools rejected).
+from ._array_api import as_array
 
-    Raises ``TypeError`` for a non-integral value and ``ValueError`` below ``minimum``, both worded
-    ``"{name} must be {requirement}, got ..."``; ``detail`` is appended to the requirement in the ``ValueError``.
+__all__ = [
+    "ESTIMATORS",
+    "check_block_size",
+    "check_degree",
+    "check_dimension",
+    "check_estimator",
+    "check_integer",
+    "check_points",
+    "check_real",
+    "check_rng",
+    "host_float",
+    "to_float64",
+]
+
+ESTIMATORS = ("v", "u")
+
+
+def check_integer(value: Any, name: str, *, minimum: int = 0, requirement: str | None = None) -> int:
+    """``int(value)`` for an integral ``value >= minimum``.
+
+    Accepts Python and NumPy integers and floats with an integral value (``3.0``); rejects bools. Raises
+    ``TypeError`` for a non-integral value and ``ValueError`` below ``minimum``, both worded
+    ``"{name} must be {requirement}, got ..."`` (``requirement`` defaults to ``"an integer >= {minimum}"``).
     """
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+    requirement = requirement or f"an integer >= {minimum}"
+    if isinstance(value, bool) or not isinstance(value, (numbers.Integral, numbers.Real)):
         raise TypeError(f"{name} must be {requirement}, got {value!r}")
+    if not isinstance(value, numbers.Integral):
+        as_float = float(value)
+        if not (math.isfinite(as_float) and as_float.is_integer()):
+            raise TypeError(f"{name} must be {requirement}, got {value!r}")
     if int(value) < minimum:
-        raise ValueError(f"{name} must be {requirement}{detail}, got {int(value)}")
+        raise ValueError(f"{name} must be {requirement}, got {int(value)}")
     return int(value)
+
+
+def check_dimension(q: Any, name: str = "q") -> int:
+    """The dimension of the ambient space R^q: an integer ``q >= 2`` (the sphere S^(q-1))."""
+    return check_integer(q, name, minimum=2, requirement="an integer dimension >= 2 (the sphere S^(q-1) in R^q)")
+
+
+def check_degree(degree: Any, name: str = "degree") -> int:
+    """A polynomial degree: an integer ``>= 0``."""
+    return check_integer(degree, name, minimum=0, requirement="a non-negative integer degree")
+
+
+def check_real(
+    value: Any, name: str, *, positive: bool = False, nonnegative: bool = False, below: float | None = None
+) -> float:
+    """``float(value)`` for a finite real; ``positive`` (> 0), ``nonnegative`` (>= 0), ``below`` (< bound)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value}")
+    if positive and value <= 0:
+        raise ValueError(f"{name} must be > 0, got {value}")
+    if nonnegative and value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    if below is not None and value >= below:
+        raise ValueError(f"{name} must be < {below}, got {value}")
+    return value
+
+
+def check_estimator(estimator: Any) -> str:
+    """``"v"`` (V-statistic, diagonal kept) or ``"u"`` (U-statistic, diagonal dropped); case-insensitive."""
+    if not isinstance(estimator, str) or estimator.lower() not in ESTIMATORS:
+        raise ValueError(f"estimator must be 'v' (V-statistic) or 'u' (U-statistic), got {estimator!r}")
+    return estimator.lower()
+
+
+def check_block_size(block_size: Any) -> int | None:
+    """``None`` or a positive integer number of rows per block."""
+    if block_size is None:
+        return None
+    return check_integer(block_size, "block_size", minimum=1, requirement="a positive integer or None")
+
+
+def check_rng(rng: Any) -> np.random.Generator:
+    """SPEC 7: a :class:`numpy.random.Generator`, a seed (int or :class:`~numpy.random.SeedSequence`) or None."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, np.random.RandomState):
+        raise TypeError("rng must be a numpy.random.Generator, a seed or None; RandomState is not accepted (SPEC 7)")
+    if rng is None or isinstance(rng, np.random.SeedSequence) or (
+        isinstance(rng, numbers.Integral) and not isinstance(rng, bool)
+    ):
+        return np.random.default_rng(rng)
+    raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def host_float(x: Any) -> float:
+    """A 0-d array of any backend (torch tensors detached) as a Python float."""
+    if hasattr(x, "detach"):
+        x = x.detach()
+    return float(x)
+
+
+def to_float64(X: Any, xp: Any) -> Any:
+    """Exact promotion to float64 (kept in the input dtype, with a warning, where the device has no float64)."""
+    if X.dtype == xp.float64:
+        return X
+    try:
+        return xp.astype(X, xp.float64)
+    except (TypeError, RuntimeError, ValueError) as exc:  # e.g. torch on Apple MPS
+        warnings.warn(
+            f"float64 is not available on this device ({exc}); computing in {X.dtype}",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return X
+
+
+def check_points(
+    X: Any,
+    name: str = "Z",
+    *,
+    normalize: bool = False,
+    min_rows: int = 1,
+    atol: float | None = None,
+    float64: bool = True,
+) -> tuple[Any, Any]:
+    """Validate an ``(n, q)`` array of points on the unit sphere; return ``(array, namespace)``.
+
+    Rows must be unit vectors to ``atol`` (default ``10 sqrt(eps)`` of the input dtype) unless ``normalize`` is
+    true, in which case they are divided by their norms (a zero row raises). With ``float64`` the array is promoted
+    to float64 (exactly) first.
+    """
+    X, xp = as_array(X, name)
+    if X.ndim != 2:
+        raise ValueError(f"{name} must be a 2-d array of points (n, q), got shape {tuple(X.shape)}")
+    n, q = int(X.shape[0]), int(X.shape[1])
+    if q < 2:
+        raise ValueError(f"{name} must have q >= 2 columns (points on S^(q-1)), got {q}")
+    if n < min_rows:
+        raise ValueError(f"{name} must contain at least {min_rows} point{'s' if min_rows > 1 else ''}, got {n}")
+    tol = atol if atol is not None else 10.0 * math.sqrt(float(xp.finfo(X.dtype).eps))
+    if float64:
+        X = to_float64(X, xp)
+    if not bool(xp.all(xp.isfinite(X))):
+        raise ValueError(f"{name} contains NaN or inf")
+    norms = xp.sqrt(xp.sum(X * X, axis=1))
+    if normalize:
+        if bool(xp.any(norms == 0)):
+            raise ValueError(f"{name} has a zero row that cannot be normalised")
+        return X / norms[:, None], xp
+    worst = host_float(xp.max(xp.abs(norms - 1.0))) if n else 0.0
+    if worst > tol:
+        raise ValueError(
+            f"rows of {name} must be unit vectors (max | ||z|| - 1 | = {worst:.3g} > atol = {tol:.3g}); "
+            "pass normalize=True to project them onto the sphere"
+        )
+    return X, xp
