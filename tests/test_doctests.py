@@ -17,8 +17,8 @@ _FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 def _modules_with_examples() -> list[str]:
     names = []
     for pkg in (dotkernels, dotkernels_ssl):
-        for info in pkgutil.iter_modules(pkg.__path__):
-            name = f"{pkg.__name__}.{info.name}"
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=f"{pkg.__name__}."):
+            name = info.name
             if any(t.examples for t in doctest.DocTestFinder().find(importlib.import_module(name))):
                 names.append(name)
     return names
@@ -28,7 +28,8 @@ _MODULES = _modules_with_examples()
 
 
 def test_the_examples_cover_both_packages():
-    assert {"dotkernels.gegenbauer", "dotkernels.mmd", "dotkernels_ssl.losses"} <= set(_MODULES)
+    assert {"dotkernels.gegenbauer", "dotkernels.mmd"} <= set(_MODULES)
+    assert any(name.startswith("dotkernels_ssl.losses") for name in _MODULES)
 
 
 @pytest.mark.parametrize("name", _MODULES)
