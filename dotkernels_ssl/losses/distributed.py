@@ -32,24 +32,52 @@ tests check it.
 
 Unequal local batch sizes are supported by the gathers (padding to the largest local size); the sizes are
 exchanged with one small extra collective unless passed explicitly as ``sizes``.
+
+Process group and metrics
+-------------------------
+:func:`init_from_env` / :func:`shutdown` start and end the default process group of a ``torchrun`` launch
+(``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK`` in the environment) and pick the device (``cuda:LOCAL_RANK`` with NCCL,
+the CPU with gloo); :func:`barrier`, :func:`broadcast_object`, :func:`broadcast`, :func:`all_gather_object`,
+:func:`all_reduce_mean` and :func:`all_reduce_min` are the no-grad collectives of a training loop, each the
+identity (or the trivial answer) in a single process.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
 
 __all__ = [
+    "DistributedContext",
     "all_gather_no_grad",
+    "all_gather_object",
     "all_gather_with_grad",
     "all_reduce_max",
+    "all_reduce_mean",
+    "all_reduce_min",
     "all_reduce_sum",
+    "barrier",
+    "broadcast",
+    "broadcast_object",
+    "default_backend",
     "gather_sizes",
+    "global_value",
+    "init_from_env",
     "is_distributed",
+    "is_initialized",
+    "is_main_process",
+    "launched_by_torchrun",
+    "local_rank",
     "local_slice",
     "rank",
+    "select_device",
+    "shutdown",
     "world_size",
 ]
 
@@ -58,30 +86,31 @@ __all__ = [
 _all_gather_single = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
 
 
-def _initialized() -> bool:
+def is_initialized() -> bool:
+    """True when ``torch.distributed`` is available and its default process group is initialised."""
     return dist.is_available() and dist.is_initialized()
 
 
 def world_size() -> int:
     """Number of processes in the default group (1 when ``torch.distributed`` is not initialised)."""
-    return dist.get_world_size() if _initialized() else 1
+    return dist.get_world_size() if is_initialized() else 1
 
 
 def rank() -> int:
     """Rank of this process in the default group (0 when ``torch.distributed`` is not initialised)."""
-    return dist.get_rank() if _initialized() else 0
+    return dist.get_rank() if is_initialized() else 0
 
 
 def is_distributed() -> bool:
     """True when ``torch.distributed`` is initialised with more than one process."""
-    return _initialized() and dist.get_world_size() > 1
+    return is_initialized() and dist.get_world_size() > 1
 
 
 def _comm_device(like: torch.Tensor | None = None) -> torch.device:
     """Device for small bookkeeping tensors: that of ``like``, else CUDA for NCCL, else CPU."""
     if like is not None:
         return like.device
-    if _initialized() and dist.get_backend() == "nccl":
+    if is_initialized() and dist.get_backend() == "nccl":
         return torch.device("cuda", torch.cuda.current_device())
     return torch.device("cpu")
 
@@ -254,3 +283,182 @@ def all_reduce_max(x: torch.Tensor) -> torch.Tensor:
     if is_distributed():
         dist.all_reduce(y, op=dist.ReduceOp.MAX)
     return y
+
+
+def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over ranks, detached and out of place (metrics for logging); ``x.detach()`` in one process."""
+    y = x.detach().clone(memory_format=torch.contiguous_format)
+    if is_distributed():
+        dist.all_reduce(y, op=dist.ReduceOp.SUM)
+        y /= world_size()
+    return y
+
+
+def all_reduce_min(x: torch.Tensor) -> torch.Tensor:
+    """Element-wise minimum over ranks, detached (e.g. "every rank is finite" flags); ``x.detach()`` in one process."""
+    y = x.detach().clone(memory_format=torch.contiguous_format)
+    if is_distributed():
+        dist.all_reduce(y, op=dist.ReduceOp.MIN)
+    return y
+
+
+def global_value(share: torch.Tensor) -> torch.Tensor:
+    r"""This rank's loss share with the value of the global loss and the gradient of the share.
+
+    Returns :math:`L_r + \big(\bar L - L_r\big)_{\text{detached}}` with :math:`\bar L = \frac1W \sum_s L_s`
+    all-reduced without autograd: the forward value is the global loss (the same on every rank, what a user logs),
+    the gradient is that of :math:`L_r`, so DDP's averaging still gives the full-batch gradient (module
+    docstring). ``share`` itself in a single process (no collective).
+    """
+    if not is_distributed():
+        return share
+    return share + (all_reduce_mean(share) - share.detach())
+
+
+# --------------------------------------------------------------------------------------------------------------
+# process group, launch environment and no-grad collectives of a training loop
+
+
+def launched_by_torchrun(env: Mapping[str, str] | None = None) -> bool:
+    """True when the environment names a rank and a world size (``torchrun`` / ``torch.distributed.run``)."""
+    env = os.environ if env is None else env
+    return "RANK" in env and "WORLD_SIZE" in env
+
+
+def local_rank(env: Mapping[str, str] | None = None) -> int:
+    """``LOCAL_RANK`` of the launch environment (0 when not launched by ``torchrun``)."""
+    env = os.environ if env is None else env
+    return int(env.get("LOCAL_RANK", 0))
+
+
+def select_device(spec: str | torch.device = "auto", *, local_rank: int | None = None) -> torch.device:
+    """The device of this process: ``"auto"`` is CUDA when available (``cuda:local_rank`` under a launch), else CPU.
+
+    Raises
+    ------
+    ValueError
+        A CUDA device is asked for and CUDA is not available.
+    """
+    if isinstance(spec, torch.device):
+        return spec
+    spec = str(spec).strip().lower()
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cuda" and local_rank is not None:
+        spec = f"cuda:{int(local_rank)}"
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {spec!r} requested but CUDA is not available")
+    return device
+
+
+def default_backend(device: torch.device | str) -> str:
+    """``"nccl"`` for a CUDA device, ``"gloo"`` otherwise."""
+    return "nccl" if torch.device(device).type == "cuda" else "gloo"
+
+
+@dataclass
+class DistributedContext:
+    """Where this process stands: world size, rank, local rank, and whether :func:`init_from_env` started the group.
+
+    ``active`` is True when more than one process takes part (collectives do something); ``is_main`` on rank 0.
+    """
+
+    world: int = 1
+    rank: int = 0
+    local_rank: int = 0
+    initialized_here: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def active(self) -> bool:
+        return is_initialized() and self.world > 1
+
+
+def init_from_env(
+    device: torch.device | str,
+    *,
+    backend: str = "auto",
+    timeout_s: float = 1800.0,
+    env: Mapping[str, str] | None = None,
+) -> DistributedContext:
+    """Join the default process group of a ``torchrun`` launch (``env://``), or describe the one already running.
+
+    Parameters
+    ----------
+    device : torch.device or str
+        Device of this process (``cuda:LOCAL_RANK`` under NCCL; made the current CUDA device here).
+    backend : {"auto", "nccl", "gloo"}
+        ``"auto"``: :func:`default_backend` of ``device``.
+    timeout_s : float
+        Collective timeout in seconds.
+    env : mapping, optional
+        The launch environment (``os.environ`` by default).
+
+    Returns
+    -------
+    DistributedContext
+        ``initialized_here`` is True when this call started the group (then end it with :func:`shutdown`); a
+        single-process context when the environment names no launch and no group is running.
+    """
+    env = os.environ if env is None else env
+    device = torch.device(device)
+    if backend not in ("auto", "nccl", "gloo"):
+        raise ValueError(f"backend must be 'auto', 'nccl' or 'gloo', got {backend!r}")
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if is_initialized():
+        return DistributedContext(dist.get_world_size(), dist.get_rank(), local_rank(env), False)
+    if not launched_by_torchrun(env):
+        return DistributedContext()
+    backend = default_backend(device) if backend == "auto" else backend
+    kwargs: dict[str, Any] = {"device_id": device} if backend == "nccl" else {}
+    dist.init_process_group(
+        backend=backend, init_method="env://", timeout=datetime.timedelta(seconds=float(timeout_s)), **kwargs
+    )
+    return DistributedContext(dist.get_world_size(), dist.get_rank(), local_rank(env), True)
+
+
+def shutdown(context: DistributedContext | None = None) -> None:
+    """Destroy the default process group when ``context`` started it (or, without a context, whenever one runs)."""
+    if is_initialized() and (context is None or context.initialized_here):
+        dist.destroy_process_group()
+
+
+def is_main_process() -> bool:
+    """True on rank 0 (and in a single process)."""
+    return rank() == 0
+
+
+def barrier() -> None:
+    """Wait for every rank (nothing in a single process)."""
+    if is_distributed():
+        dist.barrier()
+
+
+def broadcast(x: torch.Tensor, src: int = 0) -> torch.Tensor:
+    """Rank ``src``'s ``x`` on every rank, in place, no autograd; ``x`` unchanged in a single process."""
+    if is_distributed():
+        dist.broadcast(x, src=src)
+    return x
+
+
+def broadcast_object(obj: Any, src: int = 0) -> Any:
+    """Rank ``src``'s picklable ``obj`` on every rank; ``obj`` itself in a single process."""
+    if not is_distributed():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """The picklable ``obj`` of every rank, in rank order; ``[obj]`` in a single process."""
+    if not is_distributed():
+        return [obj]
+    out: list[Any] = [None] * world_size()
+    dist.all_gather_object(out, obj)
+    return out

@@ -52,7 +52,7 @@ from .functional import (
     kernel_regularizer,
     resolve_method,
 )
-from .losses_baselines import (
+from .baselines import (
     ALIGN_UNIFORM_PRESETS,
     AlignUniformLoss,
     BarlowTwinsLoss,

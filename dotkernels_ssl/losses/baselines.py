@@ -133,8 +133,7 @@ def _as_views(z1: Views, z2: Tensor | None) -> list[Tensor]:
             raise TypeError(f"view {k} must be a floating-point tensor, got {v.dtype}")
         if v.shape != views[0].shape:
             raise ValueError(
-                "all views must have the same shape: "
-                f"view 0 is {tuple(views[0].shape)}, view {k} is {tuple(v.shape)}"
+                f"all views must have the same shape: view 0 is {tuple(views[0].shape)}, view {k} is {tuple(v.shape)}"
             )
         if v.dtype != views[0].dtype or v.device != views[0].device:
             raise ValueError(
@@ -262,9 +261,7 @@ def _uniformity(z: Tensor, world: _World, t: float) -> Tensor:
     logits = (z @ cols.T - 1.0) * (2.0 * t)  # local rows (n, N)
     n = z.shape[0]
     idx = torch.arange(n, device=z.device)
-    logits = logits.index_put(
-        (idx, idx + world.rows.start), torch.tensor(-math.inf, dtype=z.dtype, device=z.device)
-    )
+    logits = logits.index_put((idx, idx + world.rows.start), torch.tensor(-math.inf, dtype=z.dtype, device=z.device))
     shift = D.all_reduce_max(logits.amax())
     local = torch.exp(logits - shift).sum()
     total = D.all_reduce_sum(local)
@@ -496,9 +493,7 @@ def barlow_twins_loss(
             off.append(_off_diagonal(c).pow(2).sum())
         on_diag = torch.stack(on).mean()
         off_diag = torch.stack(off).mean()
-    return _combine(
-        {"on_diag": on_diag, "off_diag": off_diag}, {"on_diag": scale_loss, "off_diag": scale_loss * lambd}
-    )
+    return _combine({"on_diag": on_diag, "off_diag": off_diag}, {"on_diag": scale_loss, "off_diag": scale_loss * lambd})
 
 
 # ----------------------------------------------------------------------------------------------------

@@ -130,7 +130,7 @@ from dotkernels.kernels import (
 )
 
 from . import distributed as D
-from .losses_baselines import _no_autocast
+from .baselines import _no_autocast
 
 __all__ = [
     "ESTIMATORS",
