@@ -1,0 +1,449 @@
+r"""The base class :class:`DotProductKernel` and the contract a kernel family implements.
+
+A kernel :math:`k(x, y) = \varphi(\langle x, y\rangle)` on :math:`S^{q-1}` expands as
+:math:`\varphi(t) = \sum_{l \ge 0} a_l P_{l,q}(t)` with :math:`a_l = N(q, l)\, E_{\nu_q}[\varphi(t) P_{l,q}(t)]`.
+The public methods (``spectrum``, ``log_spectrum``, ``profile``, ``gram``, ...) are written once here; a family
+provides the mathematics through the following hooks.
+
+Extension contract
+------------------
+A new family subclasses :class:`DotProductKernel` and implements
+
+``_profile(t, xp, q)``
+    :math:`\varphi(t)` for an array ``t`` of the namespace ``xp`` (numpy, torch, cupy, jax, array-api-strict),
+    returning an array of the same type, dtype and device, built from ``xp`` functions only so that autograd
+    works. ``t`` is already validated; ``q`` is None when the caller gave no dimension (allowed only when the
+    class attribute ``dimension_dependent`` is False).
+``_log_spectrum(q, degree)``
+    ``(log|a_l|, sign(a_l))`` for l = 0..degree as float64 numpy arrays (``q`` and ``degree`` validated ints);
+    zero coefficients have sign 0. Computed host-side and in log space so that nothing overflows at large q.
+    The result is cached by the base class (bounded LRU per instance).
+``_params()``
+    A hashable tuple of the parameters (equality, hashing and the cache key).
+``_named_params()``
+    ``[(name, value), ...]`` in constructor order, used by ``repr``; ``repr`` round-trips through
+    :func:`~dotkernels.kernels.parse_kernel` for the families of its grammar.
+
+and optionally
+
+``_derivative(t, xp, q)``
+    :math:`\varphi'(t)` (default: NotImplementedError; torch autograd still works through ``_profile``).
+``_phi_at_one(q)``, ``_uniform_mean_embedding(q)``
+    Closed forms of :math:`\varphi(1)` and :math:`a_0` (defaults: the profile at 1 and the spectrum at degree 0).
+``_positive_semidefinite(q)``
+    True/False when the sign of every :math:`a_l` is known, None (default) to let the base class check degrees.
+``_strictly_positive_definite(q)``
+    Schoenberg's strict condition when the family knows it, None (default) when it cannot be decided.
+``_spectrum_error(q, degree)``
+    Absolute error bound of each :math:`a_l` (default: ``spectrum_rtol * |a_l|``, the family's stated relative
+    accuracy).
+
+Class attributes: ``dimension_dependent`` (the profile depends on q), ``has_corner`` (:math:`\varphi` is not
+differentiable at t = 1), ``degree`` (polynomial degree or None), ``name`` (short name), ``spectrum_rtol``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
+
+import array_api_compat
+import numpy as np
+
+from .._array_api import array_namespace, as_array
+from .._validate import check_degree, check_dimension, check_points
+
+if TYPE_CHECKING:
+    from .algebra import TruncatedKernel
+
+__all__ = ["DotProductKernel", "SpectrumAccuracyWarning"]
+
+#: entries kept per kernel instance in the spectrum cache (one entry per (q, degree) asked)
+SPECTRUM_CACHE_SIZE = 32
+
+
+class SpectrumAccuracyWarning(RuntimeWarning):
+    """A spectrum or profile could not reach its stated accuracy; the message gives the accuracy achieved."""
+
+
+def signed_exp(log_abs: np.ndarray, sign: np.ndarray) -> np.ndarray:
+    """``sign * exp(log_abs)`` with exact zeros where ``sign == 0`` (overflow to inf is allowed)."""
+    with np.errstate(over="ignore"):
+        out = np.asarray(sign, dtype=np.float64) * np.exp(log_abs)
+    out = np.atleast_1d(out)
+    out[np.atleast_1d(sign) == 0] = 0.0
+    return out
+
+
+def log_abs_sign(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(log|v|, sign(v))`` of real values, ``-inf`` and 0 for zeros."""
+    values = np.asarray(values, dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        return np.log(np.abs(values)), np.sign(values)
+
+
+def check_inner_products(t: Any, *, validate: bool = True) -> tuple[Any, Any]:
+    """``(t, xp)`` for an array of inner products; with ``validate``, finite and in [-1, 1] up to 64 eps."""
+    t, xp = as_array(t, "t")
+    if validate:
+        if not bool(xp.all(xp.isfinite(t))):
+            raise ValueError("t contains NaN or inf")
+        tol = 64.0 * float(xp.finfo(t.dtype).eps)
+        if bool(xp.any(xp.abs(t) > 1.0 + tol)):
+            raise ValueError("t must lie in [-1, 1] (inner products of unit vectors); got values beyond rounding")
+    return t, xp
+
+
+class DotProductKernel:
+    r"""Base class of dot-product kernels :math:`k(x, y) = \varphi(\langle x, y\rangle)` on the sphere.
+
+    One kernel object serves every dimension: ``q`` comes from the data (:meth:`gram`) or is passed as a keyword
+    (``spectrum(degree, q=q)``; ``profile(t, q=q)`` for kernels whose profile depends on q, flagged by
+    ``dimension_dependent``). See the module docstring of :mod:`dotkernels.kernels._base` for the hooks a family
+    implements.
+
+    Attributes
+    ----------
+    dimension_dependent : bool
+        True when :math:`\varphi` itself depends on q: ``profile`` then needs ``q``.
+    degree : int or None
+        Polynomial degree of :math:`\varphi` when it is a polynomial, else None.
+    has_corner : bool
+        True when :math:`\varphi` is not differentiable at t = 1: ``gram`` then puts :math:`\varphi(\pm 1)` at
+        coinciding / antipodal points analytically.
+    spectrum_rtol : float
+        The relative accuracy of each computed :math:`a_l` the family guarantees (where it does not under- or
+        overflow float64).
+    """
+
+    dimension_dependent: bool = False
+    degree: int | None = None
+    has_corner: bool = False
+    name: str = "kernel"
+    spectrum_rtol: float = 1e-12
+
+    # ---- hooks --------------------------------------------------------------------------------------------------
+    def _profile(self, t: Any, xp: Any, q: int | None) -> Any:
+        raise NotImplementedError
+
+    def _derivative(self, t: Any, xp: Any, q: int | None) -> Any:
+        raise NotImplementedError(f"{type(self).__name__} has no closed-form derivative; use autograd")
+
+    def _log_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _params(self) -> tuple:
+        return ()
+
+    def _named_params(self) -> list[tuple[str, Any]]:
+        return []
+
+    def _phi_at_one(self, q: int | None) -> float:
+        return float(self._profile(np.ones(1), np, q)[0])
+
+    def _uniform_mean_embedding(self, q: int) -> float:
+        return float(self.spectrum(0, q=q)[0])
+
+    def _positive_semidefinite(self, q: int) -> bool | None:
+        return None
+
+    def _strictly_positive_definite(self, q: int) -> bool | None:
+        return None
+
+    def _spectrum_error(self, q: int, degree: int) -> np.ndarray:
+        return self.spectrum_rtol * np.abs(self.spectrum(degree, q=q))
+
+    # ---- validation ---------------------------------------------------------------------------------------------
+    def _needs_q(self, q: Any) -> int | None:
+        if q is None:
+            if self.dimension_dependent:
+                raise ValueError(
+                    f"q is required: the profile of {self!r} depends on the dimension (pass q=..., or use gram(X))"
+                )
+            return None
+        return check_dimension(q)
+
+    # ---- spectrum -----------------------------------------------------------------------------------------------
+    def log_spectrum(self, degree: int, *, q: int) -> tuple[np.ndarray, np.ndarray]:
+        r"""Gegenbauer coefficients in log space: ``(log|a_l|, sign(a_l))`` for l = 0..degree.
+
+        Float64 host arrays (read-only); zero coefficients have sign 0 and log ``-inf``. ``log|a_l|`` is finite
+        where :math:`a_l` itself over- or underflows float64 (:math:`N(q, l)` is astronomically large at large q).
+        Accuracy: that of :meth:`spectrum` (``spectrum_rtol`` relative in :math:`a_l`, i.e. an absolute error of
+        about ``spectrum_rtol`` in ``log|a_l|``).
+
+        Examples
+        --------
+        >>> from dotkernels import ExponentialKernel
+        >>> log_abs, sign = ExponentialKernel(kappa=1.0).log_spectrum(2, q=65536)
+        >>> sign.tolist()
+        [1.0, 1.0, 1.0]
+        """
+        q = check_dimension(q)
+        degree = check_degree(degree)
+        cache = self.__dict__.get("_spectrum_cache")
+        if cache is None:
+            cache = self.__dict__["_spectrum_cache"] = OrderedDict()
+        key = (q, degree)
+        if key in cache:
+            cache.move_to_end(key)
+            return cache[key]
+        log_abs, sign = self._log_spectrum(q, degree)
+        log_abs = np.array(log_abs, dtype=np.float64)
+        sign = np.array(sign, dtype=np.float64)
+        if log_abs.shape != (degree + 1,) or sign.shape != (degree + 1,):
+            raise ValueError(f"{type(self).__name__}._log_spectrum must return two arrays of length {degree + 1}")
+        sign[np.isneginf(log_abs)] = 0.0
+        log_abs[sign == 0] = -np.inf
+        if np.any(np.isnan(log_abs)):
+            raise FloatingPointError(f"spectrum of {self!r} at q={q} produced NaN")
+        log_abs.setflags(write=False)
+        sign.setflags(write=False)
+        cache[key] = (log_abs, sign)
+        while len(cache) > SPECTRUM_CACHE_SIZE:
+            cache.popitem(last=False)
+        return log_abs, sign
+
+    def spectrum(self, degree: int, *, q: int) -> np.ndarray:
+        r"""Gegenbauer coefficients :math:`a_0, \dots, a_{degree}` of :math:`\varphi` in dimension q (float64).
+
+        :math:`\varphi(t) = \sum_l a_l P_{l,q}(t)`, :math:`a_l = N(q,l) E_{\nu_q}[\varphi P_{l,q}]`. Computed in log
+        space (see :meth:`log_spectrum`); each coefficient that neither over- nor underflows float64 is accurate to
+        the family's ``spectrum_rtol`` relative (1e-12 unless the family states otherwise), for every q >= 2.
+
+        Examples
+        --------
+        >>> from dotkernels import GaussianKernel
+        >>> a = GaussianKernel(gamma=1.0).spectrum(4, q=3)
+        >>> bool((a > 0).all())
+        True
+        """
+        log_abs, sign = self.log_spectrum(degree, q=q)
+        return signed_exp(log_abs, sign)
+
+    def spectrum_error(self, degree: int, *, q: int) -> np.ndarray:
+        r"""Bound on the absolute error of each computed :math:`a_0, \dots, a_{degree}` (float64 array).
+
+        Closed-form families return ``spectrum_rtol * |a_l|``; quadrature-based spectra (:class:`ProfileKernel`)
+        their estimated error.
+
+        Examples
+        --------
+        >>> from dotkernels import PoissonKernel
+        >>> bool((PoissonKernel(rho=0.5).spectrum_error(3, q=3) < 1e-10).all())
+        True
+        """
+        return np.asarray(self._spectrum_error(check_dimension(q), check_degree(degree)), dtype=np.float64)
+
+    def uniform_mean_embedding(self, *, q: int) -> float:
+        r"""Mean embedding of the uniform distribution, the constant :math:`a_0 = E_{\nu_q}[\varphi]`.
+
+        It equals :math:`\|\mu_\sigma\|^2`; the squared MMD to the uniform law is the Gram matrix's mean minus
+        :math:`a_0`. Accuracy: ``spectrum_rtol`` relative.
+
+        Examples
+        --------
+        >>> from dotkernels import SFRIKKernel
+        >>> SFRIKKernel().uniform_mean_embedding(q=128)
+        0.0
+        """
+        return float(self._uniform_mean_embedding(check_dimension(q)))
+
+    def truncation_error(self, degree: int, *, q: int) -> float:
+        r""":math:`\varphi(1) - \sum_{l \le degree} a_l`, the tail :math:`\sum_{l > degree} a_l` of the series.
+
+        When every :math:`a_l \ge 0` (a positive semi-definite kernel) this is the sup-norm error of the
+        degree-``degree`` truncation on [-1, 1] (attained at t = 1). Accuracy: absolute, about
+        ``1e-15 * max(|phi(1)|, sum |a_l|)`` plus the spectrum's error (the difference is formed in float64).
+
+        Examples
+        --------
+        >>> from dotkernels import SFRIKKernel
+        >>> SFRIKKernel().truncation_error(3, q=8)
+        0.0
+        """
+        q = check_dimension(q)
+        degree = check_degree(degree)
+        return float(self._phi_at_one(q) - math.fsum(self.spectrum(degree, q=q)))
+
+    # ---- definiteness -------------------------------------------------------------------------------------------
+    def is_positive_semidefinite(self, *, q: int, degree: int | None = None) -> bool:
+        r"""Schoenberg's criterion on :math:`S^{q-1}`: every :math:`a_l \ge 0`.
+
+        The family's closed-form answer is used when it is known for every degree and ``degree`` is None;
+        otherwise :math:`a_0, \dots, a_{degree}` are checked (default ``degree``: the polynomial degree, else 128 —
+        for an infinite series of unknown sign pattern the answer is then a necessary condition only).
+
+        Examples
+        --------
+        >>> from dotkernels import DistanceKernel, SFRIKKernel
+        >>> SFRIKKernel().is_positive_semidefinite(q=3), DistanceKernel(s=1.0).is_positive_semidefinite(q=3)
+        (True, False)
+        """
+        q = check_dimension(q)
+        if degree is None:
+            known = self._positive_semidefinite(q)
+            if known is not None:
+                return bool(known)
+            degree = self.degree if self.degree is not None else 128
+        _, sign = self.log_spectrum(check_degree(degree), q=q)
+        return bool(np.all(sign >= 0))
+
+    def is_strictly_positive_definite(self, *, q: int) -> bool | None:
+        r"""Schoenberg's strict condition on :math:`S^{q-1}`; None when it cannot be decided.
+
+        Strict positive definiteness (every Gram matrix of distinct points is positive definite) holds for a
+        positive semi-definite kernel iff, for q >= 3, infinitely many :math:`a_l` of even and infinitely many of
+        odd degree are positive (Chen, Menegatto & Sun 2003), and for q = 2 iff the degrees
+        :math:`\{l \in \mathbb{Z} : a_{|l|} > 0\}` meet every arithmetic progression of :math:`\mathbb{Z}`
+        (Menegatto 1995; Pinkus 2004). A finite series (a polynomial profile) is never strictly positive definite.
+
+        Examples
+        --------
+        >>> from dotkernels import GaussianKernel, SFRIKKernel
+        >>> GaussianKernel().is_strictly_positive_definite(q=3), SFRIKKernel().is_strictly_positive_definite(q=3)
+        (True, False)
+        """
+        q = check_dimension(q)
+        if self.degree is not None:
+            return False
+        known = self._positive_semidefinite(q)
+        if known is False:
+            return False
+        answer = self._strictly_positive_definite(q)
+        return None if answer is None else bool(answer)
+
+    # ---- evaluation ---------------------------------------------------------------------------------------------
+    def profile(self, t: Any, *, q: int | None = None, validate: bool = True) -> Any:
+        r"""The profile :math:`\varphi(t)` on any array-API array (same type, dtype and device as ``t``).
+
+        ``q`` is required for ``dimension_dependent`` kernels. ``validate`` checks that t is finite and inside
+        [-1, 1] up to rounding (one reduction; pass False in hot loops). Accuracy: a few ulps of the dtype for
+        closed-form profiles; series-defined profiles state theirs.
+
+        Examples
+        --------
+        >>> from dotkernels import ExponentialKernel
+        >>> float(ExponentialKernel(kappa=2.0).profile(0.5))
+        2.718281828459045
+        """
+        q = self._needs_q(q)
+        t, xp = check_inner_products(t, validate=validate)
+        return self._profile(t, xp, q)
+
+    def derivative(self, t: Any, *, q: int | None = None, validate: bool = True) -> Any:
+        r""":math:`\varphi'(t)` on any array-API array (same type, dtype and device as ``t``).
+
+        Examples
+        --------
+        >>> from dotkernels import MonomialKernel
+        >>> float(MonomialKernel(p=3).derivative(0.5))
+        0.75
+        """
+        q = self._needs_q(q)
+        t, xp = check_inner_products(t, validate=validate)
+        return self._derivative(t, xp, q)
+
+    def __call__(self, t: Any, *, q: int | None = None) -> Any:
+        return self.profile(t, q=q)
+
+    def phi_at_one(self, *, q: int | None = None) -> float:
+        r""":math:`\varphi(1) = k(x, x) = \sum_l a_l` (``q`` needed for dimension-dependent kernels).
+
+        Examples
+        --------
+        >>> from dotkernels import SFRIKKernel
+        >>> SFRIKKernel().phi_at_one(q=3)
+        81.0
+        """
+        return float(self._phi_at_one(self._needs_q(q)))
+
+    def gram(self, X: Any, Y: Any = None, *, normalize: bool = False, atol: float | None = None) -> Any:
+        r"""Kernel matrix :math:`[\varphi(\langle x_i, y_j\rangle)]` for unit-norm rows of X (n x q), Y (m x q).
+
+        Parameters
+        ----------
+        X, Y : array
+            Arrays of the same library, rows on the sphere :math:`S^{q-1}`; Y defaults to X.
+        normalize : bool
+            Divide the rows by their norms first; otherwise rows whose norm differs from 1 by more than ``atol``
+            raise ValueError.
+        atol : float, optional
+            Tolerance on the row norms; default ``10 * sqrt(eps)`` of the dtype.
+
+        Returns
+        -------
+        array
+            (n, m) matrix of X's type, dtype and device. Inner products are clipped to [-1, 1]; for kernels with a
+            corner at t = 1 the diagonal of ``gram(X)`` is :math:`\varphi(1)` exactly and the off-diagonal entries
+            stay inside the open interval, so autograd never meets an infinite derivative.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from dotkernels import MonomialKernel
+        >>> MonomialKernel(p=2).gram(np.eye(2)).tolist()
+        [[1.0, 0.0], [0.0, 1.0]]
+        """
+        X, _ = check_points(X, "X", normalize=normalize, atol=atol, float64=False)
+        same = Y is None
+        Y = X if same else check_points(Y, "Y", normalize=normalize, atol=atol, float64=False)[0]
+        xp = array_namespace(X, Y)
+        if X.shape[1] != Y.shape[1]:
+            raise ValueError(
+                f"X and Y must have the same number of columns (dimension), got {X.shape[1]} and {Y.shape[1]}"
+            )
+        q = int(X.shape[1])
+        G = xp.matmul(X, xp.matrix_transpose(Y))
+        if not self.has_corner:
+            return self._profile(xp.clip(G, -1.0, 1.0), xp, q)
+        eps = float(xp.finfo(G.dtype).eps)
+        K = self._profile(xp.clip(G, -1.0 + eps, 1.0 - eps), xp, q)
+        # coinciding / antipodal points get the exact phi(+-1) (with zero gradient) rather than phi(+-(1 - eps))
+        phi_ends = self._profile(xp.asarray([-1.0, 1.0], dtype=G.dtype, device=array_api_compat.device(G)), xp, q)
+        K = xp.where(G >= 1.0 - eps, phi_ends[1], xp.where(G <= -1.0 + eps, phi_ends[0], K))
+        if same:
+            eye = xp.eye(G.shape[0], dtype=G.dtype, device=array_api_compat.device(G))
+            K = K * (1.0 - eye) + self._phi_at_one(q) * eye
+        return K
+
+    # ---- arithmetic ---------------------------------------------------------------------------------------------
+    def __add__(self, other: Any) -> DotProductKernel:
+        from .algebra import SumKernel
+
+        if not isinstance(other, DotProductKernel):
+            return NotImplemented
+        return SumKernel([self, other])
+
+    def __mul__(self, c: Any) -> DotProductKernel:
+        from .algebra import ScaledKernel
+
+        if isinstance(c, DotProductKernel):
+            return NotImplemented
+        return ScaledKernel(c, self)
+
+    __rmul__ = __mul__
+
+    def truncate(self, degree: int) -> TruncatedKernel:
+        r"""The kernel :math:`\sum_{l \le degree} a_l(q) P_{l,q}` (dimension dependent by construction).
+
+        Examples
+        --------
+        >>> from dotkernels import GaussianKernel
+        >>> GaussianKernel(gamma=1.0).truncate(3).degree
+        3
+        """
+        from .algebra import TruncatedKernel
+
+        return TruncatedKernel(self, degree)
+
+    def __repr__(self) -> str:
+        params = ", ".join(f"{k}={v!r}" for k, v in self._named_params())
+        return f"{type(self).__name__}({params})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self._params() == other._params()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, self._params()))

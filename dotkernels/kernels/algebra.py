@@ -1,0 +1,204 @@
+r"""Sums, positive multiples and truncations of kernels: spectra combine linearly, profiles pointwise."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from .._validate import check_degree, check_real
+from ..gegenbauer import derivative_coefficients, legendre_series
+from ._base import DotProductKernel, log_abs_sign
+
+__all__ = ["ScaledKernel", "SumKernel", "TruncatedKernel"]
+
+
+class SumKernel(DotProductKernel):
+    r"""Sum of kernels :math:`\varphi = \sum_i \varphi_i`: spectra, profiles and :math:`\varphi(1)` add.
+
+    Accuracy: each :math:`a_l` is the float64 sum of the terms' coefficients, accurate to the worst term's
+    ``spectrum_rtol`` relative to :math:`\sum_i |a_l^{(i)}|` (cancellation between signed terms is absolute).
+
+    Examples
+    --------
+    >>> from dotkernels import GaussianKernel, MonomialKernel
+    >>> k = GaussianKernel(gamma=1.0) + MonomialKernel(p=2)
+    >>> k
+    GaussianKernel(gamma=1.0) + MonomialKernel(p=2)
+    """
+
+    name = "sum"
+
+    def __init__(self, kernels: Sequence[DotProductKernel]):
+        flat: list[DotProductKernel] = []
+        for k in kernels:
+            if not isinstance(k, DotProductKernel):
+                raise TypeError(f"kernels must be DotProductKernel instances, got {type(k).__name__}")
+            flat.extend(k.kernels if isinstance(k, SumKernel) else [k])
+        if not flat:
+            raise ValueError("kernels must not be empty")
+        self.kernels = tuple(flat)
+        self.dimension_dependent = any(k.dimension_dependent for k in flat)
+        self.has_corner = any(k.has_corner for k in flat)
+        self.spectrum_rtol = max(k.spectrum_rtol for k in flat)
+        degrees = [k.degree for k in flat]
+        self.degree = None if any(d is None for d in degrees) else max(degrees)
+
+    def _params(self):
+        return tuple((type(k).__name__, k._params()) for k in self.kernels)
+
+    def __repr__(self):
+        return " + ".join(repr(k) for k in self.kernels)
+
+    def _profile(self, t, xp, q):
+        out = self.kernels[0]._profile(t, xp, q)
+        for k in self.kernels[1:]:
+            out = out + k._profile(t, xp, q)
+        return out
+
+    def _derivative(self, t, xp, q):
+        out = self.kernels[0]._derivative(t, xp, q)
+        for k in self.kernels[1:]:
+            out = out + k._derivative(t, xp, q)
+        return out
+
+    def _phi_at_one(self, q):
+        return float(math.fsum(k._phi_at_one(q) for k in self.kernels))
+
+    def _uniform_mean_embedding(self, q):
+        return float(math.fsum(k._uniform_mean_embedding(q) for k in self.kernels))
+
+    def _log_spectrum(self, q, degree):
+        parts = np.stack([k.spectrum(degree, q=q) for k in self.kernels])
+        return log_abs_sign(np.array([math.fsum(col) for col in parts.T]))
+
+    def _spectrum_error(self, q, degree):
+        return sum(k.spectrum_error(degree, q=q) for k in self.kernels)
+
+    def _positive_semidefinite(self, q):
+        answers = [k._positive_semidefinite(q) for k in self.kernels]
+        return True if all(a is True for a in answers) else None
+
+    def _strictly_positive_definite(self, q):
+        # a PSD kernel plus a strictly PD one is strictly PD
+        if not all(k._positive_semidefinite(q) is True for k in self.kernels):
+            return None
+        answers = [k.is_strictly_positive_definite(q=q) for k in self.kernels]
+        if any(a is True for a in answers):
+            return True
+        return False if all(a is False for a in answers) and self.degree is not None else None
+
+
+class ScaledKernel(DotProductKernel):
+    r"""Positive multiple :math:`c\,\varphi`, c > 0 (written ``c * kernel``).
+
+    Examples
+    --------
+    >>> from dotkernels import SFRIKKernel
+    >>> (2.0 * SFRIKKernel()).phi_at_one(q=3)
+    162.0
+    """
+
+    name = "scaled"
+
+    def __init__(self, c: float, kernel: DotProductKernel):
+        if not isinstance(kernel, DotProductKernel):
+            raise TypeError(f"kernel must be a DotProductKernel, got {type(kernel).__name__}")
+        self.c = check_real(c, "c", positive=True)
+        self.kernel = kernel
+        self.dimension_dependent = kernel.dimension_dependent
+        self.has_corner = kernel.has_corner
+        self.degree = kernel.degree
+        self.spectrum_rtol = kernel.spectrum_rtol
+
+    def _params(self):
+        return (self.c, type(self.kernel).__name__, self.kernel._params())
+
+    def __repr__(self):
+        inner = repr(self.kernel)
+        return f"{self.c!r} * ({inner})" if isinstance(self.kernel, SumKernel) else f"{self.c!r} * {inner}"
+
+    def _profile(self, t, xp, q):
+        return self.c * self.kernel._profile(t, xp, q)
+
+    def _derivative(self, t, xp, q):
+        return self.c * self.kernel._derivative(t, xp, q)
+
+    def _phi_at_one(self, q):
+        return self.c * self.kernel._phi_at_one(q)
+
+    def _uniform_mean_embedding(self, q):
+        return self.c * self.kernel._uniform_mean_embedding(q)
+
+    def _log_spectrum(self, q, degree):
+        log_abs, sign = self.kernel.log_spectrum(degree, q=q)
+        return log_abs + math.log(self.c), sign
+
+    def _spectrum_error(self, q, degree):
+        return self.c * self.kernel.spectrum_error(degree, q=q)
+
+    def _positive_semidefinite(self, q):
+        return self.kernel._positive_semidefinite(q)
+
+    def _strictly_positive_definite(self, q):
+        return self.kernel.is_strictly_positive_definite(q=q)
+
+
+class TruncatedKernel(DotProductKernel):
+    r"""Truncation :math:`\sum_{l \le degree} a_l(q) P_{l,q}` of a kernel (dimension dependent).
+
+    The profile is the finite series evaluated by Clenshaw's recurrence (:func:`~dotkernels.legendre_series`),
+    accurate to about ``1e-15 * sum |a_l|`` absolutely; never strictly positive definite.
+
+    Examples
+    --------
+    >>> from dotkernels import ExponentialKernel, TruncatedKernel
+    >>> TruncatedKernel(ExponentialKernel(kappa=1.0), 2).spectrum(3, q=10000).round(3).tolist()  # ~ 1/l!
+    [1.0, 1.0, 0.5, 0.0]
+    """
+
+    name = "truncated"
+    dimension_dependent = True
+
+    def __init__(self, kernel: DotProductKernel, degree: int):
+        if not isinstance(kernel, DotProductKernel):
+            raise TypeError(f"kernel must be a DotProductKernel, got {type(kernel).__name__}")
+        self.kernel = kernel
+        self.degree = check_degree(degree)
+        self.spectrum_rtol = kernel.spectrum_rtol
+
+    def _params(self):
+        return (type(self.kernel).__name__, self.kernel._params(), self.degree)
+
+    def __repr__(self):
+        return f"TruncatedKernel({self.kernel!r}, {self.degree})"
+
+    def _coefficients(self, q):
+        return self.kernel.spectrum(self.degree, q=q)
+
+    def _profile(self, t, xp, q):
+        return legendre_series(self._coefficients(q), t, q=q, validate=False)
+
+    def _derivative(self, t, xp, q):
+        return legendre_series(derivative_coefficients(self._coefficients(q), q=q), t, q=q + 2, validate=False)
+
+    def _phi_at_one(self, q):
+        return float(math.fsum(self._coefficients(q)))
+
+    def _uniform_mean_embedding(self, q):
+        return self.kernel._uniform_mean_embedding(q)
+
+    def _log_spectrum(self, q, degree):
+        log_abs, sign = self.kernel.log_spectrum(min(degree, self.degree), q=q)
+        pad = degree + 1 - log_abs.size
+        return np.concatenate([log_abs, np.full(pad, -np.inf)]), np.concatenate([sign, np.zeros(pad)])
+
+    def _spectrum_error(self, q, degree):
+        err = np.zeros(degree + 1)
+        m = min(degree, self.degree) + 1
+        err[:m] = self.kernel.spectrum_error(m - 1, q=q)
+        return err
+
+    def _positive_semidefinite(self, q):
+        return None if self.kernel._positive_semidefinite(q) is not True else True
