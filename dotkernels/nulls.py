@@ -20,7 +20,9 @@ distribution function:
 ``"exact"``
     A single weight: ``w chi^2_{sum d}``, evaluated with :mod:`scipy.stats` (Rayleigh, Bingham tests).
 
-:func:`monte_carlo_pvalue` gives the exact Monte Carlo p-value from simulated statistics.
+:class:`MonteCarloNull` is the null law given by statistics simulated under the null, and
+:func:`monte_carlo_pvalue` its p-value ``(1 + #{T* >= T}) / (1 + n_resamples)`` (the convention of
+:func:`scipy.stats.monte_carlo_test`).
 
 Only numpy and scipy are used.
 """
@@ -31,13 +33,20 @@ import itertools
 import math
 import warnings
 from numbers import Integral
+from typing import Any
 
 import numpy as np
 from scipy import integrate, optimize, special, stats
 
+from ._validate import check_dimension, check_real, check_rng
 from .gegenbauer import log_harmonic_dimension
 
-__all__ = ["WeightedChiSquare", "monte_carlo_pvalue"]
+__all__ = ["MonteCarloNull", "TruncationWarning", "WeightedChiSquare", "monte_carlo_pvalue"]
+
+
+class TruncationWarning(RuntimeWarning):
+    """A null law truncated an infinite series short of its accuracy target; the message gives the accuracy."""
+
 
 _METHODS = ("imhof", "hbe", "sw", "exact")
 
@@ -74,16 +83,6 @@ def _as_finite_1d(value, name: str) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"`{name}` must be finite (no NaN or inf)")
     return arr
-
-
-def _finite_scalar(value, name: str) -> float:
-    try:
-        out = float(value)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"`{name}` must be a real number, got {value!r}") from exc
-    if not math.isfinite(out):
-        raise ValueError(f"`{name}` must be finite, got {value!r}")
-    return out
 
 
 def _as_probability(p, name: str) -> np.ndarray:
@@ -183,6 +182,9 @@ class WeightedChiSquare:
         The ``w_k`` and ``d_k`` (float64 copies).
     method : str
     shift : float
+    truncation_degree : int or None
+        Degree at which the series was truncated, when the law was built from a spectrum by
+        :func:`dotkernels.uniformity.sobolev_null` (None otherwise).
     truncation_error : float
         The caller's bound on the neglected mean.  If ``R >= 0`` is the neglected part (``E R <= eps``),
         then for any ``h > 0``: ``sf(x) <= P(T + R > x) <= sf(x - h) + eps / h`` (Markov).
@@ -254,27 +256,24 @@ class WeightedChiSquare:
     True
     """
 
-    def __init__(self, weights, dofs, method: str = "imhof", shift: float = 0.0, tail_bound: float = 0.0):
+    def __init__(self, weights, dofs, *, method: str = "imhof", shift: float = 0.0, tail_bound: float = 0.0):
         w = _as_finite_1d(weights, "weights")
         d = _as_finite_1d(dofs, "dofs")
         if w.shape != d.shape:
-            raise ValueError(
-                f"`weights` and `dofs` must have the same length, got {w.shape[0]} and {d.shape[0]}"
-            )
+            raise ValueError(f"`weights` and `dofs` must have the same length, got {w.shape[0]} and {d.shape[0]}")
         if np.any(w <= 0.0):
             raise ValueError("`weights` must be positive")
         if np.any(d <= 0.0):
             raise ValueError("`dofs` must be positive")
-        if not isinstance(method, str) or method not in _METHODS:
-            raise ValueError(f"`method` must be one of {_METHODS}, got {method!r}")
+        if not isinstance(method, str) or method.lower() not in _METHODS:
+            raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))}, got {method!r}")
+        method = method.lower()
         self.weights = w
         self.dofs = d
         self.method = method
-        self.shift = _finite_scalar(shift, "shift")
-        tb = _finite_scalar(tail_bound, "tail_bound")
-        if tb < 0.0:
-            raise ValueError(f"`tail_bound` must be non-negative, got {tail_bound!r}")
-        self.truncation_error = tb
+        self.shift = check_real(shift, "shift")
+        self.truncation_error = check_real(tail_bound, "tail_bound", nonnegative=True)
+        self.truncation_degree = None
 
         self._wmax = float(w.max())
         self._k1 = float(np.sum(w * d))
@@ -288,8 +287,7 @@ class WeightedChiSquare:
         if method == "exact":
             if np.any(np.abs(w - w[0]) > _EXACT_RTOL * w[0]):
                 raise ValueError(
-                    "method='exact' needs a single distinct weight; use 'imhof' for several distinct "
-                    "`weights`"
+                    "method='exact' needs a single distinct weight; use 'imhof' for several distinct `weights`"
                 )
             self._approx = stats.chi2(df=self._dsum, scale=self._k1 / self._dsum)
         elif method == "hbe":
@@ -302,7 +300,9 @@ class WeightedChiSquare:
 
     # ------------------------------------------------------------------ constructors
     @classmethod
-    def from_spectrum(cls, a, q: int, method: str = "imhof", shift: float = 0.0, tail_bound: float = 0.0):
+    def from_spectrum(
+        cls, a, *, q: int, method: str = "imhof", shift: float = 0.0, tail_bound: float = 0.0
+    ) -> WeightedChiSquare:
         """Null law ``sum_{l >= 1} (a_l / N(q, l)) chi^2_{N(q, l)}`` of ``n MMD_V^2`` for a kernel spectrum.
 
         Parameters
@@ -321,11 +321,7 @@ class WeightedChiSquare:
         -----
         ``N(q, l) = (2l + q - 2) / l * binom(l + q - 3, l - 1)`` is computed in log space.
         """
-        if isinstance(q, bool) or not isinstance(q, Integral):
-            raise TypeError(f"`q` must be an int, got {type(q).__name__}")
-        q = int(q)
-        if q < 2:
-            raise ValueError(f"`q` must be >= 2, got {q}")
+        q = check_dimension(q)
         arr = _as_finite_1d(a, "a")
         if np.any(arr < 0.0):
             raise ValueError("`a` must be non-negative (the null law needs a positive semi-definite kernel)")
@@ -333,7 +329,7 @@ class WeightedChiSquare:
         keep = (l >= 1) & (arr > 0.0)
         if not np.any(keep):
             raise ValueError("`a` has no positive coefficient a_l with l >= 1: the null law is degenerate")
-        logn = log_harmonic_dimension(q, l[keep].astype(np.int64))
+        logn = log_harmonic_dimension(l[keep].astype(np.int64), q=q)
         dims = np.exp(logn)
         dims = np.where(dims < _ROUND_DIM_BELOW, np.round(dims), dims)
         return cls(arr[keep] / dims, dims, method=method, shift=shift, tail_bound=tail_bound)
@@ -366,19 +362,17 @@ class WeightedChiSquare:
         return (self.shift, math.inf)
 
     # ------------------------------------------------------------------ sampling
-    def rvs(self, size=None, random_state=None):
+    def rvs(self, size=None, *, rng=None):
         """Exact draws of ``shift + sum_k w_k chi^2_{d_k}``, with ``chi^2_d = 2 Gamma(d / 2)``.
 
         Parameters
         ----------
         size : int or tuple of ints, optional
             Output shape; ``None`` gives a scalar.
-        random_state : None, int, numpy.random.Generator or numpy.random.RandomState
+        rng : numpy.random.Generator, int seed or None
+            Source of randomness (SPEC 7).
         """
-        if isinstance(random_state, np.random.RandomState | np.random.Generator):
-            rng = random_state
-        else:
-            rng = np.random.default_rng(random_state)
+        rng = check_rng(rng)
         shape = () if size is None else size
         out = np.zeros(shape, dtype=np.float64)
         for wk, dk in zip(self.weights, self.dofs):
@@ -491,9 +485,7 @@ class WeightedChiSquare:
                 return hi
         else:
             lo, hi = -self._dsum / y, 0.0
-        return float(
-            optimize.brentq(lambda c: self._kprime(c) - y, lo, hi, xtol=1e-13 * abs(hi - lo), maxiter=500)
-        )
+        return float(optimize.brentq(lambda c: self._kprime(c) - y, lo, hi, xtol=1e-13 * abs(hi - lo), maxiter=500))
 
     def _imhof_point(self, y: float) -> tuple[float, float]:
         """(cdf, sf) of the unshifted ``T`` at ``y``."""
@@ -696,3 +688,85 @@ def monte_carlo_pvalue(statistic, simulated):
     count = sim.size - np.searchsorted(srt, stat, side="left")
     out = (1.0 + count) / (sim.size + 1.0)
     return float(out) if out.ndim == 0 else out
+
+
+class MonteCarloNull:
+    r"""Null law of a statistic given by ``n_resamples`` values simulated under the null hypothesis.
+
+    Its survival function is the Monte Carlo p-value ``(1 + #{T* >= x}) / (1 + n_resamples)`` of
+    :func:`monte_carlo_pvalue` (exact: valid at any ``n_resamples``, the convention of
+    :func:`scipy.stats.monte_carlo_test`), its distribution function and quantiles the empirical ones.
+
+    Parameters
+    ----------
+    statistics : array_like, shape (n_resamples,)
+        The simulated statistics (finite).
+    n, q : int, optional
+        Sample size and dimension they were simulated at (recorded for the repr).
+
+    Attributes
+    ----------
+    statistics : ndarray
+        The simulated statistics, sorted (a read-only float64 copy).
+
+    Examples
+    --------
+    >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+    >>> null.sf(2.5)  # (1 + 2) / (1 + 4)
+    0.6
+    >>> null.n_resamples, null.mean()
+    (4, 1.65)
+    """
+
+    def __init__(self, statistics, *, n: int | None = None, q: int | None = None):
+        values = np.sort(_as_finite_1d(statistics, "statistics"))
+        values.setflags(write=False)
+        self.statistics = values
+        self.n = n
+        self.q = q
+
+    @property
+    def n_resamples(self) -> int:
+        """Number of simulated statistics."""
+        return int(self.statistics.size)
+
+    def sf(self, x: Any) -> Any:
+        """Monte Carlo p-value ``(1 + #{T* >= x}) / (1 + n_resamples)``."""
+        return monte_carlo_pvalue(x, self.statistics)
+
+    def cdf(self, x: Any) -> Any:
+        """Empirical distribution function ``#{T* <= x} / n_resamples``."""
+        out = np.searchsorted(self.statistics, np.asarray(x, dtype=np.float64), side="right") / self.n_resamples
+        return float(out) if np.ndim(out) == 0 else out
+
+    def ppf(self, p: Any) -> Any:
+        """Empirical quantiles (:func:`numpy.quantile`, linear interpolation); ``p`` in [0, 1]."""
+        out = np.quantile(self.statistics, _as_probability(p, "p"))
+        return float(out) if np.ndim(out) == 0 else out
+
+    def isf(self, p: Any) -> Any:
+        """``ppf(1 - p)``."""
+        return self.ppf(1.0 - _as_probability(p, "p"))
+
+    def mean(self) -> float:
+        """Mean of the simulated statistics."""
+        return float(np.mean(self.statistics))
+
+    def var(self) -> float:
+        """Unbiased variance of the simulated statistics (0 for a single value)."""
+        return float(np.var(self.statistics, ddof=1)) if self.n_resamples > 1 else 0.0
+
+    def std(self) -> float:
+        """``sqrt(var())``."""
+        return math.sqrt(self.var())
+
+    def rvs(self, size=None, *, rng=None):
+        """Draws from the empirical law of the simulated statistics (sampling with replacement)."""
+        out = check_rng(rng).choice(self.statistics, size=size, replace=True)
+        return float(out) if np.ndim(out) == 0 else out
+
+    def __repr__(self) -> str:
+        return (
+            f"MonteCarloNull(n_resamples={self.n_resamples}, n={self.n}, q={self.q}, mean={self.mean():.6g}, "
+            f"std={self.std():.6g})"
+        )

@@ -1,6 +1,6 @@
 r"""Uniformity tests on the sphere :math:`S^{q-1}`: the Sobolev class, with the definitions of the R package sphunif.
 
-Every test here is a kernel-MMD test against the uniform distribution :math:`\sigma`: for a dot-product kernel
+Every named test here is a kernel-MMD test against the uniform distribution :math:`\sigma`: for a dot-product kernel
 :math:`\varphi(t) = \sum_{l \ge 0} a_l P_{l,q}(t)` with :math:`a_l \ge 0` for :math:`l \ge 1`,
 
 .. math::
@@ -19,24 +19,25 @@ Under the null hypothesis :math:`X_i \sim \sigma` (i.i.d.),
 and :math:`T_n^U \rightsquigarrow T - (\varphi(1) - a_0)` (mean 0). In sphunif's notation the weights of the
 chi-squares are :math:`v_k^2 = a_k / d_{p,k}` with :math:`d_{p,k} = N(q,k)`, p = q.
 
-Named tests (``test=``) and their kernels (:math:`\theta = \arccos t`, :math:`\|x - y\| = \sqrt{2 - 2t} =
-2\sin(\theta/2)`; "U" marks sphunif's U-type statistics):
+Named tests (``test=``, case-insensitive) and their kernels (:math:`\theta = \arccos t`,
+:math:`\|x - y\| = \sqrt{2 - 2t} = 2\sin(\theta/2)`; the estimator is the test's default, "u" for sphunif's U-type
+statistics):
 
-============  ==========================================  ===================================  ===  ==================
-test          kernel :math:`\varphi(t)`                   as a dotkernels kernel               U/V  degrees l >= 1
-============  ==========================================  ===================================  ===  ==================
-``rayleigh``  :math:`q\,t = q P_{1,q}(t)`                 ``LegendreSeriesKernel([0, q])``     V    1
-``bingham``   :math:`N(q,2) P_{2,q}(t)`                   ``LegendreSeriesKernel([0, 0, N])``  V    2
-``ajne``      :math:`\tfrac12 (1 - \theta/\pi)`           ``0.5 * ArcCosineKernel(0)``         V    odd
-``gine_gn``   :math:`-c_q \sin\theta`                     Giné kernel (this module)            V    even
-``gine_fn``   :math:`2 (1 - \theta/\pi) - c_q\sin\theta`  ``4 * ajne + gine_gn``               V    all
-``bakshaev``  :math:`-\|x - y\|`                          ``DistanceKernel(0.5)``              V    all
-``riesz``     :math:`-\|x - y\|^s`, 0 < s <= 2            ``DistanceKernel(s / 2)``            V    all (s = 2: 1)
-``poisson``   :math:`\psi_\rho(t)`, 0 < rho < 1           scaled ``PoissonKernel(rho)``        U    all
-``softmax``   :math:`e^{\kappa (t - 1)}`, kappa > 0       ``GaussianKernel(tau=kappa / 2)``    U    all
-``sobolev``   :math:`\sum_{k=1}^K v_k^2 N(q,k) P_{k,q}`   ``LegendreSeriesKernel``             V    k with v_k^2 > 0
-``kernel``    any kernel with :math:`a_l \ge 0`, l >= 1   ``kernel=``                          V    its spectrum
-============  ==========================================  ===================================  ===  ==================
+============  ==========================================  =======================================  ===  ============
+test          kernel :math:`\varphi(t)`                   as a dotkernels kernel                   est  degrees >= 1
+============  ==========================================  =======================================  ===  ============
+``rayleigh``  :math:`q\,t = q P_{1,q}(t)`                 ``LegendreSeriesKernel([0, q])``         v    1
+``bingham``   :math:`N(q,2) P_{2,q}(t)`                   ``LegendreSeriesKernel([0, 0, N])``      v    2
+``ajne``      :math:`\tfrac12 (1 - \theta/\pi)`           ``0.5 * ArcCosineKernel(order=0)``       v    odd
+``gine_gn``   :math:`-c_q \sin\theta`                     ``GineKernel()``                         v    even
+``gine_fn``   :math:`2 (1 - \theta/\pi) - c_q\sin\theta`  ``2 * ArcCosineKernel(0) + GineKernel()``  v    all
+``bakshaev``  :math:`-\|x - y\|`                          ``DistanceKernel(s=1)``                  v    all
+``riesz``     :math:`-\|x - y\|^s`, 0 < s <= 2            ``DistanceKernel(s=s)``                  v    all
+``poisson``   :math:`\psi_\rho(t)`, 0 < rho < 1           ``PoissonKernel(rho, normalized=True)``  u    all
+``softmax``   :math:`e^{\kappa (t - 1)}`, kappa > 0       ``GaussianKernel(gamma=kappa / 2)``      u    all
+``sobolev``   :math:`\sum_{k=1}^K v_k^2 N(q,k) P_{k,q}`   ``LegendreSeriesKernel``                 v    v_k^2 > 0
+``kernel``    any kernel with :math:`a_l \ge 0`, l >= 1   ``kernel=``                              v    its own
+============  ==========================================  =======================================  ===  ============
 
 The statistics, exactly as sphunif computes them (``sph_stat_*``), with :math:`\theta_{ij} = \arccos(X_i^T X_j)`,
 :math:`\bar X` the sample mean and :math:`S = n^{-1} \sum_i X_i X_i^T`:
@@ -47,40 +48,49 @@ The statistics, exactly as sphunif computes them (``sph_stat_*``), with :math:`\
 - Giné :math:`G_n = \tfrac n2 - \tfrac{q-1}{2n} \gamma_q^2 \sum_{i<j} \sin\theta_{ij}`,
   :math:`\gamma_q = \Gamma(\tfrac{q-1}{2}) / \Gamma(\tfrac q2)`, and :math:`F_n = 4 A_n + G_n`; the kernel constant
   :math:`c_q = \tfrac{q-1}{4} \gamma_q^2` makes :math:`E[c_q \sin\theta] = 1/2`;
-- Riesz(s) :math:`-\tfrac2n \sum_{i<j} \|X_i - X_j\|^s + n\, E\|X - Y\|^s` (sphunif writes
-  :math:`\|X_i - X_j\|^s = 2^s \sin^s(\theta_{ij}/2)`); Bakshaev is s = 1 (the energy distance);
+- Riesz(s) :math:`-\tfrac2n \sum_{i<j} \|X_i - X_j\|^s + n\, E\|X - Y\|^s`; Bakshaev is s = 1 (the energy distance);
 - Poisson(rho) :math:`\tfrac2n \sum_{i<j} (\psi_\rho(X_i^T X_j) - b_0)` with sphunif's kernel
-  :math:`\psi_\rho(t) = ((1-\rho)^2 / (1 - 2\rho t + \rho^2))^{q/2}` (the classical Poisson kernel
-  :math:`(1-\rho^2)/(1-2\rho t+\rho^2)^{q/2}` times :math:`(1-\rho)^{q-1}/(1+\rho)`, so
-  :math:`\psi_\rho(1) = 1`) and :math:`b_0 = (1-\rho)^{q-1}/(1+\rho)`;
+  :math:`\psi_\rho(t) = ((1-\rho)^2 / (1 - 2\rho t + \rho^2))^{q/2}` (:math:`\psi_\rho(1) = 1`) and
+  :math:`b_0 = (1-\rho)^{q-1}/(1+\rho)`;
 - Softmax(kappa) :math:`\tfrac2n \sum_{i<j} (e^{\kappa(X_i^T X_j - 1)} - b_0)`,
   :math:`b_0 = \Gamma(\tfrac q2) (2/\kappa)^{q/2-1} I_{q/2-1}(\kappa) e^{-\kappa}`;
-- Sobolev(vk2) :math:`\tfrac1n \sum_{i,j} \sum_{k=1}^K v_k^2 N(q,k) P_{k,q}(X_i^T X_j)` (sphunif:
-  :math:`\sum_k b_k C_k^{q/2-1}` with :math:`b_k = (1 + \tfrac{2k}{q-2}) v_k^2`), null
+- Sobolev(vk2) :math:`\tfrac1n \sum_{i,j} \sum_{k=1}^K v_k^2 N(q,k) P_{k,q}(X_i^T X_j)`, null
   :math:`\sum_k v_k^2 \chi^2_{N(q,k)}`;
-- kernel: :math:`n\,\mathrm{MMD}_V^2`, null :math:`\sum_{l \ge 1} (a_l/N(q,l)) \chi^2_{N(q,l)}`.
+- kernel: :math:`n\,\mathrm{MMD}_V^2` (or :math:`(n-1)\,\mathrm{MMD}_U^2` with ``estimator="u"``).
 
-Each V-type statistic is :math:`n\,\mathrm{MMD}_V^2` of its kernel, each U-type one :math:`(n-1)\,\mathrm{MMD}_U^2`
-(its null law is the V-law shifted by :math:`-(\varphi(1) - a_0) = -(1 - b_0)`, as in sphunif); adding a constant
-to :math:`\varphi` changes neither. Ajne's kernel has odd degrees only (it cannot see axial alternatives), Giné's
-:math:`G_n` even degrees only (it cannot see a mean direction); :math:`F_n`, Bakshaev, Riesz (s < 2), Poisson and
-Softmax have every :math:`a_l > 0` (consistent against every alternative).
+Passing ``estimator`` other than the test's default gives the other statistic of the same kernel (its null law is
+shifted accordingly). Ajne's kernel has odd degrees only (it cannot see axial alternatives), Giné's :math:`G_n` even
+degrees only (it cannot see a mean direction); :math:`F_n`, Bakshaev, Riesz (s < 2), Poisson and Softmax have every
+:math:`a_l > 0` (consistent against every alternative).
 
-Null distribution and truncation
---------------------------------
-The asymptotic null law is a :class:`~dotkernels.nulls.WeightedChiSquare` (Imhof, HBE or Satterthwaite–Welch;
-``"exact"`` chi-square when a single degree carries the kernel). Infinite series are truncated at a degree L
-chosen as the smallest L (capped at :data:`MAX_DEGREE`) whose neglected mean
+The registry of tests
+---------------------
+Every named test is one :class:`UniformityTest` entry of :data:`UNIFORMITY_TESTS` (name -> kernel or statistic
+function, null law, default parameters and their validation, default estimator); :func:`register_uniformity_test`
+adds one. :func:`uniformity_test`, :func:`uniformity_statistic` and :func:`uniformity_kernel` read nothing else, so a
+new test needs no other change.
+
+Null distribution and its accuracy
+----------------------------------
+``method="asymptotic"`` (default) uses the asymptotic law: the exact chi-square when a single degree carries the
+kernel (Rayleigh, Bingham), Imhof's inversion of :class:`~dotkernels.nulls.WeightedChiSquare` otherwise (relative
+accuracy ~1e-10 in the tails). ``"imhof"``, ``"hbe"``, ``"sw"`` and ``"exact"`` choose the algorithm by name. A
+:class:`scipy.stats.MonteCarloMethod` simulates the statistic on ``n_resamples`` samples of the same size (uniform
+on the sphere unless ``rvs`` is given) and gives the Monte Carlo p-value
+:math:`(1 + \#\{T^* \ge T\}) / (1 + n_{resamples})`, as :func:`scipy.stats.monte_carlo_test` does.
+
+Infinite series are truncated adaptively (:func:`sobolev_null`): the degree L grows until the neglected mean
 :math:`\sum_{l > L} a_l = \varphi(1) - a_0 - \sum_{1 \le l \le L} a_l` (exact for non-negative spectra) is at most
-:data:`TAIL_RTOL` times :math:`\sum_{l \ge 1} a_l`. Degrees whose dimension :math:`N(q, l)` overflows float64 or
-whose weight :math:`a_l / N(q, l)` underflows are left out too (at large q: N(16384, 120) ~ 1e306). The neglected
-mean is added to the law's ``shift``, so the truncated law keeps the exact mean; what remains is a centred
-remainder with variance :math:`2 \sum_{\text{neglected}} a_l^2 / N(q, l)`, tiny because the neglected weights are
-tiny (high degree or huge multiplicity: :math:`\chi^2_N / N \to 1`). The neglected mean is reported as
-``truncation_error`` (and as the law's ``truncation_error``).
-
-``pvalue="monte_carlo"`` simulates the same statistic on ``n_mc`` uniform samples of the same size and returns the
-exact Monte Carlo p-value :math:`(1 + \#\{T^* \ge T\}) / (n_{mc} + 1)`.
+:data:`TAIL_RTOL` (1e-6) times :math:`\sum_{l \ge 1} a_l`, up to :data:`MAX_DEGREE` (2^21). The neglected mean is
+added to the law's ``shift``, so the truncated law has the exact mean; what it leaves out is the centred remainder
+:math:`R - E R`, whose variance is at most :math:`2 w_{L+1} E R` when the weights :math:`w_l = a_l/N(q,l)` do not
+increase beyond L (true for every named test). Where the neglected mean cannot reach TAIL_RTOL by MAX_DEGREE
+(Riesz with s < 1, large q) a :class:`~dotkernels.nulls.TruncationWarning` is issued only if that variance exceeds
+TAIL_RTOL times the variance of the law (the p-values' error is of the order of their ratio); the neglected mean is
+reported as ``truncation_error`` in every case. Degrees beyond 1000 enter the law in groups of nearly equal weight
+(ratio <= 1.1), each a scaled chi-square with the group's exact mean and variance; degrees whose dimension
+:math:`N(q,l)` overflows float64 or whose weight underflows (large q) enter through their mean only: their standard
+deviation :math:`a_l\sqrt{2/N(q,l)}` is below :math:`10^{-140} a_l`.
 
 References
 ----------
@@ -94,69 +104,59 @@ from __future__ import annotations
 
 import functools
 import math
-import numbers
-from collections.abc import Mapping
+import warnings
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from scipy import special
+from scipy.stats import MonteCarloMethod
 
-from .gegenbauer import _check_dimension, harmonic_dimension, log_harmonic_dimension
+from ._array_api import to_numpy
+from ._validate import (
+    check_block_size,
+    check_dimension,
+    check_estimator,
+    check_integer,
+    check_points,
+    check_real,
+    check_rng,
+    host_float,
+)
+from .gegenbauer import harmonic_dimension, log_harmonic_dimension
 from .kernels import (
     ArcCosineKernel,
     DistanceKernel,
     DotProductKernel,
     GaussianKernel,
+    GineKernel,
     LegendreSeriesKernel,
-    ScaledKernel,
-    SumKernel,
+    PoissonKernel,
     parse_kernel,
 )
 from .mmd import mmd2_uniform
-from .nulls import WeightedChiSquare, monte_carlo_pvalue
-from .sampling import sample_uniform
-from .special import log_gamma_ratio
+from .nulls import MonteCarloNull, TruncationWarning, WeightedChiSquare, monte_carlo_pvalue
 
 __all__ = [
     "MAX_DEGREE",
     "TAIL_RTOL",
-    "TESTS",
-    "MonteCarloNull",
+    "UNIFORMITY_TESTS",
+    "UniformityTest",
     "UniformityTestResult",
+    "register_uniformity_test",
     "sobolev_null",
     "uniformity_kernel",
     "uniformity_statistic",
     "uniformity_test",
 ]
 
-#: Names accepted by ``uniformity_test(test=...)``.
-TESTS: tuple[str, ...] = (
-    "rayleigh",
-    "bingham",
-    "ajne",
-    "gine_gn",
-    "gine_fn",
-    "bakshaev",
-    "riesz",
-    "poisson",
-    "softmax",
-    "sobolev",
-    "kernel",
-)
 #: Relative tolerance on the neglected mean of the truncated null series.
 TAIL_RTOL: float = 1e-6
-#: Largest degree kept in the truncated null series.
-MAX_DEGREE: int = 500
+#: Largest degree the automatic truncation of a null series reaches.
+MAX_DEGREE: int = 2**21
 
-_U_TESTS = frozenset({"poisson", "softmax"})
-_PARAMS: dict[str, dict[str, Any]] = {
-    "riesz": {"s": 1.0},
-    "poisson": {"rho": 0.5},
-    "softmax": {"kappa": 1.0},
-    "sobolev": {"vk2": (0.0, 0.0, 1.0)},
-}
-_PVALUES = ("asymptotic", "monte_carlo")
-_METHODS = ("imhof", "hbe", "sw")
+_ASYMPTOTIC_METHODS = ("asymptotic", "imhof", "hbe", "sw", "exact")
 # Degrees whose log N(q, l) exceeds this (N ~ 1e304) or whose log weight is below _LOG_MIN_WEIGHT are not kept as
 # chi-square terms (their mean goes into the shift of the law).
 _LOG_MAX_DIM = 700.0
@@ -165,219 +165,272 @@ _LOG_MIN_WEIGHT = math.log(1e-280)
 _NEGATIVE_RTOL = 1e-12
 # A null law whose standard deviation is below this fraction of the kernel's size cannot be resolved in float64.
 _DEGENERATE_RTOL = 1e-8
+# Degrees up to this one are kept as individual chi-square terms; beyond, terms of nearly equal weight are grouped.
+_DIRECT_DEGREE = 1000
+# Largest weight ratio within a group, and the most groups (wider bins when the weights span a huge range).
+_GROUP_RATIO = 1.1
+_MAX_GROUPS = 256
+# Degrees checked for negative coefficients before a Monte Carlo test of a user kernel.
+_CHECK_DEGREE = 64
+# First degree tried by the automatic truncation (doubled until the tolerance is met).
+_FIRST_DEGREE = 64
 
 
 # =================================================================================================================
-# kernels of the named tests that are not dotkernels families
+# the registry of named tests
 
 
-class _GineKernel(DotProductKernel):
-    r"""Kernel of Giné's :math:`G_n`: :math:`\varphi(t) = -c_q \sqrt{1 - t^2} = -c_q \sin\theta`.
+@dataclass(frozen=True, eq=False)
+class UniformityTest:
+    r"""One named uniformity test: how to get its statistic and its null law.
 
-    :math:`c_q = \tfrac{q-1}{4} (\Gamma(\tfrac{q-1}{2}) / \Gamma(\tfrac q2))^2`, so that :math:`a_0 = -1/2`. Even
-    degrees only: :math:`a_{2k}/N(q, 2k) = v_{2k}^2 = \frac{(q-1)(2k-1)}{8\pi(2k+q-1)}
-    \bigl(\Gamma(\tfrac{q-1}{2}) \Gamma(k - \tfrac12) / \Gamma(k + \tfrac{q-1}{2})\bigr)^2` (sphunif's weights).
+    A test is defined either by a dot-product ``kernel`` (statistic :math:`n\,\mathrm{MMD}_V^2` or
+    :math:`(n-1)\,\mathrm{MMD}_U^2`, asymptotic null law by :func:`sobolev_null`) or by a ``statistic`` function;
+    ``null`` overrides the asymptotic law (a test with neither a kernel nor ``null`` has Monte Carlo p-values only).
+
+    Attributes
+    ----------
+    name : str
+        Lower-case name (lookups are case-insensitive).
+    kernel : callable, optional
+        ``kernel(q=q, **params) -> DotProductKernel``.
+    statistic : callable, optional
+        ``statistic(Z, **params) -> float`` for a float64 numpy array Z of unit rows, shape (n, q); large values
+        reject. Default: from ``kernel`` and the estimator.
+    null : callable, optional
+        ``null(n=n, q=q, method=method, **params)`` -> a law with ``sf`` (asymptotic); ``method`` is one of
+        "asymptotic", "imhof", "hbe", "sw", "exact". Default: :func:`sobolev_null` of the kernel.
+    estimator : {"v", "u"}
+        Default estimator of kernel tests (sphunif's U-type statistics: "u").
+    defaults : mapping
+        Parameter names and default values (other keywords are rejected).
+    validate : callable, optional
+        ``validate(params) -> params``: checks the filled-in parameters (raise ValueError/TypeError naming them) and
+        returns them normalised (hashable values).
+    description : str
+        One line for humans.
     """
 
-    name = "gine"
-    has_corner = True
-    dimension_dependent = True
-
-    @staticmethod
-    def _log_c(q: int) -> float:
-        return math.log((q - 1) / 4.0) + 2.0 * float(log_gamma_ratio((q - 1) / 2.0, q / 2.0))
-
-    def _profile(self, t, xp, q):
-        return -math.exp(self._log_c(q)) * xp.sqrt(xp.clip(1.0 - t * t, 0.0, None))
-
-    def _derivative(self, t, xp, q):
-        return math.exp(self._log_c(q)) * t / xp.sqrt(xp.clip(1.0 - t * t, 0.0, None))
-
-    def _phi_at_one(self, q):
-        return 0.0
-
-    def _uniform_mean_embedding(self, q):
-        return -0.5
-
-    def _log_spectrum(self, q, L):
-        degrees = np.arange(L + 1)
-        log_a = np.full(L + 1, -np.inf)
-        sign = np.zeros(L + 1)
-        log_a[0], sign[0] = math.log(0.5), -1.0
-        even = degrees[2::2]
-        if even.size:
-            k = even / 2.0
-            log_v2 = (
-                math.log(q - 1.0)
-                + np.log(2.0 * k - 1.0)
-                - np.log(8.0 * math.pi * (2.0 * k + q - 1.0))
-                + 2.0 * (np.asarray(log_gamma_ratio(k - 0.5, k + (q - 1) / 2.0)) + math.lgamma((q - 1) / 2.0))
-            )
-            log_a[even] = log_v2 + log_harmonic_dimension(q, even)
-            sign[even] = 1.0
-        return log_a, sign
-
-    def _known_positive_definite(self, q):
-        return False
-
-    def __repr__(self):
-        return "GineKernel()"
+    name: str
+    kernel: Callable[..., DotProductKernel] | None = None
+    statistic: Callable[..., float] | None = None
+    null: Callable[..., Any] | None = None
+    estimator: str = "v"
+    defaults: Mapping[str, Any] = field(default_factory=dict)
+    validate: Callable[[dict], dict] | None = None
+    description: str = ""
 
 
-class _PoissonTestKernel(DotProductKernel):
-    r"""sphunif's Poisson kernel :math:`\psi_\rho(t) = ((1-\rho)^2/(1 - 2\rho t + \rho^2))^{q/2}`, 0 < rho < 1.
+#: The named tests, by lower-case name (read-only use; add entries with :func:`register_uniformity_test`).
+UNIFORMITY_TESTS: dict[str, UniformityTest] = {}
 
-    The classical Poisson kernel times :math:`(1-\rho)^{q-1}/(1+\rho)`: :math:`\psi_\rho(1) = 1`,
-    :math:`a_l = N(q,l)\,\rho^l (1-\rho)^{q-1}/(1+\rho)`, all positive; computed in log space (no underflow of the
-    scale factor at large q).
+
+def register_uniformity_test(spec: UniformityTest, *, replace: bool = False) -> UniformityTest:
+    """Add a named test to :data:`UNIFORMITY_TESTS` (its name lower-cased); returns the stored entry.
+
+    Raises ValueError if the name is taken (unless ``replace``), TypeError for a malformed entry.
+
+    Examples
+    --------
+    >>> from dotkernels import LegendreSeriesKernel
+    >>> spec = UniformityTest("degree3", kernel=lambda q: LegendreSeriesKernel([0, 0, 0, 1.0]))
+    >>> register_uniformity_test(spec).name
+    'degree3'
+    >>> del UNIFORMITY_TESTS["degree3"]
     """
-
-    name = "poisson_test"
-    dimension_dependent = True
-
-    def __init__(self, rho: float):
-        self.rho = float(rho)
-
-    def _params(self):
-        return (self.rho,)
-
-    def _named_params(self):
-        return [("rho", self.rho)]
-
-    def __repr__(self):
-        return f"SphunifPoissonKernel(rho={self.rho!r})"
-
-    def _log_scale(self, q: int) -> float:
-        return (q - 1) * math.log1p(-self.rho) - math.log1p(self.rho)
-
-    def _profile(self, t, xp, q):
-        r = self.rho
-        return xp.exp(0.5 * q * (2.0 * math.log1p(-r) - xp.log(1.0 - 2.0 * r * t + r * r)))
-
-    def _derivative(self, t, xp, q):
-        r = self.rho
-        return q * r * self._profile(t, xp, q) / (1.0 - 2.0 * r * t + r * r)
-
-    def _phi_at_one(self, q):
-        return 1.0
-
-    def _uniform_mean_embedding(self, q):
-        return math.exp(self._log_scale(q))
-
-    def _log_spectrum(self, q, L):
-        degrees = np.arange(L + 1)
-        log_a = log_harmonic_dimension(q, degrees) + degrees * math.log(self.rho) + self._log_scale(q)
-        return log_a, np.ones(L + 1)
-
-    def _known_positive_definite(self, q):
-        return True
+    if not isinstance(spec, UniformityTest):
+        raise TypeError(f"spec must be a UniformityTest, got {type(spec).__name__}")
+    if not isinstance(spec.name, str) or not spec.name.strip():
+        raise TypeError(f"the test's name must be a non-empty string, got {spec.name!r}")
+    if spec.kernel is None and spec.statistic is None and spec.name.strip().lower() != "kernel":
+        raise TypeError(f"test {spec.name!r} needs a kernel or a statistic function")
+    check_estimator(spec.estimator)
+    name = spec.name.strip().lower()
+    if name in UNIFORMITY_TESTS and not replace:
+        raise ValueError(f"a uniformity test named {name!r} is already registered (pass replace=True)")
+    stored = UniformityTest(
+        name=name,
+        kernel=spec.kernel,
+        statistic=spec.statistic,
+        null=spec.null,
+        estimator=check_estimator(spec.estimator),
+        defaults=dict(spec.defaults),
+        validate=spec.validate,
+        description=spec.description,
+    )
+    UNIFORMITY_TESTS[name] = stored
+    return stored
 
 
-# =================================================================================================================
-# parameters and kernels
-
-
-def _real(value: Any, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a real number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    return value
-
-
-def _check_test(test: Any) -> str:
+def _lookup(test: Any) -> UniformityTest:
     if not isinstance(test, str):
-        raise TypeError(f"test must be a string, one of {', '.join(TESTS)}; got {type(test).__name__}")
+        raise TypeError(f"test must be a string, one of {', '.join(UNIFORMITY_TESTS)}; got {type(test).__name__}")
     name = test.strip().lower()
-    if name not in TESTS:
-        raise ValueError(f"unknown test {test!r}; test must be one of {', '.join(TESTS)}")
-    return name
+    if name not in UNIFORMITY_TESTS:
+        raise ValueError(f"unknown test {test!r}; test must be one of {', '.join(UNIFORMITY_TESTS)}")
+    return UNIFORMITY_TESTS[name]
 
 
-def _check_params(test: str, params: Mapping[str, Any]) -> dict[str, Any]:
-    allowed = _PARAMS.get(test, {})
-    unknown = sorted(set(params) - set(allowed))
+def _check_params(spec: UniformityTest, params: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(params) - set(spec.defaults))
     if unknown:
-        takes = f"takes only {', '.join(allowed)}" if allowed else "takes no parameters"
-        raise TypeError(f"unexpected parameter(s) {', '.join(unknown)} for test {test!r}; it {takes}")
-    out = dict(allowed)
+        takes = f"takes only {', '.join(spec.defaults)}" if spec.defaults else "takes no parameters"
+        raise TypeError(f"unexpected parameter(s) {', '.join(unknown)} for test {spec.name!r}; it {takes}")
+    out = dict(spec.defaults)
     out.update(params)
-    if test == "riesz":
-        s = _real(out["s"], "s")
-        if not 0 < s <= 2:
-            raise ValueError(
-                f"s must lie in (0, 2] for the Riesz test, got {s}: for s > 2 the kernel -||x-y||^s has negative "
-                "Gegenbauer coefficients (the null law is not a sum of chi-squares); s = 0 (the logarithmic "
-                "kernel) has no finite null mean"
-            )
-        out["s"] = s
-    elif test == "poisson":
-        rho = _real(out["rho"], "rho")
-        if not 0 < rho < 1:
-            raise ValueError(f"rho must lie in (0, 1) for the Poisson test, got {rho} (rho -> 0 is the Rayleigh test)")
-        out["rho"] = rho
-    elif test == "softmax":
-        kappa = _real(out["kappa"], "kappa")
-        if not kappa > 0:
-            raise ValueError(f"kappa must be > 0 for the Softmax test, got {kappa} (kappa -> 0 is the Rayleigh test)")
-        out["kappa"] = kappa
-    elif test == "sobolev":
-        try:
-            vk2 = np.asarray(out["vk2"], dtype=np.float64)
-        except (TypeError, ValueError) as exc:
-            raise TypeError("vk2 must be a sequence of real weights v_1^2, ..., v_K^2") from exc
-        if vk2.ndim != 1 or vk2.size == 0:
-            raise ValueError(f"vk2 must be a non-empty 1-d sequence v_1^2, ..., v_K^2, got shape {vk2.shape}")
-        if not np.all(np.isfinite(vk2)):
-            raise ValueError("vk2 must be finite")
-        if np.any(vk2 < 0):
-            raise ValueError(f"vk2 must be non-negative (they are the chi-square weights), got {vk2.tolist()}")
-        if not np.any(vk2 > 0):
-            raise ValueError("vk2 must contain at least one positive weight")
-        out["vk2"] = tuple(vk2.tolist())
-    return out
+    return spec.validate(out) if spec.validate is not None else out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# the Sobolev tests of sphunif
+
+
+def _check_riesz(params: dict) -> dict:
+    s = check_real(params["s"], "s")
+    if not 0 < s <= 2:
+        raise ValueError(
+            f"s must lie in (0, 2] for the Riesz test, got {s}: for s > 2 the kernel -||x-y||^s has negative "
+            "Gegenbauer coefficients (the null law is not a sum of chi-squares); s = 0 (the logarithmic "
+            "kernel) has no finite null mean"
+        )
+    return {"s": s}
+
+
+def _check_poisson(params: dict) -> dict:
+    rho = check_real(params["rho"], "rho")
+    if not 0 < rho < 1:
+        raise ValueError(f"rho must lie in (0, 1) for the Poisson test, got {rho} (rho -> 0 is the Rayleigh test)")
+    return {"rho": rho}
+
+
+def _check_softmax(params: dict) -> dict:
+    kappa = check_real(params["kappa"], "kappa")
+    if not kappa > 0:
+        raise ValueError(f"kappa must be > 0 for the Softmax test, got {kappa} (kappa -> 0 is the Rayleigh test)")
+    return {"kappa": kappa}
+
+
+def _check_sobolev(params: dict) -> dict:
+    try:
+        vk2 = np.asarray(params["vk2"], dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError("vk2 must be a sequence of real weights v_1^2, ..., v_K^2") from exc
+    if vk2.ndim != 1 or vk2.size == 0:
+        raise ValueError(f"vk2 must be a non-empty 1-d sequence v_1^2, ..., v_K^2, got shape {vk2.shape}")
+    if not np.all(np.isfinite(vk2)):
+        raise ValueError("vk2 must be finite")
+    if np.any(vk2 < 0):
+        raise ValueError(f"vk2 must be non-negative (they are the chi-square weights), got {vk2.tolist()}")
+    if not np.any(vk2 > 0):
+        raise ValueError("vk2 must contain at least one positive weight")
+    return {"vk2": tuple(vk2.tolist())}
+
+
+def _sobolev_kernel(*, q: int, vk2: tuple) -> DotProductKernel:
+    v = np.asarray(vk2, dtype=np.float64)
+    k = np.arange(1, v.size + 1)
+    with np.errstate(divide="ignore", over="ignore"):
+        coef = np.where(v > 0, np.exp(np.log(v) + log_harmonic_dimension(k, q=q)), 0.0)
+    if not np.all(np.isfinite(coef)):
+        raise ValueError(f"vk2 too long for q={q}: v_k^2 N(q, k) overflows float64 (N(q, k) is astronomical)")
+    return LegendreSeriesKernel(np.concatenate([[0.0], coef]))
+
+
+for _spec in (
+    UniformityTest(
+        "rayleigh", kernel=lambda q: LegendreSeriesKernel([0.0, float(q)]), description="n q ||mean||^2; chi^2_q"
+    ),
+    UniformityTest(
+        "bingham",
+        kernel=lambda q: LegendreSeriesKernel([0.0, 0.0, float(harmonic_dimension(2, q=q))]),
+        description="n q (q + 2) / 2 (tr S^2 - 1/q); chi^2_{(q-1)(q+2)/2}",
+    ),
+    UniformityTest("ajne", kernel=lambda q: 0.5 * ArcCosineKernel(order=0), description="Ajne's A_n (odd degrees)"),
+    UniformityTest("gine_gn", kernel=lambda q: GineKernel(), description="Gine's G_n (even degrees)"),
+    UniformityTest(
+        "gine_fn",
+        kernel=lambda q: 2.0 * ArcCosineKernel(order=0) + GineKernel(),
+        description="Gine's F_n = 4 A_n + G_n",
+    ),
+    UniformityTest("bakshaev", kernel=lambda q: DistanceKernel(s=1.0), description="Bakshaev: energy distance"),
+    UniformityTest(
+        "riesz",
+        kernel=lambda q, s: DistanceKernel(s=s),
+        defaults={"s": 1.0},
+        validate=_check_riesz,
+        description="Riesz(s): -||x - y||^s, 0 < s <= 2",
+    ),
+    UniformityTest(
+        "poisson",
+        kernel=lambda q, rho: PoissonKernel(rho=rho, normalized=True),
+        estimator="u",
+        defaults={"rho": 0.5},
+        validate=_check_poisson,
+        description="Poisson(rho), psi(1) = 1",
+    ),
+    UniformityTest(
+        "softmax",
+        kernel=lambda q, kappa: GaussianKernel(gamma=kappa / 2.0),
+        estimator="u",
+        defaults={"kappa": 1.0},
+        validate=_check_softmax,
+        description="Softmax(kappa): exp(kappa (t - 1))",
+    ),
+    UniformityTest(
+        "sobolev",
+        kernel=_sobolev_kernel,
+        defaults={"vk2": (0.0, 0.0, 1.0)},
+        validate=_check_sobolev,
+        description="finite Sobolev test with weights v_k^2",
+    ),
+    UniformityTest("kernel", description="n MMD_V^2 of the kernel= argument"),
+):
+    register_uniformity_test(_spec)
+del _spec
 
 
 @functools.lru_cache(maxsize=256)
-def _named_kernel(test: str, q: int, params: tuple) -> DotProductKernel:
-    p = dict(params)
-    if test == "rayleigh":
-        return LegendreSeriesKernel([0.0, float(q)])
-    if test == "bingham":
-        return LegendreSeriesKernel([0.0, 0.0, float(harmonic_dimension(q, 2))])
-    if test == "ajne":
-        return ScaledKernel(0.5, ArcCosineKernel(0))
-    if test == "gine_gn":
-        return _GineKernel()
-    if test == "gine_fn":
-        return SumKernel([ScaledKernel(2.0, ArcCosineKernel(0)), _GineKernel()])
-    if test == "bakshaev":
-        return DistanceKernel(0.5)
-    if test == "riesz":
-        return DistanceKernel(p["s"] / 2.0)
-    if test == "poisson":
-        return _PoissonTestKernel(p["rho"])
-    if test == "softmax":
-        return GaussianKernel(tau=p["kappa"] / 2.0)
-    if test == "sobolev":
-        vk2 = np.asarray(p["vk2"])
-        k = np.arange(1, vk2.size + 1)
-        with np.errstate(divide="ignore", over="ignore"):
-            coef = np.where(vk2 > 0, np.exp(np.log(vk2) + log_harmonic_dimension(q, k)), 0.0)
-        if not np.all(np.isfinite(coef)):
-            raise ValueError(f"vk2 too long for q={q}: v_k^2 N(q, k) overflows float64 (N(q, k) is astronomical)")
-        return LegendreSeriesKernel(np.concatenate([[0.0], coef]))
-    raise AssertionError(test)  # pragma: no cover
+def _named_kernel(spec: UniformityTest, q: int, params: tuple) -> DotProductKernel:
+    return spec.kernel(q=q, **dict(params))
 
 
-def uniformity_kernel(test: str, q: int, **params: Any) -> tuple[DotProductKernel, bool]:
-    r"""The dot-product kernel that defines a named test in dimension q, and whether the test is U-type.
+def _resolve(
+    test: Any, kernel: Any, q: int, params: Mapping[str, Any]
+) -> tuple[UniformityTest, DotProductKernel | None, dict]:
+    spec = _lookup(test)
+    if spec.name == "kernel":
+        if params:
+            raise TypeError(f"unexpected parameter(s) {', '.join(sorted(params))} for test 'kernel'")
+        if kernel is None:
+            raise ValueError(
+                "test='kernel' needs a kernel: pass kernel=DotProductKernel or a string like 'gaussian:gamma=1'"
+            )
+        return spec, parse_kernel(kernel), {}
+    if kernel is not None:
+        raise ValueError(f"kernel= is only used with test='kernel'; test {spec.name!r} defines its own kernel")
+    checked = _check_params(spec, params)
+    kern = _named_kernel(spec, q, tuple(sorted(checked.items()))) if spec.kernel is not None else None
+    return spec, kern, checked
+
+
+def _estimator_for(spec: UniformityTest, kernel: DotProductKernel | None, estimator: Any) -> str:
+    if estimator is None:
+        return spec.estimator
+    estimator = check_estimator(estimator)
+    if kernel is None and estimator != spec.estimator:
+        raise ValueError(
+            f"test {spec.name!r} has a single statistic (estimator={spec.estimator!r}); got estimator={estimator!r}"
+        )
+    return estimator
+
+
+def uniformity_kernel(test: str, *, q: int, **params: Any) -> tuple[DotProductKernel, str]:
+    r"""The dot-product kernel that defines a named test in dimension q, and the test's default estimator.
 
     Parameters
     ----------
     test : str
-        One of :data:`TESTS` except ``"kernel"`` (see the module table).
+        A registered test with a kernel (see the module table), case-insensitive.
     q : int
         Ambient dimension (sphere :math:`S^{q-1}`), >= 2.
     **params
@@ -387,24 +440,26 @@ def uniformity_kernel(test: str, q: int, **params: Any) -> tuple[DotProductKerne
     Returns
     -------
     kernel : DotProductKernel
-        :math:`\varphi` with statistic :math:`n\,\mathrm{MMD}_V^2` (V-type) or :math:`(n-1)\,\mathrm{MMD}_U^2`.
-    u_statistic : bool
-        True for the U-type tests (poisson, softmax).
+        :math:`\varphi`: the statistic is :math:`n\,\mathrm{MMD}_V^2` ("v") or :math:`(n-1)\,\mathrm{MMD}_U^2` ("u").
+    estimator : {"v", "u"}
+        "u" for sphunif's U-type tests (poisson, softmax).
 
     Examples
     --------
-    >>> kernel, u = uniformity_kernel("bingham", 3)
-    >>> kernel.spectrum(3, 3).round(12).tolist(), u  # N(3, 2) P_2: the Bingham test
-    ([0.0, 0.0, 5.0, 0.0], False)
-    >>> uniformity_kernel("softmax", 5, kappa=2.0)
-    (GaussianKernel(tau=1.0), True)
+    >>> kernel, estimator = uniformity_kernel("Bingham", q=3)
+    >>> kernel.spectrum(3, q=3).round(12).tolist(), estimator  # N(3, 2) P_2: the Bingham test
+    ([0.0, 0.0, 5.0, 0.0], 'v')
+    >>> uniformity_kernel("softmax", q=5, kappa=2.0)[1]
+    'u'
     """
-    test = _check_test(test)
-    if test == "kernel":
+    spec = _lookup(test)
+    if spec.name == "kernel":
         raise ValueError("test='kernel' takes the kernel itself: pass kernel=... to uniformity_test")
-    q = _check_dimension(q)
-    params = _check_params(test, params)
-    return _named_kernel(test, q, tuple(sorted(params.items()))), test in _U_TESTS
+    if spec.kernel is None:
+        raise ValueError(f"test {spec.name!r} is not defined by a dot-product kernel")
+    q = check_dimension(q)
+    params = _check_params(spec, params)
+    return _named_kernel(spec, q, tuple(sorted(params.items()))), spec.estimator
 
 
 # =================================================================================================================
@@ -412,52 +467,50 @@ def uniformity_kernel(test: str, q: int, **params: Any) -> tuple[DotProductKerne
 
 
 def _check_sample(Z: Any) -> tuple[Any, int, int]:
-    if isinstance(Z, (list, tuple)):
-        Z = np.asarray(Z, dtype=np.float64)
-    Z = DotProductKernel._check_points(Z, "Z", False, None)
-    n, q = int(Z.shape[0]), int(Z.shape[1])
-    if n < 2:
-        raise ValueError(f"Z must contain at least 2 points (rows), got {n}")
-    return Z, n, q
+    Z, _ = check_points(Z, "Z", min_rows=2)
+    return Z, int(Z.shape[0]), int(Z.shape[1])
 
 
-def _statistic(Z: Any, kernel: DotProductKernel, u_statistic: bool, block_size: int | None) -> float:
+def _kernel_statistic(Z: Any, kernel: DotProductKernel, estimator: str, block_size: int | None) -> float:
     n = int(Z.shape[0])
-    value = mmd2_uniform(Z, kernel, estimator="u" if u_statistic else "v", method="auto", block_size=block_size)
-    value = float(value.detach().cpu() if hasattr(value, "detach") else value)
-    return (n - 1) * value if u_statistic else n * value
+    value = host_float(mmd2_uniform(Z, kernel, estimator=estimator, block_size=block_size))
+    return (n - 1) * value if estimator == "u" else n * value
 
 
-def _resolve(test: str, kernel: Any, q: int, params: Mapping[str, Any]) -> tuple[str, DotProductKernel, bool, dict]:
-    test = _check_test(test)
-    if test == "kernel":
-        if params:
-            raise TypeError(f"unexpected parameter(s) {', '.join(sorted(params))} for test 'kernel'")
-        if kernel is None:
-            raise ValueError(
-                "test='kernel' needs a kernel: pass kernel=DotProductKernel or a string like 'gaussian:tau=1'"
-            )
-        return test, parse_kernel(kernel), False, {}
-    if kernel is not None:
-        raise ValueError(f"kernel= is only used with test='kernel'; test {test!r} defines its own kernel")
-    checked = _check_params(test, params)
-    return test, _named_kernel(test, q, tuple(sorted(checked.items()))), test in _U_TESTS, checked
+def _statistic(
+    Z: Any,
+    spec: UniformityTest,
+    kernel: DotProductKernel | None,
+    estimator: str,
+    params: dict,
+    block_size: int | None,
+) -> float:
+    if kernel is not None and (spec.statistic is None or estimator != spec.estimator):
+        return _kernel_statistic(Z, kernel, estimator, block_size)
+    return float(spec.statistic(np.asarray(to_numpy(Z), dtype=np.float64), **params))
 
 
 def uniformity_statistic(
-    Z: Any, test: str = "rayleigh", *, kernel: Any = None, block_size: int | None = None, **params: Any
+    Z: Any,
+    test: str = "rayleigh",
+    *,
+    kernel: DotProductKernel | str | None = None,
+    estimator: str | None = None,
+    block_size: int | None = None,
+    **params: Any,
 ) -> float:
     r"""The statistic of a uniformity test (sphunif's ``sph_stat_*`` definitions; see the module table).
 
-    :math:`n\,\mathrm{MMD}_V^2` of the test's kernel for the V-type tests, :math:`(n-1)\,\mathrm{MMD}_U^2` for the
-    U-type ones (poisson, softmax), computed by :func:`dotkernels.mmd.mmd2_uniform` (accumulated in float64;
-    blocked for large n, moment forms for the degree <= 2 kernels).
+    :math:`n\,\mathrm{MMD}_V^2` of the test's kernel for ``estimator="v"``, :math:`(n-1)\,\mathrm{MMD}_U^2` for
+    ``"u"`` (default: the test's own, "u" for poisson and softmax), computed by :func:`dotkernels.mmd.mmd2_uniform`
+    (accumulated in float64; blocked for large n, moment forms for the kernels of degree <= 2). Accuracy: a few
+    units of rounding of the sum of the n^2 kernel values (relative ~1e-13 of :math:`n \max|\varphi|`).
 
     Parameters
     ----------
     Z : array, shape (n, q)
         Unit-norm rows, n >= 2; any array-API array.
-    test, kernel, block_size, **params
+    test, kernel, estimator, block_size, **params
         As in :func:`uniformity_test`.
 
     Returns
@@ -467,22 +520,21 @@ def uniformity_statistic(
     Examples
     --------
     >>> import numpy as np
-    >>> Z = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
+    >>> Z = np.eye(3)
     >>> round(uniformity_statistic(Z, "rayleigh"), 12)  # n q ||mean||^2 = 3 * 3 * 3 / 9
     3.0
     """
     Z, _, q = _check_sample(Z)
-    _, kern, u, _ = _resolve(test, kernel, q, params)
-    return _statistic(Z, kern, u, block_size)
+    spec, kern, checked = _resolve(test, kernel, q, params)
+    estimator = _estimator_for(spec, kern, estimator)
+    return _statistic(Z, spec, kern, estimator, checked, check_block_size(block_size))
 
 
 # =================================================================================================================
 # null distributions
 
 
-def _check_nonnegative(
-    kernel: DotProductKernel, q: int, log_abs: np.ndarray, sign: np.ndarray, total: float
-) -> np.ndarray:
+def _coefficients(kernel: DotProductKernel, q: int, log_abs: np.ndarray, sign: np.ndarray, total: float) -> np.ndarray:
     """The coefficients a_0..a_L; ValueError if some a_l, l >= 1, is negative beyond rounding."""
     a = np.where(sign != 0, sign * np.exp(np.minimum(log_abs, 700.0)), 0.0)
     scale = max(abs(total), float(np.max(np.abs(a[1:]), initial=0.0)), np.finfo(float).tiny)
@@ -494,24 +546,93 @@ def _check_nonnegative(
             "a_l >= 0 for every l >= 1 (a positive-definite kernel up to a constant); its null law is not a sum "
             "of chi-squares"
         )
-    return a
+    return np.where(sign > 0, a, 0.0)
+
+
+def _automatic_degree(
+    kernel: DotProductKernel, q: int, total: float, rtol: float, max_degree: int
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Smallest L <= max_degree with sum_{l > L} a_l <= rtol * total (max_degree if none); (L, log|a|, sign).
+
+    L grows from _FIRST_DEGREE by jumps predicted from the tail's power-law decay (a_l ~ l^-p for the named tests;
+    geometric decay only makes the jump larger than needed), and the smallest L is then read off the cumulative sums.
+    """
+    L = min(_FIRST_DEGREE, max_degree)
+    while True:
+        log_abs, sign = kernel.log_spectrum(L, q=q)
+        a = _coefficients(kernel, q, log_abs, sign, total)
+        tails = total - np.cumsum(a[1:])  # tails[l - 1] = sum_{k > l} a_k
+        ok = np.nonzero(tails <= rtol * total)[0]
+        if ok.size:
+            L = int(ok[0]) + 1
+            return L, log_abs[: L + 1], sign[: L + 1]
+        if L >= max_degree:
+            return L, log_abs, sign
+        # jump to the degree where a power-law tail fitted on [L/2, L] would meet the tolerance (at least double)
+        grow = 2.0
+        t_half, t_end = float(tails[L // 2 - 1]), float(tails[L - 1])
+        if 0.0 < t_end < t_half:
+            power = math.log(t_half / t_end) / math.log(L / (L // 2))
+            grow = max(grow, 1.25 * (t_end / (rtol * total)) ** (1.0 / power)) if rtol > 0 else math.inf
+        L = int(min(math.ceil(L * grow), max_degree))
+
+
+def _log_dimensions(L: int, q: int) -> np.ndarray:
+    """log N(q, l) for l = 0..L: exact (log_harmonic_dimension) up to _DIRECT_DEGREE, by log-gammas beyond.
+
+    The degrees beyond _DIRECT_DEGREE only set the grouping and the groups' variances, for which the log-gamma
+    form's absolute error (~1e-16 log Gamma(l + q), below 1e-9 here) is immaterial; it is much faster at 1e6 degrees.
+    """
+    head = min(L, _DIRECT_DEGREE)
+    exact = np.asarray(log_harmonic_dimension(np.arange(head + 1), q=q), dtype=np.float64)
+    if L <= head:
+        return exact
+    l = np.arange(head + 1, L + 1, dtype=np.float64)
+    tail = (
+        np.log(2.0 * l + q - 2.0) - np.log(l) + special.gammaln(l + q - 2.0) - special.gammaln(l) - math.lgamma(q - 1.0)
+    )
+    return np.concatenate([exact, tail])
+
+
+def _grouped_terms(a: np.ndarray, log_w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Terms w_l chi^2_{N_l} merged into groups of nearly equal weight, each with its exact mean and variance.
+
+    A group with means m_l = w_l N_l becomes w_g chi^2_{d_g}, w_g = sum w_l m_l / sum m_l, d_g = (sum m_l)^2 /
+    sum w_l m_l: the first two cumulants are those of the group, the third is off by a factor within
+    [1/ratio^2, 1] where ratio bounds the weights' spread in the group.
+    """
+    if a.size == 0:
+        return a, a
+    top = float(np.max(log_w))
+    width = max(math.log(_GROUP_RATIO), (top - float(np.min(log_w))) / _MAX_GROUPS)
+    bins = np.floor((top - log_w) / width).astype(np.int64)
+    bins = np.unique(bins, return_inverse=True)[1]
+    scale = math.exp(top)  # weights relative to the largest: no underflow of w m for tiny weights
+    m1 = np.bincount(bins, weights=a)
+    m2 = np.bincount(bins, weights=a * np.exp(log_w - top))
+    w = scale * m2 / m1
+    return w, m1 / w
 
 
 def sobolev_null(
     kernel: DotProductKernel | str,
-    q: int,
     *,
-    u_statistic: bool = False,
-    method: str = "imhof",
+    q: int,
+    estimator: str = "v",
+    method: str = "asymptotic",
     degree: int | None = None,
     rtol: float = TAIL_RTOL,
     max_degree: int = MAX_DEGREE,
-) -> tuple[WeightedChiSquare, int]:
-    r"""Asymptotic null law of :math:`n\,\mathrm{MMD}_V^2` (or :math:`(n-1)\,\mathrm{MMD}_U^2`) for a kernel.
+) -> WeightedChiSquare:
+    r"""Asymptotic null law of :math:`n\,\mathrm{MMD}_V^2` (or :math:`(n-1)\,\mathrm{MMD}_U^2`) of a kernel.
 
     :math:`T = \sum_{l \ge 1} (a_l / N(q,l))\, \chi^2_{N(q,l)}`, shifted by :math:`-(\varphi(1) - a_0)` for the
-    U-statistic, truncated as described in the module notes (the neglected mean goes into the shift and is
-    reported as the law's ``truncation_error``).
+    U-statistic, truncated at a degree L as described in the module notes: the neglected mean
+    :math:`\sum_{l > L} a_l` goes into the shift (the law's mean is exact) and is reported as the law's
+    ``truncation_error``; ``truncation_degree`` is L. Accuracy: that of the chosen ``method`` of
+    :class:`~dotkernels.nulls.WeightedChiSquare` (Imhof: ~1e-10 relative in the tails) plus the truncation,
+    whose effect on sf is of the order of the neglected variance over the law's variance (bounded in the module
+    notes, warned about when above ``rtol``). Laws are cached (a kernel and its options give the same object).
 
     Parameters
     ----------
@@ -519,97 +640,106 @@ def sobolev_null(
         Its coefficients :math:`a_l`, l >= 1, must be non-negative (``a_0`` may have any sign).
     q : int
         Dimension, >= 2.
-    u_statistic : bool
-        Law of the U-statistic :math:`(n-1)\,\mathrm{MMD}_U^2` instead of :math:`n\,\mathrm{MMD}_V^2`.
-    method : {"imhof", "hbe", "sw"}
-        Distribution-function method of :class:`~dotkernels.nulls.WeightedChiSquare`; ignored (``"exact"``) when a
-        single degree carries the whole kernel.
+    estimator : {"v", "u"}
+        Law of :math:`n\,\mathrm{MMD}_V^2` ("v") or of :math:`(n-1)\,\mathrm{MMD}_U^2` ("u").
+    method : {"asymptotic", "imhof", "hbe", "sw", "exact"}
+        Distribution-function algorithm of :class:`~dotkernels.nulls.WeightedChiSquare`; ``"asymptotic"`` is the
+        exact chi-square when a single degree carries the kernel and Imhof's inversion otherwise; ``"exact"`` needs
+        a single degree.
     degree : int, optional
-        Truncation degree L; default: automatic (``rtol``, ``max_degree``; the kernel's own degree if finite).
+        Truncation degree L >= 1; default: automatic (``rtol``, ``max_degree``; the kernel's own degree if finite).
     rtol : float
         Target of the automatic truncation: neglected mean <= rtol * :math:`\sum_{l \ge 1} a_l`.
     max_degree : int
-        Cap of the automatic truncation.
+        Largest degree of the automatic truncation.
 
     Returns
     -------
-    law : WeightedChiSquare
-    L : int
-        The last degree kept as a chi-square term.
+    WeightedChiSquare
+        With attributes ``truncation_degree`` (L) and ``truncation_error`` (the neglected mean).
 
     Raises
     ------
     ValueError
         If a coefficient :math:`a_l`, 1 <= l <= L, is negative (beyond rounding), or the law is degenerate.
 
+    Warns
+    -----
+    TruncationWarning
+        When the neglected part's variance bound exceeds ``rtol`` times the law's variance at ``max_degree``.
+
     Examples
     --------
     >>> from dotkernels import DistanceKernel
-    >>> law, L = sobolev_null(DistanceKernel(0.5), 3)  # Bakshaev's test on S^2
+    >>> law = sobolev_null(DistanceKernel(s=1.0), q=3)  # Bakshaev's test on S^2
     >>> round(law.mean(), 12)  # = E||X - Y|| = 4/3 exactly (the neglected tail is in the shift)
     1.333333333333
+    >>> bool(law.truncation_error <= 1e-6 * 4 / 3)
+    True
     """
     kernel = parse_kernel(kernel)
-    q = _check_dimension(q)
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {', '.join(_METHODS)}, got {method!r}")
-    rtol = _real(rtol, "rtol")
-    if not rtol >= 0:
-        raise ValueError(f"rtol must be >= 0, got {rtol}")
-    if isinstance(max_degree, bool) or not isinstance(max_degree, numbers.Integral) or max_degree < 1:
-        raise ValueError(f"max_degree must be an integer >= 1, got {max_degree!r}")
-    finite = kernel.degree
+    q = check_dimension(q)
+    estimator = check_estimator(estimator)
+    if not isinstance(method, str) or method.lower() not in _ASYMPTOTIC_METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, _ASYMPTOTIC_METHODS))}, got {method!r}")
+    rtol = check_real(rtol, "rtol", nonnegative=True)
+    max_degree = check_integer(max_degree, "max_degree", minimum=1)
     if degree is not None:
-        if isinstance(degree, bool) or not isinstance(degree, numbers.Integral) or degree < 1:
-            raise ValueError(f"degree must be an integer >= 1, got {degree!r}")
-        L = int(degree)
-    elif finite is not None:
-        L = max(int(finite), 1)
-    else:
-        L = None
+        degree = check_integer(degree, "degree", minimum=1, requirement="an integer degree >= 1 or None")
+    return _sobolev_null(kernel, q, estimator, method.lower(), degree, rtol, max_degree)
 
-    phi1 = float(kernel.phi_at_one(q))
-    a0 = float(kernel.uniform_mean_embedding(q))
+
+@functools.lru_cache(maxsize=128)
+def _sobolev_null(
+    kernel: DotProductKernel, q: int, estimator: str, method: str, degree: int | None, rtol: float, max_degree: int
+) -> WeightedChiSquare:
+    phi1 = float(kernel.phi_at_one(q=q))
+    a0 = float(kernel.uniform_mean_embedding(q=q))
     total = phi1 - a0  # sum_{l >= 1} a_l for a non-negative spectrum
     if not math.isfinite(total):
         raise ValueError(f"{kernel!r}: phi(1) - a_0 = {total} is not finite in q={q}; the null law has no mean")
-
-    if L is None:  # automatic: grow L until the neglected mean is below rtol * total
-        L = min(16, int(max_degree))
-        while True:
-            log_abs, sign = kernel.log_spectrum(q, L)
-            a = _check_nonnegative(kernel, q, log_abs, sign, total)
-            tail = total - math.fsum(a[1:])
-            if tail <= rtol * total or L >= max_degree:
-                break
-            L = min(2 * L, int(max_degree))
-        # smallest degree reaching the tolerance
-        tails = total - np.cumsum(a)[1:] + a[0]
-        ok = np.nonzero(tails <= rtol * total)[0]
-        if ok.size:
-            L = int(ok[0]) + 1
-    log_abs, sign = kernel.log_spectrum(q, L)
-    a = _check_nonnegative(kernel, q, log_abs, sign, total)
+    finite = kernel.degree
+    automatic = degree is None and finite is None
+    if automatic:
+        L, log_abs, sign = _automatic_degree(kernel, q, total, rtol, max_degree)
+    else:
+        L = degree if degree is not None else max(int(finite), 1)
+        log_abs, sign = kernel.log_spectrum(L, q=q)
+    a = _coefficients(kernel, q, log_abs, sign, total)
     degrees = np.arange(L + 1)
-    log_n = log_harmonic_dimension(q, degrees)
-    keep = (degrees >= 1) & (sign > 0) & (log_n < _LOG_MAX_DIM) & (log_abs - log_n > _LOG_MIN_WEIGHT)
+    log_n = _log_dimensions(L, q)
+    with np.errstate(divide="ignore"):
+        log_w = np.where(a > 0, np.log(np.where(a > 0, a, 1.0)) - log_n, -np.inf)
+    keep = (degrees >= 1) & (a > 0) & (log_n < _LOG_MAX_DIM) & (log_w > _LOG_MIN_WEIGHT)
     if not np.any(keep):
         raise ValueError(
             f"the null law of {kernel!r} in q={q} is degenerate: no degree l >= 1 carries a representable "
             "chi-square weight a_l / N(q, l) (e.g. a kernel concentrated on degrees where N(q, l) is astronomical); "
-            "use pvalue='monte_carlo' or a kernel adapted to the dimension"
+            "use a Monte Carlo method or a kernel adapted to the dimension"
         )
-    kept = np.where(keep, a, 0.0)
-    last = int(np.nonzero(keep)[0][-1])
-    kept_sum = math.fsum(kept)
-    exact_series = finite is not None and finite <= L and bool(np.all(keep[1:] | (sign[1:] == 0)))
-    tail = 0.0 if exact_series else max(total - kept_sum, 0.0)
-    shift = -kept_sum if u_statistic else tail
-    single = int(np.count_nonzero(keep)) == 1 and tail == 0.0
-    with np.errstate(over="ignore", divide="ignore"):  # 1/w_l overflows harmlessly for huge N(q, l)
-        law = WeightedChiSquare.from_spectrum(
-            kept[: last + 1], q, method="exact" if single else method, shift=shift, tail_bound=tail
+    kept_sum = math.fsum(a[keep])
+    exact_series = finite is not None and finite <= L and bool(np.all(keep[1:] | (a[1:] == 0)))
+    folded = 0.0 if exact_series else max(total - kept_sum, 0.0)  # mean entering through the shift
+    series_tail = 0.0 if exact_series else max(total - math.fsum(a[1:]), 0.0)  # sum_{l > L} a_l
+    shift = -kept_sum if estimator == "u" else folded
+
+    direct = keep & (degrees <= _DIRECT_DEGREE)
+    grouped = keep & (degrees > _DIRECT_DEGREE)
+    w_direct = np.exp(log_w[direct])
+    d_direct = np.exp(log_n[direct])
+    d_direct = np.where(d_direct < 1e12, np.round(d_direct), d_direct)  # exact integer dimensions where possible
+    w_group, d_group = _grouped_terms(a[grouped], log_w[grouped])
+    weights = np.concatenate([w_direct, w_group])
+    dofs = np.concatenate([d_direct, d_group])
+    single = weights.size == 1 and folded == 0.0
+    if method == "exact" and not single:
+        raise ValueError(
+            f"method='exact' needs a null law with a single chi-square term; {kernel!r} in q={q} has "
+            f"{weights.size} terms (use 'asymptotic' or 'imhof')"
         )
+    law_method = "exact" if method == "asymptotic" and single else ("imhof" if method == "asymptotic" else method)
+    law = WeightedChiSquare(weights, dofs, method=law_method, shift=shift, tail_bound=series_tail)
+    law.truncation_degree = int(L)
     if not law.std() > _DEGENERATE_RTOL * max(abs(phi1), abs(a0), total):
         raise ValueError(
             f"the null law of {kernel!r} in q={q} is numerically degenerate (standard deviation {law.std():.3g} "
@@ -617,115 +747,128 @@ def sobolev_null(
             "astronomical multiplicity N(q, l), so the statistic cannot be resolved in float64; use a kernel "
             "adapted to the dimension (e.g. Poisson rho ~ 1/q)"
         )
-    return law, last
+    if automatic and series_tail > rtol * total:
+        # Var(R) <= 2 sup_{l > L} w_l E[R]; the sup is taken as the largest weight of the last quarter of degrees
+        tail_w = log_w[max(1, (3 * L) // 4) :]
+        w_sup = float(np.exp(np.max(tail_w))) if np.any(np.isfinite(tail_w)) else 0.0
+        variance = 2.0 * w_sup * series_tail
+        if variance > rtol * law.var():
+            warnings.warn(
+                f"null law of {kernel!r} in q={q}: at degree {L} the neglected mean is {series_tail:.3g} "
+                f"({series_tail / total:.2g} of the total; added to the shift, so the mean is exact) and the "
+                f"neglected variance is at most {variance:.3g} ({variance / law.var():.2g} of the law's variance), "
+                f"above rtol = {rtol:g}; p-values are accurate to about that ratio",
+                TruncationWarning,
+                stacklevel=4,
+            )
+    return law
 
 
-@dataclass(frozen=True)
-class MonteCarloNull:
-    r"""Monte Carlo null distribution of a uniformity statistic: ``n_mc`` statistics of uniform samples.
-
-    Attributes
-    ----------
-    statistics : ndarray
-        The simulated statistics, sorted.
-    n, q : int
-        Sample size and dimension they were simulated at.
-    """
-
-    statistics: np.ndarray
-    n: int
-    q: int
-
-    @property
-    def n_mc(self) -> int:
-        return int(self.statistics.size)
-
-    def sf(self, x: Any) -> Any:
-        """Exact Monte Carlo p-value ``(1 + #{T* >= x}) / (n_mc + 1)``."""
-        return monte_carlo_pvalue(x, self.statistics)
-
-    def cdf(self, x: Any) -> Any:
-        """Empirical distribution function ``#{T* <= x} / n_mc``."""
-        out = np.searchsorted(self.statistics, np.asarray(x, dtype=np.float64), side="right") / self.n_mc
-        return float(out) if np.ndim(out) == 0 else out
-
-    def ppf(self, p: Any) -> Any:
-        """Empirical quantiles (``numpy.quantile``, linear interpolation)."""
-        out = np.quantile(self.statistics, p)
-        return float(out) if np.ndim(out) == 0 else out
-
-    def mean(self) -> float:
-        return float(np.mean(self.statistics))
-
-    def var(self) -> float:
-        return float(np.var(self.statistics, ddof=1))
-
-    def __repr__(self) -> str:
-        return f"MonteCarloNull(n_mc={self.n_mc}, n={self.n}, q={self.q}, mean={self.mean():.6g})"
+# =================================================================================================================
+# the result
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class UniformityTestResult:
-    r"""Result of :func:`uniformity_test` (frozen, like the result objects of :mod:`scipy.stats`).
+    r"""Result of :func:`uniformity_test`, like the result objects of :mod:`scipy.stats`.
+
+    It unpacks as ``statistic, pvalue = uniformity_test(...)`` (a sequence of length 2) and keeps named fields.
 
     Attributes
     ----------
     statistic : float
         The test statistic (sphunif's definition).
     pvalue : float
-        Asymptotic or Monte Carlo p-value.
+        Asymptotic or Monte Carlo p-value (``null_distribution.sf(statistic)``).
     null_distribution : WeightedChiSquare or MonteCarloNull
-        The null law used for the p-value (``sf(statistic) == pvalue``).
-    kernel : DotProductKernel
-        The kernel :math:`\varphi` that defines the test (statistic = :math:`n\,\mathrm{MMD}_V^2` or
-        :math:`(n-1)\,\mathrm{MMD}_U^2` of it).
+        The null law used for the p-value.
     test : str
+        The test's registered (lower-case) name.
+    kernel : DotProductKernel or None
+        The kernel :math:`\varphi` that defines the test (statistic :math:`n\,\mathrm{MMD}_V^2` or
+        :math:`(n-1)\,\mathrm{MMD}_U^2` of it); None for tests defined by a statistic function only.
     n, q : int
         Sample size and dimension.
-    u_statistic : bool
-        True for the U-type statistics (poisson, softmax).
+    estimator : {"v", "u"}
+        The estimator of the statistic.
     truncation_degree : int or None
-        Last degree kept in the asymptotic null series (None for Monte Carlo p-values).
+        Degree L at which the asymptotic null series is truncated (None for Monte Carlo p-values).
     truncation_error : float
-        :math:`\sum` of the coefficients :math:`a_l` left out of the series (their mean, added to the law's shift).
+        :math:`\sum_{l > L} a_l`, the neglected mean (added to the law's shift); 0 for Monte Carlo p-values.
     parameters : dict
-        The test's parameters (s, rho, kappa, vk2) with defaults filled in.
+        The test's parameters with defaults filled in.
     """
 
     statistic: float
     pvalue: float
-    null_distribution: WeightedChiSquare | MonteCarloNull
-    kernel: DotProductKernel
-    test: str
-    n: int
-    q: int
-    u_statistic: bool
-    truncation_degree: int | None
-    truncation_error: float
+    null_distribution: Any = None
+    test: str = ""
+    kernel: DotProductKernel | None = None
+    n: int = 0
+    q: int = 0
+    estimator: str = "v"
+    truncation_degree: int | None = None
+    truncation_error: float = 0.0
     parameters: dict = field(default_factory=dict)
+
+    def __iter__(self):
+        return iter((self.statistic, self.pvalue))
+
+    def __len__(self) -> int:
+        return 2
+
+    def __getitem__(self, index):
+        return (self.statistic, self.pvalue)[index]
+
+    def __repr__(self) -> str:
+        params = "".join(f", {k}={v!r}" for k, v in self.parameters.items())
+        return (
+            f"UniformityTestResult(test={self.test!r}{params}, statistic={self.statistic!r}, pvalue={self.pvalue!r}, "
+            f"n={self.n}, q={self.q}, estimator={self.estimator!r}, null_distribution={self.null_distribution!r})"
+        )
 
 
 # =================================================================================================================
 # the test
 
 
-def _rng(random_state: Any) -> np.random.Generator | np.random.RandomState:
-    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
-        return random_state
-    if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
-        return np.random.default_rng(random_state)
-    raise TypeError(f"random_state must be None, an int or a numpy Generator, got {type(random_state).__name__}")
+def _uniform_batch(rng: np.random.Generator, size: tuple[int, int, int]) -> np.ndarray:
+    x = rng.standard_normal(size)
+    return x / np.linalg.norm(x, axis=-1, keepdims=True)
+
+
+def _monte_carlo(
+    method: MonteCarloMethod,
+    n: int,
+    q: int,
+    simulate: Callable[[np.ndarray], float],
+) -> np.ndarray:
+    n_resamples = check_integer(method.n_resamples, "n_resamples", minimum=1)
+    batch = n_resamples if method.batch is None else check_integer(method.batch, "batch", minimum=1)
+    rvs = method.rvs
+    if rvs is not None and not callable(rvs):
+        raise TypeError(f"MonteCarloMethod.rvs must be None or a callable rvs(size), got {type(rvs).__name__}")
+    rng = check_rng(method.rng) if rvs is None else None
+    out = np.empty(n_resamples)
+    done = 0
+    while done < n_resamples:
+        m = min(batch, n_resamples - done)
+        samples = _uniform_batch(rng, (m, n, q)) if rvs is None else np.asarray(rvs(size=(m, n, q)), dtype=np.float64)
+        if samples.shape != (m, n, q):
+            raise ValueError(f"MonteCarloMethod.rvs(size=(m, n, q)) must return shape {(m, n, q)}, got {samples.shape}")
+        for i in range(m):
+            out[done + i] = simulate(samples[i])
+        done += m
+    return out
 
 
 def uniformity_test(
     Z: Any,
     test: str = "rayleigh",
     *,
+    method: str | MonteCarloMethod = "asymptotic",
     kernel: DotProductKernel | str | None = None,
-    pvalue: str = "asymptotic",
-    method: str = "imhof",
-    n_mc: int = 1000,
-    random_state: Any = None,
+    estimator: str | None = None,
     degree: int | None = None,
     block_size: int | None = None,
     **params: Any,
@@ -737,21 +880,21 @@ def uniformity_test(
     Z : array, shape (n, q)
         n >= 2 unit vectors (rows) in :math:`\mathbb{R}^q`, q >= 2; numpy or any array-API array (torch, ...).
     test : str
-        ``"rayleigh"``, ``"bingham"``, ``"ajne"``, ``"gine_gn"``, ``"gine_fn"``, ``"bakshaev"``, ``"riesz"`` (s),
-        ``"poisson"`` (rho), ``"softmax"`` (kappa), ``"sobolev"`` (vk2) or ``"kernel"`` (kernel=...). Definitions,
-        kernels and scalings in the module table (those of sphunif).
+        A registered test (:data:`UNIFORMITY_TESTS`, case-insensitive): ``"rayleigh"``, ``"bingham"``, ``"ajne"``,
+        ``"gine_gn"``, ``"gine_fn"``, ``"bakshaev"``, ``"riesz"`` (s), ``"poisson"`` (rho), ``"softmax"`` (kappa),
+        ``"sobolev"`` (vk2) or ``"kernel"`` (kernel=...). Definitions, kernels and scalings in the module table.
+    method : str or scipy.stats.MonteCarloMethod
+        ``"asymptotic"`` (the best algorithm for the asymptotic law: the exact chi-square for a single degree,
+        Imhof's inversion otherwise), an algorithm by name (``"imhof"``, ``"hbe"``, ``"sw"``, ``"exact"`` for a
+        single chi-square), or a :class:`scipy.stats.MonteCarloMethod`: ``n_resamples`` statistics of samples of
+        size n drawn by ``rvs(size=(m, n, q))`` (m <= ``batch`` samples of unit rows per call; default: uniform on
+        the sphere from ``rng``), p-value :math:`(1 + \#\{T^* \ge T\}) / (1 + n_{resamples})`.
     kernel : DotProductKernel or str, optional
         The kernel of ``test="kernel"``: statistic :math:`n\,\mathrm{MMD}_V^2`, null
         :math:`\sum_{l \ge 1} (a_l/N(q,l))\chi^2_{N(q,l)}`; its coefficients must be non-negative for l >= 1.
-    pvalue : {"asymptotic", "monte_carlo"}
-        Asymptotic null law, or simulation of the statistic on ``n_mc`` uniform samples of size n.
-    method : {"imhof", "hbe", "sw"}
-        How the asymptotic law is evaluated (Imhof inversion; Hall–Buckley–Eagleson or Satterthwaite–Welch moment
-        matching). Rayleigh, Bingham and single-degree kernels use the exact chi-square.
-    n_mc : int
-        Monte Carlo replicates.
-    random_state : None, int or numpy Generator
-        Randomness of the Monte Carlo simulation.
+    estimator : {"v", "u"}, optional
+        :math:`n\,\mathrm{MMD}_V^2` or :math:`(n-1)\,\mathrm{MMD}_U^2` of the test's kernel; default: the test's
+        own ("u" for poisson and softmax, as in sphunif; "v" otherwise).
     degree : int, optional
         Truncation degree of the asymptotic series (default automatic: see the module notes).
     block_size : int, optional
@@ -763,54 +906,76 @@ def uniformity_test(
     Returns
     -------
     UniformityTestResult
+        Unpacks as ``statistic, pvalue``; fields as documented there.
 
     Raises
     ------
     ValueError, TypeError
-        Fewer than 2 points, rows that are not unit vectors, NaN/inf, an unknown test or parameter, a kernel with a
-        negative coefficient :math:`a_l` (l >= 1) -- each naming the offending argument.
+        Fewer than 2 points, rows that are not unit vectors, NaN/inf, an unknown test, method or parameter, a kernel
+        with a negative coefficient :math:`a_l` (l >= 1) -- each naming the offending argument.
 
     Examples
     --------
     >>> import numpy as np
+    >>> from scipy.stats import MonteCarloMethod
     >>> rng = np.random.default_rng(0)
     >>> Z = rng.standard_normal((200, 3))
     >>> Z /= np.linalg.norm(Z, axis=1, keepdims=True)
-    >>> res = uniformity_test(Z, "rayleigh")
-    >>> bool(res.pvalue > 0.01), res.null_distribution.method  # chi^2_3
+    >>> statistic, pvalue = uniformity_test(Z, "rayleigh")
+    >>> bool(pvalue > 0.01), uniformity_test(Z, "rayleigh").null_distribution.method  # chi^2_3
     (True, 'exact')
     >>> Z[:, 2] = np.abs(Z[:, 2])  # fold onto the upper hemisphere
-    >>> bool(uniformity_test(Z, "ajne").pvalue < 1e-6)
+    >>> bool(uniformity_test(Z, "Ajne").pvalue < 1e-6)
     True
+    >>> res = uniformity_test(Z, "ajne", method=MonteCarloMethod(n_resamples=99, rng=1))
+    >>> res.pvalue  # no simulated statistic reaches the observed one
+    0.01
     """
     Z, n, q = _check_sample(Z)
-    test, kern, u, checked = _resolve(test, kernel, q, params)
-    if pvalue not in _PVALUES:
-        raise ValueError(f"pvalue must be one of {', '.join(_PVALUES)}, got {pvalue!r}")
-    if method not in _METHODS:
-        raise ValueError(f"method must be one of {', '.join(_METHODS)}, got {method!r}")
-    if block_size is not None and (
-        isinstance(block_size, bool) or not isinstance(block_size, numbers.Integral) or block_size < 1
-    ):
-        raise ValueError(f"block_size must be a positive integer or None, got {block_size!r}")
+    spec, kern, checked = _resolve(test, kernel, q, params)
+    estimator = _estimator_for(spec, kern, estimator)
+    block_size = check_block_size(block_size)
+    if degree is not None:
+        degree = check_integer(degree, "degree", minimum=1, requirement="an integer degree >= 1 or None")
 
-    if pvalue == "asymptotic":
-        law, L = sobolev_null(kern, q, u_statistic=u, method=method, degree=degree)
-        statistic = _statistic(Z, kern, u, block_size)
-        p = float(law.sf(statistic))
-        return UniformityTestResult(statistic, p, law, kern, test, n, q, u, L, float(law.truncation_error), checked)
+    if isinstance(method, MonteCarloMethod):
+        if kern is not None:  # the same spectrum check as the asymptotic law, on the low degrees
+            log_abs, sign = kern.log_spectrum(_CHECK_DEGREE, q=q)
+            _coefficients(kern, q, log_abs, sign, float(kern.phi_at_one(q=q) - kern.uniform_mean_embedding(q=q)))
+        statistic = _statistic(Z, spec, kern, estimator, checked, block_size)
+        simulated = _monte_carlo(
+            method, n, q, lambda sample: _statistic(sample, spec, kern, estimator, checked, block_size)
+        )
+        null = MonteCarloNull(simulated, n=n, q=q)
+        pvalue = float(monte_carlo_pvalue(statistic, simulated))
+        return UniformityTestResult(statistic, pvalue, null, spec.name, kern, n, q, estimator, None, 0.0, checked)
 
-    if isinstance(n_mc, bool) or not isinstance(n_mc, numbers.Integral) or n_mc < 1:
-        raise ValueError(f"n_mc must be a positive integer, got {n_mc!r}")
-    rng = _rng(random_state)
-    # check the kernel's spectrum (negative coefficients) with the same rules as the asymptotic law
-    if test == "kernel":
-        sobolev_null(kern, q, method=method, degree=degree)
-    statistic = _statistic(Z, kern, u, block_size)
-    simulated = np.empty(int(n_mc))
-    for i in range(int(n_mc)):
-        simulated[i] = _statistic(sample_uniform(n, q, rng), kern, u, block_size)
-    null = MonteCarloNull(np.sort(simulated), n, q)
+    if not isinstance(method, str) or method.lower() not in _ASYMPTOTIC_METHODS:
+        raise ValueError(
+            f"method must be one of {', '.join(map(repr, _ASYMPTOTIC_METHODS))} or a scipy.stats.MonteCarloMethod, "
+            f"got {method!r}"
+        )
+    method = method.lower()
+    if spec.null is not None and (kern is None or estimator == spec.estimator):
+        law = spec.null(n=n, q=q, method=method, **checked)
+    elif kern is not None:
+        law = sobolev_null(kern, q=q, estimator=estimator, method=method, degree=degree)
+    else:
+        raise ValueError(
+            f"test {spec.name!r} has no asymptotic null law here; pass method=scipy.stats.MonteCarloMethod(...)"
+        )
+    statistic = _statistic(Z, spec, kern, estimator, checked, block_size)
+    pvalue = float(law.sf(statistic))
     return UniformityTestResult(
-        statistic, float(monte_carlo_pvalue(statistic, simulated)), null, kern, test, n, q, u, None, 0.0, checked
+        statistic,
+        pvalue,
+        law,
+        spec.name,
+        kern,
+        n,
+        q,
+        estimator,
+        getattr(law, "truncation_degree", None),
+        float(getattr(law, "truncation_error", 0.0)),
+        checked,
     )
