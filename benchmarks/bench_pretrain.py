@@ -71,7 +71,7 @@ def _stamp(cmd: list[str]) -> dict:
 
     The resolved configuration catches a changed preset, which the command line alone does not show.
     """
-    from dotkernels_ssl.config import config_to_dict, parse_config
+    from dotkernels_ssl.pretraining.config import config_to_dict, parse_config
 
     resolved = config_to_dict(parse_config(cmd[cmd.index("--preset") :]))
     return json.loads(json.dumps({"command": cmd, "config": resolved}, default=str))
@@ -167,8 +167,8 @@ def _summary(method: str, out: Path, wall: float | None, peak_rss_mb: float | No
 
 def pixel_baseline(data_dir: str | None) -> dict:
     """Weighted 20-NN on raw pixels (values in [0, 1], cosine, T = 0.07)."""
-    from dotkernels_ssl.data import load_dataset
-    from dotkernels_ssl.evaluate import knn_accuracy, pixel_features
+    from dotkernels_ssl.pretraining.data import load_dataset
+    from dotkernels_ssl.pretraining.evaluation import knn_accuracy, pixel_features
 
     test = pixel_features(load_dataset("fashion-mnist", "test", data_dir), mean=(0.0,), std=(1.0,))
     out = {}
@@ -182,8 +182,8 @@ def throughput(args: argparse.Namespace) -> dict:
     """Images/s of the loop's data path against per-image torchvision transforms in a DataLoader."""
     from torchvision.transforms import v2 as T
 
-    from dotkernels_ssl.config import build_config
-    from dotkernels_ssl.data import InMemoryLoader, load_dataset
+    from dotkernels_ssl.pretraining.config import build_config
+    from dotkernels_ssl.pretraining.data import InMemoryLoader, load_dataset
     from dotkernels_ssl.train import _build_optimizer, build_augment, build_loss_from_config, build_model
 
     torch.set_num_threads(args.threads)

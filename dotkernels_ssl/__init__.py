@@ -10,7 +10,21 @@
   (``dotkernels-pretrain``, ``dotkernels-eval``).
 """
 
-from .losses import *  # noqa: F403
-from .losses import __all__ as _losses_all
+import importlib
+from typing import Any
 
-__all__ = list(_losses_all)
+
+def __getattr__(name: str) -> Any:
+    # The losses (and torch) load on first use, so the command line answers --help and errors without torch.
+    losses = importlib.import_module(f"{__name__}.losses")
+
+    if name == "__all__":
+        return list(losses.__all__)
+    if name in losses.__all__:
+        return getattr(losses, name)
+    raise AttributeError(f"module 'dotkernels_ssl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    losses = importlib.import_module(f"{__name__}.losses")
+    return sorted({*globals(), *losses.__all__})

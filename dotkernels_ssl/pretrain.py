@@ -1,8 +1,8 @@
-"""``python -m dotkernels_ssl.pretrain [options]``: the same as ``dotkernels-pretrain`` (see :mod:`.cli`)."""
+"""``python -m dotkernels_ssl.pretrain [options]``: the same as ``dotkernels-pretrain`` (for ``torchrun``)."""
 
 from __future__ import annotations
 
-from .cli import pretrain_main
+from .pretraining.cli import pretrain_main
 
 __all__ = ["pretrain_main"]
 

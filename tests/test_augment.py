@@ -1,4 +1,4 @@
-"""Tests of dotkernels_ssl.augment: shapes, randomness per sample and per view, seeding, 1 and 3 channels."""
+"""Tests of dotkernels_ssl.pretraining.augment: shapes, randomness per sample and per view, seeding, 1 and 3 channels."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("kornia")
 
-from dotkernels_ssl.augment import (  # noqa: E402
+from dotkernels_ssl.pretraining.augment import (  # noqa: E402
     RECIPES,
     MultiCropAugment,
     TwoViewAugment,

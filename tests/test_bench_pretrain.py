@@ -73,7 +73,7 @@ def test_summary_records_the_runs_kernel_and_options(bench, tmp_path):
 
     eval_json = {
         "epochs": 12,
-        "kernel": "legendre:1,40,40,40",
+        "kernel": "sfrik:1,40,40,40",
         "loss_options": {"sim_coeff": 250},
         "eval": {"knn": {"test": {"20": 0.87}, "val": {"20": 0.88}, "best_k": 20}},
         "train": {
@@ -86,5 +86,5 @@ def test_summary_records_the_runs_kernel_and_options(bench, tmp_path):
     }
     (tmp_path / "eval.json").write_text(json.dumps(eval_json))
     summary = bench._summary("sfrik", tmp_path, wall=None, peak_rss_mb=None)
-    assert summary["kernel"] == "legendre:1,40,40,40" and summary["loss_options"] == {"sim_coeff": 250}
+    assert summary["kernel"] == "sfrik:1,40,40,40" and summary["loss_options"] == {"sim_coeff": 250}
     assert summary["knn20_test"] == 0.87 and summary["linear_test"] is None and summary["peak_rss_mb"] == 2.0e3

@@ -1,4 +1,4 @@
-"""dotkernels_ssl.config: presets, YAML files, command-line overrides, validation (no training here)."""
+"""dotkernels_ssl.pretraining.config: presets, YAML files, command-line overrides, validation (no training here)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import pytest
 pytest.importorskip("torch")
 yaml = pytest.importorskip("yaml")
 
-from dotkernels_ssl.config import (  # noqa: E402
+from dotkernels_ssl.pretraining.config import (  # noqa: E402
     FLAT_ALIASES,
     METHOD_DEFAULTS,
     METHODS,
@@ -120,7 +120,7 @@ def test_yaml_file_then_command_line(tmp_path):
 
 
 def test_round_trip_dict_and_yaml(tmp_path):
-    cfg = parse_config(["--method", "kernel", "--kernel", "gaussian:tau=2.5", "--data.crop_scale", "0.2,1"])
+    cfg = parse_config(["--method", "kernel", "--kernel", "gaussian:gamma=2.5", "--data.crop_scale", "0.2,1"])
     d = config_to_dict(cfg)
     assert config_from_dict(d) == cfg
     save_yaml(cfg, tmp_path / "c.yaml")
@@ -132,7 +132,7 @@ def test_round_trip_dict_and_yaml(tmp_path):
     ("argv", "match"),
     [
         (["--method", "byol"], "unknown method 'byol'"),
-        (["--kernel", "gaussian:tau=-1"], "bad kernel"),
+        (["--kernel", "gaussian:gamma=-1"], "bad kernel"),
         (["--kernel", "nosuchkernel"], "unknown kernel"),
         (["--method", "vicreg", "--kernel", "gaussian"], "kernel methods"),
         (["--method", "kernel"], "needs a kernel"),
@@ -160,7 +160,7 @@ def test_bad_inputs_raise_config_error(argv, match):
 
 
 def test_kernel_strings_accepted():
-    for spec in ("gaussian:tau=2.5", "legendre:1,40,40", "heat:tau=0.01", "sfrik"):
+    for spec in ("gaussian:gamma=2.5", "sfrik:1,40,40", "heat:time=0.01", "sfrik"):
         assert parse_config(["--kernel", spec]).loss.kernel == spec
     assert set(METHODS) >= {"sfrik", "auh", "vicreg", "barlow", "simclr"}
 

@@ -1,4 +1,4 @@
-"""Tests of dotkernels_ssl.data: every format written here in its standard layout and read back exactly."""
+"""Tests of dotkernels_ssl.pretraining.data: every format written here in its standard layout and read back exactly."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from dotkernels_ssl import data as D  # noqa: E402
-from dotkernels_ssl.data import (  # noqa: E402
+from dotkernels_ssl.pretraining import data as D  # noqa: E402
+from dotkernels_ssl.pretraining.data import (  # noqa: E402
     DatasetNotFoundError,
     ImageData,
     IndexBatchSampler,

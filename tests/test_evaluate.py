@@ -1,4 +1,4 @@
-"""dotkernels_ssl.evaluate and dotkernels_ssl.monitors on synthetic features (independent references)."""
+"""dotkernels_ssl.pretraining.evaluation and dotkernels_ssl.pretraining.monitors on synthetic features (independent references)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 sklearn = pytest.importorskip("sklearn")
 
-from dotkernels_ssl.evaluate import (  # noqa: E402
+from dotkernels_ssl.pretraining.evaluation import (  # noqa: E402
     FeatureSet,
     evaluate_features,
     extract_features,
@@ -21,7 +21,7 @@ from dotkernels_ssl.evaluate import (  # noqa: E402
     pixel_features,
     train_linear_probe,
 )
-from dotkernels_ssl.monitors import (  # noqa: E402
+from dotkernels_ssl.pretraining.monitors import (  # noqa: E402
     collapse_monitors,
     effective_rank,
     embedding_std,
@@ -174,7 +174,7 @@ class _Images:
 
 
 def test_extract_features_order_normalisation_and_mode():
-    from dotkernels_ssl.models import SSLModel, build_projector
+    from dotkernels_ssl.pretraining.models import SSLModel, build_projector
 
     data = _Images()
     backbone = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 5), torch.nn.BatchNorm1d(5))
@@ -237,9 +237,9 @@ def test_mmd_to_uniform_against_quadrature():
     U = _sphere(300, q)
     G = np.exp(2 * tau * (U.numpy() @ U.numpy().T - 1))
     ref = G.mean() - _a0_gaussian(tau, q)
-    assert mmd2_to_uniform(U, f"gaussian:tau={tau}") == pytest.approx(ref, rel=1e-6, abs=1e-9)
+    assert mmd2_to_uniform(U, f"gaussian:gamma={tau}") == pytest.approx(ref, rel=1e-6, abs=1e-9)
     collapsed = U[:1].repeat(50, 1)
-    assert mmd2_to_uniform(collapsed, f"gaussian:tau={tau}") == pytest.approx(1 - _a0_gaussian(tau, q), rel=1e-6)
+    assert mmd2_to_uniform(collapsed, f"gaussian:gamma={tau}") == pytest.approx(1 - _a0_gaussian(tau, q), rel=1e-6)
     # a uniform sample has a small MMD; the SFRIK kernel (a_0 = 0) gives the mean Gram entry
     assert mmd2_to_uniform(_sphere(2000, q, 1), "sfrik") < mmd2_to_uniform(collapsed, "sfrik")
 

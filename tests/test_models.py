@@ -1,4 +1,4 @@
-"""Tests of dotkernels_ssl.models: shapes, zero-init, projector structure, the small-image stem, gradients."""
+"""Tests of dotkernels_ssl.pretraining.models: shapes, zero-init, projector structure, the small-image stem, gradients."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ pytest.importorskip("torchvision")
 
 from torch import nn  # noqa: E402
 
-from dotkernels_ssl.models import (  # noqa: E402
+from dotkernels_ssl.pretraining.models import (  # noqa: E402
     ConvNet,
     Projector,
     SSLModel,

@@ -1,4 +1,4 @@
-"""Tests of dotkernels_ssl.optim against hand-written reference computations (float64)."""
+"""Tests of dotkernels_ssl.pretraining.optim against hand-written reference computations (float64)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from dotkernels_ssl.optim import LARS, WarmupCosineSchedule, param_groups, scaled_lr, warmup_steps  # noqa: E402
+from dotkernels_ssl.pretraining.optim import LARS, WarmupCosineSchedule, param_groups, scaled_lr, warmup_steps  # noqa: E402
 
 
 def _tiny_model() -> nn.Module:

@@ -33,17 +33,22 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import kornia.augmentation as K
 import torch
 from torch import nn
 
+from .config import Config
+
 __all__ = [
     "RECIPES",
+    "MirrorViews",
     "MultiCropAugment",
     "TwoViewAugment",
     "ViewAugment",
     "ViewRecipe",
+    "build_augment",
     "get_recipe",
 ]
 
@@ -299,14 +304,53 @@ class MultiCropAugment(nn.Module):
         if local_size is None:
             local_size = max(8, math.floor(size * 96 / 224))
         self.global_views = nn.ModuleList(
-            ViewAugment(replace(pair[i % 2], crop_scale=tuple(global_scale)), size, mean, std)
-            for i in range(n_global)
+            ViewAugment(replace(pair[i % 2], crop_scale=tuple(global_scale)), size, mean, std) for i in range(n_global)
         )
         self.local_views = nn.ModuleList(
-            ViewAugment(replace(pair[1], crop_scale=tuple(local_scale)), local_size, mean, std)
-            for _ in range(n_local)
+            ViewAugment(replace(pair[1], crop_scale=tuple(local_scale)), local_size, mean, std) for _ in range(n_local)
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return the global views, then the local views."""
         return [v(x) for v in self.global_views] + [v(x) for v in self.local_views]
+
+
+class MirrorViews(nn.Module):
+    """Deterministic "augmentation" (recipe ``"none"``): view 1 is the image, view 2 its horizontal mirror.
+
+    Normalised with ``mean``/``std`` and resized to ``size``; no randomness, so runs that split the same batch
+    differently (one process or several) see exactly the same views.
+    """
+
+    def __init__(self, size: int, mean: Sequence[float], std: Sequence[float]) -> None:
+        super().__init__()
+        self.size = int(size)
+        self.mean = tuple(float(v) for v in mean)
+        self.std = tuple(float(v) for v in std)
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Return ``[x, flip(x)]`` normalised, float32."""
+        x = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
+        c = x.shape[1]
+        m = torch.tensor(self.mean * (c if len(self.mean) == 1 else 1), device=x.device).view(1, c, 1, 1)
+        s = torch.tensor(self.std * (c if len(self.std) == 1 else 1), device=x.device).view(1, c, 1, 1)
+        x = (x - m) / s
+        if tuple(x.shape[-2:]) != (self.size, self.size):
+            x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
+        return [x, x.flip(-1)]
+
+
+def build_augment(cfg: Config, mean: Sequence[float], std: Sequence[float], image_size: int) -> nn.Module:
+    """The batched augmentation of ``cfg.data`` (a module mapping a uint8 batch to a list of views)."""
+    d = cfg.data
+    size = int(d.crop_size or image_size)
+    if d.recipe == "none":
+        return MirrorViews(size, mean, std)
+    if d.local_crops > 0:
+        kwargs: dict[str, Any] = {}
+        if d.crop_scale is not None:
+            kwargs["global_scale"] = tuple(d.crop_scale)
+        return MultiCropAugment(
+            d.recipe, size, mean, std, n_global=2, n_local=d.local_crops, local_size=d.local_size, **kwargs
+        )
+    return TwoViewAugment(d.recipe, size, mean, std, crop_scale=tuple(d.crop_scale) if d.crop_scale else None)

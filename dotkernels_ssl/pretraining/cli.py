@@ -1,15 +1,17 @@
 """Command-line entry points: ``dotkernels-pretrain`` and ``dotkernels-eval``.
 
 ``dotkernels-pretrain [--preset NAME] [--config FILE.yaml] [--method M] [--kernel SPEC] [--out DIR] [...]``
-pretrains (or resumes, when ``--out`` is an existing run folder); see :mod:`dotkernels_ssl.config` for every
-option (``--help`` lists them). Under ``torchrun --nproc_per_node N`` the same command trains on N processes.
+pretrains (or resumes, when ``--out`` is an existing run folder; a complete run prints its results again and
+writes nothing); see :mod:`dotkernels_ssl.pretraining.config` for every option (``--help`` lists them). Under
+``torchrun --nproc_per_node N`` the same command (``python -m dotkernels_ssl.pretrain``) trains on N processes.
 
 ``dotkernels-eval (--checkpoint FILE | --run DIR) [--device D] [--out FILE.json] [--SECTION.FIELD VALUE ...]``
 evaluates a saved checkpoint with the protocol of its run (kNN, linear probe, logistic regression; choices on the
 validation split, accuracies on test) and prints the result as JSON.
 
-Both return 0 on success, 2 for a configuration or usage error, 1 for a runtime failure (missing data, corrupt
-checkpoint, non-finite loss), printing one clear message instead of a traceback.
+Both parse and validate their arguments before importing torch (``--help`` and configuration errors answer at
+once), return 0 on success, 2 for a configuration or usage error, 1 for a runtime failure (missing data, corrupt
+checkpoint, non-finite loss) and 130 when interrupted, printing one clear line instead of a traceback.
 """
 
 from __future__ import annotations
@@ -17,38 +19,47 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, check_run_folder, parse_config
 
 __all__ = ["eval_main", "pretrain_main"]
 
 
-def _error(prog: str, exc: BaseException, code: int) -> int:
-    print(f"{prog}: error: {exc}", file=sys.stderr)
-    return code
+def _guarded(prog: str, hint: str, work: Callable[[], Any]) -> int:
+    """Run ``work``; every failure becomes one line on stderr and an exit status (no traceback)."""
+    try:
+        work()
+    except ConfigError as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted{hint}", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def pretrain_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``dotkernels-pretrain`` / ``python -m dotkernels_ssl.pretrain``; returns the exit status."""
-    from .config import ConfigError, parse_config
-
     prog = "dotkernels-pretrain"
     try:
-        cfg = parse_config(list(sys.argv[1:] if argv is None else argv))  # --help exits here, before torch loads
+        cfg = parse_config(list(sys.argv[1:] if argv is None else argv))  # --help exits here
+        check_run_folder(cfg.out_dir)
     except ConfigError as exc:
-        return _error(prog, exc, 2)
-    from .data import DatasetNotFoundError
-    from .train import CheckpointError, NonFiniteLossError, train
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
 
-    try:
+    def work() -> None:
+        from .loop import train  # torch loads only once the arguments are known to be valid
+
         train(cfg)
-    except ConfigError as exc:
-        return _error(prog, exc, 2)
-    except (DatasetNotFoundError, CheckpointError, NonFiniteLossError) as exc:
-        return _error(prog, exc, 1)
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted; resume with the same --out", file=sys.stderr)
-        return 130
-    return 0
+
+    return _guarded(prog, "; resume with the same --out", work)
 
 
 def _eval_parser() -> argparse.ArgumentParser:
@@ -74,16 +85,8 @@ def _eval_parser() -> argparse.ArgumentParser:
     return p
 
 
-def eval_main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``dotkernels-eval`` / ``python -m dotkernels_ssl.evaluate``; returns the exit status."""
-    from .config import ConfigError
-    from .data import DatasetNotFoundError
-    from .evaluate import evaluate_checkpoint
-    from .train import CheckpointError
-
-    prog = "dotkernels-eval"
-    parser = _eval_parser()
-    args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+def _eval_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace, rest: list[str]) -> dict[str, str]:
+    """The dotted ``--SECTION.FIELD VALUE`` overrides and the flat options as configuration keys."""
     overrides: dict[str, str] = {}
     i = 0
     while i < len(rest):
@@ -97,26 +100,44 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
             i += 1
         overrides[name[2:]] = value
         i += 1
+    flat = {
+        "data.data_dir": args.data_dir,
+        "eval.linear_epochs": args.linear_epochs,
+        "data.eval_limit": args.eval_limit,
+        "eval.linear": "false" if args.no_linear else None,
+        "eval.logreg": "false" if args.no_logreg else None,
+    }
+    overrides.update({k: str(v) for k, v in flat.items() if v is not None})
+    return overrides
+
+
+def eval_main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``dotkernels-eval``; returns the exit status."""
+    prog = "dotkernels-eval"
+    parser = _eval_parser()
+    args, rest = parser.parse_known_args(list(sys.argv[1:] if argv is None else argv))
+    overrides = _eval_overrides(parser, args, rest)
     if args.quiet and args.out is None:
         parser.error("--quiet prints nothing, so it needs --out FILE.json")
-    if args.data_dir is not None:
-        overrides["data.data_dir"] = args.data_dir
-    if args.linear_epochs is not None:
-        overrides["eval.linear_epochs"] = str(args.linear_epochs)
-    if args.eval_limit is not None:
-        overrides["data.eval_limit"] = str(args.eval_limit)
-    if args.no_linear:
-        overrides["eval.linear"] = "false"
-    if args.no_logreg:
-        overrides["eval.logreg"] = "false"
-    try:
+    if args.out is not None:
+        for path in Path(args.out).parents:
+            if path.exists() and not path.is_dir():
+                parser.error(f"--out {args.out} is below the file {path}")
+        if Path(args.out).is_dir():
+            parser.error(f"--out {args.out} is a folder; pass a file name such as eval.json")
+
+    def work() -> None:
+        from .evaluation import evaluate_checkpoint  # torch loads only once the arguments are known to be valid
+
+        progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
         result = evaluate_checkpoint(
-            args.checkpoint, run=args.run, overrides=overrides, device=args.device, out=args.out
+            args.checkpoint, run=args.run, overrides=overrides, device=args.device, out=args.out, progress=progress
         )
-    except ConfigError as exc:
-        return _error(prog, exc, 2)
-    except (DatasetNotFoundError, CheckpointError) as exc:
-        return _error(prog, exc, 1)
-    if not args.quiet:
-        print(json.dumps(result, indent=2, default=str))
-    return 0
+        if not args.quiet:
+            print(json.dumps(result, indent=2, default=str))
+
+    return _guarded(prog, "", work)
+
+
+if __name__ == "__main__":
+    raise SystemExit(pretrain_main())

@@ -7,16 +7,18 @@ including the distributed settings) and :class:`EvalConfig` (``eval.*``).
 Resolution order (later wins):
 
 1. the dataclass defaults;
-2. the named preset (:data:`PRESETS`, ``--preset``; ``fashion-mnist-cpu`` by default), then the preset's defaults
-   for the chosen method (:data:`METHOD_DEFAULTS`: loss coefficients, projector, learning rate);
+2. the named preset (:data:`~dotkernels_ssl.pretraining.presets.PRESETS`, ``--preset``; ``fashion-mnist-cpu``
+   by default), then the preset's settings for the chosen method
+   (:data:`~dotkernels_ssl.pretraining.presets.METHOD_DEFAULTS`: the loss preset, the projector);
 3. a YAML file (``--config file.yaml``), nested (``optim: {base_lr: 0.3}``) or dotted (``optim.base_lr: 0.3``);
-4. command-line overrides: dotted (``--optim.base_lr 0.3``, ``--loss.options.sim_coeff 100``) or the flat
+4. command-line overrides: dotted (``--optim.base_lr 0.3``, ``--loss.options.invariance_weight 100``) or the flat
    aliases of :data:`FLAT_ALIASES` (``--lr 0.3``, ``--epochs 5``, ``--batch-size 512``, ``--quiet``...).
 
 Values are converted to the field's type (``"none"`` gives None for optional fields, tuples are written
 ``"64,128,256,256"``, booleans ``true/false/1/0/yes/no``; ``loss.options.*`` values are read as YAML scalars).
 Unknown keys, wrong types, unknown methods and kernel strings that :func:`dotkernels.parse_kernel` rejects raise
-:class:`ConfigError` (a ``ValueError``) before anything is written.
+:class:`ConfigError` (a ``ValueError``) before anything is written. The module imports neither torch nor the
+losses, so the command line answers ``--help`` and configuration errors at once.
 
 Examples
 --------
@@ -27,20 +29,34 @@ Examples
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
+import sys
 import types
 import typing
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from dotkernels import parse_kernel
+
+from .presets import (
+    BACKBONES,
+    DATASET_NAMES,
+    DEFAULT_PRESET,
+    KERNEL_METHODS,
+    METHOD_DEFAULTS,
+    METHODS,
+    PRESETS,
+    RECIPE_NAMES,
+)
+
 __all__ = [
     "FLAT_ALIASES",
-    "METHODS",
-    "METHOD_DEFAULTS",
-    "PRESETS",
+    "FLAT_SWITCHES",
     "Config",
     "ConfigError",
     "DataConfig",
@@ -50,21 +66,17 @@ __all__ = [
     "OptimConfig",
     "RunConfig",
     "build_config",
+    "check_kernel",
+    "check_run_folder",
     "config_from_dict",
     "config_to_dict",
     "load_yaml",
     "parse_config",
+    "parse_projector_spec",
     "save_yaml",
+    "set_option",
+    "usage",
 ]
-
-METHODS: tuple[str, ...] = ("sfrik", "kernel", "auh", "vicreg", "barlow", "simclr")
-"""Pretraining methods: ``sfrik`` (the paper's loss), ``kernel`` (kernel uniformity with any ``--kernel``),
-``auh`` (alignment + uniformity on the hypersphere), ``vicreg``, ``barlow`` (Barlow Twins), ``simclr``."""
-
-KERNEL_METHODS: tuple[str, ...] = ("sfrik", "kernel")
-"""Methods whose regulariser is a dot-product kernel (``--kernel`` applies to them)."""
-
-DEFAULT_PRESET = "fashion-mnist-cpu"
 
 
 class ConfigError(ValueError):
@@ -175,24 +187,28 @@ class ModelConfig:
 
 @dataclass
 class LossConfig:
-    """The self-supervised loss.
+    """The self-supervised loss: ``dotkernels_ssl.losses.build_loss(method, kernel=..., preset=..., **options)``.
 
     Attributes
     ----------
     method
-        One of :data:`METHODS`.
+        One of :data:`~dotkernels_ssl.pretraining.presets.METHODS`.
     kernel
-        Kernel of ``sfrik``/``kernel`` (any :func:`dotkernels.parse_kernel` string, e.g. ``"gaussian:tau=2.5"``,
-        ``"legendre:1,40,40"``, ``"heat:tau=0.01"``); None is the method's default (SFRIK's ``legendre:1,40,40``).
-        It is also the kernel of the MMD collapse monitor (the SFRIK kernel for the other methods).
+        Kernel of ``sfrik``/``kernel`` (any :func:`dotkernels.parse_kernel` string, e.g. ``"gaussian:gamma=2.5"``,
+        ``"sfrik:40,40"``, ``"heat:time=0.01"``); None is the method's default (the SFRIK kernel). It is also the
+        kernel of the MMD collapse monitor (the SFRIK kernel for the other methods).
+    preset
+        A preset name of ``dotkernels_ssl.losses.PRESETS[method]`` (the papers' coefficients), or None for the
+        loss's defaults; set by the run preset.
     options
-        Keyword arguments of the loss (``build_loss(method, kernel, **options)``): e.g. ``sim_coeff``,
-        ``mmd_coeff`` (sfrik); ``align_weight``, ``unif_weight``, ``t``, ``align_reduction`` (auh);
-        ``sim_coeff``, ``std_coeff``, ``cov_coeff`` (vicreg); ``lambd`` (barlow); ``temperature`` (simclr).
+        Keyword arguments of the loss over the preset: e.g. ``invariance_weight``, ``uniformity_weight``
+        (sfrik, auh), ``gamma`` (auh), ``variance_weight``, ``covariance_weight`` (vicreg),
+        ``redundancy_weight`` (barlow), ``temperature`` (simclr).
     """
 
     method: str = "sfrik"
     kernel: str | None = None
+    preset: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -396,118 +412,7 @@ SECTIONS: dict[str, type] = {
 }
 
 # --------------------------------------------------------------------------------------------------------------
-# Presets
-
-_PAPER_BASELINES_R18: dict[str, dict[str, Any]] = {
-    "sfrik": {"loss.options": {"sim_coeff": 4000.0, "mmd_coeff": 1.0}},
-    "kernel": {"loss.options": {"sim_coeff": 4000.0, "mmd_coeff": 1.0}},
-    "auh": {"loss.options": {"align_weight": 3000.0, "unif_weight": 1.0, "t": 2.5, "align_reduction": "element"}},
-    "vicreg": {"loss.options": {"sim_coeff": 10.0, "std_coeff": 10.0, "cov_coeff": 1.0}},
-    "barlow": {"loss.options": {"lambd": 0.0051}},
-    "simclr": {"loss.options": {"temperature": 0.15}},
-}
-
-PRESETS: dict[str, dict[str, Any]] = {
-    "fashion-mnist-cpu": {
-        "data.dataset": "fashion-mnist",
-        "data.recipe": "small",
-        "data.crop_scale": (0.5, 1.0),
-        "model.backbone": "convnet",
-        "model.convnet_widths": (24, 48, 96, 192),
-        "model.convnet_pool": "flatten",
-        "model.projector": "1024-1024-1024",
-        "optim.optimizer": "lars",
-        "optim.batch_size": 256,
-        "optim.epochs": 8,
-        "optim.base_lr": 0.6,
-        "optim.warmup_epochs": 1.0,
-        "run.amp": "auto",
-        "run.channels_last": True,  # 1.5x faster convolutions on the CPU too (oneDNN's NHWC kernels)
-        "eval.monitor_bank": 10000,
-        "eval.linear_epochs": 20,
-        "eval.linear_lrs": (0.02, 0.05, 0.2),
-        "eval.logreg_cs": (0.1, 1.0),
-    },
-    "cifar10-resnet18": {
-        "data.dataset": "cifar10",
-        "data.recipe": "small",
-        "model.backbone": "resnet18",
-        "model.small_image_stem": True,
-        "model.projector": "8192-8192-8192",
-        "optim.batch_size": 512,
-        "optim.epochs": 400,
-        "optim.base_lr": 1.2,
-        "optim.warmup_epochs": 10.0,
-        "data.num_workers": 0,
-    },
-    "stl10-resnet18": {
-        "data.dataset": "stl10",
-        "data.train_split": "train+unlabeled",
-        "data.recipe": "auh",
-        "data.crop_size": 64,
-        "data.resident": False,
-        "model.backbone": "resnet18",
-        "model.projector": "8192-8192-8192",
-        "optim.batch_size": 512,
-        "optim.epochs": 200,
-        "optim.base_lr": 1.2,
-        "optim.warmup_epochs": 10.0,
-    },
-    "imagenet20-resnet18": {
-        "data.dataset": "imagenet20",
-        "data.image_size": 224,
-        "data.recipe": "vicreg",
-        "data.resident": False,
-        "data.num_workers": 8,
-        "model.backbone": "resnet18",
-        "model.projector": "8192-8192-8192",
-        "optim.batch_size": 2048,
-        "optim.epochs": 100,
-        "optim.base_lr": 1.2,
-        "optim.warmup_epochs": 10.0,
-        "eval.monitor_bank": 20000,
-    },
-    "imagenet-resnet50": {
-        "data.dataset": "imagenet",
-        "data.image_size": 224,
-        "data.recipe": "vicreg",
-        "data.resident": False,
-        "data.num_workers": 10,
-        "model.backbone": "resnet50",
-        "model.projector": "8192-8192-32768",
-        "optim.batch_size": 2048,
-        "optim.epochs": 200,
-        "optim.base_lr": 0.4,
-        "optim.warmup_epochs": 10.0,
-        "eval.monitor_bank": 50000,
-    },
-}
-"""Named presets: dotted keys and their values, applied over the dataclass defaults."""
-
-_R50 = copy.deepcopy(_PAPER_BASELINES_R18)
-_R50["sfrik"]["loss.options"]["sim_coeff"] = 40000.0
-_R50["kernel"]["loss.options"]["sim_coeff"] = 40000.0
-for _m in ("vicreg", "barlow", "simclr", "auh"):
-    _R50[_m]["model.projector"] = "8192-8192-8192"
-
-METHOD_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "fashion-mnist-cpu": {
-        # q = 1024: sim_coeff = q / 2.048 keeps the paper's balance (lambda = mmd_coeff * q / sim_coeff = 2.048,
-        # as 4000 at q = 8192)
-        "sfrik": {"loss.options": {"sim_coeff": 500.0, "mmd_coeff": 1.0}},
-        "kernel": {"loss.options": {"sim_coeff": 500.0, "mmd_coeff": 1.0}},
-        "auh": {"loss.options": {"align_weight": 1.0, "unif_weight": 1.0, "t": 2.0}},
-        "vicreg": {"loss.options": {"sim_coeff": 25.0, "std_coeff": 25.0, "cov_coeff": 1.0}},
-        "barlow": {"loss.options": {"lambd": 0.0051}},
-        "simclr": {"loss.options": {"temperature": 0.15}},
-    },
-    "cifar10-resnet18": _PAPER_BASELINES_R18,
-    "stl10-resnet18": _PAPER_BASELINES_R18,
-    "imagenet20-resnet18": _PAPER_BASELINES_R18,
-    "imagenet-resnet50": _R50,
-}
-"""Per preset and method: the loss coefficients (docs/PAPER.md's baselines as run in the paper) and any other key
-that depends on the method (VICReg and the other baselines at q = 8192 with the ResNet-50 preset)."""
+# Command-line vocabulary
 
 FLAT_ALIASES: dict[str, str] = {
     "method": "loss.method",
@@ -622,8 +527,6 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             if isinstance(value, dict):
                 return {str(k): v for k, v in value.items()}
             if isinstance(value, str):
-                import yaml
-
                 parsed = yaml.safe_load(value) if value.strip() else {}
                 if parsed is None:
                     return {}
@@ -648,8 +551,6 @@ def _split_list(value: Any) -> list[Any]:
 def _yaml_scalar(value: Any) -> Any:
     if not isinstance(value, str):
         return value
-    import yaml
-
     try:
         return yaml.safe_load(value)
     except yaml.YAMLError:
@@ -691,7 +592,7 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def _apply(cfg: Config, key: str, value: Any) -> None:
+def set_option(cfg: Config, key: str, value: Any) -> None:
     """Set the dotted ``key`` of ``cfg`` to ``value`` converted to the field's type."""
     key = key.strip().replace("-", "_") if key.count(".") <= 1 else key.strip()
     if key == "preset":
@@ -725,14 +626,12 @@ def config_from_dict(d: dict[str, Any]) -> Config:
     """Build a :class:`Config` from a nested or dotted mapping (no preset applied: the values are taken as is)."""
     cfg = Config(preset=None)
     for key, value in _flatten(d).items():
-        _apply(cfg, key, value)
+        set_option(cfg, key, value)
     return cfg
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
     """Read a YAML configuration file into a mapping (empty file: empty mapping)."""
-    import yaml
-
     try:
         with open(path) as f:
             data = yaml.safe_load(f)
@@ -749,8 +648,6 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
 
 def save_yaml(cfg: Config, path: str | os.PathLike) -> None:
     """Write the resolved configuration as YAML (atomically: temporary file, then rename)."""
-    import yaml
-
     path = Path(path)
     tmp = path.with_name(path.name + f".tmp-{os.getpid()}")
     with open(tmp, "w") as f:
@@ -798,7 +695,7 @@ def build_config(
     cfg = Config(preset=preset)
     if preset is not None:
         for key, value in PRESETS[preset].items():
-            _apply(cfg, key, value)
+            set_option(cfg, key, value)
     # The method decides the preset's method defaults: find it first.
     method = cfg.loss.method
     for items in (file_items, cli_items):
@@ -811,10 +708,10 @@ def build_config(
             if key == "loss.options":
                 cfg.loss.options = dict(value)
             else:
-                _apply(cfg, key, value)
+                set_option(cfg, key, value)
     for items in (file_items, cli_items):
         for key, value in items.items():
-            _apply(cfg, key, value)
+            set_option(cfg, key, value)
     cfg.loss.method = cfg.loss.method.strip().lower()
     if validate:
         cfg.validate()
@@ -827,9 +724,6 @@ def _check_method(method: str) -> None:
 
 
 def _validate(cfg: Config) -> None:
-    from .data import DATASET_NAMES
-    from .models import BACKBONES, parse_projector_spec
-
     _check_method(cfg.loss.method)
     if cfg.loss.kernel is not None:
         if cfg.loss.method not in KERNEL_METHODS:
@@ -838,14 +732,14 @@ def _validate(cfg: Config) -> None:
             )
         check_kernel(cfg.loss.kernel)
     elif cfg.loss.method == "kernel":
-        raise ConfigError("method 'kernel' needs a kernel: pass --kernel, e.g. --kernel gaussian:tau=2.5")
+        raise ConfigError("method 'kernel' needs a kernel: pass --kernel, e.g. --kernel gaussian:gamma=2.5")
     name = cfg.data.dataset
     if name.split(":", 1)[0] not in DATASET_NAMES:
         raise ConfigError(f"unknown data set {name!r}; choose one of {', '.join(DATASET_NAMES)}")
-    from .augment import RECIPES
-
-    if cfg.data.recipe not in (*RECIPES, "none"):
-        raise ConfigError(f"unknown augmentation recipe {cfg.data.recipe!r}; choose one of {', '.join(RECIPES)}, none")
+    if cfg.data.recipe not in (*RECIPE_NAMES, "none"):
+        raise ConfigError(
+            f"unknown augmentation recipe {cfg.data.recipe!r}; choose one of {', '.join(RECIPE_NAMES)}, none"
+        )
     if cfg.data.local_crops < 0:
         raise ConfigError("data.local_crops must be >= 0")
     if cfg.data.local_crops and cfg.model.backbone == "convnet" and cfg.model.convnet_pool == "flatten":
@@ -892,10 +786,44 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("eval.linear_lrs and eval.logreg_cs need at least one value")
 
 
+def check_run_folder(out: Path) -> None:
+    """Raise :class:`ConfigError` when the run folder ``out`` cannot be a folder (a file, or below a file)."""
+    for path in (out, *out.parents):
+        if path.exists() and not path.is_dir():
+            where = "is a file" if path == out else f"is below the file {path}"
+            raise ConfigError(f"--out {out} {where}; pass a folder (a new one starts a run, an existing one resumes)")
+
+
+def parse_projector_spec(spec: str | Sequence[int]) -> list[int]:
+    """Layer widths of a projector spec: ``"8192-8192-8192"`` -> ``[8192, 8192, 8192]``; ``""`` -> ``[]``.
+
+    Raises
+    ------
+    ValueError
+        For a malformed spec or a non-positive width.
+
+    Examples
+    --------
+    >>> parse_projector_spec("1024-1024-1024")
+    [1024, 1024, 1024]
+    """
+    if isinstance(spec, str):
+        text = spec.strip()
+        if not text:
+            return []
+        try:
+            dims = [int(s) for s in text.split("-")]
+        except ValueError:
+            raise ValueError(f"projector spec must look like '8192-8192-8192', got {spec!r}") from None
+    else:
+        dims = [int(d) for d in spec]
+    if any(d < 1 for d in dims):
+        raise ValueError(f"projector widths must be positive, got {spec!r}")
+    return dims
+
+
 def check_kernel(spec: str) -> Any:
     """Parse a kernel string with :func:`dotkernels.parse_kernel`, raising :class:`ConfigError` when it fails."""
-    from dotkernels import parse_kernel
-
     try:
         return parse_kernel(spec)
     except (TypeError, ValueError) as exc:
@@ -959,7 +887,7 @@ def usage() -> str:
         "Self-supervised pretraining (SFRIK and baselines). An existing --out folder is resumed.",
         "",
         f"presets: {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
-        f"methods: {', '.join(METHODS)}; kernels: any dotkernels string (gaussian:tau=2.5, legendre:1,40,40, ...)",
+        f"methods: {', '.join(METHODS)}; kernels: any dotkernels string (gaussian:gamma=2.5, sfrik:40,40, ...)",
         "",
         "flat options:",
     ]
@@ -986,8 +914,6 @@ def parse_config(argv: list[str] | None = None, *, validate: bool = True) -> Con
     ConfigError
         For anything invalid. ``SystemExit(0)`` after printing the help for ``-h``/``--help``.
     """
-    import sys
-
     argv = list(sys.argv[1:] if argv is None else argv)
     items, preset, yaml_file, help_ = _cli_items(argv)
     if help_:
@@ -1004,7 +930,7 @@ def parse_config(argv: list[str] | None = None, *, validate: bool = True) -> Con
                 f"{out} is a {cfg.loss.method!r} run; it cannot be resumed as {method!r} (use another --out)"
             )
         for key, value in items.items():
-            _apply(cfg, key, value)
+            set_option(cfg, key, value)
         if validate:
             cfg.validate()
         return cfg

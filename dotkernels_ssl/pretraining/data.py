@@ -21,6 +21,9 @@ Lookup order for a data set's directory: the ``data_dir`` argument, then ``$DOTK
 system-wide location (``/usr/share/datasets/<name>``, where Debian's ``dataset-fashion-mnist`` package
 installs Fashion-MNIST). Within each root the usual sub-folder names are tried too (``fashion-mnist/``,
 torchvision's ``FashionMNIST/raw/``, ``cifar-10-batches-py/``, ``stl10_binary/``...).
+
+The IDX reader is kept by hand because ``torchvision.datasets.FashionMNIST``/``MNIST`` read only uncompressed
+files under ``<root>/FashionMNIST/raw/``, while the system packages install the four ``.gz`` files flat.
 """
 
 from __future__ import annotations
@@ -38,17 +41,23 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, DistributedSampler, Subset
 
+from ..losses import distributed as D
+from .config import Config
+from .presets import DATASET_NAMES
+
 __all__ = [
-    "DATASET_NAMES",
     "DatasetNotFoundError",
+    "FolderLoader",
     "ImageData",
     "ImageFolderUint8",
     "InMemoryLoader",
     "IndexBatchSampler",
     "TensorImageDataset",
+    "build_loader",
     "channel_stats",
     "first_k_per_class",
     "load_dataset",
+    "load_split",
     "read_cifar",
     "read_digits",
     "read_idx",
@@ -60,17 +69,6 @@ __all__ = [
 ENV_VAR = "DOTKERNELS_DATA"
 SYSTEM_ROOT = Path("/usr/share/datasets")
 
-DATASET_NAMES: tuple[str, ...] = (
-    "fashion-mnist",
-    "mnist",
-    "digits",
-    "cifar10",
-    "cifar100",
-    "stl10",
-    "imagefolder",
-    "imagenet",
-    "imagenet20",
-)
 
 # Per-channel statistics of the training sets (pixel values scaled to [0, 1]), as published with the data sets
 # and used throughout the SSL literature. Digits' statistics are computed from its training split at load
@@ -106,9 +104,7 @@ class DatasetNotFoundError(FileNotFoundError):
     The message lists every place that was searched, and how to install the data set.
     """
 
-    def __init__(
-        self, name: str, looked_in: Sequence[os.PathLike | str], expected: str, install: str
-    ) -> None:
+    def __init__(self, name: str, looked_in: Sequence[os.PathLike | str], expected: str, install: str) -> None:
         self.name = name
         self.looked_in = [str(p) for p in looked_in]
         places = "\n".join(f"  - {p}" for p in self.looked_in) or "  (no place to look)"
@@ -134,9 +130,7 @@ def _roots(data_dir: str | os.PathLike | None) -> list[Path]:
     return roots
 
 
-def _candidates(
-    data_dir: str | os.PathLike | None, subdirs: Sequence[str], system: Sequence[str]
-) -> list[Path]:
+def _candidates(data_dir: str | os.PathLike | None, subdirs: Sequence[str], system: Sequence[str]) -> list[Path]:
     """The folders to search, in order: each root, its usual sub-folders, then the system folders."""
     out: list[Path] = []
     for root in _roots(data_dir):
@@ -208,8 +202,7 @@ def read_idx(path: str | os.PathLike) -> np.ndarray:
     count = int(np.prod(shape, dtype=np.int64))
     if len(raw) - header != count * dtype.itemsize:
         raise ValueError(
-            f"{path}: IDX payload has {len(raw) - header} bytes, "
-            f"header {shape} needs {count * dtype.itemsize}"
+            f"{path}: IDX payload has {len(raw) - header} bytes, header {shape} needs {count * dtype.itemsize}"
         )
     arr = np.frombuffer(raw, dtype=dtype, count=count, offset=header).reshape(shape)
     return arr.astype(dtype.newbyteorder("="), copy=True)
@@ -413,9 +406,7 @@ def read_stl10(
     if split not in _STL_FILES:
         raise ValueError(f"split must be 'train', 'test' or 'unlabeled', got {split!r}")
     x_name, y_name = _STL_FILES[split]
-    places = _candidates(
-        data_dir, ["stl10_binary", "stl10/stl10_binary"], ["stl10/stl10_binary", "stl10_binary"]
-    )
+    places = _candidates(data_dir, ["stl10_binary", "stl10/stl10_binary"], ["stl10/stl10_binary", "stl10_binary"])
     for d in places:
         if (d / x_name).is_file() and (y_name is None or (d / y_name).is_file()):
             size = (d / x_name).stat().st_size
@@ -671,13 +662,8 @@ class IndexBatchSampler:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-        if num_replicas is None or rank is None:
-            dist = torch.distributed
-            initialised = dist.is_available() and dist.is_initialized()
-            num_replicas = (
-                (dist.get_world_size() if initialised else 1) if num_replicas is None else num_replicas
-            )
-            rank = (dist.get_rank() if initialised else 0) if rank is None else rank
+        num_replicas = D.world_size() if num_replicas is None else num_replicas
+        rank = D.rank() if rank is None else rank
         self.batch_size = int(batch_size)
         self.drop_last = bool(drop_last)
         self.sampler = DistributedSampler(
@@ -944,9 +930,7 @@ def load_dataset(
         per_class = 260
 
     if name in ("imagefolder", "imagenet", "imagenet20"):
-        return _load_folder(
-            name, split, data_dir, val_fraction, split_seed, resize, per_class, limit, folder_resize
-        )
+        return _load_folder(name, split, data_dir, val_fraction, split_seed, resize, per_class, limit, folder_resize)
 
     classes: list[str] | None = None
     official = "test" if split == "test" else "train"
@@ -1052,3 +1036,70 @@ def _load_folder(
         classes=list(folder.classes),
         indices=indices,
     )
+
+
+def load_split(cfg: Config, split: str, limit: int | None = None) -> ImageData:
+    """One split of a run's data set with the settings of ``cfg.data`` (``limit``: the first images only)."""
+    d = cfg.data
+    return load_dataset(
+        d.dataset,
+        split,
+        d.data_dir,
+        val_fraction=d.val_fraction,
+        split_seed=d.split_seed,
+        resize=d.image_size,
+        per_class=d.per_class,
+        limit=limit,
+        folder_resize=d.folder_resize,
+    )
+
+
+class FolderLoader:
+    """Batches of a file-backed data set (DataLoader with workers) in the order of the distributed sampler."""
+
+    def __init__(self, data: ImageData, batch_size: int, *, seed: int, world: int, rank: int, num_workers: int) -> None:
+        self.sampler = IndexBatchSampler(
+            len(data), batch_size, shuffle=True, seed=seed, drop_last=True, num_replicas=world, rank=rank
+        )
+        self.dataset = data.dataset
+        self.num_workers = num_workers
+
+    def set_epoch(self, epoch: int) -> None:
+        """Reshuffle for ``epoch`` (the permutation depends on it and on the seed only)."""
+        self.sampler.set_epoch(epoch)
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        batches = [b.tolist() for b in self.sampler]
+        loader = torch.utils.data.DataLoader(
+            self.dataset,  # type: ignore[arg-type]
+            batch_sampler=batches,
+            num_workers=self.num_workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=False,
+        )
+        for x, y in loader:
+            yield x, torch.as_tensor(y)
+
+
+def build_loader(
+    cfg: Config, data: ImageData, *, world: int, rank: int, device: torch.device
+) -> InMemoryLoader | FolderLoader:
+    """The training batches of this rank: ``optim.batch_size / world`` images, shuffled per epoch, full batches."""
+    local_batch = cfg.optim.batch_size // world
+    if data.in_memory:
+        return InMemoryLoader(
+            data,
+            local_batch,
+            shuffle=True,
+            seed=cfg.run.seed,
+            drop_last=True,
+            num_replicas=world,
+            rank=rank,
+            device=device,
+            resident=cfg.data.resident and device.type == "cuda",
+            pin_memory=device.type == "cuda",
+        )
+    return FolderLoader(data, local_batch, seed=cfg.run.seed, world=world, rank=rank, num_workers=cfg.data.num_workers)

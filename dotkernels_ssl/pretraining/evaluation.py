@@ -6,7 +6,7 @@ Every hyper-parameter (the k of the kNN, the learning rate of the linear probe, 
 regression) is chosen on the validation split; the test split only reports the accuracy of the chosen setting
 (and, for reference, of every k of the kNN).
 
-- :func:`extract_features`: features (and embeddings, for an :class:`~dotkernels_ssl.models.SSLModel`) of a
+- :func:`extract_features`: features (and embeddings, for an :class:`~dotkernels_ssl.pretraining.models.SSLModel`) of a
   labelled split.
 - :func:`knn_predict` / :func:`knn_accuracy`: weighted kNN with cosine similarity; each of the k nearest training
   samples votes for its class with weight ``exp(sim / T)`` (T = 0.07), or 1 with ``weighted=False``.
@@ -33,6 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .checkpoint import load_checkpoint
+from .config import Config, ConfigError, config_from_dict, set_option
+from .data import ImageData, load_split
+from .logs import progress_bar
+from .models import build_model
+from .runtime import resolve_device
+
 __all__ = [
     "FeatureSet",
     "LinearProbe",
@@ -42,9 +49,11 @@ __all__ = [
     "knn_accuracy",
     "knn_predict",
     "linear_probe",
+    "load_eval_splits",
     "logistic_regression_probe",
     "pixel_features",
     "train_linear_probe",
+    "write_json",
 ]
 
 _Model = TypeVar("_Model")
@@ -103,17 +112,18 @@ def extract_features(
     channels_last: bool = False,
     amp_dtype: torch.dtype | None = None,
     num_workers: int = 0,
+    progress: bool = False,
 ) -> FeatureSet:
     """Features of every image of a labelled split, in order, with the model in eval mode.
 
     Parameters
     ----------
     model
-        A backbone (images to features) or an :class:`~dotkernels_ssl.models.SSLModel` (images to
+        A backbone (images to features) or an :class:`~dotkernels_ssl.pretraining.models.SSLModel` (images to
         ``(features, embeddings)``; both are returned). Its training mode is restored afterwards.
     data
-        An :class:`~dotkernels_ssl.data.ImageData` (in memory or file-backed) or any object with ``labels`` and
-        ``images`` (uint8 ``(N, C, H, W)``) or ``dataset``.
+        An :class:`~dotkernels_ssl.pretraining.data.ImageData` (in memory or file-backed) or any object with
+        ``labels`` and ``images`` (uint8 ``(N, C, H, W)``) or ``dataset``.
     batch_size
         Images per forward pass.
     device
@@ -128,6 +138,8 @@ def extract_features(
         Autocast dtype (bfloat16/float16) or None for full precision.
     num_workers
         DataLoader workers for file-backed data.
+    progress
+        Show a progress bar over the batches.
 
     Returns
     -------
@@ -146,6 +158,7 @@ def extract_features(
     feats: list[torch.Tensor] = []
     embs: list[torch.Tensor] = []
     labels: list[torch.Tensor] = []
+    bar = progress_bar(math.ceil(len(data.labels) / batch_size), "features", progress)
     try:
         for x, y in _iter_batches(data, batch_size, num_workers):
             x = x.to(device, non_blocking=True)
@@ -169,8 +182,12 @@ def extract_features(
             else:
                 feats.append(out.float().cpu())
             labels.append(torch.as_tensor(y).cpu())
+            if bar is not None:
+                bar.update(1)
     finally:
         model.train(was_training)
+        if bar is not None:
+            bar.close()
     if not feats:
         raise ValueError("the split is empty: no features to extract")
     return FeatureSet(torch.cat(feats), torch.cat(labels).long(), torch.cat(embs) if embs else None)
@@ -545,10 +562,12 @@ def evaluate_features(
     num_classes: int | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """The evaluation protocol on pre-extracted features: kNN, linear probe, logistic regression.
 
     Hyper-parameters are chosen on ``val``; ``test`` (optional) reports the chosen settings (and every k).
+    ``progress`` receives one line as each part starts and ends (and when lbfgs did not converge).
 
     Returns
     -------
@@ -568,32 +587,15 @@ def evaluate_features(
         "n_test": len(test) if test is not None else 0,
         "feature_dim": int(train.features.shape[1]),
     }
+    say = progress if progress is not None else (lambda msg: None)
     t0 = time.perf_counter()
-    ks = sorted({int(k) for k in knn_k})
-    kw = {"temperature": knn_temperature, "num_classes": num_classes}
-    val_acc = knn_accuracy(train.features, train.labels, val.features, val.labels, ks, **kw)
-    assert isinstance(val_acc, dict)
-    best_k = max(ks, key=lambda k: (val_acc[k], -k))
-    knn: dict[str, Any] = {"temperature": knn_temperature, "val": {str(k): v for k, v in val_acc.items()}}
-    knn["best_k"] = best_k
-    knn["val_acc"] = val_acc[best_k]
-    if test is not None:
-        test_acc = knn_accuracy(train.features, train.labels, test.features, test.labels, ks, **kw)
-        assert isinstance(test_acc, dict)
-        knn["test"] = {str(k): v for k, v in test_acc.items()}
-        knn["test_acc"] = test_acc[best_k]
-        # Once k is chosen, the validation images join the bank (the usual protocol: the bank is the whole
-        # labelled training set, as for the raw-pixel reference).
-        bank = torch.cat([train.features, val.features])
-        bank_labels = torch.cat([train.labels, val.labels])
-        full_acc = knn_accuracy(bank, bank_labels, test.features, test.labels, ks, **kw)
-        assert isinstance(full_acc, dict)
-        knn["test_bank_trainval"] = {str(k): v for k, v in full_acc.items()}
-        knn["test_acc_bank_trainval"] = full_acc[best_k]
+    knn = knn_protocol(train, val, test, ks=knn_k, temperature=knn_temperature, num_classes=num_classes)
+    say(f"kNN: k = {knn['best_k']} chosen on the validation split ({100 * knn['val_acc']:.2f}%)")
     out["knn"] = knn
     out["knn_seconds"] = time.perf_counter() - t0
     if linear:
         t0 = time.perf_counter()
+        say(f"linear probe: {linear_epochs} epochs for each of lr {', '.join(str(v) for v in linear_lrs)}")
         out["linear"] = linear_probe(
             train,
             val,
@@ -609,11 +611,62 @@ def evaluate_features(
             device=device,
         )
         out["linear_seconds"] = time.perf_counter() - t0
+        say(f"linear probe: lr {out['linear']['best_lr']} chosen ({out['linear_seconds']:.0f} s)")
     if logreg:
         t0 = time.perf_counter()
-        out["logreg"] = logistic_regression_probe(train, val, test, cs=logreg_cs, max_iter=logreg_max_iter)
+        say(f"logistic regression: C in {', '.join(str(v) for v in logreg_cs)}")
+        out["logreg"] = lr = logistic_regression_probe(train, val, test, cs=logreg_cs, max_iter=logreg_max_iter)
         out["logreg_seconds"] = time.perf_counter() - t0
+        if not lr["converged"]:
+            say(
+                f"logistic regression: lbfgs stopped at max_iter = {logreg_max_iter} before converging "
+                f"(C {lr['best_c']}); the accuracy is that of a partly fitted model: raise --eval.logreg_max_iter "
+                "for the optimum"
+            )
+        say(f"logistic regression: C {lr['best_c']} chosen ({out['logreg_seconds']:.0f} s)")
     return out
+
+
+def knn_protocol(
+    train: FeatureSet,
+    val: FeatureSet,
+    test: FeatureSet | None = None,
+    *,
+    ks: Sequence[int] = (10, 20, 100, 200),
+    temperature: float = 0.07,
+    num_classes: int | None = None,
+) -> dict[str, Any]:
+    """Weighted kNN with k chosen on ``val``; on ``test`` every k, then the bank enlarged by ``val``.
+
+    Returns
+    -------
+    dict
+        ``val`` and ``test`` ({k: acc}), ``best_k``, ``val_acc``, ``test_acc`` (at ``best_k``),
+        ``test_bank_trainval`` and ``test_acc_bank_trainval`` (the bank is ``train`` and ``val`` together once
+        k is chosen), ``temperature``.
+    """
+    ks = sorted({int(k) for k in ks})
+    kw = {"temperature": temperature, "num_classes": num_classes}
+    val_acc = knn_accuracy(train.features, train.labels, val.features, val.labels, ks, **kw)
+    assert isinstance(val_acc, dict)
+    best_k = max(ks, key=lambda k: (val_acc[k], -k))
+    knn: dict[str, Any] = {"temperature": temperature, "val": {str(k): v for k, v in val_acc.items()}}
+    knn["best_k"] = best_k
+    knn["val_acc"] = val_acc[best_k]
+    if test is not None:
+        test_acc = knn_accuracy(train.features, train.labels, test.features, test.labels, ks, **kw)
+        assert isinstance(test_acc, dict)
+        knn["test"] = {str(k): v for k, v in test_acc.items()}
+        knn["test_acc"] = test_acc[best_k]
+        # Once k is chosen, the validation images join the bank (the usual protocol: the bank is the whole
+        # labelled training set, as for the raw-pixel reference).
+        bank = torch.cat([train.features, val.features])
+        bank_labels = torch.cat([train.labels, val.labels])
+        full_acc = knn_accuracy(bank, bank_labels, test.features, test.labels, ks, **kw)
+        assert isinstance(full_acc, dict)
+        knn["test_bank_trainval"] = {str(k): v for k, v in full_acc.items()}
+        knn["test_acc_bank_trainval"] = full_acc[best_k]
+    return knn
 
 
 def _eval_kwargs(ecfg: Any) -> dict[str, Any]:
@@ -633,26 +686,9 @@ def _eval_kwargs(ecfg: Any) -> dict[str, Any]:
     }
 
 
-def load_eval_splits(cfg: Any) -> dict[str, Any]:
+def load_eval_splits(cfg: Config) -> dict[str, ImageData]:
     """The labelled ``train``, ``val`` and ``test`` splits of a configuration's data set (``data.eval_limit``)."""
-    from .data import load_dataset
-
-    d = cfg.data
-    name = d.dataset
-    splits = {}
-    for split in ("train", "val", "test"):
-        splits[split] = load_dataset(
-            name,
-            split,
-            d.data_dir,
-            val_fraction=d.val_fraction,
-            split_seed=d.split_seed,
-            resize=d.image_size,
-            per_class=d.per_class,
-            limit=d.eval_limit,
-            folder_resize=d.folder_resize,
-        )
-    return splits
+    return {split: load_split(cfg, split, cfg.data.eval_limit) for split in ("train", "val", "test")}
 
 
 def evaluate_model(
@@ -662,6 +698,7 @@ def evaluate_model(
     device: torch.device | str | None = None,
     splits: dict[str, Any] | None = None,
     amp_dtype: torch.dtype | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Extract the backbone features of a model on the train/val/test splits of ``cfg`` and evaluate them.
 
@@ -670,25 +707,28 @@ def evaluate_model(
     model
         The backbone, or an SSLModel (its backbone is used).
     cfg
-        A :class:`~dotkernels_ssl.config.Config`: its data section gives the splits and the crop size, its eval
-        section the protocol's settings.
+        A :class:`~dotkernels_ssl.pretraining.config.Config`: its data section gives the splits and the crop
+        size, its eval section the protocol's settings.
     device
         Where to extract (default: the model's device).
     splits
         Pre-loaded splits (default: :func:`load_eval_splits`).
     amp_dtype
         Autocast dtype of the extraction.
+    progress
+        Receives one line per step of the protocol (features of each split, kNN, probes); with it, the feature
+        extraction also shows a progress bar (unless ``run.quiet``).
     """
     backbone = getattr(model, "backbone", model)
     splits = load_eval_splits(cfg) if splits is None else splits
     if len(splits["val"]) == 0:
-        from .config import ConfigError
-
         raise ConfigError("the evaluation chooses its hyper-parameters on a validation split: data.val_fraction > 0")
     size = cfg.data.crop_size
     feats = {}
     t0 = time.perf_counter()
     for name, data in splits.items():
+        if progress is not None:
+            progress(f"evaluation: features of the {name} split ({len(data)} images)")
         feats[name] = extract_features(
             backbone,
             data,
@@ -698,6 +738,7 @@ def evaluate_model(
             channels_last=cfg.run.channels_last,
             amp_dtype=amp_dtype,
             num_workers=cfg.data.num_workers if not getattr(data, "in_memory", True) else 0,
+            progress=progress is not None and not cfg.run.quiet,
         )
     extract_s = time.perf_counter() - t0
     result = evaluate_features(
@@ -706,6 +747,7 @@ def evaluate_model(
         feats["test"],
         num_classes=splits["train"].num_classes,
         seed=cfg.run.seed,
+        progress=progress,
         **_eval_kwargs(cfg.eval),
     )
     result["extract_seconds"] = extract_s
@@ -720,6 +762,7 @@ def evaluate_checkpoint(
     overrides: dict[str, Any] | None = None,
     device: str = "auto",
     out: str | os.PathLike | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate a saved checkpoint with the protocol of its run's configuration.
 
@@ -736,6 +779,8 @@ def evaluate_checkpoint(
         ``"auto"``, ``"cpu"``, ``"cuda"``...
     out
         Write the result as JSON there too.
+    progress
+        Receives one line per step of the protocol (see :func:`evaluate_model`).
 
     Returns
     -------
@@ -744,19 +789,16 @@ def evaluate_checkpoint(
 
     Raises
     ------
-    dotkernels_ssl.train.CheckpointError
+    dotkernels_ssl.pretraining.checkpoint.CheckpointError
         For a missing or corrupt checkpoint (the file is left untouched).
     """
-    from .config import _apply, config_from_dict
-    from .train import build_model, load_checkpoint, resolve_device
-
     if (checkpoint is None) == (run is None):
         raise ValueError("pass exactly one of checkpoint and run")
     path = Path(checkpoint) if checkpoint is not None else Path(run) / "last.pt"  # type: ignore[arg-type]
     state = load_checkpoint(path)
     cfg = config_from_dict(state["config"])
     for key, value in (overrides or {}).items():
-        _apply(cfg, key, value)
+        set_option(cfg, key, value)
     dev = resolve_device(device)
     splits = load_eval_splits(cfg)
     model = build_model(
@@ -766,7 +808,7 @@ def evaluate_checkpoint(
     model.to(dev)
     if cfg.run.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    result = evaluate_model(model, cfg, device=dev, splits=splits)
+    result = evaluate_model(model, cfg, device=dev, splits=splits, progress=progress)
     result.update({"checkpoint": str(path), "epoch": int(state["epoch"]), "method": cfg.loss.method})
     if out is not None:
         write_json(result, out)
@@ -794,9 +836,3 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, tuple):
         return list(o)
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
-
-
-if __name__ == "__main__":
-    from .cli import eval_main
-
-    raise SystemExit(eval_main())

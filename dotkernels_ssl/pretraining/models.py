@@ -5,7 +5,10 @@
   of input channels; or the small :class:`ConvNet` for 28x28 grayscale images on a CPU.
 - :func:`build_projector`: Linear-BN-ReLU hidden layers and a last Linear without bias, from a spec like
   ``"8192-8192-8192"``.
-- :class:`SSLModel`: ``forward(x) -> (features, embeddings)``.
+- :class:`SSLModel`: ``forward(x) -> (features, embeddings)``; :func:`build_model` builds it from a run's
+  configuration; :class:`ViewsForward` embeds a list of augmented views.
+- :class:`GlobalBatchNorm`: BatchNorm over the global batch of every process, on any device (kept by hand
+  because ``torch.nn.SyncBatchNorm`` runs on CUDA only); :func:`sync_batchnorm` picks one of the two.
 """
 
 from __future__ import annotations
@@ -14,19 +17,27 @@ import itertools
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from ..losses import distributed as D
+from .config import Config, parse_projector_spec
+from .presets import BACKBONES
+
 __all__ = [
-    "BACKBONES",
     "ConvNet",
+    "GlobalBatchNorm",
     "Projector",
     "SSLModel",
+    "ViewsForward",
     "build_backbone",
+    "build_model",
     "build_projector",
-    "parse_projector_spec",
+    "convert_global_batchnorm",
+    "sync_batchnorm",
 ]
 
-BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "convnet")
+_BATCHNORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d)
 
 
 class ConvNet(nn.Module):
@@ -165,29 +176,6 @@ def build_backbone(
     return net, feature_dim
 
 
-def parse_projector_spec(spec: str | Sequence[int]) -> list[int]:
-    """Layer widths of a projector spec: ``"8192-8192-8192"`` -> ``[8192, 8192, 8192]``; ``""`` -> ``[]``.
-
-    Raises
-    ------
-    ValueError
-        For a malformed spec or a non-positive width.
-    """
-    if isinstance(spec, str):
-        text = spec.strip()
-        if not text:
-            return []
-        try:
-            dims = [int(s) for s in text.split("-")]
-        except ValueError:
-            raise ValueError(f"projector spec must look like '8192-8192-8192', got {spec!r}") from None
-    else:
-        dims = [int(d) for d in spec]
-    if any(d < 1 for d in dims):
-        raise ValueError(f"projector widths must be positive, got {spec!r}")
-    return dims
-
-
 class Projector(nn.Sequential):
     """Linear-BN-ReLU hidden layers, then a Linear without bias (VICReg/Barlow Twins/SFRIK projector).
 
@@ -253,3 +241,162 @@ class SSLModel(nn.Module):
         """Return ``(features, embeddings)``."""
         features = self.backbone(x)
         return features, self.projector(features)
+
+
+def build_model(cfg: Config, in_channels: int, image_size: int | None = None) -> SSLModel:
+    """The :class:`SSLModel` of a configuration (backbone + projector), on the CPU.
+
+    ``image_size`` (the side of the views) is needed by ``model.convnet_pool = "flatten"`` only.
+    """
+    m = cfg.model
+    if m.backbone == "convnet":
+        if m.convnet_pool == "flatten" and image_size is None:
+            raise ValueError("model.convnet_pool = 'flatten' needs the image size")
+        backbone: nn.Module = ConvNet(
+            in_channels=in_channels, widths=tuple(m.convnet_widths), pool=m.convnet_pool, image_size=image_size
+        )
+        dim = int(backbone.out_dim)  # type: ignore[arg-type]
+    else:
+        backbone, dim = build_backbone(
+            m.backbone,
+            small_image_stem=m.small_image_stem,
+            in_channels=in_channels,
+            zero_init_residual=m.zero_init_residual,
+        )
+    return SSLModel(backbone, build_projector(int(dim), m.projector))
+
+
+class ViewsForward(nn.Module):
+    """Embeddings of a list of views: one forward per view (the papers' BN statistics) or one per image size.
+
+    Parameters
+    ----------
+    model
+        An :class:`SSLModel` (its embeddings are used).
+    concat
+        Forward the views of equal size in one call (one BatchNorm statistic over them).
+    """
+
+    def __init__(self, model: nn.Module, concat: bool) -> None:
+        super().__init__()
+        self.model = model
+        self.concat = concat
+
+    def forward(self, views: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The embedding of each view, in order."""
+        if not self.concat:
+            return [self.model(v)[1] for v in views]
+        out: list[torch.Tensor | None] = [None] * len(views)
+        groups: dict[tuple[int, ...], list[int]] = {}
+        for i, v in enumerate(views):
+            groups.setdefault(tuple(v.shape[1:]), []).append(i)
+        for idx in groups.values():
+            z = self.model(torch.cat([views[i] for i in idx]))[1]
+            for i, part in zip(idx, z.split(views[idx[0]].shape[0])):
+                out[i] = part
+        return out  # type: ignore[return-value]
+
+
+class GlobalBatchNorm(nn.Module):
+    """BatchNorm whose training statistics are those of the global batch over all processes, on any device.
+
+    Kept by hand because ``torch.nn.SyncBatchNorm`` runs on CUDA only: this module does the same on the CPU
+    (gloo) with the gradient-carrying :func:`dotkernels_ssl.losses.distributed.all_reduce_sum`. The mean and the
+    (biased) variance used for normalisation are computed over the concatenation of every rank's batch (two
+    passes: the sum, then the sum of squared deviations), and the running statistics are updated with the
+    unbiased variance, exactly as a BatchNorm over the whole batch in one process. Outside training, or in a
+    single process, it is a plain BatchNorm (:func:`torch.nn.functional.batch_norm`). Its parameters and buffers
+    have the names of ``nn.BatchNorm2d``'s, so state dicts are interchangeable; :func:`convert_global_batchnorm`
+    converts a model.
+
+    Examples
+    --------
+    >>> bn = GlobalBatchNorm(3)
+    >>> bn(torch.randn(8, 3, 4, 4)).shape
+    torch.Size([8, 3, 4, 4])
+    """
+
+    def __init__(
+        self,
+        num_features: int,
+        eps: float = 1e-5,
+        momentum: float | None = 0.1,
+        affine: bool = True,
+        track_running_stats: bool = True,
+    ) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self.weight = nn.Parameter(torch.ones(num_features)) if affine else None
+        self.bias = nn.Parameter(torch.zeros(num_features)) if affine else None
+        if track_running_stats:
+            self.register_buffer("running_mean", torch.zeros(num_features))
+            self.register_buffer("running_var", torch.ones(num_features))
+            self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+        else:
+            self.running_mean = self.running_var = self.num_batches_tracked = None
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """Normalise ``input`` ``(N, C, ...)`` over every dimension but the channels."""
+        if input.dim() < 2:
+            raise ValueError(f"expected at least 2-D input, got {input.dim()}-D")
+        if self.training and D.is_distributed():
+            return self._global_forward(input)
+        use_batch = self.training or not self.track_running_stats
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked.add_(1)  # type: ignore[union-attr]
+            if self.momentum is None:
+                momentum = 1.0 / float(self.num_batches_tracked)
+        return F.batch_norm(
+            input, self.running_mean, self.running_var, self.weight, self.bias, use_batch, momentum, self.eps
+        )
+
+    def _global_forward(self, input: torch.Tensor) -> torch.Tensor:
+        dims = [0, *range(2, input.dim())]
+        shape = [1, -1] + [1] * (input.dim() - 2)
+        x = input.float()
+        count = D.all_reduce_sum(torch.tensor([float(x.numel() // x.shape[1])], device=x.device))
+        mean = D.all_reduce_sum(x.sum(dim=dims)) / count
+        xc = x - mean.view(shape)
+        var = D.all_reduce_sum(xc.pow(2).sum(dim=dims)) / count
+        out = xc * torch.rsqrt(var + self.eps).view(shape)
+        if self.affine:
+            out = out * self.weight.view(shape) + self.bias.view(shape)  # type: ignore[union-attr]
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)  # type: ignore[union-attr]
+                m = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                n = float(count)
+                unbiased = var.detach() * (n / max(n - 1.0, 1.0))
+                self.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)  # type: ignore[union-attr]
+                self.running_var.mul_(1 - m).add_(unbiased, alpha=m)  # type: ignore[union-attr]
+        return out.to(input.dtype)
+
+    def extra_repr(self) -> str:
+        return f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, affine={self.affine}"
+
+
+def convert_global_batchnorm(module: nn.Module) -> nn.Module:
+    """Replace every BatchNorm1d/2d/3d of ``module`` by a :class:`GlobalBatchNorm` (same parameters and buffers)."""
+    if isinstance(module, _BATCHNORMS):
+        new = GlobalBatchNorm(
+            module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats
+        )
+        if module.affine:
+            new.weight, new.bias = module.weight, module.bias
+        if module.track_running_stats:
+            new.running_mean, new.running_var = module.running_mean, module.running_var
+            new.num_batches_tracked = module.num_batches_tracked
+        new.train(module.training)
+        return new
+    for name, child in module.named_children():
+        module.add_module(name, convert_global_batchnorm(child))
+    return module
+
+
+def sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:
+    """BatchNorm over the global batch: ``torch.nn.SyncBatchNorm`` on GPUs, :class:`GlobalBatchNorm` elsewhere."""
+    if device.type == "cuda":
+        return nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    return convert_global_batchnorm(model)

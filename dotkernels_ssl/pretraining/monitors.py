@@ -7,34 +7,59 @@ onto :math:`S^{q-1}` where the monitor needs it:
   uniform distribution on the sphere, for a dot-product kernel :math:`\varphi`:
   :math:`\frac1{n^2}\sum_{i,j}\varphi(\langle u_i,u_j\rangle) - a_0` (V-statistic; :math:`a_0` is the kernel's
   uniform mean embedding). 0 for a perfectly uniform sample in the limit, :math:`\varphi(1) - a_0` for a complete
-  collapse onto one point. Uses :func:`dotkernels.mmd.mmd2_uniform` when that module exists, else the
-  kernel's ``gram`` in blocks.
+  collapse onto one point (:func:`dotkernels.mmd2_uniform`).
 - :func:`rayleigh_test`: the Rayleigh uniformity statistic :math:`R = q\,n\,\|\bar u\|^2`, asymptotically
   :math:`\chi^2_q` under uniformity, with its p-value and the standardised value :math:`(R - q)/\sqrt{2q}` (which
-  grows like :math:`\sqrt n` when the mean direction is non-zero, e.g. under collapse). Uses
-  :func:`dotkernels.uniformity.uniformity_test` when available.
+  grows like :math:`\sqrt n` when the mean direction is non-zero, e.g. under collapse): the result object of
+  :func:`dotkernels.uniformity_test`.
 - :func:`effective_rank`: :math:`\exp(H(p))` with :math:`p_k = \sigma_k / \sum_j \sigma_j` the normalised
   singular values (RankMe, Garrido et al. 2023): between 1 (rank-one, collapsed) and ``min(n, q)``.
 - :func:`embedding_std`: :math:`\sqrt q` times the mean over coordinates of the standard deviation of the
   normalised rows: about 1 for a spread-out distribution, 0 under complete collapse (the SimSiam diagnostic).
 
-:func:`collapse_monitors` returns all of them as a dict of floats.
+:func:`collapse_monitors` returns all of them as a dict of floats; :class:`EpochMonitor` runs them (and a kNN
+accuracy on the validation split) after each training epoch.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 from typing import Any
 
 import torch
+from torch import nn
+
+from dotkernels import mmd2_uniform, parse_kernel, uniformity_test
+
+from .config import Config
+from .data import ImageData, load_split
+from .evaluation import extract_features, knn_accuracy
+from .presets import KERNEL_METHODS
 
 __all__ = [
+    "MONITOR_KEYS",
+    "EpochMonitor",
     "collapse_monitors",
     "effective_rank",
     "embedding_std",
     "mmd2_to_uniform",
+    "monitor_kernel",
     "rayleigh_test",
 ]
+
+MONITOR_KEYS: tuple[str, ...] = (
+    "knn_val",
+    "mmd2_uniform",
+    "rayleigh",
+    "rayleigh_p",
+    "rayleigh_z",
+    "effective_rank",
+    "embedding_std",
+    "monitor_seconds",
+)
+"""The columns the monitors add to ``metrics_epoch.csv`` (empty on epochs without monitoring)."""
 
 
 def _as_matrix(Z: Any, name: str = "Z") -> torch.Tensor:
@@ -88,71 +113,40 @@ def embedding_std(Z: Any) -> float:
     return float(U.std(dim=0).mean() * math.sqrt(U.shape[1]))
 
 
-def mmd2_to_uniform(Z: Any, kernel: Any = "sfrik", *, block: int = 2048) -> float:
+def mmd2_to_uniform(Z: Any, kernel: Any = "sfrik", *, block_size: int | None = None) -> float:
     r"""Squared MMD (V-statistic) between the normalised rows of ``Z`` and the uniform law on :math:`S^{q-1}`.
+
+    A thin wrapper of :func:`dotkernels.mmd2_uniform` on the normalised rows.
 
     Parameters
     ----------
     Z
         Embeddings ``(n, q)``, normalised here.
     kernel
-        A :class:`dotkernels.DotProductKernel` or a :func:`dotkernels.parse_kernel` string.
-    block
-        Rows per block of the Gram matrix (memory ``block * n``).
+        A :class:`dotkernels.kernels.DotProductKernel` or a :func:`dotkernels.parse_kernel` string.
+    block_size
+        Rows per block of the Gram matrix (memory ``block_size * n``); None lets dotkernels choose.
 
     Returns
     -------
     float
-        :math:`\frac{1}{n^2}\sum_{i,j}\varphi(\langle u_i, u_j\rangle) - a_0` (float64 arithmetic).
+        :math:`\frac{1}{n^2}\sum_{i,j}\varphi(\langle u_i, u_j\rangle) - a_0`.
     """
-    from dotkernels import parse_kernel
-
-    k = parse_kernel(kernel)
     U = _normalize(_as_matrix(Z))
-    n, q = U.shape
-    try:  # the library's estimator when present (dotkernels.mmd)
-        from dotkernels.mmd import mmd2_uniform  # type: ignore[import-not-found]
-
-        return float(mmd2_uniform(U, k))
-    except ImportError:
-        pass
-    except (TypeError, ValueError):  # an incompatible signature: fall back to the direct formula
-        pass
-    total = torch.zeros((), dtype=torch.float64, device=U.device)
-    for i in range(0, n, block):
-        total = total + k.gram(U[i : i + block], U).sum()
-    return float(total / (n * n)) - float(k.uniform_mean_embedding(q))
+    return float(mmd2_uniform(U, parse_kernel(kernel), block_size=block_size))
 
 
-def rayleigh_test(Z: Any) -> dict[str, float]:
+def rayleigh_test(Z: Any) -> Any:
     r"""Rayleigh test of uniformity on :math:`S^{q-1}` for the normalised rows of ``Z``.
 
     Returns
     -------
-    dict
-        ``statistic`` :math:`R = q n \|\bar u\|^2`, ``pvalue`` :math:`P(\chi^2_q > R)` (asymptotic null law),
-        ``z`` the standardised statistic :math:`(R - q)/\sqrt{2q}`.
+    UniformityTestResult
+        :func:`dotkernels.uniformity_test`'s result: it unpacks as ``statistic, pvalue``
+        (:math:`R = q n \|\bar u\|^2` and :math:`P(\chi^2_q > R)`) and has named fields.
     """
-    from scipy.stats import chi2
-
-    U = _normalize(_as_matrix(Z))
-    n, q = U.shape
-    stat = pvalue = None
-    try:
-        from dotkernels.uniformity import uniformity_test  # type: ignore[import-not-found]
-
-        res = uniformity_test(U, test="rayleigh")
-        stat, pvalue = float(res.statistic), float(res.pvalue)
-    except ImportError:
-        pass
-    except (TypeError, ValueError, AttributeError):  # an incompatible version: the direct formula below
-        stat = pvalue = None
-    if stat is None or not math.isfinite(stat):
-        stat = float(q * n * U.mean(dim=0).pow(2).sum())
-        pvalue = None
-    if pvalue is None or not math.isfinite(pvalue):
-        pvalue = float(chi2.sf(stat, q))
-    return {"statistic": stat, "pvalue": pvalue, "z": (stat - q) / math.sqrt(2.0 * q)}
+    U = _normalize(_as_matrix(Z)).double().cpu().numpy()
+    return uniformity_test(U, "rayleigh")
 
 
 def collapse_monitors(Z: Any, kernel: Any = "sfrik", *, max_rows: int | None = 4096) -> dict[str, float]:
@@ -175,12 +169,92 @@ def collapse_monitors(Z: Any, kernel: Any = "sfrik", *, max_rows: int | None = 4
     Z = _as_matrix(Z)
     if max_rows is not None:
         Z = Z[:max_rows]
-    ray = rayleigh_test(Z)
+    statistic, pvalue = rayleigh_test(Z)
+    q = Z.shape[1]
     return {
         "mmd2_uniform": mmd2_to_uniform(Z, kernel),
-        "rayleigh": ray["statistic"],
-        "rayleigh_p": ray["pvalue"],
-        "rayleigh_z": ray["z"],
+        "rayleigh": float(statistic),
+        "rayleigh_p": float(pvalue),
+        "rayleigh_z": (float(statistic) - q) / math.sqrt(2.0 * q),
         "effective_rank": effective_rank(Z),
         "embedding_std": embedding_std(Z),
     }
+
+
+def monitor_kernel(cfg: Config) -> Any:
+    """Kernel of the MMD monitor: the run's kernel for the kernel methods, else the SFRIK kernel."""
+    if cfg.loss.method in KERNEL_METHODS and cfg.loss.kernel:
+        return parse_kernel(cfg.loss.kernel)
+    return parse_kernel("sfrik")
+
+
+def _head(data: ImageData, limit: int | None) -> ImageData:
+    if limit is None or limit >= len(data):
+        return data
+    indices = None if data.indices is None else data.indices[:limit]
+    return dataclasses.replace(
+        data,
+        labels=data.labels[:limit],
+        images=data.images[:limit],
+        indices=indices,  # type: ignore[index]
+    )
+
+
+class EpochMonitor:
+    """The monitors of a run after an epoch (rank 0, no collectives): kNN accuracy on validation, collapse.
+
+    A bank of training images (``eval.monitor_bank``) and the validation queries (``eval.monitor_queries``)
+    are loaded once; :meth:`__call__` extracts their features with the current model and returns the values
+    of :data:`MONITOR_KEYS`.
+
+    Parameters
+    ----------
+    cfg
+        The run's configuration.
+    train_data
+        The pretraining split (reused as the bank when it is the labelled training split in memory).
+    """
+
+    def __init__(self, cfg: Config, train_data: ImageData) -> None:
+        d, e = cfg.data, cfg.eval
+        self.cfg = cfg
+        self.kernel = monitor_kernel(cfg)
+        self.num_classes = train_data.num_classes
+        limits = [v for v in (e.monitor_bank, d.eval_limit) if v is not None]
+        bank_limit = min(limits) if limits else None
+        if d.train_split == "train" and train_data.in_memory and d.limit is None:
+            self.bank = _head(train_data, bank_limit)
+        else:
+            self.bank = load_split(cfg, "train", bank_limit)
+        limits = [v for v in (e.monitor_queries, d.eval_limit) if v is not None]
+        self.val = load_split(cfg, "val", min(limits) if limits else None) if d.val_fraction > 0 else None
+
+    def __call__(self, model: nn.Module, device: torch.device, amp_dtype: torch.dtype | None) -> dict[str, Any]:
+        """The monitors of ``model`` now (its training mode is restored)."""
+        t0 = time.perf_counter()
+        cfg, out = self.cfg, dict.fromkeys(MONITOR_KEYS)
+        options = {
+            "batch_size": cfg.eval.batch_size,
+            "device": device,
+            "size": cfg.data.crop_size,
+            "channels_last": cfg.run.channels_last,
+            "amp_dtype": amp_dtype,
+            "num_workers": 0 if self.bank.in_memory else cfg.data.num_workers,
+        }
+        bank = extract_features(model, self.bank, **options)
+        queries = extract_features(model, self.val, **options) if self.val is not None else None
+        if queries is not None:
+            out["knn_val"] = knn_accuracy(
+                bank.features,
+                bank.labels,
+                queries.features,
+                queries.labels,
+                cfg.eval.monitor_k,
+                temperature=cfg.eval.knn_temperature,
+                num_classes=self.num_classes,
+            )
+        embeddings = (queries if queries is not None else bank).embeddings
+        if embeddings is not None and embeddings.shape[1] >= 2:
+            out.update(collapse_monitors(embeddings, self.kernel))
+        out["monitor_seconds"] = time.perf_counter() - t0
+        return out

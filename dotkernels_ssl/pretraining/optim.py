@@ -15,7 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
-__all__ = ["LARS", "WarmupCosineSchedule", "param_groups", "scaled_lr", "warmup_steps"]
+from .config import Config
+
+__all__ = ["LARS", "WarmupCosineSchedule", "build_optimizer", "param_groups", "scaled_lr", "warmup_steps"]
 
 
 def scaled_lr(base_lr: float, global_batch: int) -> float:
@@ -75,6 +77,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 
 class LARS(torch.optim.Optimizer):
     """Layer-wise Adaptive Rate Scaling (You et al., 2017), as used by SimCLR, Barlow Twins and VICReg.
+
+    Kept by hand because neither torch nor torchvision ships a LARS optimiser.
 
     For each parameter ``w`` with gradient ``g`` that is not excluded::
 
@@ -163,6 +167,10 @@ class LARS(torch.optim.Optimizer):
 
 class WarmupCosineSchedule:
     """Linear warm-up then cosine decay of the learning rate, set on the optimizer at every step.
+
+    Kept by hand because a resumed run may change its length or peak (``--epochs``, ``--lr``) and re-plan the
+    rest of the curve from the current step, which ``torch.optim.lr_scheduler.SequentialLR`` (LinearLR then
+    CosineAnnealingLR) cannot do once built.
 
     With ``W = warmup_steps``, ``T = total_steps``, peak ``b = base_lr`` and final ``f = final_lr_ratio * b``,
     the learning rate of step ``s`` (counted from 0) is::
@@ -263,3 +271,14 @@ class WarmupCosineSchedule:
         self.final_lr_ratio = float(state["final_lr_ratio"])
         self.step_count = int(state["step_count"])
         self._apply()
+
+
+def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:
+    """The optimiser of ``cfg.optim`` (LARS, SGD or AdamW) over :func:`param_groups`; the schedule sets its rate."""
+    o = cfg.optim
+    groups = param_groups(model, o.weight_decay)
+    if o.optimizer == "lars":
+        return LARS(groups, lr=0.0, momentum=o.momentum, weight_decay=o.weight_decay, eta=o.eta)
+    if o.optimizer == "sgd":
+        return torch.optim.SGD(groups, lr=0.0, momentum=o.momentum, weight_decay=o.weight_decay)
+    return torch.optim.AdamW(groups, lr=0.0, weight_decay=o.weight_decay)

@@ -1,0 +1,77 @@
+"""Where a run executes: the device, the processes of a ``torchrun`` launch, mixed precision and seeding.
+
+Process-group calls go through :mod:`dotkernels_ssl.losses.distributed`, the one module that talks to
+``torch.distributed``.
+"""
+
+from __future__ import annotations
+
+import random
+import resource
+import sys
+
+import numpy as np
+import torch
+
+from ..losses import distributed as D
+from .config import Config, ConfigError
+
+__all__ = ["autocast_dtype", "peak_rss_mb", "resolve_device", "seed_all", "start_processes"]
+
+
+def resolve_device(spec: str | torch.device = "auto", local_rank: int | None = None) -> torch.device:
+    """``"auto"``: ``cuda:LOCAL_RANK`` (or the current CUDA device) when CUDA is available, else the CPU.
+
+    Raises
+    ------
+    ConfigError
+        A CUDA device is requested on a machine without CUDA.
+    """
+    if isinstance(spec, torch.device):
+        return spec
+    spec = str(spec).strip().lower()
+    if spec == "auto":
+        spec = "cuda" if torch.cuda.is_available() else "cpu"
+    if spec == "cuda" and local_rank is not None:
+        spec = f"cuda:{local_rank}"
+    dev = torch.device(spec)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"device {spec!r} requested but CUDA is not available")
+    return dev
+
+
+def start_processes(cfg: Config) -> tuple[D.DistributedContext, torch.device]:
+    """This process's device and distributed context (joining the process group of a ``torchrun`` launch).
+
+    End it with :func:`dotkernels_ssl.losses.distributed.shutdown`.
+    """
+    several = D.launched_by_torchrun() or D.is_distributed()
+    device = resolve_device(cfg.run.device, D.local_rank() if several else None)
+    ctx = D.init_from_env(device, backend=cfg.run.dist_backend, timeout_s=cfg.run.dist_timeout_s)
+    return ctx, device
+
+
+def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of ``run.amp``: ``"auto"`` is bf16 (or fp16) on a GPU and full precision on a CPU."""
+    if amp == "off":
+        return None
+    if amp == "bf16":
+        return torch.bfloat16
+    if amp == "fp16":
+        return torch.float16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return None
+
+
+def seed_all(seed: int) -> None:
+    """Seed python's, numpy's legacy global and torch's generators."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)  # noqa: NPY002 - the legacy global state is what user code may draw from
+    torch.manual_seed(seed)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process in MiB."""
+    kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return kb / 1024.0 if sys.platform != "darwin" else kb / 2**20
