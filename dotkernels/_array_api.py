@@ -53,7 +53,3 @@ def to_numpy(x: Any) -> np.ndarray:
     if hasattr(x, "detach"):
         return x.detach().cpu().numpy()
     return np.asarray(array_api_compat.to_device(x, "cpu") if hasattr(x, "device") else x)
-
-
-def finfo_eps(xp, dtype) -> float:
-    return float(xp.finfo(dtype).eps)

@@ -21,31 +21,53 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy.linalg import eigh_tridiagonal
-from scipy.special import gammaln
 
-from .gegenbauer import _check_degree, _check_dimension
+from ._validate import check_dimension, check_integer
+from .gegenbauer import recurrence_coefficients
+from .special import log_gamma_ratio
 
 __all__ = ["projected_density", "projected_quadrature"]
 
 
-def projected_density(t: np.ndarray, q: int) -> np.ndarray:
+def projected_density(t: ArrayLike, *, q: int) -> np.ndarray | np.float64:
     r"""Density of :math:`\nu_q`: :math:`c_q (1 - t^2)^{(q-3)/2}` on (-1, 1), zero outside.
+
+    Computed as :math:`\exp(\ln c_q + \frac{q-3}{2}\operatorname{log1p}(-t^2))` with :math:`\ln c_q` from
+    :func:`dotkernels.special.log_gamma_ratio`, so that it neither overflows nor underflows early at large q.
+
+    Parameters
+    ----------
+    t : array_like
+        Points (float64; any real values).
+    q : int
+        Dimension, >= 2. At t = +-1 the density is 0 (q = 2 has an integrable singularity there, returned as 0).
+
+    Returns
+    -------
+    ndarray or numpy.float64
+        The density, float64, of ``t``'s shape.
+
+    Accuracy
+    --------
+    Relative error at most :math:`(8 + \ln q + |q-3|\, t^2/(1-t^2))\,\epsilon`, the last term being the condition
+    of :math:`(1-t^2)^{(q-3)/2}` in t; tested against mpmath for q in [2, 65536] including t near +-1.
 
     Examples
     --------
     >>> import numpy as np
     >>> from scipy.integrate import quad
-    >>> round(quad(projected_density, -1, 1, args=(7,))[0], 12)
+    >>> round(quad(lambda t: projected_density(t, q=7), -1, 1)[0], 12)
     1.0
     """
-    q = _check_dimension(q)
+    q = check_dimension(q)
     t = np.asarray(t, dtype=np.float64)
-    log_c = gammaln(q / 2) - 0.5 * np.log(np.pi) - gammaln((q - 1) / 2)
+    log_c = float(log_gamma_ratio(q / 2, (q - 1) / 2)) - 0.5 * np.log(np.pi)
     inside = np.abs(t) < 1
     out = np.zeros_like(t)
     with np.errstate(divide="ignore"):
-        out[inside] = np.exp(log_c + 0.5 * (q - 3) * np.log1p(-t[inside] ** 2))
+        out[inside] = np.exp(log_c + 0.5 * (q - 3) * np.log1p(-(t[inside] ** 2)))
     return out if out.ndim else out[()]
 
 
@@ -103,14 +125,10 @@ def _cached_rule(n: int, q: int) -> tuple[np.ndarray, np.ndarray]:
         nodes.setflags(write=False)
         weights.setflags(write=False)
         return nodes, weights
-    lam = 0.5 * (q - 2)
-    k = np.arange(1, n, dtype=np.float64)
-    # squared off-diagonal of the Jacobi matrix of the orthonormal Gegenbauer polynomials (zero diagonal)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        b2 = k * (k + 2 * lam - 1) / (4 * (k + lam) * (k + lam - 1))
-    if n > 1:
-        b2[0] = 1.0 / (2.0 * (1.0 + lam))  # the k = 1 entry, also right in the q = 2 (Chebyshev) limit
-    b = np.sqrt(b2)
+    # Jacobi matrix of the orthonormal polynomials (zero diagonal): with P_{k+1} = alpha_k t P_k - beta_k P_{k-1},
+    # the monic recurrence p_{k+1} = t p_k - b_k^2 p_{k-1} has b_k^2 = beta_k / (alpha_{k-1} alpha_k)
+    alpha, beta = recurrence_coefficients(max(n - 1, 0), q=q)
+    b = np.sqrt(beta[1:] / (alpha[:-1] * alpha[1:]))
     nodes = eigh_tridiagonal(np.zeros(n), b, eigvals_only=True) if n > 1 else np.zeros(1)
     if n > 1:
         nodes = _newton_step(nodes, b)
@@ -122,7 +140,7 @@ def _cached_rule(n: int, q: int) -> tuple[np.ndarray, np.ndarray]:
     return nodes, weights
 
 
-def projected_quadrature(n: int, q: int) -> tuple[np.ndarray, np.ndarray]:
+def projected_quadrature(n: int, *, q: int) -> tuple[np.ndarray, np.ndarray]:
     r"""n-point Gauss rule for :math:`\nu_q`: :math:`E_{\nu_q}[f] \approx \sum_i w_i f(x_i)`.
 
     Exact for polynomials of degree <= 2n - 1; the weights are positive and sum to 1.
@@ -139,14 +157,18 @@ def projected_quadrature(n: int, q: int) -> tuple[np.ndarray, np.ndarray]:
     nodes, weights : ndarray
         Read-only float64 arrays of length n, nodes increasing in (-1, 1).
 
+    Accuracy
+    --------
+    Nodes to a few eps absolute (Newton-polished eigenvalues), weights to about 1e-13 relative including the
+    tiny weights of the tails; the rule integrates :math:`t^{2k}`, 2k <= 2n - 1, to 1e-12 relative (tested for
+    n up to 2000 and q from 2 to 65536 against the exact moments :math:`(1/2)_k / (q/2)_k`). Any n >= 1, q >= 2.
+
     Examples
     --------
-    >>> x, w = projected_quadrature(10, 5)
+    >>> x, w = projected_quadrature(10, q=5)
     >>> round(float(w @ x**2), 14)  # E[t^2] = 1/q
     0.2
     """
-    n = _check_degree(n, "n")
-    if n < 1:
-        raise ValueError("n must be a positive number of nodes")
-    q = _check_dimension(q)
+    n = check_integer(n, "n", minimum=1, requirement="a positive number of nodes")
+    q = check_dimension(q)
     return _cached_rule(n, q)

@@ -1,8 +1,8 @@
 r"""Random samples on the sphere :math:`S^{q-1}`: uniform, von Mises–Fisher and (axial) Watson.
 
-Every sampler returns a float64 numpy array of shape ``(n, q)`` whose rows are unit vectors, and takes
-``random_state`` like scipy: None (fresh entropy), an int seed, a :class:`numpy.random.Generator` or a legacy
-:class:`numpy.random.RandomState`.
+Every sampler returns a float64 numpy array of shape ``(n, q)`` whose rows are unit vectors (to 1e-15), and takes
+``rng`` (SPEC 7): a :class:`numpy.random.Generator`, a seed, or None (fresh entropy); a legacy
+:class:`numpy.random.RandomState` is rejected. The sample size comes first and every option is keyword-only.
 
 The rotationally symmetric laws are sampled through their projection :math:`t = \mu^T x` and an independent uniform
 tangent direction :math:`v \perp \mu`: :math:`x = t\mu + \sqrt{1 - t^2}\, v`. The density of t is
@@ -12,65 +12,40 @@ tangent direction :math:`v \perp \mu`: :math:`x = t\mu + \sqrt{1 - t^2}\, v`. Th
 from __future__ import annotations
 
 import math
-import numbers
 from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
-from ._validate import check_integer
+from ._validate import check_dimension, check_integer, check_points, check_real, check_rng
 
 __all__ = ["sample_uniform", "sample_vmf", "sample_watson"]
 
-RandomLike = None | int | np.random.Generator | np.random.RandomState
+RandomLike = None | int | np.random.SeedSequence | np.random.Generator
 
 
 # ---------------------------------------------------------------------------------------------------------------
 # validation
 
 
-def _rng(random_state: Any) -> np.random.Generator | np.random.RandomState:
-    if isinstance(random_state, (np.random.Generator, np.random.RandomState)):
-        return random_state
-    if random_state is None or (isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)):
-        return np.random.default_rng(random_state)
-    raise TypeError(
-        f"random_state must be None, an int, a numpy Generator or RandomState, got {type(random_state).__name__}"
-    )
-
-
 def _count(n: Any) -> int:
-    return check_integer(n, "n", 0, "a non-negative integer")
-
-
-def _dimension(q: Any) -> int:
-    return check_integer(q, "q", 2, "an integer dimension >= 2", " (the sphere S^(q-1) in R^q)")
+    return check_integer(n, "n", minimum=0, requirement="a non-negative integer number of points")
 
 
 def _direction(mu: ArrayLike) -> np.ndarray:
+    """A unit vector of length q >= 2 (to 10 sqrt(eps), as :func:`check_points` demands of points), renormalised."""
     try:
         mu = np.asarray(mu, dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"mu must be a real 1-d array, got {type(mu).__name__}") from exc
-    if mu.ndim != 1 or mu.size < 2:
+    if mu.ndim != 1:
         raise ValueError(f"mu must be a 1-d unit vector of length q >= 2, got shape {mu.shape}")
-    if not np.all(np.isfinite(mu)):
-        raise ValueError("mu contains NaN or inf")
+    (unit,), _ = check_points(mu[None, :], "mu", normalize=True)  # shape, finiteness, zero vector
     norm = float(np.linalg.norm(mu))
-    if abs(norm - 1.0) > 1e-6:
+    if abs(norm - 1.0) > 10.0 * math.sqrt(np.finfo(np.float64).eps):
         raise ValueError(f"mu must be a unit vector, got norm {norm:.6g}")
-    return mu / norm
-
-
-def _concentration(kappa: Any, *, allow_negative: bool) -> float:
-    if isinstance(kappa, bool) or not isinstance(kappa, numbers.Real):
-        raise TypeError(f"kappa must be a real number, got {kappa!r}")
-    kappa = float(kappa)
-    if not math.isfinite(kappa) or (kappa < 0 and not allow_negative):
-        bound = "finite" if allow_negative else "finite and >= 0"
-        raise ValueError(f"kappa must be {bound}, got {kappa}")
-    return kappa
+    return unit
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -97,7 +72,7 @@ def _assemble(mu: np.ndarray, t: np.ndarray, s: np.ndarray, v: np.ndarray) -> np
     return x / np.linalg.norm(x, axis=1, keepdims=True)
 
 
-def sample_uniform(n: int, q: int, random_state: RandomLike = None) -> np.ndarray:
+def sample_uniform(n: int, *, q: int, rng: RandomLike = None) -> np.ndarray:
     r"""n points uniform on :math:`S^{q-1}`: normalised standard Gaussian vectors.
 
     Parameters
@@ -106,21 +81,25 @@ def sample_uniform(n: int, q: int, random_state: RandomLike = None) -> np.ndarra
         Number of points (>= 0).
     q : int
         Ambient dimension (>= 2).
-    random_state : None, int, numpy Generator or RandomState
-        Source of randomness.
+    rng : numpy.random.Generator, int, SeedSequence or None
+        Source of randomness (SPEC 7).
 
     Returns
     -------
     ndarray
         ``(n, q)`` float64, unit rows.
 
+    Accuracy
+    --------
+    Exact law (up to the generator); row norms equal 1 to 2 eps.
+
     Examples
     --------
-    >>> X = sample_uniform(1000, 5, random_state=0)
+    >>> X = sample_uniform(1000, q=5, rng=0)
     >>> X.shape, bool(np.allclose(np.linalg.norm(X, axis=1), 1.0))
     ((1000, 5), True)
     """
-    n, q, rng = _count(n), _dimension(q), _rng(random_state)
+    n, q, rng = _count(n), check_dimension(q), check_rng(rng)
     out = np.empty((n, q))
     todo = np.arange(n)
     while todo.size:  # a zero Gaussian vector has probability 0, but redraw rather than divide by it
@@ -175,7 +154,7 @@ def _vmf_projection(rng, n: int, q: int, kappa: float) -> tuple[np.ndarray, np.n
     return t, s
 
 
-def sample_vmf(n: int, mu: ArrayLike, kappa: float, random_state: RandomLike = None) -> np.ndarray:
+def sample_vmf(n: int, *, mu: ArrayLike, kappa: float, rng: RandomLike = None) -> np.ndarray:
     r"""n points from the von Mises–Fisher distribution :math:`\propto \exp(\kappa\, \mu^T x)` on :math:`S^{q-1}`.
 
     The projection :math:`t = \mu^T x` (density :math:`\propto e^{\kappa t}(1-t^2)^{(q-3)/2}`) is drawn by Wood's
@@ -191,25 +170,30 @@ def sample_vmf(n: int, mu: ArrayLike, kappa: float, random_state: RandomLike = N
         Mean direction, a unit vector of length q >= 2.
     kappa : float
         Concentration, >= 0.
-    random_state : None, int, numpy Generator or RandomState
-        Source of randomness.
+    rng : numpy.random.Generator, int, SeedSequence or None
+        Source of randomness (SPEC 7).
 
     Returns
     -------
     ndarray
         ``(n, q)`` float64, unit rows. :math:`E[\mu^T x] = A_q(\kappa) = I_{q/2}(\kappa)/I_{q/2-1}(\kappa)`.
 
+    Accuracy
+    --------
+    Exact law (rejection sampling, no approximation); :math:`1 - \mu^T x` keeps its relative digits at any
+    kappa (tested to kappa = 1e12 and q = 1000 against Bessel-ratio moments from mpmath).
+
     Examples
     --------
     >>> mu = np.array([0.0, 0.0, 1.0])
-    >>> X = sample_vmf(20000, mu, 10.0, random_state=0)
+    >>> X = sample_vmf(20000, mu=mu, kappa=10.0, rng=0)
     >>> bool(abs((X @ mu).mean() - (1 / np.tanh(10.0) - 1 / 10.0)) < 0.01)  # A_3(k) = coth k - 1/k
     True
     """
-    n, mu, rng = _count(n), _direction(mu), _rng(random_state)
-    kappa = _concentration(kappa, allow_negative=False)
+    n, mu, rng = _count(n), _direction(mu), check_rng(rng)
+    kappa = check_real(kappa, "kappa", nonnegative=True)
     if kappa == 0.0:
-        return sample_uniform(n, mu.size, rng)
+        return sample_uniform(n, q=mu.size, rng=rng)
     t, s = _vmf_projection(rng, n, mu.size, kappa)
     return _assemble(mu, t, s, _tangent(rng, mu, n))
 
@@ -303,7 +287,7 @@ class _WatsonEnvelope:
         return ys, np.sqrt((1.0 - ys) * (1.0 + ys))
 
 
-def sample_watson(n: int, mu: ArrayLike, kappa: float, random_state: RandomLike = None) -> np.ndarray:
+def sample_watson(n: int, *, mu: ArrayLike, kappa: float, rng: RandomLike = None) -> np.ndarray:
     r"""n points from the (axial) Watson distribution :math:`\propto \exp(\kappa (\mu^T x)^2)` on :math:`S^{q-1}`.
 
     ``kappa > 0`` is bipolar (mass near :math:`\pm\mu`), ``kappa < 0`` is a girdle (mass near the great sphere
@@ -324,27 +308,32 @@ def sample_watson(n: int, mu: ArrayLike, kappa: float, random_state: RandomLike 
         Axis, a unit vector of length q >= 2 (mu and -mu give the same law).
     kappa : float
         Concentration, any finite real.
-    random_state : None, int, numpy Generator or RandomState
-        Source of randomness.
+    rng : numpy.random.Generator, int, SeedSequence or None
+        Source of randomness (SPEC 7).
 
     Returns
     -------
     ndarray
         ``(n, q)`` float64, unit rows.
 
+    Accuracy
+    --------
+    Exact law (ratio-of-uniforms rejection, no approximation), tested against hypergeometric moments (mpmath) and
+    quadrature for q in [2, 10000], kappa in [-100, 1e9].
+
     Examples
     --------
     >>> mu = np.array([1.0, 0.0, 0.0, 0.0])
-    >>> X = sample_watson(5000, mu, 20.0, random_state=0)
+    >>> X = sample_watson(5000, mu=mu, kappa=20.0, rng=0)
     >>> t = X @ mu
     >>> bool(abs(t.mean()) < 0.05), bool((t**2).mean() > 0.8)
     (True, True)
     """
-    n, mu, rng = _count(n), _direction(mu), _rng(random_state)
-    kappa = _concentration(kappa, allow_negative=True)
+    n, mu, rng = _count(n), _direction(mu), check_rng(rng)
+    kappa = check_real(kappa, "kappa")
     q = mu.size
     if kappa == 0.0:
-        return sample_uniform(n, q, rng)
+        return sample_uniform(n, q=q, rng=rng)
     if q == 2:
         # exp(kappa cos^2 theta) = exp(kappa/2) exp((kappa/2) cos 2 theta): 2 theta ~ von Mises(0 or pi, |kappa|/2)
         phi = rng.vonmises(0.0 if kappa > 0 else math.pi, 0.5 * abs(kappa), size=n)

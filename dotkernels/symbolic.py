@@ -34,10 +34,11 @@ S^2`), and for unit-norm rows :math:`\operatorname{tr} S = 1`.
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+from ._validate import check_degree, check_dimension, check_integer
 
 __all__ = [
     "Identity",
@@ -67,34 +68,18 @@ def _sympy():
 # validation
 
 
-def _degree(l: Any, name: str = "l") -> int:
-    if isinstance(l, bool) or not isinstance(l, numbers.Integral):
-        raise TypeError(f"{name} must be a non-negative integer degree, got {l!r}")
-    l = int(l)
-    if l < 0:
-        raise ValueError(f"{name} must be a non-negative integer degree, got {l}")
-    return l
-
-
 def _dimension(q: Any) -> Any:
     """A symbolic q passes through; a number must be an integer >= 2 (returned as a sympy Integer)."""
     sp = _sympy()
     if q is None:
         return sp.Symbol("q")
-    if isinstance(q, bool):
-        raise TypeError(f"q must be an integer >= 2 or a sympy expression, got {q!r}")
-    if isinstance(q, numbers.Number) and not isinstance(q, sp.Basic):
-        if isinstance(q, numbers.Integral) or (isinstance(q, float) and q.is_integer()):
-            q = sp.Integer(int(q))
-        else:
-            raise TypeError(f"q must be an integer >= 2 or a sympy expression, got {q!r}")
-    q = sp.sympify(q)
-    if q.is_number:
-        if not q.is_integer:
-            raise TypeError(f"q must be an integer >= 2 or a symbolic expression, got {q}")
-        if q < 2:
-            raise ValueError(f"q must be an integer dimension >= 2 (the sphere S^(q-1) in R^q), got {q}")
-    return q
+    if isinstance(q, sp.Basic):
+        if q.is_number:
+            if not q.is_integer:
+                raise TypeError(f"q must be an integer >= 2 or a symbolic expression, got {q}")
+            return sp.Integer(check_dimension(int(q)))
+        return q
+    return sp.Integer(check_dimension(q))
 
 
 def _coefficient_list(coefficients: Any, name: str) -> list[Any]:
@@ -132,7 +117,7 @@ def _legendre_table(L: int, q: Any) -> list[list[Any]]:
     return rows
 
 
-def legendre_symbolic(l: int, q: Any = None, t: Any = None) -> Any:
+def legendre_symbolic(degree: int, t: Any = None, *, q: Any = None) -> Any:
     r"""The normalised Gegenbauer polynomial :math:`P_{l,q}(t)` with a symbolic (or integer) dimension q.
 
     Built from the normalised three-term recurrence (module docstring); every monomial coefficient is a cancelled
@@ -141,12 +126,12 @@ def legendre_symbolic(l: int, q: Any = None, t: Any = None) -> Any:
 
     Parameters
     ----------
-    l : int
-        Degree, >= 0.
-    q : sympy expression or int, optional
-        Dimension (default ``sympy.Symbol('q')``); a number must be an integer >= 2.
+    degree : int
+        Degree l >= 0.
     t : sympy expression, optional
         Variable (default ``sympy.Symbol('t')``); any sympy expression or number may be substituted.
+    q : sympy expression or int, optional
+        Dimension (default ``sympy.Symbol('q')``); a number must be an integer >= 2.
 
     Returns
     -------
@@ -157,20 +142,20 @@ def legendre_symbolic(l: int, q: Any = None, t: Any = None) -> Any:
     --------
     >>> import sympy
     >>> q, t = sympy.symbols("q t")
-    >>> sympy.factor(legendre_symbolic(2, q, t))
+    >>> sympy.factor(legendre_symbolic(2, t, q=q))
     (q*t**2 - 1)/(q - 1)
-    >>> legendre_symbolic(3, 3, t)
+    >>> legendre_symbolic(3, t, q=3)
     5*t**3/2 - 3*t/2
     """
     sp = _sympy()
-    l = _degree(l)
+    l = check_degree(degree)
     q = _dimension(q)
     t = sp.Symbol("t") if t is None else sp.sympify(t)
     row = _legendre_table(l, q)[l]
     return sp.Add(*[c * t**p for p, c in enumerate(row)])
 
 
-def legendre_series_to_monomial(coefficients: Sequence[Any], q: Any = None) -> list[Any]:
+def legendre_series_to_monomial(coefficients: Sequence[Any], *, q: Any = None) -> list[Any]:
     r"""Monomial coefficients :math:`c_0, \dots, c_L` of :math:`\sum_{l=0}^{L} a_l P_{l,q}(t) = \sum_p c_p t^p`.
 
     Parameters
@@ -188,7 +173,7 @@ def legendre_series_to_monomial(coefficients: Sequence[Any], q: Any = None) -> l
 
     Examples
     --------
-    >>> legendre_series_to_monomial([0, 1, 40, 40], 3)  # SFRIK's default kernel on S^2
+    >>> legendre_series_to_monomial([0, 1, 40, 40], q=3)  # SFRIK's default kernel on S^2
     [-20, -59, 60, 100]
     """
     sp = _sympy()
@@ -199,7 +184,7 @@ def legendre_series_to_monomial(coefficients: Sequence[Any], q: Any = None) -> l
     return [sp.cancel(sum((coef[l] * table[l][p] for l in range(p, L + 1)), sp.Integer(0))) for p in range(L + 1)]
 
 
-def polynomial_kernel_spectrum_symbolic(coefficients: Sequence[Any], q: Any = None) -> list[Any]:
+def polynomial_kernel_spectrum_symbolic(coefficients: Sequence[Any], *, q: Any = None) -> list[Any]:
     r"""Gegenbauer coefficients :math:`a_0, \dots, a_P` of a polynomial profile :math:`\varphi(t) = \sum_p c_p t^p`.
 
     Solves :math:`\sum_l a_l P_{l,q} = \sum_p c_p t^p` by back substitution (the leading monomial of
@@ -217,9 +202,9 @@ def polynomial_kernel_spectrum_symbolic(coefficients: Sequence[Any], q: Any = No
     --------
     >>> import sympy
     >>> q = sympy.Symbol("q")
-    >>> polynomial_kernel_spectrum_symbolic([1, 1, 0], q)  # 1 + t
+    >>> polynomial_kernel_spectrum_symbolic([1, 1, 0], q=q)  # 1 + t
     [1, 1, 0]
-    >>> polynomial_kernel_spectrum_symbolic([0, 0, 1], q)  # t^2 = 1/q + (q-1)/q P_2
+    >>> polynomial_kernel_spectrum_symbolic([0, 0, 1], q=q)  # t^2 = 1/q + (q-1)/q P_2
     [1/q, 0, (q - 1)/q]
     """
     sp = _sympy()
@@ -236,8 +221,8 @@ def polynomial_kernel_spectrum_symbolic(coefficients: Sequence[Any], q: Any = No
     return a
 
 
-def monomial_spectrum_symbolic(p: int, q: Any = None) -> list[Any]:
-    r"""Gegenbauer coefficients :math:`a_0, \dots, a_p` of :math:`t^p` with a symbolic dimension q.
+def monomial_spectrum_symbolic(degree: int, *, q: Any = None) -> list[Any]:
+    r"""Gegenbauer coefficients :math:`a_0, \dots, a_p` of :math:`t^p` (p = ``degree``) with a symbolic dimension q.
 
     Computed by inverting the recurrence's monomial table (:func:`polynomial_kernel_spectrum_symbolic`), which
     agrees with the closed form
@@ -252,14 +237,14 @@ def monomial_spectrum_symbolic(p: int, q: Any = None) -> list[Any]:
     Examples
     --------
     >>> import sympy
-    >>> [sympy.factor(a) for a in monomial_spectrum_symbolic(3, sympy.Symbol("q"))]
+    >>> [sympy.factor(a) for a in monomial_spectrum_symbolic(3, q=sympy.Symbol("q"))]
     [0, 3/(q + 2), 0, (q - 1)/(q + 2)]
     """
-    p = _degree(p, "p")
-    return polynomial_kernel_spectrum_symbolic([0] * p + [1], q)
+    p = check_degree(degree)
+    return polynomial_kernel_spectrum_symbolic([0] * p + [1], q=q)
 
 
-def harmonic_dimension_symbolic(l: int, q: Any = None) -> Any:
+def harmonic_dimension_symbolic(degree: int, *, q: Any = None) -> Any:
     r"""Harmonic dimension :math:`N(q, l)` as a polynomial in q.
 
     .. math::
@@ -270,13 +255,13 @@ def harmonic_dimension_symbolic(l: int, q: Any = None) -> Any:
     Examples
     --------
     >>> import sympy
-    >>> sympy.factor(harmonic_dimension_symbolic(2, sympy.Symbol("q")))
+    >>> sympy.factor(harmonic_dimension_symbolic(2, q=sympy.Symbol("q")))
     (q - 1)*(q + 2)/2
-    >>> harmonic_dimension_symbolic(4, 3)
+    >>> harmonic_dimension_symbolic(4, q=3)
     9
     """
     sp = _sympy()
-    l = _degree(l)
+    l = check_degree(degree)
     q = _dimension(q)
     if l == 0:
         return sp.Integer(1)
@@ -355,10 +340,8 @@ class Identity:
 
 def _data_matrix(n: int, q: int, name: str = "z") -> Any:
     sp = _sympy()
-    n = _degree(n, "n")
-    q = _degree(q, "q")
-    if n < 1 or q < 1:
-        raise ValueError(f"the explicit check needs n >= 1 and q >= 1, got n={n}, q={q}")
+    n = check_integer(n, "n", minimum=1)
+    q = check_integer(q, "q", minimum=1)
     return sp.Matrix(n, q, lambda i, k: sp.Symbol(f"{name}_{i}_{k}", real=True))
 
 
@@ -388,7 +371,7 @@ def _moment_lemmas(n: int, q: int) -> tuple[Identity, ...]:
 
 
 def derive_centering_whitening_identity(
-    b1: Any = None, b2: Any = None, q: Any = None, *, check_size: tuple[int, int] = (3, 3)
+    b1: Any = None, b2: Any = None, *, q: Any = None, check_size: tuple[int, int] = (3, 3)
 ) -> Identity:
     r"""Prove :math:`\mathrm{MMD}_V^2 = b_1 \|m\|^2 + b_2 \frac{q}{q-1} \|S - I/q\|_F^2` for
     :math:`\varphi = b_1 P_{1,q} + b_2 P_{2,q}`, with symbolic q, b_1, b_2.
@@ -426,7 +409,7 @@ def derive_centering_whitening_identity(
     q = _dimension(q)
     A, B, t = sp.symbols("A B t")
     moments = {0: sp.Integer(1), 1: A, 2: B}
-    phi = b1 * legendre_symbolic(1, q, t) + b2 * legendre_symbolic(2, q, t)
+    phi = b1 * legendre_symbolic(1, t, q=q) + b2 * legendre_symbolic(2, t, q=q)
     poly = sp.Poly(sp.expand(phi), t)
     lhs = sum(coef * moments[p] for (p,), coef in poly.terms())  # n^-2 sum_ij phi(t_ij), a_0 = 0
     trace_s, trace_i = sp.Integer(1), q
@@ -444,8 +427,8 @@ def derive_centering_whitening_identity(
     )
 
 
-def _gaussian_mean_embedding_steps(tau: Any, q: Any) -> tuple[Identity, ...]:
-    r"""a_0 = E_nu exp(-2 tau (1 - s)) = e^{-2 tau} 0F1(; q/2; tau^2), term by term, for symbolic q and k."""
+def _gaussian_mean_embedding_steps(gamma: Any, q: Any) -> tuple[Identity, ...]:
+    r"""a_0 = E_nu exp(-2 gamma (1 - s)) = e^{-2 gamma} 0F1(; q/2; gamma^2), term by term, for symbolic q and k."""
     sp = _sympy()
     k = sp.Symbol("k", integer=True, nonnegative=True)
     half = sp.Rational(1, 2)
@@ -457,15 +440,15 @@ def _gaussian_mean_embedding_steps(tau: Any, q: Any) -> tuple[Identity, ...]:
             Identity.of(
                 f"E_nu[s^{2 * kk}] (Beta integral) = a_0(s^{2 * kk}) (Gegenbauer recurrence)",
                 moment.subs(k, kk),
-                monomial_spectrum_symbolic(2 * kk, q)[0],
+                monomial_spectrum_symbolic(2 * kk, q=q)[0],
                 assumptions="nu_q: density c_q (1-s^2)^((q-3)/2) on (-1, 1)",
             )
         )
-    series_term = (2 * tau) ** (2 * k) / sp.factorial(2 * k) * moment  # odd moments vanish
-    hyper_term = tau ** (2 * k) / (sp.factorial(k) * sp.rf(q / 2, k))
+    series_term = (2 * gamma) ** (2 * k) / sp.factorial(2 * k) * moment  # odd moments vanish
+    hyper_term = gamma ** (2 * k) / (sp.factorial(k) * sp.rf(q / 2, k))
     steps.append(
         Identity.of(
-            "k-th term of E_nu[exp(2 tau s)] = k-th term of 0F1(; q/2; tau^2)",
+            "k-th term of E_nu[exp(2 gamma s)] = k-th term of 0F1(; q/2; gamma^2)",
             series_term,
             hyper_term,
             assumptions="every integer k >= 0 (Legendre duplication formula)",
@@ -474,24 +457,24 @@ def _gaussian_mean_embedding_steps(tau: Any, q: Any) -> tuple[Identity, ...]:
     return tuple(steps)
 
 
-def derive_uniformity_identity(tau: Any = None, q: Any = None) -> Identity:
-    r"""Prove Wang & Isola's uniformity :math:`\log \frac{1}{n(n-1)}\sum_{i\ne j} e^{-\tau\|z_i - z_j\|^2} =
-    \log(a_0 + \mathrm{MMD}_U^2)` for the Gaussian kernel, with symbolic n, q, tau.
+def derive_uniformity_identity(gamma: Any = None, *, q: Any = None) -> Identity:
+    r"""Prove Wang & Isola's uniformity :math:`\log \frac{1}{n(n-1)}\sum_{i\ne j} e^{-\gamma\|z_i - z_j\|^2} =
+    \log(a_0 + \mathrm{MMD}_U^2)` for the Gaussian kernel, with symbolic n, q, gamma.
 
     Derivation. For unit vectors :math:`\|z_i - z_j\|^2 = 2 - 2 t_{ij}`, so each summand is the Gaussian profile
-    :math:`\varphi(t) = e^{-2\tau(1-t)}` at :math:`t_{ij}` (step 1). Write :math:`M = n^{-2}\sum_{ij}
+    :math:`\varphi(t) = e^{-2\gamma(1-t)}` at :math:`t_{ij}` (step 1). Write :math:`M = n^{-2}\sum_{ij}
     \varphi(t_{ij})` (the Gram mean) and :math:`\varphi(1) = 1`; the off-diagonal mean is
     :math:`(n^2 M - n)/(n(n-1))`. With :math:`\mathrm{MMD}_V^2 = M - a_0` and the U/V relation
     :math:`n\,\mathrm{MMD}_V^2 = (n-1)\mathrm{MMD}_U^2 + \varphi(1) - a_0` (step 2), :math:`a_0 + \mathrm{MMD}_U^2`
     equals the off-diagonal mean for every :math:`a_0`. The remaining steps identify :math:`a_0 = E_{\nu_q}\varphi =
-    e^{-2\tau}\,{}_0F_1(; q/2; \tau^2)` term by term (Beta-integral moments, checked against the recurrence, and
+    e^{-2\gamma}\,{}_0F_1(; q/2; \gamma^2)` term by term (Beta-integral moments, checked against the recurrence, and
     the duplication formula).
 
     Returns
     -------
     Identity
-        Written in the symbols ``n``, ``M``, ``a0``, ``tau``, ``q``; ``symbols['a0_closed_form']`` holds
-        :math:`e^{-2\tau}{}_0F_1(; q/2; \tau^2)`.
+        Written in the symbols ``n``, ``M``, ``a0``, ``gamma``, ``q``; ``symbols['a0_closed_form']`` holds
+        :math:`e^{-2\gamma}{}_0F_1(; q/2; \gamma^2)`.
 
     Examples
     --------
@@ -499,15 +482,15 @@ def derive_uniformity_identity(tau: Any = None, q: Any = None) -> Identity:
     True
     """
     sp = _sympy()
-    tau = sp.Symbol("tau", positive=True) if tau is None else sp.sympify(tau)
+    gamma = sp.Symbol("gamma", positive=True) if gamma is None else sp.sympify(gamma)
     q = _dimension(q)
     n = sp.Symbol("n", integer=True, positive=True)
     M, a0, s, nu, nv = sp.symbols("M a0 s normu2 normv2")
-    phi = sp.exp(-2 * tau * (1 - s))
+    phi = sp.exp(-2 * gamma * (1 - s))
     sq_distance = nu + nv - 2 * s  # ||u - v||^2 = ||u||^2 + ||v||^2 - 2 u^T v
     step_profile = Identity.of(
-        "exp(-tau ||u - v||^2) = exp(-2 tau (1 - u^T v)) for unit u, v",
-        sp.exp(-tau * sq_distance.subs({nu: 1, nv: 1})),
+        "exp(-gamma ||u - v||^2) = exp(-2 gamma (1 - u^T v)) for unit u, v",
+        sp.exp(-gamma * sq_distance.subs({nu: 1, nv: 1})),
         phi,
         assumptions="||u|| = ||v|| = 1, s = u^T v",
     )
@@ -524,19 +507,19 @@ def derive_uniformity_identity(tau: Any = None, q: Any = None) -> Identity:
     mmd_u = (n * mmd_v - (phi_one - a0)) / (n - 1)  # from the U/V relation
     lhs = sp.log(off_diagonal_mean)
     rhs = sp.log(a0 + mmd_u)
-    closed = sp.exp(-2 * tau) * sp.hyper([], [q / 2], tau**2)
+    closed = sp.exp(-2 * gamma) * sp.hyper([], [q / 2], gamma**2)
     return Identity.of(
-        "log mean_{i != j} exp(-tau ||z_i - z_j||^2) = log(a_0 + MMD_U^2)",
+        "log mean_{i != j} exp(-gamma ||z_i - z_j||^2) = log(a_0 + MMD_U^2)",
         lhs,
         rhs,
-        assumptions="unit-norm rows, n >= 2, Gaussian kernel exp(-tau ||x - y||^2)",
-        steps=(step_profile, step_uv, *_gaussian_mean_embedding_steps(tau, q)),
-        symbols={"n": n, "M": M, "a0": a0, "tau": tau, "q": q, "a0_closed_form": closed},
-        meaning={"M": "n^-2 sum_ij exp(-tau ||z_i - z_j||^2)", "a0": "E_nu phi = uniform mean embedding"},
+        assumptions="unit-norm rows, n >= 2, Gaussian kernel exp(-gamma ||x - y||^2)",
+        steps=(step_profile, step_uv, *_gaussian_mean_embedding_steps(gamma, q)),
+        symbols={"n": n, "M": M, "a0": a0, "gamma": gamma, "q": q, "a0_closed_form": closed},
+        meaning={"M": "n^-2 sum_ij exp(-gamma ||z_i - z_j||^2)", "a0": "E_nu phi = uniform mean embedding"},
     )
 
 
-def derive_spectral_contrastive_identity(q: Any = None) -> Identity:
+def derive_spectral_contrastive_identity(*, q: Any = None) -> Identity:
     r"""Prove :math:`\frac{1}{n(n-1)}\sum_{i\ne j}(z_i^T z_j)^2 = \frac1q + \mathrm{MMD}_U^2[t^2]` with symbolic
     n and q, and :math:`\mathrm{MMD}_V^2[t^2] = \|S - I/q\|_F^2` (the whitening term).
 
@@ -555,8 +538,8 @@ def derive_spectral_contrastive_identity(q: Any = None) -> Identity:
     q = _dimension(q)
     n = sp.Symbol("n", integer=True, positive=True)
     B, t = sp.symbols("B t")
-    a = monomial_spectrum_symbolic(2, q)
-    p2 = legendre_symbolic(2, q, t)
+    a = monomial_spectrum_symbolic(2, q=q)
+    p2 = legendre_symbolic(2, t, q=q)
     step_spectrum = Identity.of(
         "t^2 = a_0 + a_1 P_1 + a_2 P_2 with (a_0, a_1, a_2) from the recurrence",
         t**2,
@@ -590,7 +573,7 @@ def derive_spectral_contrastive_identity(q: Any = None) -> Identity:
     )
 
 
-def derive_energy_distance_identity(q: Any = None) -> Identity:
+def derive_energy_distance_identity(*, q: Any = None) -> Identity:
     r"""Prove that the energy distance to the uniform law is the MMD with :math:`\varphi(t) = -\|x-y\| =
     -\sqrt{2-2t}`, and the mean distance :math:`E\|Y - Y'\|` in closed form, for symbolic q.
 
@@ -636,7 +619,7 @@ def derive_energy_distance_identity(q: Any = None) -> Identity:
     )
 
 
-def derive_vicreg_covariance_relation(n: int = 3, q: int = 3) -> Identity:
+def derive_vicreg_covariance_relation(n: int = 3, *, q: int = 3) -> Identity:
     r"""The exact relation between VICReg's covariance term and the whitening term, on an explicit n x q matrix
     with symbolic entries (a polynomial identity; no constraint on the rows).
 
@@ -654,7 +637,7 @@ def derive_vicreg_covariance_relation(n: int = 3, q: int = 3) -> Identity:
 
     Examples
     --------
-    >>> derive_vicreg_covariance_relation(2, 2).verify()
+    >>> derive_vicreg_covariance_relation(2, q=2).verify()
     True
     """
     sp = _sympy()
@@ -679,7 +662,7 @@ def derive_vicreg_covariance_relation(n: int = 3, q: int = 3) -> Identity:
     )
 
 
-def derive_barlow_twins_relation(n: int = 3, q: int = 3, lambd: Any = None) -> Identity:
+def derive_barlow_twins_relation(n: int = 3, *, q: int = 3, redundancy_weight: Any = None) -> Identity:
     r"""The exact relations between the Barlow Twins redundancy term and pairwise (kernel-type) statistics.
 
     Write the standardised views :math:`\hat Z^{(v)}` (columns centred, unit variance) as :math:`\hat Z^{(v)} =
@@ -708,18 +691,18 @@ def derive_barlow_twins_relation(n: int = 3, q: int = 3, lambd: Any = None) -> I
     -------
     Identity
         Main statement: the single-view relation in the symbols ``B`` (:math:`n^{-2}\sum_{ij}(y_i^Ty_j)^2 =
-        \operatorname{tr}(S_Y^2)`), ``q``, ``lambd``; steps: the two-view polynomial identity and the
-        ``tr(S_Y^2)`` lemma on explicit matrices.
+        \operatorname{tr}(S_Y^2)`), ``q``, ``redundancy_weight`` (shown as lambda); steps: the two-view
+        polynomial identity and the ``tr(S_Y^2)`` lemma on explicit matrices.
 
     Examples
     --------
-    >>> derive_barlow_twins_relation(2, 2).verify()
+    >>> derive_barlow_twins_relation(2, q=2).verify()
     True
     """
     sp = _sympy()
-    n = _degree(n, "n")
-    q0 = _degree(q, "q")
-    lambd = sp.Symbol("lambda") if lambd is None else sp.sympify(lambd)
+    n = check_integer(n, "n", minimum=1)
+    q0 = check_integer(q, "q", minimum=1)
+    lambd = sp.Symbol("lambda") if redundancy_weight is None else sp.sympify(redundancy_weight)
     Y1 = _data_matrix(n, q0, "y")
     Y2 = _data_matrix(n, q0, "w")
     c = q0 * Y1.T * Y2 / n
@@ -747,7 +730,7 @@ def derive_barlow_twins_relation(n: int = 3, q: int = 3, lambd: Any = None) -> I
     diag_sq = qs  # c_kk = 1 for standardised columns: sum_k c_kk^2 = q, sum_k (1 - c_kk)^2 = 0
     on_diagonal = 0  # sum_k (1 - c_kk)^2
     lhs = on_diagonal + lambd * (frob_c - diag_sq)
-    p2 = sp.Poly(sp.expand(legendre_symbolic(2, qs, t)), t)
+    p2 = sp.Poly(sp.expand(legendre_symbolic(2, t, q=qs)), t)
     mean_p2 = p2.coeff_monomial(t**2) * B + p2.coeff_monomial(1)
     rhs = lambd * qs * (qs - 1) * mean_p2
     return Identity.of(
@@ -756,6 +739,6 @@ def derive_barlow_twins_relation(n: int = 3, q: int = 3, lambd: Any = None) -> I
         rhs,
         assumptions="single view, columns standardised without eps (Y = Z_hat / sqrt(q)); rows of Y not unit",
         steps=(two_view, lemma),
-        symbols={"B": B, "q": qs, "lambd": lambd},
+        symbols={"B": B, "q": qs, "redundancy_weight": lambd},
         meaning={"B": "tr(S_Y^2) = n^-2 sum_ij (y_i^T y_j)^2"},
     )

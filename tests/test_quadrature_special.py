@@ -3,7 +3,7 @@
 import mpmath as mp
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
 from scipy.special import roots_jacobi
@@ -20,7 +20,7 @@ def _even_moment(q, k):
 @pytest.mark.parametrize("q", [2, 3, 5, 64, 512, 4096, 65536])
 @pytest.mark.parametrize("n", [1, 7, 60, 400, 2000])
 def test_rule_is_finite_and_exact_on_moments(q, n):
-    x, w = projected_quadrature(n, q)
+    x, w = projected_quadrature(n, q=q)
     assert np.all(np.isfinite(x)) and np.all(np.isfinite(w)) and np.all(w >= 0)
     assert np.all(np.diff(x) > 0) and np.all(np.abs(x) < 1)
     assert w.sum() == pytest.approx(1.0, abs=1e-13)
@@ -34,7 +34,7 @@ def test_rule_matches_scipy_where_scipy_works():
         a = (q - 3) / 2
         xs, ws = roots_jacobi(n, a, a)
         assert np.all(np.isfinite(xs))
-        x, w = projected_quadrature(n, q)
+        x, w = projected_quadrature(n, q=q)
         np.testing.assert_allclose(x, xs, atol=1e-14)
         np.testing.assert_allclose(w, ws / ws.sum(), rtol=1e-11)
 
@@ -43,16 +43,16 @@ def test_scipy_fails_where_we_do_not():
     # the trap this module exists for: scipy returns NaN silently at large q and many nodes
     xs, _ = roots_jacobi(200, (65536 - 3) / 2, (65536 - 3) / 2)
     assert not np.all(np.isfinite(xs))
-    x, w = projected_quadrature(200, 65536)
+    x, w = projected_quadrature(200, q=65536)
     assert np.all(np.isfinite(x)) and np.all(np.isfinite(w))
 
 
 def test_chebyshev_closed_forms():
     n = 40
-    x, w = projected_quadrature(n, 2)  # arcsine law: Chebyshev-Gauss
+    x, w = projected_quadrature(n, q=2)  # arcsine law: Chebyshev-Gauss
     np.testing.assert_allclose(x, np.sort(np.cos((2 * np.arange(1, n + 1) - 1) * np.pi / (2 * n))), atol=1e-15)
     np.testing.assert_allclose(w, 1.0 / n, rtol=1e-13)
-    x, w = projected_quadrature(n, 4)  # semicircle law: Chebyshev-Gauss of the second kind
+    x, w = projected_quadrature(n, q=4)  # semicircle law: Chebyshev-Gauss of the second kind
     theta = np.arange(n, 0, -1) * np.pi / (n + 1)
     np.testing.assert_allclose(x, np.cos(theta), atol=1e-15)
     np.testing.assert_allclose(w, 2 / (n + 1) * np.sin(theta) ** 2, rtol=1e-12)
@@ -62,9 +62,31 @@ def test_chebyshev_closed_forms():
 def test_density_integrates_to_one(q):
     q = int(q)
     pts = [-1, -0.5, 0, 0.5, 1]
-    assert quad(projected_density, -1, 1, args=(q,), points=pts, limit=200)[0] == pytest.approx(1.0, abs=1e-8)
+    value = quad(lambda t: projected_density(t, q=q), -1, 1, points=pts, limit=200)[0]
+    assert value == pytest.approx(1.0, abs=1e-8)
 
 
+@pytest.mark.parametrize("q", [2, 3, 4, 7, 64, 4096, 65536])
+def test_density_against_mpmath(q):
+    eps = np.finfo(np.float64).eps
+    ts = np.array([0.0, 0.3, -0.5, 1 / np.sqrt(q), -4 / np.sqrt(q), 0.9, 1 - 1e-6, -(1 - 1e-12), 0.999999999])
+    ts = ts[np.abs(ts) < 1]
+    got = projected_density(ts, q=q)
+    for t, g in zip(ts, got):
+        with mp.workdps(50):
+            tm = mp.mpf(t)
+            ref = (
+                mp.gamma(mp.mpf(q) / 2)
+                / (mp.sqrt(mp.pi) * mp.gamma(mp.mpf(q - 1) / 2))
+                * (1 - tm**2) ** (mp.mpf(q - 3) / 2)
+            )
+        bound = (8 + np.log(q) + abs(q - 3) * t * t / (1 - t * t)) * eps
+        assert abs(g - ref) <= bound * ref + 1e-300, (q, t, g, ref)
+    assert projected_density(1.0, q=5) == 0.0 and projected_density(-1.5, q=5) == 0.0
+    assert isinstance(projected_density(0.2, q=5), np.float64)
+
+
+@settings(max_examples=15)  # mpmath's besseli is slow at large orders
 @given(nu=st.floats(0, 1e5), x=st.floats(1e-6, 1e5))
 def test_log_iv_against_mpmath(nu, x):
     with mp.workdps(40):
@@ -89,5 +111,20 @@ def test_log_gamma_ratio_against_mpmath(a, d):
         b = a
     with mp.workdps(50):
         ref = mp.loggamma(a) - mp.loggamma(b)
-    assert abs(log_gamma_ratio(a, b) - float(ref)) <= 2e-15 * max(1.0, abs(float(ref))) + 1e-13 * (abs(d) < 1)
+    eps = np.finfo(np.float64).eps
+    bound = 4 * eps * max(1.0, abs(float(ref)))  # the documented bound
+    if min(a, b) < 20:
+        with mp.workdps(50):
+            bound += 2 * eps * float(max(abs(mp.loggamma(a)), abs(mp.loggamma(b))))
+    assert abs(log_gamma_ratio(a, b) - float(ref)) <= bound
+
+
+@given(x=st.floats(0.01, 1e6), n=st.integers(0, 10**5))
+def test_log_rising_against_mpmath(x, n):
+    eps = np.finfo(np.float64).eps
+    with mp.workdps(50):
+        ref = mp.log(mp.rf(x, n))
+        # below 20 the documented bound adds 2 eps max |lnGamma| of the two arguments
+        extra = 2 * eps * float(max(abs(mp.loggamma(x + n)), abs(mp.loggamma(x)))) if x < 20 else 0.0
+    assert abs(log_rising(x, n) - float(ref)) <= 4 * eps * max(1.0, abs(float(ref))) + extra
     assert log_rising(3.5, 4) == pytest.approx(np.log(3.5 * 4.5 * 5.5 * 6.5), rel=1e-15)

@@ -57,7 +57,7 @@ def _second_moment_check(X, reference):
 
 @pytest.mark.parametrize("q", [2, 3, 7])
 def test_uniform_moments(q):
-    X = sample_uniform(20000, q, random_state=1)
+    X = sample_uniform(20000, q=q, rng=1)
     _check_rows(X, 20000, q)
     for j in range(q):
         _assert_mean(X[:, j], 0.0, f"mean[{j}]")
@@ -67,19 +67,32 @@ def test_uniform_moments(q):
 def test_uniform_projection_law():
     # t = <x, e> for uniform x: (1 + t)/2 ~ Beta((q-1)/2, (q-1)/2)
     q = 6
-    X = sample_uniform(4000, q, random_state=2)
+    X = sample_uniform(4000, q=q, rng=2)
     res = stats.kstest((1 + X[:, 0]) / 2, stats.beta((q - 1) / 2, (q - 1) / 2).cdf)
     assert res.pvalue > 1e-4
 
 
-def test_random_state_forms():
-    a = sample_uniform(5, 4, random_state=3)
-    np.testing.assert_array_equal(a, sample_uniform(5, 4, random_state=3))
-    np.testing.assert_array_equal(a, sample_uniform(5, 4, random_state=np.random.default_rng(3)))
-    legacy = sample_vmf(5, _unit(4), 2.0, random_state=np.random.RandomState(0))
-    _check_rows(legacy, 5, 4)
-    assert sample_watson(0, _unit(4), 2.0, random_state=0).shape == (0, 4)
-    one, two = (sample_vmf(5, _unit(4), 2.0, random_state=seed) for seed in (1, 2))
+def test_rng_forms():
+    a = sample_uniform(5, q=4, rng=3)
+    np.testing.assert_array_equal(a, sample_uniform(5, q=4, rng=3))
+    np.testing.assert_array_equal(a, sample_uniform(5, q=4, rng=np.random.default_rng(3)))
+    np.testing.assert_array_equal(
+        sample_vmf(5, mu=_unit(4), kappa=2.0, rng=np.random.SeedSequence(7)),
+        sample_vmf(5, mu=_unit(4), kappa=2.0, rng=np.random.default_rng(np.random.SeedSequence(7))),
+    )
+    for sampler in (
+        lambda rng: sample_uniform(5, q=4, rng=rng),
+        lambda rng: sample_vmf(5, mu=_unit(4), kappa=2.0, rng=rng),
+        lambda rng: sample_watson(5, mu=_unit(4), kappa=2.0, rng=rng),
+    ):
+        with pytest.raises(TypeError, match="RandomState"):
+            sampler(np.random.RandomState(0))
+        generator = np.random.default_rng(11)
+        first = sampler(generator)
+        assert not np.array_equal(first, sampler(generator))  # the Generator is advanced, not copied
+        _check_rows(first, 5, 4)
+    assert sample_watson(0, mu=_unit(4), kappa=2.0, rng=0).shape == (0, 4)
+    one, two = (sample_vmf(5, mu=_unit(4), kappa=2.0, rng=seed) for seed in (1, 2))
     assert not np.array_equal(one, two)
 
 
@@ -94,7 +107,7 @@ def test_random_state_forms():
 def test_vmf_mean_resultant_length(q, kappa):
     mu = _unit(q, seed=q)
     n = 20000 if q <= 200 else 4000
-    X = sample_vmf(n, mu, kappa, random_state=q)
+    X = sample_vmf(n, mu=mu, kappa=kappa, rng=q)
     _check_rows(X, n, q)
     t = X @ mu
     A = _bessel_ratio(q, kappa)
@@ -109,7 +122,7 @@ def test_vmf_full_second_moment():
     q, kappa = 4, 3.0
     mu = _unit(q, 7)
     A = _bessel_ratio(q, kappa)
-    X = sample_vmf(40000, mu, kappa, random_state=5)
+    X = sample_vmf(40000, mu=mu, kappa=kappa, rng=5)
     _second_moment_check(X, (A / kappa) * np.eye(q) + (1 - q * A / kappa) * np.outer(mu, mu))
 
 
@@ -117,7 +130,7 @@ def test_vmf_full_second_moment():
 def test_vmf_projection_cdf_q3(kappa):
     # q = 3: t has density kappa e^{kappa t} / (2 sinh kappa) on [-1, 1]
     mu = _unit(3, 11)
-    t = sample_vmf(5000, mu, kappa, random_state=int(kappa * 10)) @ mu
+    t = sample_vmf(5000, mu=mu, kappa=kappa, rng=int(kappa * 10)) @ mu
 
     def cdf(x):
         return np.expm1(kappa * (np.clip(x, -1, 1) + 1)) / np.expm1(2 * kappa)
@@ -129,7 +142,7 @@ def test_vmf_extreme_concentration_keeps_digits():
     # q = 3, kappa = 1e12: 1 - t ~ Exp(kappa); the tangent norm^2 = 1 - t^2 ~ 2(1 - t) has mean (q-1) A / kappa
     q, kappa = 3, 1e12
     mu = _unit(q, 1)
-    X = sample_vmf(20000, mu, kappa, random_state=0)
+    X = sample_vmf(20000, mu=mu, kappa=kappa, rng=0)
     perp = X - np.outer(X @ mu, mu)
     s2 = np.sum(perp * perp, axis=1)
     assert np.all(s2 > 0)
@@ -138,7 +151,7 @@ def test_vmf_extreme_concentration_keeps_digits():
 
 def test_vmf_kappa_zero_is_uniform():
     q = 5
-    X = sample_vmf(20000, _unit(q), 0.0, random_state=4)
+    X = sample_vmf(20000, mu=_unit(q), kappa=0.0, rng=4)
     _second_moment_check(X, np.eye(q) / q)
 
 
@@ -178,7 +191,7 @@ def _watson_t2_hypergeometric(q, kappa):
 )
 def test_watson_moments_vs_quadrature(q, kappa):
     mu = _unit(q, seed=q + 1)
-    X = sample_watson(20000, mu, kappa, random_state=q)
+    X = sample_watson(20000, mu=mu, kappa=kappa, rng=q)
     _check_rows(X, 20000, q)
     t = X @ mu
     _assert_mean(t, 0.0, "E[mu^T x]")  # axial: symmetric under x -> -x
@@ -191,7 +204,7 @@ def test_watson_moments_vs_quadrature(q, kappa):
 def test_watson_extreme_parameters(q, kappa):
     mu = _unit(q, seed=3)
     n = 2000
-    X = sample_watson(n, mu, kappa, random_state=1)
+    X = sample_watson(n, mu=mu, kappa=kappa, rng=1)
     _check_rows(X, n, q)
     t = X @ mu
     perp = X - np.outer(t, mu)
@@ -204,7 +217,7 @@ def test_watson_extreme_parameters(q, kappa):
 def test_watson_projection_cdf_q3(kappa):
     # q = 3: |t| has density ~ exp(kappa tau^2) on [0, 1]; CDF erfi(sqrt(k) tau)/erfi(sqrt(k)) (erf for kappa < 0)
     mu = _unit(3, 2)
-    tau = np.abs(sample_watson(5000, mu, kappa, random_state=9) @ mu)
+    tau = np.abs(sample_watson(5000, mu=mu, kappa=kappa, rng=9) @ mu)
     r = math.sqrt(abs(kappa))
     fn = special.erfi if kappa > 0 else special.erf
     assert stats.kstest(tau, lambda x: fn(r * np.clip(x, 0, 1)) / fn(r)).pvalue > 1e-4
@@ -215,7 +228,7 @@ def test_watson_tangent_isotropic():
     q, kappa = 4, 5.0
     mu = _unit(q, 4)
     m2 = _watson_t2_hypergeometric(q, kappa)
-    X = sample_watson(40000, mu, kappa, random_state=8)
+    X = sample_watson(40000, mu=mu, kappa=kappa, rng=8)
     P = np.outer(mu, mu)
     _second_moment_check(X, m2 * P + (1 - m2) / (q - 1) * (np.eye(q) - P))
 
@@ -225,8 +238,13 @@ def test_watson_tangent_isotropic():
 def test_watson_envelope_is_valid_and_efficient(q, kappa):
     env = _WatsonEnvelope(q, kappa)
     # the ratio-of-uniforms rectangle contains the region: |y - y0| e^{ell/2} <= v_pm on an independent fine grid
-    y = np.concatenate([np.linspace(0, 1, 200001), env.y0 + np.logspace(-14, 0, 20001) * (1 - env.y0),
-                        env.y0 * (1 - np.logspace(-14, 0, 20001))])
+    y = np.concatenate(
+        [
+            np.linspace(0, 1, 200001),
+            env.y0 + np.logspace(-14, 0, 20001) * (1 - env.y0),
+            env.y0 * (1 - np.logspace(-14, 0, 20001)),
+        ]
+    )
     y = y[(y >= 0) & (y <= 1)]
     with np.errstate(divide="ignore"):
         h = (y - env.y0) * np.exp(0.5 * env.ell(y))
@@ -251,20 +269,22 @@ def test_watson_envelope_is_valid_and_efficient(q, kappa):
 @pytest.mark.parametrize(
     "call, exc, match",
     [
-        (lambda: sample_uniform(-1, 3), ValueError, "n must"),
-        (lambda: sample_uniform(2.5, 3), TypeError, "n must"),
-        (lambda: sample_uniform(3, 1), ValueError, "q must"),
-        (lambda: sample_uniform(3, 3.0), TypeError, "q must"),
-        (lambda: sample_uniform(3, 3, random_state="seed"), TypeError, "random_state"),
-        (lambda: sample_vmf(3, [1.0, 1.0], 1.0), ValueError, "mu must be a unit vector"),
-        (lambda: sample_vmf(3, np.eye(3), 1.0), ValueError, "mu must be a 1-d"),
-        (lambda: sample_vmf(3, [1.0], 1.0), ValueError, "mu must be a 1-d"),
-        (lambda: sample_vmf(3, [np.nan, 1.0], 1.0), ValueError, "mu contains NaN"),
-        (lambda: sample_vmf(3, [0.0, 1.0], -1.0), ValueError, "kappa must be finite and >= 0"),
-        (lambda: sample_vmf(3, [0.0, 1.0], np.inf), ValueError, "kappa must"),
-        (lambda: sample_vmf(3, [0.0, 1.0], "big"), TypeError, "kappa must be a real"),
-        (lambda: sample_watson(3, [0.0, 1.0], np.nan), ValueError, "kappa must be finite"),
-        (lambda: sample_watson(3, [0.0, 2.0], 1.0), ValueError, "mu must be a unit vector"),
+        (lambda: sample_uniform(-1, q=3), ValueError, "n must"),
+        (lambda: sample_uniform(2.5, q=3), TypeError, "n must"),
+        (lambda: sample_uniform(3, q=1), ValueError, "q must"),
+        (lambda: sample_uniform(3, q=3.5), TypeError, "q must"),
+        (lambda: sample_uniform(3, q=3, rng="seed"), TypeError, "rng must"),
+        (lambda: sample_uniform(3, 3), TypeError, "positional"),
+        (lambda: sample_vmf(3, mu=[1.0, 1.0], kappa=1.0), ValueError, "mu must be a unit vector"),
+        (lambda: sample_vmf(3, mu=np.eye(3), kappa=1.0), ValueError, "mu must be a 1-d"),
+        (lambda: sample_vmf(3, mu=[1.0], kappa=1.0), ValueError, "mu must have q >= 2"),
+        (lambda: sample_vmf(3, mu=[np.nan, 1.0], kappa=1.0), ValueError, "mu contains NaN"),
+        (lambda: sample_vmf(3, mu=[0.0, 0.0], kappa=1.0), ValueError, "mu has a zero row"),
+        (lambda: sample_vmf(3, mu=[0.0, 1.0], kappa=-1.0), ValueError, "kappa must be >= 0"),
+        (lambda: sample_vmf(3, mu=[0.0, 1.0], kappa=np.inf), ValueError, "kappa must"),
+        (lambda: sample_vmf(3, mu=[0.0, 1.0], kappa="big"), TypeError, "kappa must be a real"),
+        (lambda: sample_watson(3, mu=[0.0, 1.0], kappa=np.nan), ValueError, "kappa must be finite"),
+        (lambda: sample_watson(3, mu=[0.0, 2.0], kappa=1.0), ValueError, "mu must be a unit vector"),
     ],
 )
 def test_bad_input(call, exc, match):
