@@ -184,7 +184,10 @@ def throughput(args: argparse.Namespace) -> dict:
 
     from dotkernels_ssl.pretraining.config import build_config
     from dotkernels_ssl.pretraining.data import InMemoryLoader, load_dataset
-    from dotkernels_ssl.train import _build_optimizer, build_augment, build_loss_from_config, build_model
+    from dotkernels_ssl.pretraining.augment import build_augment
+    from dotkernels_ssl.pretraining.loop import build_loss_from_config
+    from dotkernels_ssl.pretraining.models import build_model
+    from dotkernels_ssl.pretraining.optim import build_optimizer
 
     torch.set_num_threads(args.threads)
     cfg = build_config(PRESET, {"loss.method": "sfrik"})
@@ -196,7 +199,7 @@ def throughput(args: argparse.Namespace) -> dict:
     memory_format = torch.channels_last if cfg.run.channels_last else torch.contiguous_format
     model = model.to(memory_format=memory_format)
     current_loss = [build_loss_from_config(cfg)]
-    opt = _build_optimizer(cfg, model)
+    opt = build_optimizer(cfg, model)
     for g in opt.param_groups:
         g["lr"] = 0.01
 

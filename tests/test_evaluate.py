@@ -248,13 +248,13 @@ def test_rayleigh_test():
     from scipy.stats import chi2
 
     U = _sphere(400, 6, 2)
-    res = rayleigh_test(U * 3.0)  # normalised inside
+    statistic, pvalue = res = rayleigh_test(U * 3.0)  # normalised inside; unpacks like scipy's results
     stat = 6 * 400 * float((U.mean(0) ** 2).sum())
-    assert res["statistic"] == pytest.approx(stat, rel=1e-9)
-    assert res["pvalue"] == pytest.approx(chi2.sf(stat, 6), rel=1e-9)
-    assert res["pvalue"] > 1e-4  # a uniform sample is not rejected
+    assert statistic == res.statistic == pytest.approx(stat, rel=1e-9)
+    assert pvalue == res.pvalue == pytest.approx(chi2.sf(stat, 6), rel=1e-9)
+    assert pvalue > 1e-4  # a uniform sample is not rejected
     shifted = U + torch.tensor([2.0, 0, 0, 0, 0, 0], dtype=torch.float64)
-    assert rayleigh_test(shifted)["pvalue"] < 1e-10
+    assert rayleigh_test(shifted).pvalue < 1e-10
 
 
 def test_collapse_monitors_separate_collapse_from_spread():
