@@ -36,24 +36,65 @@ __all__ = [
 _IVE_MAX_ORDER = 150.0
 
 
-def log_gaussian_lambda(gamma: np.ndarray, q: int, degrees: np.ndarray) -> np.ndarray:
+def log_gaussian_lambda(gamma: np.ndarray, q: int, degrees: np.ndarray, *, scaled: bool = True) -> np.ndarray:
     r"""``log lambda_l`` of :math:`e^{-2\gamma(1-t)}` in dimension q, broadcast over ``gamma`` (> 0) and ``degrees``.
 
-    :math:`\lambda_l = \Gamma(q/2)\, \gamma^{-(q/2-1)}\, \mathrm{ive}(l + q/2 - 1, 2\gamma)`. ``ive`` carries the
-    factor :math:`e^{-2\gamma}` without cancellation below order 150; above, :math:`\ln I_\nu(2\gamma) - 2\gamma`
-    loses about ``2e-16 * gamma`` absolute accuracy in the logarithm.
+    With ``scaled=False``, of :math:`e^{2\gamma t}` instead (the same without the factor :math:`e^{-2\gamma}`).
+
+    .. math::
+
+        \lambda_l = \frac{\gamma^l}{(q/2)_l}\, e^{-2\gamma}\, {}_0F_1(; l + q/2; \gamma^2)
+        = \Gamma(q/2)\, \gamma^{-(q/2-1)}\, \mathrm{ive}(l + q/2 - 1, 2\gamma).
+
+    The hypergeometric series (positive terms) is summed where :math:`\gamma^2 \le 50 (l + q/2) + 1000`, free of
+    the cancellation between :math:`\ln\Gamma(q/2)` and :math:`\ln I_\nu` at large q; beyond, ``ive`` (orders
+    below 150: scaled, no cancellation) or :func:`~dotkernels.special.log_iv`.
     """
     gamma, degrees = np.broadcast_arrays(np.asarray(gamma, dtype=np.float64), np.asarray(degrees, dtype=np.float64))
-    nu = degrees + 0.5 * q - 1.0
-    x = 2.0 * gamma
-    out = np.full(nu.shape, np.nan)
-    small = nu < _IVE_MAX_ORDER
-    with np.errstate(divide="ignore", under="ignore"):
-        out[small] = np.log(ive(nu[small], x[small]))
-    bad = ~np.isfinite(out) | (out < -600.0)
-    if np.any(bad):
-        out[bad] = log_iv(nu[bad], x[bad]) - x[bad]
-    return math.lgamma(0.5 * q) - (0.5 * q - 1.0) * np.log(gamma) + out
+    b = degrees + 0.5 * q
+    z = gamma * gamma
+    out = np.empty(b.shape, dtype=np.float64)
+    series = z <= 50.0 * b + 1000.0
+    if np.any(series):
+        bs, zs = b[series], z[series]
+        term = np.ones_like(bs)
+        total = np.ones_like(bs)
+        k = 0
+        while True:
+            term = term * zs / ((bs + k) * (k + 1))
+            total = total + term
+            k += 1
+            if np.all((term <= 1e-17 * total) | (zs < 1e-300)) and np.all(zs < (bs + k) * (k + 1)):
+                break
+        ls, gs = degrees[series], gamma[series]
+        out[series] = ls * np.log(gs) - log_rising(0.5 * q, ls) + np.log(total) - (2.0 * gs if scaled else 0.0)
+    bessel = ~series
+    if np.any(bessel):
+        nu, x = b[bessel] - 1.0, 2.0 * gamma[bessel]
+        vals = np.full(nu.shape, np.nan)
+        small = nu < _IVE_MAX_ORDER
+        with np.errstate(divide="ignore", under="ignore"):
+            vals[small] = np.log(ive(nu[small], x[small]))
+        # scipy's ive returns NaN beyond x ~ 1e9; there x >> nu^2 and Hankel's expansion converges at once
+        huge = small & np.isnan(vals) & (x > 1e3 * (nu + 1.0) ** 2)
+        vals[huge] = _log_ive_hankel(nu[huge], x[huge])
+        bad = ~np.isfinite(vals) | (vals < -600.0)
+        vals[bad] = log_iv(nu[bad], x[bad]) - x[bad]
+        if not scaled:
+            vals = vals + x
+        out[bessel] = math.lgamma(0.5 * q) - (0.5 * q - 1.0) * np.log(gamma[bessel]) + vals
+    return out
+
+
+def _log_ive_hankel(nu: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """log(I_nu(x) e^-x) by Hankel's expansion (DLMF 10.40.1) for x >= 1e3 (nu + 1)^2, five terms."""
+    mu = 4.0 * nu * nu
+    term = np.ones_like(x)
+    total = np.ones_like(x)
+    for k in range(1, 6):
+        term = -term * (mu - (2 * k - 1) ** 2) / (8.0 * k * x)
+        total = total + term
+    return np.log(total) - 0.5 * np.log(2.0 * math.pi * x)
 
 
 def log_monomial_lambda(j: np.ndarray, degrees: np.ndarray, q: int) -> np.ndarray:
@@ -114,7 +155,7 @@ class ExponentialKernel(DotProductKernel):
 
     def _log_spectrum(self, q, degree):
         degrees = np.arange(degree + 1)
-        log_lam = log_gaussian_lambda(0.5 * self.kappa, q, degrees) + self.kappa
+        log_lam = log_gaussian_lambda(0.5 * self.kappa, q, degrees, scaled=False)
         return log_harmonic_dimension(degrees, q=q) + log_lam, np.ones(degree + 1)
 
     def _positive_semidefinite(self, q):
@@ -449,7 +490,8 @@ class InverseMultiquadricKernel(DotProductKernel):
         # beyond s_hi the factor s^beta e^{-c^2 s} has fallen by more than e^-75 from its maximum
         s_hi = max((2.0 * beta + 80.0) / c2, 10.0 * s0)
         x0, x1 = math.log(s0), math.log(s_hi)
-        panels = max(1, math.ceil((x1 - x0) / _PANEL_WIDTH))
+        # the integrand's peak narrows like 1/sqrt(beta) in x: so do the panels
+        panels = max(1, math.ceil((x1 - x0) * max(1.0, math.sqrt(beta)) / _PANEL_WIDTH))
         h = (x1 - x0) / panels
         left = x0 + h * np.arange(panels)
         x = (left[:, None] + 0.5 * h * (_PANEL_NODES[None, :] + 1.0)).ravel()

@@ -1,0 +1,487 @@
+r"""Kernels of infinitely wide fully connected networks on the sphere: NNGP and neural tangent kernel.
+
+A network with ``depth`` = L hidden layers of width n, activation :math:`\sigma`, weights
+:math:`W^{(h)}_{ij} \sim N(0, 1)` and biases :math:`b^{(h)}_i \sim N(0, 1)`,
+
+.. math::
+
+    z^{(1)} = \sigma_w W^{(1)} x + \sigma_b b^{(1)}, \qquad
+    z^{(h+1)} = \frac{\sigma_w}{\sqrt n} W^{(h+1)} \sigma(z^{(h)}) + \sigma_b b^{(h+1)}, \qquad
+    f(x) = z^{(L+1)}_1,
+
+on inputs :math:`x \in S^{q-1}`, converges as :math:`n \to \infty` to a Gaussian process with covariance
+:math:`K_L` (the NNGP kernel; Neal 1996, Lee et al. 2018) and, trained by gradient descent in this (NTK)
+parameterisation, follows the kernel :math:`\Theta_L` (Jacot et al. 2018; Arora et al. 2019; Lee et al. 2019):
+
+.. math::
+
+    K_0(t) = \sigma_w^2 t + \sigma_b^2, \qquad
+    K_{h+1} = \sigma_w^2\, T_h(K_h) + \sigma_b^2, \qquad
+    \Theta_0 = K_0, \qquad \Theta_{h+1} = K_{h+1} + \sigma_w^2\, \dot T_h(K_h)\, \Theta_h,
+
+with :math:`T_h(c) = E[\sigma(u)\sigma(v)]`, :math:`\dot T_h(c) = E[\sigma'(u)\sigma'(v)] = dT_h/dc` for
+:math:`(u, v)` centred Gaussian with variances :math:`s_h = K_h(1)` and covariance c. Both kernels are functions of
+:math:`t = \langle x, y\rangle` only: dot-product kernels, positive semi-definite on every sphere (their Taylor
+coefficients are non-negative). The same formulas are neural-tangents' ``stax.Dense(W_std=σ_w, b_std=σ_b)``
+kernels (``parameterization="ntk"``) for inputs scaled to norm :math:`\sqrt q` (its first layer divides by the
+input width).
+
+Dual activations: ReLU :math:`T = \tfrac{s}{2}\kappa_1(\rho)`, :math:`\dot T = \tfrac12\kappa_0(\rho)` and step
+:math:`T = \tfrac12 \kappa_0(\rho)` with :math:`\rho = c/s` and the arc-cosine kernels
+:math:`\kappa_0 = 1 - \theta/\pi`, :math:`\kappa_1 = (\sin\theta + (\pi - \theta)\cos\theta)/\pi`,
+:math:`\theta = \arccos\rho` (Cho & Saul 2009); erf :math:`T = \tfrac2\pi \arcsin(\beta\rho)`,
+:math:`\beta = 2s/(1 + 2s)` (Williams 1997); any other activation through its Hermite expansion
+:math:`T(c) = \sum_n a_n(s)^2 \rho^n` (Mehler's formula; Daniely et al. 2016).
+
+Spectra
+-------
+Exact at any q: the profiles are power series in t with non-negative coefficients, computed to P powers by
+recurrences that only add non-negative terms (:mod:`dotkernels._power_series`), and mapped to the Gegenbauer basis
+with positive weights. The missing powers beyond P have a known total :math:`E_P = \varphi(1) - \sum_{p \le P}
+c_p` (:math:`\varphi(1)` in closed form), which bounds the error of every :math:`a_l` — sharply in high dimension,
+where the high powers carry no weight at low degrees. In low dimension, where the ReLU series converge slowly
+(:math:`c_p \sim p^{-3/2}` for the NTK), the coefficients come instead from Gauss–Legendre quadrature in the
+angle :math:`\theta = \arccos t` (the profiles are analytic in :math:`\theta`), with the error estimated from two
+rule sizes. :meth:`spectrum_error` returns, for each degree, the bound (series) or estimate (quadrature) of the
+route used, plus float64 rounding; :meth:`spectrum_route` says which.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from scipy.special import erf, roots_legendre
+
+from .. import _power_series as ps
+from .._validate import check_integer, check_real
+from ..gegenbauer import legendre_all, log_harmonic_dimension
+from ._base import DotProductKernel, SpectrumAccuracyWarning
+
+__all__ = ["NNGPKernel", "NTKKernel"]
+
+ACTIVATIONS = ("relu", "step", "erf", "gelu")
+
+#: relative rounding allowance added to every error bound (positive sums in log space)
+_ROUNDING = 1e-13
+#: largest number of powers of t used by the series route
+_MAX_TERMS = 1 << 12
+#: largest number of Hermite coefficients of a general activation, and of Gauss-Hermite nodes (numpy's rule is
+#: accurate up to about 350 nodes)
+_MAX_HERMITE = 128
+_MAX_HERMITE_NODES = 300
+
+
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+
+
+def _gelu_derivative(x: np.ndarray) -> np.ndarray:
+    return 0.5 * (1.0 + erf(x / math.sqrt(2.0))) + x * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+def _gauss_hermite_mean(function: Callable[[np.ndarray], Any], scale: float, nodes: int = 300) -> float:
+    """E[f(sqrt(scale) Z)] for Z standard normal, by Gauss–Hermite quadrature."""
+    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    values = np.asarray(function(math.sqrt(scale) * x), dtype=np.float64)
+    return float(np.dot(w, values) / math.sqrt(2.0 * math.pi))
+
+
+class _HermiteLayer:
+    """Dual activation of a general activation at input variance ``scale``: T(rho) = sum_n alpha_n rho^n."""
+
+    def __init__(self, function: Callable, derivative: Callable | None, scale: float):
+        second_moment = _gauss_hermite_mean(lambda x: np.asarray(function(x)) ** 2, scale)
+        terms = 32
+        while True:
+            nodes = min(2 * terms + 100, _MAX_HERMITE_NODES)
+            a, quad_error = ps.hermite_coefficients(function, terms, scale=scale, nodes=nodes)
+            a = np.where(np.abs(a) > 8.0 * quad_error, a, 0.0)  # structural zeros stay exact
+            alpha = a * a
+            tail = second_moment - math.fsum(alpha)
+            if tail <= 1e-14 * max(second_moment, 1e-300) or terms >= _MAX_HERMITE:
+                break
+            terms *= 2
+        self.alpha = alpha
+        self.scale = scale
+        self.value_at_one = second_moment
+        self.tail = max(tail, 0.0)
+        self.quadrature_error = quad_error
+        # T'(c) = (1/s) sum_n n alpha_n rho^(n-1); its value at rho = 1 is E[f'(sqrt(s) Z)^2]
+        self.dalpha = np.arange(1, alpha.size) * alpha[1:] / scale
+        if derivative is not None:
+            self.derivative_at_one = _gauss_hermite_mean(lambda x: np.asarray(derivative(x)) ** 2, scale)
+        else:
+            self.derivative_at_one = math.fsum(self.dalpha)
+
+
+def _horner(coefficients: np.ndarray, x: Any) -> Any:
+    out = x * 0.0 + float(coefficients[-1])
+    for c in coefficients[-2::-1].tolist():
+        out = out * x + c
+    return out
+
+
+class _FullyConnectedKernel(DotProductKernel):
+    """Shared machinery of :class:`NNGPKernel` and :class:`NTKKernel`."""
+
+    _tangent: bool = False
+
+    def __init__(
+        self,
+        depth: int = 1,
+        activation: str | Callable[[np.ndarray], Any] = "relu",
+        *,
+        weight_variance: float = 2.0,
+        bias_variance: float = 0.0,
+        derivative: Callable[[np.ndarray], Any] | None = None,
+    ):
+        self.depth = check_integer(depth, "depth", minimum=1, requirement="an integer number of hidden layers >= 1")
+        if isinstance(activation, str):
+            name = activation.strip().lower()
+            if name not in ACTIVATIONS:
+                raise ValueError(f"activation must be one of {ACTIVATIONS} or a callable, got {activation!r}")
+            if derivative is not None:
+                raise ValueError("derivative is only used with a callable activation")
+            self.activation: str | Callable = name
+        elif callable(activation):
+            if derivative is not None and not callable(derivative):
+                raise TypeError("derivative must be callable or None")
+            self.activation = activation
+        else:
+            raise TypeError(f"activation must be one of {ACTIVATIONS} or a callable, got {type(activation).__name__}")
+        self.weight_variance = check_real(weight_variance, "weight_variance", positive=True)
+        self.bias_variance = check_real(bias_variance, "bias_variance", nonnegative=True)
+        if self._tangent and self.activation == "step":
+            raise ValueError(
+                "the step activation has no neural tangent kernel (its derivative is a Dirac mass: "
+                "Theta(x, x) is infinite); use NNGPKernel(activation='step')"
+            )
+        self._derivative_fn = derivative
+        self.has_corner = self.activation in ("relu", "step")
+        self._layers = self._layer_scalars()
+        self._series_cache: dict[int, tuple[np.ndarray, float, bool]] = {}
+        self._spectrum_parts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    # ---- description --------------------------------------------------------------------------------------------
+    def _activation_label(self) -> Any:
+        if isinstance(self.activation, str):
+            return self.activation
+        return getattr(self.activation, "__name__", "<callable>")
+
+    def _params(self) -> tuple:
+        act = self.activation if isinstance(self.activation, str) else id(self.activation)
+        return (self.depth, act, self.weight_variance, self.bias_variance, id(self._derivative_fn))
+
+    def _named_params(self) -> list[tuple[str, Any]]:
+        return [
+            ("depth", self.depth),
+            ("activation", self._activation_label()),
+            ("weight_variance", self.weight_variance),
+            ("bias_variance", self.bias_variance),
+        ]
+
+    # ---- layer scalars ------------------------------------------------------------------------------------------
+    def _function(self) -> tuple[Callable, Callable | None]:
+        if self.activation == "gelu":
+            return _gelu, _gelu_derivative
+        return self.activation, self._derivative_fn  # type: ignore[return-value]
+
+    def _layer_scalars(self) -> list[dict[str, Any]]:
+        """Per hidden layer h: the input variance s_h = K_h(1) and the dual activation's data."""
+        sw, sb = self.weight_variance, self.bias_variance
+        s = sw + sb
+        layers = []
+        for _ in range(self.depth):
+            layer: dict[str, Any] = {"s": s}
+            if self.activation == "relu":
+                value, dvalue = 0.5 * s, 0.5
+            elif self.activation == "step":
+                value, dvalue = 0.5, math.inf
+            elif self.activation == "erf":
+                beta = 2.0 * s / (1.0 + 2.0 * s)
+                layer["beta"] = beta
+                value = 2.0 / math.pi * math.asin(beta)
+                dvalue = 4.0 / (math.pi * (1.0 + 2.0 * s) * math.sqrt(1.0 - beta * beta))
+            else:
+                function, derivative = self._function()
+                hermite = _HermiteLayer(function, derivative, s)
+                layer["hermite"] = hermite
+                value, dvalue = hermite.value_at_one, hermite.derivative_at_one
+            layer["T1"], layer["dT1"] = value, dvalue
+            layers.append(layer)
+            s = sw * value + sb
+        self._output_variance = s
+        return layers
+
+    def _values_at_one(self) -> tuple[float, float]:
+        """(K_L(1), Theta_L(1)) from the layer scalars (closed forms / Gaussian quadrature)."""
+        sw, sb = self.weight_variance, self.bias_variance
+        k = sw + sb
+        theta = k
+        for layer in self._layers:
+            k_next = sw * layer["T1"] + sb
+            theta = k_next + sw * layer["dT1"] * theta
+            k = k_next
+        return k, theta
+
+    # ---- profile on any backend ---------------------------------------------------------------------------------
+    def _dual(self, layer: dict[str, Any], rho: Any, xp: Any, need_derivative: bool) -> tuple[Any, Any]:
+        s = layer["s"]
+        if self.activation in ("relu", "step"):
+            rho = xp.clip(rho, -1.0, 1.0)
+            theta = xp.acos(rho)
+            kappa0 = 1.0 - theta / math.pi
+            if self.activation == "step":
+                return 0.5 * kappa0, None
+            kappa1 = (xp.sqrt(xp.clip(1.0 - rho * rho, 0.0, None)) + (math.pi - theta) * rho) / math.pi
+            return 0.5 * s * kappa1, 0.5 * kappa0
+        if self.activation == "erf":
+            beta = layer["beta"]
+            x = beta * xp.clip(rho, -1.0, 1.0)
+            value = (2.0 / math.pi) * xp.asin(x)
+            dvalue = 4.0 / (math.pi * (1.0 + 2.0 * s)) / xp.sqrt(1.0 - x * x) if need_derivative else None
+            return value, dvalue
+        hermite: _HermiteLayer = layer["hermite"]
+        value = _horner(hermite.alpha, rho)
+        dvalue = _horner(hermite.dalpha, rho) if need_derivative and hermite.dalpha.size else None
+        if need_derivative and dvalue is None:
+            dvalue = rho * 0.0
+        return value, dvalue
+
+    def _kernels(self, t: Any, xp: Any) -> tuple[Any, Any]:
+        sw, sb = self.weight_variance, self.bias_variance
+        k = sw * t + sb
+        theta = k
+        for layer in self._layers:
+            value, dvalue = self._dual(layer, k / layer["s"], xp, self._tangent)
+            k_next = sw * value + sb
+            if self._tangent:
+                theta = k_next + sw * dvalue * theta
+            k = k_next
+        return k, theta
+
+    def _phi_at_one(self, q: int | None) -> float:
+        k, theta = self._values_at_one()
+        return theta if self._tangent else k
+
+    # ---- power series -------------------------------------------------------------------------------------------
+    def power_series(self, terms: int) -> tuple[np.ndarray, float]:
+        r"""Taylor coefficients :math:`c_0, \dots, c_{terms-1}` of the profile and the remainder bound.
+
+        Returns ``(c, remainder)`` with every :math:`c_p \ge 0` and ``remainder`` :math:`= \varphi(1) - \sum c_p`,
+        the value at t = 1 of the (non-negative) omitted part: :math:`0 \le \varphi(t) - \sum_p c_p t^p \le`
+        ``remainder`` on [-1, 1]. Exact recurrences for relu, step and erf; for other activations the Hermite
+        series of each layer is truncated where its tail is below 1e-14 of its sum, and that loss is included in
+        ``remainder``.
+
+        Examples
+        --------
+        >>> c, rem = NNGPKernel(depth=1).power_series(4)  # 2 kappa_1(t) = 2/pi + t + t^2/pi + ...
+        >>> [round(x, 12) for x in c], rem > 0
+        ([0.636619772368, 1.0, 0.318309886184, 0.0], True)
+        """
+        terms = check_integer(terms, "terms", minimum=1)
+        c, remainder, _ = self._series(terms)
+        return c.copy(), remainder
+
+    def _series(self, terms: int) -> tuple[np.ndarray, float, bool]:
+        if terms in self._series_cache:
+            return self._series_cache[terms]
+        sw, sb = self.weight_variance, self.bias_variance
+        k = np.zeros(terms)
+        k[0] = sb
+        if terms > 1:
+            k[1] = sw
+        theta = k.copy()
+        exact = True
+        for layer in self._layers:
+            s = layer["s"]
+            rho = k / s
+            if self.activation in ("relu", "step"):
+                _, u, v = ps.arcsine_compose(rho)
+                value, dvalue = (0.5 * u, None) if self.activation == "step" else (0.5 * s * v, 0.5 * u)
+            elif self.activation == "erf":
+                beta = layer["beta"]
+                w, u, _ = ps.arcsine_compose(beta * rho)
+                # arcsin(beta rho) = pi (kappa_0(beta rho) - 1/2); d/dc: (4 / (pi (1 + 2 s))) (1 - beta^2 rho^2)^(-1/2)
+                value = 2.0 * u
+                value[0] -= 1.0
+                dvalue = 4.0 / (math.pi * (1.0 + 2.0 * s)) * w
+            else:
+                hermite: _HermiteLayer = layer["hermite"]
+                value = ps.compose(hermite.alpha, rho, terms=terms)
+                dvalue = ps.compose(hermite.dalpha, rho, terms=terms) if hermite.dalpha.size else np.zeros(terms)
+                exact = False
+            k_next = sw * value
+            k_next[0] += sb
+            if self._tangent:
+                theta = k_next + sw * ps.multiply(dvalue, theta)
+            k = k_next
+        c = theta if self._tangent else k
+        c = np.maximum(c, 0.0)  # rounding only: every term added is non-negative
+        remainder = max(self._phi_at_one(None) - math.fsum(c), 0.0)
+        self._series_cache[terms] = (c, remainder, exact)
+        return c, remainder, exact
+
+    # ---- spectrum -----------------------------------------------------------------------------------------------
+    def _quadrature_spectrum(self, q: int, degree: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
+        """a_l by Gauss-Legendre in the angle, and the a-posteriori rounding bound 8 eps N sum |w f P_l|."""
+        x, w = roots_legendre(nodes)
+        theta = 0.5 * math.pi * (x + 1.0)
+        t = np.cos(theta)
+        with np.errstate(divide="ignore"):
+            log_weight = np.log(w) + (q - 2) * np.log(np.sin(theta))
+        weight = np.exp(log_weight - log_weight.max())
+        weight /= weight.sum()
+        values = weight * self._profile(t, np, q)
+        polys = legendre_all(degree, t, q=q, validate=False)
+        n = np.exp(log_harmonic_dimension(np.arange(degree + 1), q=q))
+        return n * (polys @ values), 8 * np.finfo(np.float64).eps * n * (np.abs(polys) @ np.abs(values))
+
+    def _compute_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        key = (q, degree)
+        if key in self._spectrum_parts:
+            return self._spectrum_parts[key]
+        terms = max(512, 4 * degree + 4)
+        quadrature = None
+        previous_worst = math.inf
+        while True:
+            c, remainder, exact = self._series(terms)
+            log_a, sign, error = ps.series_spectrum(c, degree, q=q, remainder=remainder, exact_prefix=exact)
+            a = np.where(sign > 0, np.exp(log_a), 0.0)
+            error = error + _ROUNDING * a
+            route = np.zeros(degree + 1, dtype=np.int8)
+            if quadrature is None and np.any(error > self.spectrum_rtol * a):
+                # low dimension: Gauss-Legendre in the angle is accurate where N(q, l) is moderate
+                nodes = 2 * degree + 256
+                first, _ = self._quadrature_spectrum(q, degree, nodes)
+                second, rounding = self._quadrature_spectrum(q, degree, 2 * nodes)
+                quadrature = (np.maximum(second, 0.0), np.abs(second - first) + rounding + _ROUNDING * np.abs(second))
+            if quadrature is not None:
+                better = (quadrature[1] < error) & (quadrature[1] < 0.5 * quadrature[0])
+                a = np.where(better, quadrature[0], a)
+                error = np.where(better, quadrature[1], error)
+                route = better.astype(np.int8)
+            failing = error > self.spectrum_rtol * a
+            if not np.any(failing) or terms >= _MAX_TERMS:
+                break
+            worst = float(np.max(error[failing] / np.maximum(a[failing], 1e-300)))
+            if worst > 0.1 * previous_worst:  # more powers no longer pay
+                break
+            previous_worst = worst
+            terms *= 2
+        # below ~1e-13 phi(1) in absolute terms a coefficient is resolved only when the series is exact
+        failing = (error > self.spectrum_rtol * a) & (exact | (error > 1e-13 * abs(self._phi_at_one(q))))
+        if np.any(failing):
+            worst = np.max(error[failing] / np.maximum(a[failing], 1e-300))
+            warnings.warn(
+                f"{self!r}: spectrum in q={q} accurate only to {worst:.2g} relative at degrees "
+                f"{np.nonzero(failing)[0][[0, -1]].tolist()} (first, last); spectrum_error gives the bound per degree",
+                SpectrumAccuracyWarning,
+                stacklevel=5,
+            )
+        with np.errstate(divide="ignore"):
+            log_a = np.log(a)
+        sign = np.where(a > 0, 1.0, 0.0)
+        parts = (log_a, sign, error, route)
+        self._spectrum_parts[key] = parts
+        return parts
+
+    def _log_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
+        log_a, sign, _, _ = self._compute_spectrum(q, degree)
+        return log_a, sign
+
+    def _spectrum_error(self, q: int, degree: int) -> np.ndarray:
+        return self._compute_spectrum(q, degree)[2].copy()
+
+    def spectrum_route(self, degree: int, *, q: int) -> np.ndarray:
+        """For each degree 0..degree, the route of :meth:`spectrum`: ``"series"`` or ``"quadrature"``.
+
+        Examples
+        --------
+        >>> set(NTKKernel(depth=2).spectrum_route(10, q=1024).tolist())
+        {'series'}
+        """
+        from .._validate import check_degree, check_dimension
+
+        route = self._compute_spectrum(check_dimension(q), check_degree(degree))[3]
+        return np.where(route == 1, "quadrature", "series")
+
+    def _positive_semidefinite(self, q: int) -> bool:
+        return True
+
+    def _strictly_positive_definite(self, q: int) -> bool | None:
+        # a_l > 0 for every l <= p of the parity of p whenever c_p > 0 (all weights lambda_l(t^p) are positive):
+        # strict positive definiteness needs positive coefficients of both parities arbitrarily far out
+        c, _, _ = self._series(129)
+        tail = c[64:]
+        even, odd = tail[0::2], tail[1::2]
+        if np.any(even > 0) and np.any(odd > 0):
+            return True
+        # one parity missing far out: these coefficients are structural zeros (exact in the recurrences)
+        return False
+
+
+class NNGPKernel(_FullyConnectedKernel):
+    r"""The NNGP kernel :math:`K_L` of an infinitely wide fully connected network with ``depth`` hidden layers.
+
+    See :mod:`dotkernels.kernels.network` for the network, the recursion and the spectrum's error bound.
+
+    Parameters
+    ----------
+    depth : int
+        Number of hidden layers L >= 1.
+    activation : {"relu", "step", "erf", "gelu"} or callable
+        The activation :math:`\sigma`; a callable takes and returns numpy arrays and enters through its Hermite
+        expansion (Gauss–Hermite quadrature, series truncated below 1e-14 relative).
+    weight_variance, bias_variance : float
+        :math:`\sigma_w^2 > 0` and :math:`\sigma_b^2 \ge 0`. The default :math:`\sigma_w^2 = 2` (He
+        initialisation) keeps :math:`K_h(1) = 2` for ReLU without bias.
+    derivative : callable, optional
+        :math:`\sigma'` of a callable activation (used for :math:`\dot T(1)` in :class:`NTKKernel`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = NNGPKernel(depth=2)
+    >>> float(k.profile(np.array(1.0)))  # sigma_w^2 s / 2 with s = 2
+    2.0
+    >>> a = k.spectrum(3, q=1024)
+    >>> bool(np.all(a > 0) and np.all(k.spectrum_error(3, q=1024) < 1e-12 * a))
+    True
+    """
+
+    name = "nngp"
+    _tangent = False
+
+    def _profile(self, t: Any, xp: Any, q: int | None) -> Any:
+        return self._kernels(t, xp)[0]
+
+
+class NTKKernel(_FullyConnectedKernel):
+    r"""The neural tangent kernel :math:`\Theta_L` of an infinitely wide fully connected network.
+
+    Same parameters as :class:`NNGPKernel` (the step activation has no NTK). With ReLU, no bias and
+    :math:`\sigma_w^2 = 2`, :math:`\Theta_L(1) = 2 (L + 1)`, and the Mercer eigenvalues
+    :math:`a_l / N(q, l)` decay like :math:`l^{-q}` on :math:`S^{q-1}` (Bietti & Mairal 2019; Chen & Xu 2021).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = NTKKernel(depth=3)
+    >>> float(k.phi_at_one())
+    8.0
+    >>> a, err = k.spectrum(200, q=1024), k.spectrum_error(200, q=1024)
+    >>> bool(np.all(err <= 1e-12 * a))
+    True
+    """
+
+    name = "ntk"
+    _tangent = True
+
+    def _profile(self, t: Any, xp: Any, q: int | None) -> Any:
+        return self._kernels(t, xp)[1]
