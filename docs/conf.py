@@ -1,0 +1,124 @@
+"""Sphinx configuration of the dotkernels documentation.
+
+Build: ``sphinx-build -W -b html docs docs/_build/html`` (``pip install -e ".[docs]"``; the notebooks are rendered
+with the outputs they were committed with, never executed, which needs pandoc).
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from numpydoc import docscrape, docscrape_sphinx
+
+import dotkernels
+
+project = "dotkernels"
+author = "the dotkernels authors"
+copyright = "the dotkernels authors, BSD-3-Clause"
+release = version = dotkernels.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.autosummary",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "matplotlib.sphinxext.plot_directive",
+    "numpydoc",
+    "myst_parser",
+    "nbsphinx",
+]
+
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
+root_doc = "index"
+exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+html_static_path = ["_static"]
+html_css_files = ["dotkernels.css"]
+
+# ---- API reference: autosummary pages generated from the docstrings, numpydoc sections --------------------------
+autosummary_generate = True
+autosummary_imported_members = False
+autosummary_ignore_module_all = False  # a package documents what its __all__ re-exports, once
+autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
+autodoc_typehints = "none"  # numpydoc's Parameters sections say the types
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_xref_param_type = False
+numpydoc_use_plots = True  # an Examples section that imports matplotlib shows its figure (dotkernels.plotting)
+plot_html_show_source_link = False
+plot_html_show_formats = False
+plot_formats = [("png", 96)]
+plot_pre_code = "import numpy as np\nimport matplotlib\nmatplotlib.use('Agg')\nfrom dotkernels.plotting import *"
+# the docstrings' examples run as doctests (tests/test_doctests.py); here they are only shown
+
+# The docstrings state their accuracy and domain in an "Accuracy" section (as scipy.special's reference does in
+# prose); numpydoc knows no such section and would drop it, so it is parsed and rendered before "Notes".
+docscrape.NumpyDocString.sections.setdefault("Accuracy", [])
+_str_section = docscrape_sphinx.SphinxDocString._str_section
+
+
+def _str_section_with_accuracy(self, name):
+    out = _str_section(self, name)
+    return _str_section(self, "Accuracy") + out if name == "Notes" else out
+
+
+docscrape_sphinx.SphinxDocString._str_section = _str_section_with_accuracy
+
+# ---- math: the page docs/math.md and the docstrings' formulas ------------------------------------------------------
+myst_enable_extensions = ["dollarmath", "amsmath"]
+myst_heading_anchors = 3
+
+# MathJax from Debian's libjs-mathjax (apt-get install libjs-mathjax fonts-mathjax) when it is installed, copied
+# into the built site so that it reads offline; otherwise Sphinx's default (MathJax 3 from a CDN).
+_SYSTEM_MATHJAX = Path("/usr/share/javascript/mathjax")
+_MATHJAX_PARTS = (
+    "MathJax.js",
+    "config",
+    "extensions",
+    "jax/element",
+    "jax/input/TeX",
+    "jax/output/CommonHTML",
+    "fonts/HTML-CSS/TeX/woff",
+)
+if (_SYSTEM_MATHJAX / "MathJax.js").is_file():
+    mathjax_path = "mathjax/MathJax.js?config=TeX-AMS_CHTML"
+    mathjax2_config = {
+        "tex2jax": {
+            "inlineMath": [["$", "$"], ["\\(", "\\)"]],
+            "processEscapes": True,
+            "ignoreClass": "document",
+            "processClass": "math|output_area",
+        }
+    }
+
+
+def _copy_mathjax(app, exception) -> None:
+    if exception is not None or app.builder.format != "html" or not (_SYSTEM_MATHJAX / "MathJax.js").is_file():
+        return
+    target = Path(app.outdir) / "_static" / "mathjax"
+    for part in _MATHJAX_PARTS:
+        source = _SYSTEM_MATHJAX / part
+        if source.is_dir():
+            shutil.copytree(source, target / part, dirs_exist_ok=True)
+        else:
+            (target / part).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, target / part)
+
+
+def setup(app) -> None:
+    app.connect("build-finished", _copy_mathjax)
+
+
+# ---- notebooks: rendered with their committed outputs --------------------------------------------------------------
+nbsphinx_execute = "never"
+nbsphinx_allow_errors = False
+
+# ---- HTML ---------------------------------------------------------------------------------------------------------
+html_theme = "pydata_sphinx_theme"
+html_title = f"dotkernels {release}"
+html_theme_options = {
+    "navigation_with_keys": False,
+    "show_toc_level": 2,
+    "header_links_before_dropdown": 6,
+}
+html_sidebars = {"**": ["sidebar-nav-bs"]}
