@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import special, stats
 
-from dotkernels.nulls import WeightedChiSquare, monte_carlo_pvalue
+from dotkernels.nulls import MonteCarloNull, WeightedChiSquare, monte_carlo_pvalue
 
 # quad's IntegrationWarning (or ours) would signal a loss of accuracy: make it fail the tests
 pytestmark = pytest.mark.filterwarnings("error::scipy.integrate.IntegrationWarning")
@@ -111,15 +111,15 @@ def test_single_term_tail_1e10_relative_1e6():
 def test_rayleigh_and_bingham_are_exact_chi2():
     """docs/MATH.md section 4: Rayleigh (phi = q t) has null chi^2_q, Bingham (N(q,2) P_2) chi^2_{(q-1)(q+2)/2}."""
     for q in [2, 3, 7, 50]:
-        ray = WeightedChiSquare.from_spectrum([0.0, float(q)], q, method="exact")
+        ray = WeightedChiSquare.from_spectrum([0.0, float(q)], q=q, method="exact")
         np.testing.assert_allclose(ray.weights, [1.0], rtol=1e-14)
         np.testing.assert_allclose(ray.dofs, [q])
         x = np.array([0.5, 1.0, 2.0, 3.0]) * q
         np.testing.assert_allclose(ray.sf(x), stats.chi2.sf(x, q), rtol=1e-12)
         n2 = (q - 1) * (q + 2) / 2
-        bing = WeightedChiSquare.from_spectrum([0.0, 0.0, n2], q, method="exact")
+        bing = WeightedChiSquare.from_spectrum([0.0, 0.0, n2], q=q, method="exact")
         np.testing.assert_allclose(bing.sf(x), stats.chi2.sf(x, n2), rtol=1e-12)
-        bing_imhof = WeightedChiSquare.from_spectrum([0.0, 0.0, n2], q)
+        bing_imhof = WeightedChiSquare.from_spectrum([0.0, 0.0, n2], q=q)
         np.testing.assert_allclose(bing_imhof.sf(x), stats.chi2.sf(x, n2), rtol=1e-9)
 
 
@@ -223,7 +223,7 @@ def test_three_terms_vs_monte_carlo():
     """Three terms with odd / fractional dofs: cdf vs the empirical cdf of 2e5 exact draws, 4 binomial SEs."""
     law = WeightedChiSquare([0.3, 1.0, 2.2], [1.0, 3.0, 2.5])
     n = 200_000
-    sample = law.rvs(size=n, random_state=20240601)
+    sample = law.rvs(size=n, rng=20240601)
     x = np.quantile(sample, [0.01, 0.1, 0.3, 0.5, 0.7, 0.9, 0.99, 0.999])
     emp = (sample[:, None] <= x[None, :]).mean(axis=0)
     cdf = law.cdf(x)
@@ -238,7 +238,7 @@ def test_math_md_checkpoint_exp2t_on_s2():
     """q = 3, phi = exp(2t): MC quantiles 5.04, 9.07, 14.02 have Imhof sf 0.5027, 0.1010, 0.0104 (docs/MATH.md)."""
     a, lam = _exp2t_spectrum_q3()
     tail = math.exp(2.0) - a.sum()  # sum_{l > 30} a_l = phi(1) - sum_{l <= 30} a_l
-    law = WeightedChiSquare.from_spectrum(a, 3, tail_bound=max(tail, 0.0))
+    law = WeightedChiSquare.from_spectrum(a, q=3, tail_bound=max(tail, 0.0))
     np.testing.assert_allclose(law.weights, lam[1:], rtol=1e-13)  # a_l / N(3, l) = lambda_l
     np.testing.assert_allclose(law.dofs, 2 * np.arange(1, 31) + 1)
     assert law.truncation_error == max(tail, 0.0)
@@ -250,7 +250,7 @@ def test_math_md_checkpoint_exp2t_on_s2():
 
 def test_from_spectrum_harmonic_dimensions_and_zero_terms():
     a = np.array([3.0, 0.0, 2.0, 0.0, 0.5])
-    law = WeightedChiSquare.from_spectrum(a, 5, method="hbe", shift=0.25)
+    law = WeightedChiSquare.from_spectrum(a, q=5, method="hbe", shift=0.25)
     n = [(2 * k + 3) * math.comb(k + 2, k - 1) // k for k in (2, 4)]  # N(5, 2) = 14, N(5, 4) = 55
     assert n == [14, 55]
     np.testing.assert_allclose(law.dofs, n)
@@ -263,7 +263,7 @@ def test_from_spectrum_huge_dimension_stays_finite():
     """N(q, l) ~ 1e13 and beyond, held as floats."""
     q, L = 60, 12
     a = np.r_[0.0, np.full(L, 1.0)]
-    law = WeightedChiSquare.from_spectrum(a, q)
+    law = WeightedChiSquare.from_spectrum(a, q=q)
     assert law.dofs.max() > 1e13
     exact = math.comb(L + q - 3, L - 1) * (2 * L + q - 2) // L
     assert law.dofs[-1] == pytest.approx(exact, rel=1e-12)
@@ -301,7 +301,7 @@ def test_moments_and_cumulants_formulas():
 def test_rvs_moments_vs_exact():
     law = WeightedChiSquare(W3, D3, shift=0.5)
     n = 200_000
-    x = law.rvs(size=n, random_state=np.random.default_rng(7))
+    x = law.rvs(size=n, rng=np.random.default_rng(7))
     k2, k3, k4 = law.cumulant(2), law.cumulant(3), 48 * np.sum(W3**4 * D3)
     assert abs(x.mean() - law.mean()) < 4 * math.sqrt(k2 / n)
     # Var of the sample variance ~ (kappa_4 + 2 kappa_2^2) / n
@@ -312,12 +312,16 @@ def test_rvs_moments_vs_exact():
 
 def test_rvs_shapes_and_random_state():
     law = WeightedChiSquare(W3, D3, shift=1.0)
-    assert np.ndim(law.rvs(random_state=0)) == 0
-    assert law.rvs(size=5, random_state=0).shape == (5,)
-    assert law.rvs(size=(2, 3), random_state=0).shape == (2, 3)
-    np.testing.assert_array_equal(law.rvs(size=4, random_state=3), law.rvs(size=4, random_state=3))
-    r1 = law.rvs(size=4, random_state=np.random.RandomState(1))
+    assert np.ndim(law.rvs(rng=0)) == 0
+    assert law.rvs(size=5, rng=0).shape == (5,)
+    assert law.rvs(size=(2, 3), rng=0).shape == (2, 3)
+    np.testing.assert_array_equal(law.rvs(size=4, rng=3), law.rvs(size=4, rng=3))
+    r1 = law.rvs(size=4, rng=np.random.default_rng(1))
     assert np.all(r1 > 1.0)  # the shift is applied, and chi-squares are positive
+    with pytest.raises(TypeError, match="RandomState"):
+        law.rvs(size=4, rng=np.random.RandomState(1))
+    with pytest.raises(TypeError):
+        law.rvs(4, 1)  # rng is keyword-only
 
 
 # --------------------------------------------------------------------------- quantiles
@@ -354,7 +358,7 @@ def test_hbe_and_sw_close_to_imhof_in_the_bulk():
     """On the docs/MATH.md example: |cdf_hbe - cdf_imhof| < 0.015, |cdf_sw - cdf_imhof| < 0.035 between the 5% and
     95% quantiles (HBE matches three cumulants, SW two)."""
     a, _ = _exp2t_spectrum_q3()
-    laws = {m: WeightedChiSquare.from_spectrum(a, 3, method=m) for m in ["imhof", "hbe", "sw"]}
+    laws = {m: WeightedChiSquare.from_spectrum(a, q=3, method=m) for m in ["imhof", "hbe", "sw"]}
     x = np.linspace(laws["imhof"].ppf(0.05), laws["imhof"].ppf(0.95), 25)
     ref = laws["imhof"].cdf(x)
     assert np.max(np.abs(laws["hbe"].cdf(x) - ref)) < 0.015
@@ -412,7 +416,7 @@ def test_huge_dofs_edgeworth():
     assert np.max(np.abs(cdf - stats.norm.cdf(z))) < gamma / 6 * 0.5 + 1e-9
     # quantiles and sampling stay finite and consistent
     assert law.ppf(0.5) == pytest.approx(mean, abs=1e-3 * sd)
-    xs = law.rvs(size=1000, random_state=1)
+    xs = law.rvs(size=1000, rng=1)
     assert np.all(np.isfinite(xs)) and abs(xs.mean() - mean) < 4 * sd / math.sqrt(1000)
 
 
@@ -515,6 +519,11 @@ def test_bad_constructor_inputs(kwargs, match):
         WeightedChiSquare(**kwargs)
 
 
+def test_options_are_keyword_only():
+    with pytest.raises(TypeError):
+        WeightedChiSquare([1.0], [1.0], "imhof")
+
+
 def test_bad_probabilities_and_cumulant_order():
     law = WeightedChiSquare([1.0], [2.0])
     for bad in [-0.1, 1.5, np.nan, [0.5, 2.0]]:
@@ -528,17 +537,19 @@ def test_bad_probabilities_and_cumulant_order():
 
 def test_bad_spectrum_inputs():
     with pytest.raises(ValueError, match="`a`"):
-        WeightedChiSquare.from_spectrum([1.0, 2.0, -0.5], 3)
+        WeightedChiSquare.from_spectrum([1.0, 2.0, -0.5], q=3)
     with pytest.raises(ValueError, match="`a`"):
-        WeightedChiSquare.from_spectrum([1.0, 0.0, 0.0], 3)
+        WeightedChiSquare.from_spectrum([1.0, 0.0, 0.0], q=3)
     with pytest.raises(ValueError, match="`a`"):
-        WeightedChiSquare.from_spectrum([1.0, np.nan], 3)
-    with pytest.raises(ValueError, match="`q`"):
-        WeightedChiSquare.from_spectrum([0.0, 1.0], 1)
-    with pytest.raises(TypeError, match="`q`"):
-        WeightedChiSquare.from_spectrum([0.0, 1.0], 3.0)
+        WeightedChiSquare.from_spectrum([1.0, np.nan], q=3)
+    with pytest.raises(ValueError, match="q must be"):
+        WeightedChiSquare.from_spectrum([0.0, 1.0], q=1)
+    with pytest.raises(TypeError, match="q must be"):
+        WeightedChiSquare.from_spectrum([0.0, 1.0], q=3.5)
+    with pytest.raises(TypeError):
+        WeightedChiSquare.from_spectrum([0.0, 1.0], 3)  # q is keyword-only
     with pytest.raises(ValueError, match="method"):
-        WeightedChiSquare.from_spectrum([0.0, 1.0], 3, method="nope")
+        WeightedChiSquare.from_spectrum([0.0, 1.0], q=3, method="nope")
 
 
 # --------------------------------------------------------------------------- Monte Carlo p-value
@@ -582,3 +593,27 @@ def test_huge_dofs_tiny_weights_construct_without_warnings():
         warnings.simplefilter("error")
         law = WeightedChiSquare([1e-290, 2e-290], [1e289, 3e289])
     assert np.isfinite(law.mean()) and law.mean() == pytest.approx(7e-1, rel=1e-12)
+
+
+# --------------------------------------------------------------------------- Monte Carlo null law
+
+
+def test_monte_carlo_null_matches_its_definition():
+    rng = np.random.default_rng(11)
+    sims = rng.gamma(2.0, size=999)
+    null = MonteCarloNull(sims, n=10, q=3)
+    assert null.n_resamples == 999 and np.all(np.diff(null.statistics) >= 0)
+    x = np.array([0.5, 2.0, 6.0])
+    np.testing.assert_allclose(null.sf(x), [(1 + np.sum(sims >= v)) / 1000 for v in x])  # scipy's (k + 1) / (n + 1)
+    np.testing.assert_allclose(null.cdf(x), [np.mean(sims <= v) for v in x])
+    assert null.ppf(0.5) == pytest.approx(np.median(sims))
+    assert null.isf(0.1) == pytest.approx(np.quantile(sims, 0.9))
+    assert null.mean() == pytest.approx(sims.mean()) and null.var() == pytest.approx(sims.var(ddof=1))
+    draws = null.rvs(size=50, rng=0)
+    assert draws.shape == (50,) and set(draws) <= set(sims)
+    np.testing.assert_array_equal(draws, null.rvs(size=50, rng=0))
+    assert "n_resamples=999" in repr(null)
+    with pytest.raises(ValueError, match="statistics"):
+        MonteCarloNull([1.0, np.nan])
+    with pytest.raises(ValueError, match="p"):
+        null.ppf(1.5)
