@@ -364,7 +364,7 @@ def _pad_h(p):
 
 
 def pad(theta: Any) -> float:
-    r"""Projected Anderson–Darling statistic on the circle: :math:`n + \tfrac2n\sum_{i<j}(h(\Psi_{ij})/\pi - 2\log 2\pi)`."""
+    r"""Projected Anderson–Darling statistic on the circle (h as in the module table)."""
     th = np.mod(np.asarray(theta, dtype=np.float64), TWO_PI)
     n = th.size
     s = _pair_sum(th, _pad_h)
@@ -399,7 +399,7 @@ def kuiper_sf(x: float, n: int, *, terms: int = 100) -> float:
 
 
 def watson_sf(x: float) -> float:
-    r"""Upper tail of Watson's :math:`U^2`: :math:`2\sum_{m\ge1}(-1)^{m-1}e^{-2m^2\pi^2x}` (:math:`1 - K(\pi\sqrt x)`)."""
+    r"""Upper tail of Watson's :math:`U^2`: :math:`2\sum_{m\ge1}(-1)^{m-1}e^{-2m^2\pi^2x}`."""
     x = float(x)
     if x <= 0:
         return 1.0
@@ -472,7 +472,7 @@ def range_sf(x: float, n: int) -> float:
         return 1.0
     if u >= 1.0:
         return 0.0
-    m = np.arange(1, min(int(math.floor(1.0 / u)), n) + 1)
+    m = np.arange(1, min(math.floor(1.0 / u), n) + 1)
     base = 1.0 - m * u
     ok = base > 0
     m, base = m[ok], base[ok]

@@ -70,7 +70,7 @@ _PAIR_BLOCK = 2048
 
 
 def projected_cdf(t: Any, *, q: int) -> np.ndarray:
-    r""":math:`F_q(t) = P(X_1 \le t)` for X uniform on :math:`S^{q-1}`: :math:`I_{(1+t)/2}(\tfrac{q-1}2,\tfrac{q-1}2)`."""
+    r""":math:`F_q(t) = P(X_1 \le t)`, X uniform on :math:`S^{q-1}`: :math:`I_{(1+t)/2}(\tfrac{q-1}2,\tfrac{q-1}2)`."""
     a = 0.5 * (q - 1)
     t = np.clip(np.asarray(t, dtype=np.float64), -1.0, 1.0)
     return special.betainc(a, a, 0.5 * (1.0 + t))
