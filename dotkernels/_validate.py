@@ -166,8 +166,9 @@ def check_points(
         if bool(xp.any(norms == 0)):
             raise ValueError(f"{name} has a zero row that cannot be normalised")
         return X / norms[:, None], xp
-    worst = host_float(xp.max(xp.abs(norms - 1.0))) if n else 0.0
-    if worst > tol:
+    # a boolean test first: it stays concrete under jax.grad, where float() of a traced value is refused
+    if n and bool(xp.any(xp.abs(norms - 1.0) > tol)):
+        worst = host_float(xp.max(xp.abs(norms - 1.0)))
         raise ValueError(
             f"rows of {name} must be unit vectors (max | ||z|| - 1 | = {worst:.3g} > atol = {tol:.3g}); "
             "pass normalize=True to project them onto the sphere"
