@@ -182,9 +182,9 @@ def throughput(args: argparse.Namespace) -> dict:
     """Images/s of the loop's data path against per-image torchvision transforms in a DataLoader."""
     from torchvision.transforms import v2 as T
 
+    from dotkernels_ssl.pretraining.augment import build_augment
     from dotkernels_ssl.pretraining.config import build_config
     from dotkernels_ssl.pretraining.data import InMemoryLoader, load_dataset
-    from dotkernels_ssl.pretraining.augment import build_augment
     from dotkernels_ssl.pretraining.loop import build_loss_from_config
     from dotkernels_ssl.pretraining.models import build_model
     from dotkernels_ssl.pretraining.optim import build_optimizer

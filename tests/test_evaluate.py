@@ -1,4 +1,4 @@
-"""dotkernels_ssl.pretraining.evaluation and dotkernels_ssl.pretraining.monitors on synthetic features (independent references)."""
+"""pretraining.evaluation and pretraining.monitors on synthetic features (independent references)."""
 
 from __future__ import annotations
 

@@ -21,11 +21,11 @@ torch = pytest.importorskip("torch")
 pytest.importorskip("kornia")
 pytest.importorskip("sklearn")
 
+from dotkernels_ssl.pretraining.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from dotkernels_ssl.pretraining.cli import eval_main, pretrain_main  # noqa: E402
 from dotkernels_ssl.pretraining.config import ConfigError, parse_config  # noqa: E402
 from dotkernels_ssl.pretraining.data import DatasetNotFoundError, load_dataset  # noqa: E402
 from dotkernels_ssl.pretraining.evaluation import evaluate_checkpoint  # noqa: E402
-from dotkernels_ssl.pretraining.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from dotkernels_ssl.pretraining.loop import NonFiniteLossError, train  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -133,12 +133,25 @@ def test_fashion_mnist_subset(tmp_path):
     assert again["knn"]["test"] == ev["knn"]["test"]
 
 
-def test_rerunning_a_complete_run_is_a_no_op(finished_run):
+def test_rerunning_a_complete_run_is_a_no_op(finished_run, capsys):
     before = _digest(finished_run)
+    files = sorted(p.relative_to(finished_run) for p in finished_run.rglob("*"))
     res = train(parse_config(["--out", str(finished_run)]))
     assert res.completed and res.history == [] and res.eval["method"] == "sfrik"
     after = _digest(finished_run)
     assert before["last.pt"] == after["last.pt"] and before["eval.json"] == after["eval.json"]
+    assert sorted(p.relative_to(finished_run) for p in finished_run.rglob("*")) == files  # no new event file
+    out = capsys.readouterr().out
+    assert "is complete" in out and "20-NN accuracy" in out and "k chosen on the validation split" in out
+    assert str(finished_run / "eval.json") in out
+
+
+def test_out_below_a_file_is_one_line_before_any_loading(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert pretrain_main([*TINY, "--out", str(blocker / "run")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is below the file" in err[0]
 
 
 def test_bf16_channels_last_multicrop_concat_views(tmp_path):
@@ -346,7 +359,8 @@ def test_two_processes_match_one_process(tmp_path):
     args = [
         *TINY,
         *"--method sfrik --epochs 2 --recipe none --batch-size 64 --no-final-eval --eval-every 0".split(),
-        *"--no-tensorboard --lr 0.1 --loss.options.invariance_weight 50".split(),  # gentle steps: float32 noise stays small
+        # gentle steps: float32 noise stays small
+        *"--no-tensorboard --lr 0.1 --loss.options.invariance_weight 50".split(),
         # contiguous tensors: channels_last convolutions round differently for a batch of 32 and one of 64 (its
         # float32 noise, amplified by 4 steps, reaches 3e-4 on the first BatchNorm bias, with or without DDP);
         # channels_last itself is checked in float64 in test_models.py
@@ -369,7 +383,6 @@ def test_two_processes_match_one_process(tmp_path):
     assert l1 == pytest.approx(l2, rel=1e-5, abs=1e-6)
 
 
-@pytest.mark.slow
 def test_torch_compile(tmp_path):
     res = train(_cfg(tmp_path / "c", "--compile", "--no-final-eval"))
     assert res.completed
