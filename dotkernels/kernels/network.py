@@ -163,7 +163,7 @@ class _FullyConnectedKernel(DotProductKernel):
         self._derivative_fn = derivative
         self.has_corner = self.activation in ("relu", "step")
         self._layers = self._layer_scalars()
-        self._series_cache: dict[int, tuple[np.ndarray, float, bool]] = {}
+        self._series_cache: dict[int, tuple[np.ndarray, float, float]] = {}
         self._spectrum_parts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     # ---- description --------------------------------------------------------------------------------------------
@@ -269,26 +269,27 @@ class _FullyConnectedKernel(DotProductKernel):
         return theta if self._tangent else k
 
     # ---- power series -------------------------------------------------------------------------------------------
-    def power_series(self, terms: int) -> tuple[np.ndarray, float]:
-        r"""Taylor coefficients :math:`c_0, \dots, c_{terms-1}` of the profile and the remainder bound.
+    def power_series(self, terms: int) -> tuple[np.ndarray, float, float]:
+        r"""Taylor coefficients :math:`c_0, \dots, c_{terms-1}` of the profile and the bounds of the omitted part.
 
-        Returns ``(c, remainder)`` with every :math:`c_p \ge 0` and ``remainder`` :math:`= \varphi(1) - \sum c_p`,
-        the value at t = 1 of the (non-negative) omitted part: :math:`0 \le \varphi(t) - \sum_p c_p t^p \le`
-        ``remainder`` on [-1, 1]. Exact recurrences for relu, step and erf; for other activations the Hermite
-        series of each layer is truncated where its tail is below 1e-14 of its sum, and that loss is included in
-        ``remainder``.
+        Returns ``(c, remainder, spread)`` with every :math:`c_p \ge 0`; ``remainder``
+        :math:`= \varphi(1) - \sum c_p` is the value at t = 1 of the (non-negative) omitted part, so that
+        :math:`0 \le \varphi(t) - \sum_p c_p t^p \le` ``remainder`` on [-1, 1]; ``spread`` is the part of it that
+        may sit at powers below ``terms``: 0 for relu, step and erf (exact recurrences: only the powers beyond
+        ``terms`` are missing); for other activations the Hermite series of each layer is truncated where its tail
+        is below 1e-14 of its sum, and ``spread`` is the loss at t = 1.
 
         Examples
         --------
-        >>> c, rem = NNGPKernel(depth=1).power_series(4)  # 2 kappa_1(t) = 2/pi + t + t^2/pi + ...
-        >>> [round(x, 12) for x in c], rem > 0
-        ([0.636619772368, 1.0, 0.318309886184, 0.0], True)
+        >>> c, rem, spread = NNGPKernel(depth=1).power_series(4)  # 2 kappa_1(t) = 2/pi + t + t^2/pi + ...
+        >>> c.round(12).tolist(), rem > 0, spread
+        ([0.636619772368, 1.0, 0.318309886184, 0.0], True, 0.0)
         """
         terms = check_integer(terms, "terms", minimum=1)
-        c, remainder, _ = self._series(terms)
-        return c.copy(), remainder
+        c, remainder, spread = self._series(terms)
+        return c.copy(), remainder, spread
 
-    def _series(self, terms: int) -> tuple[np.ndarray, float, bool]:
+    def _series(self, terms: int) -> tuple[np.ndarray, float, float]:
         if terms in self._series_cache:
             return self._series_cache[terms]
         sw, sb = self.weight_variance, self.bias_variance
@@ -297,7 +298,6 @@ class _FullyConnectedKernel(DotProductKernel):
         if terms > 1:
             k[1] = sw
         theta = k.copy()
-        exact = True
         for layer in self._layers:
             s = layer["s"]
             rho = k / s
@@ -315,7 +315,6 @@ class _FullyConnectedKernel(DotProductKernel):
                 hermite: _HermiteLayer = layer["hermite"]
                 value = ps.compose(hermite.alpha, rho, terms=terms)
                 dvalue = ps.compose(hermite.dalpha, rho, terms=terms) if hermite.dalpha.size else np.zeros(terms)
-                exact = False
             k_next = sw * value
             k_next[0] += sb
             if self._tangent:
@@ -323,9 +322,15 @@ class _FullyConnectedKernel(DotProductKernel):
             k = k_next
         c = theta if self._tangent else k
         c = np.maximum(c, 0.0)  # rounding only: every term added is non-negative
-        remainder = max(self._phi_at_one(None) - math.fsum(c), 0.0)
-        self._series_cache[terms] = (c, remainder, exact)
-        return c, remainder, exact
+        value = self._phi_at_one(None)
+        remainder = max(value - math.fsum(c), 0.0)
+        spread = 0.0
+        if self.activation not in ("relu", "step", "erf"):
+            # the truncated Hermite series miss a non-negative part whose value at t = 1 is this difference
+            truncated = float(self._kernels(np.ones(1), np)[1 if self._tangent else 0][0])
+            spread = min(max(value - truncated, 0.0) + 1e-15 * abs(value), remainder)
+        self._series_cache[terms] = (c, remainder, spread)
+        return c, remainder, spread
 
     # ---- spectrum -----------------------------------------------------------------------------------------------
     def _quadrature_spectrum(self, q: int, degree: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -350,8 +355,8 @@ class _FullyConnectedKernel(DotProductKernel):
         quadrature = None
         previous_worst = math.inf
         while True:
-            c, remainder, exact = self._series(terms)
-            log_a, sign, error = ps.series_spectrum(c, degree, q=q, remainder=remainder, exact_prefix=exact)
+            c, remainder, spread = self._series(terms)
+            log_a, sign, error = ps.series_spectrum(c, degree, q=q, remainder=remainder, spread=spread)
             a = np.where(sign > 0, np.exp(log_a), 0.0)
             error = error + _ROUNDING * a
             route = np.zeros(degree + 1, dtype=np.int8)
@@ -375,7 +380,7 @@ class _FullyConnectedKernel(DotProductKernel):
             previous_worst = worst
             terms *= 2
         # below ~1e-13 phi(1) in absolute terms a coefficient is resolved only when the series is exact
-        failing = (error > self.spectrum_rtol * a) & (exact | (error > 1e-13 * abs(self._phi_at_one(q))))
+        failing = (error > self.spectrum_rtol * a) & ((spread == 0) | (error > 1e-13 * abs(self._phi_at_one(q))))
         if np.any(failing):
             worst = np.max(error[failing] / np.maximum(a[failing], 1e-300))
             warnings.warn(
@@ -456,6 +461,7 @@ class NNGPKernel(_FullyConnectedKernel):
     """
 
     name = "nngp"
+    spectrum_rtol = 1e-10
     _tangent = False
 
     def _profile(self, t: Any, xp: Any, q: int | None) -> Any:
@@ -481,6 +487,7 @@ class NTKKernel(_FullyConnectedKernel):
     """
 
     name = "ntk"
+    spectrum_rtol = 1e-10
     _tangent = True
 
     def _profile(self, t: Any, xp: Any, q: int | None) -> Any:

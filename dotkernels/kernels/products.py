@@ -1,0 +1,509 @@
+r"""Products and compositions of dot-product kernels, with their exact spectra.
+
+The pointwise product :math:`\varphi_1(t)\varphi_2(t)` of two dot-product kernels is a dot-product kernel
+(Schur), and so is a composition :math:`\varphi(\psi(t))` when :math:`\psi` maps [-1, 1] into [-1, 1] and
+:math:`\varphi` has a power series with non-negative coefficients (the layer map of a network). Their spectra:
+
+- **Power series.** Where every factor has Taylor coefficients :math:`c_p \ge 0` (exponential, Gaussian,
+  polynomial, inverse multiquadric, arc-cosine, NNGP/NTK kernels, and their sums, positive multiples, products and
+  compositions; :func:`power_series`), the product or composition is computed as a series with non-negative
+  terms, and mapped to the Gegenbauer basis with positive weights (:mod:`dotkernels._power_series`): no
+  cancellation at any q, with the truncation bound :math:`E_P = \varphi(1) - \sum_{p \le P} c_p` of that module.
+- **Gegenbauer linearisation.** Otherwise, products use the exact expansion
+  :math:`P_{l,q} P_{m,q} = \sum_j g_q(l, m, j) P_{l+m-2j, q}` with the non-negative coefficients of Dougall's
+  formula (:func:`linearization_coefficients`), applied to the factors' spectra truncated at a degree M. When
+  the factors' coefficients beyond M are non-negative (every positive semi-definite kernel), the omitted part has
+  non-negative coefficients summing to :math:`\prod_i \varphi_i(1) - \prod_i \sum_{l \le M} a^{(i)}_l`, a bound
+  on every degree's error.
+
+Compositions whose outer kernel has no non-negative power series fall back to quadrature of the profile
+(:class:`~dotkernels.kernels.ProfileKernel`), with its estimated error.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from scipy.special import gammaln
+
+from .. import _power_series as ps
+from .._validate import check_degree, check_dimension, check_integer
+from ..special import log_rising
+from ._base import DotProductKernel
+from .algebra import ScaledKernel, SumKernel
+from .closed_form import (
+    ArcCosineKernel,
+    ExponentialKernel,
+    GaussianKernel,
+    InverseMultiquadricKernel,
+    MonomialKernel,
+    PolynomialKernel,
+)
+from .network import NNGPKernel, NTKKernel
+from .profile import ProfileKernel
+
+__all__ = ["CompositionKernel", "ProductKernel", "linearization_coefficients", "power_series"]
+
+#: powers of t used by the series route by default (doubled while the error bound improves, up to _MAX_TERMS)
+_MIN_TERMS = 512
+_MAX_TERMS = 1 << 12
+_ROUNDING = 1e-13
+#: largest number of terms of an outer series applied by Horner's scheme
+_MAX_OUTER = 256
+
+
+# =================================================================================================================
+# power series of the families that have one
+
+
+def power_series(kernel: DotProductKernel, terms: int) -> tuple[np.ndarray, float, float] | None:
+    r"""Taylor coefficients of a kernel's profile when they are all non-negative, else None.
+
+    Returns ``(c, remainder, spread)``: :math:`c_0, \dots, c_{terms-1}` (each :math:`\ge 0` and at most the true
+    coefficient), ``remainder`` :math:`= \varphi(1) - \sum_p c_p \ge 0` (the value at 1 of the omitted,
+    non-negative part, so :math:`0 \le \varphi - \sum_p c_p t^p \le` remainder on [-1, 1]) and ``spread``, the
+    part of ``remainder`` that may sit at powers below ``terms`` (0 when the returned coefficients are the exact
+    ones and only the powers beyond ``terms`` are missing). Known for
+    :class:`ExponentialKernel`, :class:`GaussianKernel`, :class:`MonomialKernel`, :class:`PolynomialKernel`,
+    :class:`InverseMultiquadricKernel`, :class:`ArcCosineKernel`, the network kernels (``power_series`` method),
+    and sums, positive multiples, products and compositions of these.
+
+    Examples
+    --------
+    >>> from dotkernels import ExponentialKernel
+    >>> c, remainder, spread = power_series(ExponentialKernel(kappa=1.0), 4)
+    >>> c.round(12).tolist(), spread
+    ([1.0, 1.0, 0.5, 0.166666666667], 0.0)
+    """
+    terms = check_integer(terms, "terms", minimum=1)
+    p = np.arange(terms, dtype=np.float64)
+    if isinstance(kernel, ExponentialKernel):
+        c = np.exp(p * math.log(kernel.kappa) - gammaln(p + 1))
+        return _finish(c, math.exp(kernel.kappa))
+    if isinstance(kernel, GaussianKernel):
+        x = 2.0 * kernel.gamma
+        c = np.exp(-x + p * math.log(x) - gammaln(p + 1))
+        return _finish(c, 1.0)
+    if isinstance(kernel, MonomialKernel):
+        c = np.zeros(terms)
+        if kernel.p < terms:
+            c[kernel.p] = 1.0
+        return _finish(c, 1.0)
+    if isinstance(kernel, PolynomialKernel):
+        j = np.arange(min(kernel.p, terms - 1) + 1, dtype=np.float64)
+        with np.errstate(divide="ignore"):
+            log_c = gammaln(kernel.p + 1) - gammaln(j + 1) - gammaln(kernel.p - j + 1)
+            log_c = log_c + (
+                (kernel.p - j) * math.log(kernel.c) if kernel.c > 0 else np.where(j == kernel.p, 0, -np.inf)
+            )
+        c = np.zeros(terms)
+        c[: j.size] = np.exp(log_c)
+        return _finish(c, (1.0 + kernel.c) ** kernel.p)
+    if isinstance(kernel, InverseMultiquadricKernel):
+        # (c^2 + 2 - 2t)^(-beta) = (c^2 + 2)^(-beta) sum_n (beta)_n / n! (2 / (c^2 + 2))^n t^n
+        d = kernel.c**2 + 2.0
+        c = np.exp(-kernel.beta * math.log(d) + log_rising(kernel.beta, p) - gammaln(p + 1) + p * math.log(2.0 / d))
+        return _finish(c, kernel.c ** (-2.0 * kernel.beta))
+    if isinstance(kernel, ArcCosineKernel):
+        return _finish(ps.arccos_series(kernel.order, terms), 1.0)
+    if isinstance(kernel, ScaledKernel):
+        inner = power_series(kernel.kernel, terms)
+        if inner is None:
+            return None
+        return kernel.c * inner[0], kernel.c * inner[1], kernel.c * inner[2]
+    if isinstance(kernel, SumKernel):
+        parts = [power_series(k, terms) for k in kernel.kernels]
+        if any(part is None for part in parts):
+            return None
+        return (
+            np.sum([part[0] for part in parts], axis=0),
+            math.fsum(part[1] for part in parts),
+            math.fsum(part[2] for part in parts),
+        )
+    if isinstance(kernel, (ProductKernel, CompositionKernel)):
+        return kernel._series(terms)
+    if isinstance(kernel, (NNGPKernel, NTKKernel)):
+        return kernel.power_series(terms)
+    return None
+
+
+def _finish(c: np.ndarray, value_at_one: float, spread: float = 0.0) -> tuple[np.ndarray, float, float]:
+    remainder = max(value_at_one - math.fsum(c), 0.0)
+    return c, remainder, min(max(spread, 0.0), remainder)
+
+
+def _spectrum_from_series(series: Any, q: int, degree: int, rtol: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(log a_l, sign, error bound) by the series route, doubling the powers while the bound improves 10x."""
+    terms = max(_MIN_TERMS, 4 * degree + 4)
+    previous = math.inf
+    while True:
+        c, remainder, spread = series(terms)
+        log_a, sign, error = ps.series_spectrum(c, degree, q=q, remainder=remainder, spread=spread)
+        a = np.where(sign > 0, np.exp(log_a), 0.0)
+        error = error + _ROUNDING * a
+        failing = error > rtol * a
+        if not np.any(failing) or terms >= _MAX_TERMS or spread > 0:
+            return log_a, sign, error
+        worst = float(np.max(error[failing] / np.maximum(a[failing], 1e-300)))
+        if worst > 0.1 * previous:
+            return log_a, sign, error
+        previous = worst
+        terms *= 2
+
+
+# =================================================================================================================
+# Gegenbauer linearisation
+
+
+def _log_linearization(l: np.ndarray, m: np.ndarray, j: np.ndarray, q: int) -> np.ndarray:
+    """log g_q(l, m, j): the coefficient of P_{l+m-2j} in P_l P_m (0 <= j <= min(l, m)), q >= 3."""
+    lam = 0.5 * (q - 2)
+    k = l + m - 2 * j
+    return (
+        np.log(k + lam)
+        - np.log(l + m + lam - j)
+        + log_rising(lam, j)
+        + log_rising(lam, l - j)
+        + log_rising(lam, m - j)
+        + log_rising(2 * lam, l + m - j)
+        + log_rising(j + 1, l - j)  # l! / j! ... grouped as rising factorials to avoid large cancelling gammas
+        + gammaln(m + 1)
+        - gammaln(l - j + 1)
+        - gammaln(m - j + 1)
+        - log_rising(lam, l + m - j)
+        - log_rising(2 * lam, l)
+        - log_rising(2 * lam, m)
+    )
+
+
+def linearization_coefficients(l: int, m: int, *, q: int) -> np.ndarray:
+    r"""Coefficients :math:`g_q(l, m, k)` of :math:`P_{l,q} P_{m,q} = \sum_k g_q(l, m, k) P_{k,q}`, k = 0..l+m.
+
+    Dougall's formula for the Gegenbauer polynomials :math:`C^\lambda_n`, :math:`\lambda = (q-2)/2`, in the
+    normalisation :math:`P_{l,q}(1) = 1`: for :math:`k = l + m - 2j`, :math:`0 \le j \le \min(l, m)`,
+
+    .. math::
+
+        g_q(l, m, k) = \frac{k + \lambda}{l + m + \lambda - j}
+        \frac{(\lambda)_j (\lambda)_{l-j} (\lambda)_{m-j} (2\lambda)_{l+m-j}\, l!\, m!}
+             {j!\, (l-j)!\, (m-j)!\, (\lambda)_{l+m-j}\, (2\lambda)_l\, (2\lambda)_m},
+
+    and 0 for the other k; q = 2 (Chebyshev): :math:`T_l T_m = (T_{l+m} + T_{|l-m|})/2`. Every coefficient is
+    non-negative and they sum to 1 (the value at t = 1). Computed in log space: float64 relative accuracy
+    (about 1e-13) for every q.
+
+    Examples
+    --------
+    >>> linearization_coefficients(1, 1, q=3).round(12).tolist()  # t^2 = 1/3 + 2/3 P_2
+    [0.333333333333, 0.0, 0.666666666667]
+    """
+    l = check_degree(l, "l")
+    m = check_degree(m, "m")
+    q = check_dimension(q)
+    out = np.zeros(l + m + 1)
+    j = np.arange(min(l, m) + 1, dtype=np.float64)
+    k = (l + m - 2 * j).astype(int)
+    if q == 2:
+        if l == 0 or m == 0:
+            out[l + m] = 1.0
+        else:
+            out[l + m] += 0.5
+            out[abs(l - m)] += 0.5
+        return out
+    out[k] = np.exp(_log_linearization(float(l), float(m), j, q))
+    return out
+
+
+def _linearized_product(a: np.ndarray, b: np.ndarray, degree: int, q: int) -> np.ndarray:
+    """Gegenbauer coefficients 0..degree of (sum_l a_l P_l)(sum_m b_m P_m)."""
+    out = np.zeros(degree + 1)
+    la, lb = np.nonzero(a)[0], np.nonzero(b)[0]
+    if la.size == 0 or lb.size == 0:
+        return out
+    ms = lb.astype(np.float64)
+    for l in la.tolist():
+        close = np.abs(ms - l) <= degree  # P_l P_m has degrees |l - m| .. l + m
+        if not np.any(close):
+            continue
+        m = ms[close]
+        if q == 2:
+            for mm, bm in zip(m.astype(int).tolist(), b[m.astype(int)].tolist()):
+                g = linearization_coefficients(l, mm, q=2)
+                top = min(degree, g.size - 1)
+                out[: top + 1] += a[l] * bm * g[: top + 1]
+            continue
+        # j from max(0, ceil((l + m - degree) / 2)) to min(l, m)
+        jmax = np.minimum(l, m)
+        jmin = np.maximum(0, np.ceil((l + m - degree) / 2))
+        counts = (jmax - jmin + 1).astype(int)
+        keep = counts > 0
+        m, jmin, counts = m[keep], jmin[keep], counts[keep]
+        mm = np.repeat(m, counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        jj = np.repeat(jmin, counts) + offsets
+        k = (l + mm - 2 * jj).astype(int)
+        values = a[l] * b[mm.astype(int)] * np.exp(_log_linearization(float(l), mm, jj, q))
+        out += np.bincount(k, weights=values, minlength=degree + 1)[: degree + 1]
+    return out
+
+
+# =================================================================================================================
+# kernels
+
+
+def _check_kernels(kernels: Any, name: str) -> tuple[DotProductKernel, ...]:
+    if isinstance(kernels, DotProductKernel) or not isinstance(kernels, Sequence):
+        raise TypeError(f"{name} must be a sequence of DotProductKernel instances")
+    out = tuple(kernels)
+    for k in out:
+        if not isinstance(k, DotProductKernel):
+            raise TypeError(f"{name} must contain DotProductKernel instances, got {type(k).__name__}")
+    if len(out) < 1:
+        raise ValueError(f"{name} must not be empty")
+    return out
+
+
+class ProductKernel(DotProductKernel):
+    r"""Pointwise product :math:`\varphi_1(t) \cdots \varphi_n(t)` of dot-product kernels (``k1 * k2``).
+
+    Positive semi-definite when every factor is (Schur product theorem). Spectrum: through the power series when
+    every factor has one with non-negative coefficients, else through the Gegenbauer linearisation of the factors'
+    spectra truncated at degree ``max(2 * degree + 64, 128)`` (see :mod:`dotkernels.kernels.products` for both
+    error bounds; :meth:`spectrum_error` returns them per degree).
+
+    Parameters
+    ----------
+    kernels : sequence of DotProductKernel
+        The factors (nested products are flattened).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dotkernels import ExponentialKernel, MonomialKernel
+    >>> k = ProductKernel([ExponentialKernel(kappa=1.0), MonomialKernel(p=2)])
+    >>> t = np.array([0.5])
+    >>> bool(np.isclose(k.profile(t)[0], np.exp(0.5) * 0.25))
+    True
+    >>> a = k.spectrum(40, q=512)
+    >>> bool(np.isclose(a.sum(), np.e))  # phi(1) = e; the series converges fast
+    True
+    """
+
+    name = "product"
+
+    def __init__(self, kernels: Sequence[DotProductKernel]):
+        flat: list[DotProductKernel] = []
+        for k in _check_kernels(kernels, "kernels"):
+            flat.extend(k.kernels if isinstance(k, ProductKernel) else [k])
+        self.kernels = tuple(flat)
+        self.dimension_dependent = any(k.dimension_dependent for k in flat)
+        self.has_corner = any(k.has_corner for k in flat)
+        degrees = [k.degree for k in flat]
+        self.degree = None if any(d is None for d in degrees) else int(sum(degrees))
+        self.spectrum_rtol = max(k.spectrum_rtol for k in flat)
+        self._parts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+
+    def _params(self) -> tuple:
+        return tuple((type(k).__name__, k._params()) for k in self.kernels)
+
+    def __repr__(self) -> str:
+        return f"ProductKernel([{', '.join(repr(k) for k in self.kernels)}])"
+
+    def _profile(self, t: Any, xp: Any, q: int | None) -> Any:
+        out = self.kernels[0]._profile(t, xp, q)
+        for k in self.kernels[1:]:
+            out = out * k._profile(t, xp, q)
+        return out
+
+    def _derivative(self, t: Any, xp: Any, q: int | None) -> Any:
+        values = [k._profile(t, xp, q) for k in self.kernels]
+        total = None
+        for i, k in enumerate(self.kernels):
+            term = k._derivative(t, xp, q)
+            for j, v in enumerate(values):
+                if j != i:
+                    term = term * v
+            total = term if total is None else total + term
+        return total
+
+    def _phi_at_one(self, q: int | None) -> float:
+        return float(math.prod(k._phi_at_one(q) for k in self.kernels))
+
+    def _series(self, terms: int) -> tuple[np.ndarray, float, float] | None:
+        parts = [power_series(k, terms) for k in self.kernels]
+        if any(part is None for part in parts):
+            return None
+        c = parts[0][0]
+        for part in parts[1:]:
+            c = ps.multiply(c, part[0], terms=terms)
+        c = np.maximum(c, 0.0)
+        # the factors' spread parts S_i can meet anything: prod V_i - prod (V_i - S_i) bounds their share
+        values = [k._phi_at_one(None) for k in self.kernels]
+        spread = math.prod(values) - math.prod(v - part[2] for v, part in zip(values, parts))
+        return _finish(c, math.prod(values), spread)
+
+    def _compute(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (q, degree)
+        if key in self._parts:
+            return self._parts[key]
+        if not self.dimension_dependent and self._series(1) is not None:
+            result = _spectrum_from_series(self._series, q, degree, self.spectrum_rtol)
+        else:
+            result = self._linearized(q, degree)
+        self._parts[key] = result
+        return result
+
+    def _linearized(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        degrees = [k.degree for k in self.kernels]
+        truncation = max(2 * degree + 64, 128)
+        spectra, errors = [], []
+        for k, d in zip(self.kernels, degrees):
+            M = d if d is not None else truncation
+            spectra.append(np.asarray(k.spectrum(M, q=q), dtype=np.float64))
+            errors.append(np.asarray(k.spectrum_error(M, q=q), dtype=np.float64))
+        current = spectra[0]
+        for nxt in spectra[1:]:
+            top = degree if nxt is spectra[-1] else min(current.size + nxt.size - 2, degree + truncation)
+            current = _linearized_product(current, nxt, top, q)
+        a = current[: degree + 1]
+        if a.size < degree + 1:
+            a = np.concatenate([a, np.zeros(degree + 1 - a.size)])
+        # omitted part: prod (S_i + T_i) - prod S_i with S_i = sum |a_l| kept, T_i = the tail phi_i(1) - sum a_l
+        # (non-negative tails, as for every positive semi-definite factor); plus the factors' own errors
+        kept = [math.fsum(np.abs(s)) for s in spectra]
+        tails = [
+            0.0 if d is not None else max(k._phi_at_one(q) - math.fsum(s), 0.0)
+            for k, d, s in zip(self.kernels, degrees, spectra)
+        ]
+        own = [math.fsum(e) for e in errors]
+        bound = math.prod(s + t + e for s, t, e in zip(kept, tails, own)) - math.prod(kept)
+        error = np.full(degree + 1, max(bound, 0.0)) + _ROUNDING * np.abs(a)
+        with np.errstate(divide="ignore"):
+            return np.log(np.abs(a)), np.sign(a), error
+
+    def _log_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
+        log_a, sign, _ = self._compute(q, degree)
+        return log_a, sign
+
+    def _spectrum_error(self, q: int, degree: int) -> np.ndarray:
+        return self._compute(q, degree)[2].copy()
+
+    def _positive_semidefinite(self, q: int) -> bool | None:
+        answers = [k._positive_semidefinite(q) for k in self.kernels]
+        return True if all(a is True for a in answers) else None
+
+
+class CompositionKernel(DotProductKernel):
+    r"""Composition :math:`\varphi(\psi(t))` of a kernel profile :math:`\varphi` (``outer``) with ``inner``
+    :math:`\psi`, which must map [-1, 1] into [-1, 1].
+
+    With non-negative Taylor coefficients for both (:func:`power_series`), the composition's coefficients are
+    computed with non-negative terms only (Horner's scheme on the outer series, or the arc-sine recurrences when
+    the outer kernel is an :class:`ArcCosineKernel`), and the spectrum carries the bound
+    :math:`\varphi(\psi(1)) - \sum_{p \le P} c_p`; the composition is then positive semi-definite on every sphere.
+    Otherwise the spectrum is computed by quadrature of the profile (:class:`ProfileKernel`, estimated error).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dotkernels import ArcCosineKernel, ExponentialKernel
+    >>> k = CompositionKernel(ExponentialKernel(kappa=1.0), ArcCosineKernel(order=1))
+    >>> bool(np.isclose(k.profile(np.array([1.0]))[0], np.e))
+    True
+    >>> bool(np.all(k.spectrum_error(20, q=256) <= 1e-12 * k.spectrum(20, q=256)))
+    True
+    """
+
+    name = "composition"
+
+    def __init__(self, outer: DotProductKernel, inner: DotProductKernel):
+        for value, label in ((outer, "outer"), (inner, "inner")):
+            if not isinstance(value, DotProductKernel):
+                raise TypeError(f"{label} must be a DotProductKernel, got {type(value).__name__}")
+        if inner.dimension_dependent or outer.dimension_dependent:
+            raise ValueError("outer and inner must be kernels whose profile does not depend on q")
+        ends = np.asarray(inner.profile(np.array([-1.0, 1.0])), dtype=np.float64)
+        if np.any(np.abs(ends) > 1.0 + 1e-12) or abs(inner.phi_at_one()) > 1.0 + 1e-12:
+            raise ValueError(
+                f"inner must map [-1, 1] into [-1, 1] (|psi(1)| <= 1), got psi(-1), psi(1) = {ends.tolist()}; "
+                "rescale it, e.g. 0.5 * kernel"
+            )
+        self.outer = outer
+        self.inner = inner
+        self.has_corner = inner.has_corner or outer.has_corner
+        self.degree = None if outer.degree is None or inner.degree is None else outer.degree * inner.degree
+        self.spectrum_rtol = max(outer.spectrum_rtol, inner.spectrum_rtol)
+        self._parts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self._quadrature: ProfileKernel | None = None
+
+    def _params(self) -> tuple:
+        return (type(self.outer).__name__, self.outer._params(), type(self.inner).__name__, self.inner._params())
+
+    def _named_params(self) -> list[tuple[str, Any]]:
+        return [("outer", self.outer), ("inner", self.inner)]
+
+    def _profile(self, t: Any, xp: Any, q: int | None) -> Any:
+        return self.outer._profile(self.inner._profile(t, xp, q), xp, q)
+
+    def _derivative(self, t: Any, xp: Any, q: int | None) -> Any:
+        inner = self.inner._profile(t, xp, q)
+        return self.outer._derivative(inner, xp, q) * self.inner._derivative(t, xp, q)
+
+    def _phi_at_one(self, q: int | None) -> float:
+        return float(self.outer._profile(np.asarray([self.inner._phi_at_one(q)]), np, q)[0])
+
+    def _series(self, terms: int) -> tuple[np.ndarray, float, float] | None:
+        inner = power_series(self.inner, terms)
+        if inner is None:
+            return None
+        g, _, inner_spread = inner
+        if isinstance(self.outer, ArcCosineKernel):
+            if not g[0] < 1.0:
+                return None
+            _, u, v = ps.arcsine_compose(g)
+            c = u if self.outer.order == 0 else v
+            outer_tail = 0.0
+        else:
+            outer = power_series(self.outer, _MAX_OUTER)
+            if outer is None:
+                return None
+            f, f_remainder, _ = outer
+            # enough outer terms for their tail (times |psi| <= 1) to be negligible
+            tail = np.cumsum(f[::-1])[::-1]
+            scale = max(abs(self._phi_at_one(None)), 1e-300)
+            needed = np.nonzero(tail + f_remainder > 1e-17 * scale)[0]
+            count = int(needed[-1]) + 1 if needed.size else 1
+            # the omitted outer terms f_n psi^n, n >= count, weigh at most sum_n f_n |psi(1)|^n <= this tail
+            outer_tail = float(tail[count]) + f_remainder if count < f.size else f_remainder
+            c = ps.compose(f[:count], g, terms=terms)
+        value = self._phi_at_one(None)
+        # an inexact inner series may move weight anywhere: then the whole remainder counts as spread
+        spread = math.inf if inner_spread > 0 else outer_tail
+        return _finish(np.maximum(c, 0.0), value, spread)
+
+    def _compute(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        key = (q, degree)
+        if key in self._parts:
+            return self._parts[key]
+        if self._series(1) is not None:
+            result = _spectrum_from_series(self._series, q, degree, self.spectrum_rtol)
+        else:
+            if self._quadrature is None:
+                self._quadrature = ProfileKernel(lambda t: self._profile(t, np, None), corner=self.has_corner)
+            log_a, sign = self._quadrature.log_spectrum(degree, q=q)
+            result = (log_a, sign, self._quadrature.spectrum_error(degree, q=q))
+        self._parts[key] = result
+        return result
+
+    def _log_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
+        log_a, sign, _ = self._compute(q, degree)
+        return log_a, sign
+
+    def _spectrum_error(self, q: int, degree: int) -> np.ndarray:
+        return np.asarray(self._compute(q, degree)[2], dtype=np.float64).copy()
+
+    def _positive_semidefinite(self, q: int) -> bool | None:
+        return True if self._series(1) is not None else None
