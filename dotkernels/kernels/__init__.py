@@ -68,11 +68,18 @@ from .algebra import *  # noqa: F403
 from .algebra import __all__ as _algebra_all
 from .closed_form import *  # noqa: F403
 from .closed_form import __all__ as _closed_form_all
+from .network import *  # noqa: F403
+from .network import __all__ as _network_all
 from .parsing import *  # noqa: F403
 from .parsing import __all__ as _parsing_all
+from .products import *  # noqa: F403
+from .products import __all__ as _products_all
 from .profile import *  # noqa: F403
 from .profile import __all__ as _profile_all
 from .series import *  # noqa: F403
 from .series import __all__ as _series_all
 
-__all__ = sorted({*_base_all, *_algebra_all, *_closed_form_all, *_parsing_all, *_profile_all, *_series_all})
+__all__ = sorted(
+    {*_base_all, *_algebra_all, *_closed_form_all, *_network_all, *_parsing_all, *_products_all, *_profile_all}
+    | {*_series_all}
+)
