@@ -1,4 +1,4 @@
-"""Tests of dotkernels_ssl.pretraining.models: shapes, zero-init, projector structure, the small-image stem, gradients."""
+"""pretraining.models: shapes, zero-init, projector structure, the small-image stem, gradients, GlobalBatchNorm."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ pytest.importorskip("torchvision")
 
 from torch import nn  # noqa: E402
 
+from dotkernels_ssl.pretraining.config import parse_projector_spec  # noqa: E402
 from dotkernels_ssl.pretraining.models import (  # noqa: E402
     ConvNet,
+    GlobalBatchNorm,
     Projector,
     SSLModel,
     build_backbone,
     build_projector,
-    parse_projector_spec,
+    convert_global_batchnorm,
 )
 
 
@@ -166,3 +168,43 @@ def test_ssl_model_forward_and_gradients() -> None:
     small = SSLModel(ConvNet(1), build_projector(256, "64-32"))
     small(torch.randn(5, 1, 28, 28))[1].sum().backward()
     assert all(p.grad is not None for p in small.parameters())
+
+
+@pytest.mark.parametrize("momentum", [0.1, None])
+@pytest.mark.parametrize("shape", [(16, 5), (8, 3, 4, 4), (4, 2, 3, 3, 3)])
+def test_global_batchnorm_is_batchnorm_in_one_process(shape, momentum):
+    """Outside a process group GlobalBatchNorm equals torch's BatchNorm: outputs, gradients, running statistics."""
+    torch.manual_seed(0)
+    ref = {2: nn.BatchNorm1d, 4: nn.BatchNorm2d, 5: nn.BatchNorm3d}[len(shape)](shape[1], momentum=momentum)
+    with torch.no_grad():
+        ref.weight.uniform_(0.5, 1.5)
+        ref.bias.uniform_(-0.5, 0.5)
+    bn = GlobalBatchNorm(shape[1], momentum=momentum)
+    bn.load_state_dict(ref.state_dict())  # the same parameter and buffer names
+    for _ in range(3):
+        x = torch.randn(*shape, dtype=torch.float64) * 2 + 1
+        x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+        y_ref, y = ref.double()(x1), bn.double()(x2)
+        torch.testing.assert_close(y, y_ref)
+        (y_ref * torch.arange(y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        (y * torch.arange(y.numel(), dtype=y.dtype).view_as(y)).sum().backward()
+        torch.testing.assert_close(x2.grad, x1.grad)
+    torch.testing.assert_close(bn.running_mean, ref.running_mean)
+    torch.testing.assert_close(bn.running_var, ref.running_var)
+    assert int(bn.num_batches_tracked) == int(ref.num_batches_tracked) == 3
+    ref.eval(), bn.eval()
+    x = torch.randn(*shape, dtype=torch.float64)
+    torch.testing.assert_close(bn(x), ref(x))
+
+
+def test_convert_global_batchnorm_keeps_parameters_and_skips_sync_batchnorm():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.Flatten(), nn.LazyLinear(3), nn.BatchNorm1d(3))
+    model(torch.randn(4, 1, 6, 6))
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    converted = convert_global_batchnorm(model)
+    assert isinstance(converted[1], GlobalBatchNorm) and isinstance(converted[4], GlobalBatchNorm)
+    for k, v in converted.state_dict().items():
+        torch.testing.assert_close(v, state[k])
+    sync = nn.SyncBatchNorm(4)
+    assert convert_global_batchnorm(sync) is sync
