@@ -386,3 +386,30 @@ def test_two_processes_match_one_process(tmp_path):
 def test_torch_compile(tmp_path):
     res = train(_cfg(tmp_path / "c", "--compile", "--no-final-eval"))
     assert res.completed
+
+
+@pytest.mark.parametrize(
+    ("exc", "code", "text"),
+    [
+        (KeyboardInterrupt(), 130, "interrupted; resume with the same --out"),
+        (RuntimeError("out of memory"), 1, "error: out of memory"),
+    ],
+)
+def test_cli_failures_are_one_line(tmp_path, monkeypatch, capsys, exc, code, text):
+    from dotkernels_ssl.pretraining import loop
+
+    def boom(cfg):
+        raise exc
+
+    monkeypatch.setattr(loop, "train", boom)
+    assert pretrain_main([*TINY, "--out", str(tmp_path / "r")]) == code
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and text in err[0]
+
+
+def test_eval_cli_rejects_an_out_below_a_file_before_loading(tmp_path, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(SystemExit) as exc:
+        eval_main(["--run", str(tmp_path / "nosuch"), "--out", str(blocker / "eval.json")])
+    assert exc.value.code == 2 and "is below the file" in capsys.readouterr().err
