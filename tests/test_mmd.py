@@ -8,9 +8,12 @@ replicates) or 5 (averages over samples) estimated standard errors; all draws ar
 import math
 
 import array_api_strict as xps
+import mpmath as mp
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate
 from scipy.special import iv
 
@@ -25,6 +28,7 @@ from dotkernels import (
     PoissonKernel,
     PolynomialKernel,
     SFRIKKernel,
+    SpectrumAccuracyWarning,
     legendre_all,
     projected_quadrature,
 )
@@ -40,18 +44,32 @@ from dotkernels.mmd import (
 )
 from dotkernels.sampling import sample_uniform, sample_vmf
 
-DEGREE2 = [LegendreSeriesKernel([0.0, 1.0, 40.0]), LegendreSeriesKernel([0.3, 2.0, 5.0]), MonomialKernel(2),
-           PolynomialKernel(2, 0.7), MonomialKernel(1), DistanceKernel(1.0)]
-GENERAL = [GaussianKernel(1.3), SFRIKKernel(), ArcCosineKernel(0), ArcCosineKernel(1), DistanceKernel(0.5),
-           PoissonKernel(0.3), HeatKernel(0.3), ExponentialKernel(2.0)]
+DEGREE2 = [
+    LegendreSeriesKernel([0.0, 1.0, 40.0]),
+    LegendreSeriesKernel([0.3, 2.0, 5.0]),
+    MonomialKernel(2),
+    PolynomialKernel(2, 0.7),
+    MonomialKernel(1),
+    DistanceKernel(s=2.0),
+]
+GENERAL = [
+    GaussianKernel(1.3),
+    SFRIKKernel(),
+    ArcCosineKernel(0),
+    ArcCosineKernel(1),
+    DistanceKernel(s=1.0),
+    PoissonKernel(0.3),
+    HeatKernel(0.3),
+    ExponentialKernel(2.0),
+]
 ALL = DEGREE2 + GENERAL
 METHODS = ["gram", "blocked", "moments"]
 
 
 def _scale(kernel, q):
     """sum_l |a_l| (phi(1) for non-negative spectra): the size of the terms of every statistic."""
-    a0 = kernel.uniform_mean_embedding(q)
-    return abs(a0) + abs(kernel.phi_at_one(q) - a0) + 1.0
+    a0 = kernel.uniform_mean_embedding(q=q)
+    return abs(a0) + abs(kernel.phi_at_one(q=q) - a0) + 1.0
 
 
 def _methods(kernel):
@@ -60,22 +78,22 @@ def _methods(kernel):
 
 def _exact_gram(A, B, kernel):
     """phi(<a_i, b_j>) in numpy with the exact profile at coinciding points (no open-interval clipping)."""
-    return kernel.profile(np.clip(A @ B.T, -1.0, 1.0), A.shape[1])
+    return kernel.profile(np.clip(A @ B.T, -1.0, 1.0), q=A.shape[1])
 
 
 def _reference_v(Z, kernel):
     """n^-2 sum_ij phi(t_ij) - a_0, with the diagonal phi(1), straight from a numpy Gram matrix."""
     K = _exact_gram(Z, Z, kernel)
     q = Z.shape[1]
-    np.fill_diagonal(K, kernel.phi_at_one(q))
-    return K.mean() - kernel.uniform_mean_embedding(q)
+    np.fill_diagonal(K, kernel.phi_at_one(q=q))
+    return K.mean() - kernel.uniform_mean_embedding(q=q)
 
 
 def _skewed(n, q, seed):
     """A clearly non-uniform sample (vMF), with a duplicated point."""
     mu = np.zeros(q)
     mu[0] = 1.0
-    Z = sample_vmf(n, mu, 2.0, random_state=seed)
+    Z = sample_vmf(n, mu=mu, kappa=2.0, rng=seed)
     Z[1] = Z[0]
     return Z
 
@@ -89,10 +107,10 @@ def _skewed(n, q, seed):
 def test_v_u_relation(kernel, q):
     n = 37
     Z = _skewed(n, q, seed=q)
-    phi1, a0 = kernel.phi_at_one(q), kernel.uniform_mean_embedding(q)
+    phi1, a0 = kernel.phi_at_one(q=q), kernel.uniform_mean_embedding(q=q)
     for method in _methods(kernel):
-        v = float(mmd2_uniform(Z, kernel, "v", method=method))
-        u = float(mmd2_uniform(Z, kernel, "u", method=method))
+        v = float(mmd2_uniform(Z, kernel, estimator="v", method=method))
+        u = float(mmd2_uniform(Z, kernel, estimator="u", method=method))
         assert n * v == pytest.approx((n - 1) * u + (phi1 - a0), abs=1e-12 * n * _scale(kernel, q))
 
 
@@ -107,9 +125,9 @@ def test_gram_matches_reference(kernel):
 @pytest.mark.parametrize("q, n", [(2, 2), (3, 50), (16, 200), (64, 30)])
 @pytest.mark.parametrize("estimator", ["v", "u"])
 def test_moments_match_gram(kernel, q, n, estimator):
-    Z = _skewed(n, q, seed=n + q) if n > 2 else sample_uniform(n, q, random_state=0)
-    gram = float(mmd2_uniform(Z, kernel, estimator, method="gram"))
-    moments = float(mmd2_uniform(Z, kernel, estimator, method="moments"))
+    Z = _skewed(n, q, seed=n + q) if n > 2 else sample_uniform(n, q=q, rng=0)
+    gram = float(mmd2_uniform(Z, kernel, estimator=estimator, method="gram"))
+    moments = float(mmd2_uniform(Z, kernel, estimator=estimator, method="moments"))
     assert moments == pytest.approx(gram, abs=1e-12 * _scale(kernel, q))
 
 
@@ -119,20 +137,29 @@ def test_moments_exact_diagonal_for_float32_rows():
     Z = _skewed(300, 12, seed=3).astype(np.float32)
     assert np.abs(np.linalg.norm(Z.astype(np.float64), axis=1) - 1).max() > 1e-9
     for estimator in ("v", "u"):
-        gram = float(mmd2_uniform(Z, kernel, estimator, method="gram"))
-        moments = float(mmd2_uniform(Z, kernel, estimator, method="moments"))
+        gram = float(mmd2_uniform(Z, kernel, estimator=estimator, method="gram"))
+        moments = float(mmd2_uniform(Z, kernel, estimator=estimator, method="moments"))
         assert moments == pytest.approx(gram, abs=1e-12 * 41)
 
 
-@pytest.mark.parametrize("kernel", [GaussianKernel(0.8), SFRIKKernel(), ArcCosineKernel(1), PoissonKernel(0.3),
-                                    LegendreSeriesKernel([0.0, 1.0, 40.0])], ids=repr)
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        GaussianKernel(0.8),
+        SFRIKKernel(),
+        ArcCosineKernel(1),
+        PoissonKernel(0.3),
+        LegendreSeriesKernel([0.0, 1.0, 40.0]),
+    ],
+    ids=repr,
+)
 @pytest.mark.parametrize("block_size", [1, 7, 16, 64, 99, 100, 101, 1000])
 def test_blocked_matches_gram(kernel, block_size):
     n, q = 100, 6
     Z = _skewed(n, q, seed=2)
     for estimator in ("v", "u"):
-        gram = float(mmd2_uniform(Z, kernel, estimator, method="gram"))
-        blocked = float(mmd2_uniform(Z, kernel, estimator, method="blocked", block_size=block_size))
+        gram = float(mmd2_uniform(Z, kernel, estimator=estimator, method="gram"))
+        blocked = float(mmd2_uniform(Z, kernel, estimator=estimator, method="blocked", block_size=block_size))
         assert blocked == pytest.approx(gram, abs=1e-12 * _scale(kernel, q))
 
 
@@ -143,8 +170,8 @@ def test_spectral_form_of_the_statistic():
     Z = _skewed(50, q, seed=8)
     T = np.clip(Z @ Z.T, -1, 1)
     np.fill_diagonal(T, 1.0)
-    P = legendre_all(L, q, T)
-    a = kernel.spectrum(q, L)
+    P = legendre_all(L, T, q=q)
+    a = kernel.spectrum(L, q=q)
     expected = float(np.tensordot(a[1:], P[1:].mean(axis=(1, 2)), axes=1))
     assert float(mmd2_uniform(Z, kernel)) == pytest.approx(expected, rel=1e-11)
 
@@ -158,18 +185,34 @@ def test_auto_choice():
     assert _choose_method(SFRIKKernel(), 4096, 64) == "gram"  # degree 3
     Z = _skewed(120, 5, seed=4)
     for kernel in (sfrik2, GaussianKernel(1.0)):
-        assert float(mmd2_uniform(Z, kernel)) == pytest.approx(float(mmd2_uniform(Z, kernel, method="gram")),
-                                                               abs=1e-12 * _scale(kernel, 5))
+        assert float(mmd2_uniform(Z, kernel)) == pytest.approx(
+            float(mmd2_uniform(Z, kernel, method="gram")), abs=1e-12 * _scale(kernel, 5)
+        )
 
 
-@pytest.mark.parametrize("kernel", [GaussianKernel(2.0), ArcCosineKernel(0), ArcCosineKernel(1), PoissonKernel(0.5),
-                                    HeatKernel(0.1), SFRIKKernel(), MonomialKernel(2), ExponentialKernel(1.0)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        GaussianKernel(2.0),
+        ArcCosineKernel(0),
+        ArcCosineKernel(1),
+        PoissonKernel(0.5),
+        HeatKernel(0.1),
+        SFRIKKernel(),
+        MonomialKernel(2),
+        ExponentialKernel(1.0),
+    ],
+    ids=repr,
+)
 def test_v_statistic_is_non_negative(kernel):
     # positive definite kernel: MMD_V^2 = ||mean embedding - a_0||^2 >= 0, also for nearly uniform or degenerate samples
     q = 3
-    for Z in (sample_uniform(60, q, random_state=5), _skewed(60, q, seed=6), np.tile(np.eye(q), (4, 1)),
-              np.vstack([np.eye(q), -np.eye(q)])):
+    for Z in (
+        sample_uniform(60, q=q, rng=5),
+        _skewed(60, q, seed=6),
+        np.tile(np.eye(q), (4, 1)),
+        np.vstack([np.eye(q), -np.eye(q)]),
+    ):
         for method in _methods(kernel):
             assert float(mmd2_uniform(Z, kernel, method=method)) >= -1e-13 * _scale(kernel, q)
 
@@ -186,16 +229,17 @@ def test_cross_polytope_is_a_design_for_degree_two():
 @pytest.mark.parametrize("kernel", [GaussianKernel(1.0), ArcCosineKernel(1)], ids=repr)
 def test_uniform_mean_embedding_against_quadrature(kernel):
     for q in (2, 3, 10):
-        t, w = projected_quadrature(200, q)
-        assert uniform_mean_embedding(kernel, q) == pytest.approx(float(w @ kernel.profile(t, q)), rel=1e-6)
+        t, w = projected_quadrature(200, q=q)
+        assert uniform_mean_embedding(kernel, q=q) == pytest.approx(float(w @ kernel.profile(t, q=q)), rel=1e-6)
 
 
 # =================================================================================================================
 # Monte Carlo under the uniform law
 
 
-@pytest.mark.parametrize("kernel", [GaussianKernel(1.0), SFRIKKernel(), DistanceKernel(0.5), ArcCosineKernel(0)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "kernel", [GaussianKernel(1.0), SFRIKKernel(), DistanceKernel(s=1.0), ArcCosineKernel(0)], ids=repr
+)
 def test_expectations_under_uniform(kernel):
     # E[n MMD_V^2] = sum_{l>=1} a_l = phi(1) - a_0 and E[MMD_U^2] = 0 exactly, for every n;
     # Var(MMD_U^2) = 2/(n(n-1)) sum_{l>=1} a_l^2 / N(q,l) (docs/MATH.md §4). 400 replicates, tolerance 4 SE.
@@ -203,14 +247,14 @@ def test_expectations_under_uniform(kernel):
     rng = np.random.default_rng(11)
     nv, u = np.empty(reps), np.empty(reps)
     for r in range(reps):
-        Z = sample_uniform(n, q, random_state=rng)
-        nv[r] = n * float(mmd2_uniform(Z, kernel, "v"))
-        u[r] = float(mmd2_uniform(Z, kernel, "u"))
-    target = kernel.phi_at_one(q) - kernel.uniform_mean_embedding(q)
+        Z = sample_uniform(n, q=q, rng=rng)
+        nv[r] = n * float(mmd2_uniform(Z, kernel, estimator="v"))
+        u[r] = float(mmd2_uniform(Z, kernel, estimator="u"))
+    target = kernel.phi_at_one(q=q) - kernel.uniform_mean_embedding(q=q)
     assert abs(nv.mean() - target) <= 4 * nv.std(ddof=1) / math.sqrt(reps)
     assert abs(u.mean()) <= 4 * u.std(ddof=1) / math.sqrt(reps)
     L = 400
-    a = kernel.spectrum(q, L)
+    a = kernel.spectrum(L, q=q)
     var_u = 2.0 / (n * (n - 1)) * float(np.sum(a[1:] ** 2 / (2 * np.arange(1, L + 1) + 1)))
     var_hat = u.var(ddof=1)
     se_var = math.sqrt(max(np.mean((u - u.mean()) ** 4) - var_hat**2, 0.0) / reps)
@@ -221,22 +265,25 @@ def test_expectations_under_uniform(kernel):
 # two-sample MMD
 
 
-@pytest.mark.parametrize("kernel", [GaussianKernel(1.0), ArcCosineKernel(1), LegendreSeriesKernel([0.0, 1.0, 40.0]),
-                                    DistanceKernel(0.5)], ids=repr)
+@pytest.mark.parametrize(
+    "kernel",
+    [GaussianKernel(1.0), ArcCosineKernel(1), LegendreSeriesKernel([0.0, 1.0, 40.0]), DistanceKernel(s=1.0)],
+    ids=repr,
+)
 def test_two_sample_against_gram_formula(kernel):
     q = 4
-    X, Y = _skewed(30, q, seed=1), sample_uniform(45, q, random_state=2)
+    X, Y = _skewed(30, q, seed=1), sample_uniform(45, q=q, rng=2)
     Kxx, Kyy, Kxy = _exact_gram(X, X, kernel), _exact_gram(Y, Y, kernel), _exact_gram(X, Y, kernel)
     n, m = 30, 45
-    phi1 = kernel.phi_at_one(q)
+    phi1 = kernel.phi_at_one(q=q)
     np.fill_diagonal(Kxx, phi1)
     np.fill_diagonal(Kyy, phi1)
     v = Kxx.mean() + Kyy.mean() - 2 * Kxy.mean()
-    u = ((Kxx.sum() - n * phi1) / (n * (n - 1)) + (Kyy.sum() - m * phi1) / (m * (m - 1)) - 2 * Kxy.mean())
+    u = (Kxx.sum() - n * phi1) / (n * (n - 1)) + (Kyy.sum() - m * phi1) / (m * (m - 1)) - 2 * Kxy.mean()
     tol = 1e-12 * _scale(kernel, q)
     assert float(mmd2(X, Y, kernel)) == pytest.approx(v, abs=tol)
-    assert float(mmd2(X, Y, kernel, "u")) == pytest.approx(u, abs=tol)
-    assert float(mmd2(Y, X, kernel, "u", block_size=7)) == pytest.approx(u, abs=tol)
+    assert float(mmd2(X, Y, kernel, estimator="u")) == pytest.approx(u, abs=tol)
+    assert float(mmd2(Y, X, kernel, estimator="u", block_size=7)) == pytest.approx(u, abs=tol)
     assert abs(float(mmd2(X, X, kernel))) <= tol
 
 
@@ -247,11 +294,11 @@ def test_two_sample_u_is_unbiased():
     rng = np.random.default_rng(2)
     u, v = np.empty(reps), np.empty(reps)
     for r in range(reps):
-        X, Y = sample_uniform(n, q, rng), sample_uniform(m, q, rng)
-        u[r] = float(mmd2(X, Y, kernel, "u"))
-        v[r] = float(mmd2(X, Y, kernel, "v"))
+        X, Y = sample_uniform(n, q=q, rng=rng), sample_uniform(m, q=q, rng=rng)
+        u[r] = float(mmd2(X, Y, kernel, estimator="u"))
+        v[r] = float(mmd2(X, Y, kernel, estimator="v"))
     assert abs(u.mean()) <= 4 * u.std(ddof=1) / math.sqrt(reps)
-    bias = (kernel.phi_at_one(q) - kernel.uniform_mean_embedding(q)) * (1 / n + 1 / m)
+    bias = (kernel.phi_at_one(q=q) - kernel.uniform_mean_embedding(q=q)) * (1 / n + 1 / m)
     assert abs(v.mean() - bias) <= 4 * v.std(ddof=1) / math.sqrt(reps)
 
 
@@ -261,10 +308,11 @@ def test_two_sample_u_is_unbiased():
 
 def test_mean_embedding_against_gram():
     kernel = ArcCosineKernel(1)
-    Z, A = _skewed(25, 5, seed=3), sample_uniform(9, 5, random_state=4)
-    np.testing.assert_allclose(mean_embedding(Z, kernel, A), kernel.gram(A, Z).mean(axis=1), rtol=1e-13)
-    np.testing.assert_allclose(mean_embedding(Z, kernel, A, block_size=2), kernel.gram(A, Z).mean(axis=1), rtol=1e-13)
-    single = mean_embedding(Z, kernel, A[0])
+    Z, A = _skewed(25, 5, seed=3), sample_uniform(9, q=5, rng=4)
+    np.testing.assert_allclose(mean_embedding(Z, kernel, at=A), kernel.gram(A, Z).mean(axis=1), rtol=1e-13)
+    blocked = mean_embedding(Z, kernel, at=A, block_size=2)
+    np.testing.assert_allclose(blocked, kernel.gram(A, Z).mean(axis=1), rtol=1e-13)
+    single = mean_embedding(Z, kernel, at=A[0])
     assert single.shape == () and float(single) == pytest.approx(kernel.gram(A[:1], Z).mean(), rel=1e-13)
 
 
@@ -277,7 +325,7 @@ def _vmf_embedding_quadrature_q3(kernel, mu, kappa, y):
         # density of t times that of psi, uniform on [0, pi] by symmetry
         dens = kappa * math.exp(kappa * (t - 1)) / (1 - math.exp(-2 * kappa)) / math.pi
         u = min(max(t * c + math.sqrt(max(1 - t * t, 0)) * s * math.cos(psi), -1.0), 1.0)
-        return dens * float(kernel.profile(np.array([u]), 3)[0])
+        return dens * float(kernel.profile(np.array([u]), q=3)[0])
 
     return integrate.dblquad(integrand, -1, 1, 0, math.pi, epsabs=1e-13, epsrel=1e-11)[0]
 
@@ -287,7 +335,7 @@ def test_vmf_mean_embedding_against_quadrature_q3(kernel):
     mu = np.array([0.0, 0.6, 0.8])
     kappa = 3.0
     ys = np.array([mu, -mu, [1.0, 0.0, 0.0], [0.0, 0.8, -0.6], [0.6, 0.0, 0.8]])
-    got = vmf_mean_embedding(kernel, mu, kappa, ys)
+    got = vmf_mean_embedding(kernel, mu=mu, kappa=kappa, at=ys)
     ref = [_vmf_embedding_quadrature_q3(kernel, mu, kappa, y) for y in ys]
     np.testing.assert_allclose(got, ref, rtol=1e-8, atol=1e-10)
 
@@ -298,33 +346,42 @@ def test_vmf_mean_embedding_circle():
     mu = np.array([1.0, 0.0])
     for angle in (0.0, 1.0, 2.5):
         y = np.array([math.cos(angle), math.sin(angle)])
+
         def f(th, a=angle):
             return math.exp(kappa * math.cos(th)) * math.exp(-2.0 * (1 - math.cos(th - a)))
 
         ref = integrate.quad(f, -math.pi, math.pi, epsabs=1e-14, epsrel=1e-12)[0] / (2 * math.pi * iv(0, kappa))
-        assert float(vmf_mean_embedding(kernel, mu, kappa, y)) == pytest.approx(ref, rel=1e-10)
+        assert float(vmf_mean_embedding(kernel, mu=mu, kappa=kappa, at=y)) == pytest.approx(ref, rel=1e-10)
 
 
-@pytest.mark.parametrize("q, kappa, kernel", [(5, 3.0, GaussianKernel(1.0)), (5, 3.0, ArcCosineKernel(0)),
-                                              (512, 300.0, GaussianKernel(0.05)), (64, 40.0, SFRIKKernel())],
-                         ids=lambda p: repr(p))
+@pytest.mark.parametrize(
+    "q, kappa, kernel",
+    [
+        (5, 3.0, GaussianKernel(1.0)),
+        (5, 3.0, ArcCosineKernel(0)),
+        (512, 300.0, GaussianKernel(0.05)),
+        (64, 40.0, SFRIKKernel()),
+    ],
+    ids=lambda p: repr(p),
+)
 def test_vmf_mean_embedding_against_monte_carlo(q, kappa, kernel):
     # 20000 (4000 at q = 512) vMF samples; each evaluation point within 5 standard errors of the sample average
     rng = np.random.default_rng(q)
     mu = rng.standard_normal(q)
     mu /= np.linalg.norm(mu)
     n = 20000 if q < 512 else 4000
-    X = sample_vmf(n, mu, kappa, random_state=rng)
-    ys = np.vstack([mu, sample_vmf(3, mu, kappa, random_state=rng), sample_uniform(2, q, random_state=rng)])
-    got = vmf_mean_embedding(kernel, mu, kappa, ys)
+    X = sample_vmf(n, mu=mu, kappa=kappa, rng=rng)
+    ys = np.vstack([mu, sample_vmf(3, mu=mu, kappa=kappa, rng=rng), sample_uniform(2, q=q, rng=rng)])
+    got = vmf_mean_embedding(kernel, mu=mu, kappa=kappa, at=ys)
     K = kernel.gram(ys, X)
     se = K.std(axis=1, ddof=1) / math.sqrt(n)
     assert np.all(np.abs(got - K.mean(axis=1)) <= 5 * se + 1e-12)
-    np.testing.assert_allclose(mean_embedding(X, kernel, ys), K.mean(axis=1), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(mean_embedding(X, kernel, at=ys), K.mean(axis=1), rtol=1e-12, atol=1e-12)
     # ||mu_vMF||^2 = E phi(<x, x'>) over independent pairs
     pairs = np.sum(X[: n // 2] * X[n // 2 :], axis=1)
-    vals = kernel.profile(np.clip(pairs, -1, 1), q)
-    assert abs(vmf_mean_embedding_norm2(kernel, q, kappa) - vals.mean()) <= 5 * vals.std(ddof=1) / math.sqrt(vals.size)
+    vals = kernel.profile(np.clip(pairs, -1, 1), q=q)
+    norm2 = vmf_mean_embedding_norm2(kernel, q=q, kappa=kappa)
+    assert abs(norm2 - vals.mean()) <= 5 * vals.std(ddof=1) / math.sqrt(vals.size)
 
 
 def test_vmf_norm2_is_the_mean_of_the_embedding():
@@ -335,39 +392,42 @@ def test_vmf_norm2_is_the_mean_of_the_embedding():
     def f(t):
         y = np.array([math.sqrt(max(1 - t * t, 0)), 0.0, t])
         density = kappa * math.exp(kappa * (t - 1)) / (1 - math.exp(-2 * kappa))
-        return float(vmf_mean_embedding(kernel, mu, kappa, y)) * density
+        return float(vmf_mean_embedding(kernel, mu=mu, kappa=kappa, at=y)) * density
 
     ref = integrate.quad(f, -1, 1, epsabs=1e-14, epsrel=1e-12)[0]
-    assert vmf_mean_embedding_norm2(kernel, 3, kappa) == pytest.approx(ref, rel=1e-11)
+    assert vmf_mean_embedding_norm2(kernel, q=3, kappa=kappa) == pytest.approx(ref, rel=1e-11)
 
 
 def test_vmf_truncation_meets_its_bound():
     kernel, q, kappa = GaussianKernel(2.0), 3, 50.0
     mu = np.array([1.0, 0.0, 0.0])
-    ys = sample_uniform(20, q, random_state=0)
-    auto = vmf_mean_embedding(kernel, mu, kappa, ys)
-    full = vmf_mean_embedding(kernel, mu, kappa, ys, degree=300)
-    scale = vmf_mean_embedding_norm2(kernel, q, 0.0) + np.abs(full).max()
+    ys = sample_uniform(20, q=q, rng=0)
+    auto = vmf_mean_embedding(kernel, mu=mu, kappa=kappa, at=ys)
+    full = vmf_mean_embedding(kernel, mu=mu, kappa=kappa, at=ys, degree=300)
+    scale = vmf_mean_embedding_norm2(kernel, q=q, kappa=0.0) + np.abs(full).max()
     assert np.max(np.abs(auto - full)) <= 1e-13 * scale
-    assert vmf_mean_embedding_norm2(kernel, q, kappa) == pytest.approx(
-        vmf_mean_embedding_norm2(kernel, q, kappa, degree=300), rel=1e-13)
+    assert vmf_mean_embedding_norm2(kernel, q=q, kappa=kappa) == pytest.approx(
+        vmf_mean_embedding_norm2(kernel, q=q, kappa=kappa, degree=300), rel=1e-13
+    )
     # a loose tolerance stops earlier and stays within it
-    loose = vmf_mean_embedding(kernel, mu, kappa, ys, tol=1e-4)
+    loose = vmf_mean_embedding(kernel, mu=mu, kappa=kappa, at=ys, tol=1e-4)
     assert np.max(np.abs(loose - full)) <= 1e-4 * np.abs(full).max() * 10
 
 
-@pytest.mark.parametrize("kernel", [GaussianKernel(1.0), LegendreSeriesKernel([0.0, 1.0, 40.0]), ArcCosineKernel(1)],
-                         ids=repr)
+@pytest.mark.parametrize(
+    "kernel", [GaussianKernel(1.0), LegendreSeriesKernel([0.0, 1.0, 40.0]), ArcCosineKernel(1)], ids=repr
+)
 def test_kappa_zero_is_uniform(kernel):
     q = 6
     Z = _skewed(40, q, seed=9)
     mu = np.eye(q)[2]
-    a0 = kernel.uniform_mean_embedding(q)
-    np.testing.assert_allclose(vmf_mean_embedding(kernel, mu, 0.0, Z), a0, rtol=1e-14)
-    assert vmf_mean_embedding_norm2(kernel, q, 0.0) == pytest.approx(a0, rel=1e-14)
+    a0 = kernel.uniform_mean_embedding(q=q)
+    np.testing.assert_allclose(vmf_mean_embedding(kernel, mu=mu, kappa=0.0, at=Z), a0, rtol=1e-14)
+    assert vmf_mean_embedding_norm2(kernel, q=q, kappa=0.0) == pytest.approx(a0, rel=1e-14)
     for estimator in ("v", "u"):
-        assert float(mmd2_vmf(Z, kernel, mu, 0.0, estimator)) == pytest.approx(
-            float(mmd2_uniform(Z, kernel, estimator, method="gram")), abs=1e-12 * _scale(kernel, q))
+        assert float(mmd2_vmf(Z, kernel, mu=mu, kappa=0.0, estimator=estimator)) == pytest.approx(
+            float(mmd2_uniform(Z, kernel, estimator=estimator, method="gram")), abs=1e-12 * _scale(kernel, q)
+        )
 
 
 @pytest.mark.parametrize("kernel", [GaussianKernel(1.0), ArcCosineKernel(1)], ids=repr)
@@ -378,23 +438,23 @@ def test_mmd2_vmf_expectations(kernel):
     rng = np.random.default_rng(5)
     u, nv = np.empty(reps), np.empty(reps)
     for r in range(reps):
-        Z = sample_vmf(n, mu, kappa, random_state=rng)
-        u[r] = float(mmd2_vmf(Z, kernel, mu, kappa, "u"))
-        nv[r] = n * float(mmd2_vmf(Z, kernel, mu, kappa, "v"))
+        Z = sample_vmf(n, mu=mu, kappa=kappa, rng=rng)
+        u[r] = float(mmd2_vmf(Z, kernel, mu=mu, kappa=kappa, estimator="u"))
+        nv[r] = n * float(mmd2_vmf(Z, kernel, mu=mu, kappa=kappa, estimator="v"))
     assert abs(u.mean()) <= 4 * u.std(ddof=1) / math.sqrt(reps)
-    target = kernel.phi_at_one(q) - vmf_mean_embedding_norm2(kernel, q, kappa)
+    target = kernel.phi_at_one(q=q) - vmf_mean_embedding_norm2(kernel, q=q, kappa=kappa)
     assert abs(nv.mean() - target) <= 4 * nv.std(ddof=1) / math.sqrt(reps)
     # and a wrong centre is detected: a sample from vMF(mu) is far from vMF(-mu)
-    assert float(mmd2_vmf(Z, kernel, -mu, kappa)) > 10 * abs(float(mmd2_vmf(Z, kernel, mu, kappa)))
+    assert float(mmd2_vmf(Z, kernel, mu=-mu, kappa=kappa)) > 10 * abs(float(mmd2_vmf(Z, kernel, mu=mu, kappa=kappa)))
 
 
 def test_vmf_large_dimension_is_finite():
     q, kappa = 4096, 2000.0
     mu = np.eye(q)[0]
     y = np.vstack([mu, np.eye(q)[1]])
-    vals = vmf_mean_embedding(GaussianKernel(0.01), mu, kappa, y)
+    vals = vmf_mean_embedding(GaussianKernel(0.01), mu=mu, kappa=kappa, at=y)
     assert np.all(np.isfinite(vals)) and vals[0] > vals[1] > 0
-    assert math.isfinite(vmf_mean_embedding_norm2(GaussianKernel(0.01), q, kappa))
+    assert math.isfinite(vmf_mean_embedding_norm2(GaussianKernel(0.01), q=q, kappa=kappa))
 
 
 # =================================================================================================================
@@ -425,6 +485,9 @@ def _float64_of(x):
 
 
 def _check_kind(out, inp, ndim):
+    if isinstance(inp, np.ndarray) and ndim == 0:
+        assert type(out) is np.float64  # scalars come back as NumPy scalars, as in scipy
+        return
     assert type(out) is type(inp)
     assert out.dtype == _float64_of(inp)
     assert out.device == inp.device
@@ -435,7 +498,7 @@ def _check_kind(out, inp, ndim):
 def test_every_function_on_every_backend(backend):
     q = 5
     Z_np = _skewed(40, q, seed=12)
-    Y_np = sample_uniform(30, q, random_state=13)
+    Y_np = sample_uniform(30, q=q, rng=13)
     Z, Y = BACKENDS[backend](Z_np), BACKENDS[backend](Y_np)
     # the exact float64 values of the (possibly float32-rounded) input: the result must match them to 1e-12
     Z64, Y64 = _to_numpy(Z).astype(np.float64), _to_numpy(Y).astype(np.float64)
@@ -443,13 +506,13 @@ def test_every_function_on_every_backend(backend):
     sfrik2 = LegendreSeriesKernel([0.0, 1.0, 40.0])
     cases = [
         (lambda z, y: mmd2_uniform(z, sfrik2, method="moments"), 0),
-        (lambda z, y: mmd2_uniform(z, sfrik2, "u", method="gram"), 0),
+        (lambda z, y: mmd2_uniform(z, sfrik2, estimator="u", method="gram"), 0),
         (lambda z, y: mmd2_uniform(z, GaussianKernel(1.0), method="blocked", block_size=7), 0),
-        (lambda z, y: mmd2_uniform(z, ArcCosineKernel(1), "u"), 0),
-        (lambda z, y: mmd2(z, y, GaussianKernel(1.0), "u"), 0),
-        (lambda z, y: mean_embedding(z, GaussianKernel(1.0), y), 1),
-        (lambda z, y: vmf_mean_embedding(GaussianKernel(1.0), mu, 2.0, y), 1),
-        (lambda z, y: mmd2_vmf(z, GaussianKernel(1.0), mu, 2.0, "u"), 0),
+        (lambda z, y: mmd2_uniform(z, ArcCosineKernel(1), estimator="u"), 0),
+        (lambda z, y: mmd2(z, y, GaussianKernel(1.0), estimator="u"), 0),
+        (lambda z, y: mean_embedding(z, GaussianKernel(1.0), at=y), 1),
+        (lambda z, y: vmf_mean_embedding(GaussianKernel(1.0), mu=mu, kappa=2.0, at=y), 1),
+        (lambda z, y: mmd2_vmf(z, GaussianKernel(1.0), mu=mu, kappa=2.0, estimator="u"), 0),
     ]
     for fn, ndim in cases:
         out = fn(Z, Y)
@@ -463,7 +526,7 @@ def test_every_function_on_every_backend(backend):
 def test_torch_float32_matches_numpy_float64():
     # the brief's contract: float32 torch input, float64 accumulation, value within 1e-6 relative of numpy float64
     q = 8
-    Z_np = sample_uniform(500, q, random_state=21)
+    Z_np = sample_uniform(500, q=q, rng=21)
     Zt = torch.tensor(Z_np, dtype=torch.float32)
     for kernel in (LegendreSeriesKernel([0.0, 1.0, 40.0]), GaussianKernel(1.0), SFRIKKernel()):
         for method in _methods(kernel):
@@ -497,7 +560,7 @@ def _analytic_gradient(Z, kernel, zero_pairs=()):
     sphere); the pairs in zero_pairs contribute nothing (duplicates of a corner kernel, clipped as in gram)."""
     n, q = Z.shape
     T = np.clip(Z @ Z.T, -1, 1)
-    D = kernel.derivative(np.clip(T, -1 + 1e-15, 1 - 1e-15) if kernel.has_corner else T, q)
+    D = kernel.derivative(np.clip(T, -1 + 1e-15, 1 - 1e-15) if kernel.has_corner else T, q=q)
     np.fill_diagonal(D, 0.0)
     for i, j in zero_pairs:
         D[i, j] = D[j, i] = 0.0
@@ -519,14 +582,14 @@ def test_torch_gradient_matches_analytic(kernel, dtype):
     for method in _methods(kernel):
         for estimator, scale in (("v", 1.0), ("u", n / (n - 1))):
             Z = torch.tensor(Z_np, dtype=dtype, requires_grad=True)
-            mmd2_uniform(Z, kernel, estimator, method=method, block_size=7).backward()
+            mmd2_uniform(Z, kernel, estimator=estimator, method=method, block_size=7).backward()
             assert Z.grad.dtype == dtype and torch.all(torch.isfinite(Z.grad))
             # computed in float64 from the exact input values; float32 input gets the float64 gradient rounded
             tol = 1e-6 if dtype == torch.float32 else 1e-9
             np.testing.assert_allclose(Z.grad.numpy(), scale * grad_v, rtol=tol, atol=tol * np.abs(grad_v).max())
 
 
-@pytest.mark.parametrize("kernel", [*GRAD_KERNELS, ArcCosineKernel(0), DistanceKernel(0.5)], ids=repr)
+@pytest.mark.parametrize("kernel", [*GRAD_KERNELS, ArcCosineKernel(0), DistanceKernel(s=1.0)], ids=repr)
 def test_torch_gradient_with_duplicate_points(kernel):
     # exact duplicates (t = 1 off the diagonal) and an antipodal pair: finite gradients whose tangential part (the
     # only part that matters on the sphere: a duplicate pair pushes along z itself) is the analytic one
@@ -552,12 +615,12 @@ def test_torch_gradcheck():
     g = GaussianKernel(0.9)
     sfrik2 = LegendreSeriesKernel([0.0, 1.0, 40.0])
     for fn in (
-        lambda x, y: mmd2_uniform(x, sfrik2, "u", method="moments", normalize=True),
+        lambda x, y: mmd2_uniform(x, sfrik2, estimator="u", method="moments", normalize=True),
         lambda x, y: mmd2_uniform(x, sfrik2, method="blocked", block_size=3, normalize=True),
-        lambda x, y: mmd2(x, y, g, "u", normalize=True),
-        lambda x, y: mmd2_vmf(x, g, mu, 1.5, normalize=True),
-        lambda x, y: mean_embedding(x, g, y, normalize=True),
-        lambda x, y: vmf_mean_embedding(g, mu, 1.5, y, normalize=True),
+        lambda x, y: mmd2(x, y, g, estimator="u", normalize=True),
+        lambda x, y: mmd2_vmf(x, g, mu=mu, kappa=1.5, normalize=True),
+        lambda x, y: mean_embedding(x, g, at=y, normalize=True),
+        lambda x, y: vmf_mean_embedding(g, mu=mu, kappa=1.5, at=y, normalize=True),
     ):
         assert torch.autograd.gradcheck(fn, (X, Y), eps=1e-6, atol=1e-6)
 
@@ -567,7 +630,7 @@ def test_torch_gradcheck():
 
 
 def _bad_calls():
-    Z = sample_uniform(5, 3, random_state=0)
+    Z = sample_uniform(5, q=3, rng=0)
     k = GaussianKernel(1.0)
     mu = np.array([0.0, 0.0, 1.0])
     nan = Z.copy()
@@ -578,12 +641,12 @@ def _bad_calls():
         (lambda: mmd2_uniform(Z[0], k), ValueError, "Z must be a 2-d array"),
         (lambda: mmd2_uniform(Z[None], k), ValueError, "Z must be a 2-d array"),
         (lambda: mmd2_uniform(Z[:1], k), ValueError, "Z must contain at least 2 points"),
-        (lambda: mmd2_uniform(Z[:1], k, "u"), ValueError, "Z must contain at least 2 points"),
+        (lambda: mmd2_uniform(Z[:1], k, estimator="u"), ValueError, "Z must contain at least 2 points"),
         (lambda: mmd2_uniform(Z[:, :1], k), ValueError, "Z must have q >= 2"),
         (lambda: mmd2_uniform(nan, k), ValueError, "Z contains NaN"),
         (lambda: mmd2_uniform(2 * Z, k), ValueError, "rows of Z must be unit vectors"),
         (lambda: mmd2_uniform(zero, k, normalize=True), ValueError, "Z has a zero row"),
-        (lambda: mmd2_uniform(Z, k, "w"), ValueError, "estimator must be"),
+        (lambda: mmd2_uniform(Z, k, estimator="w"), ValueError, "estimator must be"),
         (lambda: mmd2_uniform(Z, k, method="fast"), ValueError, "method must be one of"),
         (lambda: mmd2_uniform(Z, k, method="moments"), ValueError, "method='moments' needs"),
         (lambda: mmd2_uniform(Z, SFRIKKernel(), method="moments"), ValueError, "method='moments'.*degree 3"),
@@ -595,17 +658,17 @@ def _bad_calls():
         (lambda: mmd2(Z, Z[:, :2] / np.linalg.norm(Z[:, :2], axis=1, keepdims=True), k), ValueError, "same dimension"),
         (lambda: mmd2(Z, torch.tensor(Z), k), TypeError, "same library"),
         (lambda: mmd2(Z, 2 * Z, k), ValueError, "rows of Y must be unit"),
-        (lambda: mean_embedding(Z, k, np.ones((2, 4)) / 2), ValueError, "at must have the dimension"),
-        (lambda: mean_embedding(Z, k, 2 * Z), ValueError, "rows of at must be unit"),
-        (lambda: vmf_mean_embedding(k, mu, -1.0, Z), ValueError, "kappa must be a finite number >= 0"),
-        (lambda: vmf_mean_embedding(k, mu, "x", Z), TypeError, "kappa must be a real"),
-        (lambda: vmf_mean_embedding(k, 2 * mu, 1.0, Z), ValueError, "mu must be a unit vector"),
-        (lambda: vmf_mean_embedding(k, mu[:2], 1.0, Z), ValueError, "mu must have length q = 3"),
-        (lambda: vmf_mean_embedding(k, mu, 1.0, Z, degree=-1), ValueError, "degree must be"),
-        (lambda: vmf_mean_embedding(k, mu, 1.0, Z, tol=0.0), ValueError, "tol must be"),
-        (lambda: vmf_mean_embedding_norm2(k, 1, 1.0), ValueError, "q must be"),
-        (lambda: mmd2_vmf(Z, k, mu, np.inf), ValueError, "kappa must be"),
-        (lambda: mmd2_vmf(Z, k, mu, 1.0, "x"), ValueError, "estimator must be"),
+        (lambda: mean_embedding(Z, k, at=np.ones((2, 4)) / 2), ValueError, "at must have the dimension"),
+        (lambda: mean_embedding(Z, k, at=2 * Z), ValueError, "rows of at must be unit"),
+        (lambda: vmf_mean_embedding(k, mu=mu, kappa=-1.0, at=Z), ValueError, "kappa must be >= 0"),
+        (lambda: vmf_mean_embedding(k, mu=mu, kappa="x", at=Z), TypeError, "kappa must be a real"),
+        (lambda: vmf_mean_embedding(k, mu=2 * mu, kappa=1.0, at=Z), ValueError, "mu must be a unit vector"),
+        (lambda: vmf_mean_embedding(k, mu=mu[:2], kappa=1.0, at=Z), ValueError, "mu must have length q = 3"),
+        (lambda: vmf_mean_embedding(k, mu=mu, kappa=1.0, at=Z, degree=-1), ValueError, "degree must be"),
+        (lambda: vmf_mean_embedding(k, mu=mu, kappa=1.0, at=Z, tol=0.0), ValueError, "tol must be"),
+        (lambda: vmf_mean_embedding_norm2(k, q=1, kappa=1.0), ValueError, "q must be"),
+        (lambda: mmd2_vmf(Z, k, mu=mu, kappa=np.inf), ValueError, "kappa must be"),
+        (lambda: mmd2_vmf(Z, k, mu=mu, kappa=1.0, estimator="x"), ValueError, "estimator must be"),
     ]
 
 
@@ -614,3 +677,84 @@ def test_bad_input(case):
     call, exc, match = _bad_calls()[case]
     with pytest.raises(exc, match=match):
         call()
+
+
+# =================================================================================================================
+# scalars, keyword-only options, properties
+
+
+def test_scalars_come_back_as_numpy_scalars():
+    Z, Y = sample_uniform(20, q=4, rng=1), sample_uniform(25, q=4, rng=2)
+    k, mu = GaussianKernel(gamma=1.0), np.eye(4)[0]
+    for value in (
+        mmd2_uniform(Z, k),
+        mmd2_uniform(Z, k, estimator="u", method="blocked", block_size=3),
+        mmd2_uniform(Z, LegendreSeriesKernel([0.0, 1.0, 2.0]), method="moments"),
+        mmd2(Z, Y, k),
+        mmd2_vmf(Z, k, mu=mu, kappa=2.0),
+        mean_embedding(Z, k, at=Y[0]),
+        vmf_mean_embedding(k, mu=mu, kappa=2.0, at=Y[0]),
+    ):
+        assert type(value) is np.float64
+    assert mean_embedding(Z, k, at=Y).shape == (25,)
+
+
+def test_options_are_keyword_only():
+    Z = sample_uniform(10, q=3, rng=0)
+    k, mu = GaussianKernel(gamma=1.0), np.eye(3)[0]
+    for call in (
+        lambda: mmd2_uniform(Z, k, "u"),
+        lambda: mmd2(Z, Z, k, "u"),
+        lambda: mmd2_vmf(Z, k, mu, 1.0),
+        lambda: mean_embedding(Z, k, Z),
+        lambda: vmf_mean_embedding(k, mu, 1.0, Z),
+        lambda: vmf_mean_embedding_norm2(k, 3, 1.0),
+        lambda: uniform_mean_embedding(k, 3),
+    ):
+        with pytest.raises(TypeError):
+            call()
+
+
+def test_mmd2_uniform_against_mpmath():
+    """n^-2 sum_ij exp(-2 gamma (1 - t_ij)) - a_0 with a_0 = e^{-2 gamma} 0F1(; q/2; gamma^2), at 30 digits."""
+    q, gamma = 5, 0.9
+    Z = _skewed(12, q, seed=4)
+    got_v = mmd2_uniform(Z, GaussianKernel(gamma=gamma))
+    got_u = mmd2_uniform(Z, GaussianKernel(gamma=gamma), estimator="u")
+    with mp.workdps(30):
+        rows = [[mp.mpf(float(x)) for x in row] for row in Z]
+        n = len(rows)
+        t = [
+            [mp.fsum(a * b for a, b in zip(rows[i], rows[j])) if i != j else mp.mpf(1) for j in range(n)]
+            for i in range(n)
+        ]
+        phi = [[mp.exp(-2 * gamma * (1 - t[i][j])) for j in range(n)] for i in range(n)]
+        a0 = mp.exp(-2 * mp.mpf(gamma)) * mp.hyp0f1(mp.mpf(q) / 2, mp.mpf(gamma) ** 2)
+        v = mp.fsum(mp.fsum(r) for r in phi) / n**2 - a0
+        u = (mp.fsum(mp.fsum(r) for r in phi) - n) / (n * (n - 1)) - a0
+    assert got_v == pytest.approx(float(v), abs=1e-15)
+    assert got_u == pytest.approx(float(u), abs=1e-15)
+
+
+@settings(max_examples=30, deadline=None)
+@given(n=st.integers(2, 15), m=st.integers(2, 15), q=st.integers(2, 6), seed=st.integers(0, 2**32 - 1))
+def test_mmd2_properties(n, m, q, seed):
+    """mmd2 is symmetric, zero between a sample and itself (V), and n V = (n - 1) U + phi(1) - a_0."""
+    rng = np.random.default_rng(seed)
+    X, Y = sample_uniform(n, q=q, rng=rng), sample_vmf(m, mu=np.eye(q)[0], kappa=1.0, rng=rng)
+    k = GaussianKernel(gamma=0.7)
+    for estimator in ("v", "u"):
+        assert mmd2(X, Y, k, estimator=estimator) == pytest.approx(mmd2(Y, X, k, estimator=estimator), abs=1e-13)
+    assert abs(mmd2(X, X, k)) <= 1e-13
+    v, u = mmd2_uniform(X, k), mmd2_uniform(X, k, estimator="u")
+    shift = k.phi_at_one(q=q) - k.uniform_mean_embedding(q=q)
+    assert n * v == pytest.approx((n - 1) * u + shift, abs=1e-12)
+    assert v >= -1e-14  # a positive-definite kernel: MMD_V^2 >= 0
+
+
+def test_vmf_truncation_warns_with_the_achieved_accuracy():
+    """kappa = 1e9: rho_l ~ exp(-l^2 / (2 kappa)) needs degrees ~2e5 for the distance kernel, beyond the largest
+    tried (32768): the warning states the relative accuracy reached."""
+    with pytest.warns(SpectrumAccuracyWarning, match="accurate to about"):
+        value = vmf_mean_embedding_norm2(DistanceKernel(s=1.0), q=3, kappa=1e9)
+    assert math.isfinite(value)
