@@ -1,15 +1,17 @@
-"""dotkernels_ssl.distributed: single-process fallbacks, and 2-process gloo runs (collectives + DDP exactness).
+"""dotkernels_ssl.losses.distributed: single-process fallbacks, and 2-process gloo runs (collectives, DDP exactness).
 
-The two-process test spawns once and runs every case in the same process group (startup dominates the cost).
-Each rank trains a ``Linear`` model wrapped in ``DistributedDataParallel`` for one step on its part of the batch
-with every loss; the loss values (averaged over ranks) and the parameter gradients after DDP's averaging must
-equal those of a single process on the concatenated batch (float64).
+The two-process test spawns once, joins the group the way ``torchrun`` does (``init_from_env`` with ``RANK``,
+``WORLD_SIZE``, ``MASTER_ADDR``, ``MASTER_PORT``) and runs every case in the same process group (startup dominates
+the cost). Each rank trains a ``Linear`` model wrapped in ``DistributedDataParallel`` for one step on its part of
+the batch with every loss; on every rank the loss value and each term must equal those of a single process on the
+concatenated batch (the losses return global values), and so must the parameter gradients after DDP's averaging
+(float64).
 """
 
 from __future__ import annotations
 
-import datetime
 import os
+import socket
 
 import pytest
 
@@ -17,13 +19,13 @@ torch = pytest.importorskip("torch")
 dist = torch.distributed
 mp = torch.multiprocessing
 
-from dotkernels_ssl import distributed as D  # noqa: E402
-from dotkernels_ssl.losses_baselines import (  # noqa: E402
+from dotkernels_ssl.losses import (  # noqa: E402
     AlignUniformLoss,
     BarlowTwinsLoss,
     NTXentLoss,
     VICRegLoss,
 )
+from dotkernels_ssl.losses import distributed as D  # noqa: E402
 
 WORLD = 2
 D_IN, Q = 6, 5
@@ -31,10 +33,10 @@ D_IN, Q = 6, 5
 
 def _losses():
     return {
-        "align_uniform": AlignUniformLoss(t=2.0),
-        "align_uniform_sfrik": AlignUniformLoss.from_preset("sfrik"),
+        "align_uniform": AlignUniformLoss(gamma=2.0),
+        "align_uniform_sfrik": AlignUniformLoss.from_preset("resnet18"),
         "vicreg": VICRegLoss(),
-        "barlow": BarlowTwinsLoss(lambd=0.05),
+        "barlow": BarlowTwinsLoss(redundancy_weight=0.05),
         "ntxent": NTXentLoss(temperature=0.3),
     }
 
@@ -64,17 +66,32 @@ def _step(model, loss_fn, xs):
     return res
 
 
-def _worker(rank, store, out_dir):
+def _loop_collectives(rank):
+    """The no-grad collectives of a training loop, each with a rank-dependent input."""
+    D.barrier()
+    t = torch.full((3,), float(rank + 1), dtype=torch.float64)
+    return {
+        "broadcast": D.broadcast(t.clone(), src=1),
+        "broadcast_object": D.broadcast_object({"rank": rank}, src=1),
+        "gather_object": D.all_gather_object(("r", rank)),
+        "mean": D.all_reduce_mean(t),
+        "min": D.all_reduce_min(t),
+        "is_main": D.is_main_process(),
+        "context": D.init_from_env("cpu"),  # a group is running: describe it, start nothing
+    }
+
+
+def _worker(rank, port, out_dir):
     torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo",
-        init_method=f"file://{store}",
-        rank=rank,
-        world_size=WORLD,
-        timeout=datetime.timedelta(seconds=60),
+    os.environ.update(
+        {"RANK": str(rank), "WORLD_SIZE": str(WORLD), "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1"}
     )
+    os.environ["MASTER_PORT"] = str(port)
+    ctx = D.init_from_env("cpu", backend="auto", timeout_s=60)
     try:
         results = {"world_size": D.world_size(), "rank": D.rank(), "is_distributed": D.is_distributed()}
+        results["init"] = ctx
+        results["loop"] = _loop_collectives(rank)
 
         # --- collectives on their own -------------------------------------------------------------------
         for sizes in ((4, 4), (3, 5)):
@@ -117,14 +134,25 @@ def _worker(rank, store, out_dir):
                 }
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
-        dist.destroy_process_group()
+        D.shutdown(ctx)
+        results_after = {"initialized_after_shutdown": D.is_initialized()}
+        torch.save(results_after, os.path.join(out_dir, f"after{rank}.pt"))
+
+
+def _free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def spawned(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dist")
-    mp.spawn(_worker, args=(str(tmp / "store"), str(tmp)), nprocs=WORLD, join=True)
-    return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    mp.spawn(_worker, args=(_free_port(), str(tmp)), nprocs=WORLD, join=True)
+    out = [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
+    for r in range(WORLD):
+        out[r]["after"] = torch.load(tmp / f"after{r}.pt", weights_only=False)
+    return out
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -147,6 +175,32 @@ def test_single_process_fallbacks():
     assert D.local_slice(5) == slice(0, 5)
     with pytest.raises(ValueError, match="n_local"):
         D.gather_sizes(-1)
+    torch.testing.assert_close(D.all_reduce_mean(x), x.detach())
+    torch.testing.assert_close(D.all_reduce_min(x), x.detach())
+    assert D.global_value(x) is x
+    assert D.broadcast(x) is x and D.broadcast_object("a") == "a" and D.all_gather_object(3) == [3]
+    D.barrier()
+    assert D.is_main_process() and not D.is_initialized()
+
+
+def test_launch_environment_and_device():
+    assert not D.launched_by_torchrun({})
+    assert D.launched_by_torchrun({"RANK": "1", "WORLD_SIZE": "2"})
+    assert D.local_rank({"LOCAL_RANK": "3"}) == 3 and D.local_rank({}) == 0
+    ctx = D.init_from_env("cpu", env={})  # no launch, no group: one process
+    assert (ctx.world, ctx.rank, ctx.initialized_here, ctx.is_main, ctx.active) == (1, 0, False, True, False)
+    D.shutdown(ctx)
+    assert D.default_backend("cpu") == "gloo" and D.default_backend("cuda:1") == "nccl"
+    assert D.select_device("cpu") == torch.device("cpu")
+    assert D.select_device(torch.device("cpu", 0)) == torch.device("cpu", 0)
+    if torch.cuda.is_available():
+        assert D.select_device("auto", local_rank=0) == torch.device("cuda", 0)
+    else:
+        assert D.select_device("auto", local_rank=1) == torch.device("cpu")
+        with pytest.raises(ValueError, match="CUDA is not available"):
+            D.select_device("cuda")
+    with pytest.raises(ValueError, match="backend"):
+        D.init_from_env("cpu", backend="mpi", env={})
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -160,6 +214,22 @@ def test_world_info(spawned):
         assert res["world_size"] == WORLD
         assert res["rank"] == r
         assert res["is_distributed"]
+        init = res["init"]
+        assert (init.world, init.rank, init.local_rank, init.initialized_here) == (WORLD, r, r, True)
+        assert not res["loop"]["context"].initialized_here and res["loop"]["context"].world == WORLD
+        assert not res["after"]["initialized_after_shutdown"]
+
+
+@pytest.mark.distributed
+def test_loop_collectives(spawned):
+    for r, res in enumerate(spawned):
+        loop = res["loop"]
+        torch.testing.assert_close(loop["broadcast"], torch.full((3,), 2.0, dtype=torch.float64))
+        assert loop["broadcast_object"] == {"rank": 1}
+        assert loop["gather_object"] == [("r", 0), ("r", 1)]
+        torch.testing.assert_close(loop["mean"], torch.full((3,), 1.5, dtype=torch.float64))
+        torch.testing.assert_close(loop["min"], torch.full((3,), 1.0, dtype=torch.float64))
+        assert loop["is_main"] == (r == 0)
 
 
 @pytest.mark.distributed
@@ -202,12 +272,11 @@ def test_ddp_matches_single_process(spawned, layout, name):
     grads = [p.grad for p in model.parameters()]
     assert float(model.weight.grad.abs().max()) > 1e-8  # the check is not vacuous (Barlow: bias grad is 0)
     per_rank = [s[(layout, name)] for s in spawned]
-    # the loss averaged over ranks is the full-batch loss; so is each term
-    mean_loss = sum(p["loss"] for p in per_rank) / WORLD
-    torch.testing.assert_close(mean_loss, res.loss.detach(), rtol=1e-9, atol=1e-10)
-    for k, v in res.terms.items():
-        mean_term = sum(p["terms"][k] for p in per_rank) / WORLD
-        torch.testing.assert_close(mean_term, v.detach(), rtol=1e-9, atol=1e-10)
+    # every rank returns the full-batch loss and terms (global values)
+    for p in per_rank:
+        torch.testing.assert_close(p["loss"], res.loss.detach(), rtol=1e-9, atol=1e-10)
+        for k, v in res.terms.items():
+            torch.testing.assert_close(p["terms"][k], v.detach(), rtol=1e-9, atol=1e-10)
     # DDP-averaged parameter gradients on every rank equal the single-process gradients
     for p in per_rank:
         for g_ddp, g in zip(p["grads"], grads):
@@ -217,9 +286,9 @@ def test_ddp_matches_single_process(spawned, layout, name):
 @pytest.mark.distributed
 def test_replicated_terms_are_global_on_every_rank(spawned):
     replicated = {
-        "align_uniform": ["uniform"],
+        "align_uniform": ["uniformity"],
         "vicreg": ["variance", "covariance"],
-        "barlow": ["on_diag", "off_diag"],
+        "barlow": ["invariance", "redundancy"],
     }
     for name, keys in replicated.items():
         for k in keys:

@@ -23,7 +23,7 @@ from dotkernels import (  # noqa: E402
     legendre,
     parse_kernel,
 )
-from dotkernels_ssl.functional import (  # noqa: E402
+from dotkernels_ssl.losses.functional import (  # noqa: E402
     describe_plan,
     kernel_regularizer,
     local_rows_regularizer,
@@ -69,17 +69,17 @@ def ref_phi_c(name, q, t):
     if name == "sfrik-2":
         return 2 * _p(1, q, t) + 5 * _p(2, q, t)
     if name == "gaussian":
-        return torch.exp(-2 * 1.5 * (1 - t)) - GaussianKernel(1.5).uniform_mean_embedding(q)
+        return torch.exp(-2 * 1.5 * (1 - t)) - GaussianKernel(1.5).uniform_mean_embedding(q=q)
     if name == "exponential":
-        return torch.exp(0.7 * t) - parse_kernel("exponential:s=0.7").uniform_mean_embedding(q)
+        return torch.exp(0.7 * t) - parse_kernel("exponential:kappa=0.7").uniform_mean_embedding(q=q)
     raise AssertionError(name)
 
 
 KERNEL_SPEC = {
     "sfrik": "sfrik",
-    "sfrik-2": "legendre:2,5",
-    "gaussian": "gaussian:tau=1.5",
-    "exponential": "exponential:s=0.7",
+    "sfrik-2": "sfrik:2,5",
+    "gaussian": "gaussian:gamma=1.5",
+    "exponential": "exponential:kappa=0.7",
 }
 
 
@@ -156,7 +156,7 @@ def test_float32_centring_large_q():
     n, q = 400, 2048
     z = _sphere(n, q, seed=3).float()
     k = GaussianKernel(1.0)
-    a0 = k.uniform_mean_embedding(q)
+    a0 = k.uniform_mean_embedding(q=q)
     r = kernel_regularizer(z, k, estimator="u")
     G = z.double() @ z.double().T
     V = torch.exp(-2.0 * (1 - G)) - a0
@@ -175,18 +175,18 @@ def test_float32_centring_large_q():
 
 CORE_KERNELS = [
     "sfrik",
-    "legendre:1,40,40,3,2",
-    "gaussian:tau=2.5",
-    "exponential:s=1.3",
-    "heat:tau=0.05",
-    "poisson:r=0.4",
+    "sfrik:1,40,40,3,2",
+    "gaussian:gamma=2.5",
+    "exponential:kappa=1.3",
+    "heat:time=0.05",
+    "poisson:rho=0.4",
     "imq:c=1,beta=0.5",
     "polynomial:p=3,c=1",
     "monomial:p=2",
     "arccos:order=0",
     "arccos:order=1",
     "energy",
-    "distance:a=1",
+    "distance:s=2",
 ]
 
 
@@ -196,7 +196,7 @@ def test_value_matches_core_gram(spec, estimator):
     kernel = parse_kernel(spec)
     x = _sphere(33, 6, seed=4)
     K = kernel.gram(x.numpy())  # numpy float64, phi(1) on the diagonal for corner kernels
-    a0 = kernel.uniform_mean_embedding(6)
+    a0 = kernel.uniform_mean_embedding(q=6)
     n = K.shape[0]
     expected = K.mean() - a0 if estimator == "v" else (K.sum() - np.trace(K)) / (n * (n - 1)) - a0
     for method, block in [("gram", None), ("blocked", 8)]:
@@ -209,7 +209,7 @@ def test_value_matches_core_mmd_module_if_present():
     if not hasattr(mmd, "mmd2_uniform"):
         pytest.skip("dotkernels.mmd.mmd2_uniform not available")
     x = _sphere(40, 7, seed=5)
-    for spec in ["sfrik", "gaussian:tau=1"]:
+    for spec in ["sfrik", "gaussian:gamma=1"]:
         expected = float(mmd.mmd2_uniform(x.numpy(), parse_kernel(spec)))
         assert abs(float(kernel_regularizer(x, spec)) - expected) <= 1e-12 * max(1.0, abs(expected))
 
@@ -221,14 +221,14 @@ def test_value_matches_core_mmd_module_if_present():
 GRADCHECK = [
     ("sfrik", "gram", None),
     ("sfrik", "blocked", 3),
-    ("legendre:2,5", "moments", None),
-    ("legendre:2,5", "gram", None),
-    ("gaussian:tau=1", "gram", None),
-    ("gaussian:tau=1", "blocked", 4),
-    ("exponential:s=2", "gram", None),
-    ("heat:tau=0.2", "gram", None),  # generic: kernel.profile / kernel.derivative
-    ("heat:tau=0.2", "blocked", 4),
-    ("legendre:" + ",".join(["1"] * 14), "gram", None),  # ill-conditioned monomial form at q = 3: Clenshaw
+    ("sfrik:2,5", "moments", None),
+    ("sfrik:2,5", "gram", None),
+    ("gaussian:gamma=1", "gram", None),
+    ("gaussian:gamma=1", "blocked", 4),
+    ("exponential:kappa=2", "gram", None),
+    ("heat:time=0.2", "gram", None),  # generic: kernel.profile / kernel.derivative
+    ("heat:time=0.2", "blocked", 4),
+    ("sfrik:" + ",".join(["1"] * 14), "gram", None),  # ill-conditioned monomial form at q = 3: Clenshaw
 ]
 
 
@@ -289,7 +289,7 @@ def _simulated_world(z, kernel, sizes, estimator="v", block=None):
 
 
 @pytest.mark.parametrize("estimator", ["v", "u"])
-@pytest.mark.parametrize("spec", ["sfrik", "gaussian:tau=2", "heat:tau=0.1", "arccos:order=0"])
+@pytest.mark.parametrize("spec", ["sfrik", "gaussian:gamma=2", "heat:time=0.1", "arccos:order=0"])
 @pytest.mark.parametrize("sizes", [(10, 10), (3, 12, 5), (1, 19)])
 def test_local_rows_shares_average_to_global(spec, sizes, estimator):
     z = _sphere(20, 6, seed=9)
@@ -303,7 +303,7 @@ def test_local_rows_shares_average_to_global(spec, sizes, estimator):
 @pytest.mark.parametrize("estimator", ["v", "u"])
 def test_gradcheck_local_rows(estimator):
     z = _rows(9, 5, seed=10)
-    for spec in ["sfrik", "gaussian:tau=1"]:
+    for spec in ["sfrik", "gaussian:gamma=1"]:
         fn = lambda x, k=spec: _simulated_world(x, k, (4, 5), estimator, 2)  # noqa: E731
         assert torch.autograd.gradcheck(fn, (z,), eps=1e-6, atol=1e-8, rtol=1e-6)
 
@@ -328,7 +328,7 @@ def test_local_rows_share_is_not_its_own_derivative():
 
 
 @pytest.mark.parametrize("estimator", ["v", "u"])
-@pytest.mark.parametrize("spec", ["legendre:1,40", "monomial:p=2", "polynomial:p=2,c=0.5", "legendre:3"])
+@pytest.mark.parametrize("spec", ["sfrik:1,40", "monomial:p=2", "polynomial:p=2,c=0.5", "sfrik:3"])
 def test_moments_equals_gram(spec, estimator):
     for z in (_sphere(50, 6, seed=12), _rows(50, 6, seed=12).detach()):
         r, g = _value_and_grad(lambda x: kernel_regularizer(x, spec, estimator=estimator, method="gram"), z)
@@ -344,13 +344,13 @@ def test_moments_paper_identity():
     S = z.T @ z / 80
     expected = 3 * z.mean(0).pow(2).sum() + 11 * q / (q - 1) * (S - torch.eye(q, dtype=DT) / q).pow(2).sum()
     for method in ("moments", "gram"):
-        torch.testing.assert_close(kernel_regularizer(z, "legendre:3,11", method=method), expected, rtol=1e-12, atol=0)
+        torch.testing.assert_close(kernel_regularizer(z, "sfrik:3,11", method=method), expected, rtol=1e-12, atol=0)
 
 
 @pytest.mark.parametrize("block", [1, 2, 5, 16, 17, 100])
 def test_blocked_equals_gram(block):
     z = _sphere(17, 9, seed=14)
-    for spec in ("sfrik", "gaussian:tau=1", "energy"):
+    for spec in ("sfrik", "gaussian:gamma=1", "energy"):
         r, g = _value_and_grad(lambda x, k=spec: kernel_regularizer(x, k, method="gram"), z)
         rb, gb = _value_and_grad(lambda x, k=spec: kernel_regularizer(x, k, method="blocked", block_size=block), z)
         torch.testing.assert_close(rb, r, rtol=1e-13, atol=1e-15)
@@ -366,7 +366,7 @@ def test_clenshaw_path_high_degree():
 
     def ref(x):
         G = x @ x.T
-        return sum(c * legendre(l, 3, G, validate=False) for l, c in enumerate(coef) if c).mean()
+        return sum(c * legendre(l, G, q=3, validate=False) for l, c in enumerate(coef) if c).mean()
 
     for dtype, tol in ((DT, 1e-12), (torch.float32, 1e-5)):
         zz = z.to(dtype)
@@ -379,12 +379,12 @@ def test_clenshaw_path_high_degree():
 def test_plans_and_auto_method():
     assert describe_plan("sfrik", 8192).startswith("series-horner")
     assert describe_plan(SFRIKKernel((1, 40, 40)), 2).startswith("series-horner")
-    assert describe_plan("gaussian:tau=2", 16).startswith("exp")
+    assert describe_plan("gaussian:gamma=2", 16).startswith("exp")
     assert describe_plan(2.0 * GaussianKernel(1.0), 16) == "exp (s = 2, log A = -1.30685)"
-    assert describe_plan("heat:tau=0.1", 16) == "generic"
-    assert describe_plan(DistanceKernel(1.0), 16).startswith("series")  # integer a: a polynomial
-    assert resolve_method("auto", "legendre:1,40", q=16, n_local=64, n_total=64) == ("moments", 64)
-    assert resolve_method("auto", "legendre:1,40", q=128, n_local=64, n_total=64) == ("gram", 64)
+    assert describe_plan("heat:time=0.1", 16) == "generic"
+    assert describe_plan(DistanceKernel(2.0), 16).startswith("series")  # even s: a polynomial
+    assert resolve_method("auto", "sfrik:1,40", q=16, n_local=64, n_total=64) == ("moments", 64)
+    assert resolve_method("auto", "sfrik:1,40", q=128, n_local=64, n_total=64) == ("gram", 64)
     assert resolve_method("auto", "sfrik", q=16, n_local=64, n_total=128) == ("gram", 64)
     assert resolve_method("auto", "sfrik", q=16, n_local=64, n_total=128, block_size=16) == ("blocked", 16)
     assert resolve_method("blocked", "sfrik", q=16, n_local=64, n_total=128) == ("blocked", 64)
@@ -412,7 +412,12 @@ def _saved_shapes(fn, z):
 def test_saves_no_n_by_n_tensor():
     n, q = 64, 16
     z = _sphere(n, q, seed=16).requires_grad_()
-    for spec, method in (("sfrik", "gram"), ("gaussian:tau=1", "gram"), ("sfrik", "blocked"), ("heat:tau=0.1", "gram")):
+    for spec, method in (
+        ("sfrik", "gram"),
+        ("gaussian:gamma=1", "gram"),
+        ("sfrik", "blocked"),
+        ("heat:time=0.1", "gram"),
+    ):
         shapes = _saved_shapes(lambda x, k=spec, m=method: kernel_regularizer(x, k, method=m, block_size=8), z)
         assert shapes == [(n, q)], (spec, shapes)  # only the (n, q) gradient
     naive = _saved_shapes(lambda x: ref_regularizer(x, "sfrik"), z)
@@ -440,7 +445,7 @@ class _ShapeRecorder(torch.overrides.TorchFunctionMode):
 def test_blocked_never_creates_n_by_n():
     n, q, b = 48, 8, 8
     z = _sphere(n, q, seed=17).requires_grad_()
-    for spec in ("sfrik", "gaussian:tau=1", "heat:tau=0.1"):
+    for spec in ("sfrik", "gaussian:gamma=1", "heat:time=0.1"):
         with _ShapeRecorder() as rec:
             kernel_regularizer(z, spec, method="blocked", block_size=b).backward()
         two_d = [s for s in rec.shapes if len(s) == 2]
@@ -464,7 +469,7 @@ def test_retain_graph_and_grad_output_scaling():
 # ------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("spec", ["sfrik", "gaussian:tau=2"])
+@pytest.mark.parametrize("spec", ["sfrik", "gaussian:gamma=2"])
 def test_autocast_bf16_equals_float32(spec):
     z = _sphere(200, 256, seed=19).float()
     ref = kernel_regularizer(z, spec)
@@ -526,10 +531,10 @@ def test_bad_input():
 @pytest.mark.parametrize("estimator", ["v", "u"])
 def test_chunked_elementwise_pass_equals_unchunked(monkeypatch, estimator):
     """The elementwise work runs over row chunks of the Gram block (cache-sized); tiny chunks change nothing."""
-    import dotkernels_ssl.functional as fn
+    import dotkernels_ssl.losses.functional as fn
 
     z = _sphere(23, 3, seed=20)
-    specs = ["sfrik", "legendre:" + ",".join(["1"] * 14), "gaussian:tau=1", "heat:tau=0.1", "energy"]
+    specs = ["sfrik", "sfrik:" + ",".join(["1"] * 14), "gaussian:gamma=1", "heat:time=0.1", "energy"]
     ref = {s: _value_and_grad(lambda x, k=s: kernel_regularizer(x, k, estimator=estimator), z) for s in specs}
     monkeypatch.setattr(fn, "CHUNK_BYTES", 3 * 23 * 8)  # 3-row chunks
     for s in specs:

@@ -17,7 +17,7 @@ F = torch.nn.functional
 from dotkernels import GaussianKernel, SFRIKKernel, parse_kernel  # noqa: E402
 from dotkernels_ssl import losses as L  # noqa: E402
 from dotkernels_ssl.losses import (  # noqa: E402
-    SFRIK_PRESETS,
+    PRESETS,
     AlignUniformLoss,
     BarlowTwinsLoss,
     KernelUniformityLoss,
@@ -55,10 +55,10 @@ def ref_sfrik_r(u, b=(1.0, 40.0, 40.0)):
     return sum(bl * P[l] for l, bl in enumerate(b)).mean()
 
 
-def ref_gauss_r(u, tau, estimator="v"):
+def ref_gauss_r(u, gamma, estimator="v"):
     n, q = u.shape
-    K = torch.exp(-2 * tau * (1 - u @ u.T))
-    a0 = GaussianKernel(tau).uniform_mean_embedding(q)
+    K = torch.exp(-2 * gamma * (1 - u @ u.T))
+    a0 = GaussianKernel(gamma).uniform_mean_embedding(q=q)
     if estimator == "v":
         return K.mean() - a0
     return (K.sum() - torch.diagonal(K).sum()) / (n * (n - 1)) - a0
@@ -105,10 +105,10 @@ def test_sfrik_matches_naive(n_views, method):
 
 def test_sfrik_two_tensors_equals_list_and_functional():
     z1, z2 = _views(seed=1)
-    loss = SFRIKLoss(sim_coeff=10.0, mmd_coeff=2.0)
+    loss = SFRIKLoss(invariance_weight=10.0, uniformity_weight=2.0)
     a = loss(z1, z2)
     b = loss([z1, z2])
-    c = sfrik_loss(z1, z2, sim_coeff=10.0, mmd_coeff=2.0)
+    c = sfrik_loss(z1, z2, invariance_weight=10.0, uniformity_weight=2.0)
     torch.testing.assert_close(a, b, rtol=0, atol=0)
     torch.testing.assert_close(a, c.loss, rtol=0, atol=0)
     ref, _, _ = ref_sfrik_loss([z1, z2], sim=10.0, mmd=2.0)
@@ -126,15 +126,20 @@ def test_sfrik_invariance_is_mse_of_normalised_views():
     torch.testing.assert_close(res.terms["invariance"], F.mse_loss(_unit(z1), _unit(z2)), rtol=1e-13, atol=0)
 
 
-def test_sfrik_weights_and_kernel_override():
+def test_sfrik_coefficients_and_kernel_override():
     views = _views(seed=3)
     b = (2.0, 7.0, 3.0)
-    res = SFRIKLoss(weights=b).forward_terms(views)
+    res = SFRIKLoss(coefficients=b).forward_terms(views)
     ref, _, _ = ref_sfrik_loss(views, r=lambda u: ref_sfrik_r(u, b))
     torch.testing.assert_close(res.loss, ref, rtol=1e-12, atol=1e-12)
-    # kernel= replaces the SFRIK kernel (weights are then ignored), string or object
-    for kernel in ("gaussian:tau=2", GaussianKernel(2.0)):
-        loss = SFRIKLoss(weights=(5.0,), kernel=kernel, sim_coeff=3.0)
+    torch.testing.assert_close(sfrik_loss(views, kernel="sfrik:2,7,3").loss, res.loss, rtol=0, atol=0)
+    # kernel= replaces the SFRIK kernel, string or object; both together are rejected
+    with pytest.raises(ValueError, match="not both"):
+        SFRIKLoss(coefficients=(5.0,), kernel="gaussian")
+    with pytest.raises(ValueError, match="not both"):
+        sfrik_loss(views, coefficients=(5.0,), kernel="gaussian")
+    for kernel in ("gaussian:gamma=2", GaussianKernel(2.0)):
+        loss = SFRIKLoss(kernel=kernel, invariance_weight=3.0)
         assert loss.kernel == GaussianKernel(2.0)
         ref, _, _ = ref_sfrik_loss(views, sim=3.0, r=lambda u: ref_gauss_r(u, 2.0))
         l1, g1 = _grads(lambda vs, lf=loss: lf(vs), views)
@@ -147,10 +152,13 @@ def test_sfrik_weights_and_kernel_override():
 def test_sfrik_presets_and_defaults():
     loss = SFRIKLoss()
     assert loss.kernel == SFRIKKernel((1.0, 40.0, 40.0))
-    assert (loss.sim_coeff, loss.mmd_coeff, loss.estimator) == (4000.0, 1.0, "v")
-    assert SFRIKLoss.from_preset("resnet50").sim_coeff == 40000.0
-    assert SFRIKLoss.from_preset("resnet18", sim_coeff=1.0).sim_coeff == 1.0
-    assert SFRIK_PRESETS["resnet18"]["sim_coeff"] == 4000.0
+    assert (loss.invariance_weight, loss.uniformity_weight, loss.estimator) == (4000.0, 1.0, "v")
+    assert SFRIKLoss.from_preset("resnet50").invariance_weight == 40000.0
+    assert SFRIKLoss.from_preset("resnet18", invariance_weight=1.0).invariance_weight == 1.0
+    assert PRESETS["sfrik"]["resnet18"] == {"invariance_weight": 4000.0, "uniformity_weight": 1.0}
+    # q = 1024: the paper's balance lambda = uniformity_weight * q / invariance_weight = 2.048
+    assert PRESETS["sfrik"]["fashion-mnist"]["invariance_weight"] == 1024 / 2.048
+    assert PRESETS["kernel"] == PRESETS["sfrik"]
     with pytest.raises(ValueError, match="preset"):
         SFRIKLoss.from_preset("resnet34")
     assert "sfrik" in repr(loss).lower()
@@ -158,12 +166,12 @@ def test_sfrik_presets_and_defaults():
 
 def test_sfrik_u_estimator():
     views = _views(seed=4)
-    res = sfrik_loss(views, estimator="u", kernel="gaussian:tau=1.5", sim_coeff=1.0)
+    res = sfrik_loss(views, estimator="u", kernel="gaussian:gamma=1.5", invariance_weight=1.0)
     us = [_unit(v) for v in views]
     unif = sum(ref_gauss_r(u, 1.5, "u") for u in us) / 2
     torch.testing.assert_close(res.terms["uniformity"], unif, rtol=1e-12, atol=1e-15)
     # the estimator's name is case-insensitive, as in dotkernels.mmd2_uniform
-    upper = sfrik_loss(views, estimator="U", kernel="gaussian:tau=1.5", sim_coeff=1.0)
+    upper = sfrik_loss(views, estimator="U", kernel="gaussian:gamma=1.5", invariance_weight=1.0)
     assert torch.equal(upper.loss, res.loss) and SFRIKLoss(estimator="U").estimator == "u"
 
 
@@ -171,7 +179,7 @@ def test_sfrik_u_estimator():
 # KernelUniformityLoss
 # ------------------------------------------------------------------------------------------------------------
 
-CORE = ["sfrik", "gaussian:tau=2.5", "heat:tau=0.05", "legendre:1,40", "energy", "arccos:order=1", "poisson:r=0.3"]
+CORE = ["sfrik", "gaussian:gamma=2.5", "heat:time=0.05", "sfrik:1,40", "energy", "arccos:order=1", "poisson:rho=0.3"]
 
 
 @pytest.mark.parametrize("spec", CORE)
@@ -184,7 +192,7 @@ def test_kernel_uniformity_matches_core(spec, estimator):
         x = _unit(v).numpy()
         K = kernel.gram(x)
         n = K.shape[0]
-        a0 = kernel.uniform_mean_embedding(5)
+        a0 = kernel.uniform_mean_embedding(q=5)
         expected.append(K.mean() - a0 if estimator == "v" else (K.sum() - np.trace(K)) / (n * (n - 1)) - a0)
     loss = KernelUniformityLoss(spec, estimator=estimator)
     got = loss(views)
@@ -200,22 +208,22 @@ def test_kernel_uniformity_matches_core(spec, estimator):
 
 def test_kernel_uniformity_gradient_matches_naive():
     z = _views(n=20, q=7, v=1, seed=6)[0]
-    l1, (g1,) = _grads(lambda vs: KernelUniformityLoss("gaussian:tau=1")(vs[0]), [z])
+    l1, (g1,) = _grads(lambda vs: KernelUniformityLoss("gaussian:gamma=1")(vs[0]), [z])
     l0, (g0,) = _grads(lambda vs: ref_gauss_r(_unit(vs[0]), 1.0), [z])
     torch.testing.assert_close(l1, l0, rtol=1e-12, atol=1e-15)
     torch.testing.assert_close(g1, g0, rtol=1e-12, atol=1e-13 * float(g0.abs().max()))
 
 
 def test_paper_identity_gaussian_is_wang_isola_uniformity():
-    """Wang & Isola's uniformity is log(a_0 + MMD_U^2) with the Gaussian kernel, tau = t (docs/PAPER.md)."""
+    """Wang & Isola's uniformity is log(a_0 + MMD_U^2) with the Gaussian kernel of the same gamma (docs/PAPER.md)."""
     views = _views(n=16, q=6, seed=7)
-    for t in (1.0, 2.5):
-        auh = AlignUniformLoss(t=t).forward_terms(views).terms["uniform"]
-        mmd_u = kernel_uniformity_loss(views, kernel=GaussianKernel(t), estimator="u").loss
+    for gamma in (1.0, 2.5):
+        auh = AlignUniformLoss(gamma=gamma).forward_terms(views).terms["uniformity"]
+        mmd_u = kernel_uniformity_loss(views, kernel=GaussianKernel(gamma), estimator="u").loss
         per_view = [
             torch.log(
-                GaussianKernel(t).uniform_mean_embedding(6)
-                + kernel_uniformity_loss(v, kernel=f"gaussian:tau={t}", estimator="u").loss
+                GaussianKernel(gamma).uniform_mean_embedding(q=6)
+                + kernel_uniformity_loss(v, kernel=f"gaussian:gamma={gamma}", estimator="u").loss
             )
             for v in views
         ]
@@ -231,7 +239,7 @@ def test_paper_identity_degree_two_moments():
     S = u.T @ u / 40
     expected = 2.0 * u.mean(0).pow(2).sum() + 9.0 * q / (q - 1) * (S - torch.eye(q, dtype=DT) / q).pow(2).sum()
     for method in ("auto", "moments", "gram", "blocked"):
-        got = KernelUniformityLoss("legendre:2,9", method=method, block_size=7)(z)
+        got = KernelUniformityLoss("sfrik:2,9", method=method, block_size=7)(z)
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-15)
 
 
@@ -249,7 +257,7 @@ def test_zero_row_is_finite():
     z1, z2 = _views(seed=10)
     z1 = z1.clone()
     z1[0] = 0.0
-    for loss in (SFRIKLoss(), KernelUniformityLoss("gaussian:tau=2")):
+    for loss in (SFRIKLoss(), KernelUniformityLoss("gaussian:gamma=2")):
         val, grads = _grads(lambda vs, lf=loss: lf(vs), [z1, z2])
         assert math.isfinite(float(val)) and all(bool(torch.isfinite(g).all()) for g in grads)
 
@@ -259,7 +267,7 @@ def test_zero_row_is_finite():
 # ------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("make", [lambda: SFRIKLoss(), lambda: KernelUniformityLoss("gaussian:tau=2")])
+@pytest.mark.parametrize("make", [lambda: SFRIKLoss(), lambda: KernelUniformityLoss("gaussian:gamma=2")])
 def test_autocast_bf16_equals_float32(make):
     z1, z2 = (v.float() for v in _views(n=256, q=128, seed=11))
     loss = make()
@@ -283,14 +291,22 @@ def test_autocast_bf16_equals_float32(make):
 
 def test_build_loss():
     assert type(build_loss("sfrik")) is SFRIKLoss
-    assert build_loss("SFRIK", sim_coeff=1.0).sim_coeff == 1.0
-    assert build_loss("sfrik", preset="resnet50").sim_coeff == 40000.0
-    k = build_loss("kernel", "gaussian:tau=2.5", sim_coeff=100.0)
-    assert type(k) is SFRIKLoss and k.kernel == GaussianKernel(2.5) and k.sim_coeff == 100.0
-    assert build_loss("sfrik", kernel="heat:tau=0.01").kernel == parse_kernel("heat:tau=0.01")
+    assert build_loss("SFRIK", invariance_weight=1.0).invariance_weight == 1.0
+    assert build_loss("sfrik", preset="resnet50").invariance_weight == 40000.0
+    assert build_loss("sfrik", preset="resnet50", invariance_weight=2.0).invariance_weight == 2.0
+    k = build_loss("kernel", kernel="gaussian:gamma=2.5", invariance_weight=100.0)
+    assert type(k) is SFRIKLoss and k.kernel == GaussianKernel(2.5) and k.invariance_weight == 100.0
+    assert build_loss("kernel", kernel="gaussian", preset="resnet18").invariance_weight == 4000.0
+    assert build_loss("sfrik", kernel="heat:time=0.01").kernel == parse_kernel("heat:time=0.01")
+    assert build_loss("sfrik", coefficients=(1.0, 2.0)).kernel == SFRIKKernel((1.0, 2.0))
+    with pytest.raises(ValueError, match="not both"):
+        build_loss("sfrik", kernel="gaussian", coefficients=(1.0,))
     assert type(build_loss("auh")) is AlignUniformLoss
-    assert build_loss("auh", preset="sfrik").align_weight == 3000.0
-    assert type(build_loss("vicreg", sim_coeff=10.0)) is VICRegLoss
+    assert build_loss("auh", preset="resnet18").invariance_weight == 3000.0
+    assert build_loss("barlow", preset="zbontar").redundancy_weight == 0.0051
+    assert type(build_loss("vicreg", invariance_weight=10.0)) is VICRegLoss
+    with pytest.raises(ValueError, match="unknown preset"):
+        build_loss("vicreg", preset="wang_isola")
     assert type(build_loss("barlow")) is BarlowTwinsLoss
     assert type(build_loss("barlow_twins")) is BarlowTwinsLoss
     assert type(build_loss("simclr", temperature=0.2)) is NTXentLoss
@@ -302,7 +318,7 @@ def test_build_loss():
     with pytest.raises(ValueError, match="kernel= applies"):
         build_loss("vicreg", kernel="gaussian")
     with pytest.raises(ValueError, match="unknown kernel"):
-        build_loss("kernel", "gausian:tau=1")
+        build_loss("kernel", kernel="gausian:gamma=1")
     with pytest.raises(TypeError):
         build_loss("sfrik", not_an_option=1)
     with pytest.raises(TypeError, match="string"):
@@ -310,16 +326,46 @@ def test_build_loss():
     # every built loss runs on two views
     views = _views(seed=12)
     for name in L.LOSS_NAMES:
-        loss = build_loss(name, "gaussian:tau=1" if name == "kernel" else None)
+        loss = build_loss(name, kernel="gaussian:gamma=1" if name == "kernel" else None)
         assert math.isfinite(float(loss(*views)))
 
 
 def test_reexports():
-    from dotkernels_ssl import losses_baselines as B
+    import dotkernels_ssl
+    from dotkernels_ssl.losses import baselines as B
 
-    for name in ("AlignUniformLoss", "VICRegLoss", "BarlowTwinsLoss", "NTXentLoss", "LossTerms", "vicreg_loss"):
+    for name in ("AlignUniformLoss", "VICRegLoss", "BarlowTwinsLoss", "NTXentLoss", "vicreg_loss"):
         assert getattr(L, name) is getattr(B, name)
     assert set(L.__all__) >= {"KernelUniformityLoss", "SFRIKLoss", "build_loss", "sfrik_loss", "kernel_uniformity_loss"}
+    assert set(dotkernels_ssl.__all__) == set(L.__all__)
+    assert all(getattr(dotkernels_ssl, name) is getattr(L, name) for name in L.__all__)
+
+
+def test_presets_build_every_loss():
+    """Every preset is a valid set of options of its method's loss, under the names of the loss."""
+    views = _views(seed=14)
+    for method, presets in PRESETS.items():
+        for name in presets:
+            loss = build_loss(method, kernel="gaussian" if method == "kernel" else None, preset=name)
+            assert set(presets[name]) <= set(loss.options)
+            assert math.isfinite(float(loss(*views)))
+
+
+def test_modules_are_the_functions():
+    """A module's forward_terms is its functional twin with the module's options, bit for bit."""
+    views = _views(seed=15)
+    pairs = [
+        (SFRIKLoss(invariance_weight=7.0), sfrik_loss),
+        (KernelUniformityLoss("gaussian:gamma=1.5", estimator="u"), kernel_uniformity_loss),
+        (VICRegLoss(variance_weight=3.0), L.vicreg_loss),
+        (BarlowTwinsLoss(redundancy_weight=0.1), L.barlow_twins_loss),
+        (AlignUniformLoss(gamma=3.0), L.align_uniform_loss),
+        (NTXentLoss(0.3), L.nt_xent_loss),
+    ]
+    for module, function in pairs:
+        a, b = module.forward_terms(views), function(views, **module.options)
+        assert a.weights == b.weights and torch.equal(a.loss, b.loss)
+        assert torch.equal(module(views), a.loss)
 
 
 # ------------------------------------------------------------------------------------------------------------
@@ -349,7 +395,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="unknown kernel"):
         KernelUniformityLoss("gausian")
     with pytest.raises(ValueError, match="unknown parameter"):
-        SFRIKLoss(kernel="heat:t=1")
+        SFRIKLoss(kernel="heat:tau=1")
     with pytest.raises(TypeError, match="kernel"):
         KernelUniformityLoss(3.0)
     with pytest.raises(ValueError, match="method"):
@@ -364,8 +410,10 @@ def test_bad_input():
         SFRIKLoss(method="moments")(z1, z2)
     with pytest.raises(ValueError, match="eps"):
         SFRIKLoss(eps=0.0)
-    with pytest.raises(ValueError, match="sim_coeff"):
-        SFRIKLoss(sim_coeff=-1.0)
+    with pytest.raises(ValueError, match="invariance_weight"):
+        SFRIKLoss(invariance_weight=-1.0)
+    with pytest.raises(ValueError, match="uniformity_weight"):
+        sfrik_loss(z1, z2, uniformity_weight=float("inf"))
     with pytest.raises(ValueError, match="block_size"):
         KernelUniformityLoss(block_size=-2)
     with pytest.raises(TypeError, match="floating"):

@@ -10,8 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
-from dotkernels_ssl.losses_baselines import (  # noqa: E402
-    ALIGN_UNIFORM_PRESETS,
+from dotkernels_ssl.losses import (  # noqa: E402
+    PRESETS,
     AlignUniformLoss,
     BarlowTwinsLoss,
     LossTerms,
@@ -41,7 +41,7 @@ def _pairs(v):
 # ------------------------------------------------------------------------------------------------------------
 
 
-def ref_align_uniform(views, align_weight=1.0, unif_weight=1.0, t=2.0, alpha=2.0, reduction="sample"):
+def ref_align_uniform(views, align_weight=1.0, unif_weight=1.0, gamma=2.0, alpha=2.0, reduction="sample"):
     us = [v / torch.sqrt((v * v).sum(dim=1, keepdim=True)) for v in views]
     n, q = us[0].shape
     aligns = []
@@ -53,7 +53,7 @@ def ref_align_uniform(views, align_weight=1.0, unif_weight=1.0, t=2.0, alpha=2.0
         aligns.append(acc / q if reduction == "element" else acc)
     unifs = []
     for u in us:
-        vals = [torch.exp(-t * ((u[i] - u[j]) ** 2).sum()) for i in range(n) for j in range(n) if i != j]
+        vals = [torch.exp(-gamma * ((u[i] - u[j]) ** 2).sum()) for i in range(n) for j in range(n) if i != j]
         unifs.append(torch.log(sum(vals) / (n * (n - 1))))
     align = sum(aligns) / len(aligns)
     unif = sum(unifs) / len(unifs)
@@ -124,21 +124,21 @@ CASES = {
     "align_uniform_alpha": (
         AlignUniformLoss,
         align_uniform_loss,
-        {"alpha": 1.5, "t": 3.0, "align_weight": 2.0, "unif_weight": 0.5},
+        {"alpha": 1.5, "gamma": 3.0, "invariance_weight": 2.0, "uniformity_weight": 0.5},
         lambda vs: ref_align_uniform(vs, 2.0, 0.5, 3.0, 1.5)[0],
     ),
     "vicreg": (VICRegLoss, vicreg_loss, {}, lambda vs: ref_vicreg(vs)[0]),
     "vicreg_custom": (
         VICRegLoss,
         vicreg_loss,
-        {"sim_coeff": 10.0, "std_coeff": 10.0, "cov_coeff": 2.0, "gamma": 1.5, "eps": 1e-3},
+        {"invariance_weight": 10.0, "variance_weight": 10.0, "covariance_weight": 2.0, "target_std": 1.5, "eps": 1e-3},
         lambda vs: ref_vicreg(vs, 10.0, 10.0, 2.0, 1e-3, 1.5)[0],
     ),
     "barlow": (BarlowTwinsLoss, barlow_twins_loss, {}, lambda vs: ref_barlow(vs)[0]),
     "barlow_custom": (
         BarlowTwinsLoss,
         barlow_twins_loss,
-        {"lambd": 0.1, "scale_loss": 0.5},
+        {"invariance_weight": 0.5, "redundancy_weight": 0.05},  # scale_loss 0.5, lambd 0.1
         lambda vs: ref_barlow(vs, 0.1, 0.5)[0],
     ),
     "ntxent": (NTXentLoss, nt_xent_loss, {}, lambda vs: ref_ntxent(vs)),
@@ -198,24 +198,22 @@ def test_terms_api(name):
 
 def test_term_values_match_references():
     vs = _views(n=7, q=5, v=3, seed=11, scale=0.4)
-    r = align_uniform_loss(vs, t=2.5)
-    _, a, u = ref_align_uniform(vs, t=2.5)
-    torch.testing.assert_close(r.terms["align"], a, rtol=1e-12, atol=0)
-    torch.testing.assert_close(r.terms["uniform"], u, rtol=1e-12, atol=0)
+    r = align_uniform_loss(vs, gamma=2.5)
+    _, a, u = ref_align_uniform(vs, gamma=2.5)
+    torch.testing.assert_close(r.terms["invariance"], a, rtol=1e-12, atol=0)
+    torch.testing.assert_close(r.terms["uniformity"], u, rtol=1e-12, atol=0)
     r = vicreg_loss(vs)
     _, inv, var, cov = ref_vicreg(vs)
     for k, v in zip(("invariance", "variance", "covariance"), (inv, var, cov)):
         torch.testing.assert_close(r.terms[k], v, rtol=1e-12, atol=1e-14)
     r = barlow_twins_loss(vs)
     _, on, off = ref_barlow(vs)
-    torch.testing.assert_close(r.terms["on_diag"], on, rtol=1e-12, atol=0)
-    torch.testing.assert_close(r.terms["off_diag"], off, rtol=1e-12, atol=0)
-    # NT-Xent split: positive = mean of -s_pos / tau over 2N anchors
+    torch.testing.assert_close(r.terms["invariance"], on, rtol=1e-12, atol=0)
+    torch.testing.assert_close(r.terms["redundancy"], off, rtol=1e-12, atol=0)
     z1, z2 = vs[:2]
     r = nt_xent_loss(z1, z2, temperature=0.2)
-    u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
-    pos = -(2 * (u1 * u2).sum(1)).sum() / (2 * len(z1)) / 0.2
-    torch.testing.assert_close(r.terms["positive"], pos, rtol=1e-12, atol=0)
+    assert list(r.terms) == ["contrastive"] and r.weights == {"contrastive": 1.0}
+    torch.testing.assert_close(r.terms["contrastive"], ref_ntxent_two(z1, z2, 0.2), rtol=1e-12, atol=0)
     torch.testing.assert_close(r.loss, ref_ntxent_two(z1, z2, 0.2), rtol=1e-12, atol=0)
 
 
@@ -224,27 +222,27 @@ def test_term_values_match_references():
 # ------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("t", [0.5, 2.0, 2.5, 60.0, 400.0])
-def test_uniformity_equals_numpy(t):
+@pytest.mark.parametrize("gamma", [0.5, 2.0, 2.5, 60.0, 400.0])
+def test_uniformity_equals_numpy(gamma):
     z1, z2 = _views(n=9, q=6, seed=5)
-    r = align_uniform_loss(z1, z2, t=t)
-    expect = 0.5 * (np_uniformity(z1.numpy(), t) + np_uniformity(z2.numpy(), t))
-    assert math.isfinite(float(r.terms["uniform"]))
-    assert float(r.terms["uniform"]) == pytest.approx(expect, rel=1e-11, abs=1e-11)
+    r = align_uniform_loss(z1, z2, gamma=gamma)
+    expect = 0.5 * (np_uniformity(z1.numpy(), gamma) + np_uniformity(z2.numpy(), gamma))
+    assert math.isfinite(float(r.terms["uniformity"]))
+    assert float(r.terms["uniformity"]) == pytest.approx(expect, rel=1e-11, abs=1e-11)
 
 
 def test_uniformity_float32_large_t_does_not_underflow():
     z1, z2 = _views(n=16, q=8, seed=6, dtype=torch.float32)
-    r = align_uniform_loss(z1, z2, t=200.0)
+    r = align_uniform_loss(z1, z2, gamma=200.0)
     expect = 0.5 * (np_uniformity(z1.double().numpy(), 200.0) + np_uniformity(z2.double().numpy(), 200.0))
-    assert float(r.terms["uniform"]) == pytest.approx(expect, rel=1e-4)
+    assert float(r.terms["uniformity"]) == pytest.approx(expect, rel=1e-4)
 
 
 def test_sfrik_preset_matches_released_formula():
     """The AUH baseline as in the SFRIK code: 3000 * mse(u1, u2) + mean_v log mean_{i!=j} exp(-2t(1-<u_i,u_j>))."""
     z1, z2 = _views(n=8, q=5, seed=9)
-    loss = AlignUniformLoss.from_preset("sfrik")
-    assert ALIGN_UNIFORM_PRESETS["sfrik"]["t"] == 2.5
+    loss = AlignUniformLoss.from_preset("resnet18")
+    assert PRESETS["auh"]["resnet18"]["gamma"] == 2.5
     u1, u2 = F.normalize(z1, dim=1), F.normalize(z2, dim=1)
     n = len(u1)
     off = ~torch.eye(n, dtype=torch.bool)
@@ -253,10 +251,10 @@ def test_sfrik_preset_matches_released_formula():
     torch.testing.assert_close(loss(z1, z2), expect, rtol=1e-12, atol=0)
     # defaults are Wang & Isola's
     default = AlignUniformLoss()
-    assert (default.align_weight, default.unif_weight, default.t, default.alpha) == (1.0, 1.0, 2.0, 2.0)
+    assert (default.invariance_weight, default.uniformity_weight, default.gamma, default.alpha) == (1.0, 1.0, 2.0, 2.0)
     torch.testing.assert_close(default(z1, z2), AlignUniformLoss.from_preset("wang_isola")(z1, z2))
     # override on top of a preset
-    assert AlignUniformLoss.from_preset("sfrik", t=3.0).t == 3.0
+    assert AlignUniformLoss.from_preset("resnet18", gamma=3.0).gamma == 3.0
     with pytest.raises(ValueError, match="preset"):
         AlignUniformLoss.from_preset("nope")
 
@@ -383,20 +381,22 @@ def test_input_validation(cls):
 def test_hyperparameter_validation():
     with pytest.raises(ValueError, match="temperature"):
         NTXentLoss(temperature=0.0)
-    with pytest.raises(ValueError, match="t must"):
-        AlignUniformLoss(t=-1.0)
+    with pytest.raises(ValueError, match="gamma must"):
+        AlignUniformLoss(gamma=-1.0)
     with pytest.raises(ValueError, match="alpha"):
         AlignUniformLoss(alpha=0.0)
     with pytest.raises(ValueError, match="align_reduction"):
         AlignUniformLoss(align_reduction="sum")
     with pytest.raises(ValueError, match="align_reduction"):
         align_uniform_loss(torch.randn(3, 2), torch.randn(3, 2), align_reduction="x")
-    with pytest.raises(ValueError, match="std_coeff"):
-        VICRegLoss(std_coeff=-1.0)
-    with pytest.raises(ValueError, match="lambd"):
-        BarlowTwinsLoss(lambd=float("nan"))
-    with pytest.raises(ValueError, match="scale_loss"):
-        BarlowTwinsLoss(scale_loss=0.0)
+    with pytest.raises(ValueError, match="variance_weight"):
+        VICRegLoss(variance_weight=-1.0)
+    with pytest.raises(ValueError, match="redundancy_weight"):
+        BarlowTwinsLoss(redundancy_weight=float("nan"))
+    with pytest.raises(TypeError, match="invariance_weight"):
+        BarlowTwinsLoss(invariance_weight="1")
+    with pytest.raises(ValueError, match="target_std"):
+        vicreg_loss(torch.randn(3, 2), torch.randn(3, 2), target_std=-1.0)
 
 
 def test_collapse_behaviour():
@@ -404,8 +404,8 @@ def test_collapse_behaviour():
     z = torch.ones(6, 4, dtype=DT) + 1e-3 * torch.randn(6, 4, dtype=DT)
     spread = _views(n=6, q=4, seed=17)
     # uniformity of a collapsed batch is near its maximum 0
-    assert float(align_uniform_loss(z, z).terms["uniform"]) > -1e-3
-    assert float(align_uniform_loss(*spread).terms["uniform"]) < -0.5
+    assert float(align_uniform_loss(z, z).terms["uniformity"]) > -1e-3
+    assert float(align_uniform_loss(*spread).terms["uniformity"]) < -0.5
     # VICReg variance hinge is ~gamma for a collapsed batch
     assert float(vicreg_loss(z, z).terms["variance"]) == pytest.approx(1.0, abs=0.05)
     # NT-Xent of a collapsed batch is log(2N - 1)

@@ -3,7 +3,8 @@
 Reuses the harness of ``test_distributed.py`` (data, model, training step, layouts). Each rank trains a ``Linear``
 model wrapped in ``DistributedDataParallel`` for one step on its part of the batch; the loss values averaged over
 ranks and the parameter gradients after DDP's averaging must equal those of one process on the concatenated
-batch (float64). The local-rows path is also checked never to create an ``N x N`` tensor (a
+batch (float64); every rank returns the global loss and terms (the value of the single process on the whole
+batch), not its share. The local-rows path is also checked never to create an ``N x N`` tensor (a
 ``TorchFunctionMode`` records the shape of every tensor produced by a torch call during forward and backward).
 """
 
@@ -26,17 +27,17 @@ from dotkernels_ssl.losses import KernelUniformityLoss, SFRIKLoss  # noqa: E402
 def _losses():
     """Name -> (loss, whether the Gram path is used, i.e. no N x N tensor may appear)."""
     return {
-        "sfrik": (SFRIKLoss(sim_coeff=50.0), True),
-        "sfrik_blocked": (SFRIKLoss(sim_coeff=50.0, method="blocked", block_size=2), True),
-        "sfrik_u": (SFRIKLoss(sim_coeff=50.0, estimator="u"), True),
-        "sfrik_gaussian": (SFRIKLoss(kernel="gaussian:tau=1.5", sim_coeff=50.0), True),
-        "sfrik_moments": (SFRIKLoss(kernel="legendre:1,40", sim_coeff=50.0, method="moments"), True),
+        "sfrik": (SFRIKLoss(invariance_weight=50.0), True),
+        "sfrik_blocked": (SFRIKLoss(invariance_weight=50.0, method="blocked", block_size=2), True),
+        "sfrik_u": (SFRIKLoss(invariance_weight=50.0, estimator="u"), True),
+        "sfrik_gaussian": (SFRIKLoss(kernel="gaussian:gamma=1.5", invariance_weight=50.0), True),
+        "sfrik_moments": (SFRIKLoss(kernel="sfrik:1,40", invariance_weight=50.0, method="moments"), True),
         "unif_sfrik": (KernelUniformityLoss("sfrik"), True),
-        "unif_gaussian_u": (KernelUniformityLoss("gaussian:tau=2", estimator="u"), True),
-        "unif_gaussian_blocked": (KernelUniformityLoss("gaussian:tau=2", method="blocked", block_size=3), True),
-        "unif_heat": (KernelUniformityLoss("heat:tau=0.2"), True),  # generic plan
+        "unif_gaussian_u": (KernelUniformityLoss("gaussian:gamma=2", estimator="u"), True),
+        "unif_gaussian_blocked": (KernelUniformityLoss("gaussian:gamma=2", method="blocked", block_size=3), True),
+        "unif_heat": (KernelUniformityLoss("heat:time=0.2"), True),  # generic plan
         "unif_energy_u": (KernelUniformityLoss("energy", estimator="u"), True),  # corner kernel
-        "unif_moments_u": (KernelUniformityLoss("legendre:2,9", estimator="u", method="moments"), True),
+        "unif_moments_u": (KernelUniformityLoss("sfrik:2,9", estimator="u", method="moments"), True),
     }
 
 
@@ -97,10 +98,10 @@ def test_ddp_matches_single_process(spawned, layout, name):
     grads = [p.grad for p in model.parameters()]
     assert float(model.weight.grad.abs().max()) > 1e-8  # not vacuous
     per_rank = [s[(layout, name)] for s in spawned]
-    mean_loss = sum(p["loss"] for p in per_rank) / WORLD
-    torch.testing.assert_close(mean_loss, res.loss.detach(), rtol=1e-10, atol=1e-12)
-    for k, v in res.terms.items():
-        torch.testing.assert_close(sum(p["terms"][k] for p in per_rank) / WORLD, v.detach(), rtol=1e-10, atol=1e-12)
+    for p in per_rank:  # the global value on every rank
+        torch.testing.assert_close(p["loss"], res.loss.detach(), rtol=1e-10, atol=1e-12)
+        for k, v in res.terms.items():
+            torch.testing.assert_close(p["terms"][k], v.detach(), rtol=1e-10, atol=1e-12)
     for p in per_rank:
         for g_ddp, g in zip(p["grads"], grads):
             torch.testing.assert_close(g_ddp, g, rtol=1e-9, atol=1e-11)
