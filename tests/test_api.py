@@ -1,0 +1,280 @@
+"""The public API follows the package conventions, and docs/API.md is the table generated from it.
+
+The list of public callables (functions, classes and their public methods of every public module, subpackages
+included) comes from docs/_generate_api_table.py, so the conventions are checked on exactly what the table shows.
+Which callables draw random numbers is found by reading their code (AST): a call to ``check_rng``,
+``default_rng``, ``numpy.random``, a method of a variable named ``rng``, torch's random constructors, or to any
+function of the package that draws (to a fixed point, private helpers included).
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import importlib
+import importlib.util
+import inspect
+import pkgutil
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+_spec = importlib.util.spec_from_file_location("_generate_api_table", ROOT / "docs" / "_generate_api_table.py")
+api_table = importlib.util.module_from_spec(_spec)
+sys.modules["_generate_api_table"] = api_table
+_spec.loader.exec_module(api_table)
+
+PUBLIC = api_table.public_callables("dotkernels")
+BANNED = {"L", "l", "random_state", "u_statistic", "block", "tau"}
+
+
+def _ids(rows):
+    return [row.name for row in rows]
+
+
+def _signature(row):
+    """The signature; builtin-derived classes (warnings) without one have no parameters to check."""
+    return api_table.signature_of(row.obj) or inspect.Signature()
+
+
+def test_the_walk_finds_the_public_api():
+    names = set(_ids(PUBLIC))
+    expected = {
+        "dotkernels.legendre",
+        "dotkernels.recurrence_coefficients",
+        "dotkernels.sample_vmf",
+        "dotkernels.projected_quadrature",
+        "dotkernels.symbolic.legendre_symbolic",
+        "dotkernels.GaussianKernel",
+        "dotkernels.GaussianKernel.spectrum",
+        "dotkernels.mmd2_uniform",
+    }
+    assert expected <= names, expected - names
+    assert not any(part.startswith("_") for name in names for part in name.split("."))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# (a) parameter names and order
+
+
+@pytest.mark.parametrize("row", PUBLIC, ids=_ids(PUBLIC))
+def test_signature_conventions(row):
+    params = list(_signature(row).parameters.values())
+    names = [p.name for p in params]
+    banned = BANNED.intersection(names)
+    assert not banned, f"{row.name} has parameter(s) {sorted(banned)}: use degree / rng / estimator / block_size / ..."
+    if "q" in names and not _is_record(row):
+        q = params[names.index("q")]
+        assert q.kind is inspect.Parameter.KEYWORD_ONLY, f"{row.name}: q must be keyword-only, got {q.kind}"
+        # a degree passed by position comes first; keyword-only degrees cannot be confused with q in any order
+        degrees = [i for i, p in enumerate(params) if p.name.startswith("degree") and p.kind is not p.KEYWORD_ONLY]
+        assert all(i < names.index("q") for i in degrees), f"{row.name}: the degree must come before q"
+
+
+def _is_record(row) -> bool:
+    """Result records (named tuples, dataclasses) are built by the library, not called with (degree, q)."""
+    return row.kind == "class" and (issubclass(row.obj, tuple) or dataclasses.is_dataclass(row.obj))
+
+
+def test_no_public_signature_takes_a_dimension_then_a_degree():
+    # (degree, q) in one order everywhere: the degree is positional or first, q never positional
+    for row in PUBLIC:
+        sig = api_table.signature_of(row.obj)
+        if sig is None:
+            continue
+        positional = [
+            p.name
+            for p in sig.parameters.values()
+            if p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        ]
+        assert "q" not in positional or _is_record(row), row.name
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# (b) every public callable that draws takes rng
+
+_RANDOM_MODULES = ("np.random.", "numpy.random.", "random.")
+_TORCH_RANDOM = {
+    "rand",
+    "randn",
+    "randint",
+    "randperm",
+    "rand_like",
+    "randn_like",
+    "normal",
+    "bernoulli",
+    "multinomial",
+}
+_DIRECT = {"check_rng", "default_rng"}
+_RNG_NAMES = {"rng", "generator", "random_state"}
+
+
+def _dotted(node: ast.AST) -> str:
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+    return ".".join(reversed(parts))
+
+
+def _function_tree(func) -> ast.AST | None:
+    try:
+        source = textwrap.dedent(inspect.getsource(func))
+    except (OSError, TypeError):
+        return None
+    return ast.parse(source)
+
+
+def _analyse(func) -> tuple[bool, set[str]]:
+    """(draws directly, names it calls). Docstrings and comments are not code: the AST ignores the comments and
+    the docstring examples are strings."""
+    tree = _function_tree(func)
+    if tree is None:
+        return False, set()
+    direct, called = False, set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            dotted = _dotted(node.func)
+            name = dotted.rsplit(".", 1)[-1]
+            called.add(name)
+            if name in _DIRECT or dotted.startswith(_RANDOM_MODULES):
+                direct = True
+            if dotted.startswith("torch.") and name in _TORCH_RANDOM:
+                direct = True
+            if isinstance(node.func, ast.Attribute) and _dotted(node.func.value) in _RNG_NAMES:
+                direct = True
+        elif isinstance(node, ast.Attribute) and _dotted(node) in ("np.random", "numpy.random"):
+            direct = True
+    return direct, called
+
+
+def _package_functions(package: str = "dotkernels") -> dict[str, object]:
+    """Every function and method defined in the package, private ones included, by qualified name."""
+    root = importlib.import_module(package)
+    out: dict[str, object] = {}
+    modules = [root] + [importlib.import_module(i.name) for i in pkgutil.walk_packages(root.__path__, f"{package}.")]
+    for module in modules:
+        for obj in vars(module).values():
+            if getattr(obj, "__module__", None) != module.__name__:
+                continue
+            if inspect.isfunction(obj):
+                out[f"{module.__name__}.{obj.__qualname__}"] = obj
+            elif inspect.isclass(obj):
+                for raw in vars(obj).values():
+                    func = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else raw
+                    if isinstance(raw, property):
+                        func = raw.fget
+                    if inspect.isfunction(func):
+                        out[f"{module.__name__}.{func.__qualname__}"] = func
+    return out
+
+
+def drawing_functions(functions: dict[str, object]) -> set[str]:
+    """The qualified names of the functions that draw random numbers, directly or through another one."""
+    analysed = {key: _analyse(func) for key, func in functions.items()}
+    drawing = {key for key, (direct, _) in analysed.items() if direct}
+    while True:
+        names = {key.rsplit(".", 1)[-1] for key in drawing}
+        new = {key for key, (_, called) in analysed.items() if key not in drawing and called & names}
+        if not new:
+            return drawing
+        drawing |= new
+
+
+FUNCTIONS = _package_functions()
+DRAWING = drawing_functions(FUNCTIONS)
+
+
+def _key(obj) -> str:
+    func = obj.__init__ if inspect.isclass(obj) else obj
+    func = getattr(func, "__func__", func)
+    return f"{getattr(func, '__module__', '')}.{getattr(func, '__qualname__', '')}"
+
+
+def test_the_detector_sees_the_samplers_and_the_seeded_rules():
+    for name in ("sample_uniform", "sample_vmf", "sample_watson"):
+        assert f"dotkernels.sampling.{name}" in DRAWING
+    assert "dotkernels.gegenbauer.legendre" not in DRAWING
+
+
+def test_the_detector_catches_a_new_drawing_function_without_rng(tmp_path, monkeypatch):
+    # a module written to disk, so that inspect.getsource works as for the package's own modules
+    (tmp_path / "api_probe.py").write_text(
+        textwrap.dedent(
+            '''
+            import numpy as np
+
+            from dotkernels.sampling import sample_uniform
+
+
+            def direct(n):
+                """Draws with numpy's generator but takes no rng."""
+                return np.random.default_rng().standard_normal(n)
+
+
+            def indirect(n):
+                """Draws through a package sampler."""
+                return sample_uniform(n, q=3)
+
+
+            def documented(n):
+                """Mentions ``sample_uniform(n, q=3)`` in its docstring only: not drawing.
+
+                >>> sample_uniform(2, q=3).shape
+                (2, 3)
+                """
+                return n
+            '''
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("api_probe")
+    functions = dict(FUNCTIONS)
+    functions.update({f"api_probe.{name}": getattr(probe, name) for name in ("direct", "indirect", "documented")})
+    drawing = drawing_functions(functions)
+    assert {"api_probe.direct", "api_probe.indirect"} <= drawing
+    assert "api_probe.documented" not in drawing
+
+
+DRAWING_PUBLIC = [row for row in PUBLIC if _key(row.obj) in DRAWING]
+
+
+def test_some_public_callables_draw():
+    assert {"dotkernels.sample_uniform", "dotkernels.sample_vmf"} <= set(_ids(DRAWING_PUBLIC))
+
+
+# parameters that carry the generator the scipy.stats way: uniformity_test(..., method=MonteCarloMethod(rng=...))
+RNG_CARRIERS = {"method"}
+
+
+@pytest.mark.parametrize("row", DRAWING_PUBLIC, ids=_ids(DRAWING_PUBLIC))
+def test_drawing_callables_take_rng(row):
+    names = list(_signature(row).parameters)
+    assert "rng" in names or RNG_CARRIERS & set(names), (
+        f"{row.name} draws random numbers but has no `rng` parameter (SPEC 7)"
+    )
+    assert "random_state" not in names
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# (c) docs/API.md is generated from the code
+
+
+def test_api_table_is_up_to_date():
+    expected = api_table.generate()
+    current = api_table.API_PATH.read_text() if api_table.API_PATH.exists() else ""
+    assert current == expected, f"docs/API.md is out of date: run `{api_table.REGENERATE}` and commit it"
+
+
+def test_api_table_quotes_the_accuracy_sections():
+    text = api_table.generate()
+    row = next(line for line in text.splitlines() if line.startswith("| `dotkernels.log_harmonic_dimension`"))
+    assert "4 eps" in row
+    assert api_table.accuracy_of("Title.\n\nAccuracy\n--------\nTo 1e-15.\n\nMore.") == "To 1e-15."
+    assert api_table.accuracy_of("Title.\n\nAccuracy: exact.\n") == "exact."
+    assert api_table.accuracy_of("Title.") == ""
