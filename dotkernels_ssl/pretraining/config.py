@@ -195,7 +195,7 @@ class LossConfig:
         One of :data:`~dotkernels_ssl.pretraining.presets.METHODS`.
     kernel
         Kernel of ``sfrik``/``kernel`` (any :func:`dotkernels.parse_kernel` string, e.g. ``"gaussian:gamma=2.5"``,
-        ``"sfrik:40,40"``, ``"heat:time=0.01"``); None is the method's default (the SFRIK kernel). It is also the
+        ``"sfrik:1,40,40"``, ``"heat:time=0.01"``); None is the method's default (the SFRIK kernel). It is also the
         kernel of the MMD collapse monitor (the SFRIK kernel for the other methods).
     preset
         A preset name of ``dotkernels_ssl.losses.PRESETS[method]`` (the papers' coefficients), or None for the
@@ -887,7 +887,7 @@ def usage() -> str:
         "Self-supervised pretraining (SFRIK and baselines). An existing --out folder is resumed.",
         "",
         f"presets: {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
-        f"methods: {', '.join(METHODS)}; kernels: any dotkernels string (gaussian:gamma=2.5, sfrik:40,40, ...)",
+        f"methods: {', '.join(METHODS)}; kernels: any dotkernels string (gaussian:gamma=2.5, sfrik:1,40,40, ...)",
         "",
         "flat options:",
     ]
