@@ -144,14 +144,25 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+class _Annotation:
+    """An annotation shown as written in the source (postponed annotations are strings: no quotes)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+
 def _display_signature(row: PublicCallable) -> str:
     sig = signature_of(row.obj)
     if sig is None:
         return "(...)"
     params = list(sig.parameters.values())
     if row.kind == "method" and params and params[0].name in ("self", "cls"):
-        sig = sig.replace(parameters=params[1:])
-    return str(sig.replace(return_annotation=inspect.Signature.empty))
+        params = params[1:]
+    params = [p.replace(annotation=_Annotation(p.annotation)) if isinstance(p.annotation, str) else p for p in params]
+    return str(sig.replace(parameters=params, return_annotation=inspect.Signature.empty))
 
 
 def generate(package: str = "dotkernels") -> str:

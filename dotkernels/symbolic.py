@@ -138,6 +138,10 @@ def legendre_symbolic(degree: int, t: Any = None, *, q: Any = None) -> Any:
     sympy.Expr
         :math:`\sum_{p \le l} c_p(q)\, t^p` (coefficients cancelled; exact rationals for an integer q).
 
+    Accuracy
+    --------
+    Exact (sympy rational arithmetic; symbolic in q).
+
     Examples
     --------
     >>> import sympy
@@ -171,6 +175,10 @@ def legendre_series_to_monomial(coefficients: Sequence[Any], *, q: Any = None) -
     list of sympy.Expr
         :math:`c_p = \sum_l a_l [t^p] P_{l,q}`, each cancelled.
 
+    Accuracy
+    --------
+    Exact (sympy rational arithmetic; symbolic in q).
+
     Examples
     --------
     >>> legendre_series_to_monomial([0, 1, 40, 40], q=3)  # SFRIK's default kernel on S^2
@@ -197,6 +205,10 @@ def polynomial_kernel_spectrum_symbolic(coefficients: Sequence[Any], *, q: Any =
         :math:`c_0, \dots, c_P` (numbers or sympy expressions).
     q : sympy expression or int, optional
         Dimension (default ``sympy.Symbol('q')``).
+
+    Accuracy
+    --------
+    Exact (sympy rational arithmetic; symbolic in q).
 
     Examples
     --------
@@ -234,6 +246,10 @@ def monomial_spectrum_symbolic(degree: int, *, q: Any = None) -> list[Any]:
 
     :math:`a_0 = E_{\nu_q}[t^p]`, e.g. :math:`1/q` for p = 2 (the uniform mean embedding of :math:`(u^T v)^2`).
 
+    Accuracy
+    --------
+    Exact (sympy rational arithmetic; symbolic in q).
+
     Examples
     --------
     >>> import sympy
@@ -251,6 +267,10 @@ def harmonic_dimension_symbolic(degree: int, *, q: Any = None) -> Any:
 
         N(q, 0) = 1, \qquad N(q, l) = \frac{2l+q-2}{l} \binom{l+q-3}{l-1}
         = \frac{2l+q-2}{l} \prod_{j=1}^{l-1} \frac{q-2+j}{j}.
+
+    Accuracy
+    --------
+    Exact (sympy rational arithmetic; symbolic in q).
 
     Examples
     --------
