@@ -111,3 +111,20 @@ def test_functions_are_short():
                 if length > 80:
                     long.append(f"{path.name}:{node.name} ({length} lines)")
     assert not long, long
+
+
+def test_no_package_import_inside_functions():
+    """Imports of the package's own modules sit at module level (only the command line defers torch's)."""
+    hidden = []
+    for path in PACKAGE.rglob("*.py"):
+        if path.name == "cli.py" or path.name == "__init__.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                for inner in ast.walk(node):
+                    own = isinstance(inner, ast.ImportFrom) and (
+                        inner.level > 0 or (inner.module or "").startswith("dotkernels")
+                    )
+                    if own:
+                        hidden.append(f"{path.relative_to(ROOT)}:{inner.lineno}")
+    assert not hidden, hidden
