@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from dotkernels.kernels import DistanceKernel, GaussianKernel, LegendreSeriesKernel, MonomialKernel
 from dotkernels.regularizers import (
-    _uniform_mean_distance,
     barlow_twins_redundancy,
     centering,
     centering_whitening,
@@ -54,7 +53,7 @@ def mmd2(Z, kernel, estimator):
     """Squared MMD to the uniform law from the Gram matrix (numpy, float64)."""
     K = kernel.gram(np.asarray(Z))
     n, q = Z.shape
-    a0 = kernel.uniform_mean_embedding(q)
+    a0 = kernel.uniform_mean_embedding(q=q)
     if estimator == "v":
         return K.sum() / n**2 - a0
     return (K.sum() - np.trace(K)) / (n * (n - 1)) - a0
@@ -91,7 +90,7 @@ def test_classic_forms_against_loops(rng):
     Z = rng.standard_normal((n, q)) * 0.7 + 0.2  # generic rows, not on the sphere
     pairs = [(i, j) for i in range(n) for j in range(n) if i != j]
     uni = math.log(np.mean([math.exp(-t * np.sum((Z[i] - Z[j]) ** 2)) for i, j in pairs]))
-    assert math.isclose(value(wang_isola_uniformity(Z, t)), uni, rel_tol=1e-13)
+    assert math.isclose(value(wang_isola_uniformity(Z, gamma=t)), uni, rel_tol=1e-13)
     assert math.isclose(value(centering(Z)), np.sum(Z.mean(0) ** 2), rel_tol=1e-13)
     S = sum(np.outer(z, z) for z in Z) / n
     assert math.isclose(value(whitening(Z)), np.sum((S - np.eye(q) / q) ** 2), rel_tol=1e-13)
@@ -123,7 +122,7 @@ def test_vicreg_and_barlow_against_original_torch_code(rng):
 
 def test_uniformity_log_sum_exp_does_not_underflow(rng):
     Z = sphere(rng, 6, 3)
-    got = value(wang_isola_uniformity(Z, t=500.0))
+    got = value(wang_isola_uniformity(Z, gamma=500.0))
     D = np.sum((Z[:, None] - Z[None]) ** 2, axis=-1)[~np.eye(6, dtype=bool)]
     ref = float(mp.log(mp.fsum(mp.exp(-500 * mp.mpf(d)) for d in D) / 30))
     assert np.isfinite(got) and math.isclose(got, ref, rel_tol=1e-12)
@@ -134,18 +133,18 @@ def test_uniformity_log_sum_exp_does_not_underflow(rng):
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-@given(**batches, t=st.floats(0.1, 5.0))
-def test_uniformity_is_log_of_a0_plus_mmd_u(backend, n, q, seed, t):
+@given(**batches, gamma=st.floats(0.1, 5.0))
+def test_uniformity_is_log_of_a0_plus_mmd_u(backend, n, q, seed, gamma):
     Z = sphere(np.random.default_rng(seed), n, q)
-    kernel = GaussianKernel(t)
-    a0 = kernel.uniform_mean_embedding(q)
+    kernel = GaussianKernel(gamma=gamma)
+    a0 = kernel.uniform_mean_embedding(q=q)
     expected = a0 + mmd2(Z, kernel, "u")  # the argument of the log; a0 + MMD_U^2 cancels to ~eps * a0 absolutely
     Zb = to_backend(Z, backend)
     atol = 1e-14 * max(a0, 1.0)
-    np.testing.assert_allclose(math.exp(value(wang_isola_uniformity(Zb, t))), expected, rtol=1e-12, atol=atol)
-    via_kernel = math.exp(value(wang_isola_uniformity_via_kernel(Zb, t)))
+    np.testing.assert_allclose(math.exp(value(wang_isola_uniformity(Zb, gamma=gamma))), expected, rtol=1e-12, atol=atol)
+    via_kernel = math.exp(value(wang_isola_uniformity_via_kernel(Zb, gamma=gamma)))
     np.testing.assert_allclose(via_kernel, expected, rtol=1e-12, atol=atol)
-    assert wang_isola_kernel(t) == kernel
+    assert wang_isola_kernel(gamma=gamma) == kernel
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -154,10 +153,10 @@ def test_centering_whitening_is_mmd_v_of_p1_p2(backend, n, q, seed, b1, b2):
     Z = sphere(np.random.default_rng(seed), n, q)
     expected = mmd2(Z, LegendreSeriesKernel([0.0, b1, b2]), "v")
     Zb = to_backend(Z, backend)
-    np.testing.assert_allclose(value(centering_whitening(Zb, b1, b2)), expected, **TOL)
-    np.testing.assert_allclose(value(centering_whitening_via_kernel(Zb, b1, b2)), expected, **TOL)
+    np.testing.assert_allclose(value(centering_whitening(Zb, b1=b1, b2=b2)), expected, **TOL)
+    np.testing.assert_allclose(value(centering_whitening_via_kernel(Zb, b1=b1, b2=b2)), expected, **TOL)
     np.testing.assert_allclose(value(centering(Zb)), mmd2(Z, LegendreSeriesKernel([0.0, 1.0]), "v"), **TOL)
-    np.testing.assert_allclose(centering_whitening_kernel(b1, b2).spectrum(q, 2), [0.0, b1, b2], rtol=1e-13)
+    np.testing.assert_allclose(centering_whitening_kernel(b1=b1, b2=b2).spectrum(2, q=q), [0.0, b1, b2], rtol=1e-13)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -179,7 +178,7 @@ def test_spectral_contrastive_repulsion_is_one_over_q_plus_mmd_u(backend, n, q, 
     Z = sphere(np.random.default_rng(seed), n, q)
     Zb = to_backend(Z, backend)
     kernel = spectral_contrastive_kernel()
-    assert math.isclose(kernel.uniform_mean_embedding(q), 1 / q, rel_tol=1e-14)
+    assert math.isclose(kernel.uniform_mean_embedding(q=q), 1 / q, rel_tol=1e-14)
     got = value(spectral_contrastive_repulsion(Zb))
     np.testing.assert_allclose(got, 1 / q + mmd2(Z, kernel, "u"), **TOL)
     np.testing.assert_allclose(value(spectral_contrastive_repulsion_via_kernel(Zb)), got, **TOL)
@@ -190,25 +189,25 @@ def test_spectral_contrastive_repulsion_is_one_over_q_plus_mmd_u(backend, n, q, 
 
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("estimator", ["v", "u"])
-@given(**batches, alpha=st.sampled_from([0.3, 1.0, 1.5, 2.0]))
-def test_energy_distance_is_mmd_of_distance_kernel(backend, estimator, n, q, seed, alpha):
+@given(**batches, s=st.sampled_from([0.3, 1.0, 1.5, 2.0]))
+def test_energy_distance_is_mmd_of_distance_kernel(backend, estimator, n, q, seed, s):
     Z = sphere(np.random.default_rng(seed), n, q)
     Zb = to_backend(Z, backend)
-    kernel = DistanceKernel(alpha / 2)
-    assert energy_kernel(alpha) == kernel
+    kernel = DistanceKernel(s=s)
+    assert energy_kernel(s=s) == kernel
     expected = mmd2(Z, kernel, estimator)
-    np.testing.assert_allclose(value(energy_distance_to_uniform(Zb, alpha, estimator)), expected, **TOL)
-    np.testing.assert_allclose(value(energy_distance_via_kernel(Zb, alpha, estimator)), expected, **TOL)
+    np.testing.assert_allclose(value(energy_distance_to_uniform(Zb, s=s, estimator=estimator)), expected, **TOL)
+    np.testing.assert_allclose(value(energy_distance_via_kernel(Zb, s=s, estimator=estimator)), expected, **TOL)
 
 
 def test_energy_distance_against_loops_and_bakshaev(rng):
     n, q = 8, 5
     Z = sphere(rng, n, q)
     D = [np.linalg.norm(Z[i] - Z[j]) for i in range(n) for j in range(n)]
-    c = _uniform_mean_distance(q, 1.0)
+    c = -DistanceKernel(s=1.0).uniform_mean_embedding(q=q)
     np.testing.assert_allclose(value(energy_distance_to_uniform(Z)), 2 * c - np.mean(D) - c, **TOL)
     # Bakshaev's statistic n * E_V; on S^2 the mean distance is 4/3
-    assert math.isclose(_uniform_mean_distance(3, 1.0), 4 / 3, rel_tol=1e-14)
+    assert math.isclose(-DistanceKernel(s=1.0).uniform_mean_embedding(q=3), 4 / 3, rel_tol=1e-14)
 
 
 @pytest.mark.parametrize("q", [2, 3, 5, 16, 200])
@@ -218,16 +217,18 @@ def test_uniform_mean_distance_against_quadrature_and_kernel(q, alpha):
     mp.mp.dps = 30
     cq = mp.gamma(mp.mpf(q) / 2) / (mp.sqrt(mp.pi) * mp.gamma(mp.mpf(q - 1) / 2))
     ref = cq * mp.quad(lambda s: (1 - s * s) ** (mp.mpf(q - 3) / 2) * (2 - 2 * s) ** (mp.mpf(alpha) / 2), [-1, 0, 1])
-    got = _uniform_mean_distance(q, alpha)
+    got = -DistanceKernel(s=alpha).uniform_mean_embedding(q=q)  # the c_s(q) of energy_distance_to_uniform
     assert math.isclose(got, float(ref), rel_tol=1e-12)
-    assert math.isclose(-DistanceKernel(alpha / 2).uniform_mean_embedding(q), got, rel_tol=1e-12)
 
 
 def test_sphere_gradients_of_classic_and_kernel_forms_agree(rng):
     Z = sphere(rng, 12, 6)
     pairs = [
-        (lambda z: wang_isola_uniformity(z, 2.5), lambda z: wang_isola_uniformity_via_kernel(z, 2.5)),
-        (lambda z: centering_whitening(z, 1.0, 40.0), lambda z: centering_whitening_via_kernel(z, 1.0, 40.0)),
+        (lambda z: wang_isola_uniformity(z, gamma=2.5), lambda z: wang_isola_uniformity_via_kernel(z, gamma=2.5)),
+        (
+            lambda z: centering_whitening(z, b1=1.0, b2=40.0),
+            lambda z: centering_whitening_via_kernel(z, b1=1.0, b2=40.0),
+        ),
         (spectral_contrastive_repulsion, spectral_contrastive_repulsion_via_kernel),
         (energy_distance_to_uniform, energy_distance_via_kernel),
     ]
@@ -251,7 +252,11 @@ def test_exact_forms_are_rotation_invariant_and_vicreg_barlow_are_not(rng):
         np.testing.assert_allclose(value(f(ZR)), value(f(Z)), **TOL)
     Zraw = rng.standard_normal((n, q)) * np.array([3.0, 1.0, 0.5, 0.2, 2.0])
     ZrawR = Zraw @ random_rotation(rng, q)
-    for f in (vicreg_covariance, vicreg_variance, lambda z: barlow_twins_redundancy(z, z + 0.3 * np.sin(z), 0.5)):
+    for f in (
+        vicreg_covariance,
+        vicreg_variance,
+        lambda z: barlow_twins_redundancy(z, z + 0.3 * np.sin(z), redundancy_weight=0.5),
+    ):
         a, b = value(f(Zraw)), value(f(ZrawR))
         assert abs(a - b) > 1e-3 * max(abs(a), abs(b)), f
     Zs = Zraw / np.linalg.norm(Zraw, axis=1, keepdims=True)  # also on the sphere
@@ -320,7 +325,7 @@ def test_vicreg_variance_total_variance_and_jensen_bound(n, q, seed, eps, gamma)
     V = Z.var(axis=0, ddof=1)
     np.testing.assert_allclose(V.sum(), n / (n - 1) * (1 - m2), **TOL)
     bound = gamma - math.sqrt(n * (1 - m2) / ((n - 1) * q) + eps)
-    assert value(vicreg_variance(Z, gamma, eps)) >= bound - 1e-12
+    assert value(vicreg_variance(Z, target_std=gamma, eps=eps)) >= bound - 1e-12
 
 
 @pytest.mark.parametrize("q", [2, 3, 7])
@@ -330,15 +335,15 @@ def test_vicreg_variance_equality_and_zero_set(q, eps):
     n = 2 * q
     for gamma in (1.0, 3.0):  # every hinge active: the Jensen bound is attained
         bound = gamma - math.sqrt(n / ((n - 1) * q) + eps)
-        np.testing.assert_allclose(value(vicreg_variance(Z, gamma, eps)), bound, **TOL)
+        np.testing.assert_allclose(value(vicreg_variance(Z, target_std=gamma, eps=eps)), bound, **TOL)
     if eps == 0.0:
         gamma0 = math.sqrt(n / ((n - 1) * q))
-        assert value(vicreg_variance(Z, gamma0, 0.0)) <= 1e-15
+        assert value(vicreg_variance(Z, target_std=gamma0, eps=0.0)) <= 1e-15
         assert value(centering(Z)) == 0.0
         rng = np.random.default_rng(q)
         for Zr in (sphere(rng, n, q), centred_sphere(rng, q, q)):  # m != 0 or diag S != I/q: strictly positive
             m, d = value(centering(Zr)), np.sum((np.diag(Zr.T @ Zr / n) - 1 / q) ** 2)
-            assert m + d > 1e-6 and value(vicreg_variance(Zr, gamma0, 0.0)) > 1e-8
+            assert m + d > 1e-6 and value(vicreg_variance(Zr, target_std=gamma0, eps=0.0)) > 1e-8
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -355,7 +360,9 @@ def test_barlow_twins_single_view_is_p2_form_of_standardised_rows(backend, n, q,
     Z = np.random.default_rng(seed).standard_normal((n, q)) * np.linspace(0.5, 2, q) + 1.0
     Y = _standardised(Z) / math.sqrt(q)
     T = Y @ Y.T
-    got = value(barlow_twins_redundancy(to_backend(Z, backend), to_backend(Z, backend), lambd, eps=0.0))
+    got = value(
+        barlow_twins_redundancy(to_backend(Z, backend), to_backend(Z, backend), redundancy_weight=lambd, eps=0.0)
+    )
     scale = max(1.0, lambd * q * q)
     np.testing.assert_allclose(got, lambd * q * q * (np.mean(T**2) - 1 / q), rtol=1e-12, atol=1e-12 * scale)
     p2 = (q * T**2 - 1) / (q - 1)  # P_{2,q} off the sphere (the rows of Y are unit only on average)
@@ -372,7 +379,7 @@ def test_barlow_twins_two_views_lambda_one_is_product_kernel_statistic(n, q, see
     joint = np.mean((Y1 @ Y1.T) * (Y2 @ Y2.T))
     align = np.mean(np.sum(Y1 * Y2, axis=1))
     expected = q * q * joint - 2 * q * align + q
-    got = value(barlow_twins_redundancy(Z1, Z2, 1.0, eps=0.0))
+    got = value(barlow_twins_redundancy(Z1, Z2, redundancy_weight=1.0, eps=0.0))
     np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-12 * q * q)
 
 
@@ -384,7 +391,7 @@ def test_barlow_twins_on_sphere_is_p2_mmd_for_balanced_centred_rows(rng, q):
     p2 = mmd2(Z, LegendreSeriesKernel([0, 0, 1]), "v")
     assert p2 > 1e-3  # not trivially whitened
     for lambd in (0.0051, 1.0):
-        got = value(barlow_twins_redundancy(Z, Z, lambd, eps=0.0))
+        got = value(barlow_twins_redundancy(Z, Z, redundancy_weight=lambd, eps=0.0))
         np.testing.assert_allclose(got, lambd * q * (q - 1) * p2, **TOL)
 
 
@@ -393,13 +400,13 @@ def test_barlow_twins_is_not_the_p2_mmd_in_general(rng):
     Z = sphere(rng, n, q) + 1.5 * np.eye(q)[1]
     Z /= np.linalg.norm(Z, axis=1, keepdims=True)
     p2 = mmd2(Z, LegendreSeriesKernel([0, 0, 1]), "v")
-    single = value(barlow_twins_redundancy(Z, Z, 1.0, eps=0.0))
+    single = value(barlow_twins_redundancy(Z, Z, redundancy_weight=1.0, eps=0.0))
     assert abs(single - q * (q - 1) * p2) > 0.1 * single  # the rows of Z are not standardised
     Z2 = Z + 0.3 * rng.standard_normal((n, q))
-    two = value(barlow_twins_redundancy(Z, Z2, 1.0, eps=0.0))
+    two = value(barlow_twins_redundancy(Z, Z2, redundancy_weight=1.0, eps=0.0))
     assert abs(two - single) > 1e-2  # the second view enters through the cross-correlation
     # eps of BatchNorm1d perturbs the exact statements at the level of eps
-    assert abs(value(barlow_twins_redundancy(Z, Z, 1.0)) - single) < 1e-2
+    assert abs(value(barlow_twins_redundancy(Z, Z, redundancy_weight=1.0)) - single) < 1e-2
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -412,14 +419,16 @@ def test_errors(rng):
         centering(Z[0])
     with pytest.raises(ValueError, match="at least 2 rows"):
         wang_isola_uniformity(Z[:1])
-    with pytest.raises(ValueError, match="t must be > 0"):
-        wang_isola_uniformity(Z, t=0.0)
-    with pytest.raises(TypeError, match="t must be a real number"):
-        wang_isola_kernel("2")
+    with pytest.raises(ValueError, match="gamma must be > 0"):
+        wang_isola_uniformity(Z, gamma=0.0)
+    with pytest.raises(TypeError, match="gamma must be a real number"):
+        wang_isola_kernel(gamma="2")
+    with pytest.raises(TypeError):
+        wang_isola_uniformity(Z, 2.0)  # options are keyword-only
     with pytest.raises(ValueError, match="at least 2 columns"):
         centering_whitening(Z[:, :1])
-    with pytest.raises(ValueError, match="alpha"):
-        energy_distance_to_uniform(Z, alpha=2.5)
+    with pytest.raises(ValueError, match="s must lie in"):
+        energy_distance_to_uniform(Z, s=2.5)
     with pytest.raises(ValueError, match="estimator"):
         energy_distance_via_kernel(Z, estimator="x")
     with pytest.raises(ValueError, match="unit vectors"):
@@ -430,8 +439,8 @@ def test_errors(rng):
         barlow_twins_redundancy(Z, Z[:4])
     with pytest.raises(ValueError, match="eps must be >= 0"):
         vicreg_variance(Z, eps=-1.0)
-    with pytest.raises(ValueError, match="lambd must be >= 0"):
-        barlow_twins_redundancy(Z, Z, lambd=-1.0)
+    with pytest.raises(ValueError, match="redundancy_weight must be >= 0"):
+        barlow_twins_redundancy(Z, Z, redundancy_weight=-1.0)
 
 
 def test_returns_backend_scalars(rng):
