@@ -69,7 +69,7 @@ def _peak_bytes(fn) -> int:
 def run(grid, kernel, repeats: int, max_gram_gb: float, seed: int = 0) -> list[dict]:
     rows = []
     for n, q in grid:
-        Z = sample_uniform(n, q, random_state=seed)
+        Z = sample_uniform(n, q=q, rng=seed)
         gram_gb = 8.0 * n * n / 1e9
         values = {}
         row_group = []
@@ -103,8 +103,10 @@ def run(grid, kernel, repeats: int, max_gram_gb: float, seed: int = 0) -> list[d
 
 
 def table(rows: list[dict]) -> str:
-    head = (f"{'n':>6} {'q':>5} {'method':>8} {'time [ms]':>11} {'peak [MB]':>10} {'gram/this':>10} "
-            f"{'blocked/this':>13}  note")
+    head = (
+        f"{'n':>6} {'q':>5} {'method':>8} {'time [ms]':>11} {'peak [MB]':>10} {'gram/this':>10} "
+        f"{'blocked/this':>13}  note"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         if "seconds" in r:
@@ -124,13 +126,19 @@ def table(rows: list[dict]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small grid")
-    parser.add_argument("--max-gram-gb", type=float, default=1.0,
-                        help="skip 'gram' where its n x n float64 matrix exceeds this (GB); default 1")
+    parser.add_argument(
+        "--max-gram-gb",
+        type=float,
+        default=1.0,
+        help="skip 'gram' where its n x n float64 matrix exceeds this (GB); default 1",
+    )
     parser.add_argument("--repeats", type=int, default=5, help="best of this many runs (default 5)")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="BLAS threads (threadpoolctl); 0 leaves the library default; default 1")
-    parser.add_argument("--kernel", default=None,
-                        help="kernel spec for parse_kernel (default: the SFRIK L = 2 kernel, b = (1, 40))")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="BLAS threads (threadpoolctl); 0 leaves the library default; default 1"
+    )
+    parser.add_argument(
+        "--kernel", default=None, help="kernel spec for parse_kernel (default: the SFRIK L = 2 kernel, b = (1, 40))"
+    )
     parser.add_argument("--output", default=str(Path(__file__).parent / "results" / "mmd.json"))
     args = parser.parse_args(argv)
 
@@ -151,8 +159,10 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if limiter is not None:
             limiter.restore_original_limits()
-    print(f"mmd2_uniform, V-statistic, kernel {kernel!r}, numpy {np.__version__}, float64, "
-          f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), BLAS threads: {threads}")
+    print(
+        f"mmd2_uniform, V-statistic, kernel {kernel!r}, numpy {np.__version__}, float64, "
+        f"{os.cpu_count()} CPUs ({platform.processor() or platform.machine()}), BLAS threads: {threads}"
+    )
     print(table(rows))
     headline = [r for r in rows if r["n"] == 4096 and r["q"] == 64 and r["method"] == "moments" and "seconds" in r]
     if headline and "gram_over_method" in headline[0]:
