@@ -35,8 +35,8 @@ and optionally
 ``_strictly_positive_definite(q)``
     Schoenberg's strict condition when the family knows it, None (default) when it cannot be decided.
 ``_spectrum_error(q, degree)``
-    Absolute error bound of each :math:`a_l` (default: ``spectrum_rtol * |a_l|``, the family's stated relative
-    accuracy).
+    Absolute error bound of each :math:`a_l` (default: the stated relative accuracy of :meth:`spectrum` times
+    :math:`|a_l|`).
 
 Class attributes: ``dimension_dependent`` (the profile depends on q), ``has_corner`` (:math:`\varphi` is not
 differentiable at t = 1), ``degree`` (polynomial degree or None), ``name`` (short name), ``spectrum_rtol``.
@@ -53,6 +53,7 @@ import numpy as np
 
 from .._array_api import array_namespace, as_array
 from .._validate import check_degree, check_dimension, check_points
+from ..gegenbauer import log_harmonic_dimension
 
 if TYPE_CHECKING:
     from .algebra import TruncatedKernel
@@ -152,7 +153,8 @@ class DotProductKernel:
         return None
 
     def _spectrum_error(self, q: int, degree: int) -> np.ndarray:
-        return self.spectrum_rtol * np.abs(self.spectrum(degree, q=q))
+        rtol = np.maximum(self.spectrum_rtol, 5e-16 * log_harmonic_dimension(np.arange(degree + 1), q=q))
+        return rtol * np.abs(self.spectrum(degree, q=q))
 
     # ---- validation ---------------------------------------------------------------------------------------------
     def _needs_q(self, q: Any) -> int | None:
@@ -170,8 +172,8 @@ class DotProductKernel:
 
         Float64 host arrays (read-only); zero coefficients have sign 0 and log ``-inf``. ``log|a_l|`` is finite
         where :math:`a_l` itself over- or underflows float64 (:math:`N(q, l)` is astronomically large at large q).
-        Accuracy: that of :meth:`spectrum` (``spectrum_rtol`` relative in :math:`a_l`, i.e. an absolute error of
-        about ``spectrum_rtol`` in ``log|a_l|``).
+        Accuracy: an absolute error of :math:`\max(\text{spectrum\_rtol}, 5 \cdot 10^{-16} \ln N(q, l))` in
+        ``log|a_l|``, the relative accuracy of :meth:`spectrum`.
 
         Examples
         --------
@@ -209,8 +211,10 @@ class DotProductKernel:
         r"""Gegenbauer coefficients :math:`a_0, \dots, a_{degree}` of :math:`\varphi` in dimension q (float64).
 
         :math:`\varphi(t) = \sum_l a_l P_{l,q}(t)`, :math:`a_l = N(q,l) E_{\nu_q}[\varphi P_{l,q}]`. Computed in log
-        space (see :meth:`log_spectrum`); each coefficient that neither over- nor underflows float64 is accurate to
-        the family's ``spectrum_rtol`` relative (1e-12 unless the family states otherwise), for every q >= 2.
+        space (see :meth:`log_spectrum`) as :math:`\ln N(q,l) + \ln|\lambda_l|`; each coefficient that neither over-
+        nor underflows float64 is accurate to :math:`\max(\text{spectrum\_rtol}, 5 \cdot 10^{-16} \ln N(q, l))`
+        relative, for every q >= 2 (``spectrum_rtol`` is 1e-12 unless the family states otherwise; the second term,
+        the rounding of the logarithms, matters only where :math:`N(q, l) > e^{2000}`, e.g. q = 65536 and l > 900).
 
         Examples
         --------
@@ -225,8 +229,8 @@ class DotProductKernel:
     def spectrum_error(self, degree: int, *, q: int) -> np.ndarray:
         r"""Bound on the absolute error of each computed :math:`a_0, \dots, a_{degree}` (float64 array).
 
-        Closed-form families return ``spectrum_rtol * |a_l|``; quadrature-based spectra (:class:`ProfileKernel`)
-        their estimated error.
+        Closed-form families return their stated relative accuracy times :math:`|a_l|` (see :meth:`spectrum`);
+        quadrature-based spectra (:class:`ProfileKernel`) their estimated error.
 
         Examples
         --------
