@@ -189,6 +189,14 @@ class TruncatedKernel(DotProductKernel):
     def _uniform_mean_embedding(self, q):
         return self.kernel._uniform_mean_embedding(q)
 
+    def spectrum(self, degree: int, *, q: int) -> np.ndarray:
+        # the inner kernel's own coefficients (exact for finite series), not their round trip through log space
+        self.log_spectrum(degree, q=q)
+        a = np.zeros(degree + 1)
+        m = min(degree, self.degree) + 1
+        a[:m] = self.kernel.spectrum(m - 1, q=q)
+        return a
+
     def _log_spectrum(self, q, degree):
         log_abs, sign = self.kernel.log_spectrum(min(degree, self.degree), q=q)
         pad = degree + 1 - log_abs.size

@@ -384,7 +384,7 @@ class PoissonKernel(DotProductKernel):
         degrees = np.arange(degree + 1)
         with np.errstate(divide="ignore"):
             log_rho = math.log(self.rho) if self.rho > 0 else -np.inf
-        log_l = np.where(degrees == 0, 0.0, degrees * log_rho)
+        log_l = np.concatenate([[0.0], degrees[1:] * log_rho])  # rho^0 = 1 also at rho = 0
         log_a = log_harmonic_dimension(degrees, q=q) + log_l + self._log_scale(q)
         return log_a, _positive_sign(log_a)
 
@@ -443,7 +443,7 @@ class GeneratingFunctionKernel(DotProductKernel):
                 log_binom = np.where(degrees == 0, 0.0, -np.inf)
             else:
                 log_binom = log_rising(q - 2, degrees) - gammaln(degrees + 1)
-        log_a = log_binom + np.where(degrees == 0, 0.0, degrees * log_rho)
+        log_a = log_binom + np.concatenate([[0.0], degrees[1:] * log_rho])
         return log_a, _positive_sign(log_a)
 
     def _positive_semidefinite(self, q):
