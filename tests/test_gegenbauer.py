@@ -102,6 +102,18 @@ def test_legendre_bound_random(q, l, t):
     assert abs(legendre(l, t, q=q) - ref) <= _legendre_bound(l, q)
 
 
+@pytest.mark.parametrize("q", [2, 3, 17, 65536])
+def test_legendre_float32_within_its_eps(q):
+    # the bound scales with the eps of t's dtype; the float32 input itself is the point of evaluation
+    t32 = np.linspace(-1, 1, 41, dtype=np.float32)
+    eps32 = float(np.finfo(np.float32).eps)
+    for l in (0, 1, 5, 40, 200):
+        got = legendre(l, t32, q=q)
+        assert got.dtype == np.float32
+        ref = np.array([float(legendre_mp_recurrence(l, q, float(t), dps=30)) for t in t32])
+        assert np.all(np.abs(got.astype(np.float64) - ref) <= _legendre_bound(l, q, eps32)), (q, l)
+
+
 def test_special_cases_against_scipy():
     t = np.linspace(-1, 1, 101)
     for l in range(12):

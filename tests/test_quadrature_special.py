@@ -3,6 +3,7 @@
 import mpmath as mp
 import numpy as np
 import pytest
+from _mpref import harmonic_dimension_mp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.integrate import quad
@@ -27,6 +28,55 @@ def test_rule_is_finite_and_exact_on_moments(q, n):
     for k in range(0, min(n, 12)):  # degree 2k <= 2n - 1
         assert w @ x ** (2 * k) == pytest.approx(_even_moment(q, k), rel=1e-12, abs=1e-300)
         assert abs(w @ x ** (2 * k + 1)) <= 1e-15
+
+
+def _gauss_rule_mp(n, q, guesses, dps=40):
+    """Nodes (zeros of P_{n,q}, polished by Newton from ``guesses``) and Christoffel weights
+    w_i = 1 / sum_{k<n} N(q,k) P_{k,q}(x_i)^2 at ``dps`` digits."""
+    with mp.workdps(dps):
+
+        def values(x):
+            p = [mp.mpf(1), x]
+            d = [mp.mpf(0), mp.mpf(1)]
+            for k in range(1, n):
+                p.append(((2 * k + q - 2) * x * p[k] - k * p[k - 1]) / (k + q - 2))
+                d.append(((2 * k + q - 2) * (p[k] + x * d[k]) - k * d[k - 1]) / (k + q - 2))
+            return p, d
+
+        nodes, weights = [], []
+        for guess in guesses:
+            x = mp.mpf(guess)
+            for _ in range(4):
+                p, d = values(x)
+                x -= p[n] / d[n]
+            p, _ = values(x)
+            ns = [harmonic_dimension_mp(q, k) for k in range(n)]
+            weights.append(1 / mp.fsum(ns[k] * p[k] ** 2 for k in range(n)))
+            nodes.append(x)
+        return nodes, weights
+
+
+@pytest.mark.parametrize("q, n", [(3, 30), (5, 64), (64, 40), (4096, 50), (65536, 100), (65536, 12)])
+def test_rule_against_mpmath(q, n):
+    # the documented accuracy: nodes to a few eps absolute, weights to 1e-13 relative (tails included)
+    x, w = projected_quadrature(n, q=q)
+    nodes, weights = _gauss_rule_mp(n, q, x)
+    eps = np.finfo(np.float64).eps
+    for xi, wi, xr, wr in zip(x, w, nodes, weights):
+        assert abs(xi - xr) <= 4 * eps, (xi, xr)
+        assert abs(wi - wr) <= 1e-13 * wr, (wi, wr)
+
+
+@given(q=st.integers(2, 70000), n=st.integers(1, 40), data=st.data())
+def test_rule_integrates_polynomials_exactly(q, n, data):
+    # a random polynomial of degree <= 2n - 1 in the P_{l,q} basis: its nu_q mean is its coefficient a_0
+    degree = data.draw(st.integers(0, 2 * n - 1))
+    coefficients = data.draw(st.lists(st.floats(-1, 1), min_size=degree + 1, max_size=degree + 1))
+    x, w = projected_quadrature(n, q=q)
+    from dotkernels.gegenbauer import legendre_series
+
+    value = float(w @ legendre_series(coefficients, x, q=q))
+    assert abs(value - coefficients[0]) <= 1e-12 * (1 + sum(abs(c) for c in coefficients))
 
 
 def test_rule_matches_scipy_where_scipy_works():
@@ -86,13 +136,29 @@ def test_density_against_mpmath(q):
     assert isinstance(projected_density(0.2, q=5), np.float64)
 
 
-@settings(max_examples=15)  # mpmath's besseli is slow at large orders
+@settings(max_examples=8)  # mpmath's besseli is slow at large orders; the edges have their own grid
 @given(nu=st.floats(0, 1e5), x=st.floats(1e-6, 1e5))
 def test_log_iv_against_mpmath(nu, x):
     with mp.workdps(40):
         ref = mp.log(mp.besseli(nu, x, maxterms=10**6))
     got = log_iv(nu, x)
     assert abs(got - float(ref)) <= 1e-13 * max(1.0, abs(float(ref)))
+
+
+@pytest.mark.parametrize(
+    "nu, x",
+    [
+        (nu, x)
+        for nu in (0.0, 0.5, 1.0, 149.99, 150.0, 150.01, 3000.0, 32767.0, 1e5)
+        for x in (1e-6, 0.3, 1.0, 150.0, 1e4)
+    ]
+    + [(0.0, 1e5), (150.0, 1e5), (1e5, 1e5)],
+)
+def test_log_iv_on_the_edges_of_its_domain(nu, x):
+    # the switch between scipy's ive and the Debye expansion at order 150, tiny and huge arguments
+    with mp.workdps(40):
+        ref = float(mp.log(mp.besseli(nu, x, maxterms=10**6)))
+    assert abs(log_iv(nu, x) - ref) <= 1e-13 * max(1.0, abs(ref))
 
 
 def test_log_iv_edge_cases():

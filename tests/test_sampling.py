@@ -10,6 +10,8 @@ import math
 import mpmath as mp
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import integrate, special, stats
 
 from dotkernels.sampling import _WatsonEnvelope, sample_uniform, sample_vmf, sample_watson
@@ -39,7 +41,8 @@ def _bessel_ratio(q, kappa):
 def _check_rows(X, n, q):
     assert X.shape == (n, q) and X.dtype == np.float64
     assert np.all(np.isfinite(X))
-    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=0, atol=1e-14)
+    # unit rows to 2 eps (the module's statement), plus the rounding of the norm computed here
+    np.testing.assert_allclose(np.linalg.norm(X, axis=1), 1.0, rtol=0, atol=4 * np.finfo(np.float64).eps)
 
 
 def _second_moment_check(X, reference):
@@ -260,6 +263,36 @@ def test_watson_envelope_is_valid_and_efficient(q, kappa):
         log_int = float(mp.log(mp.beta(0.5, m + 1) / 2 * mp.hyp1f1(0.5, mp.mpf(q) / 2, kappa))) - log_mode
     efficiency = 0.5 * math.exp(log_int) / (env.v_plus - env.v_minus)
     assert 0.4 <= efficiency <= 1.0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# properties over the whole parameter range
+
+
+@settings(max_examples=25)
+@given(
+    n=st.integers(0, 50),
+    q=st.integers(2, 300),
+    kappa=st.floats(-1e6, 1e6, allow_nan=False),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_samplers_return_unit_rows_and_honour_the_seed(n, q, kappa, seed):
+    mu = _unit(q, seed % 1000)
+    for sampler in (
+        lambda rng: sample_uniform(n, q=q, rng=rng),
+        lambda rng: sample_vmf(n, mu=mu, kappa=abs(kappa), rng=rng),
+        lambda rng: sample_watson(n, mu=mu, kappa=kappa, rng=rng),
+    ):
+        X = sampler(seed)
+        _check_rows(X, n, q)
+        np.testing.assert_array_equal(X, sampler(np.random.default_rng(seed)))
+
+
+@settings(max_examples=10)
+@given(q=st.integers(3, 60), kappa=st.floats(0.1, 200.0))
+def test_vmf_mean_resultant_length_random(q, kappa):
+    X = sample_vmf(4000, mu=_unit(q, 1), kappa=kappa, rng=q)
+    _assert_mean(X @ _unit(q, 1), _bessel_ratio(q, kappa), f"E[mu^T x] at q={q}, kappa={kappa}")
 
 
 # ---------------------------------------------------------------------------------------------------------------
