@@ -88,9 +88,10 @@ increase beyond L (true for every named test). Where the neglected mean cannot r
 (Riesz with s < 1, large q) a :class:`~dotkernels.nulls.TruncationWarning` is issued only if that variance exceeds
 TAIL_RTOL times the variance of the law (the p-values' error is of the order of their ratio); the neglected mean is
 reported as ``truncation_error`` in every case. Degrees beyond 1000 enter the law in groups of nearly equal weight
-(ratio <= 1.1), each a scaled chi-square with the group's exact mean and variance; degrees whose dimension
+(ratio <= 1.1; weights below 1e-10 of the largest grouped one in a few wider groups), each a scaled chi-square
+with the group's exact mean and variance; degrees whose dimension
 :math:`N(q,l)` overflows float64 or whose weight underflows (large q) enter through their mean only: their standard
-deviation :math:`a_l\sqrt{2/N(q,l)}` is below :math:`10^{-140} a_l`.
+deviation :math:`\sqrt{2 a_l w_l}` is below :math:`2 \cdot 10^{-140} \max(a_l, \sqrt{a_l})`.
 
 References
 ----------
@@ -169,7 +170,10 @@ _DEGENERATE_RTOL = 1e-8
 _DIRECT_DEGREE = 1000
 # Largest weight ratio within a group, and the most groups (wider bins when the weights span a huge range).
 _GROUP_RATIO = 1.1
-_MAX_GROUPS = 256
+# Weights within this factor of the largest grouped weight use ratio-1.1 groups; smaller ones (whose share of the
+# variance is below this factor) share _COARSE_GROUPS wider groups.
+_FINE_RANGE = 1e10
+_COARSE_GROUPS = 16
 # Degrees checked for negative coefficients before a Monte Carlo test of a user kernel.
 _CHECK_DEGREE = 64
 # First degree tried by the automatic truncation (doubled until the tolerance is met).
@@ -599,13 +603,19 @@ def _grouped_terms(a: np.ndarray, log_w: np.ndarray) -> tuple[np.ndarray, np.nda
 
     A group with means m_l = w_l N_l becomes w_g chi^2_{d_g}, w_g = sum w_l m_l / sum m_l, d_g = (sum m_l)^2 /
     sum w_l m_l: the first two cumulants are those of the group, the third is off by a factor within
-    [1/ratio^2, 1] where ratio bounds the weights' spread in the group.
+    [1/ratio, 1] where ratio bounds the weights' spread in the group (1.1 for weights within 1e10 of the largest;
+    the smaller ones share a few wider groups).
     """
     if a.size == 0:
         return a, a
     top = float(np.max(log_w))
-    width = max(math.log(_GROUP_RATIO), (top - float(np.min(log_w))) / _MAX_GROUPS)
-    bins = np.floor((top - log_w) / width).astype(np.int64)
+    depth = top - log_w
+    fine = math.log(_GROUP_RATIO)
+    n_fine = math.ceil(math.log(_FINE_RANGE) / fine)
+    coarse = max(fine, (float(np.max(depth)) - n_fine * fine) / _COARSE_GROUPS)
+    bins = np.where(
+        depth < n_fine * fine, np.floor(depth / fine), n_fine + np.floor((depth - n_fine * fine) / coarse)
+    ).astype(np.int64)
     bins = np.unique(bins, return_inverse=True)[1]
     scale = math.exp(top)  # weights relative to the largest: no underflow of w m for tiny weights
     m1 = np.bincount(bins, weights=a)
@@ -661,7 +671,9 @@ def sobolev_null(
     Raises
     ------
     ValueError
-        If a coefficient :math:`a_l`, 1 <= l <= L, is negative (beyond rounding), or the law is degenerate.
+        If a coefficient :math:`a_l`, 1 <= l <= L, is negative beyond rounding (negative values smaller than 1e-12
+        times :math:`\sum_{l \ge 1} a_l` are rounding noise of the spectrum and count as 0), or the law is
+        degenerate.
 
     Warns
     -----
