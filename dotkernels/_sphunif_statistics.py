@@ -63,6 +63,7 @@ __all__: list[str] = []
 _GRID = 2049  # interpolation grid of the projected-ecdf kernels on [0, pi]
 _NODES = 200  # Gauss-Legendre nodes of the inner integrals
 _PAIR_BLOCK = 2048
+_MAX_DIM = 1e18  # largest N(q, k) whose chi-square weight is resolved (see projected_null)
 
 
 # =================================================================================================================
@@ -390,3 +391,32 @@ def pycke_sphere(Z: np.ndarray, *, gram: np.ndarray | None = None) -> float:
 
 def normal_sf(x: float) -> float:
     return float(stats.norm.sf(x))
+
+
+def projected_null(test: str, *, q: int, t: float = 1.0 / 3.0, method: str = "imhof", rtol: float = 1e-7) -> Any:
+    r"""Asymptotic null law :math:`\sum_k v_k^2\chi^2_{N(q,k)}` of PCvM, PAD or PRt(t), tail mean folded in.
+
+    The degree doubles from 64 until the neglected mean is below ``rtol`` times the total (at most 1024); the
+    neglected mean goes into the law's shift (exact mean) and ``truncation_error``.
+    """
+    from .nulls import WeightedChiSquare
+
+    degree = 64
+    while True:
+        v, total = projected_weights(test, q=q, degree=degree, t=t)
+        dims = harmonic_dims(degree, q=q)
+        # a_k = N(q, k) v_k^2 carries the quadrature noise of v_k times sqrt(N(q, k)): degrees with
+        # N(q, k) > 1e18 are not resolved in float64 (noise ~ 1e-16 sqrt(N)); their chi-squares are
+        # concentrated at their means (weight v_k^2 tiny), which go into the shift.
+        resolved = dims <= _MAX_DIM
+        a = v * dims
+        cum = np.cumsum(np.where(resolved, a, 0.0))
+        done = np.nonzero(cum >= (1.0 - rtol) * total)[0]
+        if done.size or not resolved[-1] or degree >= 1024:
+            break
+        degree *= 2
+    last = int(done[0]) + 1 if done.size else int(np.count_nonzero(resolved))
+    keep = np.zeros(degree, dtype=bool)
+    keep[:last] = v[:last] > 0  # exact zeros (PRt at rational t) come out as +-noise
+    tail = total - float(math.fsum(a[keep]))
+    return WeightedChiSquare(v[keep], dims[keep], method=method, shift=tail, tail_bound=abs(tail))
