@@ -65,8 +65,6 @@ __all__ = ["NNGPKernel", "NTKKernel"]
 
 ACTIVATIONS = ("relu", "step", "erf", "gelu")
 
-#: relative rounding allowance added to every error bound (positive sums in log space)
-_ROUNDING = 1e-13
 #: largest number of powers of t used by the series route
 _MAX_TERMS = 1 << 12
 #: largest number of Hermite coefficients of a general activation, and of Gauss-Hermite nodes (numpy's rule is
@@ -85,9 +83,9 @@ def _gelu_derivative(x: np.ndarray) -> np.ndarray:
 
 def _gauss_hermite_mean(function: Callable[[np.ndarray], Any], scale: float, nodes: int = 300) -> float:
     """E[f(sqrt(scale) Z)] for Z standard normal, by Gauss–Hermite quadrature."""
-    x, w = np.polynomial.hermite_e.hermegauss(nodes)
+    x, w = ps.gauss_hermite_rule(nodes)
     values = np.asarray(function(math.sqrt(scale) * x), dtype=np.float64)
-    return float(np.dot(w, values) / math.sqrt(2.0 * math.pi))
+    return float(np.dot(w, values))
 
 
 class _HermiteLayer:
@@ -323,7 +321,8 @@ class _FullyConnectedKernel(DotProductKernel):
         c = theta if self._tangent else k
         c = np.maximum(c, 0.0)  # rounding only: every term added is non-negative
         value = self._phi_at_one(None)
-        remainder = max(value - math.fsum(c), 0.0)
+        # phi(1) - sum c_p cannot resolve a tail below the rounding of phi(1): 4 eps |phi(1)| covers it
+        remainder = max(value - math.fsum(c), 0.0) + 4 * np.finfo(np.float64).eps * abs(value)
         spread = 0.0
         if self.activation not in ("relu", "step", "erf"):
             # the truncated Hermite series miss a non-negative part whose value at t = 1 is this difference
@@ -358,21 +357,20 @@ class _FullyConnectedKernel(DotProductKernel):
             c, remainder, spread = self._series(terms)
             log_a, sign, error = ps.series_spectrum(c, degree, q=q, remainder=remainder, spread=spread)
             a = np.where(sign > 0, np.exp(log_a), 0.0)
-            error = error + _ROUNDING * a
             route = np.zeros(degree + 1, dtype=np.int8)
             if quadrature is None and np.any(error > self.spectrum_rtol * a):
                 # low dimension: Gauss-Legendre in the angle is accurate where N(q, l) is moderate
                 nodes = 2 * degree + 256
                 first, _ = self._quadrature_spectrum(q, degree, nodes)
                 second, rounding = self._quadrature_spectrum(q, degree, 2 * nodes)
-                quadrature = (np.maximum(second, 0.0), np.abs(second - first) + rounding + _ROUNDING * np.abs(second))
+                quadrature = (np.maximum(second, 0.0), np.abs(second - first) + rounding + ps.ROUNDING * np.abs(second))
             if quadrature is not None:
                 better = (quadrature[1] < error) & (quadrature[1] < 0.5 * quadrature[0])
                 a = np.where(better, quadrature[0], a)
                 error = np.where(better, quadrature[1], error)
                 route = better.astype(np.int8)
-            failing = error > self.spectrum_rtol * a
-            if not np.any(failing) or terms >= _MAX_TERMS:
+            failing = (error > self.spectrum_rtol * a) & (a > 0)
+            if not np.any(failing) or terms >= _MAX_TERMS or spread > 0:
                 break
             worst = float(np.max(error[failing] / np.maximum(a[failing], 1e-300)))
             if worst > 0.1 * previous_worst:  # more powers no longer pay
@@ -380,7 +378,11 @@ class _FullyConnectedKernel(DotProductKernel):
             previous_worst = worst
             terms *= 2
         # below ~1e-13 phi(1) in absolute terms a coefficient is resolved only when the series is exact
-        failing = (error > self.spectrum_rtol * a) & ((spread == 0) | (error > 1e-13 * abs(self._phi_at_one(q))))
+        # zeros are structural (a whole parity vanishes); below ~1e-13 phi(1) in absolute terms a coefficient is
+        # resolved only when the series is exact
+        failing = (
+            (error > self.spectrum_rtol * a) & (a > 0) & ((spread == 0) | (error > 1e-13 * abs(self._phi_at_one(q))))
+        )
         if np.any(failing):
             worst = np.max(error[failing] / np.maximum(a[failing], 1e-300))
             warnings.warn(

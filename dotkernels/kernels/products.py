@@ -50,7 +50,6 @@ __all__ = ["CompositionKernel", "ProductKernel", "linearization_coefficients", "
 #: powers of t used by the series route by default (doubled while the error bound improves, up to _MAX_TERMS)
 _MIN_TERMS = 512
 _MAX_TERMS = 1 << 12
-_ROUNDING = 1e-13
 #: largest number of terms of an outer series applied by Horner's scheme
 _MAX_OUTER = 256
 
@@ -131,7 +130,8 @@ def power_series(kernel: DotProductKernel, terms: int) -> tuple[np.ndarray, floa
 
 
 def _finish(c: np.ndarray, value_at_one: float, spread: float = 0.0) -> tuple[np.ndarray, float, float]:
-    remainder = max(value_at_one - math.fsum(c), 0.0)
+    # value_at_one - sum c_p cannot resolve a tail below the rounding of value_at_one: 4 eps covers it
+    remainder = max(value_at_one - math.fsum(c), 0.0) + 4 * np.finfo(np.float64).eps * abs(value_at_one)
     return c, remainder, min(max(spread, 0.0), remainder)
 
 
@@ -143,7 +143,6 @@ def _spectrum_from_series(series: Any, q: int, degree: int, rtol: float) -> tupl
         c, remainder, spread = series(terms)
         log_a, sign, error = ps.series_spectrum(c, degree, q=q, remainder=remainder, spread=spread)
         a = np.where(sign > 0, np.exp(log_a), 0.0)
-        error = error + _ROUNDING * a
         failing = error > rtol * a
         if not np.any(failing) or terms >= _MAX_TERMS or spread > 0:
             return log_a, sign, error
@@ -380,7 +379,7 @@ class ProductKernel(DotProductKernel):
         ]
         own = [math.fsum(e) for e in errors]
         bound = math.prod(s + t + e for s, t, e in zip(kept, tails, own)) - math.prod(kept)
-        error = np.full(degree + 1, max(bound, 0.0)) + _ROUNDING * np.abs(a)
+        error = np.full(degree + 1, max(bound, 0.0)) + ps.ROUNDING * np.abs(a)
         with np.errstate(divide="ignore"):
             return np.log(np.abs(a)), np.sign(a), error
 
