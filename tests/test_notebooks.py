@@ -1,0 +1,41 @@
+"""The committed notebooks carry the outputs of a full run: every code cell has run and shown something.
+
+(CI re-executes them in their fast mode with nbmake, ``DOTKERNELS_FAST=1 pytest --nbmake notebooks``.)
+"""
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.ipynb"))
+
+
+def test_the_notebooks_are_there():
+    names = [p.stem for p in NOTEBOOKS]
+    for expected in ("01_kernel_spectra", "02_special_cases", "03_uniformity_tests", "04_pretraining"):
+        assert expected in names
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_code_cell_has_outputs_and_no_error(path):
+    nb = nbformat.read(path, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code, f"{path.name} has no code"
+    counts = []
+    for i, cell in enumerate(code):
+        assert cell.outputs, f"{path.name}: code cell {i} has no output (commit the notebook after a full run)"
+        assert not [o for o in cell.outputs if o.output_type == "error"], f"{path.name}: code cell {i} failed"
+        counts.append(cell.execution_count)
+    # one run from top to bottom, not cells run out of order
+    assert counts == list(range(1, len(code) + 1)), f"{path.name}: execution counts {counts}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_notebook_shows_a_figure_and_ends_with_a_conclusion(path):
+    nb = nbformat.read(path, as_version=4)
+    images = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if "image/png" in o.get("data", {})]
+    assert images, f"{path.name} shows no figure"
+    last_markdown = [c for c in nb.cells if c.cell_type == "markdown"][-1].source
+    assert "conclusion" in last_markdown.lower() or "summary" in last_markdown.lower(), path.name
