@@ -82,6 +82,8 @@ def _scalar(x: Any, xp: Any) -> Any:
 
 def _recurrence_integers(degree: int, q: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Integer numerators and denominator of (alpha_k, beta_k), k = 0..degree: (2k+q-2, k) / (k+q-2)."""
+    if 2 * degree + q >= 2**62:
+        raise ValueError(f"degree and q too large for the recurrence (2 degree + q must be < 2**62), got {degree}, {q}")
     k = np.arange(degree + 1, dtype=np.int64)
     denominator = k + (q - 2)
     alpha_numerator = denominator + k
