@@ -340,9 +340,10 @@ def train_step(state: RunState, x: torch.Tensor) -> dict[str, float]:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
     with state.autocast():
         embs = state.forward(views)
-    finite = all(bool(torch.isfinite(e.detach().float().sum())) for e in embs)
-    if float(D.all_reduce_min(torch.tensor([float(finite)], device=state.device))) < 1:
-        _nonfinite(state, {"embeddings": math.nan})
+    if state.ctx.active:  # every rank stops together (in one process the loss itself rejects non-finite input)
+        finite = all(bool(torch.isfinite(e.detach().float().sum())) for e in embs)
+        if float(D.all_reduce_min(torch.tensor([float(finite)], device=state.device))) < 1:
+            _nonfinite(state, {"embeddings": math.nan})
     try:
         res = state.loss_fn.forward_terms(embs)
     except ValueError as exc:
