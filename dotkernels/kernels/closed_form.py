@@ -147,8 +147,9 @@ class ExponentialKernel(DotProductKernel):
     Spectrum: :math:`a_l = N(q,l)\, \Gamma(q/2) (2/\kappa)^{q/2-1} I_{l+q/2-1}(\kappa)` (q = 2: :math:`2 I_l`);
     :math:`a_l \to \kappa^l / l!` as q grows. Strictly positive definite on every sphere.
 
-    Accuracy: every :math:`a_l` to 1e-12 relative for q >= 2, 0 < kappa <= 1e3 (see :func:`log_gaussian_lambda`
-    beyond), wherever :math:`a_l` is a normal float64 (``log_spectrum`` beyond).
+    Accuracy: every :math:`a_l` that is a normal float64 to 1e-12 relative for q >= 2 and 0 < kappa <= 2e3 (the
+    general bound of :meth:`~DotProductKernel.spectrum` where :math:`N(q, l)` is huge); beyond, the error of
+    :math:`\ln a_l` grows to about ``5e-16 * kappa``.
 
     Examples
     --------
@@ -195,8 +196,9 @@ class GaussianKernel(DotProductKernel):
     :math:`a_0 = e^{-2\gamma}\, {}_0F_1(; q/2; \gamma^2)`. With gamma = Wang & Isola's t, the uniformity loss is
     :math:`\log(a_0 + \mathrm{MMD}^2)`. Strictly positive definite on every sphere.
 
-    Accuracy: every :math:`a_l` to 1e-12 relative for q >= 2 and 0 < gamma <= 1e3 (about ``2e-16 * gamma`` beyond
-    when l + q/2 >= 150), wherever :math:`a_l` is a normal float64.
+    Accuracy: every :math:`a_l` that is a normal float64 to 1e-12 relative for q >= 2 and 0 < gamma <= 1e3 (the
+    general bound of :meth:`~DotProductKernel.spectrum` where :math:`N(q, l)` is huge); beyond, the error of
+    :math:`\ln a_l` grows to about ``1e-15 * gamma``.
 
     Examples
     --------
@@ -477,8 +479,9 @@ class InverseMultiquadricKernel(DotProductKernel):
     :math:`s^{\beta+l-1} (1 - (2 + c^2) s) / (q/2)_l` is integrated exactly. Strictly positive definite on every
     sphere.
 
-    Accuracy: every :math:`a_l` to 1e-12 relative for q >= 2, 1e-4 <= c <= 1e4, 0 < beta <= 100 (the error grows
-    like ``2e-16 / c`` as c -> 0), wherever :math:`a_l` is a normal float64.
+    Accuracy: every :math:`a_l` that is a normal float64 to 1e-12 relative for q >= 2, 1e-4 <= c <= 1e4 and
+    0 < beta <= 100 (held against mpmath's hypergeometric function up to degree 300); as c -> 0 below that domain
+    the quadrature's rounding grows like ``2e-16 / c``.
 
     Examples
     --------

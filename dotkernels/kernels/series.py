@@ -19,7 +19,7 @@ import numpy as np
 
 from .._validate import check_degree, check_real
 from ..gegenbauer import derivative_coefficients, harmonic_dimension, legendre_series, log_harmonic_dimension
-from ._base import DotProductKernel, SpectrumAccuracyWarning, log_abs_sign
+from ._base import SPECTRUM_CACHE_SIZE, DotProductKernel, SpectrumAccuracyWarning, log_abs_sign
 
 __all__ = [
     "BandLimitedKernel",
@@ -230,6 +230,8 @@ class _SpectrallyDefined(_SeriesProfile):
         cache = self.__dict__.setdefault("_degree_cache", {})
         if q in cache:
             return cache[q]
+        while len(cache) >= SPECTRUM_CACHE_SIZE:
+            cache.pop(next(iter(cache)))
         degree = 32
         while True:
             log_abs, _ = self.log_spectrum(degree, q=q)
