@@ -70,7 +70,11 @@ def _loop_collectives(rank):
     """The no-grad collectives of a training loop, each with a rank-dependent input."""
     D.barrier()
     t = torch.full((3,), float(rank + 1), dtype=torch.float64)
+    x = torch.tensor(float(rank + 1), dtype=torch.float64, requires_grad=True)
+    shown = D.global_values({"loss": 3.0 * x * x})["loss"]
+    shown.backward()
     return {
+        "global_value": (shown.detach(), x.grad),
         "broadcast": D.broadcast(t.clone(), src=1),
         "broadcast_object": D.broadcast_object({"rank": rank}, src=1),
         "gather_object": D.all_gather_object(("r", rank)),
@@ -177,7 +181,7 @@ def test_single_process_fallbacks():
         D.gather_sizes(-1)
     torch.testing.assert_close(D.all_reduce_mean(x), x.detach())
     torch.testing.assert_close(D.all_reduce_min(x), x.detach())
-    assert D.global_value(x) is x
+    assert D.global_values({"a": x})["a"] is x
     assert D.broadcast(x) is x and D.broadcast_object("a") == "a" and D.all_gather_object(3) == [3]
     D.barrier()
     assert D.is_main_process() and not D.is_initialized()
@@ -230,6 +234,9 @@ def test_loop_collectives(spawned):
         torch.testing.assert_close(loop["mean"], torch.full((3,), 1.5, dtype=torch.float64))
         torch.testing.assert_close(loop["min"], torch.full((3,), 1.0, dtype=torch.float64))
         assert loop["is_main"] == (r == 0)
+        # value: the mean of the shares 3 x_r^2 (3 and 12); gradient: the share's own, 6 x_r
+        value, grad = loop["global_value"]
+        assert float(value) == 7.5 and float(grad) == 6.0 * (r + 1)
 
 
 @pytest.mark.distributed

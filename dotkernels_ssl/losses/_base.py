@@ -31,6 +31,7 @@ is the exact rank share's, so DDP's averaging gives the full-batch gradient (see
 from __future__ import annotations
 
 import contextlib
+import inspect
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
@@ -145,9 +146,15 @@ _OPTION_CHECKS: dict[str, Callable[[Any, str], Any]] = {
 }
 
 
-def check_options(**options: Any) -> dict[str, Any]:
-    """Every loss option checked by the one validator of its name (ValueError/TypeError naming the option)."""
-    return {name: _OPTION_CHECKS[name](value, name) for name, value in options.items()}
+def check_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The arguments of a loss with every option checked by the one validator of its name.
+
+    A loss function passes its own arguments (``check_options(locals())`` as its first statement); names without
+    a validator (the views) pass through unchanged. Raises ValueError/TypeError naming the option.
+    """
+    return {
+        name: _OPTION_CHECKS[name](value, name) if name in _OPTION_CHECKS else value for name, value in options.items()
+    }
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -176,13 +183,19 @@ def _view_list(z1: Views, z2: Tensor | None, min_views: int) -> list[Tensor]:
     return views
 
 
+def check_matrix(x: Any, name: str) -> Tensor:
+    """``x`` itself when it is a 2-D floating-point tensor (rows of points); TypeError/ValueError naming ``name``."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() != 2:
+        raise ValueError(f"{name} must be 2-D (batch, dim), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a floating-point tensor, got {x.dtype}")
+    return x
+
+
 def _check_view(k: int, v: Any, first: Tensor) -> None:
-    if not isinstance(v, Tensor):
-        raise TypeError(f"view {k} is a {type(v).__name__}, expected a torch.Tensor")
-    if v.dim() != 2:
-        raise ValueError(f"view {k} must be 2-D (batch, dim), got shape {tuple(v.shape)}")
-    if not v.is_floating_point():
-        raise TypeError(f"view {k} must be a floating-point tensor, got {v.dtype}")
+    check_matrix(v, f"view {k}")
     if v.shape != first.shape:
         raise ValueError(
             f"all views must have the same shape: view 0 is {tuple(first.shape)}, view {k} is {tuple(v.shape)}"
@@ -237,20 +250,21 @@ def world_layout(n_local: int, device: torch.device) -> World:
 
 
 def prepare_views(
-    z1: Views, z2: Tensor | None, *, check_finite: bool, min_views: int = 2
+    z1: Views, z2: Tensor | None, *, check_finite: bool, min_views: int = 2, normalize_eps: float | None = None
 ) -> tuple[list[Tensor], World]:
-    """Checked (finite when ``check_finite``), half-precision-promoted views and their batch layout."""
+    r"""Checked (finite when ``check_finite``), half-precision-promoted views and their batch layout.
+
+    With ``normalize_eps`` the views are projected onto the sphere, :math:`u_i = z_i / \max(\|z_i\|_2,
+    \varepsilon)` (in float32 or float64: the promotion comes first).
+    """
     views = as_views(z1, z2, min_views=min_views)
     if check_finite:
         _check_finite(views)
     if views[0].dtype in (torch.float16, torch.bfloat16):
         views = [v.float() for v in views]
+    if normalize_eps is not None:
+        views = [F.normalize(v, dim=1, eps=normalize_eps) for v in views]
     return views, world_layout(int(views[0].shape[0]), views[0].device)
-
-
-def normalize_views(views: list[Tensor], eps: float) -> list[Tensor]:
-    r"""Rows projected onto the sphere, :math:`u_i = z_i / \max(\|z_i\|_2, \varepsilon)`."""
-    return [F.normalize(v, dim=1, eps=eps) for v in views]
 
 
 def view_pairs(n_views: int) -> list[tuple[int, int]]:
@@ -269,18 +283,9 @@ def squared_distance_share(views: list[Tensor], world: World) -> Tensor:
 # ----------------------------------------------------------------------------------------------------
 
 
-def _global_values(terms: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Each rank share ``L_r`` as ``L_r + (mean_s L_s - L_r).detach()`` (one all-reduce; identity in one process)."""
-    if not D.is_distributed():
-        return terms
-    dtype = next(iter(terms.values())).dtype
-    means = D.all_reduce_mean(torch.stack([t.detach().to(dtype) for t in terms.values()]))
-    return {k: t + (means[i].to(t.dtype) - t.detach()) for i, (k, t) in enumerate(terms.items())}
-
-
 def combine(terms: dict[str, Tensor], weights: Mapping[str, float]) -> LossTerms:
     """``LossTerms(sum_k weights[k] * terms[k], terms, weights)``, with global values under DDP (module docstring)."""
-    terms = _global_values(terms)
+    terms = D.global_values(terms)
     items = list(terms.items())
     loss = weights[items[0][0]] * items[0][1]
     for k, v in items[1:]:
@@ -288,21 +293,54 @@ def combine(terms: dict[str, Tensor], weights: Mapping[str, float]) -> LossTerms
     return LossTerms(loss, terms, {k: float(weights[k]) for k in terms})
 
 
-class TermsLoss(nn.Module):
-    """Base of the loss modules: the options, checked once by :func:`check_options`, then the functional twin.
+def _options_signature(function: Callable[..., LossTerms]) -> inspect.Signature:
+    """The options of a functional twin (everything after the views), as a constructor's parameters."""
+    params = list(inspect.signature(function).parameters.values())[2:]
+    return inspect.Signature([p.replace(kind=inspect.Parameter.POSITIONAL_OR_KEYWORD) for p in params])
 
-    A subclass names its functional twin (``function``) and its preset family (``preset_method``, a key of
-    :data:`~dotkernels_ssl.losses.PRESETS`); its ``__init__`` passes its options to this one.
+
+class TermsLoss(nn.Module):
+    """Base of the loss modules: a module is its functional twin with options checked once and stored.
+
+    A subclass names its functional twin (``function``) and, optionally, its preset family (``preset_method``, a
+    key of :data:`~dotkernels_ssl.losses.PRESETS`). Its constructor takes exactly the options of ``function``
+    (same names, defaults and order, positional or keyword); :meth:`forward_terms` calls ``function`` with them.
     """
 
     function: ClassVar[Callable[..., LossTerms]]
     preset_method: ClassVar[str | None] = None
+    _signature: ClassVar[inspect.Signature]
 
-    def __init__(self, **options: Any) -> None:
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "function" not in cls.__dict__:
+            return
+        cls._signature = _options_signature(cls.function)
+
+        def __init__(self: TermsLoss, *args: Any, **options: Any) -> None:
+            TermsLoss.__init__(self, *args, **options)
+
+        self_parameter = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        __init__.__signature__ = cls._signature.replace(  # type: ignore[attr-defined]
+            parameters=[self_parameter, *cls._signature.parameters.values()], return_annotation=None
+        )
+        __init__.__qualname__ = f"{cls.__qualname__}.__init__"
+        __init__.__module__ = cls.__module__
+        cls.__init__ = __init__  # type: ignore[method-assign]
+
+    def __init__(self, *args: Any, **options: Any) -> None:
         super().__init__()
-        self._option_names = tuple(options)
-        for name, value in check_options(**options).items():
+        bound = self._signature.bind(*args, **options)
+        bound.apply_defaults()
+        checked = check_options(self.prepare_options(dict(bound.arguments)))
+        self._option_names = tuple(checked)
+        for name, value in checked.items():
             setattr(self, name, value)
+
+    @staticmethod
+    def prepare_options(options: dict[str, Any]) -> dict[str, Any]:
+        """Options as stored (a subclass may resolve some into others, e.g. SFRIK's coefficients into a kernel)."""
+        return options
 
     @property
     def options(self) -> dict[str, Any]:

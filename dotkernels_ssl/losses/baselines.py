@@ -44,7 +44,6 @@ from ._base import (
     check_options,
     combine,
     no_autocast,
-    normalize_views,
     prepare_views,
     squared_distance_share,
     view_pairs,
@@ -154,17 +153,9 @@ def align_uniform_loss(
     >>> float(align_uniform_loss(z, z).terms["invariance"])
     0.0
     """
-    o = check_options(
-        invariance_weight=invariance_weight,
-        uniformity_weight=uniformity_weight,
-        gamma=gamma,
-        alpha=alpha,
-        align_reduction=align_reduction,
-        eps=eps,
-    )
-    views, world = prepare_views(z1, z2, check_finite=check_finite)
-    with no_autocast(views[0].device):
-        us = normalize_views(views, o["eps"])
+    o = check_options(locals())
+    us, world = prepare_views(z1, z2, check_finite=check_finite, normalize_eps=o["eps"])
+    with no_autocast(us[0].device):
         invariance = _alignment(us, world, o["alpha"], o["align_reduction"])
         uniformity = torch.stack([_log_mean_gaussian(u, world, o["gamma"]) for u in us]).mean()
     return combine(
@@ -246,13 +237,7 @@ def vicreg_loss(
     >>> sorted(vicreg_loss(z, z).terms)
     ['covariance', 'invariance', 'variance']
     """
-    o = check_options(
-        invariance_weight=invariance_weight,
-        variance_weight=variance_weight,
-        covariance_weight=covariance_weight,
-        target_std=target_std,
-        eps=eps,
-    )
+    o = check_options(locals())
     views, world = prepare_views(z1, z2, check_finite=check_finite)
     with no_autocast(views[0].device):
         invariance = squared_distance_share(views, world) / views[0].shape[1]
@@ -261,7 +246,7 @@ def vicreg_loss(
         covariance = 2.0 * torch.stack([c for _, c in var_cov]).mean()
     return combine(
         {"invariance": invariance, "variance": variance, "covariance": covariance},
-        {k: o[f"{k}_weight"] for k in ("invariance", "variance", "covariance")},
+        {"invariance": o["invariance_weight"], "variance": o["variance_weight"], "covariance": o["covariance_weight"]},
     )
 
 
@@ -327,7 +312,7 @@ def barlow_twins_loss(
     >>> float(barlow_twins_loss(z, z).terms["invariance"]) < 1e-8
     True
     """
-    o = check_options(invariance_weight=invariance_weight, redundancy_weight=redundancy_weight, bn_eps=bn_eps)
+    o = check_options(locals())
     views, world = prepare_views(z1, z2, check_finite=check_finite)
     with no_autocast(views[0].device):
         normed = [_global_batch_norm(v, world, o["bn_eps"]) for v in views]
@@ -405,10 +390,9 @@ def nt_xent_loss(
     >>> float(nt_xent_loss(z, -z).loss) > float(nt_xent_loss(z, z).loss)
     True
     """
-    o = check_options(temperature=temperature, eps=eps)
-    views, world = prepare_views(z1, z2, check_finite=check_finite)
-    with no_autocast(views[0].device):
-        us = normalize_views(views, o["eps"])
+    o = check_options(locals())
+    us, world = prepare_views(z1, z2, check_finite=check_finite, normalize_eps=o["eps"])
+    with no_autocast(us[0].device):
         gathered = [D.all_gather_with_grad(u, world.sizes) for u in us]
         pairs = [
             _nt_xent_pair(us[a], us[b], torch.cat([gathered[a], gathered[b]]), world, o["temperature"])
@@ -434,26 +418,6 @@ class AlignUniformLoss(TermsLoss):
     function = staticmethod(align_uniform_loss)
     preset_method = "auh"
 
-    def __init__(
-        self,
-        invariance_weight: float = 1.0,
-        uniformity_weight: float = 1.0,
-        gamma: float = 2.0,
-        alpha: float = 2.0,
-        align_reduction: str = "sample",
-        eps: float = DEFAULT_EPS,
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(
-            invariance_weight=invariance_weight,
-            uniformity_weight=uniformity_weight,
-            gamma=gamma,
-            alpha=alpha,
-            align_reduction=align_reduction,
-            eps=eps,
-            check_finite=check_finite,
-        )
-
 
 class VICRegLoss(TermsLoss):
     """VICReg (Bardes et al., 2022), 25 / 25 / 1 defaults; module of :func:`vicreg_loss`.
@@ -464,24 +428,6 @@ class VICRegLoss(TermsLoss):
 
     function = staticmethod(vicreg_loss)
     preset_method = "vicreg"
-
-    def __init__(
-        self,
-        invariance_weight: float = 25.0,
-        variance_weight: float = 25.0,
-        covariance_weight: float = 1.0,
-        target_std: float = 1.0,
-        eps: float = 1e-4,
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(
-            invariance_weight=invariance_weight,
-            variance_weight=variance_weight,
-            covariance_weight=covariance_weight,
-            target_std=target_std,
-            eps=eps,
-            check_finite=check_finite,
-        )
 
 
 class BarlowTwinsLoss(TermsLoss):
@@ -494,20 +440,6 @@ class BarlowTwinsLoss(TermsLoss):
     function = staticmethod(barlow_twins_loss)
     preset_method = "barlow"
 
-    def __init__(
-        self,
-        invariance_weight: float = 1.0,
-        redundancy_weight: float = 0.0051,
-        bn_eps: float = 1e-5,
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(
-            invariance_weight=invariance_weight,
-            redundancy_weight=redundancy_weight,
-            bn_eps=bn_eps,
-            check_finite=check_finite,
-        )
-
 
 class NTXentLoss(TermsLoss):
     """NT-Xent / SimCLR (Chen et al., 2020), temperature 0.15 by default; module of :func:`nt_xent_loss`.
@@ -518,6 +450,3 @@ class NTXentLoss(TermsLoss):
 
     function = staticmethod(nt_xent_loss)
     preset_method = "simclr"
-
-    def __init__(self, temperature: float = 0.15, eps: float = DEFAULT_EPS, check_finite: bool = True) -> None:
-        super().__init__(temperature=temperature, eps=eps, check_finite=check_finite)

@@ -27,8 +27,9 @@ i.e. when each rank either computes the global loss identically (replicated term
 batch) or a rank-local share scaled so that the shares average to the global value (for a global mean over
 :math:`N` rows, rank ``r`` uses :math:`\frac{W}{N}\sum_{i \in r} \ell_i`, which is the local mean when the
 local batch sizes are equal). This is the standard exact form (the official VICReg / SFRIK
-``FullGatherLayer``); the losses in :mod:`dotkernels_ssl.losses_baselines` follow it and the two-process gloo
-tests check it.
+``FullGatherLayer``); the losses of :mod:`dotkernels_ssl.losses` follow it and the two-process gloo
+tests check it. What a loss *returns* is then made the global value on every rank by :func:`global_values`
+(``share + (mean over ranks of the shares - share).detach()``), which leaves this gradient unchanged.
 
 Unequal local batch sizes are supported by the gathers (padding to the largest local size); the sizes are
 exchanged with one small extra collective unless passed explicitly as ``sizes``.
@@ -67,7 +68,7 @@ __all__ = [
     "broadcast_object",
     "default_backend",
     "gather_sizes",
-    "global_value",
+    "global_values",
     "init_from_env",
     "is_distributed",
     "is_initialized",
@@ -274,45 +275,45 @@ def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     return _AllReduceSum.apply(x)
 
 
+def _all_reduce_detached(x: torch.Tensor, op: dist.ReduceOp.RedOpType) -> torch.Tensor:
+    y = x.detach().clone(memory_format=torch.contiguous_format)
+    if is_distributed():
+        dist.all_reduce(y, op=op)
+    return y
+
+
 def all_reduce_max(x: torch.Tensor) -> torch.Tensor:
     """Element-wise maximum over ranks, detached (for numerical shifts such as a global log-sum-exp).
 
     ``x.detach()`` in a single process.
     """
-    y = x.detach().clone(memory_format=torch.contiguous_format)
-    if is_distributed():
-        dist.all_reduce(y, op=dist.ReduceOp.MAX)
-    return y
-
-
-def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
-    """Mean of ``x`` over ranks, detached and out of place (metrics for logging); ``x.detach()`` in one process."""
-    y = x.detach().clone(memory_format=torch.contiguous_format)
-    if is_distributed():
-        dist.all_reduce(y, op=dist.ReduceOp.SUM)
-        y /= world_size()
-    return y
+    return _all_reduce_detached(x, dist.ReduceOp.MAX)
 
 
 def all_reduce_min(x: torch.Tensor) -> torch.Tensor:
     """Element-wise minimum over ranks, detached (e.g. "every rank is finite" flags); ``x.detach()`` in one process."""
-    y = x.detach().clone(memory_format=torch.contiguous_format)
-    if is_distributed():
-        dist.all_reduce(y, op=dist.ReduceOp.MIN)
-    return y
+    return _all_reduce_detached(x, dist.ReduceOp.MIN)
 
 
-def global_value(share: torch.Tensor) -> torch.Tensor:
-    r"""This rank's loss share with the value of the global loss and the gradient of the share.
+def all_reduce_mean(x: torch.Tensor) -> torch.Tensor:
+    """Mean of ``x`` over ranks, detached and out of place (metrics for logging); ``x.detach()`` in one process."""
+    return _all_reduce_detached(x, dist.ReduceOp.SUM) / world_size()
 
-    Returns :math:`L_r + \big(\bar L - L_r\big)_{\text{detached}}` with :math:`\bar L = \frac1W \sum_s L_s`
-    all-reduced without autograd: the forward value is the global loss (the same on every rank, what a user logs),
-    the gradient is that of :math:`L_r`, so DDP's averaging still gives the full-batch gradient (module
-    docstring). ``share`` itself in a single process (no collective).
+
+def global_values(shares: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    r"""Each rank share :math:`L_r` as the global value with the share's gradient (one all-reduce, no autograd).
+
+    Returns :math:`L_r + \big(\bar L - L_r\big)_{\text{detached}}` for every entry, with :math:`\bar L = \frac1W
+    \sum_s L_s` all-reduced without autograd: the forward value is that of the global loss (the same on every rank,
+    what a user logs), the gradient is that of :math:`L_r`, so DDP's averaging still gives the full-batch gradient
+    (module docstring). ``shares`` itself (as a dict) in a single process (no collective).
     """
-    if not is_distributed():
-        return share
-    return share + (all_reduce_mean(share) - share.detach())
+    shares = dict(shares)
+    if not is_distributed() or not shares:
+        return shares
+    dtype = next(iter(shares.values())).dtype
+    means = all_reduce_mean(torch.stack([t.detach().to(dtype) for t in shares.values()]))
+    return {k: t + (means[i].to(t.dtype) - t.detach()) for i, (k, t) in enumerate(shares.items())}
 
 
 # --------------------------------------------------------------------------------------------------------------

@@ -104,7 +104,7 @@ and its backward returns, for the local rows only, :math:`\frac{\partial}{\parti
 \frac{\partial R}{\partial z_i} = \frac{2W}{N^2} \sum_j \varphi'(t_{ij}) z_j` (:math:`i \in I_r`): by symmetry of
 :math:`\varphi(\langle\cdot,\cdot\rangle)` the column contributions that other ranks would send back equal the row
 contribution, so the gathered gradient is never all-reduced. DDP averages the parameter gradients over ranks,
-giving exactly :math:`\nabla_\theta R` of the full batch — the convention of :mod:`dotkernels_ssl.distributed`
+giving exactly :math:`\nabla_\theta R` of the full batch — the convention of :mod:`dotkernels_ssl.losses.distributed`
 (the surrogate gradient is *not* the derivative of :math:`L_r` alone, it is the derivative of the sum over ranks).
 The moments method returns the replicated global value (statistics all-reduced without autograd) with backward
 :math:`W\,\partial R/\partial z_i` on the local rows.
@@ -132,7 +132,7 @@ from dotkernels.kernels import (
 )
 
 from . import distributed as D
-from ._base import METHODS, as_kernel, no_autocast
+from ._base import METHODS, as_kernel, check_matrix, no_autocast
 
 __all__ = [
     "METHODS",
@@ -628,12 +628,7 @@ class _Moments(torch.autograd.Function):
 
 
 def _check_rows(z: Any, name: str = "z") -> Tensor:
-    if not isinstance(z, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(z).__name__}")
-    if z.dim() != 2:
-        raise ValueError(f"{name} must be 2-D (batch, dim), got shape {tuple(z.shape)}")
-    if not z.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor, got {z.dtype}")
+    z = check_matrix(z, name)
     if z.shape[1] < 2:
         raise ValueError(f"{name} must have q >= 2 columns (points on S^(q-1)), got {z.shape[1]}")
     if z.shape[0] < 1:

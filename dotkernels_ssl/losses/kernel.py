@@ -44,7 +44,6 @@ from ._base import (
     check_options,
     combine,
     no_autocast,
-    normalize_views,
     prepare_views,
     squared_distance_share,
 )
@@ -156,10 +155,9 @@ def kernel_uniformity_loss(
     >>> float(kernel_uniformity_loss(torch.randn(512, 16), kernel="gaussian:gamma=2").loss) < 0.01
     True
     """
-    o = check_options(kernel=kernel, estimator=estimator, method=method, block_size=block_size, eps=eps)
-    views, world = prepare_views(z1, z2, check_finite=check_finite, min_views=1)
-    with no_autocast(views[0].device):
-        us = normalize_views(views, o["eps"])
+    o = check_options(locals())
+    us, world = prepare_views(z1, z2, check_finite=check_finite, min_views=1, normalize_eps=o["eps"])
+    with no_autocast(us[0].device):
         uniformity = _mean_regularizer(us, o["kernel"], o["estimator"], o["method"], o["block_size"], world.sizes)
     return combine({"uniformity": uniformity}, {"uniformity": 1.0})
 
@@ -182,24 +180,6 @@ class KernelUniformityLoss(TermsLoss):
     """
 
     function = staticmethod(kernel_uniformity_loss)
-
-    def __init__(
-        self,
-        kernel: str | DotProductKernel = "sfrik",
-        estimator: str = "v",
-        method: str = "auto",
-        block_size: int | None = None,
-        eps: float = DEFAULT_EPS,
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(
-            kernel=kernel,
-            estimator=estimator,
-            method=method,
-            block_size=block_size,
-            eps=eps,
-            check_finite=check_finite,
-        )
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -272,18 +252,10 @@ def sfrik_loss(
     >>> float(sfrik_loss(z, z).terms["invariance"])
     0.0
     """
-    o = check_options(
-        kernel=sfrik_kernel(coefficients, kernel),
-        invariance_weight=invariance_weight,
-        uniformity_weight=uniformity_weight,
-        estimator=estimator,
-        method=method,
-        block_size=block_size,
-        eps=eps,
-    )
-    views, world = prepare_views(z1, z2, check_finite=check_finite)
-    with no_autocast(views[0].device):
-        us = normalize_views(views, o["eps"])
+    kernel = sfrik_kernel(coefficients, kernel)
+    o = check_options(locals())
+    us, world = prepare_views(z1, z2, check_finite=check_finite, normalize_eps=o["eps"])
+    with no_autocast(us[0].device):
         invariance = squared_distance_share(us, world) / us[0].shape[1]
         uniformity = _mean_regularizer(us, o["kernel"], o["estimator"], o["method"], o["block_size"], world.sizes)
     return combine(
@@ -315,28 +287,11 @@ class SFRIKLoss(TermsLoss):
     function = staticmethod(sfrik_loss)
     preset_method = "sfrik"
 
-    def __init__(
-        self,
-        coefficients: Sequence[float] | None = None,
-        kernel: str | DotProductKernel | None = None,
-        invariance_weight: float = 4000.0,
-        uniformity_weight: float = 1.0,
-        estimator: str = "v",
-        method: str = "auto",
-        block_size: int | None = None,
-        eps: float = DEFAULT_EPS,
-        check_finite: bool = True,
-    ) -> None:
-        super().__init__(
-            kernel=sfrik_kernel(coefficients, kernel),
-            invariance_weight=invariance_weight,
-            uniformity_weight=uniformity_weight,
-            estimator=estimator,
-            method=method,
-            block_size=block_size,
-            eps=eps,
-            check_finite=check_finite,
-        )
+    @staticmethod
+    def prepare_options(options: dict[str, Any]) -> dict[str, Any]:
+        """The kernel resolved once from ``coefficients`` or ``kernel`` (:func:`sfrik_kernel`)."""
+        options["kernel"] = sfrik_kernel(options.pop("coefficients"), options["kernel"])
+        return options
 
 
 # ----------------------------------------------------------------------------------------------------
