@@ -79,6 +79,15 @@ def _is_record(row) -> bool:
     return row.kind == "class" and (issubclass(row.obj, tuple) or dataclasses.is_dataclass(row.obj))
 
 
+SSL_PUBLIC = api_table.public_callables("dotkernels_ssl")
+
+
+@pytest.mark.parametrize("row", SSL_PUBLIC, ids=_ids(SSL_PUBLIC))
+def test_ssl_signature_conventions(row):
+    # one vocabulary across both packages: the same names are banned and q is keyword-only in dotkernels_ssl too
+    test_signature_conventions(row)
+
+
 def test_no_public_signature_takes_a_dimension_then_a_degree():
     # (degree, q) in one order everywhere: the degree is positional or first, q never positional
     for row in PUBLIC:
