@@ -224,3 +224,42 @@ def test_spectrum_error_bounds_the_true_error(kernel):
     ref = np.array([float(v) for v in spectrum_mp(phi, q, degree, dps=40)])
     err = np.abs(kernel.spectrum(degree, q=q) - ref)
     assert np.all(err <= kernel.spectrum_error(degree, q=q) + 1e-300)
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_arccos_at_large_degree_on_s2(order):
+    # q = 3: m_l = E[sigma(t) P_l(t)] = (1/2) int_0^1 t^order P_l(t) dt with scipy-free mpmath Legendre polynomials;
+    # a_l = 2 E[r^(2 order)] (2l + 1) m_l^2 with E[r^0] = 1, E[r^2] = 3
+    degrees = [0, 1, 2, 3, 51, 52, 100, 101]
+    got = ArcCosineKernel(order).spectrum(max(degrees), q=3)[degrees]
+    with mp.workdps(40):
+        for l, value in zip(degrees, got):
+            m = mp.quad(lambda t, l=l: t**order * mp.legendre(l, t), [0, 1]) / 2
+            ref = 2 * (3 if order else 1) * (2 * l + 1) * m**2
+            if ref < R(10) ** -30:
+                assert value == 0.0
+            else:
+                assert value == pytest.approx(float(ref), rel=1e-12), l
+
+
+@pytest.mark.parametrize("q", [3, 64])
+def test_heat_profile_at_short_time(q):
+    # phi(t) = sum_l N(q,l) exp(-time l(l+q-2)) P_{l,q}(t): the profile must carry every term that matters
+    time = 2e-3
+    kernel = HeatKernel(time)
+    t = [-0.5, 0.0, 0.9, 1.0]
+    with mp.workdps(30):
+        ref = []
+        for x in t:
+            x = R(x)
+            total, prev, cur = mp.mpf(0), mp.mpf(1), x
+            for l in range(0, 400):
+                p = prev if l == 0 else cur
+                total += harmonic_dimension_mp(q, l) * mp.exp(-time * l * (l + q - 2)) * p
+                if l >= 1:
+                    prev, cur = cur, ((2 * l + q - 2) * x * cur - l * prev) / (l + q - 2)
+            ref.append(total)
+    got = kernel.profile(np.array(t), q=q)
+    phi1 = float(ref[-1])
+    np.testing.assert_allclose(got, [float(v) for v in ref], rtol=0, atol=1e-14 * phi1)
+    assert kernel.phi_at_one(q=q) == pytest.approx(phi1, rel=1e-14)
