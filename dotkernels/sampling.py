@@ -12,7 +12,6 @@ tangent direction :math:`v \perp \mu`: :math:`x = t\mu + \sqrt{1 - t^2}\, v`. Th
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,10 +26,6 @@ RandomLike = None | int | np.random.SeedSequence | np.random.Generator
 
 # ---------------------------------------------------------------------------------------------------------------
 # validation
-
-
-def _count(n: Any) -> int:
-    return check_integer(n, "n", minimum=0, requirement="a non-negative integer number of points")
 
 
 def _direction(mu: ArrayLike) -> np.ndarray:
@@ -99,7 +94,7 @@ def sample_uniform(n: int, *, q: int, rng: RandomLike = None) -> np.ndarray:
     >>> X.shape, bool(np.allclose(np.linalg.norm(X, axis=1), 1.0))
     ((1000, 5), True)
     """
-    n, q, rng = _count(n), check_dimension(q), check_rng(rng)
+    n, q, rng = check_integer(n, "n", minimum=0), check_dimension(q), check_rng(rng)
     out = np.empty((n, q))
     todo = np.arange(n)
     while todo.size:  # a zero Gaussian vector has probability 0, but redraw rather than divide by it
@@ -190,7 +185,7 @@ def sample_vmf(n: int, *, mu: ArrayLike, kappa: float, rng: RandomLike = None) -
     >>> bool(abs((X @ mu).mean() - (1 / np.tanh(10.0) - 1 / 10.0)) < 0.01)  # A_3(k) = coth k - 1/k
     True
     """
-    n, mu, rng = _count(n), _direction(mu), check_rng(rng)
+    n, mu, rng = check_integer(n, "n", minimum=0), _direction(mu), check_rng(rng)
     kappa = check_real(kappa, "kappa", nonnegative=True)
     if kappa == 0.0:
         return sample_uniform(n, q=mu.size, rng=rng)
@@ -329,7 +324,7 @@ def sample_watson(n: int, *, mu: ArrayLike, kappa: float, rng: RandomLike = None
     >>> bool(abs(t.mean()) < 0.05), bool((t**2).mean() > 0.8)
     (True, True)
     """
-    n, mu, rng = _count(n), _direction(mu), check_rng(rng)
+    n, mu, rng = check_integer(n, "n", minimum=0), _direction(mu), check_rng(rng)
     kappa = check_real(kappa, "kappa")
     q = mu.size
     if kappa == 0.0:
