@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import check_dimension, check_integer, check_real
-from ..gegenbauer import legendre_all, log_harmonic_dimension
+from ..gegenbauer import log_harmonic_dimension, recurrence_coefficients
 from ..quadrature import projected_quadrature
 from ._base import SPECTRUM_CACHE_SIZE, DotProductKernel, SpectrumAccuracyWarning
 
@@ -94,8 +94,15 @@ class ProfileKernel(DotProductKernel):
         fx = np.asarray(self.function(x.copy()), dtype=np.float64)
         if fx.shape != x.shape or not np.all(np.isfinite(fx)):
             raise ValueError("function(t) must return finite values of the same shape as t on (-1, 1)")
-        lam = legendre_all(degree, x, q=q, validate=False) @ (w * fx)
-        return np.asarray(lam, dtype=np.float64), float(np.max(np.abs(fx)))
+        # P_{k,q}(x) streamed through the recurrence (memory O(n), not O(n * degree))
+        alpha, beta = recurrence_coefficients(degree, q=q)
+        wf = w * fx
+        lam = np.empty(degree + 1)
+        prev, cur = np.zeros_like(x), np.ones_like(x)
+        for k in range(degree + 1):
+            lam[k] = wf @ cur
+            prev, cur = cur, alpha[k] * x * cur - beta[k] * prev
+        return lam, float(np.max(np.abs(fx)))
 
     def _log_spectrum(self, q, degree):
         n = self.nodes or max(256, 2 * degree + 64)
