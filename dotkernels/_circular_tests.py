@@ -321,14 +321,14 @@ def pycke(theta: Any) -> float:
 
 def pycke_q(theta: Any, q: float = 0.5) -> float:
     r"""Pycke's "q-test" :math:`\tfrac4n\sum_{i<j}\tfrac{\cos\Psi - q}{1 - 2q\cos\Psi + q^2} + \tfrac{2}{1-q}`."""
-    q = _check_pycke_q(q)
+    q = check_pycke_q(q)
     th = np.mod(np.asarray(theta, dtype=np.float64), TWO_PI)
     n = th.size
     s = _pair_sum(th, lambda p: (np.cos(p) - q) / (1.0 - 2.0 * q * np.cos(p) + q * q))
     return float(4.0 / n * s + 2.0 / (1.0 - q))
 
 
-def _check_pycke_q(q: float) -> float:
+def check_pycke_q(q: float) -> float:
     q = check_real(q, "q")
     if not 0 < q < 1:
         raise ValueError(f"q must lie in (0, 1) for the Pycke q-test, got {q}")
@@ -357,7 +357,7 @@ def pcvm(theta: Any) -> float:
     return 2.0 * watson(theta)
 
 
-def _pad_h(p):
+def pad_kernel(p):
     with np.errstate(divide="ignore", invalid="ignore"):
         out = p * np.log(p) + (TWO_PI - p) * np.log(TWO_PI - p)
     return np.where(p > 0, out, TWO_PI * math.log(TWO_PI))
@@ -367,7 +367,7 @@ def pad(theta: Any) -> float:
     r"""Projected Anderson–Darling statistic on the circle (h as in the module table)."""
     th = np.mod(np.asarray(theta, dtype=np.float64), TWO_PI)
     n = th.size
-    s = _pair_sum(th, _pad_h)
+    s = _pair_sum(th, pad_kernel)
     return float(2.0 / n * (s / math.pi - math.log(TWO_PI) * n * (n - 1.0)) + n)
 
 
@@ -549,3 +549,70 @@ def sobolev_weights(test: str, degree: int, param: float | None = None) -> tuple
         ci = special.sici(TWO_PI * k)[1]
         return (np.euler_gamma + np.log(TWO_PI * k) - ci) / (math.pi * k) ** 2, 1.0
     raise ValueError(f"no circular Sobolev weights for {test!r}")  # pragma: no cover
+
+
+# =================================================================================================================
+# the exact laws as scipy.stats distributions (frozen objects with sf, cdf, ppf, ...)
+
+
+class _WatsonU2Law(stats.rv_continuous):
+    """Watson's U^2 law (limit of U_n^2 under uniformity)."""
+
+    def _sf(self, x):
+        return np.vectorize(watson_sf, otypes=[float])(x)
+
+    def _cdf(self, x):
+        return 1.0 - self._sf(x)
+
+
+class _Watson1976Law(stats.rv_continuous):
+    """Law of Watson's (1976) M (limit of M_n under uniformity)."""
+
+    def _cdf(self, x):
+        return np.vectorize(watson_1976_cdf, otypes=[float])(x)
+
+
+class _KuiperLaw(stats.rv_continuous):
+    """Kuiper's V_n law to first order in 1/sqrt(n) (shape parameter n)."""
+
+    def _argcheck(self, n):
+        return n >= 1
+
+    def _sf(self, x, n):
+        return np.vectorize(lambda v, m: kuiper_sf(v, int(m)), otypes=[float])(x, n)
+
+    def _cdf(self, x, n):
+        return 1.0 - self._sf(x, n)
+
+
+class _RangeLaw(stats.rv_continuous):
+    """Exact law of the largest circular gap of n uniform points (shape parameter n)."""
+
+    def _argcheck(self, n):
+        return n >= 2
+
+    def _sf(self, x, n):
+        return np.vectorize(lambda v, m: range_sf(v, int(m)), otypes=[float])(x, n)
+
+    def _cdf(self, x, n):
+        return 1.0 - self._sf(x, n)
+
+
+class _HodgesAjneLaw(stats.rv_discrete):
+    """Exact law of the Hodges–Ajne count of n uniform points (shape parameter n); sf(k - 1) = P(H >= k)."""
+
+    def _argcheck(self, n):
+        return n >= 1
+
+    def _sf(self, k, n):
+        return np.vectorize(lambda v, m: hodges_ajne_sf(v + 1, int(m)), otypes=[float])(k, n)
+
+    def _cdf(self, k, n):
+        return 1.0 - self._sf(k, n)
+
+
+WATSON_U2 = _WatsonU2Law(a=0.0, name="watson_u2")
+WATSON_1976 = _Watson1976Law(a=0.0, b=2.4, name="watson_1976")
+KUIPER = _KuiperLaw(a=0.0, name="kuiper")
+RANGE = _RangeLaw(a=0.0, b=TWO_PI, name="circular_range")
+HODGES_AJNE = _HodgesAjneLaw(a=0, name="hodges_ajne")

@@ -303,7 +303,7 @@ def max_abs_inner_product(Z: np.ndarray, *, gram: np.ndarray | None = None) -> f
 
 def cj12(Z: np.ndarray, *, regime: int = 3, gram: np.ndarray | None = None) -> float:
     r"""Cai & Jiang's (2012) statistic in regime 1, 2 or 3 (see the module notes; +inf at q = 2)."""
-    regime = _check_regime(regime)
+    regime = check_regime(regime)
     n, q = Z.shape
     m = max_abs_inner_product(Z, gram=gram)
     with np.errstate(divide="ignore"):
@@ -315,7 +315,7 @@ def cj12(Z: np.ndarray, *, regime: int = 3, gram: np.ndarray | None = None) -> f
     return q * c + 4.0 * math.log(n) - math.log(math.log(n))
 
 
-def _check_regime(regime: int) -> int:
+def check_regime(regime: int) -> int:
     regime = check_integer(regime, "regime", minimum=1, requirement="1, 2 or 3 (the asymptotic regime of CJ12)")
     if regime not in (1, 2, 3):
         raise ValueError(f"regime must be 1, 2 or 3 (the asymptotic regime of CJ12), got {regime}")
@@ -324,7 +324,7 @@ def _check_regime(regime: int) -> int:
 
 def cj12_cdf(x: float, *, regime: int = 3, beta: float = 0.0) -> float:
     r"""Limit law :math:`F(x) = 1 - \exp(-K e^{(x + 8\beta)/2})` of CJ12 (see the module notes)."""
-    regime = _check_regime(regime)
+    regime = check_regime(regime)
     beta = check_real(beta, "beta", nonnegative=True)
     if regime == 2 and beta == 0:
         regime = 1
