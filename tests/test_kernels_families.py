@@ -409,3 +409,12 @@ def test_derivatives_against_finite_differences():
         numeric = (kernel.profile(t + h, q=5) - kernel.profile(t - h, q=5)) / (2 * h)
         scale = max(1.0, float(np.max(np.abs(numeric))))
         np.testing.assert_allclose(kernel.derivative(t, q=5), numeric, atol=1e-6 * scale, err_msg=repr(kernel))
+
+
+@pytest.mark.parametrize(
+    "kernel", [k for k, _ in FAMILIES] + [MonomialKernel(0), PolynomialKernel(0), SFRIKKernel()], ids=repr
+)
+def test_scalars_come_back_as_numpy_scalars(kernel):
+    assert type(kernel.profile(0.5, q=4)) is np.float64
+    assert type(kernel.derivative(0.5, q=4)) is np.float64
+    assert kernel.profile(np.array([0.5]), q=4).shape == (1,)

@@ -84,6 +84,11 @@ def log_abs_sign(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.log(np.abs(values)), np.sign(values)
 
 
+def numpy_scalar(x: Any) -> Any:
+    """A 0-d numpy array as a numpy scalar (the scipy convention); anything else unchanged."""
+    return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
+
+
 def check_inner_products(t: Any, *, validate: bool = True) -> tuple[Any, Any]:
     """``(t, xp)`` for an array of inner products; with ``validate``, finite and in [-1, 1] up to 64 eps."""
     t, xp = as_array(t, "t")
@@ -334,7 +339,7 @@ class DotProductKernel:
         """
         q = self._needs_q(q)
         t, xp = check_inner_products(t, validate=validate)
-        return self._profile(t, xp, q)
+        return numpy_scalar(self._profile(t, xp, q))
 
     def derivative(self, t: Any, *, q: int | None = None, validate: bool = True) -> Any:
         r""":math:`\varphi'(t)` on any array-API array (same type, dtype and device as ``t``).
@@ -351,7 +356,7 @@ class DotProductKernel:
         """
         q = self._needs_q(q)
         t, xp = check_inner_products(t, validate=validate)
-        return self._derivative(t, xp, q)
+        return numpy_scalar(self._derivative(t, xp, q))
 
     def __call__(self, t: Any, *, q: int | None = None) -> Any:
         return self.profile(t, q=q)
