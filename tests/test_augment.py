@@ -1,4 +1,4 @@
-"""Tests of dotkernels_ssl.pretraining.augment: shapes, randomness per sample and per view, seeding, 1 and 3 channels."""
+"""pretraining.augment: shapes, randomness per sample and per view, seeding, 1 and 3 channels."""
 
 from __future__ import annotations
 

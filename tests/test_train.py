@@ -1,4 +1,4 @@
-"""dotkernels_ssl.train / cli: tiny end-to-end runs on real data, resume, failures, two processes (gloo).
+"""dotkernels_ssl.pretraining loop / cli: tiny end-to-end runs on real data, resume, failures, two processes (gloo).
 
 Every run here is tiny (scikit-learn's digits, or a few hundred Fashion-MNIST images; a 4-8-8-8 ConvNet; a few
 steps) so that each takes seconds on a CPU. The two-process run spawns ``torch.distributed.run`` (gloo).
