@@ -394,8 +394,17 @@ del _spec
 
 
 @functools.lru_cache(maxsize=256)
-def _named_kernel(spec: UniformityTest, q: int, params: tuple) -> DotProductKernel:
+def _cached_kernel(spec: UniformityTest, q: int, params: tuple) -> DotProductKernel:
     return spec.kernel(q=q, **dict(params))
+
+
+def _named_kernel(spec: UniformityTest, q: int, params: dict) -> DotProductKernel:
+    key = tuple(sorted(params.items()))
+    try:
+        hash(key)
+    except TypeError:  # a registered test whose parameters are not hashable: no caching
+        return spec.kernel(q=q, **params)
+    return _cached_kernel(spec, q, key)
 
 
 def _resolve(
@@ -413,7 +422,7 @@ def _resolve(
     if kernel is not None:
         raise ValueError(f"kernel= is only used with test='kernel'; test {spec.name!r} defines its own kernel")
     checked = _check_params(spec, params)
-    kern = _named_kernel(spec, q, tuple(sorted(checked.items()))) if spec.kernel is not None else None
+    kern = _named_kernel(spec, q, checked) if spec.kernel is not None else None
     return spec, kern, checked
 
 
@@ -463,7 +472,7 @@ def uniformity_kernel(test: str, *, q: int, **params: Any) -> tuple[DotProductKe
         raise ValueError(f"test {spec.name!r} is not defined by a dot-product kernel")
     q = check_dimension(q)
     params = _check_params(spec, params)
-    return _named_kernel(spec, q, tuple(sorted(params.items()))), spec.estimator
+    return _named_kernel(spec, q, params), spec.estimator
 
 
 # =================================================================================================================

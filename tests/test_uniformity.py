@@ -676,6 +676,32 @@ def test_registry_of_named_tests():
         register_uniformity_test(UniformityTest("empty"))
 
 
+def test_registered_kernel_test_with_list_parameters():
+    """A kernel test registered with a list-valued parameter (not hashable) works without the kernel cache."""
+    spec = UniformityTest(
+        "two_degrees", kernel=lambda q, b: LegendreSeriesKernel([0.0, *b]), defaults={"b": [1.0, 2.0]}
+    )
+    X = sample_uniform(25, q=3, rng=6)
+    try:
+        register_uniformity_test(spec)
+        res = uniformity_test(X, "two_degrees", b=[0.0, 5.0])  # 5 P_2: the Bingham statistic
+        assert res.statistic == pytest.approx(uniformity_statistic(X, "bingham"), rel=1e-12)
+        assert res.parameters == {"b": [0.0, 5.0]}
+    finally:
+        UNIFORMITY_TESTS.pop("two_degrees", None)
+
+
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(2, 30), q=st.integers(2, 8), seed=st.integers(0, 2**32 - 1))
+def test_results_unpack_into_statistic_and_pvalue(n, q, seed):
+    X = sample_uniform(n, q=q, rng=seed)
+    for test in ("rayleigh", "bingham", "softmax"):
+        res = uniformity_test(X, test)
+        statistic, pvalue = res
+        assert (statistic, pvalue) == (res.statistic, res.pvalue) == tuple(res)
+        assert 0.0 <= pvalue <= 1.0 and pvalue == pytest.approx(float(res.null_distribution.sf(statistic)))
+
+
 def test_torch_input_matches_numpy():
     torch = pytest.importorskip("torch")
     X = sample_uniform(25, q=3, rng=12)
