@@ -139,6 +139,19 @@ def accuracy_of(doc: str | None) -> str:
     return ""
 
 
+def _math(match: re.Match[str]) -> str:
+    # a pipe inside a table cell ends the cell even when escaped after a backslash: write norms and absolute values
+    # with LaTeX's \Vert and \vert instead
+    return "$" + match.group(1).replace("\\|", "\\Vert ").replace("|", "\\vert ") + "$"
+
+
+def _markdown(text: str) -> str:
+    """Docstring reST to the Markdown of the table: math roles to dollar math, cross-references to code."""
+    text = re.sub(r":math:`([^`]*)`", _math, text)
+    text = re.sub(r":(?:func|class|meth|mod|attr|data|obj|exc):`~?([^`]*)`", r"`\1`", text)
+    return text.replace("``", "`")
+
+
 def _cell(text: str) -> str:
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", text)  # default values' reprs carry no addresses
     return text.replace("|", "\\|").replace("\n", " ")
@@ -182,8 +195,8 @@ def generate(package: str = "dotkernels") -> str:
         doc = inspect.getdoc(row.obj)
         accuracy = accuracy_of(doc) or "—"
         out.append(
-            f"| `{_cell(row.name)}` | `{_cell(_display_signature(row))}` | {_cell(_summary(doc)) or '—'} | "
-            f"{_cell(accuracy)} |"
+            f"| `{_cell(row.name)}` | `{_cell(_display_signature(row))}` | {_cell(_markdown(_summary(doc))) or '—'} | "
+            f"{_cell(_markdown(accuracy))} |"
         )
     return "\n".join(out) + "\n"
 
