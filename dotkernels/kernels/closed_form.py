@@ -540,9 +540,10 @@ class InverseMultiquadricKernel(DotProductKernel):
             ratio = (a + m) * (b + m) / ((cc + m) * (m + 1)) * z
             term = term * ratio
             total = total + term
-            # the ratios decrease from here on once below 1: the tail is at most term * ratio / (1 - ratio)
-            next_ratio = (a + m + 1) * (b + m + 1) / ((cc + m + 1) * (m + 2)) * z
-            done |= (next_ratio < 1) & (term * next_ratio <= 1e-17 * (1 - next_ratio) * total)
+            # the ratios tend to z, monotonically for large m (from above or from below): every later ratio is at
+            # most rmax = max(next ratio, z), so the tail is at most term * rmax / (1 - rmax)
+            rmax = np.maximum((a + m + 1) * (b + m + 1) / ((cc + m + 1) * (m + 2)) * z, z)
+            done |= (rmax < 1) & (term * rmax <= 1e-17 * (1 - rmax) * total)
             big = total > 1e200
             if np.any(big):
                 term[big] *= 1e-200
