@@ -927,7 +927,12 @@ def uniformity_test(
     Returns
     -------
     UniformityTestResult
-        Unpacks as ``statistic, pvalue``; fields as documented there.
+        Unpacks as ``statistic, pvalue``; fields as documented there. Accuracy: the statistic as in
+        :func:`uniformity_statistic`; an asymptotic p-value is the law's sf (exact chi-square: scipy's accuracy;
+        Imhof: ~1e-10 relative, also in the tails; see :func:`sobolev_null` for the truncation), a statement about
+        the n -> infinity law, not the finite-n one; a Monte Carlo p-value is exact in the sense of
+        :func:`scipy.stats.monte_carlo_test` (valid at every n), with standard error
+        :math:`\sqrt{p(1-p)/n_{resamples}}`.
 
     Raises
     ------
