@@ -30,7 +30,7 @@ from .gegenbauer import harmonic_dimension, legendre_series, log_harmonic_dimens
 __all__: list[str] = []
 
 #: Rows of the blocks of the pairwise pass (a block holds block x n inner products).
-BLOCK_ROWS = 512
+BLOCK_ROWS = 128
 
 
 # =================================================================================================================
@@ -38,8 +38,8 @@ BLOCK_ROWS = 512
 
 
 class PairBlock:
-    r"""The pairs (i, j), i < j, of one block of rows: inner products ``t`` (1-d) and quantities derived from them,
-    each computed at most once (cached)."""
+    r"""The pairs (i, j), i < j, of one block: inner products ``t`` (an array of any shape) and quantities derived
+    from them, each computed at most once (cached, in place where possible)."""
 
     def __init__(self, t: np.ndarray, psi: np.ndarray | None = None):
         self.t = t
@@ -48,22 +48,30 @@ class PairBlock:
 
     @cached_property
     def psi(self) -> np.ndarray:
-        """Shortest angle :math:`\\theta = \\arccos t`."""
-        return np.arccos(np.clip(self.t, -1.0, 1.0))
+        """Shortest angle :math:`\theta = \arccos t`."""
+        out = np.clip(self.t, -1.0, 1.0)
+        return np.arccos(out, out=out)
 
     @cached_property
     def one_minus_t(self) -> np.ndarray:
-        return np.clip(1.0 - self.t, 0.0, 2.0)
+        out = np.subtract(1.0, self.t)
+        return np.clip(out, 0.0, 2.0, out=out)
 
     @cached_property
     def sin_psi(self) -> np.ndarray:
-        r""":math:`\sin\theta = \sqrt{(1 - t)(1 + t)}`."""
-        return np.sqrt(self.one_minus_t * np.clip(1.0 + self.t, 0.0, 2.0))
+        r""":math:`\sin\theta = \sqrt{1 - t^2}`."""
+        out = np.multiply(self.t, self.t)
+        np.subtract(1.0, out, out=out)
+        np.maximum(out, 0.0, out=out)
+        return np.sqrt(out, out=out)
 
     @cached_property
     def distance(self) -> np.ndarray:
         r""":math:`\|X_i - X_j\| = \sqrt{2 - 2t} = 2\sin(\theta/2)`."""
-        return np.sqrt(2.0 * self.one_minus_t)
+        out = np.multiply(self.t, -2.0)
+        out += 2.0
+        np.maximum(out, 0.0, out=out)
+        return np.sqrt(out, out=out)
 
 
 class Sample:
@@ -90,7 +98,8 @@ class Sample:
         return np.sort(self.angles)
 
     def pair_blocks(self, block_rows: int = BLOCK_ROWS):
-        """The pairs i < j in blocks: the diagonal block's upper triangle, then the rectangle to its right."""
+        """The pairs i < j in blocks of rows: the upper triangle of each diagonal block (1-d), then the rectangle
+        to its right (2-d)."""
         Z, n = self.Z, self.n
         circle = self.q == 2
         th = self.angles if circle else None
@@ -98,17 +107,17 @@ class Sample:
             b = min(a + block_rows, n)
             iu = np.triu_indices(b - a, 1)
             if circle:
-                d = np.abs(th[a:b, None] - th[None, a:])
-                psi = math.pi - np.abs(math.pi - d)
-                diag_psi, rect_psi = psi[:, : b - a][iu], psi[:, b - a :].ravel()
-                yield PairBlock(np.cos(diag_psi), diag_psi)
-                if rect_psi.size:
-                    yield PairBlock(np.cos(rect_psi), rect_psi)
+                for cols in (slice(a, b), slice(b, n)):
+                    d = np.abs(th[a:b, None] - th[None, cols])
+                    psi = math.pi - np.abs(math.pi - d)
+                    if cols.start == a:
+                        psi = psi[iu]
+                    if psi.size:
+                        yield PairBlock(np.cos(psi), psi)
             else:
-                G = Z[a:b] @ Z[a:].T
-                yield PairBlock(G[:, : b - a][iu])
+                yield PairBlock((Z[a:b] @ Z[a:b].T)[iu])
                 if b < n:
-                    yield PairBlock(G[:, b - a :].ravel())
+                    yield PairBlock(Z[a:b] @ Z[b:].T)
 
 
 # =================================================================================================================
@@ -244,6 +253,12 @@ def _softmax_b0(q: int, kappa: float) -> float:
 
 def _poisson_b0(q: int, rho: float) -> float:
     return math.exp((q - 1) * math.log1p(-rho) - math.log1p(rho))
+
+
+def _softmax_pairs(t: np.ndarray, kappa: float) -> np.ndarray:
+    out = np.multiply(t, kappa)
+    out -= kappa
+    return np.exp(out, out=out)
 
 
 def _kernel_null(test: str):
@@ -393,10 +408,14 @@ def _poisson_pairs(q, p):
     half = 0.5 * q
 
     def fn(b):
-        r = c / (1.0 + rho * rho - 2.0 * rho * b.t)
-        if half == int(half) and half <= 16:
-            return r ** int(half)
-        return np.exp(half * np.log(r))
+        r = np.multiply(b.t, -2.0 * rho)
+        r += 1.0 + rho * rho
+        np.divide(c, r, out=r)
+        if half == int(half) and half <= 64:
+            return np.power(r, int(half), out=r)
+        np.log(r, out=r)
+        r *= half
+        return np.exp(r, out=r)
 
     return [_sum(("poisson", rho), fn)]
 
@@ -418,7 +437,7 @@ register(
         "Softmax",
         "any",
         {"kappa": 1.0},
-        lambda q, p: [_sum(("softmax", p["kappa"]), lambda b, k=p["kappa"]: np.exp(k * (b.t - 1.0)))],
+        lambda q, p: [_sum(("softmax", p["kappa"]), lambda b, k=p["kappa"]: _softmax_pairs(b.t, k))],
         lambda s, sums, p: float(2.0 / s.n * sums[("softmax", p["kappa"])] - (s.n - 1) * _softmax_b0(s.q, p["kappa"])),
         _kernel_null("softmax"),
         "(2/n) sum_{i<j} (exp(kappa (t_ij - 1)) - b_0)",
