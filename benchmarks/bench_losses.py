@@ -3,7 +3,7 @@
 Sections (every ratio is measured side by side in the same run, on the same inputs):
 
 (a) SFRIK regulariser forward+backward on l2-normalised rows: the fused function
-    (:func:`dotkernels_ssl.functional.kernel_regularizer`, ``method="gram"``, and ``"blocked"`` with 512-row
+    (:func:`dotkernels_ssl.losses.functional.kernel_regularizer`, ``method="gram"``, and ``"blocked"`` with 512-row
     blocks, the ``"auto"`` choice) against the naive autograd reference of the released code (Gram matrix, then
     the Gegenbauer recurrence P_{l+1} = ((2l+q-2) t P_l - l P_{l-1}) / (l+q-2) under autograd, mean of
     sum_l b_l P_l), over a grid of (n, q) that includes n = 2048, q = 8192. Time ratio (goal >= 1.5x) and peak
@@ -20,8 +20,10 @@ Sections (every ratio is measured side by side in the same run, on the same inpu
 
 Memory methods (CPU):
 
-- ``peak``: allocator-level peak of the bytes of tensors created during one forward+backward, from the
-  ``torch.profiler`` memory timeline (CREATE/DESTROY events of CPU tensors; inputs excluded, gradients included).
+- ``peak``: peak of the CPU bytes allocated during one forward+backward, from the public ``torch.profiler`` events
+  (``profile_memory=True``: the running sum, in the order the operators end, of every event's
+  ``self_cpu_memory_usage``, the bytes an operator allocated minus those it freed, with the allocator's own
+  ``[memory]`` events; resolution one operator; inputs excluded, gradients included).
 - ``saved``: bytes that autograd keeps between forward and backward (``saved_tensors_hooks`` byte count).
 - ``rss`` (section (a) at n = 2048, q = 8192, and whenever ``--rss``): peak resident set size minus the resident
   size before the call, in a fresh subprocess per (variant, n, q) with ``MALLOC_MMAP_THRESHOLD_=65536`` (large
@@ -57,9 +59,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from dotkernels_ssl import distributed as D
-from dotkernels_ssl.functional import describe_plan, kernel_regularizer, local_rows_regularizer
 from dotkernels_ssl.losses import SFRIKLoss, VICRegLoss
+from dotkernels_ssl.losses import distributed as D
+from dotkernels_ssl.losses.functional import describe_plan, kernel_regularizer, local_rows_regularizer
 
 WEIGHTS = (1.0, 40.0, 40.0)
 MAIN_POINT = (2048, 8192)
@@ -121,29 +123,22 @@ def time_interleaved(fns: dict[str, Callable[[], Any]], repeats: int, device: to
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def profiler_peak_bytes(fn: Callable[[], Any]) -> int | None:
-    """Peak of live bytes of CPU tensors created inside ``fn`` (torch.profiler memory timeline); None if unavailable."""
-    try:
-        from torch.profiler import ProfilerActivity, profile
-        from torch.profiler._memory_profiler import Action
-    except ImportError:  # pragma: no cover
-        return None
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True, record_shapes=True, with_stack=True) as prof:
+def profiler_peak_bytes(fn: Callable[[], Any]) -> int:
+    """Peak of the CPU bytes allocated inside ``fn``, at the resolution of one operator (public profiler events).
+
+    With ``profile_memory=True`` every profiler event carries ``self_cpu_memory_usage``, the bytes it allocated
+    minus those it freed outside its children (the allocator's frees between operators are ``[memory]`` events);
+    their running sum in the order the operators end is the live CPU memory after each operator, and its maximum
+    the peak.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
         fn()
-    try:
-        timeline = prof._memory_profile().timeline
-    except Exception:  # pragma: no cover - private API
-        return None
-    live: dict[Any, int] = {}
     current = peak = 0
-    for _, action, (key, _version), size in timeline:
-        if getattr(key, "device", torch.device("cpu")).type != "cpu":
-            continue
-        if action == Action.CREATE:
-            live[key] = size
-            current += size
-        elif action == Action.DESTROY and key in live:
-            current -= live.pop(key)
+    # an operator's own allocations and frees are booked when it ends, after those of the operators it called
+    for event in sorted(prof.events(), key=lambda e: (e.time_range.end, -e.time_range.start)):
+        current += event.self_cpu_memory_usage
         peak = max(peak, current)
     return peak
 
@@ -266,7 +261,7 @@ def section_a(grid: list[tuple[int, int]], repeats: int, rss_points: set[tuple[i
     print(f"\n(a) SFRIK regulariser (1, 40, 40), forward+backward, float32 CPU, {threads} thread(s)")
     print("    naive = Gram + Gegenbauer recurrence under autograd (the released code)")
     print('    gram = fused, one n x n strip; blocked = fused, 512-row symmetric strips (what method="auto" runs)')
-    print("    speedup = naive time / fused time (median); peak = profiler timeline of live tensor bytes in fwd+bwd")
+    print("    speedup = naive time / fused time (median); peak = live CPU bytes after each operator in fwd+bwd")
     print("    (the n x q gradient included); work = peak minus the n x q gradient every method returns;")
     print("    ratios are fused / naive; rss = VmHWM - VmRSS of a fresh subprocess (where measured)")
     header = (
@@ -385,68 +380,67 @@ def section_b(qs: list[int], n: int, repeats: int) -> list:
     return rows
 
 
-def _dist_worker(rank: int, world: int, store: str, n_total: int, q: int, repeats: int, out: str) -> None:
-    import torch.distributed as dist
-
+def _dist_worker(rank: int, world: int, port: int, n_total: int, q: int, repeats: int, out: str) -> None:
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=world)
+    os.environ.update(
+        {"RANK": str(rank), "WORLD_SIZE": str(world), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    )
+    ctx = D.init_from_env("cpu")
     try:
         n_local = n_total // world
         full = _unit_rows(n_total, q, torch.device("cpu"), seed=3)
         z = full[rank * n_local : (rank + 1) * n_local].clone().requires_grad_()
-
-        def local_rows() -> torch.Tensor:
-            return kernel_regularizer(z, "sfrik", method="gram")
-
-        def replicated_naive() -> torch.Tensor:
-            return naive_sfrik(D.all_gather_with_grad(z))
-
-        def replicated_fused() -> torch.Tensor:
-            zz = D.all_gather_with_grad(z)
-            return local_rows_regularizer(zz, zz.detach(), "sfrik")
-
         variants = {
-            "local_rows": local_rows,
-            "replicated_full_gram_naive": replicated_naive,
-            "replicated_full_gram_fused": replicated_fused,
+            "local_rows": lambda: kernel_regularizer(z, "sfrik", method="gram"),
+            "replicated_full_gram_naive": lambda: naive_sfrik(D.all_gather_with_grad(z)),
+            "replicated_full_gram_fused": lambda: _replicated_fused(D.all_gather_with_grad(z)),
         }
-
-        def step(fn):
-            def run():
-                z.grad = None
-                dist.barrier()
-                r = fn()
-                r.backward()
-                return float(r.detach())
-
-            return run
-
-        runs = {k: step(fn) for k, fn in variants.items()}
+        runs = {k: _barrier_step(fn, z) for k, fn in variants.items()}
         values = {k: fn() for k, fn in runs.items()}
         grads = {}
         for k, fn in runs.items():
             fn()
             grads[k] = z.grad.clone()
         times = time_interleaved(runs, repeats, torch.device("cpu"))
-        peaks = {}
-        for k, fn in runs.items():
-            peaks[k] = profiler_peak_bytes(fn)
+        peaks = {k: profiler_peak_bytes(fn) for k, fn in runs.items()}
         # the local-rows value is a rank share: the mean over ranks is the global value
-        share = torch.tensor([values["local_rows"]], dtype=torch.float64)
-        dist.all_reduce(share)
+        share = D.all_reduce_mean(torch.tensor([values["local_rows"]], dtype=torch.float64))
         result = {
             "rank": rank,
             "time_s": times,
             "peak_bytes": peaks,
-            "global_value_local_rows": float(share) / world,
+            "global_value_local_rows": float(share),
             "value_replicated": values["replicated_full_gram_naive"],
-            "grad_max_abs_diff": float((grads["local_rows"] * 1.0 - grads["replicated_full_gram_naive"]).abs().max()),
+            "grad_max_abs_diff": float((grads["local_rows"] - grads["replicated_full_gram_naive"]).abs().max()),
             "grad_scale": float(grads["replicated_full_gram_naive"].abs().max()),
         }
         with open(os.path.join(out, f"rank{rank}.json"), "w") as fh:
             json.dump(result, fh)
     finally:
-        dist.destroy_process_group()
+        D.shutdown(ctx)
+
+
+def _replicated_fused(zz: torch.Tensor) -> torch.Tensor:
+    return local_rows_regularizer(zz, zz.detach(), "sfrik")
+
+
+def _barrier_step(fn: Callable[[], torch.Tensor], z: torch.Tensor) -> Callable[[], float]:
+    def run() -> float:
+        z.grad = None
+        D.barrier()
+        r = fn()
+        r.backward()
+        return float(r.detach())
+
+    return run
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def section_c(n_total: int, q: int, repeats: int, world: int = 2) -> dict:
@@ -457,7 +451,7 @@ def section_c(n_total: int, q: int, repeats: int, world: int = 2) -> dict:
     tmp = tempfile.mkdtemp(prefix="bench_losses_")
     try:
         torch.multiprocessing.spawn(
-            _dist_worker, args=(world, os.path.join(tmp, "store"), n_total, q, repeats, tmp), nprocs=world, join=True
+            _dist_worker, args=(world, _free_port(), n_total, q, repeats, tmp), nprocs=world, join=True
         )
         ranks = [json.load(open(os.path.join(tmp, f"rank{r}.json"))) for r in range(world)]
     except Exception as exc:  # pragma: no cover - environment dependent
@@ -497,7 +491,7 @@ def section_d(
 
     def cuda_peak(fn: Callable[[], Any]) -> int:
         if dev.type != "cuda":
-            return profiler_peak_bytes(fn) or 0
+            return profiler_peak_bytes(fn)
         torch.cuda.synchronize()
         torch.cuda.empty_cache()
         base = torch.cuda.memory_allocated()
@@ -605,7 +599,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
         "repeats": repeats,
         "memory_methods": {
-            "peak_bytes": "torch.profiler memory timeline: peak of live bytes of CPU tensors created in fwd+bwd",
+            "peak_bytes": "torch.profiler events (profile_memory): peak running sum of self_cpu_memory_usage",
             "saved_bytes": "torch.autograd.graph.saved_tensors_hooks: bytes kept for backward",
             "rss_extra_bytes": "VmHWM - VmRSS in a fresh subprocess (MALLOC_MMAP_THRESHOLD_=65536, clear_refs)",
             "gpu": "torch.cuda.max_memory_allocated - memory_allocated before",
