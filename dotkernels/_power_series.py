@@ -43,16 +43,18 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import gammaln, logsumexp
+from scipy.special import gammaln, logsumexp, roots_legendre
 
 from ._validate import check_degree, check_dimension, check_integer
-from .gegenbauer import log_harmonic_dimension
+from .gegenbauer import legendre_all, log_harmonic_dimension
 from .special import log_rising
 
 __all__ = [
     "ROUNDING",
+    "angle_quadrature_spectrum",
     "arccos_series",
     "arcsine_compose",
+    "best_spectrum",
     "compose",
     "gauss_hermite_rule",
     "hermite_coefficients",
@@ -352,6 +354,89 @@ def series_spectrum(
     # float64 rounding: the positive sum (1e-13 relative) and the logarithms of N(q, l) and of its terms
     a = np.where(sign > 0, np.exp(log_a), 0.0)
     return log_a, sign, error + (ROUNDING + 5e-16 * (log_n + magnitude)) * a
+
+
+def angle_quadrature_spectrum(
+    profile: Callable[[np.ndarray], Any], degree: int, *, q: int, nodes: int
+) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`a_l = N(q,l) \int_0^\pi \varphi(\cos\theta) P_{l,q}(\cos\theta) \sin^{q-2}\theta\, d\theta /
+    \int_0^\pi \sin^{q-2}\theta\, d\theta` by Gauss–Legendre in the angle, and its rounding bound.
+
+    Profiles that are smooth functions of the angle (the arc-cosine kernels, network kernels, distance kernels:
+    :math:`\|x - y\| = 2\sin(\theta/2)`) converge geometrically, where Gauss–Jacobi quadrature in t converges only
+    algebraically on their :math:`\sqrt{1-t}` singularities. The rounding bound
+    :math:`8\epsilon N(q,l) \sum_i |w_i \varphi_i P_l(x_i)|` grows with :math:`N(q,l)`: use it in low dimension.
+
+    Returns
+    -------
+    a, rounding : ndarray
+        The coefficients and the bound on their float64 rounding (not on the quadrature error: compare two rules).
+    """
+    L = check_degree(degree)
+    q = check_dimension(q)
+    x, w = roots_legendre(check_integer(nodes, "nodes", minimum=1))
+    theta = 0.5 * math.pi * (x + 1.0)
+    t = np.cos(theta)
+    with np.errstate(divide="ignore"):
+        log_weight = np.log(w) + (q - 2) * np.log(np.sin(theta))
+    weight = np.exp(log_weight - log_weight.max())
+    weight /= weight.sum()
+    values = weight * np.asarray(profile(t), dtype=np.float64)
+    polys = legendre_all(L, t, q=q, validate=False)
+    n = np.exp(log_harmonic_dimension(np.arange(L + 1), q=q))
+    return n * (polys @ values), 8 * np.finfo(np.float64).eps * n * (np.abs(polys) @ np.abs(values))
+
+
+def best_spectrum(
+    series: Callable[[int], tuple[np.ndarray, float, float]],
+    degree: int,
+    *,
+    q: int,
+    rtol: float,
+    profile: Callable[[np.ndarray], Any] | None = None,
+    min_terms: int = 512,
+    max_terms: int = 1 << 12,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Spectrum of a non-negative power series by the most accurate route, degree by degree.
+
+    The series route (:func:`series_spectrum`, rigorous bound) with ``max(min_terms, 4 degree + 4)`` powers,
+    doubled up to ``max_terms`` while the worst relative bound improves tenfold; where its bound exceeds ``rtol``
+    and a ``profile`` is given, Gauss–Legendre quadrature in the angle (:func:`angle_quadrature_spectrum`, error
+    estimated from rules of ``2 degree + 256`` and twice as many nodes, plus rounding) replaces the degrees it
+    computes more accurately. ``series(terms)`` returns ``(c, remainder, spread)``.
+
+    Returns
+    -------
+    a, error, route, spread : ndarray, ndarray, ndarray, float
+        Coefficients (>= 0), error bounds, route per degree (0 series, 1 quadrature) and the series' spread.
+    """
+    terms = max(min_terms, 4 * degree + 4)
+    quadrature = None
+    previous_worst = math.inf
+    while True:
+        c, remainder, spread = series(terms)
+        log_a, sign, error = series_spectrum(c, degree, q=q, remainder=remainder, spread=spread)
+        a = np.where(sign > 0, np.exp(log_a), 0.0)
+        route = np.zeros(degree + 1, dtype=np.int8)
+        if quadrature is None and profile is not None and np.any(error > rtol * a):
+            nodes = 2 * degree + 256
+            first, _ = angle_quadrature_spectrum(profile, degree, q=q, nodes=nodes)
+            second, rounding = angle_quadrature_spectrum(profile, degree, q=q, nodes=2 * nodes)
+            quadrature = (np.maximum(second, 0.0), np.abs(second - first) + rounding + ROUNDING * np.abs(second))
+        if quadrature is not None:
+            better = (quadrature[1] < error) & (quadrature[1] < 0.5 * quadrature[0])
+            a = np.where(better, quadrature[0], a)
+            error = np.where(better, quadrature[1], error)
+            route = better.astype(np.int8)
+        failing = (error > rtol * a) & (a > 0)
+        if not np.any(failing) or terms >= max_terms or spread > 0:
+            break
+        worst = float(np.max(error[failing] / np.maximum(a[failing], 1e-300)))
+        if worst > 0.1 * previous_worst:  # more powers no longer pay
+            break
+        previous_worst = worst
+        terms *= 2
+    return a, error, route, spread
 
 
 @functools.lru_cache(maxsize=16)

@@ -54,19 +54,16 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from scipy.special import erf, roots_legendre
+from scipy.special import erf
 
 from .. import _power_series as ps
 from .._validate import check_integer, check_real
-from ..gegenbauer import legendre_all, log_harmonic_dimension
 from ._base import DotProductKernel, SpectrumAccuracyWarning
 
 __all__ = ["NNGPKernel", "NTKKernel"]
 
 ACTIVATIONS = ("relu", "step", "erf", "gelu")
 
-#: largest number of powers of t used by the series route
-_MAX_TERMS = 1 << 12
 #: largest number of Hermite coefficients of a general activation, and of Gauss-Hermite nodes (numpy's rule is
 #: accurate up to about 350 nodes)
 _MAX_HERMITE = 128
@@ -322,7 +319,7 @@ class _FullyConnectedKernel(DotProductKernel):
         c = np.maximum(c, 0.0)  # rounding only: every term added is non-negative
         value = self._phi_at_one(None)
         # phi(1) - sum c_p cannot resolve a tail below the rounding of phi(1): 4 eps |phi(1)| covers it
-        remainder = max(value - math.fsum(c), 0.0) + 4 * np.finfo(np.float64).eps * abs(value)
+        remainder = float(max(value - math.fsum(c), 0.0) + 4 * np.finfo(np.float64).eps * abs(value))
         spread = 0.0
         if self.activation not in ("relu", "step", "erf"):
             # the truncated Hermite series miss a non-negative part whose value at t = 1 is this difference
@@ -332,52 +329,13 @@ class _FullyConnectedKernel(DotProductKernel):
         return c, remainder, spread
 
     # ---- spectrum -----------------------------------------------------------------------------------------------
-    def _quadrature_spectrum(self, q: int, degree: int, nodes: int) -> tuple[np.ndarray, np.ndarray]:
-        """a_l by Gauss-Legendre in the angle, and the a-posteriori rounding bound 8 eps N sum |w f P_l|."""
-        x, w = roots_legendre(nodes)
-        theta = 0.5 * math.pi * (x + 1.0)
-        t = np.cos(theta)
-        with np.errstate(divide="ignore"):
-            log_weight = np.log(w) + (q - 2) * np.log(np.sin(theta))
-        weight = np.exp(log_weight - log_weight.max())
-        weight /= weight.sum()
-        values = weight * self._profile(t, np, q)
-        polys = legendre_all(degree, t, q=q, validate=False)
-        n = np.exp(log_harmonic_dimension(np.arange(degree + 1), q=q))
-        return n * (polys @ values), 8 * np.finfo(np.float64).eps * n * (np.abs(polys) @ np.abs(values))
-
     def _compute_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         key = (q, degree)
         if key in self._spectrum_parts:
             return self._spectrum_parts[key]
-        terms = max(512, 4 * degree + 4)
-        quadrature = None
-        previous_worst = math.inf
-        while True:
-            c, remainder, spread = self._series(terms)
-            log_a, sign, error = ps.series_spectrum(c, degree, q=q, remainder=remainder, spread=spread)
-            a = np.where(sign > 0, np.exp(log_a), 0.0)
-            route = np.zeros(degree + 1, dtype=np.int8)
-            if quadrature is None and np.any(error > self.spectrum_rtol * a):
-                # low dimension: Gauss-Legendre in the angle is accurate where N(q, l) is moderate
-                nodes = 2 * degree + 256
-                first, _ = self._quadrature_spectrum(q, degree, nodes)
-                second, rounding = self._quadrature_spectrum(q, degree, 2 * nodes)
-                quadrature = (np.maximum(second, 0.0), np.abs(second - first) + rounding + ps.ROUNDING * np.abs(second))
-            if quadrature is not None:
-                better = (quadrature[1] < error) & (quadrature[1] < 0.5 * quadrature[0])
-                a = np.where(better, quadrature[0], a)
-                error = np.where(better, quadrature[1], error)
-                route = better.astype(np.int8)
-            failing = (error > self.spectrum_rtol * a) & (a > 0)
-            if not np.any(failing) or terms >= _MAX_TERMS or spread > 0:
-                break
-            worst = float(np.max(error[failing] / np.maximum(a[failing], 1e-300)))
-            if worst > 0.1 * previous_worst:  # more powers no longer pay
-                break
-            previous_worst = worst
-            terms *= 2
-        # below ~1e-13 phi(1) in absolute terms a coefficient is resolved only when the series is exact
+        a, error, route, spread = ps.best_spectrum(
+            self._series, degree, q=q, rtol=self.spectrum_rtol, profile=lambda t: self._profile(t, np, q)
+        )
         # zeros are structural (a whole parity vanishes); below ~1e-13 phi(1) in absolute terms a coefficient is
         # resolved only when the series is exact
         failing = (
@@ -483,8 +441,8 @@ class NTKKernel(_FullyConnectedKernel):
     >>> k = NTKKernel(depth=3)
     >>> float(k.phi_at_one())
     8.0
-    >>> a, err = k.spectrum(200, q=1024), k.spectrum_error(200, q=1024)
-    >>> bool(np.all(err <= 1e-12 * a))
+    >>> a, err = k.spectrum(200, q=1024), k.spectrum_error(200, q=1024)  # 0.1 s
+    >>> bool(np.all(err <= 5e-12 * a))  # float64 rounding of the logarithms dominates the bound
     True
     """
 
