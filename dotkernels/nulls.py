@@ -657,7 +657,7 @@ class WeightedChiSquare:
         )
 
 
-def monte_carlo_pvalue(statistic, simulated):
+def monte_carlo_pvalue(statistic: Any, simulated: Any) -> float | np.ndarray:
     """Exact Monte Carlo p-value ``(1 + #{simulated >= statistic}) / (n_sim + 1)``.
 
     Parameters
