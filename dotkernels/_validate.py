@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import sys
 import warnings
 from typing import Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "check_degree",
     "check_dimension",
     "check_estimator",
+    "check_inner_products",
     "check_integer",
     "check_points",
     "check_real",
@@ -131,6 +133,32 @@ def to_float64(X: Any, xp: Any) -> Any:
             stacklevel=4,
         )
         return X
+
+
+def check_inner_products(t: Any, name: str = "t", *, validate: bool = True) -> tuple[Any, Any]:
+    """``(t, xp)`` for an array of inner products: with ``validate``, finite and in [-1, 1] up to 64 eps.
+
+    The value checks are skipped where the values are not known yet (jax arrays traced by ``jax.jit``).
+    """
+    t, xp = as_array(t, name)
+    if validate:
+        if _concrete_bool(xp.any(xp.logical_not(xp.isfinite(t)))):
+            raise ValueError(f"{name} contains NaN or inf")
+        tol = 64.0 * float(xp.finfo(t.dtype).eps)
+        if _concrete_bool(xp.any(xp.abs(t) > 1.0 + tol)):
+            raise ValueError(f"{name} must lie in [-1, 1] (inner products of unit vectors); got values beyond rounding")
+    return t, xp
+
+
+def _concrete_bool(x: Any) -> bool:
+    """``bool(x)``, or False when x is an abstract jax value (under ``jax.jit``) that has no truth value yet."""
+    try:
+        return bool(x)
+    except Exception as exc:
+        jax = sys.modules.get("jax")
+        if jax is not None and isinstance(exc, jax.errors.ConcretizationTypeError):
+            return False
+        raise
 
 
 def check_points(

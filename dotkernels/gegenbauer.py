@@ -36,8 +36,8 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._array_api import as_array, is_numpy
-from ._validate import check_degree, check_dimension
+from ._array_api import is_numpy
+from ._validate import check_degree, check_dimension, check_inner_products
 
 __all__ = [
     "derivative_coefficients",
@@ -55,18 +55,6 @@ __all__ = [
 
 # ---------------------------------------------------------------------------------------------------------------
 # validation
-
-
-def _check_t(t: Any, name: str = "t", validate: bool = True):
-    t, xp = as_array(t, name)
-    if validate:
-        bad = xp.logical_not(xp.isfinite(t))
-        if bool(xp.any(bad)):
-            raise ValueError(f"{name} contains NaN or inf")
-        tol = 64.0 * float(xp.finfo(t.dtype).eps)
-        if bool(xp.any(xp.abs(t) > 1.0 + tol)):
-            raise ValueError(f"{name} must lie in [-1, 1] (inner products of unit vectors); got values beyond rounding")
-    return t, xp
 
 
 def _scalar(x: Any, xp: Any) -> Any:
@@ -338,7 +326,7 @@ def legendre(degree: int, t: Any, *, q: int, validate: bool = True) -> Any:
     """
     l = check_degree(degree)
     q = check_dimension(q)
-    t, xp = _check_t(t, validate=validate)
+    t, xp = check_inner_products(t, validate=validate)
     if l == 0:
         return _scalar(xp.ones_like(t), xp)
     _, beta = _recurrence_float(l, q)
@@ -364,7 +352,7 @@ def legendre_all(degree: int, t: Any, *, q: int, validate: bool = True) -> Any:
     """
     L = check_degree(degree)
     q = check_dimension(q)
-    t, xp = _check_t(t, validate=validate)
+    t, xp = check_inner_products(t, validate=validate)
     values = [xp.ones_like(t)]
     if L >= 1:
         values.append(t)
@@ -450,7 +438,7 @@ def legendre_series(coefficients: ArrayLike, t: Any, *, q: int, validate: bool =
     """
     coef = _as_coefficients(coefficients)
     q = check_dimension(q)
-    t, xp = _check_t(t, validate=validate)
+    t, xp = check_inner_products(t, validate=validate)
     return _scalar(_clenshaw(coef, q, t, xp), xp)
 
 
@@ -506,7 +494,7 @@ def legendre_series_derivative(coefficients: ArrayLike, t: Any, *, q: int, valid
     """
     derivative = derivative_coefficients(coefficients, q=q)
     q = check_dimension(q)
-    t, xp = _check_t(t, validate=validate)
+    t, xp = check_inner_products(t, validate=validate)
     return _scalar(_clenshaw(derivative.tolist(), q + 2, t, xp), xp)
 
 

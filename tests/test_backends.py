@@ -127,6 +127,25 @@ def test_mmd_on_every_backend(backend):
         assert float(value) == pytest.approx(float(mmd2_uniform(X_np, kernel)), rel=1e-12, abs=1e-14)
 
 
+def test_polynomials_under_jax_jit():
+    # validation needs values: it runs on concrete arrays and is skipped while jax.jit traces
+    t = jnp.linspace(-1, 1, 11)
+    coefficients = [0.3, 1.0, 40.0, 40.0]
+    for fn in (
+        lambda s: legendre(5, s, q=Q),
+        lambda s: legendre_series(coefficients, s, q=Q),
+        lambda s: legendre_series_derivative(coefficients, s, q=Q),
+        lambda s: legendre_all(4, s, q=Q),
+    ):
+        np.testing.assert_allclose(np.asarray(jax.jit(fn)(t)), np.asarray(fn(t)), rtol=1e-14, atol=1e-14)
+    grad = jax.jit(jax.grad(lambda s: legendre_series(coefficients, s, q=Q).sum()))(t)
+    np.testing.assert_allclose(np.asarray(grad), legendre_series_derivative(coefficients, np.asarray(t), q=Q))
+    with pytest.raises(ValueError, match="t must lie in"):
+        legendre(2, jnp.array([2.0]), q=Q)  # concrete jax arrays are still validated
+    with pytest.raises(ValueError, match="NaN"):
+        jax.grad(lambda s: legendre(2, s, q=Q).sum())(jnp.array([jnp.nan]))
+
+
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("kernel", KERNELS, ids=repr)
 def test_torch_autograd_matches_derivative(kernel, dtype):
