@@ -287,3 +287,21 @@ def test_api_table_quotes_the_accuracy_sections():
     assert api_table.accuracy_of("Title.\n\nAccuracy\n--------\nTo 1e-15.\n\nMore.") == "To 1e-15."
     assert api_table.accuracy_of("Title.\n\nAccuracy: exact.\n") == "exact."
     assert api_table.accuracy_of("Title.") == ""
+
+
+STATED = ("dotkernels.gegenbauer", "dotkernels.quadrature", "dotkernels.special", "dotkernels.sampling")
+
+
+def test_the_numeric_core_states_its_accuracy():
+    # every public function of the numeric core (and the symbolic polynomials) has an Accuracy section
+    missing = [
+        row.name
+        for row in PUBLIC
+        if row.kind == "function"
+        and (
+            row.obj.__module__ in STATED
+            or (row.obj.__module__ == "dotkernels.symbolic" and not row.obj.__name__.startswith("derive_"))
+        )
+        and not api_table.accuracy_of(inspect.getdoc(row.obj))
+    ]
+    assert not missing, f"no Accuracy section in {missing}"
