@@ -165,7 +165,10 @@ CHUNK_BYTES_ACCELERATOR = 1 << 26
 
 def _split(c: float, dtype: torch.dtype) -> tuple[float, float]:
     """``c = hi + lo`` with ``hi`` representable in ``dtype`` (``lo`` is added back in float64 after the sum)."""
-    hi = float(torch.tensor(c, dtype=torch.float64).to(dtype))
+    if dtype == torch.float64:
+        return c, 0.0
+    # host-side rounding (no tensor, so no device work and nothing for torch.compile to trace)
+    hi = float(np.float32(c)) if dtype == torch.float32 else float(torch.tensor(c, dtype=torch.float64).to(dtype))
     return hi, c - hi
 
 
