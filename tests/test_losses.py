@@ -6,7 +6,10 @@ plain autograd, the numpy core's ``kernel.gram`` for values, and the paper's ide
 
 from __future__ import annotations
 
+import inspect
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -366,6 +369,19 @@ def test_modules_are_the_functions():
         a, b = module.forward_terms(views), function(views, **module.options)
         assert a.weights == b.weights and torch.equal(a.loss, b.loss)
         assert torch.equal(module(views), a.loss)
+        # the constructor's parameters are the function's options: same names, order and defaults
+        options = list(inspect.signature(function).parameters.values())[2:]
+        init = list(inspect.signature(type(module)).parameters.values())
+        assert [(p.name, p.default) for p in init] == [(p.name, p.default) for p in options]
+    with pytest.raises(TypeError):
+        VICRegLoss(sim_coeff=1.0)  # not an option of vicreg_loss
+
+
+def test_losses_never_import_pretraining():
+    """Imports go one way: the pretraining system uses the losses, never the other way round."""
+    code = "import sys, dotkernels_ssl.losses; print(sorted(m for m in sys.modules if 'pretraining' in m))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
 
 
 # ------------------------------------------------------------------------------------------------------------
