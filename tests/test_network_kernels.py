@@ -28,6 +28,7 @@ from dotkernels.kernels import (
     NNGPKernel,
     NTKKernel,
     SpectrumAccuracyWarning,
+    parse_kernel,
 )
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -471,6 +472,15 @@ def test_validation():
         NNGPKernel(activation="relu", derivative=np.cos)
     assert repr(NTKKernel(depth=3)) == "NTKKernel(depth=3, activation='relu', weight_variance=2.0, bias_variance=0.0)"
     assert NTKKernel(depth=3) == NTKKernel(depth=3) and NTKKernel(depth=3) != NNGPKernel(depth=3)
+
+
+def test_kernel_strings():
+    assert parse_kernel("ntk:depth=3") == NTKKernel(depth=3)
+    assert parse_kernel("nngp:2,bias_variance=0.5") == NNGPKernel(depth=2, bias_variance=0.5)
+    for kernel in (NTKKernel(depth=2, activation="erf", bias_variance=0.1), NNGPKernel(depth=4, activation="step")):
+        assert parse_kernel(repr(kernel)) == kernel
+    with pytest.raises(ValueError, match="depth"):
+        parse_kernel("ntk:depth=0")
 
 
 def test_neural_tangents_reference_if_available():

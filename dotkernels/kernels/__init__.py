@@ -48,10 +48,13 @@ string                                 kernel                                  p
 ``legendre:a0,a1,...,aL``              ``LegendreSeriesKernel([a0,..,aL])``    :math:`\sum_{l=0}^{L} a_l P_{l,q}`
 ``sfrik`` or ``sfrik:b1,...,bL``       ``SFRIKKernel([b1, ..., bL])``          :math:`\sum_{l=1}^{L} b_l P_{l,q}`
 ``gine``                               ``GineKernel()``                        :math:`-c_q\sqrt{1-t^2}`
+``nngp:depth=1``                       ``NNGPKernel(depth)``                   ReLU network's NNGP :math:`K_L`
+``ntk:depth=1``                        ``NTKKernel(depth)``                    ReLU network's NTK :math:`\Theta_L`
 =====================================  ======================================  ========================================
 
 Here :math:`\tau` = ``time`` and :math:`|x - \rho y|^2 = 1 - 2\rho t + \rho^2`. ``legendre`` starts at degree 0,
-like :class:`LegendreSeriesKernel`; ``sfrik`` at degree 1, like :class:`SFRIKKernel` (default ``1,40,40``). The
+like :class:`LegendreSeriesKernel`; ``sfrik`` at degree 1, like :class:`SFRIKKernel` (default ``1,40,40``);
+``nngp`` and ``ntk`` also take ``weight_variance=`` and ``bias_variance=`` (other activations: the classes). The
 ``repr`` of a kernel is accepted too (``parse_kernel(repr(k)) == k`` for every kernel not built from a callable).
 
 Examples

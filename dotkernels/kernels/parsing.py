@@ -19,6 +19,8 @@ from .closed_form import (
     PoissonKernel,
     PolynomialKernel,
 )
+from .network import NNGPKernel, NTKKernel
+from .products import CompositionKernel
 from .series import BandLimitedKernel, HeatKernel, LegendreSeriesKernel, SFRIKKernel
 
 __all__ = ["parse_kernel"]
@@ -36,6 +38,8 @@ _FAMILIES: dict[str, tuple[type, tuple[str, ...]]] = {
     "distance": (DistanceKernel, ("s",)),
     "arccos": (ArcCosineKernel, ("order",)),
     "bandlimited": (BandLimitedKernel, ("degree",)),
+    "nngp": (NNGPKernel, ("depth", "weight_variance", "bias_variance")),
+    "ntk": (NTKKernel, ("depth", "weight_variance", "bias_variance")),
 }
 _ALIASES = {"exp": "exponential", "riesz": "distance", "rbf": "gaussian", "arccosine": "arccos"}
 _SERIES = {"legendre", "sfrik"}
@@ -47,6 +51,7 @@ _CLASSES: dict[str, type] = {
     for cls in (
         ArcCosineKernel,
         BandLimitedKernel,
+        CompositionKernel,
         DistanceKernel,
         ExponentialKernel,
         GaussianKernel,
@@ -56,6 +61,8 @@ _CLASSES: dict[str, type] = {
         InverseMultiquadricKernel,
         LegendreSeriesKernel,
         MonomialKernel,
+        NNGPKernel,
+        NTKKernel,
         PoissonKernel,
         PolynomialKernel,
         SFRIKKernel,
