@@ -419,4 +419,5 @@ def projected_null(test: str, *, q: int, t: float = 1.0 / 3.0, method: str = "im
     keep = np.zeros(degree, dtype=bool)
     keep[:last] = v[:last] > 0  # exact zeros (PRt at rational t) come out as +-noise
     tail = total - float(math.fsum(a[keep]))
+    method = "imhof" if method == "asymptotic" else method
     return WeightedChiSquare(v[keep], dims[keep], method=method, shift=tail, tail_bound=abs(tail))

@@ -1,0 +1,224 @@
+r"""Many uniformity tests on one sample in one pass, as sphunif's ``unif_test(type = c(...))``.
+
+:func:`uniformity_battery` computes the statistics of the requested tests with one blocked pass over the pairs
+(the inner products and every pairwise function are computed once and shared, see :mod:`dotkernels._battery`),
+their asymptotic null laws (cached per dimension and parameters), and, with a
+:class:`scipy.stats.MonteCarloMethod`, one set of simulated uniform samples for all the tests. The result lists each
+test's statistic and p-value, prints as a table and is indexed by test name.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy.stats import MonteCarloMethod
+
+from . import _battery as B
+from ._validate import check_integer, check_points, check_rng
+from .nulls import MonteCarloNull, monte_carlo_pvalue
+
+__all__: list[str] = []
+
+_ASYMPTOTIC = ("asymptotic", "imhof", "hbe", "sw", "exact")
+
+
+@dataclass(frozen=True)
+class BatteryEntry:
+    """One test of a battery: its statistic, p-value (NaN when no law was computed) and null law."""
+
+    test: str
+    statistic: float
+    pvalue: float
+    null_distribution: Any
+    parameters: dict
+
+    def __iter__(self):
+        return iter((self.statistic, self.pvalue))
+
+
+class UniformityBatteryResult(Mapping):
+    r"""Results of several uniformity tests on one sample (a read-only mapping test name -> result).
+
+    Indexing is case-insensitive (``res["gine_gn"]`` and ``res["Gine_Gn"]``); each entry unpacks as
+    ``statistic, pvalue``. ``statistics`` and ``pvalues`` are dicts by test name; ``str(res)`` is a table.
+    """
+
+    def __init__(self, entries: Sequence[BatteryEntry], n: int, q: int, method: str):
+        self._entries = {e.test: e for e in entries}
+        self._lower = {e.test.lower(): e.test for e in entries}
+        self.n, self.q, self.method = n, q, method
+
+    def __getitem__(self, name: str) -> BatteryEntry:
+        key = self._lower.get(str(name).strip().lower())
+        if key is None:
+            raise KeyError(name)
+        return self._entries[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def statistics(self) -> dict[str, float]:
+        return {k: e.statistic for k, e in self._entries.items()}
+
+    @property
+    def pvalues(self) -> dict[str, float]:
+        return {k: e.pvalue for k, e in self._entries.items()}
+
+    def table(self) -> str:
+        """The results as a fixed-width text table."""
+        width = max([4, *(len(k) for k in self._entries)])
+        lines = [f"Uniformity tests on S^{self.q - 1}: n = {self.n}, q = {self.q}, p-values: {self.method}"]
+        lines.append(f"{'test':<{width}}  {'statistic':>14}  {'p-value':>11}")
+        for name, e in self._entries.items():
+            p = "MC only" if math.isnan(e.pvalue) else f"{e.pvalue:11.4g}"
+            lines.append(f"{name:<{width}}  {e.statistic:>14.7g}  {p:>11}")
+        return "\n".join(lines)
+
+    def __str__(self) -> str:
+        return self.table()
+
+    def __repr__(self) -> str:
+        return f"UniformityBatteryResult(n={self.n}, q={self.q}, tests={list(self._entries)})"
+
+
+def _requests(tests: Any, q: int, params: Mapping[str, Any]) -> list[tuple[B.TestSpec, dict]]:
+    if isinstance(tests, str):
+        if tests.strip().lower() != "all":
+            tests = [tests]
+        else:
+            tests = list(B.available_tests(q))
+    if not isinstance(tests, (list, tuple)) or not tests:
+        raise TypeError("test must be a test name, a non-empty list of names or 'all'")
+    specs = []
+    seen = set()
+    for name in tests:
+        spec = B.lookup(name, q)
+        if spec.name not in seen:
+            seen.add(spec.name)
+            specs.append(spec)
+    used = set()
+    out = []
+    for spec in specs:
+        p = B.resolve_params(spec, params, q, strict=False)
+        out.append((spec, p))
+        for key in spec.defaults:
+            used.add(key.lower())
+            used.add(f"{spec.name.lower()}_{key.lower()}")
+    unknown = sorted(k for k in params if k.lower() not in used)
+    if unknown:
+        raise TypeError(f"unexpected parameter(s) {', '.join(unknown)}: no requested test takes them")
+    return out
+
+
+def _fill_random_directions(requests, q, rng):
+    """CCF09 without fixed directions draws them once (from ``rng``) for the sample and its simulations."""
+    out = []
+    for spec, p in requests:
+        if spec.name == "CCF09" and p["directions"] is None:
+            g = rng.standard_normal((p["n_proj"], q))
+            p = {**p, "directions": g / np.linalg.norm(g, axis=1, keepdims=True)}
+        out.append((spec, p))
+    return out
+
+
+def uniformity_battery(
+    Z: Any,
+    tests: Any = "all",
+    *,
+    method: str | MonteCarloMethod = "asymptotic",
+    rng: Any = None,
+    block_size: int | None = None,
+    **params: Any,
+) -> UniformityBatteryResult:
+    r"""Several uniformity tests on one sample, sharing the pairwise computations (and the Monte Carlo samples).
+
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Unit vectors (rows), n >= 2; q = 2 gives the circular tests.
+    tests : str or list of str
+        Test names (sphunif's spelling, case-insensitive) or ``"all"`` (every test that applies in dimension q).
+    method : str or scipy.stats.MonteCarloMethod
+        ``"asymptotic"`` (or an algorithm of the weighted chi-square laws) for the asymptotic laws; tests that have
+        none get a NaN p-value ("MC only" in the table). A :class:`scipy.stats.MonteCarloMethod` simulates
+        ``n_resamples`` uniform samples (from ``method.rng``, ``batch`` at a time) once and computes every
+        requested statistic on each.
+    rng : numpy.random.Generator, int or None
+        Draws CCF09's random projection directions when none are given.
+    block_size : int, optional
+        Rows per block of the pairwise pass (memory ~ 8 block_size n bytes per pairwise quantity).
+    **params
+        Test parameters by sphunif's names: ``s``, ``rho``, ``kappa``, ``vk2``, ``t``, ``pycke_q``, ``a``,
+        ``regime``, ``beta``, ``directions``, ``n_proj``; a ``<test>_<param>`` form (``rothman_t=0.25``,
+        ``cressie_t=0.5``) applies to one test only.
+
+    Returns
+    -------
+    UniformityBatteryResult
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dotkernels.sampling import sample_uniform
+    >>> Z = sample_uniform(100, q=3, rng=0)
+    >>> res = uniformity_battery(Z, ["Rayleigh", "Bingham", "PCvM"])
+    >>> statistic, pvalue = res["pcvm"]
+    >>> sorted(res), bool(0 < pvalue < 1)
+    (['Bingham', 'PCvM', 'Rayleigh'], True)
+    """
+    Z, _ = check_points(Z, "Z", min_rows=2)
+    Z = np.asarray(Z, dtype=np.float64)
+    n, q = Z.shape
+    block = B.BLOCK_ROWS if block_size is None else check_integer(block_size, "block_size", minimum=1)
+    requests = _fill_random_directions(_requests(tests, q, params), q, check_rng(rng))
+    observed = B.battery_statistics(B.Sample(Z), requests, block_rows=block)
+
+    if isinstance(method, MonteCarloMethod):
+        simulated = _simulate(method, n, q, requests, block)
+        entries = []
+        for k, ((spec, p), x) in enumerate(zip(requests, observed, strict=True)):
+            null = MonteCarloNull(simulated[:, k], n=n, q=q)
+            entries.append(BatteryEntry(spec.name, x, float(monte_carlo_pvalue(x, simulated[:, k])), null, p))
+        return UniformityBatteryResult(entries, n, q, f"Monte Carlo ({simulated.shape[0]} samples)")
+
+    if not isinstance(method, str) or method.lower() not in _ASYMPTOTIC:
+        raise ValueError(f"method must be one of {', '.join(map(repr, _ASYMPTOTIC))} or a MonteCarloMethod")
+    method = method.lower()
+    entries = []
+    for (spec, p), x in zip(requests, observed, strict=True):
+        law = spec.null(n, q, p, method) if spec.null is not None else None
+        pvalue = float(law.sf(x)) if law is not None else math.nan
+        entries.append(BatteryEntry(spec.name, x, pvalue, law, p))
+    return UniformityBatteryResult(entries, n, q, method)
+
+
+def _simulate(method: MonteCarloMethod, n: int, q: int, requests, block: int) -> np.ndarray:
+    n_resamples = check_integer(method.n_resamples, "n_resamples", minimum=1)
+    batch = n_resamples if method.batch is None else check_integer(method.batch, "batch", minimum=1)
+    rvs = method.rvs
+    if rvs is not None and not callable(rvs):
+        raise TypeError(f"MonteCarloMethod.rvs must be None or a callable rvs(size), got {type(rvs).__name__}")
+    rng = check_rng(method.rng) if rvs is None else None
+    out = np.empty((n_resamples, len(requests)))
+    done = 0
+    while done < n_resamples:
+        m = min(batch, n_resamples - done)
+        if rvs is None:
+            samples = rng.standard_normal((m, n, q))
+            samples /= np.linalg.norm(samples, axis=-1, keepdims=True)
+        else:
+            samples = np.asarray(rvs(size=(m, n, q)), dtype=np.float64)
+            if samples.shape != (m, n, q):
+                raise ValueError(f"MonteCarloMethod.rvs(size=(m, n, q)) must return shape {(m, n, q)}")
+        for i in range(m):
+            out[done + i] = B.battery_statistics(B.Sample(samples[i]), requests, block_rows=block)
+        done += m
+    return out
