@@ -167,6 +167,7 @@ class TestSpec:
     description: str = ""
     check: Callable[[dict, int], dict] = field(default=lambda params, q: params)
     circular_battery: bool = True
+    prefixes: tuple[str, ...] = ()
 
 
 REGISTRY: dict[str, TestSpec] = {}
@@ -527,7 +528,8 @@ def _projected_spec(name, test, defaults, check, description):
             return _circular_sobolev_null(circ, "t" if test == "prt" else None)(n, q, p, method)
         return S.projected_null(test, q=q, t=p.get("t", 1.0 / 3.0), method=method)
 
-    return TestSpec(name, "any", defaults, pairs, finish, null, description, check)
+    prefixes = ("rothman",) if test == "prt" else ()
+    return TestSpec(name, "any", defaults, pairs, finish, null, description, check, prefixes=prefixes)
 
 
 register(_projected_spec("PCvM", "pcvm", {}, lambda p, q: p, "projected Cramer-von Mises"))
@@ -762,19 +764,19 @@ _circ_pair(
 )
 
 
-def check_pycke_q(params, q):
-    return {"q": C.check_pycke_q(params["q"])}
+def _check_pycke_q_param(params, q):
+    return {"pycke_q": C.check_pycke_q(params["pycke_q"])}
 
 
 _circ_pair(
     "Pycke_q",
-    lambda p: ("pycke_q", p["q"]),
-    lambda b, p: (np.cos(b.psi) - p["q"]) / (1.0 - 2.0 * p["q"] * np.cos(b.psi) + p["q"] ** 2),
-    lambda n, total, p: 4.0 / n * total + 2.0 / (1.0 - p["q"]),
-    _circular_sobolev_null("pycke_q", "q"),
-    "Pycke's q-test; Sobolev weights q^(k-1)",
-    {"q": 0.5},
-    check_pycke_q,
+    lambda p: ("pycke_q", p["pycke_q"]),
+    lambda b, p: (b.t - p["pycke_q"]) / (1.0 - 2.0 * p["pycke_q"] * b.t + p["pycke_q"] ** 2),
+    lambda n, total, p: 4.0 / n * total + 2.0 / (1.0 - p["pycke_q"]),
+    _circular_sobolev_null("pycke_q", "pycke_q"),
+    "Pycke's q-test (parameter pycke_q, sphunif's Pycke_q); Sobolev weights pycke_q^(k-1)",
+    {"pycke_q": 0.5},
+    _check_pycke_q_param,
 )
 register(
     TestSpec(
@@ -801,11 +803,14 @@ def resolve_params(spec: TestSpec, params: Mapping[str, Any], q: int, *, strict:
     out = dict(spec.defaults)
     lower = {k.lower(): v for k, v in params.items()}
     for key in spec.defaults:
-        prefixed = f"{spec.name.lower()}_{key.lower()}"
-        if prefixed in lower:
-            out[key] = lower[prefixed]
-        elif key.lower() in lower:
-            out[key] = lower[key.lower()]
+        for prefix in (spec.name, *spec.prefixes):
+            prefixed = f"{prefix.lower()}_{key.lower()}"
+            if prefixed in lower:
+                out[key] = lower[prefixed]
+                break
+        else:
+            if key.lower() in lower:
+                out[key] = lower[key.lower()]
     if strict:
         unknown = sorted(k for k in params if k.lower() not in {d.lower() for d in spec.defaults})
         if unknown:

@@ -111,7 +111,8 @@ def _requests(tests: Any, q: int, params: Mapping[str, Any]) -> list[tuple[B.Tes
         out.append((spec, p))
         for key in spec.defaults:
             used.add(key.lower())
-            used.add(f"{spec.name.lower()}_{key.lower()}")
+            for prefix in (spec.name, *spec.prefixes):
+                used.add(f"{prefix.lower()}_{key.lower()}")
     unknown = sorted(k for k in params if k.lower() not in used)
     if unknown:
         raise TypeError(f"unexpected parameter(s) {', '.join(unknown)}: no requested test takes them")
