@@ -270,6 +270,17 @@ def test_derivative_coefficients_closed_form():
     assert derivative_coefficients([3.0], q=3).tolist() == [0.0]
 
 
+@given(
+    coefficients=st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=40),
+    q=st.integers(2, 10**6),
+)
+def test_derivative_coefficients_within_two_eps(coefficients, q):
+    got = derivative_coefficients(coefficients, q=q)
+    for l in range(1, len(coefficients)):
+        exact = Fraction(coefficients[l]) * Fraction(l * (l + q - 2), q - 1)
+        assert abs(Fraction(float(got[l - 1])) - exact) <= 2 * Fraction(EPS) * abs(exact)
+
+
 def test_basis_conversions_exact_and_float():
     # P_3 in q = 3 is (5 t^3 - 3 t) / 2; P_2 in general q is (q t^2 - 1) / (q - 1)
     assert legendre_to_monomial([0, 0, 0, 1], q=3, exact=True) == [0, Fraction(-3, 2), 0, Fraction(5, 2)]
