@@ -387,6 +387,33 @@ def test_series_route_agrees_across_truncations(q):
     np.testing.assert_allclose(kernel.spectrum(30, q=q), a1, rtol=1e-12)
 
 
+@given(
+    depth=st.integers(1, 4),
+    weight_variance=st.floats(0.5, 3.0),
+    bias_variance=st.floats(0.0, 1.0),
+    q=st.sampled_from([2, 3, 7, 40, 300, 5000]),
+    tangent=st.booleans(),
+)
+def test_network_kernel_properties(depth, weight_variance, bias_variance, q, tangent):
+    cls = NTKKernel if tangent else NNGPKernel
+    kernel = cls(depth=depth, weight_variance=weight_variance, bias_variance=bias_variance)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpectrumAccuracyWarning)
+        a, error = kernel.spectrum(12, q=q), kernel.spectrum_error(12, q=q)
+    phi1 = kernel.phi_at_one()
+    assert np.all(a >= 0) and np.all(error >= 0)
+    assert math.fsum(a) <= phi1 * (1 + 1e-12) + math.fsum(error)
+    assert float(kernel.profile(np.array(1.0))) == pytest.approx(phi1, rel=1e-13)
+    # the power series reproduces the profile to within its remainder on [-1, 1]
+    c, remainder, spread = kernel.power_series(400)
+    assert spread == 0.0
+    t = np.linspace(-1, 1, 9)
+    series = np.polynomial.polynomial.polyval(t, c)
+    assert np.all(np.abs(kernel.profile(t) - series) <= remainder * (1 + 1e-9) + 1e-13 * phi1)
+    assert np.all(kernel.profile(t) - series >= -1e-13 * phi1)  # the omitted part has non-negative coefficients...
+    assert kernel.profile(np.array(1.0)) - series[-1] >= -1e-13 * phi1  # ...so it is largest at t = 1
+
+
 def test_spectra_sum_to_phi_at_one_and_are_positive():
     for kernel in (NNGPKernel(depth=3, bias_variance=0.2), NTKKernel(depth=2, activation="gelu")):
         for q in (3, 100, 20000):

@@ -57,7 +57,7 @@ import numpy as np
 from scipy.special import erf
 
 from .. import _power_series as ps
-from .._validate import check_integer, check_real
+from .._validate import check_degree, check_dimension, check_integer, check_real
 from ._base import DotProductKernel, SpectrumAccuracyWarning
 
 __all__ = ["NNGPKernel", "NTKKernel"]
@@ -68,6 +68,8 @@ ACTIVATIONS = ("relu", "step", "erf", "gelu")
 #: accurate up to about 350 nodes)
 _MAX_HERMITE = 128
 _MAX_HERMITE_NODES = 300
+#: spectra kept per kernel (one per (q, degree) asked)
+_CACHE_SIZE = 32
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -354,6 +356,8 @@ class _FullyConnectedKernel(DotProductKernel):
         sign = np.where(a > 0, 1.0, 0.0)
         parts = (log_a, sign, error, route)
         self._spectrum_parts[key] = parts
+        while len(self._spectrum_parts) > _CACHE_SIZE:  # bounded, like the base class's cache
+            self._spectrum_parts.pop(next(iter(self._spectrum_parts)))
         return parts
 
     def _log_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
@@ -371,8 +375,6 @@ class _FullyConnectedKernel(DotProductKernel):
         >>> set(NTKKernel(depth=2).spectrum_route(10, q=1024).tolist())
         {'series'}
         """
-        from .._validate import check_degree, check_dimension
-
         route = self._compute_spectrum(check_dimension(q), check_degree(degree))[3]
         return np.where(route == 1, "quadrature", "series")
 

@@ -362,6 +362,8 @@ class ProductKernel(DotProductKernel):
         else:
             result = self._linearized(q, degree)
         self._parts[key] = result
+        while len(self._parts) > 32:  # bounded, like the base class's cache
+            self._parts.pop(next(iter(self._parts)))
         return result
 
     def _linearized(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -501,6 +503,8 @@ class CompositionKernel(DotProductKernel):
         else:
             result = _spectrum_by_quadrature(self, q, degree)
         self._parts[key] = result
+        while len(self._parts) > 32:  # bounded, like the base class's cache
+            self._parts.pop(next(iter(self._parts)))
         return result
 
     def _log_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
