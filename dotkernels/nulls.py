@@ -242,6 +242,14 @@ class WeightedChiSquare:
     (huge ``d``) scipy loses accuracy in the *lower* tail (its ``cdf`` below ~1e-9, its ``ppf`` already at
     ``p ~ 1e-6``), whereas ``"imhof"`` does not; the upper tail (p-values) is unaffected.
 
+    Accuracy
+    --------
+    ``"imhof"``: ~1e-12 absolute in the bulk and ~1e-10 relative in both tails (shifted-contour inversion;
+    tested against mpmath convolutions, closed forms and scipy to 1e-8 relative or better); an
+    ``IntegrationWarning`` reports a larger quadrature error. ``"exact"``: scipy's chi-square.
+    ``"hbe"``/``"sw"``: moment approximations (3 and 2 cumulants), accurate in the bulk only. Moments and
+    :meth:`rvs` are exact. Domain: positive finite weights and degrees of freedom.
+
     Examples
     --------
     >>> import numpy as np
@@ -672,6 +680,10 @@ def monte_carlo_pvalue(statistic: Any, simulated: Any) -> float | np.ndarray:
     float or ndarray
         The p-value(s), in ``[1 / (n_sim + 1), 1]``; valid (super-uniform) under the null for any ``n_sim``.
 
+    Accuracy
+    --------
+    Exact (counting); valid under the null at any number of simulations.
+
     Examples
     --------
     >>> monte_carlo_pvalue(2.5, [0.1, 3.0, 2.5, 1.0])
@@ -708,6 +720,11 @@ class MonteCarloNull:
     ----------
     statistics : ndarray
         The simulated statistics, sorted (a read-only float64 copy).
+
+    Accuracy
+    --------
+    Exact empirical quantities of the simulated statistics; as estimates of the true law, standard error
+    :math:`\sqrt{p(1-p)/n_{resamples}}` for a probability p.
 
     Examples
     --------

@@ -234,6 +234,10 @@ def register_uniformity_test(spec: UniformityTest, *, replace: bool = False) -> 
 
     Raises ValueError if the name is taken (unless ``replace``), TypeError for a malformed entry.
 
+    Accuracy
+    --------
+    Not numeric (registration).
+
     Examples
     --------
     >>> from dotkernels import LegendreSeriesKernel
@@ -457,6 +461,10 @@ def uniformity_kernel(test: str, *, q: int, **params: Any) -> tuple[DotProductKe
     estimator : {"v", "u"}
         "u" for sphunif's U-type tests (poisson, softmax).
 
+    Accuracy
+    --------
+    Exact (the kernel object of the test).
+
     Examples
     --------
     >>> kernel, estimator = uniformity_kernel("Bingham", q=3)
@@ -516,8 +524,7 @@ def uniformity_statistic(
 
     :math:`n\,\mathrm{MMD}_V^2` of the test's kernel for ``estimator="v"``, :math:`(n-1)\,\mathrm{MMD}_U^2` for
     ``"u"`` (default: the test's own, "u" for poisson and softmax), computed by :func:`dotkernels.mmd.mmd2_uniform`
-    (accumulated in float64; blocked for large n, moment forms for the kernels of degree <= 2). Accuracy: a few
-    units of rounding of the sum of the n^2 kernel values (relative ~1e-13 of :math:`n \max|\varphi|`).
+    (accumulated in float64; blocked for large n, moment forms for the kernels of degree <= 2).
 
     Parameters
     ----------
@@ -529,6 +536,11 @@ def uniformity_statistic(
     Returns
     -------
     float
+
+    Accuracy
+    --------
+    float64 sums through :func:`dotkernels.mmd.mmd2_uniform`: relative ~1e-13 of n max|phi| (tested against
+    sphunif's formulas to 1e-10 and its golden values). Domain: n >= 2 unit rows, q >= 2.
 
     Examples
     --------
@@ -648,12 +660,9 @@ def sobolev_null(
     :math:`T = \sum_{l \ge 1} (a_l / N(q,l))\, \chi^2_{N(q,l)}`, shifted by :math:`-(\varphi(1) - a_0)` for the
     U-statistic, truncated at a degree L as described in the module notes: the neglected mean
     :math:`\sum_{l > L} a_l` goes into the shift (the law's mean is exact) and is reported as the law's
-    ``truncation_error``; ``truncation_degree`` is L. Accuracy: that of the chosen ``method`` of
-    :class:`~dotkernels.nulls.WeightedChiSquare` (Imhof: ~1e-10 relative in the tails) plus the truncation,
-    whose effect on sf is of the order of the neglected variance over the law's variance (bounded in the module
-    notes, warned about when above ``rtol``). Laws are cached (a kernel and its options give the same object): the
-    first law of a slowly converging series (Ajne, Giné, Bakshaev, Riesz: :math:`a_l \sim l^{-1-s}`) evaluates up
-    to ~2e6 coefficients, about a second; later calls are free.
+    ``truncation_error``; ``truncation_degree`` is L. Laws are cached (a kernel and its options give the same
+    object): the first law of a slowly converging series (Ajne, Giné, Bakshaev, Riesz: :math:`a_l \sim l^{-1-s}`)
+    evaluates up to ~2e6 coefficients, about a second; later calls are free.
 
     Parameters
     ----------
@@ -690,6 +699,13 @@ def sobolev_null(
     -----
     TruncationWarning
         When the neglected part's variance bound exceeds ``rtol`` times the law's variance at ``max_degree``.
+
+    Accuracy
+    --------
+    The method's (Imhof: ~1e-10 relative, tails included) plus the truncation: the neglected mean is at most
+    ``rtol`` (1e-6) of the total or warned about, and enters the shift exactly; the remaining centred part
+    changes sf by about its variance over the law's (bounded in the module notes). Tested against mpmath (the
+    tail), term-by-term laws (1e-12) and sphunif's golden p-values (1e-6).
 
     Examples
     --------
@@ -929,18 +945,20 @@ def uniformity_test(
     Returns
     -------
     UniformityTestResult
-        Unpacks as ``statistic, pvalue``; fields as documented there. Accuracy: the statistic as in
-        :func:`uniformity_statistic`; an asymptotic p-value is the law's sf (exact chi-square: scipy's accuracy;
-        Imhof: ~1e-10 relative, also in the tails; see :func:`sobolev_null` for the truncation), a statement about
-        the n -> infinity law, not the finite-n one; a Monte Carlo p-value is exact in the sense of
-        :func:`scipy.stats.monte_carlo_test` (valid at every n), with standard error
-        :math:`\sqrt{p(1-p)/n_{resamples}}`.
+        Unpacks as ``statistic, pvalue``; fields as documented there. An asymptotic p-value is that of the
+        n -> infinity law, not of the finite-n one; a Monte Carlo p-value is valid at every n.
 
     Raises
     ------
     ValueError, TypeError
         Fewer than 2 points, rows that are not unit vectors, NaN/inf, an unknown test, method or parameter, a kernel
         with a negative coefficient :math:`a_l` (l >= 1) -- each naming the offending argument.
+
+    Accuracy
+    --------
+    Statistic as :func:`uniformity_statistic`; asymptotic p-values as :func:`sobolev_null` (sphunif's golden
+    values to 1e-6 relative); Monte Carlo p-values exact in the sense of :func:`scipy.stats.monte_carlo_test`,
+    standard error :math:`\sqrt{p(1-p)/n_{resamples}}` as estimates of the finite-n p-value.
 
     Examples
     --------
