@@ -35,6 +35,7 @@ class BatteryEntry:
     pvalue: float
     null_distribution: Any
     parameters: dict
+    note: str = ""
 
     def __iter__(self):
         return iter((self.statistic, self.pvalue))
@@ -78,7 +79,11 @@ class UniformityBatteryResult(Mapping):
         lines = [f"Uniformity tests on S^{self.q - 1}: n = {self.n}, q = {self.q}, p-values: {self.method}"]
         lines.append(f"{'test':<{width}}  {'statistic':>14}  {'p-value':>11}")
         for name, e in self._entries.items():
-            p = "MC only" if math.isnan(e.pvalue) else f"{e.pvalue:11.4g}"
+            p = (
+                ("MC only" if e.note.startswith("no asymptotic") else "n/a")
+                if math.isnan(e.pvalue)
+                else f"{e.pvalue:11.4g}"
+            )
             lines.append(f"{name:<{width}}  {e.statistic:>14.7g}  {p:>11}")
         return "\n".join(lines)
 
@@ -143,8 +148,8 @@ def uniformity_battery(
 
     Parameters
     ----------
-    Z : array, shape (n, q)
-        Unit vectors (rows), n >= 2; q = 2 gives the circular tests.
+    Z : array, shape (n, q) or (n,)
+        Unit vectors (rows), n >= 2; q = 2 gives the circular tests; a 1-d array is taken as angles on the circle.
     tests : str or list of str
         Test names (sphunif's spelling, case-insensitive) or ``"all"`` (every test that applies in dimension q).
     method : str or scipy.stats.MonteCarloMethod
@@ -175,6 +180,9 @@ def uniformity_battery(
     >>> sorted(res), bool(0 < pvalue < 1)
     (['Bingham', 'PCvM', 'Rayleigh'], True)
     """
+    if np.ndim(Z) == 1:  # angles on the circle
+        theta = np.asarray(Z, dtype=np.float64)
+        Z = np.column_stack([np.cos(theta), np.sin(theta)])
     Z, _ = check_points(Z, "Z", min_rows=2)
     Z = np.asarray(Z, dtype=np.float64)
     n, q = Z.shape
@@ -195,9 +203,15 @@ def uniformity_battery(
     method = method.lower()
     entries = []
     for (spec, p), x in zip(requests, observed, strict=True):
-        law = spec.null(n, q, p, method) if spec.null is not None else None
+        note = ""
+        try:
+            law = spec.null(n, q, p, method) if spec.null is not None else None
+        except ValueError as exc:  # e.g. a law that float64 cannot resolve (Poisson rho = 0.5 at q = 100)
+            law, note = None, str(exc)
+        if law is None and not note:
+            note = "no asymptotic law: pass method=scipy.stats.MonteCarloMethod(...)"
         pvalue = float(law.sf(x)) if law is not None else math.nan
-        entries.append(BatteryEntry(spec.name, x, pvalue, law, p))
+        entries.append(BatteryEntry(spec.name, x, pvalue, law, p, note))
     return UniformityBatteryResult(entries, n, q, method)
 
 
