@@ -180,7 +180,7 @@ def test_cj12_calibration_in_its_regime():
 
 def test_power_of_the_circular_tests():
     rng = np.random.default_rng(9)
-    n = 100
+    n = 200
     unimodal = C.angles(A.sample_cauchy_like(n, mu=[1.0, 0.0], kappa=2.0, rng=rng))
     axial = C.angles(A.sample_antipodal_vmf(n, mu=[1.0, 0.0], kappa=4.0, rng=rng))
     res = uniformity_battery(unimodal, "all", method="asymptotic")
