@@ -67,6 +67,28 @@ def test_arcsine_compose_against_mpmath_taylor(g0):
     np.testing.assert_allclose(v, kappa1, rtol=1e-13, atol=1e-25)
 
 
+def test_inverse_sqrt_compose_across_blocks():
+    # g = c t: (1 - c^2 t^2)^(-1/2) = sum_n binom(2n, n) 4^(-n) c^(2n) t^(2n), over several blocks of 256
+    c = 0.999
+    w = ps.inverse_sqrt_compose(np.concatenate([[0.0, c], np.zeros(998)]))
+    with mp.workdps(30):
+        exact = np.array([float(mp.binomial(2 * k, k) / mp.mpf(4) ** k * mp.mpf(c) ** (2 * k)) for k in range(500)])
+    np.testing.assert_allclose(w[0::2], exact, rtol=1e-13)
+    assert np.all(w[1::2] == 0)
+    # a dense g with g(0) > 0 against the plain term-by-term recurrence
+    g = np.zeros(700)
+    g[:5] = [0.2, 0.3, 0.1, 0.15, 0.2]
+    h = np.convolve(g, g)[:700]
+    dh = np.arange(1, 700) * h[1:]
+    reference, dw = np.zeros(700), np.zeros(699)
+    reference[0] = (1 - h[0]) ** -0.5
+    for p in range(699):
+        total = np.dot(dh[: p + 1], reference[p::-1]) + 2 * np.dot(h[1 : p + 1], dw[p - 1 :: -1] if p else [])
+        dw[p] = total / (2 * (1 - h[0]))
+        reference[p + 1] = dw[p] / (p + 1)
+    np.testing.assert_allclose(ps.inverse_sqrt_compose(g), reference, rtol=1e-13)
+
+
 def test_multiply_and_compose_against_numpy_polynomials():
     rng = np.random.default_rng(0)
     a, b = rng.random(7), rng.random(5)

@@ -126,6 +126,9 @@ class _FullyConnectedKernel(DotProductKernel):
     """Shared machinery of :class:`NNGPKernel` and :class:`NTKKernel`."""
 
     _tangent: bool = False
+    #: the series route doubles its number of powers (from max(512, 4 degree + 4)) while the bound improves,
+    #: until it passes this; raise it for sharper bounds at 10 <~ q <~ 60 and high degrees (cost O(terms^2))
+    series_max_terms: int = 1 << 12
 
     def __init__(
         self,
@@ -336,7 +339,12 @@ class _FullyConnectedKernel(DotProductKernel):
         if key in self._spectrum_parts:
             return self._spectrum_parts[key]
         a, error, route, spread = ps.best_spectrum(
-            self._series, degree, q=q, rtol=self.spectrum_rtol, profile=lambda t: self._profile(t, np, q)
+            self._series,
+            degree,
+            q=q,
+            rtol=self.spectrum_rtol,
+            profile=lambda t: self._profile(t, np, q),
+            max_terms=self.series_max_terms,
         )
         # zeros are structural (a whole parity vanishes); below ~1e-13 phi(1) in absolute terms a coefficient is
         # resolved only when the series is exact
