@@ -121,7 +121,7 @@ def _inner_rule(upper: np.ndarray, r: np.ndarray, nodes: int) -> tuple[np.ndarra
 
 @lru_cache(maxsize=64)
 def _kernel_grid(test: str, q: int, t_m: float) -> tuple[Any, float, float, float]:
-    """Cubic spline of g on [0, pi] (in theta), g(0), E[g] and, for PRt, theta_t."""
+    """Spline of g on [0, pi] (in theta), g(0), E[g] and, for PRt, theta_t."""
     theta = np.linspace(0.0, math.pi, _GRID)
     inner = theta[1:-1]
     r = np.tan(0.5 * inner)
@@ -166,7 +166,32 @@ def _kernel_grid(test: str, q: int, t_m: float) -> tuple[Any, float, float, floa
         spline = interpolate.CubicSpline(th_b, g_b)
     else:
         spline = interpolate.CubicSpline(theta, g)
-    return spline, g0, mean, theta_t
+    return _UniformSpline(spline), g0, mean, theta_t
+
+
+class _UniformSpline:
+    """A cubic spline on a uniform grid (the last knot may be closer): O(1) interval lookup, Horner evaluation
+    (scipy's general evaluation searches the knots)."""
+
+    def __init__(self, spline: interpolate.CubicSpline):
+        self.x = np.asarray(spline.x)
+        self.c = np.ascontiguousarray(spline.c)
+        self.h = float(self.x[1] - self.x[0])
+        self.spline = spline
+
+    def __call__(self, theta: np.ndarray) -> np.ndarray:
+        theta = np.asarray(theta, dtype=np.float64)
+        idx = np.floor_divide(theta, self.h).astype(np.intp)
+        np.clip(idx, 0, self.x.size - 2, out=idx)
+        dx = theta - self.x[idx]
+        c = self.c
+        out = c[0, idx] * dx
+        out += c[1, idx]
+        out *= dx
+        out += c[2, idx]
+        out *= dx
+        out += c[3, idx]
+        return out
 
 
 def projected_kernel(theta: Any, test: str, *, q: int, t: float = 1.0 / 3.0) -> np.ndarray:
