@@ -489,6 +489,19 @@ def test_torch_profile_gram_and_autograd():
     assert k32.dtype == torch.float32
 
 
+@pytest.mark.parametrize("activation", ["relu", "step", "erf", "gelu"])
+def test_array_api_strict_profiles(activation):
+    xps = pytest.importorskip("array_api_strict")
+    t = np.linspace(-1, 1, 9)
+    kernels = [NNGPKernel(depth=2, activation=activation, bias_variance=0.2)]
+    if activation != "step":
+        kernels.append(NTKKernel(depth=2, activation=activation, bias_variance=0.2))
+    for kernel in kernels:
+        out = kernel.profile(xps.asarray(t))
+        assert type(out).__module__.startswith("array_api_strict")
+        np.testing.assert_allclose(np.asarray(out), kernel.profile(t), rtol=1e-15, atol=1e-15)
+
+
 def test_mmd_to_uniform_and_ssl_regulariser(rng):
     kernel = NTKKernel(depth=2)
     Z = sphere(rng, 400, 8)
