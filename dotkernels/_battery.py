@@ -322,15 +322,33 @@ def _sobolev_coefficients(q: int, vk2) -> np.ndarray:
     return np.concatenate([[0.0], np.asarray(vk2) * np.exp(log_harmonic_dimension(k, q=q))])
 
 
+def rayleigh_statistic(sample: Sample, modified: bool = False) -> float:
+    r"""Rayleigh's :math:`R_n = n q \|\bar X\|^2`, or Jupp's (2001) finite-n modification
+    :math:`(1 - \tfrac{1}{2n}) R_n + \tfrac{R_n^2}{2n(q+2)}`, whose :math:`\chi^2_q` approximation has error
+    :math:`O(n^{-3/2})` instead of :math:`O(n^{-1})`."""
+    r = sample.n * sample.q * float(sample.mean @ sample.mean)
+    if modified:
+        r = (1.0 - 0.5 / sample.n) * r + r * r / (2.0 * sample.n * (sample.q + 2))
+    return float(r)
+
+
+def _check_modified(params, q):
+    modified = params["modified"]
+    if not isinstance(modified, (bool, np.bool_)):
+        raise TypeError(f"modified must be True or False (Jupp's finite-n modification), got {modified!r}")
+    return {"modified": bool(modified)}
+
+
 register(
     TestSpec(
         "Rayleigh",
         "any",
-        {},
+        {"modified": False},
         _no_pairs,
-        lambda s, sums, p: float(s.n * s.q * float(s.mean @ s.mean)),
+        lambda s, sums, p: rayleigh_statistic(s, p["modified"]),
         lambda n, q, p, m: _law_chi2(q),
-        "n q ||mean||^2; chi^2_q",
+        "n q ||mean||^2 (modified=True: Jupp 2001); chi^2_q",
+        _check_modified,
     )
 )
 register(
