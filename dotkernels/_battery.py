@@ -24,7 +24,7 @@ from scipy import special, stats
 
 from . import _circular_tests as C
 from . import _sphunif_statistics as S
-from ._validate import check_integer, check_real
+from ._validate import check_integer, check_real, check_rng
 from .gegenbauer import harmonic_dimension, legendre_series, log_harmonic_dimension
 
 __all__: list[str] = []
@@ -653,20 +653,28 @@ def _check_ccf09(params, q):
         d = np.asarray(dirs, dtype=np.float64)
         if d.ndim == 1:
             d = d[None, :]
-        if d.ndim != 2 or d.shape[1] != q:
+        if d.ndim != 2 or (q is not None and d.shape[1] != q):
             raise ValueError(f"directions must be an array (k, q) of projection directions with q = {q}")
         norms = np.linalg.norm(d, axis=1)
         if np.any(norms == 0) or not np.all(np.isfinite(d)):
             raise ValueError("directions must be finite non-zero vectors")
         dirs = d / norms[:, None]
-    return {"directions": dirs, "n_proj": n_proj}
+    return {"directions": dirs, "n_proj": n_proj, "rng": params["rng"]}
+
+
+def draw_random_directions(spec: TestSpec, params: dict, q: int) -> dict:
+    """CCF09 without fixed directions: ``n_proj`` uniform directions drawn from its ``rng``."""
+    if spec.name != "CCF09" or params["directions"] is not None:
+        return params
+    g = check_rng(params["rng"]).standard_normal((params["n_proj"], q))
+    return {**params, "directions": g / np.linalg.norm(g, axis=1, keepdims=True)}
 
 
 register(
     TestSpec(
         "CCF09",
         "any",
-        {"directions": None, "n_proj": 50},
+        {"directions": None, "n_proj": 50, "rng": None},
         _no_pairs,
         lambda s, sums, p: S.ccf09(s.Z, p["directions"]),
         None,

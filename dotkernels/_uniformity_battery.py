@@ -124,23 +124,11 @@ def _requests(tests: Any, q: int, params: Mapping[str, Any]) -> list[tuple[B.Tes
     return out
 
 
-def _fill_random_directions(requests, q, rng):
-    """CCF09 without fixed directions draws them once (from ``rng``) for the sample and its simulations."""
-    out = []
-    for spec, p in requests:
-        if spec.name == "CCF09" and p["directions"] is None:
-            g = rng.standard_normal((p["n_proj"], q))
-            p = {**p, "directions": g / np.linalg.norm(g, axis=1, keepdims=True)}
-        out.append((spec, p))
-    return out
-
-
 def uniformity_battery(
     Z: Any,
     tests: Any = "all",
     *,
     method: str | MonteCarloMethod = "asymptotic",
-    rng: Any = None,
     block_size: int | None = None,
     **params: Any,
 ) -> UniformityBatteryResult:
@@ -157,14 +145,12 @@ def uniformity_battery(
         none get a NaN p-value ("MC only" in the table). A :class:`scipy.stats.MonteCarloMethod` simulates
         ``n_resamples`` uniform samples (from ``method.rng``, ``batch`` at a time) once and computes every
         requested statistic on each.
-    rng : numpy.random.Generator, int or None
-        Draws CCF09's random projection directions when none are given.
     block_size : int, optional
         Rows per block of the pairwise pass (memory ~ 8 block_size n bytes per pairwise quantity).
     **params
         Test parameters by sphunif's names: ``s``, ``rho``, ``kappa``, ``vk2``, ``t``, ``pycke_q``, ``a``,
-        ``regime``, ``beta``, ``directions``, ``n_proj``; a ``<test>_<param>`` form (``rothman_t=0.25``,
-        ``cressie_t=0.5``) applies to one test only.
+        ``regime``, ``beta``, ``modified``, ``directions``, ``n_proj``, ``rng`` (CCF09's random directions); a
+        ``<test>_<param>`` form (``rothman_t=0.25``, ``cressie_t=0.5``) applies to one test only.
 
     Returns
     -------
@@ -187,7 +173,8 @@ def uniformity_battery(
     Z = np.asarray(Z, dtype=np.float64)
     n, q = Z.shape
     block = B.BLOCK_ROWS if block_size is None else check_integer(block_size, "block_size", minimum=1)
-    requests = _fill_random_directions(_requests(tests, q, params), q, check_rng(rng))
+    # CCF09 without fixed directions draws them once, for the sample and its simulations
+    requests = [(spec, B.draw_random_directions(spec, p, q)) for spec, p in _requests(tests, q, params)]
     observed = B.battery_statistics(B.Sample(Z), requests, block_rows=block)
 
     if isinstance(method, MonteCarloMethod):
