@@ -12,9 +12,12 @@ The pointwise product :math:`\varphi_1(t)\varphi_2(t)` of two dot-product kernel
 - **Gegenbauer linearisation.** Otherwise, products use the exact expansion
   :math:`P_{l,q} P_{m,q} = \sum_j g_q(l, m, j) P_{l+m-2j, q}` with the non-negative coefficients of Dougall's
   formula (:func:`linearization_coefficients`), applied to the factors' spectra truncated at a degree M. When
-  the factors' coefficients beyond M are non-negative (every positive semi-definite kernel), the omitted part has
-  non-negative coefficients summing to :math:`\prod_i \varphi_i(1) - \prod_i \sum_{l \le M} a^{(i)}_l`, a bound
-  on every degree's error.
+  the factors' coefficients beyond M are non-negative (every positive semi-definite kernel, and the distance
+  kernels), the omitted part is bounded degree by degree: a pair (l, m) reaches degree k only if
+  :math:`|l - m| \le k`, so for two factors the omitted pairs add at most
+  :math:`T_A \sum_{m > M - k} |b_m| + T_B \sum_{l > M - k} |a_l|` (tails :math:`T = \varphi(1) - \sum_{l \le M}
+  a_l`), a product of two small tails; with more factors, the global bound
+  :math:`\prod_i (S_i + T_i) - \prod_i S_i`. The factors' own errors are carried through the linearisation.
 
 Compositions whose outer kernel has no non-negative power series fall back to quadrature of the profile in the
 angle :math:`\theta = \arccos t` (error estimated from two rules), as do the degrees of any series spectrum that
@@ -381,18 +384,48 @@ class ProductKernel(DotProductKernel):
         a = current[: degree + 1]
         if a.size < degree + 1:
             a = np.concatenate([a, np.zeros(degree + 1 - a.size)])
-        # omitted part: prod (S_i + T_i) - prod S_i with S_i = sum |a_l| kept, T_i = the tail phi_i(1) - sum a_l
-        # (non-negative tails, as for every positive semi-definite factor); plus the factors' own errors
-        kept = [math.fsum(np.abs(s)) for s in spectra]
+        # tails T_i = phi_i(1) - sum_{l <= M_i} a_l (non-negative coefficients beyond M_i, as for every positive
+        # semi-definite factor; 0 for polynomials), with the rounding of that difference
+        eps = np.finfo(np.float64).eps
         tails = [
-            0.0 if d is not None else max(k._phi_at_one(q) - math.fsum(s), 0.0)
-            for k, d, s in zip(self.kernels, degrees, spectra)
+            0.0
+            if d is not None
+            else max(k._phi_at_one(q) - math.fsum(s), 0.0) + 4 * eps * abs(k._phi_at_one(q)) + math.fsum(e)
+            for k, d, s, e in zip(self.kernels, degrees, spectra, errors)
         ]
-        own = [math.fsum(e) for e in errors]
-        bound = math.prod(s + t + e for s, t, e in zip(kept, tails, own)) - math.prod(kept)
-        error = np.full(degree + 1, max(bound, 0.0)) + ps.ROUNDING * np.abs(a)
+        if len(spectra) == 2:
+            error = self._pair_bound(spectra, errors, tails, degree, q)
+        else:
+            # omitted part: prod (S_i + T_i + E_i) - prod S_i with S_i = sum |a_l| kept and E_i their errors
+            kept = [math.fsum(np.abs(s)) for s in spectra]
+            own = [math.fsum(e) for e in errors]
+            bound = math.prod(s + t + e for s, t, e in zip(kept, tails, own)) - math.prod(kept)
+            error = np.full(degree + 1, max(bound, 0.0))
+        error = error + ps.ROUNDING * np.abs(a)
         with np.errstate(divide="ignore"):
             return np.log(np.abs(a)), np.sign(a), error
+
+    @staticmethod
+    def _pair_bound(
+        spectra: list[np.ndarray], errors: list[np.ndarray], tails: list[float], degree: int, q: int
+    ) -> np.ndarray:
+        r"""Per-degree error bound of the linearised product of two truncated spectra A (to M_A), B (to M_B).
+
+        A pair (l, m) reaches degree k only if :math:`|l - m| \le k`, and :math:`0 \le g \le 1`: the omitted pairs
+        with l > M_A add at most :math:`T_A \sum_{m > M_A - k} |B_m|` to degree k (and symmetrically), and the
+        kept pairs carry the factors' own errors, linearised like the coefficients themselves.
+        """
+        (A, B), (EA, EB), (TA, TB) = spectra, errors, tails
+        k = np.arange(degree + 1)
+
+        def beyond(X: np.ndarray, tail: float, start: np.ndarray) -> np.ndarray:
+            # sum_{m > start} |X_m| including the tail beyond the kept coefficients
+            suffix = np.concatenate([np.cumsum(np.abs(X)[::-1])[::-1], [0.0]])
+            return suffix[np.clip(start + 1, 0, X.size)] + tail
+
+        omitted = TA * beyond(B, TB, A.size - 1 - k) + TB * beyond(A, TA, B.size - 1 - k)
+        own = _linearized_product(EA, np.abs(B), degree, q) + _linearized_product(np.abs(A) + EA, EB, degree, q)
+        return omitted + own
 
     def _log_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
         log_a, sign, _ = self._compute(q, degree)
