@@ -22,9 +22,9 @@ parameterisation, follows the kernel :math:`\Theta_L` (Jacot et al. 2018; Arora 
 with :math:`T_h(c) = E[\sigma(u)\sigma(v)]`, :math:`\dot T_h(c) = E[\sigma'(u)\sigma'(v)] = dT_h/dc` for
 :math:`(u, v)` centred Gaussian with variances :math:`s_h = K_h(1)` and covariance c. Both kernels are functions of
 :math:`t = \langle x, y\rangle` only: dot-product kernels, positive semi-definite on every sphere (their Taylor
-coefficients are non-negative). The same formulas are neural-tangents' ``stax.Dense(W_std=σ_w, b_std=σ_b)``
-kernels (``parameterization="ntk"``) for inputs scaled to norm :math:`\sqrt q` (its first layer divides by the
-input width).
+coefficients are non-negative). These are the conventions of neural-tangents' ``stax.Dense(W_std=σ_w, b_std=σ_b)``
+(``parameterization="ntk"``) for inputs scaled to norm :math:`\sqrt q` (its first layer divides by the input
+width).
 
 Dual activations: ReLU :math:`T = \tfrac{s}{2}\kappa_1(\rho)`, :math:`\dot T = \tfrac12\kappa_0(\rho)` and step
 :math:`T = \tfrac12 \kappa_0(\rho)` with :math:`\rho = c/s` and the arc-cosine kernels
@@ -43,7 +43,11 @@ where the high powers carry no weight at low degrees. In low dimension, where th
 (:math:`c_p \sim p^{-3/2}` for the NTK), the coefficients come instead from Gauss–Legendre quadrature in the
 angle :math:`\theta = \arccos t` (the profiles are analytic in :math:`\theta`), with the error estimated from two
 rule sizes. :meth:`spectrum_error` returns, for each degree, the bound (series) or estimate (quadrature) of the
-route used, plus float64 rounding; :meth:`spectrum_route` says which.
+route used, plus float64 rounding; :meth:`spectrum_route` says which. Typical relative accuracy of the depth-3
+ReLU NTK to degree 200: 2e-12 for q >= 64 (rigorous; the rounding of the logarithms dominates), 1e-8 at q = 2 or
+3 and 1e-7 at q = 5 (quadrature estimates); in between, where neither route is sharp, the bound of the highest
+degrees degrades (7e-5 at q = 9, 9e-3 at q = 16; raise ``series_max_terms`` to sharpen it, at O(terms^2) cost), and
+a :class:`SpectrumAccuracyWarning` says so whenever a coefficient misses ``spectrum_rtol`` = 1e-10.
 """
 
 from __future__ import annotations
