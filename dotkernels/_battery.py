@@ -249,11 +249,14 @@ def _gine_constant(q: int) -> float:
 
 
 def _riesz_tau(q: int, s: float) -> float:
+    r""":math:`E\|X - Y\|^s` (sphunif's bias term of the Riesz statistic), in log space (no overflow at large q)."""
     if q == 2:
-        tau = 2.0**s
+        log_tau = s * math.log(2.0)
     else:
-        tau = 2.0 ** (q + s - 3) * (q - 2) * math.gamma(0.5 * q - 1)
-    return tau * math.exp(special.gammaln(0.5 * (q - 1 + s)) - special.gammaln(q - 1 + 0.5 * s)) / math.sqrt(math.pi)
+        log_tau = (q + s - 3) * math.log(2.0) + math.log(q - 2) + special.gammaln(0.5 * q - 1)
+    return math.exp(
+        log_tau + special.gammaln(0.5 * (q - 1 + s)) - special.gammaln(q - 1 + 0.5 * s) - 0.5 * math.log(math.pi)
+    )
 
 
 def _softmax_b0(q: int, kappa: float) -> float:
@@ -680,6 +683,24 @@ register(
         None,
         "Cuesta-Albertos et al. (2009): largest KS statistic over random projections; Monte Carlo",
         _check_ccf09,
+    )
+)
+
+
+def _check_stereo(params, q):
+    return {"a": S.check_stereo_a(params["a"])}
+
+
+register(
+    TestSpec(
+        "Stereo",
+        "sphere",
+        {"a": 0.0},
+        lambda q, p: [_sum(("stereo", p["a"]), lambda b, a=p["a"], q=q: S.stereo_pair_kernel(b.t, a, q))],
+        lambda s, sums, p: float(2.0 / s.n * sums[("stereo", p["a"])]),
+        lambda n, q, p, m: S.stereo_null(q=q, a=p["a"], method=m) if q > 3 else None,
+        "stereographic projection test: (2/n) sum_{i<j} (cot + a tan)(theta_ij/2) - (1 + a) E; Monte Carlo at q = 3",
+        _check_stereo,
     )
 )
 

@@ -284,3 +284,57 @@ def test_riesz0_tau_is_the_null_centring():
     for q in (3, 4, 7, 10):
         e_log = integrate.quad(lambda t, q=q: S.projected_pdf(t, q=q) * math.log1p(-t), -1, 1, limit=200)[0]
         assert S.riesz0_tau(q) == pytest.approx(0.5 * (e_log + math.log(2.0)), rel=1e-9)
+
+
+# ------------------------------------------------------------------------------------------------ Stereo
+
+
+@pytest.mark.parametrize("ds", DATASETS)
+def test_stereo_matches_sphunif(ds):
+    """The statistic (a U-statistic: its diagonal is infinite) to rounding (at q = 100 the sum cancels to 1e-1 of
+    its terms' size), and the asymptotic p-value to sphunif's Imhof tolerance (none at q = 3, as in sphunif)."""
+    Z = _data(ds)
+    q = Z.shape[1]
+    ref = GOLDEN[(ds, "Stereo")]
+    assert S.stereo(Z) == pytest.approx(ref["statistic"], rel=1e-9)
+    if q == 3:
+        with pytest.raises(ValueError, match="no asymptotic null law"):
+            S.stereo_null(q=3)
+    else:
+        p = float(S.stereo_null(q=q).sf(ref["statistic"]))
+        assert p == pytest.approx(ref["pvalue_asymp"], rel=5e-5, abs=2e-9)
+
+
+@pytest.mark.parametrize("q", [4, 7])
+@pytest.mark.parametrize("a", [0.0, 0.5, -0.3])
+def test_stereo_weights_are_the_kernels_coefficients(q, a):
+    """v_k^2 = E[psi_a(theta) P_{k,q}(cos theta)] by quadrature in theta (the kernel's 2/theta singularity is
+    integrable against sin^{q-2})."""
+    from scipy import integrate
+
+    from dotkernels.gegenbauer import legendre
+
+    v = S.stereo_weights(4, q=q, a=a)
+    c = math.exp(-float(np.log(integrate.quad(lambda th: math.sin(th) ** (q - 2), 0, math.pi)[0])))
+    for k in range(1, 5):
+        f = lambda th, k=k: (  # noqa: E731
+            float(S.stereo_pair_kernel(np.array([math.cos(th)]), a, q)[0])
+            * float(legendre(k, math.cos(th), q=q))
+            * math.sin(th) ** (q - 2)
+        )
+        val = c * integrate.quad(f, 0, math.pi, limit=200)[0]
+        assert v[k - 1] == pytest.approx(val, rel=1e-7, abs=1e-12), k
+
+
+def test_stereo_mean_and_calibration():
+    """E[cot(theta/2)] in closed form; the U-statistic's law is centred and calibrated at q = 5 (KS, n = 60)."""
+    from scipy import integrate
+
+    for q in (3, 5, 12):
+        val = integrate.quad(lambda t, q=q: S.projected_pdf(t, q=q) * math.sqrt((1 + t) / (1 - t)), -1, 1, limit=200)[0]
+        assert S.stereo_mean(q) == pytest.approx(val, rel=1e-8)
+    law = S.stereo_null(q=5)
+    assert float(law.mean()) == pytest.approx(0.0, abs=1e-12)
+    rng = np.random.default_rng(3)
+    x = np.array([S.stereo(sample_uniform(60, q=5, rng=rng), a=0.3) for _ in range(300)])
+    assert stats.kstest(S.stereo_null(q=5, a=0.3).sf(x), "uniform").pvalue > 1e-3
