@@ -65,8 +65,10 @@ def test_linearization_against_exact_rationals(q):
 def test_linearization_validation():
     with pytest.raises(ValueError, match="q"):
         linearization_coefficients(1, 1, q=1)
-    with pytest.raises(ValueError, match="l"):
+    with pytest.raises(ValueError, match="degree1"):
         linearization_coefficients(-1, 1, q=3)
+    with pytest.raises(TypeError, match="degree2"):
+        linearization_coefficients(1, 1.5, q=3)
 
 
 # ---------------------------------------------------------------------------------------------------------------
