@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -26,34 +25,45 @@ __all__: list[str] = []
 _ASYMPTOTIC = ("asymptotic", "imhof", "hbe", "sw", "exact")
 
 
-@dataclass(frozen=True)
-class BatteryEntry:
-    """One test of a battery: its statistic, p-value (NaN when no law was computed) and null law."""
+def _result(spec: B.TestSpec, statistic: float, pvalue: float, law: Any, params: dict, n: int, q: int):
+    """The test's UniformityTestResult (kernel tests carry their kernel and estimator)."""
+    from . import uniformity as U
 
-    test: str
-    statistic: float
-    pvalue: float
-    null_distribution: Any
-    parameters: dict
-    note: str = ""
-
-    def __iter__(self):
-        return iter((self.statistic, self.pvalue))
+    kernel, estimator = None, "v"
+    registered = U.UNIFORMITY_TESTS.get(spec.name.lower())
+    if registered is not None and registered.kernel is not None and spec.name.lower() != "rayleigh":
+        kernel, estimator = U.uniformity_kernel(spec.name, q=q, **params)
+    return U.UniformityTestResult(
+        statistic,
+        pvalue,
+        law,
+        spec.name,
+        kernel,
+        n,
+        q,
+        estimator,
+        getattr(law, "truncation_degree", None),
+        float(getattr(law, "truncation_error", 0.0)),
+        params,
+    )
 
 
 class UniformityBatteryResult(Mapping):
     r"""Results of several uniformity tests on one sample (a read-only mapping test name -> result).
 
-    Indexing is case-insensitive (``res["gine_gn"]`` and ``res["Gine_Gn"]``); each entry unpacks as
-    ``statistic, pvalue``. ``statistics`` and ``pvalues`` are dicts by test name; ``str(res)`` is a table.
+    Indexing is case-insensitive (``res["gine_gn"]`` and ``res["Gine_Gn"]``); each entry is the test's
+    :class:`~dotkernels.uniformity.UniformityTestResult` (it unpacks as ``statistic, pvalue``; the p-value is NaN
+    where no law was computed, with the reason in ``notes``). ``statistics`` and ``pvalues`` are dicts by test name;
+    ``str(res)`` is a table.
     """
 
-    def __init__(self, entries: Sequence[BatteryEntry], n: int, q: int, method: str):
+    def __init__(self, entries: Sequence[Any], n: int, q: int, method: str, notes: Mapping[str, str] | None = None):
         self._entries = {e.test: e for e in entries}
         self._lower = {e.test.lower(): e.test for e in entries}
         self.n, self.q, self.method = n, q, method
+        self.notes = dict(notes or {})
 
-    def __getitem__(self, name: str) -> BatteryEntry:
+    def __getitem__(self, name: str) -> Any:
         key = self._lower.get(str(name).strip().lower())
         if key is None:
             raise KeyError(name)
@@ -80,7 +90,7 @@ class UniformityBatteryResult(Mapping):
         lines.append(f"{'test':<{width}}  {'statistic':>14}  {'p-value':>11}")
         for name, e in self._entries.items():
             p = (
-                ("MC only" if e.note.startswith("no asymptotic") else "n/a")
+                ("MC only" if self.notes.get(name, "").startswith("no asymptotic") else "n/a")
                 if math.isnan(e.pvalue)
                 else f"{e.pvalue:11.4g}"
             )
@@ -182,13 +192,13 @@ def uniformity_battery(
         entries = []
         for k, ((spec, p), x) in enumerate(zip(requests, observed, strict=True)):
             null = MonteCarloNull(simulated[:, k], n=n, q=q)
-            entries.append(BatteryEntry(spec.name, x, float(monte_carlo_pvalue(x, simulated[:, k])), null, p))
+            entries.append(_result(spec, x, float(monte_carlo_pvalue(x, simulated[:, k])), null, p, n, q))
         return UniformityBatteryResult(entries, n, q, f"Monte Carlo ({simulated.shape[0]} samples)")
 
     if not isinstance(method, str) or method.lower() not in _ASYMPTOTIC:
         raise ValueError(f"method must be one of {', '.join(map(repr, _ASYMPTOTIC))} or a MonteCarloMethod")
     method = method.lower()
-    entries = []
+    entries, notes = [], {}
     for (spec, p), x in zip(requests, observed, strict=True):
         note = ""
         try:
@@ -198,8 +208,10 @@ def uniformity_battery(
         if law is None and not note:
             note = "no asymptotic law: pass method=scipy.stats.MonteCarloMethod(...)"
         pvalue = float(law.sf(x)) if law is not None else math.nan
-        entries.append(BatteryEntry(spec.name, x, pvalue, law, p, note))
-    return UniformityBatteryResult(entries, n, q, method)
+        entries.append(_result(spec, x, pvalue, law, p, n, q))
+        if note:
+            notes[spec.name] = note
+    return UniformityBatteryResult(entries, n, q, method, notes)
 
 
 def _simulate(method: MonteCarloMethod, n: int, q: int, requests, block: int) -> np.ndarray:
