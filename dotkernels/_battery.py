@@ -26,6 +26,7 @@ from . import _circular_tests as C
 from . import _sphunif_statistics as S
 from ._validate import check_integer, check_real, check_rng
 from .gegenbauer import harmonic_dimension, legendre_series, log_harmonic_dimension
+from .special import log_iv
 
 __all__: list[str] = []
 
@@ -262,7 +263,7 @@ def _riesz_tau(q: int, s: float) -> float:
 def _softmax_b0(q: int, kappa: float) -> float:
     nu = 0.5 * q - 1.0
     # Gamma(q/2) (2/kappa)^nu I_nu(kappa) e^{-kappa}
-    return math.exp(special.gammaln(0.5 * q) + nu * math.log(2.0 / kappa) + math.log(special.ive(nu, kappa)))
+    return math.exp(special.gammaln(0.5 * q) + nu * math.log(2.0 / kappa) + float(log_iv(nu, kappa)) - kappa)
 
 
 def _poisson_b0(q: int, rho: float) -> float:
