@@ -2,23 +2,25 @@ r"""Samplers of the non-uniform laws used in the power studies of uniformity tes
 
 Besides the von Mises–Fisher and Watson laws of :mod:`dotkernels.sampling`:
 
-===========================  =====================================================================================
-sampler                      law
-===========================  =====================================================================================
-:func:`sample_vmf_mixture`   mixture of vMF laws; by default sphunif's "MvMF": equal weights on the means
-                             :math:`\pm e_1, \dots, \pm e_q` (axial) or :math:`e_1, \dots, e_q`
-:func:`sample_antipodal_vmf` :math:`\tfrac12\,\mathrm{vMF}(\mu, \kappa) + \tfrac12\,\mathrm{vMF}(-\mu, \kappa)` (axial)
-:func:`sample_acg`           angular central Gaussian, shape :math:`\mathrm{diag}(1, \dots, 1, 1 + \kappa)/(q + \kappa)`
-:func:`sample_small_circle`  density :math:`\propto \exp(-\kappa (\mu^T x - \nu)^2)` (mass near the small circle
-                             :math:`\mu^T x = \nu`)
-:func:`sample_cauchy_like`   density :math:`\propto (1 - \rho^2)/(1 + \rho^2 - 2\rho\,\mu^T x)^{q/2}`,
-                             :math:`\rho = ((2\kappa + 1) - \sqrt{4\kappa + 1})/(2\kappa)` (the Poisson kernel;
-                             the wrapped Cauchy law at q = 2)
-:func:`sample_cauchy_mixture` sphunif's "MC": the Cauchy-like law about :math:`\pm e_1, \dots, \pm e_q`
-:func:`sample_antipodal_dependent` sphunif's "UAD": :math:`\lceil n/2\rceil` uniform points, each followed by a point
-                             uniform on the cap of angle r about its antipode
-:func:`sample_tangent_normal` any rotationally symmetric law :math:`\propto h(\mu^T x)` about :math:`\mu`
-===========================  =====================================================================================
+===================================  =============================================================================
+sampler                              law
+===================================  =============================================================================
+:func:`sample_vmf_mixture`           mixture of vMF laws; by default sphunif's "MvMF": equal weights on the means
+                                     :math:`\pm e_1, \dots, \pm e_q` (axial) or :math:`e_1, \dots, e_q`
+:func:`sample_antipodal_vmf`         :math:`\tfrac12\,\mathrm{vMF}(\mu, \kappa) + \tfrac12\,\mathrm{vMF}(-\mu, \kappa)`
+                                     (axial)
+:func:`sample_acg`                   angular central Gaussian, shape
+                                     :math:`\mathrm{diag}(1, \dots, 1, 1 + \kappa)/(q + \kappa)`
+:func:`sample_small_circle`          density :math:`\propto \exp(-\kappa (\mu^T x - \nu)^2)` (mass near the small
+                                     circle :math:`\mu^T x = \nu`)
+:func:`sample_cauchy_like`           density :math:`\propto (1 - \rho^2)/(1 + \rho^2 - 2\rho\,\mu^T x)^{q/2}`,
+                                     :math:`\rho = ((2\kappa + 1) - \sqrt{4\kappa + 1})/(2\kappa)` (the Poisson
+                                     kernel; the wrapped Cauchy law at q = 2)
+:func:`sample_cauchy_mixture`        sphunif's "MC": the Cauchy-like law about :math:`\pm e_1, \dots, \pm e_q`
+:func:`sample_antipodal_dependent`   sphunif's "UAD": :math:`\lceil n/2\rceil` uniform points, each followed by a
+                                     point uniform on the cap of angle r about its antipode
+:func:`sample_tangent_normal`        any rotationally symmetric law :math:`\propto h(\mu^T x)` about :math:`\mu`
+===================================  =============================================================================
 
 Rotationally symmetric laws are drawn in tangent-normal form :math:`X = V\mu + \sqrt{1 - V^2}\,U`, U uniform on
 the unit sphere of :math:`\mu^\perp`, V with density :math:`\propto h(v)(1 - v^2)^{(q-3)/2}` on (-1, 1), sampled

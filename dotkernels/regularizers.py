@@ -290,7 +290,7 @@ def centering_whitening_via_kernel(Z: Any, *, b1: float = 1.0, b2: float = 1.0) 
 
     Accuracy
     --------
-    float64 sums of :func:`dotkernels.mmd.mmd2_uniform` (absolute ~1e-15 * (|b1| + |b2|)). Domain: n >= 2 unit
+    float64 sums of :func:`dotkernels.mmd.mmd2_uniform` (absolute ~1e-15 * (abs(b1) + abs(b2))). Domain: n >= 2 unit
     rows.
 
     Examples

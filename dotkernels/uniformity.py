@@ -23,21 +23,21 @@ Named tests (``test=``, case-insensitive) and their kernels (:math:`\theta = \ar
 :math:`\|x - y\| = \sqrt{2 - 2t} = 2\sin(\theta/2)`; the estimator is the test's default, "u" for sphunif's U-type
 statistics):
 
-============  ==========================================  =======================================  ===  ============
-test          kernel :math:`\varphi(t)`                   as a dotkernels kernel                   est  degrees >= 1
-============  ==========================================  =======================================  ===  ============
-``rayleigh``  :math:`q\,t = q P_{1,q}(t)`                 ``LegendreSeriesKernel([0, q])``         v    1
-``bingham``   :math:`N(q,2) P_{2,q}(t)`                   ``LegendreSeriesKernel([0, 0, N])``      v    2
-``ajne``      :math:`\tfrac12 (1 - \theta/\pi)`           ``0.5 * ArcCosineKernel(order=0)``       v    odd
-``gine_gn``   :math:`-c_q \sin\theta`                     ``GineKernel()``                         v    even
+============  ==========================================  =========================================  ===  ============
+test          kernel :math:`\varphi(t)`                   as a dotkernels kernel                     est  degrees >= 1
+============  ==========================================  =========================================  ===  ============
+``rayleigh``  :math:`q\,t = q P_{1,q}(t)`                 ``LegendreSeriesKernel([0, q])``           v    1
+``bingham``   :math:`N(q,2) P_{2,q}(t)`                   ``LegendreSeriesKernel([0, 0, N])``        v    2
+``ajne``      :math:`\tfrac12 (1 - \theta/\pi)`           ``0.5 * ArcCosineKernel(order=0)``         v    odd
+``gine_gn``   :math:`-c_q \sin\theta`                     ``GineKernel()``                           v    even
 ``gine_fn``   :math:`2 (1 - \theta/\pi) - c_q\sin\theta`  ``2 * ArcCosineKernel(0) + GineKernel()``  v    all
-``bakshaev``  :math:`-\|x - y\|`                          ``DistanceKernel(s=1)``                  v    all
-``riesz``     :math:`-\|x - y\|^s`, 0 < s <= 2            ``DistanceKernel(s=s)``                  v    all
-``poisson``   :math:`\psi_\rho(t)`, 0 < rho < 1           ``PoissonKernel(rho, normalized=True)``  u    all
-``softmax``   :math:`e^{\kappa (t - 1)}`, kappa > 0       ``GaussianKernel(gamma=kappa / 2)``      u    all
-``sobolev``   :math:`\sum_{k=1}^K v_k^2 N(q,k) P_{k,q}`   ``LegendreSeriesKernel``                 v    v_k^2 > 0
-``kernel``    any kernel with :math:`a_l \ge 0`, l >= 1   ``kernel=``                              v    its own
-============  ==========================================  =======================================  ===  ============
+``bakshaev``  :math:`-\|x - y\|`                          ``DistanceKernel(s=1)``                    v    all
+``riesz``     :math:`-\|x - y\|^s`, 0 < s <= 2            ``DistanceKernel(s=s)``                    v    all
+``poisson``   :math:`\psi_\rho(t)`, 0 < rho < 1           ``PoissonKernel(rho, normalized=True)``    u    all
+``softmax``   :math:`e^{\kappa (t - 1)}`, kappa > 0       ``GaussianKernel(gamma=kappa / 2)``        u    all
+``sobolev``   :math:`\sum_{k=1}^K v_k^2 N(q,k) P_{k,q}`   ``LegendreSeriesKernel``                   v    v_k^2 > 0
+``kernel``    any kernel with :math:`a_l \ge 0`, l >= 1   ``kernel=``                                v    its own
+============  ==========================================  =========================================  ===  ============
 
 The statistics, exactly as sphunif computes them (``sph_stat_*``), with :math:`\theta_{ij} = \arccos(X_i^T X_j)`,
 :math:`\bar X` the sample mean and :math:`S = n^{-1} \sum_i X_i X_i^T`:
