@@ -215,10 +215,6 @@ def _sum(key, fn) -> PairTerm:
     return PairTerm(key, fn, "sum")
 
 
-def _law_chi2(df: float, scale: float = 1.0):
-    return stats.chi2(df=df, scale=scale)
-
-
 def _wcs(weights, dofs, *, shift=0.0, tail=0.0, method="imhof"):
     from .nulls import WeightedChiSquare
 
@@ -282,7 +278,7 @@ def _kernel_null(test: str):
     def null(n, q, params, method):
         from . import uniformity as U
 
-        kernel, estimator = U.uniformity_kernel(test, q=q, **params)
+        kernel, estimator = U.uniformity_kernel(test, q=q, **({} if test == "rayleigh" else params))
         # an infinite series truncated at degree 1024 with its neglected mean in the shift: the remaining centred
         # part has variance below 1e-12 of the law's for these kernels (p-values equal the automatic truncation's
         # to ~1e-12) and the law is built in milliseconds instead of seconds
@@ -350,7 +346,7 @@ register(
         {"modified": False},
         _no_pairs,
         lambda s, sums, p: rayleigh_statistic(s, p["modified"]),
-        lambda n, q, p, m: _law_chi2(q),
+        _kernel_null("rayleigh"),
         "n q ||mean||^2 (modified=True: Jupp 2001); chi^2_q",
         _check_modified,
     )
@@ -364,7 +360,7 @@ register(
         lambda s, sums, p: float(
             0.5 * s.n * s.q * (s.q + 2) * (float(np.sum(s.second_moment * s.second_moment)) - 1.0 / s.q)
         ),
-        lambda n, q, p, m: _law_chi2(0.5 * (q - 1) * (q + 2)),
+        _kernel_null("bingham"),
         "n q (q+2)/2 (tr S^2 - 1/q); chi^2_{(q-1)(q+2)/2}",
     )
 )

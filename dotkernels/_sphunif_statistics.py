@@ -298,7 +298,8 @@ def projected_weights(test: str, *, q: int, degree: int, t: float = 1.0 / 3.0) -
 
 def harmonic_dims(degree: int, *, q: int) -> np.ndarray:
     """N(q, k), k = 1..degree, as floats (rounded when exact)."""
-    dims = np.exp(log_harmonic_dimension(np.arange(1, degree + 1), q=q))
+    with np.errstate(over="ignore"):  # inf beyond float64: such degrees are never kept (see projected_null)
+        dims = np.exp(log_harmonic_dimension(np.arange(1, degree + 1), q=q))
     return np.where(dims < 1e12, np.round(dims), dims)
 
 
