@@ -1,6 +1,6 @@
 """The HTML documentation: built with warnings as errors, then read in headless Chromium (formulas and figures).
 
-The build (about a minute) runs once per session; its pages are probed through a local page that loads them in an
+The build takes about a minute; its pages are then probed through a local page that loads them in an
 iframe and records, once MathJax has typeset, how many formulas were rendered and the size of every image.
 """
 
@@ -43,14 +43,11 @@ frame.onload = function () {{ setTimeout(probe, 500); }};
 """
 
 
-@pytest.fixture(scope="module")
-def site(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("docs") / "html"
+def _build(out: Path) -> None:
     cmd = [sys.executable, "-m", "sphinx", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out)]
     env = {**os.environ, "MPLBACKEND": "Agg"}
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600, env=env)
     assert proc.returncode == 0, f"sphinx-build -W failed:\n{proc.stderr[-6000:]}"
-    return out
 
 
 def _browse(page: Path, tmp_path: Path) -> dict:
@@ -88,24 +85,26 @@ def _assert_rendered(result: dict, *, min_math: int, figures: str) -> None:
     assert all(width > 100 and height > 100 for _, width, height in drawn), drawn
 
 
-def test_index_renders_formulas_and_a_figure(site, tmp_path):
-    result = _browse(site / "index.html", tmp_path)
-    assert result["title"].startswith("dotkernels")
-    _assert_rendered(result, min_math=3, figures="_images/")
+def test_docs_build_without_warnings_and_render_in_a_browser(tmp_path):
+    # one test, so that parallel workers never build the site (and its generated API stubs) twice at once
+    site = tmp_path / "html"
+    _build(site)
 
-
-def test_api_page_renders_formulas_and_example_figures(site, tmp_path):
-    page = site / "api" / "generated" / "dotkernels.plotting.html"
-    result = _browse(page, tmp_path)
-    assert result["title"].startswith("dotkernels.plotting")
-    _assert_rendered(result, min_math=10, figures="dotkernels-plotting-")
-
-
-def test_reference_keeps_accuracy_sections_and_notebooks_keep_outputs(site):
+    # the reference keeps the docstrings' Accuracy sections, the notebooks their figures
     gegenbauer = (site / "api" / "generated" / "dotkernels.gegenbauer.html").read_text()
-    assert gegenbauer.count(">Accuracy<") >= 5  # the docstrings' Accuracy sections are rendered, not dropped
+    assert gegenbauer.count(">Accuracy<") >= 5
     notebooks = sorted((site / "notebooks").glob("0*.html"))
     assert len(notebooks) >= 4
     for page in notebooks:
         assert "<img" in page.read_text(), f"{page.name} shows no figure"
     assert (site / "math.html").is_file() and (site / "API.html").is_file()
+
+    # the index: formulas typeset by MathJax and the figure drawn by the plot directive
+    index = _browse(site / "index.html", tmp_path)
+    assert index["title"].startswith("dotkernels")
+    _assert_rendered(index, min_math=3, figures="_images/")
+
+    # an API page: the formulas of the docstrings and the figures of their examples
+    api = _browse(site / "api" / "generated" / "dotkernels.plotting.html", tmp_path)
+    assert api["title"].startswith("dotkernels.plotting")
+    _assert_rendered(api, min_math=10, figures="dotkernels-plotting-")
