@@ -3,6 +3,7 @@
 import csv
 import math
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -145,6 +146,17 @@ def test_null_distribution_asymptotic_shades_the_pvalue(test):
     # the shaded tail has the p-value's mass (up to the grid)
     assert _area(ax.collections[0]) == pytest.approx(result.pvalue, abs=1e-2)
     assert ax.get_xlabel() == f"{test} statistic"
+
+
+def test_null_distribution_draws_a_frozen_scipy_law_from_its_pdf():
+    law = stats.chi2(5)
+    result = SimpleNamespace(statistic=9.0, pvalue=float(law.sf(9.0)), test="rayleigh", null_distribution=law)
+    ax = P.plot_null_distribution(result, num=300)
+    density = ax.get_lines()[0]
+    x = np.asarray(density.get_xdata())
+    np.testing.assert_allclose(density.get_ydata(), law.pdf(x), rtol=1e-12)
+    assert x[0] == pytest.approx(law.ppf(1e-4)) and x[-1] == pytest.approx(law.ppf(1 - 1e-4))
+    assert _area(ax.collections[0]) == pytest.approx(law.sf(9.0), abs=2e-3)
 
 
 def test_null_distribution_monte_carlo_is_a_density_histogram():
