@@ -56,7 +56,7 @@ from functools import lru_cache
 from typing import Any
 
 import numpy as np
-from scipy import integrate, special, stats
+from scipy import special, stats
 
 from ._validate import check_integer, check_real
 
@@ -375,13 +375,6 @@ def pad(theta: Any) -> float:
 # null laws (upper-tail probabilities)
 
 
-def kolmogorov_cdf(x: Any, *, terms: int = 100) -> Any:
-    r"""Kolmogorov's law :math:`K(x) = 1 - 2\sum_{m\ge1}(-1)^{m-1} e^{-2m^2x^2}` (0 for x <= 0)."""
-    x = np.asarray(x, dtype=np.float64)
-    out = np.asarray(stats.kstwobign.cdf(x))
-    return out[()] if out.ndim == 0 else out
-
-
 def kuiper_sf(x: float, n: int, *, terms: int = 100) -> float:
     r"""Upper tail of Kuiper's :math:`V_n` with Stephens' first-order term in :math:`1/\sqrt n`.
 
@@ -504,15 +497,6 @@ def pycke_sf(x: float) -> float:
 
 # =================================================================================================================
 # Sobolev weights on the circle
-
-
-def _cosine_coefficients(g, degree: int) -> np.ndarray:
-    r""":math:`v_k^2 = \tfrac1\pi\int_0^\pi g(\theta)\cos(k\theta)\,d\theta`, k = 1..degree (QAWO quadrature)."""
-    out = np.empty(degree)
-    for k in range(1, degree + 1):
-        val, _ = integrate.quad(g, 0.0, math.pi, weight="cos", wvar=k, limit=400, epsabs=1e-15, epsrel=1e-13)
-        out[k - 1] = val / math.pi
-    return out
 
 
 @lru_cache(maxsize=64)
