@@ -500,6 +500,39 @@ register(
 )
 
 
+def _check_stein(params, q):
+    K = check_integer(params["K"], "K", minimum=1, requirement="a positive number of terms K")
+    cf = params["cf"]
+    if not isinstance(cf, (bool, np.bool_)):
+        raise TypeError(f"cf must be True or False (characteristic instead of moment generating function), got {cf!r}")
+    return {"K": K, "cf": bool(cf)}
+
+
+def _stein_vk2(q: int, p: dict) -> tuple:
+    return tuple(S.stein_weights(p["K"], q=q, cf=p["cf"]).tolist())
+
+
+register(
+    TestSpec(
+        "Stein",
+        "any",
+        {"K": 10, "cf": False},
+        lambda q, p: _sobolev_pairs(q, {"vk2": _stein_vk2(q, p)}),
+        lambda s, sums, p: float(
+            math.fsum(_sobolev_coefficients(s.q, _stein_vk2(s.q, p)))
+            + 2.0 / s.n * sums[("sobolev", _stein_vk2(s.q, p))]
+        ),
+        lambda n, q, p, m: _wcs(
+            np.asarray(_stein_vk2(q, p)),
+            [harmonic_dimension(k, q=q) for k in range(1, p["K"] + 1)],
+            method=m,
+        ),
+        "Stein's test: finite Sobolev test with weights (k(k+q-2) Gamma(q/2) 2^(q/2-1) I_{k+q/2-1}(1))^2, k <= K",
+        _check_stein,
+    )
+)
+
+
 # ------------------------------------------------------------------------------------------ projected-ecdf tests
 
 

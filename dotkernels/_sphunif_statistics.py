@@ -535,3 +535,35 @@ def stereo_null(*, q: int, a: float = 0.0, method: str = "imhof", degree: int = 
     method = "imhof" if method == "asymptotic" else method
     # centred terms: the unresolved degrees (tiny weights, huge dimensions) contribute mean 0, negligible variance
     return WeightedChiSquare(v[keep], dims[keep], method=method, shift=-float(math.fsum(v[keep] * dims[keep])))
+
+
+# =================================================================================================================
+# Stein's test (Axmann, Ebner & García-Portugués)
+
+
+def stein_weights(K: int, *, q: int, cf: bool = False) -> np.ndarray:
+    r"""Chi-square weights :math:`v_k^2`, k = 1..K, of the Stein test (a finite Sobolev test).
+
+    The Stein identity :math:`E[\Delta_S f(X)] = 0` of the uniform law with the test functions
+    :math:`f_t(x) = e^{t^T x}`, :math:`\|t\| = 1` (``cf=True``: :math:`e^{i t^T x}`), averaged over the directions t,
+    gives the kernel :math:`\sum_k v_k^2 N(q,k) P_{k,q}` with (:math:`\lambda = q/2 - 1`, Laplace–Beltrami eigenvalue
+    :math:`k(k + q - 2)`)
+
+    .. math::
+
+        v_k^2 = \bigl(k(k + q - 2)\,\Gamma(q/2)\,2^{\lambda} I_{k+\lambda}(1)\bigr)^2
+
+    (:math:`J_{k+\lambda}(1)` for ``cf``); sphunif truncates the series at K terms (default 10).
+    """
+    K = check_integer(K, "K", minimum=1)
+    lam = 0.5 * q - 1.0
+    k = np.arange(1, K + 1, dtype=np.float64)
+    if cf:
+        bessel_log = np.log(np.abs(special.jv(k + lam, 1.0)))
+    else:
+        from .special import log_iv
+
+        bessel_log = np.asarray(log_iv(k + lam, 1.0), dtype=np.float64)
+    with np.errstate(divide="ignore"):
+        log_v = np.log(k) + np.log(k + q - 2.0) + special.gammaln(0.5 * q) + lam * math.log(2.0) + bessel_log
+    return np.exp(2.0 * log_v)

@@ -51,7 +51,7 @@ def _dirs(q):
 def test_battery_all_matches_sphunif(ds):
     q = int(ds.split("_")[0][1:])
     res = uniformity_battery(_data(ds), "all", directions=_dirs(q))
-    assert len(res) == (33 if q == 2 else 18)  # sphunif's avail_cir_tests / avail_sph_tests without Stein
+    assert len(res) == (34 if q == 2 else 19)  # sphunif's avail_cir_tests / avail_sph_tests
     if q == 100:  # psi_rho at rho = 0.5 is ~1e-30 times its constant: sphunif's value is rounding noise
         assert math.isnan(res["Poisson"].pvalue) and "degenerate" in res.notes["Poisson"]
     for name, entry in res.items():

@@ -338,3 +338,50 @@ def test_stereo_mean_and_calibration():
     rng = np.random.default_rng(3)
     x = np.array([S.stereo(sample_uniform(60, q=5, rng=rng), a=0.3) for _ in range(300)])
     assert stats.kstest(S.stereo_null(q=5, a=0.3).sf(x), "uniform").pvalue > 1e-3
+
+
+# ------------------------------------------------------------------------------------------------ Stein
+
+
+@pytest.mark.parametrize("ds", [*DATASETS, "q2_n50_unif", "q2_n50_vmf"])
+def test_stein_matches_sphunif(ds):
+    """Finite Sobolev test with K = 10 weights: statistic to rounding, p-value within sphunif's Imhof tolerance
+    (1e-6 absolute), and sphunif's reported last weight v_10^2."""
+    from dotkernels.gegenbauer import legendre_series, log_harmonic_dimension
+    from dotkernels.nulls import WeightedChiSquare
+
+    q = int(ds.split("_")[0][1:])
+    Z = _data(ds) if q > 2 else np.loadtxt(DATA / f"{ds}.csv", skiprows=1, delimiter=",")
+    n = Z.shape[0]
+    v = S.stein_weights(10, q=q)
+    dims = np.exp(log_harmonic_dimension(np.arange(1, 11), q=q))
+    T = float(np.sum(legendre_series(np.concatenate([[0.0], v * dims]), np.clip(Z @ Z.T, -1, 1), q=q))) / n
+    ref = GOLDEN[(ds, "Stein")]
+    assert T == pytest.approx(ref["statistic"], rel=1e-12)
+    p = float(WeightedChiSquare(v, np.where(dims < 1e12, np.round(dims), dims)).sf(ref["statistic"]))
+    assert p == pytest.approx(ref["pvalue_asymp"], abs=1e-6)
+    last = {2: 7.579e-16, 3: 6.685e-17, 10: 2.421e-21, 100: 2.158e-35}[q]
+    assert v[-1] == pytest.approx(last, rel=1e-3)
+
+
+@pytest.mark.parametrize("cf", [False, True])
+def test_stein_kernel_is_the_stein_identity(cf):
+    """sum_k v_k^2 N(3, k) P_k(s) = E_t[h(t^T x) conj h(t^T y)], t uniform on S^2, x^T y = s, with
+    h = Delta_S e^{u} = (1 - 2u - u^2) e^u (cf: Delta_S e^{iu} = (-1 - 2iu + u^2) e^{iu}), by quadrature over t."""
+    from dotkernels.gegenbauer import legendre_series
+
+    q = 3
+    v = S.stein_weights(40, q=q, cf=cf)
+    coef = np.concatenate([[0.0], v * (2 * np.arange(1, 41) + 1)])
+    xg, wg = np.polynomial.legendre.leggauss(80)  # cos of the polar angle of t
+    phi = np.linspace(0, 2 * np.pi, 160, endpoint=False)
+    if cf:
+        h = lambda u: (-1 - 2j * u + u * u) * np.exp(1j * u)  # noqa: E731
+    else:
+        h = lambda u: (1 - 2 * u - u * u) * np.exp(u)  # noqa: E731
+    for s in (-0.9, -0.2, 0.4, 0.95):
+        c, sn = s, math.sqrt(1 - s * s)
+        tz = xg[:, None]
+        tx = np.sqrt(1 - tz**2) * np.cos(phi)[None, :]
+        val = np.sum(wg[:, None] * h(tz) * np.conj(h(sn * tx + c * tz))).real / (2 * len(phi))
+        assert float(legendre_series(coef, s, q=q)) == pytest.approx(val, rel=1e-9, abs=1e-12)
