@@ -137,7 +137,7 @@ def test_battery_table_and_mapping():
 CALIBRATED = [
     (2, ["Kuiper", "Watson", "Watson_1976", "Hermans_Rasson", "Pycke_q", "Rothman", "PAD", "PCvM", "Pycke"]),
     (3, ["PCvM", "PAD", "PRt"]),
-    (5, ["PCvM", "PAD", "PRt"]),
+    (5, ["PCvM", "PAD", "PRt", "Stein", "Stereo"]),
 ]
 
 
@@ -221,6 +221,16 @@ def test_power_of_the_spherical_tests(q):
         assert res[name].pvalue < 1e-4, name
     mc = uniformity_battery(Z, ["Pycke", "CCF09"], method=MonteCarloMethod(n_resamples=99, rng=1), rng=0)
     assert mc["Pycke"].pvalue == 0.01 and mc["CCF09"].pvalue == 0.01
+
+
+def test_power_of_stein_and_stereo():
+    """Stein against a vMF law; Stereo with a = 1 (even degrees) against sphunif's antipodal-dependence
+    alternative, which pairwise tests of odd degrees cannot see."""
+    Z = sample_vmf(150, mu=np.eye(3)[0], kappa=1.0, rng=0)
+    assert uniformity_battery(Z, ["Stein"])["Stein"].pvalue < 1e-5
+    X = A.sample_antipodal_dependent(200, q=5, rng=0)
+    res = uniformity_battery(X, ["Stereo", "Rayleigh"], a=1.0)
+    assert res["Stereo"].pvalue < 1e-3 and res["Rayleigh"].pvalue > 0.5
 
 
 def test_power_of_cj12_against_a_regular_sample():
