@@ -6,34 +6,31 @@ The data are angles :math:`\Theta_1, \dots, \Theta_n \in [0, 2\pi)` (:func:`angl
 :math:`\Theta_{(i+1)} - \Theta_{(i)}`, :math:`D_n = 2\pi - \Theta_{(n)} + \Theta_{(1)}` (they sum to
 :math:`2\pi`), and :math:`\Psi_{ij} = \pi - |\pi - |\Theta_i - \Theta_j||` the shortest angle between two points.
 
-=================  ====================================================================  ===========================
-test               statistic (large values reject)                                       null law (``*_sf``)
-=================  ====================================================================  ===========================
-Kuiper             :math:`\sqrt n\,(D_n^+ + D_n^-)`                                      Kuiper, 1st order in n
-Watson             :math:`\sum_i (U_{(i)} - \bar U - \tfrac{i - 1/2}{n} + \tfrac12)^2      exact series
-                   + \tfrac{1}{12 n}`
-Watson_1976        :math:`\sqrt n\,(\max_i(\tfrac in - U_{(i)}) + \bar U - \tfrac12)`     Watson (1976) series
-Hodges_Ajne        most points in a half-circle                                          exact (Ajne 1968)
-Cressie            most points in an arc of length :math:`2\pi t`                        Monte Carlo
-FG01               Feltz & Goldin's 4-point Cramér–von Mises                             Monte Carlo
-Range              :math:`\max_i D_i`                                                    exact
-Rao                :math:`\sqrt n\,(\tfrac12\sum_i |D_i - 2\pi/n| - 2\pi/e)`              normal
-Greenwood          :math:`\sqrt n\,(n \sum_i D_i^2 / (4\pi^2) - 2)`                      normal, sd 2
-Log_gaps           :math:`\sqrt n\,|\log(2\pi/n) - \overline{\log D} - \gamma|`          half-normal
-Vacancy            :math:`\sqrt n\,(Y_n - e^{-a'})/\sigma_a`                             normal
-Max_uncover        :math:`n X_n - \log n + a'`                                           Gumbel
-Num_uncover        :math:`-(n e^{-a'} - L_n)/\sqrt{n e^{-a'}(1 - e^{-a'}(1 + a'^2))}`    normal
-Gini               :math:`\sqrt n\,(\sum_{i<j}|D_i - D_j| / (\pi (n-1)) - 1)`            normal, sd 3^{-1/2}
-Gini_squared       :math:`\sqrt n\,(n \sum_{i<j}(D_i - D_j)^2 / (2\pi^2 (n-1)) - 2)`     normal, sd 4
-Hermans_Rasson     :math:`n c_H - \tfrac2n\sum_{i<j}(\Psi_{ij} + \beta^2 \sin\Psi_{ij})`  weighted chi-square
-Pycke              :math:`-\tfrac{2}{n-1}\sum_{i<j}\log(2 - 2\cos\Psi_{ij})`              Gumbel
-Pycke_q            :math:`\tfrac4n\sum_{i<j}\tfrac{\cos\Psi_{ij} - q}{1 - 2q\cos\Psi_{ij}    weighted chi-square
-                   + q^2} + \tfrac{2}{1-q}`
-Rothman (= PRt)    :math:`t(1-t) - \tfrac2n\sum_{i<j}\min(\Psi_{ij}/2\pi - t(1-t), t^2)`   weighted chi-square
-PCvM               :math:`2 \times` Watson                                                 exact series
-PAD                :math:`n + \tfrac2n\sum_{i<j}(h(\Psi_{ij})/\pi - 2\log 2\pi)`,           weighted chi-square
-                   :math:`h(\theta) = \theta\log\theta + (2\pi - \theta)\log(2\pi - \theta)`
-=================  ====================================================================  ===========================
+Statistics (large values reject) and null laws (the ``*_sf`` functions):
+
+- Kuiper: :math:`\sqrt n\,(D_n^+ + D_n^-)`; Kuiper's law to first order in :math:`n^{-1/2}`.
+- Watson: :math:`\sum_i (U_{(i)} - \bar U - \tfrac{i - 1/2}{n} + \tfrac12)^2 + \tfrac{1}{12 n}`; its exact limit law.
+- Watson_1976: :math:`\sqrt n\,(\max_i(\tfrac in - U_{(i)}) + \bar U - \tfrac12)`; Watson's (1976) series.
+- Hodges_Ajne: the most points in a half-circle; exact law (Ajne 1968).
+- Cressie: the most points in an arc of length :math:`2\pi t`; Monte Carlo.
+- FG01: Feltz & Goldin's 4-point Cramér–von Mises statistic; Monte Carlo.
+- Range: :math:`\max_i D_i`; exact law.
+- Rao: :math:`\sqrt n\,(\tfrac12\sum_i |D_i - 2\pi/n| - 2\pi/e)`; normal.
+- Greenwood: :math:`\sqrt n\,(n \sum_i D_i^2 / (4\pi^2) - 2)`; normal, sd 2.
+- Log_gaps: :math:`\sqrt n\,|\log(2\pi/n) - \overline{\log D} - \gamma|`; half-normal.
+- Vacancy: :math:`\sqrt n\,(Y_n - e^{-a'})/\sigma_a`; normal.
+- Max_uncover: :math:`n X_n - \log n + a'`; Gumbel.
+- Num_uncover: :math:`-(n e^{-a'} - L_n)/\sqrt{n e^{-a'}(1 - e^{-a'}(1 + a'^2))}`; normal.
+- Gini: :math:`\sqrt n\,(\sum_{i<j}|D_i - D_j| / (\pi (n-1)) - 1)`; normal, sd :math:`3^{-1/2}`.
+- Gini_squared: :math:`\sqrt n\,(n \sum_{i<j}(D_i - D_j)^2 / (2\pi^2 (n-1)) - 2)`; normal, sd 4.
+- Hermans_Rasson: :math:`n c_H - \tfrac2n\sum_{i<j}(\Psi_{ij} + \beta^2 \sin\Psi_{ij})`; weighted chi-square.
+- Pycke: :math:`-\tfrac{2}{n-1}\sum_{i<j}\log(2 - 2\cos\Psi_{ij})`; Gumbel.
+- Pycke_q: :math:`\tfrac4n\sum_{i<j}\tfrac{\cos\Psi_{ij} - q}{1 - 2q\cos\Psi_{ij} + q^2} + \tfrac{2}{1-q}`;
+  weighted chi-square.
+- Rothman (= PRt): :math:`t(1-t) - \tfrac2n\sum_{i<j}\min(\Psi_{ij}/2\pi - t(1-t), t^2)`; weighted chi-square.
+- PCvM: twice Watson's statistic; its exact law.
+- PAD: :math:`n + \tfrac2n\sum_{i<j}(h(\Psi_{ij})/\pi - 2\log 2\pi)`,
+  :math:`h(\theta) = \theta\log\theta + (2\pi - \theta)\log(2\pi - \theta)`; weighted chi-square.
 
 Here :math:`a' = a/(2\pi)` for the arc length :math:`a/n` of the coverage tests (sphunif's ``cov_a``, default
 :math:`2\pi`), :math:`Y_n = \sum_i (D_i - a/n)^+ / (2\pi)` the vacancy, :math:`X_n = (\max_i D_i - a/n)^+/(2\pi)`,
