@@ -55,6 +55,13 @@ class UniformityBatteryResult(Mapping):
     :class:`~dotkernels.uniformity.UniformityTestResult` (it unpacks as ``statistic, pvalue``; the p-value is NaN
     where no law was computed, with the reason in ``notes``). ``statistics`` and ``pvalues`` are dicts by test name;
     ``str(res)`` is a table.
+
+    Examples
+    --------
+    >>> from dotkernels.sampling import sample_uniform
+    >>> res = uniformity_battery(sample_uniform(50, q=2, rng=0), ["Kuiper", "Watson"])
+    >>> list(res), len(res["kuiper"])  # each entry unpacks as statistic, pvalue
+    (['Kuiper', 'Watson'], 2)
     """
 
     def __init__(self, entries: Sequence[Any], n: int, q: int, method: str, notes: Mapping[str, str] | None = None):
