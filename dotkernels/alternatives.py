@@ -24,9 +24,9 @@ sampler                              law
 
 Rotationally symmetric laws are drawn in tangent-normal form :math:`X = V\mu + \sqrt{1 - V^2}\,U`, U uniform on
 the unit sphere of :math:`\mu^\perp`, V with density :math:`\propto h(v)(1 - v^2)^{(q-3)/2}` on (-1, 1), sampled
-by inverting its distribution function, computed by Gauss–Legendre quadrature on 2048 panels in
-:math:`\theta = \arccos v` and inverted by monotone interpolation (error of the quantile below 1e-9 for smooth h;
-checked against the exact moments in the tests).
+by inverting its distribution function, computed by Gauss–Legendre quadrature on 8192 panels in
+:math:`\theta = \arccos v` and inverted by monotone (PCHIP) interpolation: the quantile of V is within 1e-7 of the
+exact one (checked on the vMF law, kappa from 0.5 to 500, in the tests).
 
 Every sampler takes ``rng`` (a :class:`numpy.random.Generator`, a seed or None) and returns a float64 (n, q) array.
 """
@@ -57,7 +57,7 @@ __all__ = [
     "sample_vmf_mixture",
 ]
 
-_PANELS = 2048
+_PANELS = 8192
 
 
 def _count(n: Any) -> int:

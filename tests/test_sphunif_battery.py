@@ -315,6 +315,19 @@ def test_tangent_normal_laws_match_their_projected_densities(q):
         assert np.all(np.abs((X - np.outer(X @ mu, mu)).mean(axis=0)) < 0.05)
 
 
+@pytest.mark.parametrize("kappa", [0.5, 3.0, 50.0, 500.0])
+def test_tangent_normal_quantile_against_the_exact_vmf_quantile(kappa):
+    """On S^2 the vMF projection has F(v) = (e^{kappa v} - e^{-kappa}) / (e^{kappa} - e^{-kappa})."""
+    rng = np.random.default_rng(0)
+    u = rng.random(200)
+    X = A.sample_tangent_normal(200, mu=[0, 0, 1], log_density=lambda v: kappa * v, rng=np.random.default_rng(0))
+    assert np.allclose(np.linalg.norm(X, axis=1), 1.0)
+    # the sampler draws u first: V = F^{-1}(1 - u)
+    w = 1 - u
+    exact = 1 + np.log(w + (1 - w) * np.exp(-2 * kappa)) / kappa
+    assert np.max(np.abs(X[:, 2] - exact)) < 1e-7
+
+
 def test_wrapped_cauchy_at_q2():
     """At q = 2 the Cauchy-like law is the wrapped Cauchy with E[cos] = rho, E[cos 2 theta] = rho^2."""
     rho = A.cauchy_rho(2.0)
