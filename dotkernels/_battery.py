@@ -55,6 +55,11 @@ class PairBlock:
         return np.arccos(out, out=out)
 
     @cached_property
+    def grid(self) -> tuple[np.ndarray, np.ndarray]:
+        """Position of the angles on the grid of the projected-ecdf kernels' splines (shared by PCvM, PAD, PRt)."""
+        return S.grid_position(self.psi, S.GRID_STEP)
+
+    @cached_property
     def one_minus_t(self) -> np.ndarray:
         out = np.subtract(1.0, self.t)
         return np.clip(out, 0.0, 2.0, out=out)
@@ -557,7 +562,7 @@ def _projected_spec(name, test, defaults, check, description):
                 return [_sum(("cpad",), lambda b: C.pad_kernel(b.psi))]
             return [_rothman_term(p["t"])]
         t = p.get("t", 1.0 / 3.0)
-        return [_sum(("proj", test, t), lambda b: S.projected_kernel(b.psi, test, q=q, t=t))]
+        return [_sum(("proj", test, t), lambda b: S.projected_kernel(b.psi, test, q=q, t=t, position=b.grid))]
 
     def finish(s, sums, p):
         n, q = s.n, s.q

@@ -171,6 +171,17 @@ def _kernel_grid(test: str, q: int, t_m: float) -> tuple[Any, float, float, floa
     return _UniformSpline(spline), g0, mean, theta_t
 
 
+def grid_position(theta: np.ndarray, h: float) -> tuple[np.ndarray, np.ndarray]:
+    """Interval index and offset of the angles on the uniform grid of step h (shared by the kernels' splines)."""
+    idx = np.floor_divide(theta, h).astype(np.intp)
+    np.maximum(idx, 0, out=idx)
+    return idx, theta - idx * h
+
+
+#: Step of the kernels' interpolation grid on [0, pi].
+GRID_STEP = math.pi / (_GRID - 1)
+
+
 class _UniformSpline:
     """A cubic spline on a uniform grid (the last knot may be closer): O(1) interval lookup, Horner evaluation
     (scipy's general evaluation searches the knots)."""
@@ -183,9 +194,15 @@ class _UniformSpline:
 
     def __call__(self, theta: np.ndarray) -> np.ndarray:
         theta = np.asarray(theta, dtype=np.float64)
-        idx = np.floor_divide(theta, self.h).astype(np.intp)
-        np.clip(idx, 0, self.x.size - 2, out=idx)
-        dx = theta - self.x[idx]
+        return self.at(*grid_position(theta, self.h))
+
+    def at(self, idx: np.ndarray, dx: np.ndarray) -> np.ndarray:
+        """Values at the points ``idx * h + dx`` (0 <= dx < h; see :func:`grid_position`)."""
+        last = self.x.size - 2
+        if idx.size and int(idx.max()) > last:  # theta = pi, or beyond PRt's last knot
+            clipped = np.minimum(idx, last)
+            dx = dx + (idx - clipped) * self.h
+            idx = clipped
         c = self.c
         out = c[0, idx] * dx
         out += c[1, idx]
@@ -196,15 +213,21 @@ class _UniformSpline:
         return out
 
 
-def projected_kernel(theta: Any, test: str, *, q: int, t: float = 1.0 / 3.0) -> np.ndarray:
-    r"""The kernel :math:`g(\theta)` of PCvM, PAD or PRt(t) in dimension q >= 3 (see the module notes)."""
+def projected_kernel(
+    theta: Any, test: str, *, q: int, t: float = 1.0 / 3.0, position: tuple | None = None
+) -> np.ndarray:
+    r"""The kernel :math:`g(\theta)` of PCvM, PAD or PRt(t) in dimension q >= 3 (see the module notes).
+
+    ``position``: the angles' :func:`grid_position` on the grid of step :data:`GRID_STEP`, when already computed.
+    """
     test = test.lower()
     t_m = _check_rothman_t(t) if test == "prt" else 0.0
     theta = np.asarray(theta, dtype=np.float64)
     if q in (3, 4) and test in ("pcvm", "prt"):
         return _closed_form_kernel(theta, test, q, t_m)
     spline, g0, _, theta_t = _kernel_grid(test, int(q), t_m)
-    out = spline(np.clip(theta, 0.0, math.pi))
+    theta = np.clip(theta, 0.0, math.pi)
+    out = spline.at(*position) if position is not None else spline(theta)
     if test == "prt":
         out = np.where(theta >= theta_t, 0.5 - t_m, out)
     return np.where(theta <= 0.0, g0, out)
