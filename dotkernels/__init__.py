@@ -30,7 +30,7 @@ from . import (
     mmd,
     nulls,
     quadrature,
-    regularizers,
+    regularizers,  # noqa: F401  (a public submodule, listed in __all__)
     sampling,
     special,
     uniformity,

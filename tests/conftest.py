@@ -14,9 +14,3 @@ settings.load_profile("dotkernels")
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
-
-
-def sphere(rng, n, q, dtype=np.float64):
-    """n points drawn uniformly on S^(q-1)."""
-    x = rng.standard_normal((n, q))
-    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(dtype)

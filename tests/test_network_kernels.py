@@ -12,8 +12,8 @@ import warnings
 import mpmath as mp
 import numpy as np
 import pytest
+from _helpers import sphere
 from _mpref import spectrum_mp
-from conftest import sphere
 from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import erf

@@ -10,7 +10,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import torch
-from conftest import sphere
+from _helpers import sphere
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ import mpmath as mp
 import numpy as np
 import pytest
 import sympy as sp
-from conftest import sphere
+from _helpers import sphere
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
