@@ -308,7 +308,7 @@ def section_a(grid: list[tuple[int, int]], repeats: int, rss_points: set[tuple[i
             "rss_extra_bytes": rss,
             "rss_ratio": {k: _ratio(rss[k], rss["naive"]) for k in ("gram", "blocked")},
             "rel_err_vs_float64": errs,
-            "plan": describe_plan("sfrik", q),
+            "plan": describe_plan("sfrik", q=q),
         }
         rows.append(row)
         pr, wr = row["peak_ratio"], row["workspace_ratio"]

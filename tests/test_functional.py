@@ -252,7 +252,7 @@ def test_gradcheck_moments_function(estimator):
 def test_gradcheck_kernel_without_derivative_and_corner():
     # a profile kernel without derivative: plain autograd on row blocks with the doubled row gradient
     k = ProfileKernel(lambda t: (1.0 + t) ** 2 / 4)
-    assert describe_plan(k, 4) == "generic-autograd"
+    assert describe_plan(k, q=4) == "generic-autograd"
     z = _rows(8, 4, seed=8)
     for est in "vu":
         fn = lambda x, e=est: kernel_regularizer(x, k, estimator=e, block_size=3, method="blocked")  # noqa: E731
@@ -361,7 +361,7 @@ def test_clenshaw_path_high_degree():
     """Degree 14 at q = 3: the monomial form is ill-conditioned, Clenshaw is used; reference: the core's recurrence."""
     coef = [0.0] + [1.0 / (l + 1) for l in range(1, 15)]
     k = LegendreSeriesKernel(coef)
-    assert describe_plan(k, 3).startswith("series-clenshaw")
+    assert describe_plan(k, q=3).startswith("series-clenshaw")
     z = _sphere(25, 3, seed=15)
 
     def ref(x):
@@ -377,12 +377,12 @@ def test_clenshaw_path_high_degree():
 
 
 def test_plans_and_auto_method():
-    assert describe_plan("sfrik", 8192).startswith("series-horner")
-    assert describe_plan(SFRIKKernel((1, 40, 40)), 2).startswith("series-horner")
-    assert describe_plan("gaussian:gamma=2", 16).startswith("exp")
-    assert describe_plan(2.0 * GaussianKernel(1.0), 16) == "exp (s = 2, log A = -1.30685)"
-    assert describe_plan("heat:time=0.1", 16) == "generic"
-    assert describe_plan(DistanceKernel(2.0), 16).startswith("series")  # even s: a polynomial
+    assert describe_plan("sfrik", q=8192).startswith("series-horner")
+    assert describe_plan(SFRIKKernel((1, 40, 40)), q=2).startswith("series-horner")
+    assert describe_plan("gaussian:gamma=2", q=16).startswith("exp")
+    assert describe_plan(2.0 * GaussianKernel(1.0), q=16) == "exp (kappa = 2, log A = -1.30685)"
+    assert describe_plan("heat:time=0.1", q=16) == "generic"
+    assert describe_plan(DistanceKernel(2.0), q=16).startswith("series")  # even s: a polynomial
     assert resolve_method("auto", "sfrik:1,40", q=16, n_local=64, n_total=64) == ("moments", 64)
     assert resolve_method("auto", "sfrik:1,40", q=128, n_local=64, n_total=64) == ("gram", 64)
     assert resolve_method("auto", "sfrik", q=16, n_local=64, n_total=128) == ("gram", 64)
@@ -525,7 +525,7 @@ def test_bad_input():
     with pytest.raises(ValueError, match="world_size"):
         local_rows_regularizer(z[:4], z, world_size=0)
     with pytest.raises(ValueError, match="q must be"):
-        describe_plan("sfrik", 1)
+        describe_plan("sfrik", q=1)
 
 
 @pytest.mark.parametrize("estimator", ["v", "u"])

@@ -294,7 +294,7 @@ class _SeriesPlan(_Plan):
             G.copy_(_clenshaw_(work[0], work[1], G, self.legendre_derivative, self.q + 2))
 
     def describe(self) -> str:
-        return f"{self.kind} (degree {self.degree}, kappa = {self.amplification:.3g})"
+        return f"{self.kind} (degree {self.degree}, amplification {self.amplification:.3g})"
 
 
 class _ExpPlan(_Plan):
@@ -319,7 +319,7 @@ class _ExpPlan(_Plan):
         G.add_(_split(self.a0, G.dtype)[0]).mul_(self.s)
 
     def describe(self) -> str:
-        return f"exp (s = {self.s:g}, log A = {self.log_a:g})"
+        return f"exp (kappa = {self.s:g}, log A = {self.log_a:g})"
 
 
 class _GenericPlan(_Plan):
@@ -402,15 +402,15 @@ def _get_plan(kernel: DotProductKernel, q: int) -> _Plan:
         return _plan.__wrapped__(kernel, q)
 
 
-def describe_plan(kernel: str | DotProductKernel, q: int) -> str:
+def describe_plan(kernel: str | DotProductKernel, *, q: int) -> str:
     """How :func:`kernel_regularizer` evaluates ``kernel`` in dimension ``q`` (for logs and benchmarks).
 
     Examples
     --------
-    >>> describe_plan("sfrik", 8192)
-    'series-horner (degree 3, kappa = 1)'
-    >>> describe_plan("gaussian:gamma=2", 128)
-    'exp (s = 4, log A = -4)'
+    >>> describe_plan("sfrik", q=8192)
+    'series-horner (degree 3, amplification 1)'
+    >>> describe_plan("gaussian:gamma=2", q=128)
+    'exp (kappa = 4, log A = -4)'
     """
     return _get_plan(as_kernel(kernel), check_dimension(q)).describe()
 
@@ -653,6 +653,7 @@ def _moments_coefficients(plan: _Plan) -> tuple[float, float, float]:
 def resolve_method(
     method: str,
     kernel: str | DotProductKernel,
+    *,
     q: int,
     n_local: int,
     n_total: int,
@@ -863,7 +864,9 @@ def kernel_regularizer(
     N = sum(sizes) if sizes is not None else n
     if estimator == "u" and N < 2:
         raise ValueError("the U-statistic needs at least 2 rows")
-    resolved, block = resolve_method(method, kernel, q, n, N, block_size, z.element_size())
+    resolved, block = resolve_method(
+        method, kernel, q=q, n_local=n, n_total=N, block_size=block_size, itemsize=z.element_size()
+    )
     if resolved == "moments":
         return _Moments.apply(z, _moments_coefficients(_get_plan(kernel, q)), estimator, sizes)
     z_all = D.all_gather_no_grad(z, sizes) if sizes is not None else z.detach()
