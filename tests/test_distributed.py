@@ -26,6 +26,8 @@ from dotkernels_ssl.losses import (  # noqa: E402
     VICRegLoss,
 )
 from dotkernels_ssl.losses import distributed as D  # noqa: E402
+from dotkernels_ssl.pretraining.config import ConfigError  # noqa: E402
+from dotkernels_ssl.pretraining.runtime import resolve_device  # noqa: E402
 
 WORLD = 2
 D_IN, Q = 6, 5
@@ -85,13 +87,23 @@ def _loop_collectives(rank):
     }
 
 
-def _worker(rank, port, out_dir):
+def _join(rank, port):
+    """Join the gloo group of ``WORLD`` processes as a ``torchrun`` worker does: launch environment, init_from_env."""
     torch.set_num_threads(1)
     os.environ.update(
-        {"RANK": str(rank), "WORLD_SIZE": str(WORLD), "LOCAL_RANK": str(rank), "MASTER_ADDR": "127.0.0.1"}
+        {
+            "RANK": str(rank),
+            "WORLD_SIZE": str(WORLD),
+            "LOCAL_RANK": str(rank),
+            "MASTER_ADDR": "127.0.0.1",
+            "MASTER_PORT": str(port),
+        }
     )
-    os.environ["MASTER_PORT"] = str(port)
-    ctx = D.init_from_env("cpu", backend="auto", timeout_s=60)
+    return D.init_from_env("cpu", backend="auto", timeout_s=60)
+
+
+def _worker(rank, port, out_dir):
+    ctx = _join(rank, port)
     try:
         results = {"world_size": D.world_size(), "rank": D.rank(), "is_distributed": D.is_distributed()}
         results["init"] = ctx
@@ -205,6 +217,16 @@ def test_launch_environment_and_device():
             D.select_device("cuda")
     with pytest.raises(ValueError, match="backend"):
         D.init_from_env("cpu", backend="mpi", env={})
+
+
+def test_resolve_device_is_select_device_with_a_config_error():
+    for spec in ("cpu", "auto", torch.device("cpu", 0)):
+        assert resolve_device(spec) == D.select_device(spec)
+    if torch.cuda.is_available():
+        assert resolve_device("cuda", 0) == torch.device("cuda", 0)
+    else:
+        with pytest.raises(ConfigError, match="CUDA is not available"):
+            resolve_device("cuda", 0)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -1,27 +1,26 @@
 """SFRIKLoss / KernelUniformityLoss under 2-process gloo DDP: exact against a single process on the full batch.
 
-Reuses the harness of ``test_distributed.py`` (data, model, training step, layouts). Each rank trains a ``Linear``
-model wrapped in ``DistributedDataParallel`` for one step on its part of the batch; the loss values averaged over
-ranks and the parameter gradients after DDP's averaging must equal those of one process on the concatenated
-batch (float64); every rank returns the global loss and terms (the value of the single process on the whole
-batch), not its share. The local-rows path is also checked never to create an ``N x N`` tensor (a
+Reuses the harness of ``test_distributed.py`` (joining the group, data, model, training step, layouts). Each rank
+trains a ``Linear`` model wrapped in ``DistributedDataParallel`` for one step on its part of the batch; the loss
+values averaged over ranks and the parameter gradients after DDP's averaging must equal those of one process on the
+concatenated batch (float64); every rank returns the global loss and terms (the value of the single process on the
+whole batch), not its share. The local-rows path is also checked never to create an ``N x N`` tensor (a
 ``TorchFunctionMode`` records the shape of every tensor produced by a torch call during forward and backward).
 """
 
 from __future__ import annotations
 
-import datetime
 import os
 
 import pytest
 
 torch = pytest.importorskip("torch")
-dist = torch.distributed
 mp = torch.multiprocessing
 
-from test_distributed import LAYOUTS, WORLD, _data, _model, _step  # noqa: E402
+from test_distributed import LAYOUTS, WORLD, _data, _free_port, _join, _model, _step  # noqa: E402
 
 from dotkernels_ssl.losses import KernelUniformityLoss, SFRIKLoss  # noqa: E402
+from dotkernels_ssl.losses import distributed as D  # noqa: E402
 
 
 def _losses():
@@ -54,11 +53,8 @@ class _ShapeRecorder(torch.overrides.TorchFunctionMode):
         return out
 
 
-def _worker(rank, store, out_dir):
-    torch.set_num_threads(1)
-    dist.init_process_group(
-        "gloo", init_method=f"file://{store}", rank=rank, world_size=WORLD, timeout=datetime.timedelta(seconds=60)
-    )
+def _worker(rank, port, out_dir):
+    ctx = _join(rank, port)
     try:
         results = {}
         for layout, sizes, n_views in LAYOUTS:
@@ -77,13 +73,13 @@ def _worker(rank, store, out_dir):
                 }
         torch.save(results, os.path.join(out_dir, f"rank{rank}.pt"))
     finally:
-        dist.destroy_process_group()
+        D.shutdown(ctx)
 
 
 @pytest.fixture(scope="module")
 def spawned(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("dist_losses")
-    mp.spawn(_worker, args=(str(tmp / "store"), str(tmp)), nprocs=WORLD, join=True)
+    mp.spawn(_worker, args=(_free_port(), str(tmp)), nprocs=WORLD, join=True)
     return [torch.load(tmp / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
 
 

@@ -27,17 +27,10 @@ def resolve_device(spec: str | torch.device = "auto", local_rank: int | None = N
     ConfigError
         A CUDA device is requested on a machine without CUDA.
     """
-    if isinstance(spec, torch.device):
-        return spec
-    spec = str(spec).strip().lower()
-    if spec == "auto":
-        spec = "cuda" if torch.cuda.is_available() else "cpu"
-    if spec == "cuda" and local_rank is not None:
-        spec = f"cuda:{local_rank}"
-    dev = torch.device(spec)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"device {spec!r} requested but CUDA is not available")
-    return dev
+    try:
+        return D.select_device(spec, local_rank=local_rank)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
 
 
 def start_processes(cfg: Config) -> tuple[D.DistributedContext, torch.device]:
