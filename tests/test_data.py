@@ -48,9 +48,7 @@ def _rng_images(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, size=shape, dtype=np.uint8)
 
 
-def _mnist_dir(
-    root: Path, n_train: int = 40, n_test: int = 10, compress: bool = True
-) -> dict[str, np.ndarray]:
+def _mnist_dir(root: Path, n_train: int = 40, n_test: int = 10, compress: bool = True) -> dict[str, np.ndarray]:
     root.mkdir(parents=True, exist_ok=True)
     arrays = {
         "xtr": _rng_images((n_train, 28, 28), 1),
@@ -84,9 +82,7 @@ def test_fashion_mnist_idx_roundtrip(tmp_path: Path, compress: bool) -> None:
 
 
 def test_lookup_order_env_and_subfolders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    arrays = _mnist_dir(
-        tmp_path / "env" / "FashionMNIST" / "raw"
-    )  # torchvision's layout under $DOTKERNELS_DATA
+    arrays = _mnist_dir(tmp_path / "env" / "FashionMNIST" / "raw")  # torchvision's layout under $DOTKERNELS_DATA
     monkeypatch.setenv(D.ENV_VAR, str(tmp_path / "env"))
     got = load_dataset("fashion-mnist", "test", data_dir=tmp_path / "empty")
     assert np.array_equal(got.images[:, 0].numpy(), arrays["xte"])
@@ -112,9 +108,7 @@ def test_idx_magic_and_size_are_checked(tmp_path: Path) -> None:
     assert read_idx(tmp_path / "ints").tolist() == [1, -2, 70000]
 
 
-def test_missing_dataset_message_lists_places_and_install(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_missing_dataset_message_lists_places_and_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(D.ENV_VAR, str(tmp_path / "envdir"))
     with pytest.raises(DatasetNotFoundError) as info:
         load_dataset("fashion-mnist", "train", data_dir=tmp_path / "mine")
@@ -186,8 +180,7 @@ def test_digits_split_and_upsample() -> None:
     assert train.images.shape[1:] == (1, 8, 8) and train.images.dtype == torch.uint8
     # each image is one of the data set's, rescaled 0..16 -> 0..255, with its own label
     ref = {
-        tuple(np.rint(im * 255 / 16).astype(np.uint8).ravel()): int(t)
-        for im, t in zip(digits.images, digits.target)
+        tuple(np.rint(im * 255 / 16).astype(np.uint8).ravel()): int(t) for im, t in zip(digits.images, digits.target)
     }
     for im, t in zip(test.images, test.labels):
         assert ref[tuple(im.ravel().tolist())] == int(t)
@@ -230,9 +223,7 @@ def test_cifar10_pickle_roundtrip(tmp_path: Path) -> None:
     assert full.classes == [f"class{i}" for i in range(10)]
     # the batches' folder itself can be data_dir
     test = load_dataset("cifar10", "test", data_dir=tmp_path / "cifar-10-batches-py")
-    assert np.array_equal(test.images.numpy().reshape(5, -1), xte) and np.array_equal(
-        test.labels.numpy(), yte
-    )
+    assert np.array_equal(test.images.numpy().reshape(5, -1), xte) and np.array_equal(test.labels.numpy(), yte)
     # pixel layout: the 3072 values are the R plane, then G, then B, each row-major
     assert full.images[0, 1, 2, 3].item() == xtr[0, 1024 + 2 * 32 + 3]
 
@@ -271,10 +262,7 @@ def test_cifar_refuses_code_in_pickles(tmp_path: Path) -> None:
 def test_stl10_binary_roundtrip(tmp_path: Path) -> None:
     d = tmp_path / "stl10_binary"
     d.mkdir()
-    imgs = {
-        s: _rng_images((n, 3, 96, 96), k)
-        for k, (s, n) in enumerate([("train", 4), ("test", 3), ("unlabeled", 5)])
-    }
+    imgs = {s: _rng_images((n, 3, 96, 96), k) for k, (s, n) in enumerate([("train", 4), ("test", 3), ("unlabeled", 5)])}
     for s, x in imgs.items():
         # the files store each channel column-major: (N, C, W, H)
         (d / f"{s}_X.bin").write_bytes(np.ascontiguousarray(x.transpose(0, 1, 3, 2)).tobytes())
@@ -369,9 +357,7 @@ def test_val_split_disjoint_deterministic_stratified(tmp_path: Path) -> None:
     ti, vi = set(train.indices.tolist()), set(val.indices.tolist())
     assert not ti & vi and ti | vi == set(range(200))
     assert len(vi) == 40 and torch.equal(torch.bincount(val.labels), torch.full((10,), 4))
-    assert torch.equal(val.images, full.images[val.indices]) and torch.equal(
-        val.labels, full.labels[val.indices]
-    )
+    assert torch.equal(val.images, full.images[val.indices]) and torch.equal(val.labels, full.labels[val.indices])
     again = load_dataset("mnist", "val", **kw)
     assert torch.equal(again.indices, val.indices)
     other = load_dataset("mnist", "val", data_dir=tmp_path, val_fraction=0.2, split_seed=8)
@@ -400,16 +386,12 @@ def test_index_batch_sampler_matches_distributed_sampler(world: int, n: int, bat
 
     for epoch in (0, 3):
         for rank in range(world):
-            s = IndexBatchSampler(
-                n, batch, shuffle=True, seed=11, drop_last=drop, num_replicas=world, rank=rank
-            )
+            s = IndexBatchSampler(n, batch, shuffle=True, seed=11, drop_last=drop, num_replicas=world, rank=rank)
             s.set_epoch(epoch)
             batches = list(s)
             assert len(batches) == len(s)
             assert all(len(b) == batch for b in batches[:-1])
-            ref = DistributedSampler(
-                range(n), num_replicas=world, rank=rank, shuffle=True, seed=11, drop_last=drop
-            )
+            ref = DistributedSampler(range(n), num_replicas=world, rank=rank, shuffle=True, seed=11, drop_last=drop)
             ref.set_epoch(epoch)
             ref_idx = list(ref)
             flat = torch.cat(batches).tolist()
@@ -434,3 +416,19 @@ def test_in_memory_loader_batches() -> None:
     assert [y.tolist() for _, y in loader] == [y.tolist() for _, y in loader]
     resident = InMemoryLoader(ds, 4, shuffle=False, resident=True, device="cpu", num_replicas=1, rank=0)
     assert [y.tolist() for _, y in resident] == [[0, 1, 2, 3], [4, 5, 6, 7]]
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_normalize_images_per_channel(channels) -> None:
+    rng = np.random.default_rng(3)
+    x = rng.random((4, channels, 5, 5)).astype(np.float32)
+    mean = tuple(rng.random(channels).tolist())
+    std = tuple((0.1 + rng.random(channels)).tolist())
+    ref = (x - np.array(mean, dtype=np.float32)[None, :, None, None]) / np.array(std, dtype=np.float32)[
+        None, :, None, None
+    ]
+    out = D.normalize_images(torch.from_numpy(x), mean, std)
+    np.testing.assert_allclose(out.numpy(), ref, rtol=1e-6, atol=1e-6)
+    # one value serves every channel
+    shared = D.normalize_images(torch.from_numpy(x), (0.25,), (0.5,))
+    np.testing.assert_allclose(shared.numpy(), (x - 0.25) / 0.5, rtol=1e-6, atol=1e-6)

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from .config import Config
+from .data import normalize_images
 
 __all__ = [
     "RECIPES",
@@ -331,10 +332,7 @@ class MirrorViews(nn.Module):
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Return ``[x, flip(x)]`` normalised, float32."""
         x = x.float().div(255.0) if x.dtype == torch.uint8 else x.float()
-        c = x.shape[1]
-        m = torch.tensor(self.mean * (c if len(self.mean) == 1 else 1), device=x.device).view(1, c, 1, 1)
-        s = torch.tensor(self.std * (c if len(self.std) == 1 else 1), device=x.device).view(1, c, 1, 1)
-        x = (x - m) / s
+        x = normalize_images(x, self.mean, self.std)
         if tuple(x.shape[-2:]) != (self.size, self.size):
             x = nn.functional.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True)
         return [x, x.flip(-1)]

@@ -58,6 +58,7 @@ __all__ = [
     "first_k_per_class",
     "load_dataset",
     "load_split",
+    "normalize_images",
     "read_cifar",
     "read_digits",
     "read_idx",
@@ -513,6 +514,20 @@ def channel_stats(images: torch.Tensor, batch: int = 4096) -> tuple[tuple[float,
     mean = s / count
     std = (s2 / count - mean * mean).clamp_min(0).sqrt()
     return tuple(mean.tolist()), tuple(std.tolist())
+
+
+def normalize_images(x: torch.Tensor, mean: Sequence[float], std: Sequence[float]) -> torch.Tensor:
+    """``(x - mean) / std`` per channel of a float batch ``(N, C, H, W)``; a single value serves every channel.
+
+    Examples
+    --------
+    >>> normalize_images(torch.full((1, 3, 2, 2), 0.5), (0.5,), (0.25,)).abs().max().item()
+    0.0
+    """
+    c = x.shape[1]
+    m = torch.tensor(tuple(mean) * (c if len(mean) == 1 else 1), device=x.device).view(1, c, 1, 1)
+    s = torch.tensor(tuple(std) * (c if len(std) == 1 else 1), device=x.device).view(1, c, 1, 1)
+    return (x - m) / s
 
 
 def first_k_per_class(dataset: Any, k: int) -> Subset:

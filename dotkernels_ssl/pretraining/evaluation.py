@@ -35,7 +35,7 @@ from torch import nn
 
 from .checkpoint import load_checkpoint
 from .config import Config, ConfigError, config_from_dict, set_option
-from .data import ImageData, load_split
+from .data import ImageData, load_split, normalize_images
 from .logs import progress_bar
 from .models import build_model
 from .runtime import resolve_device
@@ -163,10 +163,7 @@ def extract_features(
         for x, y in _iter_batches(data, batch_size, num_workers):
             x = x.to(device, non_blocking=True)
             x = x.float().div_(255.0) if x.dtype == torch.uint8 else x.float()
-            c = x.shape[1]
-            m = torch.tensor(mean * (c if len(mean) == 1 else 1), device=device).view(1, c, 1, 1)
-            s = torch.tensor(std * (c if len(std) == 1 else 1), device=device).view(1, c, 1, 1)
-            x = (x - m) / s
+            x = normalize_images(x, mean, std)
             if size is not None and tuple(x.shape[-2:]) != (size, size):
                 x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
             if channels_last:
@@ -200,10 +197,7 @@ def pixel_features(data: Any, mean: Sequence[float] | None = None, std: Sequence
         raise ValueError("pixel features need an in-memory data set")
     mean = tuple(data.mean) if mean is None else tuple(mean)
     std = tuple(data.std) if std is None else tuple(std)
-    c = images.shape[1]
-    m = torch.tensor(mean * (c if len(mean) == 1 else 1)).view(1, c, 1, 1)
-    s = torch.tensor(std * (c if len(std) == 1 else 1)).view(1, c, 1, 1)
-    x = (images.float() / 255.0 - m) / s
+    x = normalize_images(images.float() / 255.0, mean, std)
     return FeatureSet(x.flatten(1), data.labels.clone())
 
 
@@ -460,20 +454,18 @@ def linear_probe(
     """
     if num_classes is None:
         num_classes = int(max(train.labels.max(), val.labels.max())) + 1
+    # The settings shared by every learning rate, as trained and as reported.
+    settings = {
+        "epochs": int(epochs),
+        "batch_size": int(batch_size),
+        "weight_decay": float(weight_decay),
+        "momentum": float(momentum),
+        "standardize": bool(standardize),
+    }
 
     def fit(lr: float) -> LinearProbe:
         return train_linear_probe(
-            train.features,
-            train.labels,
-            num_classes,
-            epochs=epochs,
-            lr=lr,
-            batch_size=batch_size,
-            weight_decay=weight_decay,
-            momentum=momentum,
-            standardize=standardize,
-            seed=seed,
-            device=device,
+            train.features, train.labels, num_classes, lr=lr, seed=seed, device=device, **settings
         )
 
     results, lr, acc, probe = _select_on_val(lrs, fit, lambda p: p.accuracy(val.features, val.labels))
@@ -483,11 +475,7 @@ def linear_probe(
         "val_acc": acc,
         "train_acc": probe.accuracy(train.features, train.labels),
         "test_acc": probe.accuracy(test.features, test.labels) if test is not None else None,
-        "epochs": int(epochs),
-        "batch_size": int(batch_size),
-        "weight_decay": float(weight_decay),
-        "momentum": float(momentum),
-        "standardize": bool(standardize),
+        **settings,
     }
 
 
