@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -91,17 +92,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="dotkernels-report", description=__doc__.splitlines()[0])
     parser.add_argument("--kernel", default="sfrik", help="kernel string, e.g. 'gaussian:gamma=2.5' (default: sfrik)")
     parser.add_argument("--q", type=int, nargs="+", default=[3, 64, 8192], help="dimensions (default: 3 64 8192)")
-    parser.add_argument("--degree", type=int, default=6, help="highest degree L (default: 6)")
+    parser.add_argument("--degree", type=int, default=6, help="highest degree (default: 6)")
     parser.add_argument("--json", help="also write the report to this JSON file")
     args = parser.parse_args(argv)
     try:
         report = spectrum_report(args.kernel, args.q, args.degree)
     except (ValueError, TypeError) as exc:
         parser.exit(2, f"dotkernels-report: error: {exc}\n")
-    print(_format(report))
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(report, fh, indent=2)
+        try:
+            with open(args.json, "w") as fh:
+                json.dump(report, fh, indent=2)
+        except OSError as exc:
+            parser.exit(1, f"dotkernels-report: error: cannot write --json {args.json}: {exc.strerror}\n")
+    try:
+        print(_format(report), flush=True)
+    except BrokenPipeError:
+        # the reader (e.g. `| head`) closed the pipe: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -51,3 +51,26 @@ def test_bad_arguments_exit_with_status_2(argv, capsys):
         main(argv)
     assert exc.value.code == 2
     assert "dotkernels-report: error" in capsys.readouterr().err
+
+
+def test_unwritable_json_is_one_line(tmp_path, capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["--kernel", "sfrik", "--q", "3", "--json", str(tmp_path / "missing" / "r.json")])
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("dotkernels-report: error: cannot write --json") and err.count("\n") == 1
+
+
+def test_closed_pipe_is_quiet():
+    # `dotkernels-report | head -1`: the reader closes the pipe early; no traceback may reach the user
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        f"{sys.executable} -m dotkernels.report --q 3 64 8192 --degree 3000 | head -1",
+        shell=True,
+        capture_output=True,
+        text=True,
+    )
+    assert proc.stdout.startswith("kernel:")
+    assert "Traceback" not in proc.stderr
