@@ -47,9 +47,8 @@ def main() -> None:
 
     import numpy as np
 
-    from dotkernels._uniformity_battery import uniformity_battery
     from dotkernels.sampling import sample_uniform
-    from dotkernels.uniformity import uniformity_test
+    from dotkernels.uniformity import uniformity_battery, uniformity_test
 
     def timed(fn, *args, **kwargs):
         t0 = time.perf_counter()

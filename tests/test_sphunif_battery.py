@@ -12,12 +12,11 @@ import pytest
 from scipy import stats
 from scipy.stats import MonteCarloMethod
 
-from dotkernels import _circular_tests as C
-from dotkernels import _sphunif_statistics as S
 from dotkernels import alternatives as A
-from dotkernels._uniformity_battery import uniformity_battery
 from dotkernels.sampling import sample_uniform, sample_vmf
-from dotkernels.uniformity import uniformity_test
+from dotkernels.uniformity import _circular as C
+from dotkernels.uniformity import _spherical as S
+from dotkernels.uniformity import uniformity_battery, uniformity_test
 
 DATA = Path(__file__).parent / "data" / "sphunif"
 

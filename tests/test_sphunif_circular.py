@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import integrate, stats
 
-from dotkernels import _circular_tests as C
 from dotkernels.nulls import WeightedChiSquare
+from dotkernels.uniformity import _circular as C
 
 DATA = Path(__file__).parent / "data" / "sphunif"
 DATASETS = ("q2_n50_unif", "q2_n50_vmf")

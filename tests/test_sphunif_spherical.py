@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from dotkernels import _sphunif_statistics as S
 from dotkernels.sampling import sample_uniform
+from dotkernels.uniformity import _spherical as S
 
 DATA = Path(__file__).parent / "data" / "sphunif"
 DATASETS = (

@@ -741,8 +741,8 @@ def test_bad_input():
         uniformity_test(bad, "ajne")
     with pytest.raises(ValueError, match="Z must be a 2-d"):
         uniformity_test(X[0], "ajne")
-    with pytest.raises(ValueError, match="unknown test 'watson'"):
-        uniformity_test(X, "watson")
+    with pytest.raises(ValueError, match="unknown test 'wilcoxon'"):
+        uniformity_test(X, "wilcoxon")
     with pytest.raises(TypeError, match="test must be a string"):
         uniformity_test(X, 3)
     with pytest.raises(ValueError, match="negative Gegenbauer coefficient a_2"):

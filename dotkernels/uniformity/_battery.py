@@ -1,7 +1,7 @@
 r"""Many uniformity tests on one sample in one pass, as sphunif's ``unif_test(type = c(...))``.
 
 :func:`uniformity_battery` computes the statistics of the requested tests with one blocked pass over the pairs
-(the inner products and every pairwise function are computed once and shared, see :mod:`dotkernels._battery`),
+(the inner products and every pairwise function are computed once and shared, see :mod:`dotkernels.uniformity._specs`),
 their asymptotic null laws (cached per dimension and parameters), and, with a
 :class:`scipy.stats.MonteCarloMethod`, one set of simulated uniform samples for all the tests. The result lists each
 test's statistic and p-value, prints as a table and is indexed by test name.
@@ -16,9 +16,9 @@ from typing import Any
 import numpy as np
 from scipy.stats import MonteCarloMethod
 
-from . import _battery as B
-from ._validate import check_integer, check_points, check_rng
-from .nulls import MonteCarloNull, monte_carlo_pvalue
+from .._validate import check_integer, check_points, check_rng
+from ..nulls import MonteCarloNull, monte_carlo_pvalue
+from . import _specs as B
 
 __all__: list[str] = []
 
@@ -27,7 +27,7 @@ _ASYMPTOTIC = ("asymptotic", "imhof", "hbe", "sw", "exact")
 
 def _result(spec: B.TestSpec, statistic: float, pvalue: float, law: Any, params: dict, n: int, q: int):
     """The test's UniformityTestResult (kernel tests carry their kernel and estimator)."""
-    from . import uniformity as U
+    from . import _core as U
 
     kernel, estimator = None, "v"
     registered = U.UNIFORMITY_TESTS.get(spec.name.lower())
@@ -64,7 +64,7 @@ class UniformityBatteryResult(Mapping):
     (['Kuiper', 'Watson'], 2)
     """
 
-    def __init__(self, entries: Sequence[Any], n: int, q: int, method: str, notes: Mapping[str, str] | None = None):
+    def __init__(self, entries: Sequence[Any], *, n: int, q: int, method: str, notes: Mapping[str, str] | None = None):
         self._entries = {e.test: e for e in entries}
         self._lower = {e.test.lower(): e.test for e in entries}
         self.n, self.q, self.method = n, q, method
@@ -118,7 +118,7 @@ def _requests(tests: Any, q: int, params: Mapping[str, Any]) -> list[tuple[B.Tes
         else:
             tests = list(B.available_tests(q))
     if not isinstance(tests, (list, tuple)) or not tests:
-        raise TypeError("test must be a test name, a non-empty list of names or 'all'")
+        raise TypeError("test must be a string (a test name), a non-empty list of names or 'all'")
     specs = []
     seen = set()
     for name in tests:
@@ -200,7 +200,7 @@ def uniformity_battery(
         for k, ((spec, p), x) in enumerate(zip(requests, observed, strict=True)):
             null = MonteCarloNull(simulated[:, k], n=n, q=q)
             entries.append(_result(spec, x, float(monte_carlo_pvalue(x, simulated[:, k])), null, p, n, q))
-        return UniformityBatteryResult(entries, n, q, f"Monte Carlo ({simulated.shape[0]} samples)")
+        return UniformityBatteryResult(entries, n=n, q=q, method=f"Monte Carlo ({simulated.shape[0]} samples)")
 
     if not isinstance(method, str) or method.lower() not in _ASYMPTOTIC:
         raise ValueError(f"method must be one of {', '.join(map(repr, _ASYMPTOTIC))} or a MonteCarloMethod")
@@ -218,7 +218,7 @@ def uniformity_battery(
         entries.append(_result(spec, x, pvalue, law, p, n, q))
         if note:
             notes[spec.name] = note
-    return UniformityBatteryResult(entries, n, q, method, notes)
+    return UniformityBatteryResult(entries, n=n, q=q, method=method, notes=notes)
 
 
 def _simulate(method: MonteCarloMethod, n: int, q: int, requests, block: int) -> np.ndarray:

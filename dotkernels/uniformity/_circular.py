@@ -55,7 +55,7 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from ._validate import check_integer, check_real
+from .._validate import check_integer, check_real
 
 __all__: list[str] = []
 

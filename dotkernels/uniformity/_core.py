@@ -114,8 +114,8 @@ import numpy as np
 from scipy import special
 from scipy.stats import MonteCarloMethod
 
-from ._array_api import to_numpy
-from ._validate import (
+from .._array_api import to_numpy
+from .._validate import (
     check_block_size,
     check_dimension,
     check_estimator,
@@ -125,8 +125,8 @@ from ._validate import (
     check_rng,
     host_float,
 )
-from .gegenbauer import harmonic_dimension, log_harmonic_dimension
-from .kernels import (
+from ..gegenbauer import harmonic_dimension, log_harmonic_dimension
+from ..kernels import (
     ArcCosineKernel,
     DistanceKernel,
     DotProductKernel,
@@ -136,8 +136,8 @@ from .kernels import (
     PoissonKernel,
     parse_kernel,
 )
-from .mmd import mmd2_uniform
-from .nulls import MonteCarloNull, TruncationWarning, WeightedChiSquare, monte_carlo_pvalue
+from ..mmd import mmd2_uniform
+from ..nulls import MonteCarloNull, TruncationWarning, WeightedChiSquare, monte_carlo_pvalue
 
 __all__ = [
     "MAX_DEGREE",
@@ -918,10 +918,13 @@ def uniformity_test(
     ----------
     Z : array, shape (n, q)
         n >= 2 unit vectors (rows) in :math:`\mathbb{R}^q`, q >= 2; numpy or any array-API array (torch, ...).
-    test : str
+    test : str or list of str
         A registered test (:data:`UNIFORMITY_TESTS`, case-insensitive): ``"rayleigh"``, ``"bingham"``, ``"ajne"``,
         ``"gine_gn"``, ``"gine_fn"``, ``"bakshaev"``, ``"riesz"`` (s), ``"poisson"`` (rho), ``"softmax"`` (kappa),
-        ``"sobolev"`` (vk2) or ``"kernel"`` (kernel=...). Definitions, kernels and scalings in the module table.
+        ``"sobolev"`` (vk2) or ``"kernel"`` (kernel=...) (definitions, kernels and scalings in the module table), or
+        any other test of sphunif (see :mod:`dotkernels.uniformity`); a list of names or ``"all"`` runs several
+        tests in one pass and returns a :class:`~dotkernels.uniformity.UniformityBatteryResult` (see
+        :func:`~dotkernels.uniformity.uniformity_battery`).
     method : str or scipy.stats.MonteCarloMethod
         ``"asymptotic"`` (the best algorithm for the asymptotic law: the exact chi-square for a single degree,
         Imhof's inversion otherwise), an algorithm by name (``"imhof"``, ``"hbe"``, ``"sw"``, ``"exact"`` for a
@@ -977,6 +980,12 @@ def uniformity_test(
     >>> res.pvalue  # no simulated statistic reaches the observed one
     0.01
     """
+    if not isinstance(test, str) or test.strip().lower() == "all":
+        if kernel is not None or estimator is not None or degree is not None:
+            raise TypeError("kernel=, estimator= and degree= apply to a single test, not to several")
+        from ._battery import uniformity_battery
+
+        return uniformity_battery(Z, test, method=method, block_size=block_size, **params)
     Z, n, q = _check_sample(Z)
     spec, kern, checked = _resolve(test, kernel, q, params)
     estimator = _estimator_for(spec, kern, estimator)

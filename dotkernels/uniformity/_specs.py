@@ -22,11 +22,11 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from . import _circular_tests as C
-from . import _sphunif_statistics as S
-from ._validate import check_integer, check_real, check_rng
-from .gegenbauer import harmonic_dimension, legendre_series, log_harmonic_dimension
-from .special import log_iv
+from .._validate import check_integer, check_real, check_rng
+from ..gegenbauer import harmonic_dimension, legendre_series, log_harmonic_dimension
+from ..special import log_iv
+from . import _circular as C
+from . import _spherical as S
 
 __all__: list[str] = []
 
@@ -221,7 +221,7 @@ def _sum(key, fn) -> PairTerm:
 
 
 def _wcs(weights, dofs, *, shift=0.0, tail=0.0, method="imhof"):
-    from .nulls import WeightedChiSquare
+    from ..nulls import WeightedChiSquare
 
     w = np.asarray(weights, dtype=np.float64)
     d = np.asarray(dofs, dtype=np.float64)
@@ -281,7 +281,7 @@ def _kernel_null(test: str):
     """Null law of the kernel tests from the uniformity module's machinery (tail folded in)."""
 
     def null(n, q, params, method):
-        from . import uniformity as U
+        from . import _core as U
 
         kernel, estimator = U.uniformity_kernel(test, q=q, **({} if test == "rayleigh" else params))
         # an infinite series truncated at degree 1024 with its neglected mean in the shift: the remaining centred

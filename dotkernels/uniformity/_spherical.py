@@ -57,8 +57,8 @@ from typing import Any
 import numpy as np
 from scipy import interpolate, special, stats
 
-from ._validate import check_integer, check_real
-from .gegenbauer import legendre_all, log_harmonic_dimension
+from .._validate import check_integer, check_real
+from ..gegenbauer import legendre_all, log_harmonic_dimension
 
 __all__: list[str] = []
 
@@ -450,7 +450,7 @@ def projected_null(test: str, *, q: int, t: float = 1.0 / 3.0, method: str = "im
     The degree doubles from 64 until the neglected mean is below ``rtol`` times the total (at most 1024); the
     neglected mean goes into the law's shift (exact mean) and ``truncation_error``.
     """
-    from .nulls import WeightedChiSquare
+    from ..nulls import WeightedChiSquare
 
     degree = 64
     while True:
@@ -550,7 +550,7 @@ def stereo_weights(degree: int, *, q: int, a: float = 0.0) -> np.ndarray:
 def stereo_null(*, q: int, a: float = 0.0, method: str = "imhof", degree: int = 4096) -> Any:
     r"""Null law :math:`\sum_k v_k^2(\chi^2_{N(q,k)} - N(q,k))` of the Stereo U-statistic (q >= 4; at q = 3 the
     series of variances diverges and only Monte Carlo calibrates the test, as in sphunif)."""
-    from .nulls import WeightedChiSquare
+    from ..nulls import WeightedChiSquare
 
     if q < 4:
         raise ValueError("the Stereo test has no asymptotic null law at q = 3 (its variance series diverges)")
@@ -586,7 +586,7 @@ def stein_weights(K: int, *, q: int, cf: bool = False) -> np.ndarray:
     if cf:
         bessel_log = np.log(np.abs(special.jv(k + lam, 1.0)))
     else:
-        from .special import log_iv
+        from ..special import log_iv
 
         bessel_log = np.asarray(log_iv(k + lam, 1.0), dtype=np.float64)
     with np.errstate(divide="ignore"):
