@@ -361,3 +361,60 @@ def test_sampler_arguments():
     a = A.sample_vmf_mixture(7, kappa=2.0, q=3, rng=11)
     b = A.sample_vmf_mixture(7, kappa=2.0, q=3, rng=11)
     assert np.array_equal(a, b)
+
+
+# ------------------------------------------------------------------------------------------------ uniformity_test
+
+
+def test_uniformity_test_runs_every_sphunif_test_by_name():
+    """Single tests go through uniformity_test's registry; lists and "all" give the battery."""
+    X = np.loadtxt(DATA / "q2_n50_vmf.csv", skiprows=1, delimiter=",")
+    for name, golden_name in (
+        ("Kuiper", "Kuiper"),
+        ("watson_1976", "Watson_1976"),
+        ("GINI", "Gini"),
+        ("Stein", "Stein"),
+    ):
+        statistic, pvalue = uniformity_test(X, name)
+        assert statistic == pytest.approx(GOLDEN[("q2_n50_vmf", golden_name)], rel=1e-10), name
+        assert 0 <= pvalue <= 1
+    assert uniformity_test(X, "Rothman", t=0.25).parameters == {"t": 0.25}
+    battery = uniformity_test(X, "all")
+    assert len(battery) == 34 and battery["kuiper"].statistic == uniformity_test(X, "kuiper").statistic
+    Z = _data("q10_n200_vmf")
+    for name in ("PCvM", "CJ12", "Rayleigh_HD", "Stereo", "Stein"):
+        assert uniformity_test(Z, name).statistic == pytest.approx(GOLDEN[("q10_n200_vmf", name)], rel=2e-3), name
+
+
+def test_uniformity_test_monte_carlo_and_missing_laws():
+    X = np.loadtxt(DATA / "q2_n50_unif.csv", skiprows=1, delimiter=",")
+    with pytest.raises(ValueError, match="MonteCarloMethod"):
+        uniformity_test(X, "Cressie")
+    res = uniformity_test(X, "FG01", method=MonteCarloMethod(n_resamples=199, rng=4))
+    assert res.null_distribution.n_resamples == 199
+    assert abs(res.pvalue - 0.1205) < 4.5 * math.sqrt(0.12 * 0.88 * (1 / 199 + 1 / 2000))  # sphunif's, M = 2000
+    Z = _data("q3_n100_unif")
+    with pytest.raises(ValueError, match="no asymptotic null law"):
+        uniformity_test(Z, "Pycke")
+    with pytest.raises(ValueError, match="circular test"):
+        uniformity_test(Z, "Kuiper")
+    with pytest.raises(TypeError, match="unexpected parameter"):
+        uniformity_test(Z, "CJ12", kappa=1.0)
+    with pytest.raises(TypeError, match="apply to a single test"):
+        uniformity_test(Z, ["Rayleigh", "Bingham"], degree=3)
+    # CCF09: fixed directions, or drawn from rng (the same seed, the same directions)
+    a = uniformity_test(Z, "CCF09", rng=5, method=MonteCarloMethod(n_resamples=49, rng=1))
+    b = uniformity_test(Z, "CCF09", rng=5, method=MonteCarloMethod(n_resamples=49, rng=1))
+    assert a.statistic == b.statistic and a.pvalue == b.pvalue
+    ref = GOLDEN[("q3_n100_unif", "CCF09")]
+    assert uniformity_test(
+        Z, "CCF09", directions=_dirs(3), method=MonteCarloMethod(n_resamples=9, rng=0)
+    ).statistic == (pytest.approx(ref, rel=1e-11))
+
+
+def test_rayleigh_modified_through_uniformity_test():
+    Z = sample_uniform(30, q=3, rng=2)
+    plain, modified = uniformity_test(Z, "rayleigh"), uniformity_test(Z, "Rayleigh", modified=True)
+    r = plain.statistic
+    assert modified.statistic == pytest.approx((1 - 1 / 60) * r + r * r / (2 * 30 * 5), rel=1e-13)
+    assert modified.pvalue == pytest.approx(stats.chi2.sf(modified.statistic, 3), rel=1e-12)
