@@ -3,7 +3,8 @@
 Two parts, numpy float64 on ``--threads`` threads (default 1; set through the environment before numpy loads):
 
 1. The battery target: the seven tests Rayleigh, Bingham, Ajne, Gine_Gn, Bakshaev, Poisson and Softmax on one
-   sample (n = 10000, q = 10) as seven ``uniformity_test`` calls and as one battery call, each timed cold (first
+   sample (n = 10000, q = 10) as seven ``uniformity_test`` calls and as one ``uniformity_test(Z, [the seven])``
+   call (the battery), each timed cold (first
    call in the process: the null laws are built) and warm (laws cached); the largest relative difference between
    the two routes' statistics and p-values is recorded.
 2. A grid over (n, q): every test of the seven alone (``uniformity_test``, warm) and the seven, and every spherical
@@ -59,8 +60,8 @@ def main() -> None:
     Z = sample_uniform(10000, q=10, rng=0)
     cold_single, singles = timed(lambda: [uniformity_test(Z, name) for name in SEVEN])
     warm_single, singles = timed(lambda: [uniformity_test(Z, name) for name in SEVEN])
-    cold_battery, battery = timed(lambda: uniformity_battery(Z, SEVEN))
-    warm_battery, battery = timed(lambda: uniformity_battery(Z, SEVEN))
+    cold_battery, battery = timed(lambda: uniformity_test(Z, SEVEN))
+    warm_battery, battery = timed(lambda: uniformity_test(Z, SEVEN))
     stat_diff = max(
         abs(battery[name].statistic - r.statistic) / max(abs(r.statistic), 1e-300)
         for name, r in zip(SEVEN, singles, strict=True)
