@@ -51,8 +51,8 @@ from typing import TYPE_CHECKING, Any
 import array_api_compat
 import numpy as np
 
-from .._array_api import array_namespace, as_array
-from .._validate import check_degree, check_dimension, check_points
+from .._array_api import array_namespace
+from .._validate import check_degree, check_dimension, check_inner_products, check_points
 from ..gegenbauer import log_harmonic_dimension
 
 if TYPE_CHECKING:
@@ -87,18 +87,6 @@ def log_abs_sign(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def numpy_scalar(x: Any) -> Any:
     """A 0-d numpy array as a numpy scalar (the scipy convention); anything else unchanged."""
     return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
-
-
-def check_inner_products(t: Any, *, validate: bool = True) -> tuple[Any, Any]:
-    """``(t, xp)`` for an array of inner products; with ``validate``, finite and in [-1, 1] up to 64 eps."""
-    t, xp = as_array(t, "t")
-    if validate:
-        if not bool(xp.all(xp.isfinite(t))):
-            raise ValueError("t contains NaN or inf")
-        tol = 64.0 * float(xp.finfo(t.dtype).eps)
-        if bool(xp.any(xp.abs(t) > 1.0 + tol)):
-            raise ValueError("t must lie in [-1, 1] (inner products of unit vectors); got values beyond rounding")
-    return t, xp
 
 
 class DotProductKernel:
