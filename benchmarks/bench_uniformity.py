@@ -4,9 +4,8 @@ Two parts, numpy float64 on ``--threads`` threads (default 1; set through the en
 
 1. The battery target: the seven tests Rayleigh, Bingham, Ajne, Gine_Gn, Bakshaev, Poisson and Softmax on one
    sample (n = 10000, q = 10) as seven ``uniformity_test`` calls and as one ``uniformity_test(Z, [the seven])``
-   call (the battery), each timed cold (first
-   call in the process: the null laws are built) and warm (laws cached); the largest relative difference between
-   the two routes' statistics and p-values is recorded.
+   call (the battery), each timed cold (first call in the process: the null laws are built) and warm (laws
+   cached); the largest relative difference between the two routes' statistics and p-values is recorded.
 2. A grid over (n, q): every test of the seven alone (``uniformity_test``, warm) and the seven, and every spherical
    test sphunif has ("all"), in one battery call. Pairwise tests at n = 100000 (5e9 pairs) run only with
    ``--large``.
