@@ -418,3 +418,11 @@ def test_rayleigh_modified_through_uniformity_test():
     r = plain.statistic
     assert modified.statistic == pytest.approx((1 - 1 / 60) * r + r * r / (2 * 30 * 5), rel=1e-13)
     assert modified.pvalue == pytest.approx(stats.chi2.sf(modified.statistic, 3), rel=1e-12)
+
+
+def test_battery_takes_torch_tensors():
+    torch = pytest.importorskip("torch")
+    Z = sample_uniform(80, q=4, rng=0)
+    a = uniformity_test(torch.from_numpy(Z), ["Rayleigh", "PCvM", "Stein"])
+    b = uniformity_test(Z, ["Rayleigh", "PCvM", "Stein"])
+    assert a.statistics == b.statistics and a.pvalues == b.pvalues

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import MonteCarloMethod
 
+from .._array_api import to_numpy
 from .._validate import check_integer, check_points, check_rng
 from ..nulls import MonteCarloNull, monte_carlo_pvalue
 from . import _specs as B
@@ -154,7 +155,8 @@ def uniformity_battery(
     Parameters
     ----------
     Z : array, shape (n, q) or (n,)
-        Unit vectors (rows), n >= 2; q = 2 gives the circular tests; a 1-d array is taken as angles on the circle.
+        Unit vectors (rows), n >= 2 (numpy or any array-API array, copied to the host); q = 2 gives the circular
+        tests; a 1-d array is taken as angles on the circle.
     tests : str or list of str
         Test names (sphunif's spelling, case-insensitive) or ``"all"`` (every test that applies in dimension q).
     method : str or scipy.stats.MonteCarloMethod
@@ -184,10 +186,10 @@ def uniformity_battery(
     (['Bingham', 'PCvM', 'Rayleigh'], True)
     """
     if np.ndim(Z) == 1:  # angles on the circle
-        theta = np.asarray(Z, dtype=np.float64)
+        theta = np.asarray(to_numpy(Z), dtype=np.float64)
         Z = np.column_stack([np.cos(theta), np.sin(theta)])
     Z, _ = check_points(Z, "Z", min_rows=2)
-    Z = np.asarray(Z, dtype=np.float64)
+    Z = np.asarray(to_numpy(Z), dtype=np.float64)  # the one-pass computation runs on the host (numpy)
     n, q = Z.shape
     block = B.BLOCK_ROWS if block_size is None else check_integer(block_size, "block_size", minimum=1)
     # CCF09 without fixed directions draws them once, for the sample and its simulations
