@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from scipy import integrate, special, stats
 from scipy.stats import MonteCarloMethod
 
+import dotkernels as dk
 import dotkernels.uniformity as uni
 from dotkernels import (
     DistanceKernel,
@@ -847,3 +848,9 @@ def test_sphunif_golden_values(dataset, test, statistic, pvalue):
     res = uniformity_test(X, test)
     assert res.statistic == pytest.approx(statistic, rel=1e-10, abs=1e-12)
     assert res.pvalue == pytest.approx(pvalue, rel=1e-6, abs=1e-9)
+
+
+def test_degenerate_null_is_a_clear_error_not_an_overflow():
+    # Poisson rho = 0.5 at q = 100: the tail looks flat, so the degree search once overflowed a float power
+    with pytest.raises(ValueError, match="numerically degenerate"):
+        sobolev_null(dk.PoissonKernel(0.5, normalized=True), q=100)

@@ -594,12 +594,19 @@ def _automatic_degree(
         if L >= max_degree:
             return L, log_abs, sign
         # jump to the degree where a power-law tail fitted on [L/2, L] would meet the tolerance (at least double)
-        grow = 2.0
+        # (in log space: a nearly flat tail predicts a jump far beyond max_degree, which must not overflow)
+        log_grow = math.log(2.0)
         t_half, t_end = float(tails[L // 2 - 1]), float(tails[L - 1])
-        if 0.0 < t_end < t_half:
+        if rtol <= 0:
+            log_grow = math.inf
+        elif 0.0 < t_end < t_half:
             power = math.log(t_half / t_end) / math.log(L / (L // 2))
-            grow = max(grow, 1.25 * (t_end / (rtol * total)) ** (1.0 / power)) if rtol > 0 else math.inf
-        L = int(min(math.ceil(L * grow), max_degree))
+            log_grow = max(log_grow, math.log(1.25) + math.log(t_end / (rtol * total)) / power)
+        L = (
+            max_degree
+            if log_grow >= math.log(max_degree / L)
+            else int(min(math.ceil(L * math.exp(log_grow)), max_degree))
+        )
 
 
 def _log_dimensions(L: int, q: int) -> np.ndarray:
