@@ -110,6 +110,18 @@ def setup(app) -> None:
 
 
 # ---- notebooks: rendered with their committed outputs --------------------------------------------------------------
+# The notebooks live in ../notebooks; they are copied into docs/notebooks (not linked: through a symlinked folder,
+# the relative paths nbsphinx writes for the figures resolve one level off and the images go missing).
+_NOTEBOOKS_SOURCE = Path(__file__).resolve().parent.parent / "notebooks"
+_NOTEBOOKS_COPY = Path(__file__).resolve().parent / "notebooks"
+if _NOTEBOOKS_COPY.is_symlink():
+    _NOTEBOOKS_COPY.unlink()
+_NOTEBOOKS_COPY.mkdir(exist_ok=True)
+for _stale in _NOTEBOOKS_COPY.glob("*.ipynb"):
+    if not (_NOTEBOOKS_SOURCE / _stale.name).exists():
+        _stale.unlink()
+for _notebook in sorted(_NOTEBOOKS_SOURCE.glob("*.ipynb")):
+    shutil.copy2(_notebook, _NOTEBOOKS_COPY / _notebook.name)
 nbsphinx_execute = "never"
 nbsphinx_allow_errors = False
 
