@@ -6,6 +6,7 @@ iframe and records, once MathJax has typeset, how many formulas were rendered an
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -96,7 +97,10 @@ def test_docs_build_without_warnings_and_render_in_a_browser(tmp_path):
     notebooks = sorted((site / "notebooks").glob("0*.html"))
     assert len(notebooks) >= 4
     for page in notebooks:
-        assert "<img" in page.read_text(), f"{page.name} shows no figure"
+        sources = re.findall(r'<img[^>]* src="([^"]+)"', page.read_text())
+        assert sources, f"{page.name} shows no figure"
+        missing = [src for src in sources if not src.startswith("data:") and not (page.parent / src).is_file()]
+        assert not missing, f"{page.name}: images not in the built site: {missing}"
     assert (site / "math.html").is_file() and (site / "API.html").is_file()
 
     # the index: formulas typeset by MathJax and the figure drawn by the plot directive
