@@ -442,3 +442,11 @@ def test_torch_gram_matches_numpy_and_differentiates(kernel):
     t32 = torch.tensor([0.3, -0.2], dtype=torch.float32)
     assert kernel.profile(t32, q=4).dtype == torch.float32
     assert kernel.derivative(t32, q=4).dtype == torch.float32
+
+
+def test_poisson_phi_at_one_beyond_float64_is_inf_not_an_error():
+    # phi(1) = (1 + rho) / (1 - rho)^(q - 1) = 3 * 2^8191 at rho = 1/2, q = 8192: beyond float64, so +inf (IEEE)
+    k = PoissonKernel(rho=0.5)
+    assert k.phi_at_one(q=8192) == math.inf
+    assert k.truncation_error(20, q=8192) == math.inf
+    assert k.phi_at_one(q=8) == pytest.approx(1.5 / 0.5**7, rel=1e-15)

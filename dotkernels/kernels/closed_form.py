@@ -35,6 +35,8 @@ __all__ = [
 # uniform asymptotic expansion
 _IVE_MAX_ORDER = 150.0
 
+_LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
+
 
 def log_gaussian_lambda(gamma: np.ndarray, q: int, degrees: np.ndarray, *, scaled: bool = True) -> np.ndarray:
     r"""``log lambda_l`` of :math:`e^{-2\gamma(1-t)}` in dimension q, broadcast over ``gamma`` (> 0) and ``degrees``.
@@ -377,7 +379,9 @@ class PoissonKernel(DotProductKernel):
         return q * r * self._profile(t, xp, q) / (1.0 - 2.0 * r * t + r * r)
 
     def _phi_at_one(self, q):
-        return math.exp(math.log1p(self.rho) - (q - 1) * math.log1p(-self.rho) + self._log_scale(q))
+        # beyond float64's range (e.g. rho = 1/2 at q = 8192) the value is +inf, as IEEE arithmetic rounds it
+        log_value = math.log1p(self.rho) - (q - 1) * math.log1p(-self.rho) + self._log_scale(q)
+        return math.exp(log_value) if log_value < _LOG_FLOAT_MAX else math.inf
 
     def _uniform_mean_embedding(self, q):
         return math.exp(self._log_scale(q))
