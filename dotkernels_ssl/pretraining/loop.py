@@ -23,6 +23,7 @@ optimiser step: the parameters are not updated and ``last.pt`` (the end of the l
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import time
@@ -181,6 +182,7 @@ def train(cfg: Config) -> TrainResult:
     if cfg.run.threads:
         torch.set_num_threads(int(cfg.run.threads))
     ctx, device = start_processes(cfg)
+    state = None
     try:
         state = prepare(cfg, ctx, device, loss_fn, resume)
         end_epoch = min(cfg.optim.epochs, cfg.run.stop_after or cfg.optim.epochs)
@@ -195,6 +197,10 @@ def train(cfg: Config) -> TrainResult:
             result.eval = final_evaluation(state, history)
         return result
     finally:
+        # the DDP model's reducer holds gloo work and the group: release it before the group is destroyed, not
+        # at interpreter exit (where gloo's threads can abort the process)
+        state = None
+        gc.collect()
         D.shutdown(ctx)
 
 
