@@ -24,6 +24,7 @@ from ._array_api import as_array
 __all__ = [
     "ESTIMATORS",
     "check_block_size",
+    "check_coefficients",
     "check_degree",
     "check_dimension",
     "check_estimator",
@@ -86,6 +87,19 @@ def check_real(
     return value
 
 
+def check_coefficients(values: Any, name: str = "coefficients", *, what: str = "a_0, ..., a_L") -> np.ndarray:
+    """A non-empty 1-d float64 array of finite series coefficients (``what`` names them in the messages)."""
+    try:
+        coef = np.array(values, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be a 1-d sequence of real numbers {what}, got {values!r}") from exc
+    if coef.ndim != 1 or coef.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d sequence {what}")
+    if not np.all(np.isfinite(coef)):
+        raise ValueError(f"{name} must be finite, got {coef.tolist()}")
+    return coef
+
+
 def check_estimator(estimator: Any) -> str:
     """``"v"`` (V-statistic, diagonal kept) or ``"u"`` (U-statistic, diagonal dropped); case-insensitive."""
     if not isinstance(estimator, str) or estimator.lower() not in ESTIMATORS:
@@ -106,8 +120,10 @@ def check_rng(rng: Any) -> np.random.Generator:
         return rng
     if isinstance(rng, np.random.RandomState):
         raise TypeError("rng must be a numpy.random.Generator, a seed or None; RandomState is not accepted (SPEC 7)")
-    if rng is None or isinstance(rng, np.random.SeedSequence) or (
-        isinstance(rng, numbers.Integral) and not isinstance(rng, bool)
+    if (
+        rng is None
+        or isinstance(rng, np.random.SeedSequence)
+        or (isinstance(rng, numbers.Integral) and not isinstance(rng, bool))
     ):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")

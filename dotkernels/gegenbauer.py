@@ -37,7 +37,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from ._array_api import is_numpy
-from ._validate import check_degree, check_dimension, check_inner_products
+from ._validate import check_coefficients, check_degree, check_dimension, check_inner_products
+from .special import stirling_correction
 
 __all__ = [
     "derivative_coefficients",
@@ -176,18 +177,6 @@ def harmonic_dimension(degree: int, *, q: int) -> int:
 
 # below this many factors log C(k + m, k) is summed exactly; above, the symmetric Stirling form is as accurate
 _LOG_BINOMIAL_TERMS = 32
-# Stirling series coefficients B_{2j} / (2j (2j-1)), j = 1..6: enough for float64 at x >= 32
-_STIRLING = (1.0 / 12.0, -1.0 / 360.0, 1.0 / 1260.0, -1.0 / 1680.0, 1.0 / 1188.0, -691.0 / 360360.0)
-
-
-def _stirling_correction(x: np.ndarray) -> np.ndarray:
-    """lnGamma(x + 1) - [(x + 1/2) ln x - x + ln(2 pi)/2] for x >= 32."""
-    inv = 1.0 / x
-    inv2 = inv * inv
-    total = np.zeros_like(x)
-    for coeff in reversed(_STIRLING):
-        total = total * inv2 + coeff
-    return total * inv
 
 
 def _log_binomial(k: np.ndarray, m: np.ndarray) -> np.ndarray:
@@ -216,7 +205,7 @@ def _log_binomial(k: np.ndarray, m: np.ndarray) -> np.ndarray:
         kk, mm = k[~direct].astype(np.float64), m[~direct].astype(np.float64)
         lead = kk * np.log1p(mm / kk) + mm * np.log1p(kk / mm)
         middle = 0.5 * (np.log1p(kk / mm) - np.log(kk) - math.log(2.0 * math.pi))
-        corrections = _stirling_correction(kk + mm) - _stirling_correction(kk) - _stirling_correction(mm)
+        corrections = stirling_correction(kk + mm) - stirling_correction(kk) - stirling_correction(mm)
         out[~direct] = lead + (middle + corrections)
     return out
 
@@ -363,18 +352,6 @@ def legendre_all(degree: int, t: Any, *, q: int, validate: bool = True) -> Any:
     return xp.stack(values, axis=0)
 
 
-def _as_coefficients(coefficients: Any, name: str = "coefficients") -> list[float]:
-    try:
-        coef = np.asarray(coefficients, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a 1-d sequence of real numbers a_0, ..., a_L") from exc
-    if coef.ndim != 1 or coef.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-d sequence a_0, ..., a_L")
-    if not np.all(np.isfinite(coef)):
-        raise ValueError(f"{name} must be finite")
-    return coef.tolist()
-
-
 def _clenshaw_numpy_inplace(coef: Sequence[float], alpha: list[float], beta: list[float], t: np.ndarray):
     """Clenshaw with three rotating buffers and in-place ufuncs (numpy has no autograd to protect): no temporaries
     per step, which matters for n x n Gram matrices."""
@@ -436,7 +413,7 @@ def legendre_series(coefficients: ArrayLike, t: Any, *, q: int, validate: bool =
     ...             t + 40 * (3 * t**2 - 1) / 2 + 40 * (5 * t**3 - 3 * t) / 2)
     True
     """
-    coef = _as_coefficients(coefficients)
+    coef = check_coefficients(coefficients).tolist()
     q = check_dimension(q)
     t, xp = check_inner_products(t, validate=validate)
     return _scalar(_clenshaw(coef, q, t, xp), xp)
@@ -466,7 +443,7 @@ def derivative_coefficients(coefficients: ArrayLike, *, q: int) -> np.ndarray:
     >>> derivative_coefficients([0.0, 0.0, 1.0], q=3).tolist()  # P_2' = 3 t = 3 P_{1,5}
     [0.0, 3.0]
     """
-    coef = _as_coefficients(coefficients)
+    coef = check_coefficients(coefficients).tolist()
     q = check_dimension(q)
     if len(coef) == 1:
         return np.zeros(1)
@@ -551,7 +528,7 @@ def legendre_to_monomial(coefficients: Sequence[Any], *, q: int, exact: bool = F
     [Fraction(-1, 2), Fraction(0, 1), Fraction(3, 2)]
     """
     q = check_dimension(q)
-    coef = [_exact_number(c) for c in coefficients] if exact else _as_coefficients(coefficients)
+    coef = [_exact_number(c) for c in coefficients] if exact else check_coefficients(coefficients).tolist()
     L = len(coef) - 1
     if L < 0:
         raise ValueError("coefficients must be non-empty")
@@ -576,7 +553,7 @@ def monomial_to_legendre(coefficients: Sequence[Any], *, q: int, exact: bool = F
     [Fraction(1, 3), Fraction(0, 1), Fraction(2, 3)]
     """
     q = check_dimension(q)
-    c = [_exact_number(x) for x in coefficients] if exact else _as_coefficients(coefficients)
+    c = [_exact_number(x) for x in coefficients] if exact else check_coefficients(coefficients).tolist()
     L = len(c) - 1
     if L < 0:
         raise ValueError("coefficients must be non-empty")

@@ -27,8 +27,8 @@ _STIRLING = (
 _STIRLING_MIN = 20.0
 
 
-def _stirling_correction(x: np.ndarray) -> np.ndarray:
-    """lnGamma(x) - [(x - 1/2) ln x - x + ln(2 pi)/2] for x >= 20, to float64 precision."""
+def stirling_correction(x: np.ndarray) -> np.ndarray:
+    """lnGamma(x) - [(x - 1/2) ln x - x + ln(2 pi)/2] for x >= 20, to float64 precision (host helper)."""
     inv = 1.0 / x
     inv2 = inv * inv
     total = np.zeros_like(x)
@@ -71,7 +71,7 @@ def log_gamma_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
         d = al - bl
         # (a - 1/2) ln a - (b - 1/2) ln b - (a - b) = (a - 1/2) log1p(d / b) + d ln b - d
         lead = (al - 0.5) * np.log1p(d / bl) + d * (np.log(bl) - 1.0)
-        out[large] = lead + (_stirling_correction(al) - _stirling_correction(bl))
+        out[large] = lead + (stirling_correction(al) - stirling_correction(bl))
     return out if out.ndim else out[()]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import check_degree, check_real
+from .._validate import check_coefficients, check_degree, check_real
 from ..gegenbauer import derivative_coefficients, harmonic_dimension, legendre_series, log_harmonic_dimension
 from ._base import SPECTRUM_CACHE_SIZE, DotProductKernel, SpectrumAccuracyWarning, log_abs_sign
 
@@ -47,18 +47,6 @@ class _SeriesProfile(DotProductKernel):
 
     def _phi_at_one(self, q):
         return float(math.fsum(self._coefficients(q)))
-
-
-def _finite_coefficients(values: Any, name: str, *, what: str) -> np.ndarray:
-    try:
-        coef = np.array(values, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise TypeError(f"{name} must be a 1-d sequence of real numbers {what}, got {values!r}") from exc
-    if coef.ndim != 1 or coef.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-d sequence {what}")
-    if not np.all(np.isfinite(coef)):
-        raise ValueError(f"{name} must be finite, got {coef.tolist()}")
-    return coef
 
 
 class _FiniteSeries(_SeriesProfile):
@@ -116,7 +104,7 @@ class LegendreSeriesKernel(_FiniteSeries):
     name = "legendre"
 
     def __init__(self, coefficients: Sequence[float]):
-        self._set_spectrum(_finite_coefficients(coefficients, "coefficients", what="a_0, ..., a_L"))
+        self._set_spectrum(check_coefficients(coefficients, "coefficients", what="a_0, ..., a_L"))
         self.coefficients = self._a
 
     def _params(self):
@@ -150,7 +138,7 @@ class SFRIKKernel(_FiniteSeries):
     name = "sfrik"
 
     def __init__(self, coefficients: Sequence[float] = (1.0, 40.0, 40.0)):
-        b = _finite_coefficients(coefficients, "coefficients", what="b_1, ..., b_L")
+        b = check_coefficients(coefficients, "coefficients", what="b_1, ..., b_L")
         if np.any(b < 0):
             raise ValueError(f"coefficients must be non-negative, got {b.tolist()}")
         self._set_spectrum(np.concatenate([[0.0], b]))

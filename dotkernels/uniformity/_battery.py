@@ -34,18 +34,8 @@ def _result(spec: B.TestSpec, statistic: float, pvalue: float, law: Any, params:
     registered = U.UNIFORMITY_TESTS.get(spec.name.lower())
     if registered is not None and registered.kernel is not None and spec.name.lower() != "rayleigh":
         kernel, estimator = U.uniformity_kernel(spec.name, q=q, **params)
-    return U.UniformityTestResult(
-        statistic,
-        pvalue,
-        law,
-        spec.name,
-        kernel,
-        n,
-        q,
-        estimator,
-        getattr(law, "truncation_degree", None),
-        float(getattr(law, "truncation_error", 0.0)),
-        params,
+    return U.UniformityTestResult.from_null(
+        statistic, pvalue, law, test=spec.name, kernel=kernel, n=n, q=q, estimator=estimator, parameters=params
     )
 
 

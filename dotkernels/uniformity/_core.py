@@ -857,6 +857,35 @@ class UniformityTestResult:
     truncation_error: float = 0.0
     parameters: dict = field(default_factory=dict)
 
+    @classmethod
+    def from_null(
+        cls,
+        statistic: float,
+        pvalue: float,
+        null_distribution: Any,
+        *,
+        test: str,
+        kernel: DotProductKernel | None,
+        n: int,
+        q: int,
+        estimator: str,
+        parameters: dict,
+    ) -> UniformityTestResult:
+        """The result of a test whose truncation fields are read off its null law (none for a Monte Carlo law)."""
+        return cls(
+            statistic,
+            pvalue,
+            null_distribution,
+            test,
+            kernel,
+            n,
+            q,
+            estimator,
+            getattr(null_distribution, "truncation_degree", None),
+            float(getattr(null_distribution, "truncation_error", 0.0)),
+            parameters,
+        )
+
     def __iter__(self):
         return iter((self.statistic, self.pvalue))
 
@@ -1010,7 +1039,9 @@ def uniformity_test(
         )
         null = MonteCarloNull(simulated, n=n, q=q)
         pvalue = float(monte_carlo_pvalue(statistic, simulated))
-        return UniformityTestResult(statistic, pvalue, null, spec.name, kern, n, q, estimator, None, 0.0, checked)
+        return UniformityTestResult.from_null(
+            statistic, pvalue, null, test=spec.name, kernel=kern, n=n, q=q, estimator=estimator, parameters=checked
+        )
 
     if not isinstance(method, str) or method.lower() not in _ASYMPTOTIC_METHODS:
         raise ValueError(
@@ -1028,16 +1059,6 @@ def uniformity_test(
         )
     statistic = _statistic(Z, spec, kern, estimator, checked, block_size)
     pvalue = float(law.sf(statistic))
-    return UniformityTestResult(
-        statistic,
-        pvalue,
-        law,
-        spec.name,
-        kern,
-        n,
-        q,
-        estimator,
-        getattr(law, "truncation_degree", None),
-        float(getattr(law, "truncation_error", 0.0)),
-        checked,
+    return UniformityTestResult.from_null(
+        statistic, pvalue, law, test=spec.name, kernel=kern, n=n, q=q, estimator=estimator, parameters=checked
     )

@@ -615,15 +615,8 @@ def _check_cj12(params, q):
 
 
 def _cj12_law(n, q, p, m):
-    regime, beta = p["regime"], p["beta"]
-    if regime == 2 and beta == 0:
-        regime = 1
-    if regime == 3:
-        fact = 1.0 / math.sqrt(2.0 * math.pi)
-    elif regime == 2:
-        fact = math.sqrt(beta / (2.0 * math.pi * (1.0 - math.exp(-4.0 * beta))))
-    else:
-        fact = 1.0 / math.sqrt(8.0 * math.pi)
+    beta = p["beta"]
+    fact = S.cj12_constant(p["regime"], beta)
     # F(x) = 1 - exp(-fact e^{(x + 8 beta)/2}): Gumbel for minima in x/2; sphunif's p-value is 1 - F
     return stats.gumbel_l(loc=-2.0 * math.log(fact) - 8.0 * beta, scale=2.0)
 

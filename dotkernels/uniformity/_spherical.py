@@ -373,18 +373,22 @@ def check_regime(regime: int) -> int:
     return regime
 
 
+def cj12_constant(regime: int, beta: float) -> float:
+    r"""The constant :math:`K` of CJ12's limit law :math:`F(x) = 1 - \exp(-K e^{(x + 8\beta)/2})` in each regime."""
+    if regime == 2 and beta == 0:
+        regime = 1
+    if regime == 3:
+        return 1.0 / math.sqrt(2.0 * math.pi)
+    if regime == 2:
+        return math.sqrt(beta / (2.0 * math.pi * (1.0 - math.exp(-4.0 * beta))))
+    return 1.0 / math.sqrt(8.0 * math.pi)
+
+
 def cj12_cdf(x: float, *, regime: int = 3, beta: float = 0.0) -> float:
     r"""Limit law :math:`F(x) = 1 - \exp(-K e^{(x + 8\beta)/2})` of CJ12 (see the module notes)."""
     regime = check_regime(regime)
     beta = check_real(beta, "beta", nonnegative=True)
-    if regime == 2 and beta == 0:
-        regime = 1
-    if regime == 3:
-        fact = 1.0 / math.sqrt(2.0 * math.pi)
-    elif regime == 2:
-        fact = math.sqrt(beta / (2.0 * math.pi * (1.0 - math.exp(-4.0 * beta))))
-    else:
-        fact = 1.0 / math.sqrt(8.0 * math.pi)
+    fact = cj12_constant(regime, beta)
     if x == math.inf:
         return 1.0
     return float(-math.expm1(-fact * math.exp(0.5 * (x + 8.0 * beta))))
