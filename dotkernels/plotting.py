@@ -24,7 +24,8 @@ plot_profile
 plot_null_distribution
     The null law of a uniformity test with the observed statistic and its p-value.
 plot_pvalue_calibration
-    Quantile-quantile plot of p-values against the uniform law, with a confidence band.
+    Quantile-quantile plot of p-values against the uniform law, with a simultaneous (or pointwise) confidence
+    band, on linear or log axes.
 plot_power_curve
     Rejection rate against an alternative's parameter, with Monte Carlo error bars.
 plot_training_curves
@@ -49,6 +50,10 @@ __all__ = [
     "plot_spectrum",
     "plot_training_curves",
 ]
+
+
+# marker shapes cycled over the lines of one plot (open markers: series drawn on top of each other stay visible)
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*", "<", ">")
 
 
 def _pyplot() -> Any:
@@ -110,8 +115,10 @@ def plot_spectrum(
 
     One line per kernel and dimension, over the degrees :math:`l = 0, \dots,` ``degree``, on a logarithmic y axis.
     The values are computed in log space (:meth:`~dotkernels.kernels.DotProductKernel.log_spectrum` minus
-    :func:`~dotkernels.gegenbauer.log_harmonic_dimension`) and exponentiated for the plot; coefficients that are
-    exactly zero, or whose value is below the smallest normal float64 (about 2.2e-308), are left out of the line.
+    :func:`~dotkernels.gegenbauer.log_harmonic_dimension`) and exponentiated for the plot. Every coefficient is a
+    marker (open, one shape per line, so that lines drawn on top of each other stay visible); coefficients that are
+    exactly zero, or whose value is below the smallest normal float64 (about 2.2e-308), are gaps: the line is broken
+    there (its y value is NaN), so no segment bridges a zero and a coefficient between two zeros is a lone marker.
     A negative coefficient is drawn at its absolute value and marked with an ``x``.
 
     Parameters
@@ -135,15 +142,19 @@ def plot_spectrum(
     Returns
     -------
     matplotlib.axes.Axes
+        One line per kernel and dimension, over every degree ``0..degree``, NaN where a coefficient is left out.
 
     Examples
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> from dotkernels import HeatKernel
+    >>> from dotkernels import ArcCosineKernel, HeatKernel
     >>> ax = plot_spectrum(HeatKernel(time=0.1), q=[3, 64], degree=8, eigenvalues=True)
     >>> len(ax.get_lines())
     2
+    >>> line = plot_spectrum(ArcCosineKernel(order=0), q=3, degree=6).get_lines()[0]
+    >>> line.get_ydata()[[2, 4, 6]]  # a_l = 0 at even l >= 2: gaps, no segment through them
+    array([nan, nan, nan])
     """
     from .gegenbauer import log_harmonic_dimension
 
@@ -152,6 +163,7 @@ def plot_spectrum(
     pairs = _labelled(kernels, labels, "kernel")
     ax = _axes(ax)
     degrees = np.arange(degree + 1)
+    series = 0
     for label, kernel in pairs:
         for qq in qs:
             log_abs, sign = kernel.log_spectrum(degree, q=qq)
@@ -163,8 +175,10 @@ def plot_spectrum(
                 values = np.exp(log_abs)
             keep = (sign != 0) & np.isfinite(values) & (values >= np.finfo(np.float64).tiny)
             name = label if len(qs) == 1 else (f"q = {qq}" if len(pairs) == 1 else f"{label}, q = {qq}")
-            options = {"marker": ".", **plot_kwargs}
-            (line,) = ax.plot(degrees[keep], values[keep], label=name, **options)
+            marker = _MARKERS[series % len(_MARKERS)]
+            series += 1
+            options = {"marker": marker, "markersize": 4, "fillstyle": "none", "linewidth": 1, **plot_kwargs}
+            (line,) = ax.plot(degrees, np.where(keep, values, np.nan), label=name, **options)
             negative = keep & (sign < 0)
             if negative.any():
                 ax.plot(degrees[negative], values[negative], "x", color=line.get_color(), label="_negative")
@@ -317,47 +331,112 @@ def plot_null_distribution(result: Any, *, bins: int = 60, num: int = 200, ax: A
     return ax
 
 
+def _simultaneous_tail(m: int, confidence: float, n_resamples: int, rng: np.random.Generator) -> float:
+    r"""Pointwise tail :math:`\alpha_m` whose beta-quantile envelope holds all ``m`` order statistics at once.
+
+    Aldor-Noiman et al. (2013): under calibration :math:`U_{(i)} \sim \mathrm{Beta}(i, m + 1 - i)`; a sample stays
+    in the envelope :math:`[F_i^{-1}(\alpha), F_i^{-1}(1 - \alpha)]` iff the smallest two-sided tail
+    :math:`\min_i \min(F_i(U_{(i)}), 1 - F_i(U_{(i)}))` is at least :math:`\alpha`; :math:`\alpha_m` is the
+    ``1 - confidence`` quantile of that minimum over ``n_resamples`` simulated uniform samples.
+    """
+    from scipy import special
+
+    i = np.arange(1, m + 1, dtype=np.float64)
+    block = max(1, 2_000_000 // m)
+    smallest = []
+    for start in range(0, n_resamples, block):
+        u = np.sort(rng.uniform(size=(min(block, n_resamples - start), m)), axis=1)
+        cdf = special.betainc(i, m + 1 - i, u)
+        smallest.append(np.minimum(cdf, 1.0 - cdf).min(axis=1))
+    return float(np.quantile(np.concatenate(smallest), 1.0 - confidence, method="inverted_cdf"))
+
+
 def plot_pvalue_calibration(
     pvalues: Any,
     *,
     labels: Sequence[str] | None = None,
     confidence: float = 0.95,
+    band: str = "simultaneous",
+    scale: str = "linear",
+    n_resamples: int = 2000,
+    rng: Any = None,
     ax: Any = None,
 ) -> Any:
-    r"""Quantile-quantile plot of p-values against the uniform law on :math:`[0, 1]`.
+    r"""Quantile-quantile plot of p-values against the uniform law on :math:`[0, 1]`, with a confidence band.
 
     The sorted p-values :math:`p_{(i)}` of :math:`m` tests are drawn against the uniform quantiles
-    :math:`i / (m + 1)`; a calibrated test stays on the diagonal. The shaded band holds each order statistic with
-    probability ``confidence`` under calibration (pointwise: :math:`p_{(i)} \sim \mathrm{Beta}(i, m + 1 - i)`),
-    for the largest of the samples.
+    :math:`i / (m + 1)`; a calibrated test stays on the diagonal. Under calibration
+    :math:`p_{(i)} \sim \mathrm{Beta}(i, m + 1 - i)`, and the shaded band (for the largest of the samples) is
+
+    - ``band="simultaneous"`` (default): the beta-quantile envelope of Aldor-Noiman et al. (2013), whose pointwise
+      level is lowered until the **whole** line of a calibrated test stays inside with probability ``confidence``
+      (calibrated by simulating ``n_resamples`` uniform samples). A line that leaves it is evidence against
+      calibration at that level;
+    - ``band="pointwise"``: each order statistic alone is inside with probability ``confidence``. Over many
+      quantiles a calibrated line is expected to leave it somewhere (read it one quantile at a time).
+
+    ``scale="log"`` draws both axes on a log scale, which shows the small p-values, where a level-0.05 test
+    decides; ``"linear"`` shows :math:`[0, 1]`. P-values equal to 0 are not drawn on log axes.
 
     Parameters
     ----------
     pvalues : array_like, sequence of array_like, or mapping ``{label: array_like}``
         P-values of tests on samples drawn under the null hypothesis.
     labels : sequence of str, optional
+        Legend labels, one per sample (default: the mapping's keys or "sample 1", "sample 2", ...).
     confidence : float, optional
-        Pointwise coverage of the band, in (0, 1).
+        Coverage of the band, in (0, 1): of the whole line (simultaneous) or of each quantile (pointwise).
+    band : {"simultaneous", "pointwise"}, optional
+        Which band to shade (see above).
+    scale : {"linear", "log"}, optional
+        Scale of both axes.
+    n_resamples : int, optional
+        Uniform samples simulated to calibrate the simultaneous band: its coverage is ``confidence`` up to a
+        Monte Carlo standard error of :math:`\sqrt{c(1 - c) / n_\text{resamples}}` (0.005 at the defaults).
+    rng : numpy.random.Generator, int or None, optional
+        Generator (or seed) of that simulation.
     ax : matplotlib.axes.Axes, optional
+        Axes to draw on (default: a new figure).
 
     Returns
     -------
     matplotlib.axes.Axes
-        The first line is the diagonal, then one line per sample of p-values.
+        The first line is the diagonal, then one line per sample of p-values; the band is ``ax.collections[0]``.
+
+    See Also
+    --------
+    scipy.stats.ecdf : The empirical distribution function of a sample, with confidence bands.
+
+    References
+    ----------
+    Aldor-Noiman, S., Brown, L. D., Buja, A., Rolke, W. and Stine, R. A. (2013). The power to see: a new graphical
+    test of normality. The American Statistician 67(4), 249-260.
 
     Examples
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import numpy as np
-    >>> ax = plot_pvalue_calibration({"uniform": np.random.default_rng(0).uniform(size=200)})
-    >>> ax.get_lines()[1].get_label()
-    'uniform'
+    >>> p = np.random.default_rng(0).uniform(size=200)
+    >>> ax = plot_pvalue_calibration({"uniform": p}, scale="log", rng=1)
+    >>> ax.get_lines()[1].get_label(), ax.get_xscale()
+    ('uniform', 'log')
+    >>> ax.collections[0].get_label()
+    '95% simultaneous band (m = 200)'
     """
     from scipy import stats
 
+    from ._validate import check_rng
+
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    if band not in ("simultaneous", "pointwise"):
+        raise ValueError(f"band must be 'simultaneous' or 'pointwise', got {band!r}")
+    if scale not in ("linear", "log"):
+        raise ValueError(f"scale must be 'linear' or 'log', got {scale!r}")
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, (int, np.integer)) or n_resamples < 100:
+        raise ValueError(f"n_resamples must be an integer >= 100, got {n_resamples!r}")
+    generator = check_rng(rng)
     if isinstance(pvalues, Mapping):
         samples = _labelled(pvalues, labels, "sample of p-values")
     else:
@@ -371,21 +450,24 @@ def plot_pvalue_calibration(
             raise ValueError(f"pvalues ({label}) must be a non-empty array of numbers in [0, 1]")
         checked.append((label, p))
     ax = _axes(ax)
-    ax.plot([0, 1], [0, 1], color="black", linewidth=1, label="uniform")
     m = max(p.size for _, p in checked)
     i = np.arange(1, m + 1)
-    tail = (1 - confidence) / 2
-    ax.fill_between(
-        i / (m + 1),
-        stats.beta.ppf(tail, i, m + 1 - i),
-        stats.beta.ppf(1 - tail, i, m + 1 - i),
-        color="0.85",
-        label=f"{100 * confidence:g}% band (m = {m})",
-    )
+    x = i / (m + 1)
+    if band == "simultaneous":
+        tail = _simultaneous_tail(m, confidence, int(n_resamples), generator)
+    else:
+        tail = (1 - confidence) / 2
+    lower, upper = stats.beta.ppf(tail, i, m + 1 - i), stats.beta.ppf(1 - tail, i, m + 1 - i)
+    low = 0.0 if scale == "linear" else min(float(x[0]), float(lower[0])) / 2
+    ax.plot([low, 1], [low, 1], color="black", linewidth=1, label="uniform")
+    ax.fill_between(x, lower, upper, color="0.85", label=f"{100 * confidence:g}% {band} band (m = {m})")
     for label, p in checked:
-        ax.plot(np.arange(1, p.size + 1) / (p.size + 1), p, label=label)
-    ax.set_xlim(0, 1)
-    ax.set_ylim(0, 1)
+        ax.plot(np.arange(1, p.size + 1) / (p.size + 1), p, linewidth=1.2, alpha=0.85, label=label)
+    if scale == "log":
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    ax.set_xlim(low, 1)
+    ax.set_ylim(low, 1)
     ax.set_aspect("equal")
     ax.set_xlabel("uniform quantile")
     ax.set_ylabel("p-value quantile")
@@ -444,14 +526,17 @@ def plot_power_curve(
     if n_replicates is not None and (isinstance(n_replicates, bool) or int(n_replicates) < 1):
         raise ValueError(f"n_replicates must be a positive integer, got {n_replicates!r}")
     ax = _axes(ax)
-    for label, y in curves:
+    for k, (label, y) in enumerate(curves):
         y = np.asarray(y, dtype=np.float64)
         if y.shape != x.shape or not np.all((y >= 0) & (y <= 1)):
             raise ValueError(f"power ({label}) must be rates in [0, 1] with the shape of parameter {x.shape}")
+        # open markers of distinct shapes and sizes: curves with equal rates stay visible on top of each other
+        style = {"marker": _MARKERS[k % len(_MARKERS)], "markersize": 8 - 4 * k / max(len(curves), 1)}
+        style.update(fillstyle="none", linewidth=1)
         if n_replicates is None:
-            ax.plot(x, y, marker="o", label=label)
+            ax.plot(x, y, label=label, **style)
         else:
-            ax.errorbar(x, y, yerr=np.sqrt(y * (1 - y) / n_replicates), marker="o", capsize=3, label=label)
+            ax.errorbar(x, y, yerr=np.sqrt(y * (1 - y) / n_replicates), capsize=3, label=label, **style)
     if level is not None:
         ax.axhline(level, color="black", linestyle=":", label=f"level {level:g}")
     ax.set_ylim(0.0, 1.0)
@@ -476,6 +561,12 @@ _TITLES = {
     "effective_rank": "effective rank of the embeddings",
     "mmd2_uniform": "MMD$^2$ of the embeddings to the uniform law",
     "embedding_std": "std of the normalised embeddings",
+}
+_YLABELS = {
+    "knn_val": "accuracy",
+    "effective_rank": "effective rank",
+    "mmd2_uniform": "MMD$^2$",
+    "embedding_std": "standard deviation",
 }
 
 
@@ -527,7 +618,7 @@ def plot_training_curves(
     label : str, optional
         Name of the run in the legends (default: the folder's name).
     ax : matplotlib.axes.Axes or sequence of them, optional
-        One axes per panel (default: a new figure with the panels side by side).
+        One axes per panel (default: a new figure, two panels a row).
 
     Returns
     -------
@@ -558,8 +649,13 @@ def plot_training_curves(
         if name != "loss" and name not in recorded:
             raise ValueError(f"panels: {name!r} is not recorded in {epoch_file}; recorded: {sorted(recorded)}")
     if ax is None:
-        _, axes = _pyplot().subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
-        axes = axes[0]
+        # at most two panels a row, sized for a page column
+        cols = min(2, len(panels))
+        rows = -(-len(panels) // cols)
+        fig, grid = _pyplot().subplots(rows, cols, figsize=(4.6 * cols, 3.4 * rows), squeeze=False)
+        axes = grid.ravel()[: len(panels)]
+        for extra in grid.ravel()[len(panels) :]:
+            fig.delaxes(extra)
     else:
         axes = np.atleast_1d(np.asarray(ax, dtype=object))
         if axes.size != len(panels):
@@ -585,11 +681,13 @@ def plot_training_curves(
             if positive and terms:
                 a.set_yscale("log")
             a.set_xlabel(x_key)
+            a.set_ylabel("loss term")
         else:
             keep = np.isfinite(epochs[panel])
             (line,) = a.plot(epochs["epoch"][keep], epochs[panel][keep], marker="o", color=color, label=label)
             color = line.get_color()
             a.set_xlabel("epoch")
+            a.set_ylabel(_YLABELS.get(panel, panel))
         a.set_title(_TITLES.get(panel, panel))
         a.legend(fontsize="small")
     return axes

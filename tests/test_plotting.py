@@ -14,6 +14,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from scipy import special, stats  # noqa: E402
 
 from dotkernels import (  # noqa: E402
+    ArcCosineKernel,
     DistanceKernel,
     GaussianKernel,
     SFRIKKernel,
@@ -52,9 +53,41 @@ def test_spectrum_draws_the_coefficients_of_each_kernel_on_a_log_axis():
     a = GaussianKernel(gamma=2.5).spectrum(10, q=64)
     np.testing.assert_array_equal(lines["gauss"].get_xdata(), np.arange(11))
     np.testing.assert_allclose(lines["gauss"].get_ydata(), a, rtol=1e-12)
-    # SFRIK: a_0 = 0 and a_l = 0 beyond degree 3 are left out of the log plot
-    np.testing.assert_array_equal(lines["sfrik"].get_xdata(), [1, 2, 3])
-    np.testing.assert_allclose(lines["sfrik"].get_ydata(), [1.0, 40.0, 40.0], rtol=1e-12)
+    # SFRIK: a_0 = 0 and a_l = 0 beyond degree 3 are gaps of the log plot (NaN)
+    np.testing.assert_array_equal(lines["sfrik"].get_xdata(), np.arange(11))
+    y = np.asarray(lines["sfrik"].get_ydata())
+    np.testing.assert_array_equal(np.flatnonzero(np.isfinite(y)), [1, 2, 3])
+    np.testing.assert_allclose(y[1:4], [1.0, 40.0, 40.0], rtol=1e-12)
+    # every line has its own open marker shape
+    assert lines["gauss"].get_marker() != lines["sfrik"].get_marker()
+    assert {line.get_fillstyle() for line in lines.values()} == {"none"}
+
+
+def _segments(line):
+    """The (x0, x1) pairs joined by a drawn segment: consecutive points that are both finite."""
+    x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata(), dtype=float)
+    both = np.isfinite(y[:-1]) & np.isfinite(y[1:])
+    return {(int(a), int(b)) for a, b in zip(x[:-1][both], x[1:][both])}
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_spectrum_draws_no_segment_across_a_zero_coefficient(order):
+    # the arc-cosine kernels vanish at every even degree >= 2 (order 0) or odd degree >= 3 (order 1): in closed form
+    # (Cho & Saul 2009) their coefficients are zero there, so no segment of the line may join two of its neighbours
+    kernel = ArcCosineKernel(order=order)
+    degree = 12
+    (line,) = P.plot_spectrum(kernel, q=3, degree=degree).get_lines()
+    _, sign = kernel.log_spectrum(degree, q=3)
+    zeros = [l for l in range(degree + 1) if sign[l] == 0]
+    expected = [l for l in range(2, degree + 1) if (l % 2 == 0 if order == 0 else l % 2 == 1 and l >= 3)]
+    assert zeros == expected
+    y = np.asarray(line.get_ydata())
+    assert np.isnan(y[zeros]).all()
+    for a, b in _segments(line):
+        assert b == a + 1 and a not in zeros and b not in zeros
+    # every nonzero coefficient is still a marker at its value
+    finite = np.flatnonzero(np.isfinite(y))
+    np.testing.assert_allclose(y[finite], np.abs(kernel.spectrum(degree, q=3))[finite], rtol=1e-12)
 
 
 def test_spectrum_eigenvalues_divide_by_the_exact_harmonic_dimension_and_drop_underflow():
@@ -67,9 +100,10 @@ def test_spectrum_eigenvalues_divide_by_the_exact_harmonic_dimension_and_drop_un
     log_eig = np.array([math.log(a[l]) - math.log(harmonic_dimension(l, q=q)) for l in range(degree + 1)])
     representable = log_eig >= math.log(np.finfo(float).tiny)
     assert not representable.all(), "the test needs degrees whose eigenvalue underflows float64"
-    x = np.asarray(line.get_xdata())
+    y = np.asarray(line.get_ydata())
+    x = np.flatnonzero(np.isfinite(y))
     np.testing.assert_array_equal(x, np.flatnonzero(representable))
-    np.testing.assert_allclose(np.log(line.get_ydata()), log_eig[x], rtol=1e-12, atol=1e-9)
+    np.testing.assert_allclose(np.log(y[x]), log_eig[x], rtol=1e-12, atol=1e-9)
     assert "N(q, l)" in ax.get_ylabel()
 
 
@@ -177,7 +211,7 @@ def test_null_distribution_monte_carlo_is_a_density_histogram():
 def test_pvalue_calibration_plots_sorted_pvalues_against_uniform_quantiles():
     rng = np.random.default_rng(0)
     p = rng.uniform(size=50)
-    ax = P.plot_pvalue_calibration({"test": p})
+    ax = P.plot_pvalue_calibration({"test": p}, band="pointwise")
     diagonal, line = ax.get_lines()
     np.testing.assert_array_equal(diagonal.get_xdata(), [0, 1])
     np.testing.assert_allclose(line.get_xdata(), np.arange(1, 51) / 51)
@@ -192,13 +226,51 @@ def test_pvalue_calibration_plots_sorted_pvalues_against_uniform_quantiles():
 
 
 def test_pvalue_calibration_takes_several_samples_and_rejects_non_pvalues():
-    ax = P.plot_pvalue_calibration([np.linspace(0, 1, 10), np.linspace(0, 1, 30)], labels=["a", "b"])
+    ax = P.plot_pvalue_calibration([np.linspace(0, 1, 10), np.linspace(0, 1, 30)], labels=["a", "b"], rng=0)
     assert [line.get_label() for line in ax.get_lines()] == ["uniform", "a", "b"]
     assert "m = 30" in ax.collections[0].get_label()
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         P.plot_pvalue_calibration([0.5, 1.5])
     with pytest.raises(ValueError, match="confidence"):
         P.plot_pvalue_calibration([0.5], confidence=1.0)
+    with pytest.raises(ValueError, match="band"):
+        P.plot_pvalue_calibration([0.5], band="ks")
+    with pytest.raises(ValueError, match="scale"):
+        P.plot_pvalue_calibration([0.5], scale="symlog")
+    with pytest.raises(ValueError, match="n_resamples"):
+        P.plot_pvalue_calibration([0.5], n_resamples=10)
+    with pytest.raises(TypeError, match="rng"):
+        P.plot_pvalue_calibration([0.5], rng="seed")
+
+
+@pytest.mark.parametrize("m", [1, 50, 300])
+def test_pvalue_calibration_simultaneous_band_holds_the_whole_line_with_the_stated_probability(m):
+    # independent check: fresh uniform samples (not those that calibrated the band) lie entirely inside with
+    # probability 0.95; tolerance 0.02 = about 3 sd of the binomial error (4000 samples) and the band's own
+    # Monte Carlo error (2000 resamples)
+    ax = P.plot_pvalue_calibration(np.linspace(0.01, 0.99, m), rng=1)
+    x, lower, upper = _band(ax.collections[0])
+    np.testing.assert_allclose(x, np.arange(1, m + 1) / (m + 1))
+    assert "95% simultaneous band" in ax.collections[0].get_label()
+    sims = np.sort(np.random.default_rng(2).uniform(size=(4000, m)), axis=1)
+    inside = np.all((sims >= lower) & (sims <= upper), axis=1).mean()
+    assert inside == pytest.approx(0.95, abs=0.02)
+    if m == 1:  # one order statistic: the simultaneous band is the pointwise one, Beta(1, 1) quantiles
+        np.testing.assert_allclose([lower[0], upper[0]], [0.025, 0.975], atol=0.008)
+    else:  # wider than the pointwise band at every quantile, whose whole-line coverage is far below 0.95
+        pointwise = P.plot_pvalue_calibration(np.linspace(0.01, 0.99, m), band="pointwise")
+        _, plo, pup = _band(pointwise.collections[0])
+        assert np.all(lower <= plo) and np.all(upper >= pup)
+        assert np.all((sims >= plo) & (sims <= pup), axis=1).mean() < 0.8
+
+
+def test_pvalue_calibration_on_log_axes_shows_the_smallest_quantiles():
+    p = np.random.default_rng(3).uniform(size=300)
+    ax = P.plot_pvalue_calibration({"t": p}, scale="log", rng=0)
+    assert ax.get_xscale() == ax.get_yscale() == "log"
+    low, high = ax.get_xlim()
+    assert 0 < low <= 1 / 301 and high == 1
+    assert ax.get_ylim()[0] <= min(p.min(), 1 / 301)
 
 
 def test_power_curve_with_binomial_error_bars_and_level():
@@ -214,6 +286,10 @@ def test_power_curve_with_binomial_error_bars_and_level():
     level = [line for line in ax.get_lines() if line.get_label() == "level 0.05"]
     np.testing.assert_array_equal(level[0].get_ydata(), [0.05, 0.05])
     assert ax.get_ylim() == (0.0, 1.0) and ax.get_xlabel() == "kappa"
+    # curves with equal rates stay visible on top of each other: distinct open markers, the later ones smaller
+    first, second = (container[0] for container in ax.containers)
+    assert first.get_marker() != second.get_marker() and first.get_fillstyle() == "none"
+    assert first.get_markersize() > second.get_markersize()
     with pytest.raises(ValueError, match="shape"):
         P.plot_power_curve(kappa, [0.1, 0.2])
 
@@ -282,6 +358,9 @@ def test_training_curves_draw_terms_accuracy_and_monitors(tmp_path):
     np.testing.assert_array_equal(loss["sfrik: invariance"].get_xdata(), np.arange(1, 11))
     np.testing.assert_allclose(loss["sfrik: invariance"].get_ydata(), 1 / np.arange(1, 11))
     assert axes[0].get_yscale() == "log" and axes[0].get_xlabel() == "step"
+    assert all(a.get_ylabel() for a in axes), "every panel names its y axis"
+    # sized for a page column: at most two panels a row
+    assert axes[0].figure.get_size_inches()[0] <= 9.5
     (knn,) = axes[1].get_lines()
     np.testing.assert_array_equal(knn.get_xdata(), [1, 2])
     np.testing.assert_allclose(knn.get_ydata(), [0.6, 0.7])
