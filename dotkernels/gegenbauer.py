@@ -33,11 +33,12 @@ from fractions import Fraction
 from functools import lru_cache
 from typing import Any
 
+import array_api_compat
 import numpy as np
 from numpy.typing import ArrayLike
 
-from ._array_api import is_numpy
-from ._validate import check_coefficients, check_degree, check_dimension, check_inner_products
+from ._array_api import is_numpy, to_numpy
+from ._validate import _concrete_bool, check_coefficients, check_degree, check_dimension, check_inner_products
 from .special import stirling_correction
 
 __all__ = [
@@ -363,19 +364,134 @@ def _clenshaw_numpy_inplace(coef: Sequence[float], alpha: list[float], beta: lis
         work *= alpha[k]
         b_next2 *= beta[k + 1]
         work -= b_next2
-        work += coef[k]
+        if coef[k] != 0.0:
+            work += coef[k]
         b_next2, b_next, work = b_next, work, b_next2
     return b_next
 
 
-def _clenshaw(coef: Sequence[float], q: int, t: Any, xp: Any) -> Any:
-    r"""sum_k coef[k] P_{k,q}(t): b_k = c_k + alpha_k t b_{k+1} - beta_{k+1} b_{k+2}, result b_0."""
+def _clenshaw_torch_inplace(coef: Sequence[float], q: int, t: Any) -> Any:
+    """The same sum for a torch tensor that needs no graph: two buffers updated in place, three kernels a term."""
     L = len(coef) - 1
+    alpha, beta = _recurrence_float(L, q)
+    alpha, beta = alpha.tolist(), [*beta.tolist(), 0.0]
+    b_next = t.new_zeros(t.shape)
+    b_next2 = t.new_zeros(t.shape)
+    for k in range(L, -1, -1):
+        # b_k = c_k + alpha_k t b_{k+1} - beta_{k+1} b_{k+2}, written over b_{k+2}
+        b_next2.mul_(-beta[k + 1])
+        if coef[k] != 0.0:
+            b_next2.add_(coef[k])
+        b_next2.addcmul_(t, b_next, value=alpha[k])
+        b_next, b_next2 = b_next2, b_next
+    return b_next
+
+
+#: elements of P_l(t) held at once when the gradient of a series with respect to its coefficients is formed
+_PROJECTION_ELEMENTS = 1 << 22
+
+
+def _torch_projections(grad: Any, t: Any, L: int, q: int) -> Any:
+    """sum(grad * P_l(t)) for l = 0..L by the recurrence, without keeping all P_l: blocks of rows, one matmul each."""
+    import torch
+
+    g = grad.reshape(-1).to(t.dtype)
+    x = t.reshape(-1)
+    rows = max(1, min(L + 1, _PROJECTION_ELEMENTS // max(x.numel(), 1)))
+    block = x.new_empty((rows, x.numel()))
+    out = x.new_empty(L + 1)
+    _, beta = _recurrence_float(max(L, 1), q)
+    alpha = (1.0 + beta).tolist()
+    beta = beta.tolist()
+    previous, current = torch.ones_like(x), x.clone()  # P_{l-2}, P_{l-1}
+    start = 0
+    for l in range(L + 1):
+        row = block[l - start]
+        if l == 0:
+            row.fill_(1.0)
+        elif l == 1:
+            row.copy_(x)
+        else:  # P_l = alpha_{l-1} t P_{l-1} - beta_{l-1} P_{l-2}, written over P_{l-2}
+            previous.mul_(-beta[l - 1]).addcmul_(x, current, value=alpha[l - 1])
+            previous, current = current, previous
+            row.copy_(current)
+        if l - start + 1 == rows or l == L:
+            out[start : l + 1] = block[: l - start + 1] @ g
+            start = l + 1
+    return out
+
+
+_TORCH_FUNCTION: Any = None
+
+
+def _torch_clenshaw_function() -> Any:
+    """The autograd function of the torch Clenshaw sum, defined on first use (dotkernels never imports torch itself).
+
+    Forward: the in-place sum, O(size of t) memory whatever the degree. Backward: d/dt by the derivative series in
+    dimension q + 2 (itself this function, so that second derivatives in t exist), d/da_l = sum(grad * P_l(t)) by
+    :func:`_torch_projections` (the stacked, differentiable form when a graph of the backward is asked for).
+    """
+    global _TORCH_FUNCTION
+    if _TORCH_FUNCTION is not None:
+        return _TORCH_FUNCTION
+    import torch
+
+    class ClenshawSum(torch.autograd.Function):
+        @staticmethod
+        def forward(coef, t, q):
+            return _clenshaw_torch_inplace(coef.detach().cpu().tolist(), q, t.detach())
+
+        @staticmethod
+        def setup_context(ctx, inputs, output):
+            coef, t, q = inputs
+            ctx.q = q
+            ctx.save_for_backward(coef, t)
+
+        @staticmethod
+        def backward(ctx, grad):
+            coef, t = ctx.saved_tensors
+            q, L = ctx.q, coef.shape[0] - 1
+            grad_coef = grad_t = None
+            if ctx.needs_input_grad[1]:
+                if L == 0:
+                    grad_t = torch.zeros_like(t)
+                else:
+                    l = torch.arange(1, L + 1, dtype=coef.dtype, device=coef.device)
+                    derivative = coef[1:] * (l * (l + (q - 2)) / (q - 1))
+                    grad_t = grad * ClenshawSum.apply(derivative, t, q + 2)
+            if ctx.needs_input_grad[0]:
+                if torch.is_grad_enabled():  # a graph of the gradient is asked for: the differentiable stacked form
+                    P = legendre_all(L, t, q=q, validate=False)
+                    grad_coef = (P * grad).reshape(L + 1, -1).sum(dim=1)
+                else:
+                    grad_coef = _torch_projections(grad, t.detach(), L, q)
+                grad_coef = grad_coef.to(dtype=coef.dtype, device=coef.device)
+            return grad_coef, grad_t, None
+
+    _TORCH_FUNCTION = ClenshawSum
+    return ClenshawSum
+
+
+def _clenshaw(coef: Any, q: int, t: Any, xp: Any) -> Any:
+    r"""sum_k coef[k] P_{k,q}(t): b_k = c_k + alpha_k t b_{k+1} - beta_{k+1} b_{k+2}, result b_0.
+
+    ``coef`` is a list of host floats, or a 1-d array of ``t``'s library (then differentiable in it).
+    """
+    host = isinstance(coef, list)
+    if array_api_compat.is_torch_array(t):
+        import torch
+
+        if host:
+            if not (torch.is_grad_enabled() and t.requires_grad):
+                return _clenshaw_torch_inplace(coef, q, t) if len(coef) > 1 else torch.full_like(t, coef[0])
+            coef = torch.tensor(coef, dtype=torch.float64, device=t.device)
+        return _torch_clenshaw_function().apply(coef, t, q)
+    L = (len(coef) if host else int(coef.shape[0])) - 1
     if L == 0:
-        return xp.full_like(t, coef[0])
+        return xp.full_like(t, coef[0]) if host else xp.zeros_like(t) + coef[0]
     alpha, beta = _recurrence_float(L, q)
     alpha, beta = alpha.tolist(), [*beta.tolist(), 0.0]  # beta_{L+1} multiplies b_{L+2} = 0
-    if isinstance(t, np.ndarray):
+    if host and isinstance(t, np.ndarray):
         return _clenshaw_numpy_inplace(coef, alpha, beta, t)
     b_next = xp.zeros_like(t)  # b_{k+1}
     b_next2 = xp.zeros_like(t)  # b_{k+2}
@@ -383,6 +499,51 @@ def _clenshaw(coef: Sequence[float], q: int, t: Any, xp: Any) -> Any:
         b = coef[k] + alpha[k] * t * b_next - beta[k + 1] * b_next2
         b_next2, b_next = b_next, b
     return b_next
+
+
+def _host_coefficients(coefficients: Any, name: str = "coefficients") -> np.ndarray:
+    """``check_coefficients`` with a message naming the argument for arrays that cannot be copied to the host
+    (a torch tensor that requires grad, a traced jax array)."""
+    if getattr(coefficients, "requires_grad", False):
+        raise TypeError(
+            f"{name} is a torch tensor that requires grad: here the coefficients must be host numbers (detach them; "
+            "legendre_series and legendre_series_derivative take tensor coefficients with t a tensor)"
+        )
+    try:
+        return check_coefficients(coefficients, name)
+    except RuntimeError as exc:
+        raise TypeError(f"{name} must be host numbers here, got {type(coefficients).__name__}") from exc
+
+
+def _series_coefficients(coefficients: Any, t: Any, xp: Any, name: str = "coefficients") -> Any:
+    """Coefficients for :func:`_clenshaw`: host floats, or a 1-d array of ``t``'s library kept for autodiff.
+
+    An array of another library than numpy is kept as it is when ``t`` belongs to the same library; a torch tensor
+    that requires grad with ``t`` of another library is a TypeError naming the argument.
+    """
+    if isinstance(coefficients, (list, tuple, np.ndarray, np.generic, int, float)):
+        return _host_coefficients(coefficients, name).tolist()
+    try:
+        cxp = array_api_compat.array_namespace(coefficients)
+    except TypeError:
+        return _host_coefficients(coefficients, name).tolist()
+    if is_numpy(cxp):
+        return _host_coefficients(coefficients, name).tolist()
+    if is_numpy(xp) or cxp is not xp:
+        if getattr(coefficients, "requires_grad", False):
+            raise TypeError(
+                f"{name} is a {type(coefficients).__module__.split('.')[0]} array that requires grad, but t is a "
+                f"{type(t).__module__.split('.')[0]} array: pass t as an array of the same library (on the same "
+                "device) for the gradient to flow, or detach the coefficients"
+            )
+        return _host_coefficients(to_numpy(coefficients), name).tolist()
+    if coefficients.ndim != 1 or coefficients.shape[0] == 0:
+        raise ValueError(f"{name} must be a non-empty 1-d array a_0, ..., a_L, got shape {tuple(coefficients.shape)}")
+    if not xp.isdtype(coefficients.dtype, "real floating"):
+        raise TypeError(f"{name} must have a real floating dtype, got {coefficients.dtype}")
+    if _concrete_bool(xp.any(xp.logical_not(xp.isfinite(coefficients)))):
+        raise ValueError(f"{name} must be finite")
+    return coefficients
 
 
 def legendre_series(coefficients: ArrayLike, t: Any, *, q: int, validate: bool = True) -> Any:
@@ -413,9 +574,9 @@ def legendre_series(coefficients: ArrayLike, t: Any, *, q: int, validate: bool =
     ...             t + 40 * (3 * t**2 - 1) / 2 + 40 * (5 * t**3 - 3 * t) / 2)
     True
     """
-    coef = check_coefficients(coefficients).tolist()
     q = check_dimension(q)
     t, xp = check_inner_products(t, validate=validate)
+    coef = _series_coefficients(coefficients, t, xp)
     return _scalar(_clenshaw(coef, q, t, xp), xp)
 
 
@@ -443,7 +604,7 @@ def derivative_coefficients(coefficients: ArrayLike, *, q: int) -> np.ndarray:
     >>> derivative_coefficients([0.0, 0.0, 1.0], q=3).tolist()  # P_2' = 3 t = 3 P_{1,5}
     [0.0, 3.0]
     """
-    coef = check_coefficients(coefficients).tolist()
+    coef = _host_coefficients(coefficients).tolist()
     q = check_dimension(q)
     if len(coef) == 1:
         return np.zeros(1)
@@ -469,10 +630,17 @@ def legendre_series_derivative(coefficients: ArrayLike, t: Any, *, q: int, valid
     >>> np.allclose(legendre_series_derivative([0, 0, 1], t, q=3), 3 * t)
     True
     """
-    derivative = derivative_coefficients(coefficients, q=q)
     q = check_dimension(q)
     t, xp = check_inner_products(t, validate=validate)
-    return _scalar(_clenshaw(derivative.tolist(), q + 2, t, xp), xp)
+    coef = _series_coefficients(coefficients, t, xp)
+    if isinstance(coef, list):
+        derivative = derivative_coefficients(coef, q=q).tolist()
+    elif coef.shape[0] == 1:
+        derivative = [0.0]
+    else:
+        l = xp.arange(1, coef.shape[0], dtype=coef.dtype, device=array_api_compat.device(coef))
+        derivative = coef[1:] * (l * (l + (q - 2)) / (q - 1))
+    return _scalar(_clenshaw(derivative, q + 2, t, xp), xp)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -528,7 +696,7 @@ def legendre_to_monomial(coefficients: Sequence[Any], *, q: int, exact: bool = F
     [Fraction(-1, 2), Fraction(0, 1), Fraction(3, 2)]
     """
     q = check_dimension(q)
-    coef = [_exact_number(c) for c in coefficients] if exact else check_coefficients(coefficients).tolist()
+    coef = [_exact_number(c) for c in coefficients] if exact else _host_coefficients(coefficients).tolist()
     L = len(coef) - 1
     if L < 0:
         raise ValueError("coefficients must be non-empty")
@@ -553,7 +721,7 @@ def monomial_to_legendre(coefficients: Sequence[Any], *, q: int, exact: bool = F
     [Fraction(1, 3), Fraction(0, 1), Fraction(2, 3)]
     """
     q = check_dimension(q)
-    c = [_exact_number(x) for x in coefficients] if exact else check_coefficients(coefficients).tolist()
+    c = [_exact_number(x) for x in coefficients] if exact else _host_coefficients(coefficients).tolist()
     L = len(c) - 1
     if L < 0:
         raise ValueError("coefficients must be non-empty")
