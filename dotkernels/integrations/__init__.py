@@ -1,0 +1,16 @@
+"""Frontends for kernel-method libraries: any dotkernels kernel as a scikit-learn or a GPyTorch kernel.
+
+The frontends are imported by name, so that ``import dotkernels`` never needs these libraries
+(``pip install "dotkernels[gp]"`` installs them):
+
+- :mod:`dotkernels.integrations.sklearn`: :class:`~dotkernels.integrations.sklearn.SklearnKernel`, a
+  :class:`sklearn.gaussian_process.kernels.Kernel` for ``GaussianProcessRegressor`` (hyperparameters learnt by
+  marginal likelihood with their exact gradient), ``KernelRidge``, ``SVC`` and pipelines.
+- :mod:`dotkernels.integrations.gpytorch`: :class:`~dotkernels.integrations.gpytorch.GPyTorchKernel`, a
+  :class:`gpytorch.kernels.Kernel` with learnable raw parameters and constraints, for exact and variational GPs.
+
+Both learn the scale parameters of a family by default (``gamma``, ``kappa``, ``time``, ``lengthscale``); any other
+real parameter of a kernel (``rho``, ``c``, ...) becomes learnable when given bounds or a constraint.
+"""
+
+__all__: list[str] = []

@@ -1,0 +1,145 @@
+"""What both frontends share: the learnable parameters of a kernel, rebuilding it, points and parameter derivatives.
+
+A dotkernels kernel is immutable: its parameters are the constructor arguments listed by ``_named_params()`` (in
+constructor order, the ``repr`` round trip), so a kernel with other parameter values is ``type(kernel)(**params)``.
+The frontends keep the parameter values in a kernel object and rebuild it when a value changes; the GPyTorch
+frontend rebuilds it in every ``forward`` from its torch parameters, so that autograd flows into the profile.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from .._validate import check_points
+from ..kernels import DotProductKernel
+
+#: parameters learnt by default: the scale parameters of the families (any other real parameter on request)
+LEARNABLE_BY_DEFAULT = ("gamma", "kappa", "time", "lengthscale")
+
+
+def check_kernel(kernel: Any, owner: str) -> DotProductKernel:
+    """``kernel`` itself if it is a dotkernels kernel, else TypeError naming ``owner``'s argument."""
+    if not isinstance(kernel, DotProductKernel):
+        raise TypeError(
+            f"{owner}: kernel must be a dotkernels kernel (a DotProductKernel such as GaussianKernel(gamma=1.0)), "
+            f"got {kernel!r}"
+        )
+    return kernel
+
+
+def parameters(kernel: DotProductKernel) -> dict[str, Any]:
+    """The constructor arguments of ``kernel`` by name."""
+    return dict(kernel._named_params())
+
+
+def _is_real(value: Any) -> bool:
+    if isinstance(value, (bool, np.bool_, numbers.Integral)):
+        return False
+    if isinstance(value, numbers.Real):
+        return True
+    return getattr(value, "ndim", None) == 0 and getattr(getattr(value, "dtype", None), "is_floating_point", False)
+
+
+def learnable_names(kernel: DotProductKernel, requested: Mapping[str, Any] | None, owner: str, what: str) -> list[str]:
+    """The learnable parameters in constructor order: the defaults present in ``kernel`` and the ``requested`` ones.
+
+    ``requested`` maps parameter names to ``what`` (bounds, constraints); a name the kernel does not have, or whose
+    value is not a real number (an integer degree, a flag, a sub-kernel), raises ValueError naming it.
+    """
+    params = parameters(kernel)
+    requested = {} if requested is None else requested
+    if not isinstance(requested, Mapping):
+        raise TypeError(f"{owner}: {what} must be a mapping from parameter names to values, got {requested!r}")
+    for name in requested:
+        if name not in params:
+            raise ValueError(
+                f"{owner}: {what} names {name!r}, which is not a parameter of {kernel!r} (its parameters: "
+                f"{sorted(params) or 'none'})"
+            )
+        if not _is_real(params[name]):
+            raise ValueError(
+                f"{owner}: parameter {name!r} of {kernel!r} is {params[name]!r}, not a real number; only real "
+                "parameters can be learnt"
+            )
+    return [n for n in params if (n in LEARNABLE_BY_DEFAULT and _is_real(params[n])) or n in requested]
+
+
+def with_parameters(kernel: DotProductKernel, values: Mapping[str, Any]) -> DotProductKernel:
+    """The kernel of the same family with the parameters ``values`` replaced (the constructor validates them)."""
+    if not values:
+        return kernel
+    return type(kernel)(**{**parameters(kernel), **values})
+
+
+def unit_rows(X: Any, name: str, owner: str, *, atol: float | None = None) -> np.ndarray:
+    """A float64 (n, q) numpy array of unit vectors, or ValueError naming ``name`` and saying how to fix it."""
+    X, _ = check_points(np.asarray(X, dtype=np.float64), name, atol=math.inf)
+    tol = 10.0 * math.sqrt(np.finfo(np.float64).eps) if atol is None else atol
+    error = float(np.max(np.abs(np.linalg.norm(X, axis=1) - 1.0)))
+    if error > tol:
+        raise ValueError(
+            f"{owner}: the rows of {name} must be unit vectors in R^q (points on the sphere S^(q-1)); "
+            f"max | ||x|| - 1 | = {error:.3g} > {tol:.3g}. Project them first, e.g. with "
+            "sklearn.preprocessing.Normalizer() in a pipeline or X / np.linalg.norm(X, axis=1, keepdims=True)"
+        )
+    return X
+
+
+def _tangent(f: Any, p0: Any) -> tuple[Any, Any]:
+    """``(f(p0), f'(p0))`` of a tensor-valued function of a torch scalar: forward mode, else double backward."""
+    import torch
+    import torch.autograd.forward_ad as fwAD
+
+    try:
+        with fwAD.dual_level():
+            out = f(fwAD.make_dual(p0, torch.ones_like(p0)))
+            value, tangent = fwAD.unpack_dual(out)
+        if tangent is not None:
+            return value, tangent
+    except (NotImplementedError, RuntimeError):
+        pass  # an operation without a forward-mode formula: reverse mode twice gives the same tangent
+    p = p0.detach().clone().requires_grad_(True)
+    value = f(p)
+    if not value.requires_grad:
+        raise TypeError("the kernel does not carry its parameter as a torch tensor (its profile is constant in it)")
+    u = torch.zeros_like(value, requires_grad=True)
+    (vjp,) = torch.autograd.grad(value, p, grad_outputs=u, create_graph=True)
+    (tangent,) = torch.autograd.grad(vjp, u, allow_unused=True)
+    if tangent is None:
+        tangent = torch.zeros_like(value)
+    return value.detach(), tangent
+
+
+def gram_and_log_gradient(kernel: DotProductKernel, names: list[str], X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r"""The Gram matrix of unit rows X and its derivatives with respect to the log of the parameters ``names``.
+
+    ``dK / d log p = p * dK / dp``, with ``dK / dp`` by torch autograd through the kernel rebuilt with the parameter
+    as a float64 torch scalar (forward mode; reverse mode twice where an operation has no forward formula): exact
+    to the rounding of the profile's own derivative. Returns ``(K, dK)`` of shapes (n, n) and (n, n, len(names)).
+    """
+    K = np.asarray(kernel.gram(X), dtype=np.float64)
+    if not names:
+        return K, np.empty((*K.shape, 0))
+    try:
+        import torch
+    except ImportError as exc:  # pragma: no cover - torch is part of the gp extra
+        raise ImportError("the gradient of the kernel (eval_gradient=True) needs torch: pip install torch") from exc
+    Xt = torch.from_numpy(X)
+    values = parameters(kernel)
+    grads = []
+    for name in names:
+        p0 = torch.tensor(float(values[name]), dtype=torch.float64)
+        try:
+            _, dK = _tangent(lambda p, name=name: with_parameters(kernel, {name: p}).gram(Xt), p0)
+        except TypeError as exc:
+            raise TypeError(
+                f"{kernel!r}: the derivative with respect to {name!r} needs the kernel to accept {name} as a torch "
+                f"scalar and differentiate through it ({exc})"
+            ) from exc
+        grads.append(dK.detach().numpy() * float(values[name]))
+    return K, np.stack(grads, axis=-1)

@@ -1,0 +1,250 @@
+r"""GPyTorch frontend: any dotkernels kernel as a :class:`gpytorch.kernels.Kernel` with learnable raw parameters.
+
+:class:`GPyTorchKernel` evaluates :math:`k(x, y) = \varphi(\langle x, y\rangle)` on :math:`S^{q-1}` for exact GPs
+(``ExactGP``: the hyperparameters are learnt by maximising the marginal likelihood with torch autograd) and
+variational GPs (``ApproximateGP``). As customary in GPyTorch it has no output scale of its own: wrap it in
+``gpytorch.kernels.ScaleKernel``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import gpytorch
+import torch
+from gpytorch.constraints import Interval, Positive
+
+from ..kernels import DotProductKernel
+from ._common import check_kernel, learnable_names, parameters
+from ._common import with_parameters as _with_parameters
+
+__all__ = ["GPyTorchKernel"]
+
+
+class GPyTorchKernel(gpytorch.kernels.Kernel):
+    r"""A dotkernels kernel as a GPyTorch kernel, its parameters learnable under constraints.
+
+    Each learnable parameter ``p`` of ``kernel`` (by default the family's scale parameter: ``gamma``, ``kappa``,
+    ``time`` or ``lengthscale``; any other real parameter when ``constraints`` names it) is a raw
+    ``torch.nn.Parameter`` ``raw_p`` mapped through its constraint (``Positive()`` unless ``constraints`` gives
+    another, e.g. ``Interval(0.01, 0.99)`` for a radius). ``module.p`` is the constrained value (a scalar tensor),
+    settable as in GPyTorch (``module.p = 0.5``, ``module.initialize(p=0.5)``); ``module.lengthscale`` is the
+    ``lengthscale`` parameter when the kernel has one. Every ``forward`` builds the kernel with the current values
+    as torch scalars, so gradients flow from the covariance into the raw parameters.
+
+    Parameters
+    ----------
+    kernel : DotProductKernel
+        The kernel; its parameter values are the initial values (e.g. ``GaussianKernel(gamma=1.0)``).
+    constraints : mapping, optional
+        Parameter name -> :class:`gpytorch.constraints.Interval` (``Positive``, ``GreaterThan``, ``Interval``);
+        names outside the defaults become learnable.
+    normalize : bool, default False
+        Divide the inputs by their norms first (differentiably), e.g. for inducing points learnt in R^q; otherwise
+        inputs whose rows are not unit vectors raise ValueError.
+    active_dims : sequence of int, optional
+        GPyTorch's selection of input columns (the selected columns must be the points on the sphere).
+
+    Attributes
+    ----------
+    kernel : DotProductKernel
+        The kernel given, with its initial parameter values.
+    learnable : tuple of str
+        The names of the learnable parameters, in constructor order.
+
+    See Also
+    --------
+    dotkernels.integrations.sklearn.SklearnKernel : The same kernels for scikit-learn.
+    gpytorch.kernels.ScaleKernel : Adds the output scale.
+    dotkernels.DotProductKernel.gram : The Gram matrix this module computes.
+
+    Notes
+    -----
+    The inputs are ``(..., n, q)`` tensors of unit vectors; the covariance is the profile of the (batched) inner
+    products, clipped to [-1, 1] (inside the open interval for kernels with a corner at t = 1, whose coinciding
+    points get :math:`\varphi(1)` exactly, so that autograd never meets an infinite derivative). ``diag=True``
+    returns :math:`\varphi(\langle x_{1,i}, x_{2,i}\rangle)`. Parameters are scalars shared by every batch
+    (``batch_shape`` is empty). Use float64 (``model.double()``) for accurate marginal likelihoods.
+
+    References
+    ----------
+    .. [1] J. R. Gardner, G. Pleiss, D. Bindel, K. Q. Weinberger and A. G. Wilson, "GPyTorch: blackbox matrix-matrix
+       Gaussian process inference with GPU acceleration", NeurIPS 2018.
+    .. [2] C. E. Rasmussen and C. K. I. Williams, *Gaussian Processes for Machine Learning*, MIT Press, 2006.
+    .. [3] V. Borovitskiy, A. Terenin, P. Mostowsky and M. P. Deisenroth, "Matérn Gaussian processes on Riemannian
+       manifolds", NeurIPS 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dotkernels import GaussianKernel
+    >>> from dotkernels.integrations.gpytorch import GPyTorchKernel
+    >>> k = GPyTorchKernel(GaussianKernel(gamma=2.0))
+    >>> [name for name, _ in k.named_parameters()]
+    ['raw_gamma']
+    >>> round(float(k.gamma), 6)
+    2.0
+    >>> x = torch.eye(3, dtype=torch.float64)
+    >>> k(x).to_dense().diagonal().tolist()
+    [1.0, 1.0, 1.0]
+    """
+
+    is_stationary = True  # on the sphere, a function of ||x - y|| only
+
+    def __init__(
+        self,
+        kernel: DotProductKernel,
+        *,
+        constraints: Mapping[str, Interval] | None = None,
+        normalize: bool = False,
+        active_dims: Any = None,
+    ) -> None:
+        super().__init__(active_dims=active_dims)
+        check_kernel(kernel, "GPyTorchKernel")
+        if not isinstance(normalize, bool):
+            raise TypeError(f"GPyTorchKernel: normalize must be a bool, got {normalize!r}")
+        names = learnable_names(kernel, constraints, "GPyTorchKernel", "constraints")
+        constraints = {} if constraints is None else dict(constraints)
+        self.kernel = kernel
+        self.normalize = normalize
+        values = parameters(kernel)
+        for name in names:
+            constraint = constraints.get(name, Positive())
+            if not isinstance(constraint, Interval):
+                raise TypeError(
+                    f"GPyTorchKernel: constraints[{name!r}] must be a gpytorch.constraints.Interval (Positive, "
+                    f"GreaterThan, Interval, ...), got {constraint!r}"
+                )
+            value = torch.as_tensor(float(values[name]), dtype=torch.get_default_dtype())
+            if not bool(constraint.check(value)):
+                raise ValueError(f"GPyTorchKernel: the initial {name} = {float(value)} violates {constraint}")
+            self.register_parameter(f"raw_{name}", torch.nn.Parameter(constraint.inverse_transform(value)))
+            self.register_constraint(f"raw_{name}", constraint)
+        self.learnable = tuple(names)
+
+    # ---- the learnable values, by name --------------------------------------------------------------------------
+    def __getattr__(self, name: str) -> Any:
+        if name in self.__dict__.get("learnable", ()):
+            raw = super().__getattr__(f"raw_{name}")
+            return self.constraint_for_parameter_name(f"raw_{name}").transform(raw)
+        return super().__getattr__(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in self.__dict__.get("learnable", ()):
+            self._set_value(name, value)
+        else:
+            super().__setattr__(name, value)
+
+    def _set_value(self, name: str, value: Any) -> None:
+        raw = getattr(self, f"raw_{name}")
+        value = torch.as_tensor(value).to(raw)
+        self.initialize(**{f"raw_{name}": self.constraint_for_parameter_name(f"raw_{name}").inverse_transform(value)})
+
+    @property
+    def lengthscale(self) -> torch.Tensor | None:
+        """The ``lengthscale`` parameter (Matérn, heat kernels by lengthscale) when learnable, else None."""
+        return self.__getattr__("lengthscale") if "lengthscale" in self.learnable else None
+
+    @lengthscale.setter
+    def lengthscale(self, value: Any) -> None:
+        if "lengthscale" not in self.learnable:
+            raise AttributeError(f"{self.kernel!r} has no learnable lengthscale (learnable: {self.learnable})")
+        self._set_value("lengthscale", value)
+
+    def current_kernel(self) -> DotProductKernel:
+        """The dotkernels kernel with the current parameter values (as floats, detached).
+
+        Returns
+        -------
+        DotProductKernel
+            The kernel's family with the learnt values, for the rest of dotkernels (spectra, MMD, sampling).
+
+        See Also
+        --------
+        dotkernels.DotProductKernel.spectrum : What the learnt kernel gives, for example.
+
+        Examples
+        --------
+        >>> from dotkernels import HeatKernel
+        >>> GPyTorchKernel(HeatKernel(time=0.25)).current_kernel()
+        HeatKernel(time=0.25)
+        """
+        return _with_parameters(self.kernel, {name: float(getattr(self, name)) for name in self.learnable})
+
+    # ---- evaluation ---------------------------------------------------------------------------------------------
+    def _points(self, x: torch.Tensor, name: str) -> torch.Tensor:
+        if x.shape[-1] < 2:
+            raise ValueError(f"GPyTorchKernel: {name} must have q >= 2 columns (points on S^(q-1)), got {x.shape[-1]}")
+        if self.normalize:
+            return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        tol = 10.0 * math.sqrt(torch.finfo(x.dtype).eps)
+        with torch.no_grad():
+            error = float(torch.max(torch.abs(torch.linalg.vector_norm(x, dim=-1) - 1.0))) if x.numel() else 0.0
+        if not error <= tol:
+            raise ValueError(
+                f"GPyTorchKernel: the rows of {name} must be unit vectors in R^q (points on S^(q-1)); max "
+                f"| ||x|| - 1 | = {error:.3g} > {tol:.3g}. Normalise the data, or pass normalize=True (e.g. for "
+                "learnt inducing points)"
+            )
+        return x
+
+    def forward(
+        self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, last_dim_is_batch: bool = False, **params: Any
+    ) -> torch.Tensor:
+        r"""The covariance :math:`[\varphi(\langle x_{1,i}, x_{2,j}\rangle)]`, or its diagonal with ``diag``.
+
+        Parameters
+        ----------
+        x1 : torch.Tensor, shape (..., n, q)
+            Points on :math:`S^{q-1}` (unit rows unless ``normalize``).
+        x2 : torch.Tensor, shape (..., m, q)
+            Points on the same sphere.
+        diag : bool, default False
+            Return :math:`\varphi(\langle x_{1,i}, x_{2,i}\rangle)`, shape (..., n) (n = m).
+        last_dim_is_batch : bool, default False
+            Not supported (the coordinates of a point on the sphere are not independent inputs): True raises.
+        **params
+            Ignored (GPyTorch's keyword arguments).
+
+        Returns
+        -------
+        torch.Tensor
+            Shape (..., n, m), or (..., n) with ``diag``; the inputs' dtype and device, differentiable in the
+            learnable parameters and the inputs.
+
+        See Also
+        --------
+        dotkernels.DotProductKernel.profile : The profile applied to the inner products.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from dotkernels import ExponentialKernel
+        >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+        >>> GPyTorchKernel(ExponentialKernel(kappa=1.0)).forward(x, x).tolist()
+        [[2.718281828459045, 1.0], [1.0, 2.718281828459045]]
+        """
+        if last_dim_is_batch:
+            raise ValueError("GPyTorchKernel: last_dim_is_batch=True is not supported for points on the sphere")
+        x1 = self._points(x1, "x1")
+        x2 = x1 if x2 is None else self._points(x2, "x2")
+        if x1.shape[-1] != x2.shape[-1]:
+            raise ValueError(f"x1 and x2 must have the same number of columns, got {x1.shape[-1]} and {x2.shape[-1]}")
+        t = (x1 * x2).sum(dim=-1) if diag else torch.matmul(x1, x2.transpose(-1, -2))
+        kernel = _with_parameters(self.kernel, {name: getattr(self, name).to(t).reshape(()) for name in self.learnable})
+        return _profile(kernel, t, int(x1.shape[-1]))
+
+    def extra_repr(self) -> str:
+        return f"{self.kernel!r}, learnable={self.learnable}, normalize={self.normalize}"
+
+
+def _profile(kernel: DotProductKernel, t: torch.Tensor, q: int) -> torch.Tensor:
+    """The profile of inner products ``t`` clipped to [-1, 1], :math:`\\varphi(\\pm 1)` exactly at kernel corners."""
+    if not kernel.has_corner:
+        return kernel.profile(torch.clamp(t, -1.0, 1.0), q=q, validate=False)
+    eps = float(torch.finfo(t.dtype).eps)
+    inside = kernel.profile(torch.clamp(t, -1.0 + eps, 1.0 - eps), q=q, validate=False)
+    ends = kernel.profile(torch.tensor([-1.0, 1.0], dtype=t.dtype, device=t.device), q=q, validate=False)
+    return torch.where(t >= 1.0 - eps, ends[1], torch.where(t <= -1.0 + eps, ends[0], inside))
