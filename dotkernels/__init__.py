@@ -25,20 +25,24 @@ Conventions (every public signature follows them)
 """
 
 from . import (
+    features,
     gegenbauer,
     kernels,
     mmd,
     nulls,
+    prior,
     quadrature,
     regularizers,  # noqa: F401  (a public submodule, listed in __all__)
     sampling,
     special,
     uniformity,
 )
+from .features import *  # noqa: F403
 from .gegenbauer import *  # noqa: F403
 from .kernels import *  # noqa: F403
 from .mmd import *  # noqa: F403
 from .nulls import *  # noqa: F403
+from .prior import *  # noqa: F403
 from .quadrature import *  # noqa: F403
 from .sampling import *  # noqa: F403
 from .special import *  # noqa: F403
@@ -48,10 +52,12 @@ __version__ = "0.1.0"
 
 __all__ = sorted(
     [
+        *features.__all__,
         *gegenbauer.__all__,
         *kernels.__all__,
         *mmd.__all__,
         *nulls.__all__,
+        *prior.__all__,
         *quadrature.__all__,
         *sampling.__all__,
         *special.__all__,
