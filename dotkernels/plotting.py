@@ -30,6 +30,8 @@ plot_power_curve
     Rejection rate against an alternative's parameter, with Monte Carlo error bars.
 plot_training_curves
     Loss terms, kNN accuracy and collapse monitors of a pretraining run folder.
+plot_size_study
+    Measured sizes of uniformity tests under uniformity (a :mod:`dotkernels.calibration` size study).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ __all__ = [
     "plot_power_curve",
     "plot_profile",
     "plot_pvalue_calibration",
+    "plot_size_study",
     "plot_spectrum",
     "plot_training_curves",
 ]
@@ -376,7 +379,8 @@ def plot_pvalue_calibration(
       quantiles a calibrated line is expected to leave it somewhere (read it one quantile at a time).
 
     ``scale="log"`` draws both axes on a log scale, which shows the small p-values, where a level-0.05 test
-    decides; ``"linear"`` shows :math:`[0, 1]`. P-values equal to 0 are not drawn on log axes.
+    decides, from half the smallest quantile or positive p-value drawn; ``"linear"`` shows :math:`[0, 1]`.
+    P-values equal to 0 are not drawn on log axes.
 
     Parameters
     ----------
@@ -458,7 +462,11 @@ def plot_pvalue_calibration(
     else:
         tail = (1 - confidence) / 2
     lower, upper = stats.beta.ppf(tail, i, m + 1 - i), stats.beta.ppf(1 - tail, i, m + 1 - i)
-    low = 0.0 if scale == "linear" else min(float(x[0]), float(lower[0])) / 2
+    if scale == "linear":
+        low = 0.0
+    else:  # from half the smallest quantile or p-value drawn (the band may go on below)
+        drawn = np.concatenate([p[p > 0] for _, p in checked] + [x[:1]])
+        low = float(drawn.min()) / 2
     ax.plot([low, 1], [low, 1], color="black", linewidth=1, label="uniform")
     ax.fill_between(x, lower, upper, color="0.85", label=f"{100 * confidence:g}% {band} band (m = {m})")
     for label, p in checked:
@@ -691,3 +699,74 @@ def plot_training_curves(
         a.set_title(_TITLES.get(panel, panel))
         a.legend(fontsize="small")
     return axes
+
+
+def plot_size_study(result: Any, *, alpha: float = 0.05, setting: str = "auto", ax: Any = None) -> Any:
+    r"""Measured sizes of uniformity tests at one level: the table of a size study as a figure.
+
+    One column per (dimension, test), sorted by dimension then name; one point per sample size n (colour) at the
+    test's rejection rate under uniformity. The level is the horizontal line, the shaded band
+    :math:`\alpha \pm 2\sqrt{\alpha(1-\alpha)/m}` the binomial error of m samples, and the cells the study flags as
+    anti-conservative are circled in red.
+
+    Parameters
+    ----------
+    result : SizeStudyResult
+        A :func:`dotkernels.calibration.size_study` result (or one read back with ``SizeStudyResult.from_dict``).
+    alpha : float, optional
+        The level drawn (one of the study's levels).
+    setting : str, optional
+        Which p-value method of the study (``"auto"``, the default p-values, or ``"asymptotic"``).
+    ax : matplotlib.axes.Axes, optional
+        Axes to draw on (default: a new figure).
+
+    Returns
+    -------
+    matplotlib.axes.Axes
+        The axes; the points of sample size n are the collection labelled ``f"n = {n}"``.
+
+    See Also
+    --------
+    dotkernels.calibration.size_study : Measures the sizes.
+    plot_pvalue_calibration : The whole law of the p-values of one test.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from dotkernels.calibration import size_study
+    >>> res = size_study(["Rayleigh", "Bingham"], n=[20, 50], q=3, alpha=0.05, n_samples=100, rng=0)
+    >>> ax = plot_size_study(res)
+    >>> sorted(c.get_label() for c in ax.collections if c.get_label().startswith("n ="))
+    ['n = 20', 'n = 50']
+    """
+    levels = np.asarray(result.alpha, dtype=np.float64)
+    settings = np.asarray(result.setting)
+    if not np.any(np.isclose(levels, alpha)):
+        raise ValueError(f"alpha must be one of the study's levels {sorted(set(levels.tolist()))}, got {alpha!r}")
+    if not np.any(settings == setting):
+        raise ValueError(f"setting must be one of the study's {sorted(set(settings.tolist()))}, got {setting!r}")
+    keep = np.isclose(levels, alpha) & (settings == setting)
+    tests = np.asarray(result.test)[keep]
+    qs = np.asarray(result.q)[keep]
+    ns = np.asarray(result.n)[keep]
+    rates = np.asarray(result.rejection_rate, dtype=np.float64)[keep]
+    flags = np.asarray(result.anti_conservative, dtype=bool)[keep]
+    columns = sorted(set(zip(qs.tolist(), tests.tolist())), key=lambda c: (c[0], c[1].lower()))
+    position = {c: i for i, c in enumerate(columns)}
+    x = np.array([position[(q, t)] for q, t in zip(qs.tolist(), tests.tolist())], dtype=np.float64)
+    ax = _axes(ax)
+    se = math.sqrt(alpha * (1.0 - alpha) / int(result.n_samples))
+    ax.axhspan(alpha - 2.0 * se, alpha + 2.0 * se, color="0.85", label=f"level {alpha:g} +- 2 binomial s.e.")
+    ax.axhline(alpha, color="black", linewidth=0.8)
+    for k, n in enumerate(sorted(set(ns.tolist()))):
+        sel = ns == n
+        ax.scatter(x[sel] + 0.15 * (k - 1.5), rates[sel], s=12, color=f"C{k}", label=f"n = {n}", zorder=3)
+    if np.any(flags):
+        ax.scatter(x[flags], rates[flags], s=80, facecolors="none", edgecolors="red", label="flagged", zorder=4)
+    ax.set_xticks(np.arange(len(columns)))
+    ax.set_xticklabels([f"{t} (q={q})" for q, t in columns], rotation=90, fontsize=6)
+    ax.set_ylabel(f"rejection rate at level {alpha:g}")
+    ax.set_xlim(-1, len(columns))
+    ax.legend(fontsize=7)
+    return ax
