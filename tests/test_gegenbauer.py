@@ -344,3 +344,94 @@ def test_q_is_keyword_only():
 
 def test_rounding_outside_interval_is_accepted():
     assert np.isfinite(legendre(5, 1.0 + 1e-15, q=3))
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# torch: the in-place Clenshaw sum and its autograd function
+
+
+def test_torch_series_gradients_in_coefficients_and_points():
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(3)
+    t_np = rng.uniform(-1.0, 1.0, (4, 6))
+    coef_np = rng.uniform(-1.0, 1.0, 30)
+    coef = torch.tensor(coef_np, requires_grad=True)
+    t = torch.tensor(t_np, requires_grad=True)
+    weights = torch.tensor(rng.standard_normal((4, 6)))
+    value = legendre_series(coef, t, q=3)
+    assert value.dtype == torch.float64 and value.shape == (4, 6)
+    np.testing.assert_allclose(value.detach().numpy(), legendre_series(coef_np, t_np, q=3), rtol=1e-13, atol=1e-13)
+    grad_coef, grad_t = torch.autograd.grad(value, (coef, t), weights)
+    # d/da_l = sum(w * P_l(t)): scipy's Legendre polynomials, an independent evaluation
+    expected = [np.sum(weights.numpy() * eval_legendre(l, t_np)) for l in range(30)]
+    np.testing.assert_allclose(grad_coef.numpy(), expected, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(
+        grad_t.numpy(), weights.numpy() * legendre_series_derivative(coef_np, t_np, q=3), rtol=1e-12, atol=1e-11
+    )
+
+
+@pytest.mark.parametrize("q", [2, 7, 1000])
+def test_torch_series_gradcheck_and_second_derivatives(q):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(q)
+    coef = torch.tensor(rng.uniform(0.0, 1.0, 6), requires_grad=True)
+    t = torch.tensor(rng.uniform(-0.95, 0.95, 5), requires_grad=True)
+
+    def f(a, s):
+        return legendre_series(a, s, q=q, validate=False)
+
+    assert torch.autograd.gradcheck(f, (coef, t))
+    assert torch.autograd.gradgradcheck(f, (coef, t))
+
+
+def test_torch_series_keeps_only_its_inputs_for_the_backward_pass():
+    # the sum of 5000 terms saves the coefficients and t, not one tensor per term (memory O(size of t))
+    torch = pytest.importorskip("torch")
+    t = torch.linspace(-1.0, 1.0, 2000, dtype=torch.float64, requires_grad=True)
+    coef = 1.0 / np.arange(1, 5001) ** 2
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda x: saved.append(x.numel()) or x, lambda x: x):
+        value = legendre_series(coef, t, q=3, validate=False)
+    assert len(saved) <= 2 and sum(saved) <= 2000 + 5000
+    (grad,) = torch.autograd.grad(value.sum(), t)
+    np.testing.assert_allclose(
+        grad.numpy(), legendre_series_derivative(coef, t.detach().numpy(), q=3), rtol=1e-11, atol=1e-9
+    )
+
+
+def test_torch_series_in_place_path_matches_numpy_at_high_degree():
+    torch = pytest.importorskip("torch")
+    t = np.linspace(-1.0, 1.0, 501)
+    coef = np.random.default_rng(0).uniform(0.0, 1.0, 3000) / np.arange(1, 3001)
+    for dtype, tol in [(torch.float64, 1e-12), (torch.float32, 1e-4)]:
+        value = legendre_series(coef, torch.tensor(t, dtype=dtype), q=5)
+        assert value.dtype == dtype
+        np.testing.assert_allclose(value.numpy(), legendre_series(coef, t, q=5), rtol=tol, atol=tol * coef.sum())
+
+
+def test_tensor_coefficients_that_require_grad_are_named_in_errors():
+    torch = pytest.importorskip("torch")
+    coef = torch.tensor([1.0, 2.0, 3.0], requires_grad=True)
+    with pytest.raises(TypeError, match=r"coefficients .* requires grad.*t is a numpy"):
+        legendre_series(coef, np.array([0.5]), q=3)
+    for call in (
+        lambda: derivative_coefficients(coef, q=3),
+        lambda: legendre_to_monomial(coef, q=3),
+        lambda: monomial_to_legendre(coef, q=3),
+    ):
+        with pytest.raises(TypeError, match="coefficients is a torch tensor that requires grad"):
+            call()
+    # without grad, a tensor of coefficients is host numbers like any other
+    assert legendre_series(coef.detach(), 0.5, q=3) == pytest.approx(1 + 2 * 0.5 + 3 * (3 * 0.25 - 1) / 2)
+    with pytest.raises(ValueError, match="coefficients"):
+        legendre_series(torch.ones((2, 2), requires_grad=True), torch.tensor([0.5]), q=3)
+
+
+def test_jax_series_gradient_in_the_coefficients():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    t = np.linspace(-0.9, 0.9, 7)
+    grad = jax.grad(lambda a: legendre_series(a, jnp.asarray(t), q=3).sum())(jnp.asarray([0.5, 1.0, 2.0, 1.0]))
+    expected = [np.sum(eval_legendre(l, t)) for l in range(4)]
+    np.testing.assert_allclose(np.asarray(grad), expected, rtol=1e-13, atol=1e-14)
