@@ -692,7 +692,7 @@ class RandomMaclaurinFeatures:
 class FeatureMMDResult(NamedTuple):
     r"""Result of :func:`mmd2_uniform_features`.
 
-    Attributes
+    Parameters
     ----------
     estimate : float
         The estimate of the squared MMD to the uniform law.
@@ -705,6 +705,16 @@ class FeatureMMDResult(NamedTuple):
         The truncation degree L.
     n_directions : int
         The number m of directions.
+
+    See Also
+    --------
+    mmd2_uniform_features : the function that returns it.
+
+    Examples
+    --------
+    >>> result = FeatureMMDResult(0.25, 0.01, 1e-7, 9, 256)
+    >>> result.estimate, result.n_directions
+    (0.25, 256)
     """
 
     estimate: float

@@ -118,10 +118,20 @@ def recurrence_coefficients(degree: int, *, q: int) -> tuple[np.ndarray, np.ndar
     alpha, beta : ndarray
         Read-only float64 arrays of length ``degree + 1``.
 
+    See Also
+    --------
+    legendre : the polynomials this recurrence evaluates.
+    legendre_series : Clenshaw sums built on the same coefficients.
+
     Accuracy
     --------
     Each coefficient is the correctly rounded quotient of two integers (error <= eps/2 relative) for
     ``degree + q < 2**53``.
+
+    References
+    ----------
+    .. [1] NIST Digital Library of Mathematical Functions, sections 18.3 and 18.9 (Gegenbauer polynomials and
+       their recurrence), https://dlmf.nist.gov/18.
 
     Examples
     --------
@@ -160,9 +170,23 @@ def harmonic_dimension(degree: int, *, q: int) -> int:
     q : int
         Dimension, >= 2.
 
+    Returns
+    -------
+    int
+        :math:`N(q, l)`, an exact Python integer.
+
+    See Also
+    --------
+    log_harmonic_dimension : its logarithm, vectorised over degrees.
+
     Accuracy
     --------
     Exact (integer arithmetic), for every l >= 0 and q >= 2.
+
+    References
+    ----------
+    .. [1] K. Atkinson and W. Han, "Spherical Harmonics and Approximations on the Unit Sphere: An Introduction",
+       Lecture Notes in Mathematics 2044, Springer 2012, section 2.1.
 
     Examples
     --------
@@ -235,6 +259,10 @@ def log_harmonic_dimension(degree: int | ArrayLike, *, q: int) -> float | np.nda
     float or ndarray
         A NumPy float64 scalar for a scalar degree, else a float64 array of the degrees' shape.
 
+    See Also
+    --------
+    harmonic_dimension : the exact integer.
+
     Accuracy
     --------
     Relative error of :math:`\ln N` at most 4 eps (eps = 2.2e-16), tested against mpmath for q in [2, 65536]
@@ -299,11 +327,21 @@ def legendre(degree: int, t: Any, *, q: int, validate: bool = True) -> Any:
         :math:`P_{l,q}(t)` in ``t``'s dtype (a NumPy scalar for a scalar ``t``). q = 3 equals
         :func:`scipy.special.eval_legendre`, q = 2 :func:`scipy.special.eval_chebyt`.
 
+    See Also
+    --------
+    legendre_all : every degree up to ``degree`` at once.
+    legendre_series : a series of them, by Clenshaw's algorithm.
+
     Accuracy
     --------
     Absolute error at most :math:`\epsilon\,(4(l+1) + 2\,l(l+q-2)/(q-1))`, the second term being the condition
     of the problem near :math:`t = \pm 1` (:math:`P'_{l,q}(1) = l(l+q-2)/(q-1)`); exact at :math:`t = \pm 1`.
     Domain: every l >= 0, q >= 2, t in [-1, 1]. Cost O(l) per point.
+
+    References
+    ----------
+    .. [1] NIST Digital Library of Mathematical Functions, sections 18.3 and 18.9 (Gegenbauer polynomials and
+       their recurrence), https://dlmf.nist.gov/18.
 
     Examples
     --------
@@ -329,6 +367,27 @@ def legendre(degree: int, t: Any, *, q: int, validate: bool = True) -> Any:
 
 def legendre_all(degree: int, t: Any, *, q: int, validate: bool = True) -> Any:
     r""":math:`P_{0,q}(t), \dots, P_{L,q}(t)` stacked along a new leading axis: shape ``(degree + 1,) + t.shape``.
+
+    Parameters
+    ----------
+    degree : int
+        The largest degree L >= 0.
+    t : array_like
+        Points in [-1, 1]; any array-API array (the result has its type, dtype and device) or numbers.
+    q : int
+        Dimension, >= 2.
+    validate : bool
+        Check that ``t`` is finite and within [-1, 1] up to rounding.
+
+    Returns
+    -------
+    array
+        ``(degree + 1,) + t.shape`` values, row l being :math:`P_{l,q}(t)`; memory ``degree + 1`` times t's.
+
+    See Also
+    --------
+    legendre : one degree.
+    legendre_series : their weighted sum without storing every degree.
 
     Accuracy
     --------
@@ -552,7 +611,9 @@ def legendre_series(coefficients: ArrayLike, t: Any, *, q: int, validate: bool =
     Parameters
     ----------
     coefficients : array_like of float
-        :math:`a_0, \dots, a_L` (host numbers; a dot-product kernel's Gegenbauer spectrum).
+        :math:`a_0, \dots, a_L`: host numbers (a dot-product kernel's Gegenbauer spectrum), or a 1-d array of
+        ``t``'s library (a torch tensor or jax array: the result is then differentiable in them too, e.g. for
+        learning kernel hyperparameters).
     t : array_like
         Points in [-1, 1], any array-API array; the result keeps its type, dtype and device and is differentiable
         under torch and jax autodiff.
@@ -561,10 +622,33 @@ def legendre_series(coefficients: ArrayLike, t: Any, *, q: int, validate: bool =
     validate : bool
         Check ``t`` as :func:`legendre` does.
 
+    Returns
+    -------
+    array
+        :math:`\sum_l a_l P_{l,q}(t)` of ``t``'s shape, type, dtype and device (a NumPy scalar for a scalar t).
+
+    See Also
+    --------
+    legendre_series_derivative : the derivative of the series.
+    legendre_all : the individual polynomials.
+
+    Notes
+    -----
+    Under torch the sum runs in place in two buffers (three kernels per term, no allocation per term) inside an
+    autograd function that saves only t and the coefficients: memory O(size of t) whatever the degree, also when
+    t or the coefficients require grad. Its backward pass is the derivative series in dimension q + 2 for t (itself
+    differentiable: second derivatives exist) and :math:`\partial/\partial a_l = \sum \text{grad} \cdot
+    P_{l,q}(t)` for the coefficients, formed by blocks of degrees.
+
     Accuracy
     --------
     Absolute error at most :math:`4 (L+1)^2 \epsilon \sum_l |a_l|` on [-1, 1] (typically :math:`\sim (L+1)
     \epsilon \sum_l |a_l|`). Domain: q >= 2, t in [-1, 1], finite coefficients.
+
+    References
+    ----------
+    .. [1] C. W. Clenshaw, "A note on the summation of Chebyshev series", Mathematical Tables and Other Aids to
+       Computation 9 (51), 1955, 118-120.
 
     Examples
     --------
@@ -590,14 +674,30 @@ def derivative_coefficients(coefficients: ArrayLike, *, q: int) -> np.ndarray:
 
     from :math:`\frac{d}{dt} C_l^{\lambda} = 2\lambda C_{l-1}^{\lambda+1}`.
 
+    Parameters
+    ----------
+    coefficients : array_like of float
+        :math:`a_0, \dots, a_L` (host numbers).
+    q : int
+        Dimension of the series, >= 2.
+
     Returns
     -------
     ndarray
         float64 :math:`a'_0, \dots, a'_{L-1}` (``[0.0]`` for a constant series).
 
+    See Also
+    --------
+    legendre_series_derivative : evaluates the derivative with these coefficients.
+
     Accuracy
     --------
     Each coefficient to 2 eps relative.
+
+    References
+    ----------
+    .. [1] NIST Digital Library of Mathematical Functions, equation 18.9.19 (the derivative of a Gegenbauer
+       polynomial), https://dlmf.nist.gov/18.
 
     Examples
     --------
@@ -617,6 +717,27 @@ def legendre_series_derivative(coefficients: ArrayLike, t: Any, *, q: int, valid
 
     Uses :func:`derivative_coefficients`, :math:`P'_{l,q}(t) = \frac{l(l+q-2)}{q-1} P_{l-1,q+2}(t)`, which is as
     stable as the series itself.
+
+    Parameters
+    ----------
+    coefficients : array_like of float
+        :math:`a_0, \dots, a_L`, host numbers or a 1-d array of ``t``'s library (as in :func:`legendre_series`).
+    t : array_like
+        Points in [-1, 1], any array-API array.
+    q : int
+        Dimension, >= 2.
+    validate : bool
+        Check ``t`` as :func:`legendre` does.
+
+    Returns
+    -------
+    array
+        The derivative at ``t``, of ``t``'s shape, type, dtype and device.
+
+    See Also
+    --------
+    legendre_series : the series itself.
+    derivative_coefficients : the coefficients in dimension q + 2.
 
     Accuracy
     --------
@@ -684,6 +805,15 @@ def legendre_to_monomial(coefficients: Sequence[Any], *, q: int, exact: bool = F
         If True, compute with exact rational arithmetic (``fractions.Fraction``; floats are converted exactly) and
         return a list of Fractions; otherwise a float64 array.
 
+    Returns
+    -------
+    list of Fraction or ndarray
+        :math:`c_0, \dots, c_L`.
+
+    See Also
+    --------
+    monomial_to_legendre : the inverse change of basis.
+
     Accuracy
     --------
     ``exact=True``: exact. Otherwise the float64 change of basis, whose condition grows like :math:`2^L` (the
@@ -709,6 +839,25 @@ def monomial_to_legendre(coefficients: Sequence[Any], *, q: int, exact: bool = F
     r"""Gegenbauer coefficients :math:`a_l` with :math:`\sum_p c_p t^p = \sum_l a_l P_{l,q}(t)`.
 
     Solves the triangular system given by :func:`legendre_to_monomial` (exactly with ``exact=True``).
+
+    Parameters
+    ----------
+    coefficients : sequence
+        Monomial coefficients :math:`c_0, \dots, c_L`.
+    q : int
+        Dimension, >= 2.
+    exact : bool
+        If True, compute with exact rational arithmetic and return a list of Fractions; otherwise a float64
+        array.
+
+    Returns
+    -------
+    list of Fraction or ndarray
+        :math:`a_0, \dots, a_L`.
+
+    See Also
+    --------
+    legendre_to_monomial : the inverse change of basis.
 
     Accuracy
     --------
