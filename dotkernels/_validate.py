@@ -28,11 +28,13 @@ __all__ = [
     "check_degree",
     "check_dimension",
     "check_estimator",
+    "check_hyperparameter",
     "check_inner_products",
     "check_integer",
     "check_points",
     "check_real",
     "check_rng",
+    "host_array",
     "host_float",
     "to_float64",
 ]
@@ -87,10 +89,26 @@ def check_real(
     return value
 
 
+def host_array(x: Any, name: str) -> np.ndarray:
+    """A float64 numpy array of real values from any array_like (torch tensors detached and moved to the host).
+
+    Raises ``TypeError`` naming ``name`` for non-numeric input (strings, objects).
+    """
+    if hasattr(x, "detach") and callable(x.detach):  # a torch tensor, possibly requiring grad or on a GPU
+        x = x.detach()
+        if hasattr(x, "cpu"):
+            x = x.cpu()
+    try:
+        out = np.asarray(x, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"{name} must be real numbers (an array_like of floats), got {x!r}") from exc
+    return out
+
+
 def check_coefficients(values: Any, name: str = "coefficients", *, what: str = "a_0, ..., a_L") -> np.ndarray:
     """A non-empty 1-d float64 array of finite series coefficients (``what`` names them in the messages)."""
     try:
-        coef = np.array(values, dtype=np.float64)
+        coef = np.array(host_array(values, name), dtype=np.float64)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"{name} must be a 1-d sequence of real numbers {what}, got {values!r}") from exc
     if coef.ndim != 1 or coef.size == 0:
@@ -127,6 +145,40 @@ def check_rng(rng: Any) -> np.random.Generator:
     ):
         return np.random.default_rng(rng)
     raise TypeError(f"rng must be a numpy.random.Generator, an int seed or None, got {type(rng).__name__}")
+
+
+def check_hyperparameter(value: Any, name: str, *, positive: bool = False, nonnegative: bool = False) -> Any:
+    """A real kernel parameter: a float (as :func:`check_real`), or a 0-d real floating array of any array library
+    (a torch or jax scalar, kept as it is so that autograd reaches it) whose current value passes the same checks."""
+    if isinstance(value, bool) or isinstance(value, numbers.Real) or isinstance(value, np.ndarray):
+        if isinstance(value, np.ndarray) and value.ndim != 0:
+            raise TypeError(f"{name} must be a real number or a 0-d array, got an array of shape {value.shape}")
+        return check_real(
+            value if not isinstance(value, np.ndarray) else float(value),
+            name,
+            positive=positive,
+            nonnegative=nonnegative,
+        )
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is None or dtype is None:
+        raise TypeError(f"{name} must be a real number or a 0-d torch/jax array, got {value!r}")
+    if tuple(shape) != ():
+        raise TypeError(f"{name} must be a real number or a 0-d array, got an array of shape {tuple(shape)}")
+    floating = getattr(dtype, "is_floating_point", None)
+    if floating is None:
+        floating = np.issubdtype(np.dtype(str(dtype)), np.floating) if str(dtype) else False
+    if not floating or getattr(dtype, "is_complex", False):
+        raise TypeError(f"{name} must have a real floating dtype, got {dtype}")
+    try:
+        current = host_float(value)
+    except Exception as exc:  # a traced jax value: no checks possible now
+        jax = sys.modules.get("jax")
+        if jax is not None and isinstance(exc, jax.errors.ConcretizationTypeError):
+            return value
+        raise
+    check_real(current, name, positive=positive, nonnegative=nonnegative)
+    return value
 
 
 def host_float(x: Any) -> float:

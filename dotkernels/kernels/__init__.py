@@ -38,6 +38,7 @@ string                                 kernel                                  p
 ``polynomial:p=2,c=1``                 ``PolynomialKernel(p, c)``              :math:`(c + t)^p`
 ``monomial:p=2``                       ``MonomialKernel(p)``                   :math:`t^p`
 ``heat:time=0.1``                      ``HeatKernel(time)``                    :math:`a_l = N(q,l) e^{-\tau l(l+q-2)}`
+``matern:nu=1.5,lengthscale=0.5``      ``MaternKernel(nu, lengthscale)``       :math:`\propto N (c + l(l+q-2))^{-s}`
 ``poisson:rho=0.5[,normalized=true]``  ``PoissonKernel(rho, normalized=..)``   :math:`(1-\rho^2) / |x-\rho y|^q`
 ``generating:rho=0.5``                 ``GeneratingFunctionKernel(rho)``       :math:`|x - \rho y|^{2-q}`
 ``imq:c=1,beta=0.5``                   ``InverseMultiquadricKernel(c, beta)``  :math:`(c^2 + 2 - 2t)^{-\beta}`
@@ -52,8 +53,9 @@ string                                 kernel                                  p
 ``ntk:depth=1``                        ``NTKKernel(depth)``                    ReLU network's NTK :math:`\Theta_L`
 =====================================  ======================================  ========================================
 
-Here :math:`\tau` = ``time`` and :math:`|x - \rho y|^2 = 1 - 2\rho t + \rho^2`. ``legendre`` starts at degree 0,
-like :class:`LegendreSeriesKernel`; ``sfrik`` at degree 1, like :class:`SFRIKKernel` (default ``1,40,40``);
+Here :math:`\tau` = ``time``, :math:`c = 2\nu/\ell^2` and :math:`s = \nu + (q-1)/2` (``nu=inf``: the heat
+kernel with :math:`\tau = \ell^2/2`), and :math:`|x - \rho y|^2 = 1 - 2\rho t + \rho^2`. ``legendre`` starts at
+degree 0, like :class:`LegendreSeriesKernel`; ``sfrik`` at degree 1, like :class:`SFRIKKernel` (default ``1,40,40``);
 ``nngp`` and ``ntk`` also take ``weight_variance=`` and ``bias_variance=`` (other activations: the classes). The
 ``repr`` of a kernel is accepted too (``parse_kernel(repr(k)) == k`` for every kernel not built from a callable).
 
@@ -71,6 +73,8 @@ from .algebra import *  # noqa: F403
 from .algebra import __all__ as _algebra_all
 from .closed_form import *  # noqa: F403
 from .closed_form import __all__ as _closed_form_all
+from .matern import *  # noqa: F403
+from .matern import __all__ as _matern_all
 from .network import *  # noqa: F403
 from .network import __all__ as _network_all
 from .parsing import *  # noqa: F403
@@ -84,5 +88,5 @@ from .series import __all__ as _series_all
 
 __all__ = sorted(
     {*_base_all, *_algebra_all, *_closed_form_all, *_network_all, *_parsing_all, *_products_all, *_profile_all}
-    | {*_series_all}
+    | {*_series_all, *_matern_all}
 )

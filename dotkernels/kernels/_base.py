@@ -28,8 +28,10 @@ and optionally
 
 ``_derivative(t, xp, q)``
     :math:`\varphi'(t)` (default: NotImplementedError; torch autograd still works through ``_profile``).
-``_phi_at_one(q)``, ``_uniform_mean_embedding(q)``
-    Closed forms of :math:`\varphi(1)` and :math:`a_0` (defaults: the profile at 1 and the spectrum at degree 0).
+``_phi_at_one(q)``, ``_log_phi_at_one(q)``, ``_uniform_mean_embedding(q)``
+    Closed forms of :math:`\varphi(1)` (``inf`` beyond float64, never an OverflowError), of :math:`\ln\varphi(1)`
+    (finite where :math:`\varphi(1)` overflows) and of :math:`a_0` (defaults: the profile at 1, its logarithm and
+    the spectrum at degree 0).
 ``_positive_semidefinite(q)``
     True/False when the sign of every :math:`a_l` is known, None (default) to let the base class check degrees.
 ``_strictly_positive_definite(q)``
@@ -45,6 +47,7 @@ differentiable at t = 1), ``degree`` (polynomial degree or None), ``name`` (shor
 from __future__ import annotations
 
 import math
+import warnings
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -52,8 +55,15 @@ import array_api_compat
 import numpy as np
 
 from .._array_api import array_namespace
-from .._validate import check_degree, check_dimension, check_inner_products, check_points
-from ..gegenbauer import log_harmonic_dimension
+from .._validate import (
+    check_degree,
+    check_dimension,
+    check_hyperparameter,
+    check_inner_products,
+    check_points,
+    host_float,
+)
+from ..gegenbauer import harmonic_dimension, log_harmonic_dimension
 
 if TYPE_CHECKING:
     from .algebra import TruncatedKernel
@@ -82,6 +92,48 @@ def log_abs_sign(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     values = np.asarray(values, dtype=np.float64)
     with np.errstate(divide="ignore"):
         return np.log(np.abs(values)), np.sign(values)
+
+
+class Hyperparameter:
+    """A real parameter of a kernel that may be a 0-d torch or jax array (then learnable by autograd).
+
+    Reading the attribute gives its current value as a Python float (host computations: spectra, ``repr``, equality,
+    the spectrum cache, which is keyed by it, so that an optimiser's in-place update is seen); the value as given
+    (the tensor) is in ``kernel.hyperparameters`` and is what ``_profile`` uses through :func:`hyperparameter_in`.
+    """
+
+    def __init__(self, *, positive: bool = False, nonnegative: bool = False):
+        self.positive = positive
+        self.nonnegative = nonnegative
+        self.name = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        if obj is None:
+            return self
+        return host_float(obj.__dict__["_hyperparameters"][self.name])
+
+    def __set__(self, obj: Any, value: Any) -> None:
+        value = check_hyperparameter(value, self.name, positive=self.positive, nonnegative=self.nonnegative)
+        obj.__dict__.setdefault("_hyperparameters", {})[self.name] = value
+
+
+def hyperparameter_in(raw: Any, t: Any, xp: Any) -> Any:
+    """A hyperparameter for arithmetic with the array ``t`` of namespace ``xp``: the tensor itself (cast to t's
+    dtype and device, keeping its graph) when it belongs to the same library, else its current value as a float."""
+    if isinstance(raw, float):
+        return raw
+    try:
+        same = array_api_compat.array_namespace(raw) is xp
+    except TypeError:
+        same = False
+    if not same:
+        return host_float(raw)
+    raw = xp.astype(raw, t.dtype) if raw.dtype != t.dtype else raw
+    device = array_api_compat.device(t)
+    return raw if array_api_compat.device(raw) == device else array_api_compat.to_device(raw, device)
 
 
 def numpy_scalar(x: Any) -> Any:
@@ -136,6 +188,10 @@ class DotProductKernel:
     def _phi_at_one(self, q: int | None) -> float:
         return float(self._profile(np.ones(1), np, q)[0])
 
+    def _log_phi_at_one(self, q: int | None) -> float:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return float(np.log(self._phi_at_one(q)))
+
     def _uniform_mean_embedding(self, q: int) -> float:
         return float(self.spectrum(0, q=q)[0])
 
@@ -148,6 +204,9 @@ class DotProductKernel:
     def _spectrum_error(self, q: int, degree: int) -> np.ndarray:
         rtol = np.maximum(self.spectrum_rtol, 5e-16 * log_harmonic_dimension(np.arange(degree + 1), q=q))
         return rtol * np.abs(self.spectrum(degree, q=q))
+
+    def _tensor_hyperparameters(self) -> bool:
+        return any(not isinstance(v, float) for v in self.__dict__.get("_hyperparameters", {}).values())
 
     # ---- validation ---------------------------------------------------------------------------------------------
     def _needs_q(self, q: Any) -> int | None:
@@ -180,7 +239,7 @@ class DotProductKernel:
         cache = self.__dict__.get("_spectrum_cache")
         if cache is None:
             cache = self.__dict__["_spectrum_cache"] = OrderedDict()
-        key = (q, degree)
+        key = (q, degree, self._params())  # the current parameter values: in-place updates of tensors are seen
         if key in cache:
             cache.move_to_end(key)
             return cache[key]
@@ -232,6 +291,130 @@ class DotProductKernel:
         True
         """
         return np.asarray(self._spectrum_error(check_dimension(q), check_degree(degree)), dtype=np.float64)
+
+    def log_eigenvalues(self, degree: int, *, q: int) -> tuple[np.ndarray, np.ndarray]:
+        r"""Mercer eigenvalues in log space: ``(log|lambda_l|, sign(lambda_l))`` for l = 0..degree.
+
+        :math:`\lambda_l = a_l / N(q, l)`, computed as :math:`\ln|a_l| - \ln N(q, l)` so that it stays finite where
+        :math:`a_l` or :math:`N(q, l)` over- or underflows float64 (large q).
+
+        Parameters
+        ----------
+        degree : int
+            Largest degree l, >= 0.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        log_abs : numpy.ndarray
+            :math:`\ln|\lambda_l|` (float64, ``-inf`` where :math:`\lambda_l = 0`).
+        sign : numpy.ndarray
+            :math:`\operatorname{sign}(\lambda_l)` (float64: 1, -1 or 0).
+
+        See Also
+        --------
+        eigenvalues : the same in linear scale, with the multiplicities.
+        log_spectrum : the Gegenbauer coefficients :math:`a_l` in log space.
+
+        Notes
+        -----
+        Accuracy: that of :meth:`log_spectrum` plus 4 eps relative in :math:`\ln N(q, l)`.
+
+        Examples
+        --------
+        >>> from dotkernels import GaussianKernel
+        >>> log_lam, sign = GaussianKernel(gamma=1.0).log_eigenvalues(3, q=100000)
+        >>> bool(np.all(np.isfinite(log_lam))), sign.tolist()
+        (True, [1.0, 1.0, 1.0, 1.0])
+        """
+        log_abs, sign = self.log_spectrum(degree, q=q)
+        log_lam = log_abs - log_harmonic_dimension(np.arange(degree + 1), q=q)
+        log_lam[sign == 0] = -np.inf
+        return log_lam, sign.copy()
+
+    def eigenvalues(
+        self, degree: int, *, q: int, return_multiplicities: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+        r"""Mercer eigenvalues :math:`\lambda_l = a_l / N(q, l)`, l = 0..degree, and optionally their multiplicities.
+
+        The integral operator :math:`(T f)(x) = \int k(x, y) f(y)\, d\sigma(y)`, :math:`\sigma` the uniform
+        *probability* measure on :math:`S^{q-1}`, has eigenvalue :math:`\lambda_l` on the spherical harmonics of
+        degree l, a space of dimension :math:`N(q, l)` (Funk–Hecke):
+        :math:`k(x, y) = \sum_l \lambda_l \sum_{m=1}^{N(q,l)} Y_{lm}(x) Y_{lm}(y)` with :math:`Y_{lm}`
+        orthonormal in :math:`L^2(\sigma)`. (With the surface measure of
+        total mass :math:`|S^{q-1}|` instead, every eigenvalue is multiplied by :math:`|S^{q-1}|`.) The Gram matrix of
+        n points drawn uniformly, divided by n, has eigenvalues close to :math:`\lambda_l`, each
+        :math:`N(q, l)` times.
+
+        Parameters
+        ----------
+        degree : int
+            Largest degree l, >= 0.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+        return_multiplicities : bool
+            Also return :math:`N(q, l)` (keyword-only).
+
+        Returns
+        -------
+        eigenvalues : numpy.ndarray
+            :math:`\lambda_0, \dots, \lambda_{degree}` (float64; 0 where they underflow, see
+            :meth:`log_eigenvalues`).
+        multiplicities : numpy.ndarray
+            Only with ``return_multiplicities``: :math:`N(q, l)` as int64, or as exact Python ints (object array)
+            when one exceeds int64.
+
+        See Also
+        --------
+        log_eigenvalues : the same in log space (finite at any q).
+        spectrum : the Gegenbauer coefficients :math:`a_l = N(q, l) \lambda_l`.
+        dotkernels.harmonic_dimension : the multiplicity :math:`N(q, l)`.
+
+        Notes
+        -----
+        Accuracy: the relative accuracy of :meth:`spectrum` (``spectrum_rtol``, 1e-12 unless the family states
+        otherwise) plus the rounding of :math:`\ln N(q, l)` (4 eps relative).
+
+        Examples
+        --------
+        >>> from dotkernels import MonomialKernel
+        >>> lam, mult = MonomialKernel(p=1).eigenvalues(2, q=3, return_multiplicities=True)
+        >>> lam.round(12).tolist(), mult.tolist()  # <x, y> = (1/3) sum_m Y_1m(x) Y_1m(y)
+        ([0.0, 0.333333333333, 0.0], [1, 3, 5])
+        """
+        log_lam, sign = self.log_eigenvalues(degree, q=q)
+        lam = signed_exp(log_lam, sign)
+        if not return_multiplicities:
+            return lam
+        counts = [harmonic_dimension(l, q=q) for l in range(degree + 1)]
+        if max(counts) < 2**63:
+            return lam, np.array(counts, dtype=np.int64)
+        return lam, np.array(counts, dtype=object)
+
+    @property
+    def hyperparameters(self) -> dict[str, Any]:
+        r"""The real parameters declared learnable, as given to the constructor (floats, or torch/jax 0-d arrays).
+
+        Attributes read from the kernel (``kernel.lengthscale``) are their current values as floats; this mapping
+        keeps the tensors themselves, e.g. to hand them to an optimiser. Empty for families without such parameters.
+
+        Returns
+        -------
+        dict
+            Parameter name to value, in constructor order.
+
+        See Also
+        --------
+        gram : differentiable in these parameters when they are tensors that require grad.
+
+        Examples
+        --------
+        >>> from dotkernels import GaussianKernel
+        >>> GaussianKernel(gamma=2.0).hyperparameters
+        {'gamma': 2.0}
+        """
+        return dict(self.__dict__.get("_hyperparameters", {}))
 
     def uniform_mean_embedding(self, *, q: int) -> float:
         r"""Mean embedding of the uniform distribution, the constant :math:`a_0 = E_{\nu_q}[\varphi]`.
@@ -361,7 +544,53 @@ class DotProductKernel:
         >>> SFRIKKernel().phi_at_one(q=3)
         81.0
         """
-        return float(self._phi_at_one(self._needs_q(q)))
+        q = self._needs_q(q)
+        value = float(self._phi_at_one(q))
+        if math.isinf(value):
+            warnings.warn(
+                f"phi(1) of {self!r}{'' if q is None else f' at q={q}'} is beyond float64 "
+                f"(ln phi(1) = {self._log_phi_at_one(q):.10g}); log_phi_at_one gives it in log space",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return value
+
+    def log_phi_at_one(self, *, q: int | None = None) -> float:
+        r"""Natural logarithm of :math:`\varphi(1) = k(x, x)`, finite where :math:`\varphi(1)` overflows float64.
+
+        Parameters
+        ----------
+        q : int, optional
+            Dimension of :math:`\mathbb{R}^q`, needed for dimension-dependent kernels (keyword-only).
+
+        Returns
+        -------
+        float
+            :math:`\ln \varphi(1)`; ``-inf`` when :math:`\varphi(1) = 0`. A negative :math:`\varphi(1)` (possible
+            only for truncated or summed conditionally positive definite kernels) raises ValueError.
+
+        See Also
+        --------
+        phi_at_one : the value itself (``inf`` with a RuntimeWarning beyond float64).
+        log_spectrum : the coefficients, whose sum is :math:`\varphi(1)`, in log space.
+
+        Notes
+        -----
+        Accuracy: the closed form in log space, to a few ulps of :math:`\max(1, |\ln\varphi(1)|)` absolute, for
+        the families that can overflow (exponential, Poisson, generating-function, inverse multiquadric,
+        polynomial, ReLU network kernels, products); for the others, the logarithm of :meth:`phi_at_one`.
+
+        Examples
+        --------
+        >>> from dotkernels import PoissonKernel
+        >>> round(PoissonKernel(rho=0.5).log_phi_at_one(q=8192) / math.log(10), 2)  # phi(1) = 1.5 * 2^8191
+        2465.91
+        """
+        q = self._needs_q(q)
+        value = float(self._log_phi_at_one(q))
+        if math.isnan(value):
+            raise ValueError(f"phi(1) of {self!r} is negative ({self._phi_at_one(q)!r}): use phi_at_one")
+        return value
 
     def gram(self, X: Any, Y: Any = None, *, normalize: bool = False, atol: float | None = None) -> Any:
         r"""Kernel matrix :math:`[\varphi(\langle x_i, y_j\rangle)]` for unit-norm rows of X (n x q), Y (m x q).
@@ -410,7 +639,9 @@ class DotProductKernel:
         K = xp.where(G >= 1.0 - eps, phi_ends[1], xp.where(G <= -1.0 + eps, phi_ends[0], K))
         if same:
             eye = xp.eye(G.shape[0], dtype=G.dtype, device=array_api_compat.device(G))
-            K = K * (1.0 - eye) + self._phi_at_one(q) * eye
+            # phi(1) from the host, or from the profile where tensor hyperparameters carry a gradient
+            one = phi_ends[1] if self._tensor_hyperparameters() else self._phi_at_one(q)
+            K = K * (1.0 - eye) + one * eye
         return K
 
     # ---- arithmetic ---------------------------------------------------------------------------------------------

@@ -3,6 +3,7 @@ r"""Kernels from strings: the short grammar of the kernel table in :mod:`dotkern
 from __future__ import annotations
 
 import ast
+import math
 from typing import Any
 
 from ._base import DotProductKernel
@@ -19,6 +20,7 @@ from .closed_form import (
     PoissonKernel,
     PolynomialKernel,
 )
+from .matern import MaternKernel
 from .network import NNGPKernel, NTKKernel
 from .products import CompositionKernel
 from .series import BandLimitedKernel, HeatKernel, LegendreSeriesKernel, SFRIKKernel
@@ -32,6 +34,7 @@ _FAMILIES: dict[str, tuple[type, tuple[str, ...]]] = {
     "polynomial": (PolynomialKernel, ("p", "c")),
     "monomial": (MonomialKernel, ("p",)),
     "heat": (HeatKernel, ("time",)),
+    "matern": (MaternKernel, ("nu", "lengthscale", "normalize")),
     "poisson": (PoissonKernel, ("rho", "normalized")),
     "generating": (GeneratingFunctionKernel, ("rho",)),
     "imq": (InverseMultiquadricKernel, ("c", "beta")),
@@ -60,6 +63,7 @@ _CLASSES: dict[str, type] = {
         HeatKernel,
         InverseMultiquadricKernel,
         LegendreSeriesKernel,
+        MaternKernel,
         MonomialKernel,
         NNGPKernel,
         NTKKernel,
@@ -77,6 +81,8 @@ def _parse_value(text: str) -> int | float | bool:
     lowered = text.lower()
     if lowered in ("true", "false"):
         return lowered == "true"
+    if lowered in ("inf", "infinity"):
+        return float("inf")
     try:
         return int(text)
     except ValueError:
@@ -90,6 +96,8 @@ def _parse_value(text: str) -> int | float | bool:
 def _literal(node: ast.AST, spec: str) -> Any:
     if isinstance(node, ast.Call):
         return _evaluate(node, spec)
+    if isinstance(node, ast.Name) and node.id == "inf":  # repr(math.inf), e.g. MaternKernel(nu=inf, ...)
+        return math.inf
     try:
         return ast.literal_eval(node)
     except ValueError:

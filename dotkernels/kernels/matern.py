@@ -1,0 +1,492 @@
+r"""The Matérn kernels of the sphere (Borovitskiy et al. 2020): Mercer eigenvalues
+:math:`(2\nu/\ell^2 + l(l+q-2))^{-\nu-(q-1)/2}`, and the heat kernel as :math:`\nu \to \infty`.
+
+The series :math:`\sum_l N(q,l) (c + l(l+q-2))^{-s} P_{l,q}(t)`, :math:`c = 2\nu/\ell^2`, :math:`s = \nu + (q-1)/2`,
+has an algebraic tail: its terms decay like :math:`l^{-1-2\nu}`, so truncating it after L terms leaves an error of
+order :math:`L^{-2\nu}` (1e-6 after 65536 terms at :math:`\nu = 1/2`). The profile is summed instead as a finite
+head plus the tail's asymptotics (Kummer's transformation): with :math:`n = l + (q-2)/2` and the Riesz kernels
+:math:`(2 - 2t)^a`, whose Gegenbauer coefficients are :math:`N(q,l) K_a \rho^{(a)}_l`,
+:math:`\rho^{(a)}_l = \Gamma(l - a) / \Gamma(l + a + q - 1)` (a closed form, see :class:`DistanceKernel`),
+
+.. math::
+
+    (c + l(l+q-2))^{-s} = \sum_{j < J} d_j\, \rho^{(\nu + j)}_l + r_l, \qquad r_l = O(n^{-2s-2J}),
+
+where the :math:`d_j` come from the asymptotic expansion of :math:`\mu_l / \rho^{(\nu)}_l` in powers of
+:math:`1/n^2` (Bernoulli polynomials: :math:`\ln \Gamma(n+b+1) - \ln\Gamma(n-b) - (2b+1) \ln n = -\sum_{m \ge 1}
+\frac{2 B_{2m+1}(b+1)}{2m(2m+1)} n^{-2m}`, b = (q-2)/2 + nu) re-expanded in the factorial basis
+:math:`\rho^{(\nu+j)} / \rho^{(\nu)} = \prod_{i=1}^{j} (n^2 - (b+i)^2)^{-1}`. Then
+
+.. math::
+
+    \varphi(t) = \sum_{l \le L} N(q,l)\Big(\mu_l - \sum_{j<J} d_j \rho^{(\nu+j)}_l\Big) P_{l,q}(t)
+    + \sum_{j<J} \frac{d_j}{K_{\nu+j}} (2 - 2t)^{\nu+j} + \sum_{l > L} N(q,l)\, r_l\, P_{l,q}(t),
+
+and the last sum, bounded by :math:`\sum_{l > L} N(q,l) |r_l|` (as :math:`|P_{l,q}| \le 1`), is computed exactly for
+:math:`L < l \le 4 L_{\max}` and by the next asymptotic term beyond. Integer :math:`\nu + j` use the logarithmic
+kernels :math:`(2-2t)^a \ln(2-2t)` (the derivative in a of the Riesz kernel), whose coefficients beyond degree a are
+the same :math:`\rho^{(a)}_l` up to a constant. J (0 to 6) and L (16 to 16384) are chosen per (nu, c, q) to make the
+truncation bound plus the rounding bound :math:`\epsilon (\sum_l |e_l| + \sum_j |w_j| 4^{a_j})` smallest; the
+references vanish at t = 1, so :math:`\varphi(1)` is the sum of the head coefficients.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections import OrderedDict
+from typing import Any, NamedTuple
+
+import numpy as np
+from scipy.special import bernoulli, digamma, gammaln, gammasgn
+
+from ..gegenbauer import derivative_coefficients, legendre_series, log_harmonic_dimension
+from ..special import log_gamma_ratio
+from ._base import DotProductKernel, Hyperparameter, SpectrumAccuracyWarning, hyperparameter_in
+
+__all__ = ["MaternKernel"]
+
+_EPS = float(np.finfo(np.float64).eps)
+_BERNOULLI = bernoulli(40)
+#: the most references (terms of the tail's expansion) and the longest head tried
+_MAX_TERMS = 6
+_MAX_HEAD = 1 << 14
+#: relative accuracy aimed at for the profile (the stated bound is 1e-12)
+_TARGET = 1e-13
+#: plans kept, shared by every kernel object (frontends rebuild kernels at every step)
+_PLAN_CACHE: OrderedDict = OrderedDict()
+_PLAN_CACHE_SIZE = 64
+
+
+class _Plan(NamedTuple):
+    """A profile :math:`F(t)/e^{\text{log\\_scale}} = \\sum_{l \\le L} e_l P_{l,q}(t) + \\sum_j w_j R_{a_j}(t)`."""
+
+    log_scale: float
+    head: np.ndarray
+    refs: tuple[tuple[float, float, bool], ...]  # (a, weight, logarithmic)
+    total: float  # F(1) in the same units: the sum of the head
+    error: float  # bound on sup_t |F - computed F| in the same units
+
+
+def _bernoulli_poly(n: int, x: float) -> float:
+    return math.fsum(math.comb(n, k) * float(_BERNOULLI[k]) * x ** (n - k) for k in range(n + 1))
+
+
+def _tail_coefficients(c: float, nu: float, q: int, terms: int) -> np.ndarray:
+    r"""d_0..d_{terms-1}: :math:`\mu(n)/\rho^{(\nu)}(n) \sim \sum_j d_j \prod_{i \le j} (n^2 - (b+i)^2)^{-1}`."""
+    h = 0.5 * (q - 2)
+    b = h + nu
+    s = b + 0.5
+    beta2 = c - h * h
+    K = terms
+    A = np.zeros(K)  # ln of the ratio, a power series in w = 1/n^2
+    for m in range(1, K):
+        A[m] = -s * (-1) ** (m + 1) * beta2**m / m - 2.0 * _bernoulli_poly(2 * m + 1, b + 1.0) / (2 * m * (2 * m + 1))
+    g = np.zeros(K)
+    g[0] = 1.0
+    for k in range(1, K):
+        g[k] = math.fsum(i * A[i] * g[k - i] for i in range(1, k + 1)) / k
+    d = np.zeros(K)
+    residual = g.copy()
+    for j in range(K):
+        basis = np.zeros(K)
+        basis[j] = 1.0
+        for i in range(1, j + 1):  # times 1 / (1 - (b+i)^2 w)
+            y = (b + i) ** 2
+            for k in range(1, K):
+                basis[k] += y * basis[k - 1]
+        d[j] = residual[j]
+        residual = residual - d[j] * basis
+    return d
+
+
+def _is_integer(a: float) -> bool:
+    return abs(a - round(a)) < 1e-12
+
+
+def _log_riesz_constant(a: float, q: int) -> tuple[float, float]:
+    r"""``(ln|C|, sign C)``: the Riesz kernel :math:`(2-2t)^a` is :math:`C \sum_l N(q,l) \rho^{(a)}_l P_{l,q}`; for an
+    integer a, :math:`(2-2t)^a \ln(2-2t)` is that sum beyond degree a (the derivative of :math:`1/\Gamma(-a)`)."""
+    log_c = (
+        a * math.log(4.0)
+        + float(log_gamma_ratio(a + 0.5 * (q - 1), 0.5 * (q - 1)))
+        + (math.lgamma(q - 1) if q > 2 else 0.0)
+    )
+    if _is_integer(a):
+        m = round(a)
+        # d/da 1/Gamma(-a) at a = m is -(-1)^m m!
+        return log_c + math.lgamma(m + 1), -((-1.0) ** m)
+    return log_c - float(gammaln(-a)), float(gammasgn(-a))
+
+
+def _log_rho(a: float, degrees: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(ln|rho|, sign)`` of :math:`\rho^{(a)}_l = \Gamma(l-a)/\Gamma(l+a+q-1)` (degrees with l - a a pole: 0)."""
+    l = degrees.astype(np.float64)
+    out = np.full(l.shape, -np.inf)
+    sign = np.zeros(l.shape)
+    above = l - a > 0.5
+    out[above] = log_gamma_ratio(l[above] - a, l[above] + a + q - 1)
+    sign[above] = 1.0
+    below = ~above & ~((l - a <= 0) & (np.abs(l - a - np.round(l - a)) < 1e-12))
+    out[below] = gammaln(l[below] - a) - gammaln(l[below] + a + q - 1)
+    sign[below] = gammasgn(l[below] - a)
+    return out, sign
+
+
+def _log_head_reference(a: float, degrees: np.ndarray, q: int) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(ln|x_l|, sign)`` of the coefficients :math:`x_l` with :math:`R_a(t) = \sum_l N(q,l) x_l P_{l,q}(t)` and
+    :math:`R_a = (2-2t)^a / C` (a not an integer) or :math:`(2-2t)^a \ln(2-2t) / C` (a an integer), so that
+    :math:`x_l = \rho^{(a)}_l` beyond degree a."""
+    log_x, sign = _log_rho(a, degrees, q)
+    if not _is_integer(a):
+        return log_x, sign
+    # integer a = m: below and at degree m, x_l = d/da lambda_l(a) / C with lambda_l(a) = C(a) (-a)_l / Gamma(l+a+q-1)
+    m = round(a)
+    log_c, sign_c = _log_riesz_constant(a, q)
+    log_c0 = a * math.log(4.0) + float(log_gamma_ratio(a + 0.5 * (q - 1), 0.5 * (q - 1)))
+    log_c0 += math.lgamma(q - 1) if q > 2 else 0.0
+    for l in range(0, min(m, int(degrees[-1])) + 1):
+        factors = np.arange(l, dtype=np.float64) - a  # (-a)_l = prod_{i<l} (i - a), no zero for l <= m
+        log_poch = float(np.sum(np.log(np.abs(factors)))) if l else 0.0
+        sign_poch = float(np.prod(np.sign(factors))) if l else 1.0
+        log_lam = log_c0 + log_poch - math.lgamma(l + a + q - 1)
+        dlog = -float(np.sum(1.0 / factors)) + math.log(4.0) + digamma(a + 0.5 * (q - 1)) - digamma(l + a + q - 1)
+        value = sign_poch * dlog * math.exp(log_lam - log_c) * sign_c
+        log_x[l] = math.log(abs(value)) if value != 0 else -np.inf
+        sign[l] = math.copysign(1.0, value) if value != 0 else 0.0
+    return log_x, sign
+
+
+def _matern_plan(c: float, nu: float, q: int) -> _Plan:
+    """The cheapest (J, L) whose bound reaches the target accuracy, else the most accurate one (cached)."""
+    key = (c, nu, q)
+    if key in _PLAN_CACHE:
+        _PLAN_CACHE.move_to_end(key)
+        return _PLAN_CACHE[key]
+    h = 0.5 * (q - 2)
+    s = nu + 0.5 * (q - 1)
+    d = _tail_coefficients(c, nu, q, _MAX_TERMS + 1)
+    best = None
+    for size in (1 << 12, 1 << 14, 4 * _MAX_HEAD):
+        degrees = np.arange(size + 1)
+        log_n = np.asarray(log_harmonic_dimension(degrees, q=q), dtype=np.float64)
+        log_a = log_n - s * np.log(c + degrees * (degrees + q - 2.0))
+        log_scale = float(np.max(log_a))
+        e = np.exp(log_a - log_scale)
+        compensation = np.zeros(size + 1)
+        refs: list[tuple[float, float, bool]] = []
+        rounding_refs = 0.0
+        n_last = size + h
+        for terms in range(_MAX_TERMS + 1):
+            if terms:  # add the reference j = terms - 1
+                a = nu + terms - 1
+                log_x, sign_x = _log_head_reference(a, degrees, q)
+                coeff = d[terms - 1] * sign_x * np.exp(log_n + log_x - log_scale)
+                e = e - coeff
+                compensation += np.abs(coeff)
+                log_c, sign_c = _log_riesz_constant(a, q)
+                weight = float(d[terms - 1] * math.exp(-log_scale - log_c) * sign_c)
+                refs.append((a, weight, _is_integer(a)))
+                rounding_refs += abs(weight) * 4.0**a * (3.0 if _is_integer(a) else 1.0)
+            a = nu + terms  # beyond the computed degrees: the next term, a power law n^(-1 - 2a)
+            if a >= size // 8:
+                break
+            log_x, _ = _log_rho(a, degrees[-1:], q)
+            last = abs(d[terms]) * math.exp(log_n[-1] + log_x[0] - log_scale)
+            far = 2.0 * last * n_last ** (1 + 2 * a) * (n_last + 0.5) ** (-2 * a) / (2 * a)
+            abs_e = np.abs(e)
+            tail = np.cumsum(abs_e[::-1])[::-1]
+            work = np.cumsum(4.0 * compensation + abs_e)
+            total = math.fsum(e[: size // 4 + 1])
+            L = 16
+            while L <= size // 4:
+                if L > a:
+                    bound = tail[L + 1] + far + _EPS * (work[L] + rounding_refs)
+                    if best is None or bound < best[0] or (bound <= _TARGET * total and L < best[1]):
+                        best = (bound, L, log_scale, e[: L + 1].copy(), tuple(refs), total)
+                    if bound <= _TARGET * total:
+                        break
+                L *= 2
+        if best[0] <= _TARGET * best[5]:
+            break
+    bound, L, log_scale, head, refs, _ = best
+    head.setflags(write=False)
+    plan = _Plan(log_scale, head, refs, math.fsum(head), bound)
+    _PLAN_CACHE[key] = plan
+    while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
+        _PLAN_CACHE.popitem(last=False)
+    return plan
+
+
+def _heat_plan(tau: float, q: int) -> _Plan:
+    """The heat kernel's series N(q,l) e^{-tau l(l+q-2)} up to where the terms fall below 1e-17 of the largest."""
+    key = ("heat", tau, q)
+    if key in _PLAN_CACHE:
+        _PLAN_CACHE.move_to_end(key)
+        return _PLAN_CACHE[key]
+    size = 64
+    while True:
+        degrees = np.arange(size + 1)
+        log_a = log_harmonic_dimension(degrees, q=q) - tau * degrees * (degrees + q - 2.0)
+        top = float(np.max(log_a))
+        small = log_a < top + math.log(1e-17)
+        if (small[-8:].all() and np.all(np.diff(log_a[-8:]) < 0)) or size >= (1 << 22):
+            break
+        size *= 2
+    keep = int(np.nonzero(~small)[0][-1]) + 1 if np.any(~small) else 1
+    head = np.exp(log_a[: keep + 1] - top)
+    tail_bound = float(np.sum(np.exp(log_a[keep + 1 :] - top))) + 1e-17 * head.sum()
+    head.setflags(write=False)
+    plan = _Plan(top, head, (), math.fsum(head), tail_bound + 4 * _EPS * head.sum())
+    _PLAN_CACHE[key] = plan
+    while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
+        _PLAN_CACHE.popitem(last=False)
+    return plan
+
+
+def _reference_profile(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
+    x = xp.clip(2.0 - 2.0 * t, 0.0, 4.0)
+    value = x**a
+    if logarithmic:
+        value = value * xp.log(xp.clip(x, 1e-300, None))
+    return value
+
+
+def _reference_derivative(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
+    x = xp.clip(2.0 - 2.0 * t, 0.0, 4.0)
+    if logarithmic:
+        lx = xp.log(xp.clip(x, 1e-300, None))
+        return -2.0 * (a * x ** (a - 1.0) * lx + x ** (a - 1.0))
+    return -2.0 * a * x ** (a - 1.0)
+
+
+def _plan_profile(plan: _Plan, t: Any, xp: Any, q: int) -> Any:
+    out = legendre_series(plan.head, t, q=q, validate=False)
+    for a, w, logarithmic in plan.refs:
+        out = out + w * _reference_profile(t, xp, a, logarithmic)
+    return out
+
+
+def _plan_derivative(plan: _Plan, t: Any, xp: Any, q: int) -> Any:
+    out = legendre_series(derivative_coefficients(plan.head, q=q), t, q=q + 2, validate=False)
+    for a, w, logarithmic in plan.refs:
+        out = out + w * _reference_derivative(t, xp, a, logarithmic)
+    return out
+
+
+class MaternKernel(DotProductKernel):
+    r"""Matérn kernel on :math:`S^{q-1}` (Borovitskiy et al. 2020), normalised to :math:`k(x, x) = 1` by default.
+
+    .. math::
+
+        k(x, y) = \frac{1}{Z} \sum_{l \ge 0} \mu_l \sum_m Y_{lm}(x) Y_{lm}(y)
+        = \sum_l a_l P_{l,q}(\langle x, y\rangle), \qquad
+        \mu_l = \Big(\frac{2\nu}{\ell^2} + l(l+q-2)\Big)^{-\nu-(q-1)/2}, \quad a_l = N(q,l)\, \mu_l / Z,
+
+    :math:`Y_{lm}` orthonormal for the uniform probability measure, :math:`l(l+q-2)` the eigenvalues of the
+    Laplace–Beltrami operator of :math:`S^{q-1}` (dimension d = q - 1). ``nu = inf`` is the heat kernel
+    :math:`\mu_l = e^{-\ell^2 l(l+q-2)/2}` (:class:`HeatKernel` with ``time`` :math:`= \ell^2/2`). This is the
+    parameterisation of GeometricKernels (``MaternGeometricKernel`` on ``Hypersphere(dim=q-1)``, which uses the
+    exponent :math:`-\nu - d/2`), so both give the same kernel, here without truncating the series.
+    With ``normalize=True`` (default) :math:`Z = \sum_l N(q,l) \mu_l` (so :math:`\varphi(1) = 1`, the
+    "unit variance" of GeometricKernels); with ``normalize=False``, :math:`Z = 1`: the Mercer eigenvalues are exactly
+    :math:`\mu_l` and :math:`\varphi(1) = \sum_l N(q,l) \mu_l`, which under- or overflows float64 at large q
+    (:meth:`~DotProductKernel.log_spectrum` stays finite). Strictly positive definite on every sphere.
+
+    Parameters
+    ----------
+    nu : float
+        Smoothness, > 0, or ``math.inf`` (the heat kernel). The sample paths are :math:`\lceil\nu\rceil - 1` times
+        differentiable; :math:`\nu = 1/2, 3/2, 5/2` are the usual choices.
+    lengthscale : float or 0-d array
+        :math:`\ell > 0`. A torch (or jax) scalar is kept as it is: :meth:`~DotProductKernel.gram`,
+        :meth:`~DotProductKernel.profile` and :meth:`~DotProductKernel.derivative` are then differentiable in it
+        (first derivatives), and host methods read its current value.
+    normalize : bool
+        Divide by :math:`Z` so that :math:`k(x, x) = 1` (keyword-only).
+
+    Notes
+    -----
+    Accuracy: the spectrum is the closed form above (the coefficients to 1e-13 relative: the logarithms of
+    :math:`\mu_l` and of :math:`N(q,l)`, and :math:`Z` to the profile's accuracy). The profile is the head of the
+    series plus the asymptotics of its tail (see :mod:`dotkernels.kernels.matern`), with an absolute error bound of
+    1e-12 times :math:`\varphi(1)` on [-1, 1] (the bound of the summation, including rounding, is computed for each
+    (nu, lengthscale, q) and a :class:`SpectrumAccuracyWarning` states it where it exceeds 1e-12; it is reached
+    for nu >= 0.3 and lengthscale >= 0.1 at q <= 10, and wherever the spectrum decays fast at large q, with at most
+    16384 terms). Tested against mpmath (the circle's closed form by Poisson summation, and high-precision sums).
+
+    The lengthscale is learnable: with a torch scalar that requires grad, gradients reach it through the profile
+    (the derivative in :math:`c = 2\nu/\ell^2` is the same series with :math:`\nu + 1`, times :math:`-s`).
+
+    See Also
+    --------
+    HeatKernel : the limit nu -> inf, parameterised by the diffusion time.
+    DotProductKernel.eigenvalues : the Mercer eigenvalues :math:`a_l / N(q, l)` and their multiplicities.
+
+    References
+    ----------
+    .. [1] V. Borovitskiy, A. Terenin, P. Mostowsky and M. P. Deisenroth, "Matérn Gaussian processes on Riemannian
+       manifolds", NeurIPS 2020.
+    .. [2] E. E. Kummer, "Eine neue Methode, die numerischen Summen langsam convergirender Reihen zu berechnen",
+       J. Reine Angew. Math. 16, 1837 (the transformation of the tail).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> k = MaternKernel(nu=1.5, lengthscale=0.5)
+    >>> X = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    >>> K = k.gram(X)
+    >>> K[0, 0], bool(0 < K[0, 1] < 1)
+    (1.0, True)
+    >>> lam, mult = k.eigenvalues(2, q=3, return_multiplicities=True)
+    >>> mult.tolist()
+    [1, 3, 5]
+
+    A learnable lengthscale:
+
+    >>> import torch
+    >>> ell = torch.tensor(0.5, dtype=torch.float64, requires_grad=True)
+    >>> Kt = MaternKernel(nu=1.5, lengthscale=ell).gram(torch.from_numpy(X))
+    >>> Kt[0, 1].backward()
+    >>> bool(ell.grad > 0)
+    True
+    """
+
+    name = "matern"
+    dimension_dependent = True
+    lengthscale = Hyperparameter(positive=True)
+
+    def __init__(self, nu: float = 1.5, lengthscale: Any = 1.0, *, normalize: bool = True):
+        if isinstance(nu, str) and nu.strip().lower() in ("inf", "infinity"):
+            nu = math.inf
+        if isinstance(nu, bool) or not isinstance(nu, (int, float, np.integer, np.floating)):
+            raise TypeError(f"nu must be a positive real number or math.inf, got {nu!r}")
+        nu = float(nu)
+        if math.isnan(nu) or nu <= 0:
+            raise ValueError(f"nu must be > 0 (or math.inf for the heat kernel), got {nu}")
+        if not isinstance(normalize, (bool, np.bool_)):
+            raise TypeError(f"normalize must be a bool, got {normalize!r}")
+        self.nu = nu
+        self.lengthscale = lengthscale  # validated by the Hyperparameter descriptor
+        self.normalize = bool(normalize)
+        self.has_corner = nu < 1.0
+
+    def _params(self):
+        return (self.nu, self.lengthscale, self.normalize)
+
+    def _named_params(self):
+        return [("nu", self.nu), ("lengthscale", self.lengthscale)] + ([] if self.normalize else [("normalize", False)])
+
+    # ---- host side ----------------------------------------------------------------------------------------------
+    def _c(self) -> float:
+        return 2.0 * self.nu / self.lengthscale**2
+
+    def _plan(self, q: int, shift: int = 0) -> _Plan:
+        if math.isinf(self.nu):
+            return _heat_plan(0.5 * self.lengthscale**2, q)
+        plan = _matern_plan(self._c(), self.nu + shift, q)
+        if shift == 0 and plan.error > 1e-12 * plan.total:
+            warnings.warn(
+                f"{self!r} at q={q}: the profile is accurate to {plan.error / plan.total:.2g} of phi(1) only (the "
+                "tail of the series with the largest head summed, 16384 terms)",
+                SpectrumAccuracyWarning,
+                stacklevel=5,
+            )
+        return plan
+
+    def _log_mu(self, q: int, degrees: np.ndarray) -> np.ndarray:
+        lam = degrees * (degrees + q - 2.0)
+        if math.isinf(self.nu):
+            return -0.5 * self.lengthscale**2 * lam
+        return -(self.nu + 0.5 * (q - 1)) * np.log(self._c() + lam)
+
+    def _log_z(self, q: int) -> float:
+        plan = self._plan(q)
+        return plan.log_scale + math.log(plan.total)
+
+    def _log_spectrum(self, q, degree):
+        degrees = np.arange(degree + 1, dtype=np.float64)
+        log_a = log_harmonic_dimension(np.arange(degree + 1), q=q) + self._log_mu(q, degrees)
+        if self.normalize:
+            log_a = log_a - self._log_z(q)
+        return log_a, np.ones(degree + 1)
+
+    def _phi_at_one(self, q):
+        if self.normalize:
+            return 1.0
+        log_z = self._log_z(q)
+        return math.exp(log_z) if log_z < 709.0 else math.inf
+
+    def _log_phi_at_one(self, q):
+        return 0.0 if self.normalize else self._log_z(q)
+
+    def _uniform_mean_embedding(self, q):
+        return float(np.exp(self._log_spectrum(q, 0)[0][0]))
+
+    def _positive_semidefinite(self, q):
+        return True
+
+    def _strictly_positive_definite(self, q):
+        return True
+
+    # ---- profile ------------------------------------------------------------------------------------------------
+    def _evaluate(self, t, xp, q, derivative: bool):
+        evaluate = _plan_derivative if derivative else _plan_profile
+        plan = self._plan(q)
+        value = evaluate(plan, t, xp, q)
+        scale = 1.0 / plan.total if self.normalize else math.exp(plan.log_scale)
+        raw = hyperparameter_in(self.__dict__["_hyperparameters"]["lengthscale"], t, xp)
+        if isinstance(raw, float):
+            return value * scale
+        # a tensor lengthscale: value + (p - p0) dF/dp carries the first derivative in p (its value is unchanged)
+        if math.isinf(self.nu):
+            # the heat kernel's coefficients in the tensor's namespace: exact derivatives of every order
+            return self._heat_tensor(t, xp, q, raw, derivative)
+        s = self.nu + 0.5 * (q - 1)
+        c0 = self._c()
+        delta = 2.0 * self.nu / raw**2 - c0
+        shifted = self._plan(q, shift=1)
+        ratio = -s * math.exp(shifted.log_scale - plan.log_scale)
+        d_value = evaluate(shifted, t, xp, q) * ratio  # dF/dc in the plan's units
+        numerator = value + delta * d_value
+        if not self.normalize:
+            return numerator * math.exp(plan.log_scale)
+        return numerator / (plan.total + delta * (shifted.total * ratio))
+
+    def _heat_tensor(self, t, xp, q, raw, derivative):
+        plan = self._plan(q)
+        L = plan.head.size - 1
+        degrees = np.arange(L + 1, dtype=np.float64)
+        lam = xp.asarray(degrees * (degrees + q - 2.0), dtype=t.dtype, device=_device(t))
+        log_n = xp.asarray(
+            log_harmonic_dimension(np.arange(L + 1), q=q) - plan.log_scale, dtype=t.dtype, device=_device(t)
+        )
+        coef = xp.exp(log_n - 0.5 * raw**2 * lam)
+        if derivative:
+            l = xp.asarray(degrees[1:], dtype=t.dtype, device=_device(t))
+            value = (
+                legendre_series(coef[1:] * (l * (l + (q - 2)) / (q - 1)), t, q=q + 2, validate=False)
+                if L
+                else (xp.zeros_like(t))
+            )
+        else:
+            value = legendre_series(coef, t, q=q, validate=False)
+        if self.normalize:
+            return value / xp.sum(coef)
+        return value * math.exp(plan.log_scale)
+
+    def _profile(self, t, xp, q):
+        return self._evaluate(t, xp, q, derivative=False)
+
+    def _derivative(self, t, xp, q):
+        return self._evaluate(t, xp, q, derivative=True)
+
+    def _spectrum_error(self, q, degree):
+        rel = 1e-13 + (self._plan(q).error / self._plan(q).total if self.normalize else 0.0)
+        return rel * np.abs(self.spectrum(degree, q=q))
+
+
+def _device(x: Any) -> Any:
+    import array_api_compat
+
+    return array_api_compat.device(x)
