@@ -205,6 +205,10 @@ class DotProductKernel:
         rtol = np.maximum(self.spectrum_rtol, 5e-16 * log_harmonic_dimension(np.arange(degree + 1), q=q))
         return rtol * np.abs(self.spectrum(degree, q=q))
 
+    def _hyper(self, name: str, t: Any, xp: Any) -> Any:
+        """The hyperparameter ``name`` for arithmetic with ``t``: its tensor (same library) or its float value."""
+        return hyperparameter_in(self.__dict__["_hyperparameters"][name], t, xp)
+
     def _tensor_hyperparameters(self) -> bool:
         return any(not isinstance(v, float) for v in self.__dict__.get("_hyperparameters", {}).values())
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._validate import check_degree, check_real
+from .._validate import check_degree
 from ..gegenbauer import derivative_coefficients, legendre_series
-from ._base import DotProductKernel, log_abs_sign
+from ._base import DotProductKernel, Hyperparameter, log_abs_sign
 
 __all__ = ["ScaledKernel", "SumKernel", "TruncatedKernel"]
 
@@ -101,11 +101,12 @@ class ScaledKernel(DotProductKernel):
     """
 
     name = "scaled"
+    c = Hyperparameter(positive=True)
 
     def __init__(self, c: float, kernel: DotProductKernel):
         if not isinstance(kernel, DotProductKernel):
             raise TypeError(f"kernel must be a DotProductKernel, got {type(kernel).__name__}")
-        self.c = check_real(c, "c", positive=True)
+        self.c = c  # a float, or a torch/jax scalar (learnable): see Hyperparameter
         self.kernel = kernel
         self.dimension_dependent = kernel.dimension_dependent
         self.has_corner = kernel.has_corner
@@ -120,10 +121,10 @@ class ScaledKernel(DotProductKernel):
         return f"{self.c!r} * ({inner})" if isinstance(self.kernel, SumKernel) else f"{self.c!r} * {inner}"
 
     def _profile(self, t, xp, q):
-        return self.c * self.kernel._profile(t, xp, q)
+        return self._hyper("c", t, xp) * self.kernel._profile(t, xp, q)
 
     def _derivative(self, t, xp, q):
-        return self.c * self.kernel._derivative(t, xp, q)
+        return self._hyper("c", t, xp) * self.kernel._derivative(t, xp, q)
 
     def _phi_at_one(self, q):
         return self.c * self.kernel._phi_at_one(q)

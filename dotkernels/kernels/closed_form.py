@@ -15,8 +15,8 @@ from scipy.special import bernoulli, gammaln, ive, logsumexp, roots_legendre
 
 from .._validate import check_integer, check_real
 from ..gegenbauer import log_harmonic_dimension
-from ..special import log_gamma_ratio, log_iv, log_rising
-from ._base import DotProductKernel
+from ..special import log_gamma_ratio, log_iv, log_ive_hankel, log_rising
+from ._base import DotProductKernel, Hyperparameter
 
 __all__ = [
     "ArcCosineKernel",
@@ -38,7 +38,9 @@ _IVE_MAX_ORDER = 150.0
 _LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
 
 
-def log_gaussian_lambda(gamma: np.ndarray, q: int, degrees: np.ndarray, *, scaled: bool = True) -> np.ndarray:
+def log_gaussian_lambda(
+    gamma: np.ndarray, q: int, degrees: np.ndarray, *, scaled: bool = True, with_magnitude: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     r"""``log lambda_l`` of :math:`e^{-2\gamma(1-t)}` in dimension q, broadcast over ``gamma`` (> 0) and ``degrees``.
 
     With ``scaled=False``, of :math:`e^{2\gamma t}` instead (the same without the factor :math:`e^{-2\gamma}`).
@@ -50,12 +52,15 @@ def log_gaussian_lambda(gamma: np.ndarray, q: int, degrees: np.ndarray, *, scale
 
     The hypergeometric series (positive terms) is summed where :math:`\gamma^2 \le 50 (l + q/2) + 1000`, free of
     the cancellation between :math:`\ln\Gamma(q/2)` and :math:`\ln I_\nu` at large q; beyond, ``ive`` (orders
-    below 150: scaled, no cancellation) or :func:`~dotkernels.special.log_iv`.
+    below 150: scaled, no cancellation) or :func:`~dotkernels.special.log_iv`. With ``with_magnitude``, also the
+    sum of the absolute values of the logarithms combined (the scale of the result's rounding error).
     """
     gamma, degrees = np.broadcast_arrays(np.asarray(gamma, dtype=np.float64), np.asarray(degrees, dtype=np.float64))
     b = degrees + 0.5 * q
-    z = gamma * gamma
+    with np.errstate(over="ignore"):  # gamma > 1e154: z = inf takes the Bessel route, as it should
+        z = gamma * gamma
     out = np.empty(b.shape, dtype=np.float64)
+    magnitude = np.empty(b.shape, dtype=np.float64)
     series = z <= 50.0 * b + 1000.0
     if np.any(series):
         bs, zs = b[series], z[series]
@@ -69,34 +74,32 @@ def log_gaussian_lambda(gamma: np.ndarray, q: int, degrees: np.ndarray, *, scale
             if np.all((term <= 1e-17 * total) | (zs < 1e-300)) and np.all(zs < (bs + k) * (k + 1)):
                 break
         ls, gs = degrees[series], gamma[series]
-        out[series] = ls * np.log(gs) - log_rising(0.5 * q, ls) + np.log(total) - (2.0 * gs if scaled else 0.0)
+        parts = (ls * np.log(gs), log_rising(0.5 * q, ls), np.log(total), (2.0 * gs if scaled else 0.0 * gs))
+        out[series] = parts[0] - parts[1] + parts[2] - parts[3]
+        # each term of the series carries ~3 roundings per step of its recurrence: k steps, counted as k units
+        magnitude[series] = sum(np.abs(x) for x in parts) + k
     bessel = ~series
     if np.any(bessel):
-        nu, x = b[bessel] - 1.0, 2.0 * gamma[bessel]
+        with np.errstate(over="ignore"):
+            nu, x = b[bessel] - 1.0, 2.0 * gamma[bessel]
         vals = np.full(nu.shape, np.nan)
         small = nu < _IVE_MAX_ORDER
         with np.errstate(divide="ignore", under="ignore"):
             vals[small] = np.log(ive(nu[small], x[small]))
         # scipy's ive returns NaN beyond x ~ 1e9; there x >> nu^2 and Hankel's expansion converges at once
-        huge = small & np.isnan(vals) & (x > 1e3 * (nu + 1.0) ** 2)
-        vals[huge] = _log_ive_hankel(nu[huge], x[huge])
+        huge = np.isnan(vals) & (x > 1e3 * (nu + 1.0) ** 2)
+        vals[huge] = log_ive_hankel(nu[huge], x[huge])
+        # 2 gamma beyond float64 (gamma > 9e307): Hankel's leading term, the others are below 1e-290 relative
+        vals[np.isinf(x)] = -0.5 * (math.log(4.0 * math.pi) + np.log(gamma[bessel][np.isinf(x)]))
         bad = ~np.isfinite(vals) | (vals < -600.0)
         vals[bad] = log_iv(nu[bad], x[bad]) - x[bad]
         if not scaled:
             vals = vals + x
-        out[bessel] = math.lgamma(0.5 * q) - (0.5 * q - 1.0) * np.log(gamma[bessel]) + vals
-    return out
-
-
-def _log_ive_hankel(nu: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """log(I_nu(x) e^-x) by Hankel's expansion (DLMF 10.40.1) for x >= 1e3 (nu + 1)^2, five terms."""
-    mu = 4.0 * nu * nu
-    term = np.ones_like(x)
-    total = np.ones_like(x)
-    for k in range(1, 6):
-        term = -term * (mu - (2 * k - 1) ** 2) / (8.0 * k * x)
-        total = total + term
-    return np.log(total) - 0.5 * np.log(2.0 * math.pi * x)
+        power = (0.5 * q - 1.0) * np.log(gamma[bessel])
+        out[bessel] = math.lgamma(0.5 * q) - power + vals
+        # the Bessel function's own relative error (scipy's ive, the Debye expansion) counted as 100 units
+        magnitude[bessel] = abs(math.lgamma(0.5 * q)) + np.abs(power) + np.abs(vals) + (x if not scaled else 0.0) + 100
+    return (out, magnitude) if with_magnitude else out
 
 
 def log_monomial_lambda(j: np.ndarray, degrees: np.ndarray, q: int) -> np.ndarray:
@@ -112,19 +115,28 @@ def log_monomial_lambda(j: np.ndarray, degrees: np.ndarray, q: int) -> np.ndarra
     return out
 
 
+def log_monomial_magnitude(j: np.ndarray, degrees: np.ndarray, q: int) -> np.ndarray:
+    """Sum of the absolute values of the logarithms combined in :func:`log_monomial_lambda` (0 where it is -inf)."""
+    j, ll = np.broadcast_arrays(np.asarray(j, dtype=np.float64), np.asarray(degrees, dtype=np.float64))
+    half = np.maximum(j - ll, 0.0) / 2
+    return (
+        gammaln(j + 1) + j * math.log(2.0) + gammaln(half + 1) + np.abs(log_rising(q / 2, np.maximum(j + ll, 0.0) / 2))
+    )
+
+
 _BERNOULLI = bernoulli(14)
 
 
 def _log_gamma_shift(z: np.ndarray, a: float) -> np.ndarray:
-    r""":math:`\ln\Gamma(z + a) - \ln\Gamma(z)` for exactly representable z and a shift a >= 0 given apart.
+    r""":math:`\ln\Gamma(z + a) - \ln\Gamma(z)` for exactly representable z > 0 and a shift a > -z given apart.
 
     Forming z + a first rounds it, an error of ulp(z) times :math:`\psi(z)` (3e-13 at z = 512, 8e-11 at z = 32768);
-    for z >= 30 and a <= z / 8 the expansion :math:`a \ln z + \sum_{k \ge 2} (-1)^k (B_k(a) - B_k) /
+    for z >= 30 and |a| <= z / 8 the expansion :math:`a \ln z + \sum_{k \ge 2} (-1)^k (B_k(a) - B_k) /
     (k (k-1) z^{k-1})` (DLMF 5.11.8) avoids it (13 terms: below 1e-17 relative); elsewhere the plain difference.
     """
     z = np.asarray(z, dtype=np.float64)
     out = np.asarray(log_gamma_ratio(z + a, z), dtype=np.float64).copy()
-    big = (z >= 30.0) & (a <= z / 8.0)
+    big = (z >= 30.0) & (abs(a) <= z / 8.0)
     if np.any(big):
         zb = z[big]
         total = a * np.log(zb)
@@ -135,6 +147,29 @@ def _log_gamma_shift(z: np.ndarray, a: float) -> np.ndarray:
     return out
 
 
+#: rounding of a coefficient formed in log space: its relative error is at most this many eps per unit of the
+#: magnitude M_l of the logarithms summed (``_log_magnitude``), held against mpmath on dense grids
+ROUNDING_EPS_PER_UNIT = 2.0
+_EPS = float(np.finfo(np.float64).eps)
+
+
+class _LogSpaceKernel(DotProductKernel):
+    r"""A family whose :math:`\ln|a_l|` is a sum of logarithms: its error bound is proportional to their size."""
+
+    def _log_magnitude(self, q: int, degree: int) -> np.ndarray:
+        """M_l: the sum of the absolute values of the logarithms that form ln|a_l|, ln N(q, l) included."""
+        raise NotImplementedError
+
+    def _spectrum_error(self, q, degree):
+        relative = np.maximum(self.spectrum_rtol, ROUNDING_EPS_PER_UNIT * _EPS * self._log_magnitude(q, degree))
+        return relative * np.abs(self.spectrum(degree, q=q))
+
+
+def _exp_or_inf(log_value: float) -> float:
+    """exp(log_value), +inf beyond float64's range (the public phi_at_one warns and points to log_phi_at_one)."""
+    return math.exp(log_value) if log_value < _LOG_FLOAT_MAX else math.inf
+
+
 def _check_rho(rho: float) -> float:
     return check_real(rho, "rho", nonnegative=True, below=1.0)
 
@@ -143,7 +178,7 @@ def _positive_sign(log_a: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(log_a), 1.0, 0.0)
 
 
-class ExponentialKernel(DotProductKernel):
+class ExponentialKernel(_LogSpaceKernel):
     r"""Exponential kernel :math:`\varphi(t) = e^{\kappa t}`, kappa > 0 (the von Mises–Fisher kernel).
 
     Spectrum: :math:`a_l = N(q,l)\, \Gamma(q/2) (2/\kappa)^{q/2-1} I_{l+q/2-1}(\kappa)` (q = 2: :math:`2 I_l`);
@@ -160,9 +195,10 @@ class ExponentialKernel(DotProductKernel):
     """
 
     name = "exponential"
+    kappa = Hyperparameter(positive=True)
 
     def __init__(self, kappa: float = 1.0):
-        self.kappa = check_real(kappa, "kappa", positive=True)
+        self.kappa = kappa  # a float, or a torch/jax scalar (learnable): see Hyperparameter
 
     def _params(self):
         return (self.kappa,)
@@ -171,18 +207,27 @@ class ExponentialKernel(DotProductKernel):
         return [("kappa", self.kappa)]
 
     def _profile(self, t, xp, q):
-        return xp.exp(self.kappa * t)
+        return xp.exp(self._hyper("kappa", t, xp) * t)
 
     def _derivative(self, t, xp, q):
-        return self.kappa * xp.exp(self.kappa * t)
+        kappa = self._hyper("kappa", t, xp)
+        return kappa * xp.exp(kappa * t)
 
     def _phi_at_one(self, q):
-        return math.exp(self.kappa)
+        return _exp_or_inf(self.kappa)
+
+    def _log_phi_at_one(self, q):
+        return self.kappa
 
     def _log_spectrum(self, q, degree):
         degrees = np.arange(degree + 1)
         log_lam = log_gaussian_lambda(0.5 * self.kappa, q, degrees, scaled=False)
         return log_harmonic_dimension(degrees, q=q) + log_lam, np.ones(degree + 1)
+
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1)
+        _, magnitude = log_gaussian_lambda(0.5 * self.kappa, q, degrees, scaled=False, with_magnitude=True)
+        return log_harmonic_dimension(degrees, q=q) + magnitude
 
     def _positive_semidefinite(self, q):
         return True
@@ -191,7 +236,7 @@ class ExponentialKernel(DotProductKernel):
         return True
 
 
-class GaussianKernel(DotProductKernel):
+class GaussianKernel(_LogSpaceKernel):
     r"""Gaussian kernel :math:`\exp(-\gamma \|x - y\|^2) = \varphi(t) = e^{-2\gamma(1 - t)}`, gamma > 0.
 
     :math:`a_l = N(q,l)\, \Gamma(q/2)\, \gamma^{-(q/2-1)}\, \mathrm{ive}(l+q/2-1, 2\gamma)`; uniform mean embedding
@@ -209,9 +254,10 @@ class GaussianKernel(DotProductKernel):
     """
 
     name = "gaussian"
+    gamma = Hyperparameter(positive=True)
 
     def __init__(self, gamma: float = 1.0):
-        self.gamma = check_real(gamma, "gamma", positive=True)
+        self.gamma = gamma  # a float, or a torch/jax scalar (learnable): see Hyperparameter
 
     def _params(self):
         return (self.gamma,)
@@ -220,10 +266,11 @@ class GaussianKernel(DotProductKernel):
         return [("gamma", self.gamma)]
 
     def _profile(self, t, xp, q):
-        return xp.exp(-2.0 * self.gamma * (1.0 - t))
+        return xp.exp(-2.0 * self._hyper("gamma", t, xp) * (1.0 - t))
 
     def _derivative(self, t, xp, q):
-        return 2.0 * self.gamma * xp.exp(-2.0 * self.gamma * (1.0 - t))
+        gamma = self._hyper("gamma", t, xp)
+        return 2.0 * gamma * xp.exp(-2.0 * gamma * (1.0 - t))
 
     def _phi_at_one(self, q):
         return 1.0
@@ -233,6 +280,11 @@ class GaussianKernel(DotProductKernel):
         log_a = log_harmonic_dimension(degrees, q=q) + log_gaussian_lambda(self.gamma, q, degrees)
         return log_a, np.ones(degree + 1)
 
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1)
+        _, magnitude = log_gaussian_lambda(self.gamma, q, degrees, with_magnitude=True)
+        return log_harmonic_dimension(degrees, q=q) + magnitude
+
     def _positive_semidefinite(self, q):
         return True
 
@@ -240,7 +292,7 @@ class GaussianKernel(DotProductKernel):
         return True
 
 
-class MonomialKernel(DotProductKernel):
+class MonomialKernel(_LogSpaceKernel):
     r"""Monomial kernel :math:`\varphi(t) = t^p`, p a non-negative integer.
 
     :math:`\lambda_l = p!\,\Gamma(q/2) / (2^p ((p-l)/2)!\,\Gamma((p+l+q)/2))` for l <= p with p - l even, else 0;
@@ -279,11 +331,15 @@ class MonomialKernel(DotProductKernel):
         log_a = log_harmonic_dimension(degrees, q=q) + log_monomial_lambda(self.p, degrees, q)
         return log_a, _positive_sign(log_a)
 
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1)
+        return log_harmonic_dimension(degrees, q=q) + log_monomial_magnitude(self.p, degrees, q)
+
     def _positive_semidefinite(self, q):
         return True
 
 
-class PolynomialKernel(DotProductKernel):
+class PolynomialKernel(_LogSpaceKernel):
     r"""Polynomial kernel :math:`\varphi(t) = (c + t)^p`, c >= 0, p a non-negative integer.
 
     :math:`\lambda_l = \sum_j \binom{p}{j} c^{p-j} \lambda_l(t^j)`, a sum of non-negative terms done in log space.
@@ -296,10 +352,11 @@ class PolynomialKernel(DotProductKernel):
     """
 
     name = "polynomial"
+    c = Hyperparameter(nonnegative=True)
 
     def __init__(self, p: int = 2, c: float = 1.0):
         self.p = check_integer(p, "p", minimum=0, requirement="a non-negative integer")
-        self.c = check_real(c, "c", nonnegative=True)
+        self.c = c  # a float, or a torch/jax scalar (learnable): see Hyperparameter
         self.degree = self.p
 
     def _params(self):
@@ -309,29 +366,54 @@ class PolynomialKernel(DotProductKernel):
         return [("p", self.p), ("c", self.c)]
 
     def _profile(self, t, xp, q):
-        return (self.c + t) ** self.p if self.p else xp.ones_like(t)
+        return (self._hyper("c", t, xp) + t) ** self.p if self.p else xp.ones_like(t)
 
     def _derivative(self, t, xp, q):
-        return self.p * (self.c + t) ** (self.p - 1) if self.p > 1 else xp.full_like(t, float(self.p))
+        if self.p <= 1:
+            return xp.full_like(t, float(self.p))
+        return self.p * (self._hyper("c", t, xp) + t) ** (self.p - 1)
 
     def _phi_at_one(self, q):
-        return (self.c + 1.0) ** self.p
+        return _exp_or_inf(self._log_phi_at_one(q))
+
+    def _log_phi_at_one(self, q):
+        return self.p * math.log1p(self.c)
+
+    def _terms(self, q: int, degrees: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ln of the terms C(p, j) c^(p-j) lambda_l(t^j) (rows j, columns l) and the sizes of their logarithms."""
+        j = np.arange(self.p + 1, dtype=np.float64)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_binom = gammaln(self.p + 1) - gammaln(j + 1) - gammaln(self.p - j + 1)
+            log_c = (self.p - j) * np.log(self.c) if self.c > 0 else np.where(j == self.p, 0.0, -np.inf)
+            terms = (log_binom + log_c)[:, None] + log_monomial_lambda(j[:, None], degrees[None, :], q)
+            sizes = (
+                gammaln(self.p + 1)
+                + gammaln(j + 1)
+                + gammaln(self.p - j + 1)
+                + np.where(np.isfinite(log_c), np.abs(log_c), 0)
+            )[:, None] + log_monomial_magnitude(j[:, None], degrees[None, :], q)
+        return terms, sizes
 
     def _log_spectrum(self, q, degree):
         degrees = np.arange(degree + 1)
-        j = np.arange(self.p + 1, dtype=np.float64)
-        with np.errstate(divide="ignore"):
-            log_binom = gammaln(self.p + 1) - gammaln(j + 1) - gammaln(self.p - j + 1)
-            log_c = (self.p - j) * np.log(self.c) if self.c > 0 else np.where(j == self.p, 0.0, -np.inf)
-        terms = (log_binom + log_c)[:, None] + log_monomial_lambda(j[:, None], degrees[None, :], q)
+        terms, _ = self._terms(q, degrees)
         log_a = log_harmonic_dimension(degrees, q=q) + logsumexp(terms, axis=0)
         return log_a, _positive_sign(log_a)
+
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1)
+        terms, sizes = self._terms(q, degrees)
+        total = logsumexp(terms, axis=0)
+        with np.errstate(invalid="ignore"):
+            weights = np.where(np.isfinite(total), np.exp(terms - np.where(np.isfinite(total), total, 0.0)), 0.0)
+        # first-order rounding of a log-sum-exp: the weighted mean size of its terms, plus the sum's own rounding
+        return log_harmonic_dimension(degrees, q=q) + np.sum(weights * sizes, axis=0) + np.log1p(self.p)
 
     def _positive_semidefinite(self, q):
         return True
 
 
-class PoissonKernel(DotProductKernel):
+class PoissonKernel(_LogSpaceKernel):
     r"""Poisson kernel :math:`\varphi(t) = (1 - \rho^2) / (1 - 2 \rho t + \rho^2)^{q/2}`, 0 <= rho < 1.
 
     :math:`\lambda_l = \rho^l`, so :math:`a_l = N(q,l)\, \rho^l` and :math:`a_0 = 1`. Dimension dependent; its value
@@ -379,9 +461,13 @@ class PoissonKernel(DotProductKernel):
         return q * r * self._profile(t, xp, q) / (1.0 - 2.0 * r * t + r * r)
 
     def _phi_at_one(self, q):
-        # beyond float64's range (e.g. rho = 1/2 at q = 8192) the value is +inf, as IEEE arithmetic rounds it
-        log_value = math.log1p(self.rho) - (q - 1) * math.log1p(-self.rho) + self._log_scale(q)
-        return math.exp(log_value) if log_value < _LOG_FLOAT_MAX else math.inf
+        # beyond float64's range (e.g. rho = 1/2 at q = 8192) the value is +inf (phi_at_one warns)
+        return 1.0 if self.normalized else _exp_or_inf(self._log_phi_at_one(q))
+
+    def _log_phi_at_one(self, q):
+        if self.normalized:
+            return 0.0
+        return math.log1p(self.rho) - (q - 1) * math.log1p(-self.rho)
 
     def _uniform_mean_embedding(self, q):
         return math.exp(self._log_scale(q))
@@ -394,6 +480,11 @@ class PoissonKernel(DotProductKernel):
         log_a = log_harmonic_dimension(degrees, q=q) + log_l + self._log_scale(q)
         return log_a, _positive_sign(log_a)
 
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1)
+        log_rho = abs(math.log(self.rho)) if self.rho > 0 else 0.0
+        return log_harmonic_dimension(degrees, q=q) + degrees * log_rho + abs(self._log_scale(q)) + 1.0
+
     def _positive_semidefinite(self, q):
         return True
 
@@ -401,7 +492,7 @@ class PoissonKernel(DotProductKernel):
         return self.rho > 0
 
 
-class GeneratingFunctionKernel(DotProductKernel):
+class GeneratingFunctionKernel(_LogSpaceKernel):
     r"""Gegenbauer generating function :math:`\varphi(t) = (1 - 2 \rho t + \rho^2)^{-(q-2)/2}`, 0 <= rho < 1.
 
     The generating function of :math:`C_l^{(q-2)/2}`, so :math:`a_l = \binom{l+q-3}{l} \rho^l`. In terms of the
@@ -436,7 +527,10 @@ class GeneratingFunctionKernel(DotProductKernel):
         return (q - 2) * r * xp.exp(-0.5 * q * xp.log(1 - 2 * r * t + r * r))
 
     def _phi_at_one(self, q):
-        return math.exp(-(q - 2) * math.log1p(-self.rho))
+        return _exp_or_inf(self._log_phi_at_one(q))
+
+    def _log_phi_at_one(self, q):
+        return -(q - 2) * math.log1p(-self.rho)
 
     def _uniform_mean_embedding(self, q):
         return 1.0
@@ -448,9 +542,26 @@ class GeneratingFunctionKernel(DotProductKernel):
             if q == 2:
                 log_binom = np.where(degrees == 0, 0.0, -np.inf)
             else:
-                log_binom = log_rising(q - 2, degrees) - gammaln(degrees + 1)
+                # ln C(l + q - 3, l): the difference of the smaller lgamma pair, so that nothing large cancels
+                log_binom = np.where(
+                    degrees <= q - 2,
+                    log_rising(q - 2, degrees) - gammaln(degrees + 1),
+                    log_gamma_ratio(degrees + q - 2, degrees + 1) - math.lgamma(q - 2),
+                )
         log_a = log_binom + np.concatenate([[0.0], degrees[1:] * log_rho])
         return log_a, _positive_sign(log_a)
+
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1, dtype=np.float64)
+        log_rho = abs(math.log(self.rho)) if self.rho > 0 else 0.0
+        if q == 2:
+            return np.ones(degree + 1)
+        binom = np.where(
+            degrees <= q - 2,
+            np.abs(log_rising(q - 2, degrees)) + gammaln(degrees + 1),
+            np.abs(log_gamma_ratio(degrees + q - 2, degrees + 1)) + abs(math.lgamma(q - 2)),
+        )
+        return binom + degrees * log_rho + 1.0
 
     def _positive_semidefinite(self, q):
         return True
@@ -465,7 +576,7 @@ _PANEL_WIDTH = 2.0
 _PANEL_NODES, _PANEL_WEIGHTS = roots_legendre(24)
 
 
-class InverseMultiquadricKernel(DotProductKernel):
+class InverseMultiquadricKernel(_LogSpaceKernel):
     r"""Inverse multiquadric kernel :math:`(c^2 + \|x - y\|^2)^{-\beta} = (c^2 + 2 - 2t)^{-\beta}`, c > 0, beta > 0.
 
     A mixture of Gaussian kernels,
@@ -513,7 +624,10 @@ class InverseMultiquadricKernel(DotProductKernel):
         return 2.0 * self.beta * xp.exp(-(self.beta + 1.0) * xp.log(self.c**2 + 2.0 - 2.0 * t))
 
     def _phi_at_one(self, q):
-        return self.c ** (-2.0 * self.beta)
+        return _exp_or_inf(self._log_phi_at_one(q))
+
+    def _log_phi_at_one(self, q):
+        return -2.0 * self.beta * math.log(self.c)
 
     def _log_spectrum(self, q, degree):
         degrees = np.arange(degree + 1, dtype=np.float64)
@@ -530,10 +644,15 @@ class InverseMultiquadricKernel(DotProductKernel):
         {}_2F_1(\tfrac{\beta+l}{2}, \tfrac{\beta+l+1}{2}; l + \tfrac q2; u^2)`; the terms decay like
         :math:`m^{\beta - (q+1)/2} u^{2m}`: fast at large q or large c, slowly for small q and c -> 0.
         """
-        beta, c2 = self.beta, self.c * self.c
-        s = c2 + 2.0
-        r = 2.0 / (s + math.sqrt(s * s - 4.0))
-        log_u = math.log(2.0 * r) - math.log1p(r * r)
+        beta, c = self.beta, self.c
+        # r = 2 / (c^2 + 2 + sqrt((c^2 + 2)^2 - 4)) = 2 / (c^2 + 2 + c sqrt(c^2 + 4)), in log space for large c
+        if c <= 1.0:
+            log_r = math.log(2.0 / (c * c + 2.0 + c * math.hypot(c, 2.0)))
+        else:
+            w = 2.0 / c
+            log_r = math.log(2.0) - 2.0 * math.log(c) - math.log1p(0.5 * w * w + math.hypot(1.0, w))
+        r = math.exp(log_r)
+        log_u = math.log(2.0) + log_r - math.log1p(r * r)
         z = math.exp(2.0 * log_u)
         a, b, cc = (beta + degrees) / 2, (beta + degrees + 1) / 2, degrees + q / 2
         term = np.ones_like(degrees)
@@ -555,7 +674,7 @@ class InverseMultiquadricKernel(DotProductKernel):
                 log_scale[big] += 200 * math.log(10.0)
             if np.all(done):
                 break
-        log_pref = beta * math.log(r) - beta * math.log1p(r * r) + degrees * (log_u - math.log(2.0))
+        log_pref = beta * log_r - beta * math.log1p(r * r) + degrees * (log_u - math.log(2.0))
         log_lam = log_pref + log_rising(beta, degrees) - log_rising(q / 2, degrees) + np.log(total) + log_scale
         return log_lam, done
 
@@ -580,6 +699,23 @@ class InverseMultiquadricKernel(DotProductKernel):
         tail = e * math.log(s0) - np.log(e) + np.log1p(-(2.0 + c2) * s0 * e / (e + 1.0)) - log_rising(q / 2, degrees)
         return np.logaddexp(body, tail) - math.lgamma(beta)
 
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1, dtype=np.float64)
+        log_abs, _ = self.log_spectrum(degree, q=q)
+        log_n = log_harmonic_dimension(degrees, q=q)
+        # the hypergeometric route: prefactors, two rising factorials, the positive series (up to 3000 terms) or
+        # the mixture quadrature; both bounded by the sizes of the logarithms of the Gaussian-series route
+        c2 = self.c * self.c
+        return (
+            2.0 * log_n
+            + np.abs(log_abs)
+            + np.abs(log_rising(self.beta, degrees))
+            + np.abs(log_rising(q / 2, degrees))
+            + degrees * abs(math.log(2.0 + c2))
+            + self.beta * abs(math.log(2.0 + c2))
+            + 200.0
+        )
+
     def _positive_semidefinite(self, q):
         return True
 
@@ -587,7 +723,7 @@ class InverseMultiquadricKernel(DotProductKernel):
         return True
 
 
-class DistanceKernel(DotProductKernel):
+class DistanceKernel(_LogSpaceKernel):
     r"""Distance (Riesz / energy) kernel :math:`\varphi(t) = -\|x - y\|^{s} = -(2 - 2t)^{s/2}`, s > 0.
 
     With a = s/2: :math:`\lambda_l(\|x-y\|^{s}) = (-a)_l\, 4^a\, \Gamma(a + \tfrac{q-1}{2})\, \Gamma(q-1) /
@@ -625,28 +761,62 @@ class DistanceKernel(DotProductKernel):
     def _phi_at_one(self, q):
         return 0.0
 
-    def _log_spectrum(self, q, degree):
+    def _log_lambda(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        r"""(ln|lambda_l|, sign of (-a)_l, magnitude of the logarithms combined) for l = 0..degree.
+
+        :math:`|(-a)_l| = \Gamma(a+1)/\Gamma(a+1-m)\cdot\Gamma(l-a)/\Gamma(m-a)` with m = min(l, ceil(a))
+        factors of sign -1 (no running sum of logarithms). Then either
+        :math:`\Gamma(l-a)/\Gamma(m-a) / ((q-1)_l\, \Gamma(a+l+q-1)/\Gamma(l+q-1))` (rising factorials, for l
+        small against q) or :math:`\Gamma(q-1)/\Gamma(m-a) \cdot \Gamma(l-a)/\Gamma(a+l+q-1)` (one ratio of
+        nearby Gamma functions, for l large against q), whichever combines smaller logarithms.
+        """
         a = 0.5 * self.s
         degrees = np.arange(degree + 1, dtype=np.float64)
-        factors = np.arange(degree, dtype=np.float64) - a  # (-a)_l = prod_{j<l} (j - a)
-        with np.errstate(divide="ignore"):
-            log_poch = np.concatenate([[0.0], np.cumsum(np.log(np.abs(factors)))])
-        sign_poch = np.concatenate([[1.0], np.cumprod(np.sign(factors))])
-        # Gamma(a + (q-1)/2) / Gamma((q-1)/2) and Gamma(a + l + q - 1) / Gamma(q - 1) with the shift a kept apart
-        log_lambda = (
-            log_poch
-            + a * math.log(4.0)
-            + _log_gamma_shift(np.array([(q - 1) / 2]), a)[0]
-            - _log_gamma_shift(degrees + q - 1, a)
-            - log_rising(q - 1, degrees)
-        )
-        return log_harmonic_dimension(degrees, q=q) + log_lambda, -sign_poch  # the kernel is MINUS the power
+        top = math.ceil(a)
+        m = np.minimum(degrees, top)
+        sign = np.where(m % 2 == 1, -1.0, 1.0)
+        out = np.full(degree + 1, -np.inf)
+        magnitude = np.ones(degree + 1)
+        # integer a: (-a)_l = 0 beyond l = a (a polynomial); (m - a) = 0 there
+        live = ~((degrees > a) & (m - a == 0))
+        ll, mm = degrees[live], m[live]
+        head = log_gamma_ratio(a + 1.0, a + 1.0 - mm)  # a (a - 1) ... (a - m + 1)
+        beyond = ll > mm
+        constant = a * math.log(4.0) + float(_log_gamma_shift(np.array([(q - 1) / 2]), a)[0])
+        # l - a and l + q - 1 + a are never formed (their rounding, ulp(l) psi(l), would be 1e-12 at l ~ 1500):
+        # ln Gamma(l - a) = ln Gamma(l) + shift(l, -a), ln Gamma(l + q - 1 + a) = ln Gamma(l + q - 1) + shift(., a)
+        safe_l = np.where(beyond, ll, 1.0)
+        down = np.zeros_like(ll)
+        down[beyond] = _log_gamma_shift(ll[beyond], -a)
+        shift = _log_gamma_shift(ll + q - 1, a)
+        rising = log_rising(q - 1, ll)
+        lg_mm = np.where(beyond, gammaln(np.where(beyond, mm - a, 1.0)), 0.0)
+        # (m - a)_(l - m) / (q - 1)_l / (Gamma(a + l + q - 1) / Gamma(l + q - 1))
+        rest = np.where(beyond, log_gamma_ratio(safe_l, np.where(beyond, mm - a, 1.0)), 0.0)
+        first = rest + down - rising - shift
+        size_first = np.abs(rest) + np.abs(down) + np.abs(rising) + np.abs(shift)
+        # Gamma(q - 1) / Gamma(m - a) * Gamma(l - a) / Gamma(a + l + q - 1)
+        between = log_rising(safe_l, q - 1)  # ln Gamma(l + q - 1) - ln Gamma(l)
+        ratio = down - between - shift + math.lgamma(q - 1) - lg_mm
+        size_second = np.abs(down) + np.abs(between) + np.abs(shift) + abs(math.lgamma(q - 1)) + np.abs(lg_mm)
+        use_ratio = beyond & (size_second < size_first)
+        out[live] = head + constant + np.where(use_ratio, ratio, first)
+        magnitude[live] = np.abs(head) + abs(constant) + np.where(use_ratio, size_second, size_first) + 1.0
+        return out, np.where(live, sign, 0.0), magnitude
+
+    def _log_spectrum(self, q, degree):
+        log_lambda, sign, _ = self._log_lambda(q, degree)
+        log_a = log_harmonic_dimension(np.arange(degree + 1), q=q) + log_lambda
+        return log_a, -sign  # the kernel is MINUS the power
+
+    def _log_magnitude(self, q, degree):
+        return log_harmonic_dimension(np.arange(degree + 1), q=q) + self._log_lambda(q, degree)[2]
 
     def _positive_semidefinite(self, q):
         return False
 
 
-class ArcCosineKernel(DotProductKernel):
+class ArcCosineKernel(_LogSpaceKernel):
     r"""Arc-cosine kernel of order 0 or 1 (Cho & Saul), normalised to :math:`\varphi(1) = 1`.
 
     Order 0: :math:`\varphi(t) = 1 - \theta/\pi`; order 1:
@@ -723,6 +893,21 @@ class ArcCosineKernel(DotProductKernel):
         log_a = math.log(2.0) + log_moment + log_harmonic_dimension(degrees, q=q) + 2 * log_m
         return log_a, _positive_sign(log_a)
 
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1, dtype=np.float64)
+        # the squared moment m_l: twice the sizes of its logarithms (Gamma ratios and factorials of order l)
+        half = 0.5 * degrees
+        sizes = (
+            degrees * math.log(2.0)
+            + np.abs(log_gamma_ratio((q - 1) / 2, degrees + (q - 1) / 2))
+            + gammaln(degrees + 1)
+            + np.abs(log_gamma_ratio(degrees + (q - 1) / 2, half + (q - 1) / 2))
+            + gammaln(half + 1)
+            + abs(float(log_gamma_ratio(q / 2, (q - 1) / 2)))
+            + 2.0
+        )
+        return log_harmonic_dimension(degrees.astype(int), q=q) + 2.0 * sizes + math.log(q)
+
     def _positive_semidefinite(self, q):
         return True
 
@@ -730,7 +915,7 @@ class ArcCosineKernel(DotProductKernel):
         return False
 
 
-class GineKernel(DotProductKernel):
+class GineKernel(_LogSpaceKernel):
     r"""Kernel of Giné's :math:`G_n` test: :math:`\varphi(t) = -c_q \sqrt{1 - t^2} = -c_q \sin\theta`.
 
     :math:`c_q = \tfrac{q-1}{4} (\Gamma(\tfrac{q-1}{2}) / \Gamma(\tfrac q2))^2`, so that :math:`a_0 = -1/2`. Even
@@ -782,6 +967,18 @@ class GineKernel(DotProductKernel):
             log_a[even] = log_v2 + log_harmonic_dimension(even, q=q)
             sign[even] = 1.0
         return log_a, sign
+
+    def _log_magnitude(self, q, degree):
+        degrees = np.arange(degree + 1, dtype=np.float64)
+        k = np.maximum(0.5 * degrees, 1.0)
+        sizes = np.abs(gammaln(k - 0.5)) + np.abs(log_rising((q - 1) / 2.0, k))
+        return (
+            log_harmonic_dimension(degrees.astype(int), q=q)
+            + 2.0 * sizes
+            + np.log(8.0 * math.pi * (2.0 * k + q))
+            + math.log(q)
+            + 1.0
+        )
 
     def _positive_semidefinite(self, q):
         return False

@@ -15,11 +15,18 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import array_api_compat
 import numpy as np
 
-from .._validate import check_coefficients, check_degree, check_real
-from ..gegenbauer import derivative_coefficients, harmonic_dimension, legendre_series, log_harmonic_dimension
-from ._base import SPECTRUM_CACHE_SIZE, DotProductKernel, SpectrumAccuracyWarning, log_abs_sign
+from .._validate import check_coefficients, check_degree
+from ..gegenbauer import (
+    derivative_coefficients,
+    harmonic_dimension,
+    legendre_series,
+    legendre_series_derivative,
+    log_harmonic_dimension,
+)
+from ._base import SPECTRUM_CACHE_SIZE, DotProductKernel, Hyperparameter, SpectrumAccuracyWarning, log_abs_sign
 
 __all__ = [
     "BandLimitedKernel",
@@ -216,8 +223,9 @@ class _SpectrallyDefined(_SeriesProfile):
 
     def _auto_degree(self, q: int) -> int:
         cache = self.__dict__.setdefault("_degree_cache", {})
-        if q in cache:
-            return cache[q]
+        key = (q, self._params())  # the current parameter values: in-place updates of tensors are seen
+        if key in cache:
+            return cache[key]
         while len(cache) >= SPECTRUM_CACHE_SIZE:
             cache.pop(next(iter(cache)))
         degree = 32
@@ -239,11 +247,11 @@ class _SpectrallyDefined(_SeriesProfile):
                 SpectrumAccuracyWarning,
                 stacklevel=4,
             )
-            cache[q] = degree
+            cache[key] = degree
             return degree
         keep = np.nonzero(log_abs >= top + math.log(self.tail_rtol))[0]
-        cache[q] = int(keep[-1]) if keep.size else 0
-        return cache[q]
+        cache[key] = int(keep[-1]) if keep.size else 0
+        return cache[key]
 
     def _coefficients(self, q):
         return self.spectrum(self._auto_degree(q), q=q)
@@ -265,9 +273,34 @@ class HeatKernel(_SpectrallyDefined):
     """
 
     name = "heat"
+    time = Hyperparameter(positive=True)
 
     def __init__(self, time: float = 0.1):
-        self.time = check_real(time, "time", positive=True)
+        self.time = time  # a float, or a torch/jax scalar (learnable): see Hyperparameter
+
+    def _tensor_coefficients(self, t: Any, xp: Any, q: int) -> Any:
+        """The coefficients in t's library when ``time`` is a tensor of that library (so autograd reaches it)."""
+        tau = self._hyper("time", t, xp)
+        if isinstance(tau, float):
+            return None
+        degree = self._auto_degree(q)
+        degrees = np.arange(degree + 1, dtype=np.float64)
+        device = array_api_compat.device(t)
+        lam = xp.asarray(degrees * (degrees + q - 2.0), dtype=t.dtype, device=device)
+        log_n = xp.asarray(log_harmonic_dimension(np.arange(degree + 1), q=q), dtype=t.dtype, device=device)
+        return xp.exp(log_n - tau * lam)
+
+    def _profile(self, t, xp, q):
+        coef = self._tensor_coefficients(t, xp, q)
+        if coef is None:
+            return super()._profile(t, xp, q)
+        return legendre_series(coef, t, q=q, validate=False)
+
+    def _derivative(self, t, xp, q):
+        coef = self._tensor_coefficients(t, xp, q)
+        if coef is None:
+            return super()._derivative(t, xp, q)
+        return legendre_series_derivative(coef, t, q=q, validate=False)
 
     def _params(self):
         return (self.time,)
