@@ -51,6 +51,7 @@ from .gegenbauer import legendre_all, log_harmonic_dimension
 from .special import log_rising
 
 __all__ = [
+    "MAX_SERIES_DEGREE",
     "ROUNDING",
     "angle_quadrature_spectrum",
     "arccos_series",
@@ -72,6 +73,8 @@ __all__ = [
 ROUNDING = 1e-13
 #: block length of the recurrence of inverse_sqrt_compose
 _BLOCK = 256
+#: largest degree best_spectrum accepts (its cost grows like degree^2 to degree^3: about a minute here)
+MAX_SERIES_DEGREE = 2000
 
 
 def _as_series(coefficients: Any, name: str) -> np.ndarray:
@@ -425,7 +428,18 @@ def best_spectrum(
     -------
     a, error, route, spread : ndarray, ndarray, ndarray, float
         Coefficients (>= 0), error bounds, route per degree (0 series, 1 quadrature) and the series' spread.
+
+    Raises
+    ------
+    ValueError
+        When ``degree`` exceeds :data:`MAX_SERIES_DEGREE` (the call would run for minutes).
     """
+    if degree > MAX_SERIES_DEGREE:
+        raise ValueError(
+            f"degree must be <= {MAX_SERIES_DEGREE} for a spectrum computed from a power series, got {degree}: "
+            f"the cost grows like degree^2 to degree^3 (degree 1000 takes seconds, {MAX_SERIES_DEGREE} up to a "
+            "minute on one core); ask for fewer degrees"
+        )
     terms = max(min_terms, 4 * degree + 4)
     quadrature = None
     previous_worst = math.inf

@@ -367,7 +367,7 @@ def mmd2(
 # mean embeddings
 
 
-def _querycheck_points(at: Any, q: int | None, *, normalize: bool) -> tuple[Any, Any, bool]:
+def _querycheck_points(at: Any, q: int | None, *, normalize: bool, source: str = "the sample") -> tuple[Any, Any, bool]:
     """Validate evaluation points: (m, q) or a single (q,) point; returns (float64 2-d array, xp, was_1d)."""
     at_arr, xp = as_array(at, "at")
     single = at_arr.ndim == 1
@@ -375,7 +375,7 @@ def _querycheck_points(at: Any, q: int | None, *, normalize: bool) -> tuple[Any,
         at_arr = xp.reshape(at_arr, (1, -1))
     at_arr, xp = check_points(at_arr, "at", normalize=normalize, min_rows=0)
     if q is not None and at_arr.shape[1] != q:
-        raise ValueError(f"at must have the dimension q = {q} of the sample, got {at_arr.shape[1]} columns")
+        raise ValueError(f"at must have the dimension q = {q} of {source}, got {at_arr.shape[1]} columns")
     return at_arr, xp, single
 
 
@@ -527,7 +527,10 @@ def _vmf_series(
 
 
 def _unit_direction(mu: Any, q: int | None) -> np.ndarray:
-    mu = np.asarray(to_numpy(mu), dtype=np.float64)
+    try:
+        mu = np.asarray(to_numpy(mu), dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"mu must be a real 1-d unit vector, got {mu!r}") from exc
     if mu.ndim != 1 or mu.size < 2:
         raise ValueError(f"mu must be a 1-d unit vector of length q >= 2, got shape {mu.shape}")
     if q is not None and mu.size != q:
@@ -614,9 +617,9 @@ def vmf_mean_embedding(
     kernel = _kernel(kernel)
     kappa = check_real(kappa, "kappa", nonnegative=True)
     tol = _tolerance(tol)
-    A, xp, single = _querycheck_points(at, None, normalize=bool(normalize))
-    q = int(A.shape[1])
-    direction = _unit_direction(mu, q)
+    direction = _unit_direction(mu, None)
+    q = int(direction.size)
+    A, xp, single = _querycheck_points(at, q, normalize=bool(normalize), source="mu")
     a, rho = _vmf_series(kernel, q, kappa, degree, tol, power=1)
     coef = a * rho
     mu_x = xp.asarray(direction, dtype=xp.float64, device=array_api_compat.device(A))

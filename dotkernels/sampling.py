@@ -17,7 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 
-from ._validate import check_dimension, check_integer, check_points, check_real, check_rng
+from ._validate import check_dimension, check_integer, check_points, check_real, check_rng, host_array
 
 __all__ = ["sample_uniform", "sample_vmf", "sample_watson"]
 
@@ -31,7 +31,7 @@ RandomLike = None | int | np.random.SeedSequence | np.random.Generator
 def _direction(mu: ArrayLike) -> np.ndarray:
     """A unit vector of length q >= 2 (to 10 sqrt(eps), as :func:`check_points` demands of points), renormalised."""
     try:
-        mu = np.asarray(mu, dtype=np.float64)
+        mu = host_array(mu, "mu")  # torch tensors (also with requires_grad) are read detached
     except (TypeError, ValueError) as exc:
         raise TypeError(f"mu must be a real 1-d array, got {type(mu).__name__}") from exc
     if mu.ndim != 1:
@@ -122,7 +122,11 @@ def _vmf_projection(rng, n: int, q: int, kappa: float) -> tuple[np.ndarray, np.n
     :math:`\kappa((1-x_0) - (1-W)) + (q-1)(\log(1 - x_0 W) - \log(1 - x_0^2))`.
     """
     a = 0.5 * (q - 1)
-    b = (q - 1) / (2.0 * kappa + math.sqrt(4.0 * kappa * kappa + (q - 1) ** 2))
+    # b = (q-1) / (2 kappa + sqrt(4 kappa^2 + (q-1)^2)) = r / (1 + sqrt(1 + r^2)), r = (q-1) / (2 kappa): no overflow
+    r = a / kappa
+    b = r / (1.0 + math.hypot(1.0, r))
+    if b == 0.0:  # kappa beyond ~1e308 / q: the law is the point mass at mu to float64 resolution
+        return np.ones(n), np.zeros(n)
     one_minus_x0 = 2.0 * b / (1.0 + b)
     x0 = (1.0 - b) / (1.0 + b)
     log_one_minus_x0_sq = math.log(4.0 * b) - 2.0 * math.log1p(b)

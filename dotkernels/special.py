@@ -11,6 +11,8 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy import special as sc
 
+from ._validate import host_array
+
 __all__ = ["log_gamma_ratio", "log_iv", "log_rising"]
 
 # Stirling series coefficients B_{2k} / (2k (2k-1)) for k = 1..8.
@@ -37,6 +39,19 @@ def stirling_correction(x: np.ndarray) -> np.ndarray:
     return total * inv
 
 
+def _broadcast_positive(a: ArrayLike, name_a: str, b: ArrayLike, name_b: str) -> tuple[np.ndarray, np.ndarray]:
+    """Two float64 arrays broadcast together, checked positive (NaN refused; +inf allowed)."""
+    a, b = host_array(a, name_a), host_array(b, name_b)
+    try:
+        a, b = np.broadcast_arrays(a, b)
+    except ValueError as exc:
+        raise ValueError(f"{name_a} and {name_b} must broadcast to one shape, got {a.shape} and {b.shape}") from exc
+    for value, name in ((a, name_a), (b, name_b)):
+        if not np.all(value > 0):
+            raise ValueError(f"{name} must be positive, got {value[~(value > 0)][0]}")
+    return a, b
+
+
 def log_gamma_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     r"""Return :math:`\ln\Gamma(a) - \ln\Gamma(b)` for positive ``a``, ``b`` without cancellation.
 
@@ -61,7 +76,7 @@ def log_gamma_ratio(a: ArrayLike, b: ArrayLike) -> np.ndarray:
     >>> float(log_gamma_ratio(32768.5, 32768.0))  # 0.5 * log(32768) - 1 / (8 * 32768) + ...
     5.19860003950232...
     """
-    a, b = np.broadcast_arrays(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
+    a, b = _broadcast_positive(a, "a", b, "b")
     out = np.empty(a.shape, dtype=np.float64)
     large = (a >= _STIRLING_MIN) & (b >= _STIRLING_MIN)
     small = ~large
@@ -88,8 +103,10 @@ def log_rising(x: ArrayLike, n: ArrayLike) -> np.ndarray:
     >>> math.isclose(log_rising(3.5, 4), math.log(3.5 * 4.5 * 5.5 * 6.5), rel_tol=1e-15)
     True
     """
-    x = np.asarray(x, dtype=np.float64)
-    n = np.asarray(n, dtype=np.float64)
+    x, n = host_array(x, "x"), host_array(n, "n")
+    if not np.all(n >= 0):
+        raise ValueError(f"n must be non-negative, got {np.broadcast_to(n, np.shape(n))[~(n >= 0)][0]}")
+    x, _ = _broadcast_positive(x, "x", np.ones_like(n), "n")
     return log_gamma_ratio(x + n, x)
 
 
@@ -108,10 +125,13 @@ _DEBYE_MIN_ORDER = 150.0
 def _log_iv_debye(nu: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Uniform asymptotic expansion of ln I_nu(nu z), DLMF 10.41.3, five terms; relative error < 1e-13 at nu >= 150."""
     z = x / nu
-    root = np.sqrt(1.0 + z * z)
+    root = np.hypot(1.0, z)
     p = 1.0 / root
-    # eta = sqrt(1+z^2) + ln(z / (1 + sqrt(1+z^2))), written so that small z keeps its digits
-    eta = root + np.log(z) - np.log1p(root)
+    # eta = sqrt(1+z^2) + ln(z / (1 + sqrt(1+z^2))), written so that small z keeps its digits and huge z
+    # (where 1 + sqrt(1+z^2) - z = 1 + 1/(sqrt(1+z^2) + z)) does not overflow
+    with np.errstate(divide="ignore"):
+        log_ratio = np.where(z > 1.0, -np.log1p((1.0 + 1.0 / (root + z)) / z), np.log(z) - np.log1p(root))
+    eta = root + log_ratio
     series = np.zeros_like(nu)
     for k in reversed(range(len(_DEBYE))):
         series = series / nu + np.polyval(_DEBYE[k], p)
@@ -130,6 +150,17 @@ def _hyp0f1_small(b: np.ndarray, x: np.ndarray) -> np.ndarray:
         total = total + term
         k += 1
     return total
+
+
+def log_ive_hankel(nu: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """ln(I_nu(x) e^-x) by Hankel's expansion (DLMF 10.40.1) for x >= 1e3 (nu + 1)^2, five terms (host helper)."""
+    mu = 4.0 * nu * nu
+    term = np.ones_like(x)
+    total = np.ones_like(x)
+    for k in range(1, 6):
+        term = -term * ((mu - (2 * k - 1) ** 2) / (8.0 * k)) / x
+        total = total + term
+    return np.log(total) - 0.5 * (np.log(2.0 * np.pi) + np.log(x))
 
 
 def log_iv(nu: ArrayLike, x: ArrayLike) -> np.ndarray:
@@ -166,20 +197,33 @@ def log_iv(nu: ArrayLike, x: ArrayLike) -> np.ndarray:
     >>> bool(np.isfinite(log_iv(32767.0, 1e4)))
     True
     """
-    nu, x = np.broadcast_arrays(np.asarray(nu, dtype=np.float64), np.asarray(x, dtype=np.float64))
+    nu, x = host_array(nu, "nu"), host_array(x, "x")
+    try:
+        nu, x = np.broadcast_arrays(nu, x)
+    except ValueError as exc:
+        raise ValueError(f"nu and x must broadcast to one shape, got shapes {nu.shape} and {x.shape}") from exc
     if np.any(nu < 0) or np.any(np.isnan(nu)):
-        raise ValueError("nu must be non-negative")
+        raise ValueError(f"nu must be non-negative (NaN is not allowed), got {nu[(nu < 0) | np.isnan(nu)][0]}")
     if np.any(x < 0) or np.any(np.isnan(x)):
-        raise ValueError("x must be non-negative")
+        raise ValueError(f"x must be non-negative (NaN is not allowed), got {x[(x < 0) | np.isnan(x)][0]}")
+    if np.any(np.isinf(nu) & np.isinf(x)):
+        raise ValueError("nu and x must not both be infinite (ln I_nu(x) has no limit there)")
     out = np.empty(nu.shape, dtype=np.float64)
     zero = x == 0
     out[zero] = np.where(nu[zero] == 0, 0.0, -np.inf)
+    # the limits: I_nu(inf) = inf for finite nu, I_inf(x) = 0 for finite x > 0
+    out[np.isinf(x)] = np.inf
+    out[np.isinf(nu) & ~zero] = -np.inf
+    zero = zero | np.isinf(x) | np.isinf(nu)
     debye = (~zero) & (nu >= _DEBYE_MIN_ORDER)
     direct = (~zero) & ~debye
     if np.any(direct):
         nd, xd = nu[direct], x[direct]
         with np.errstate(divide="ignore"):
             vals = np.log(sc.ive(nd, xd)) + xd
+        # scipy's ive returns NaN or 0 beyond x ~ 1e9; there x >> nu^2 and Hankel's expansion converges at once
+        huge = xd > 1e3 * (nd + 1.0) ** 2
+        vals[huge] = log_ive_hankel(nd[huge], xd[huge]) + xd[huge]
         # ive underflows only for small x (x^2/4 << nu + 1 below order 150), where the power series
         # I_nu(x) = (x/2)^nu / Gamma(nu+1) * 0F1(; nu+1; x^2/4) converges in a few terms.
         under = ~np.isfinite(vals) | (vals < -600.0)

@@ -663,7 +663,17 @@ def _bad_calls():
         (lambda: vmf_mean_embedding(k, mu=mu, kappa=-1.0, at=Z), ValueError, "kappa must be >= 0"),
         (lambda: vmf_mean_embedding(k, mu=mu, kappa="x", at=Z), TypeError, "kappa must be a real"),
         (lambda: vmf_mean_embedding(k, mu=2 * mu, kappa=1.0, at=Z), ValueError, "mu must be a unit vector"),
-        (lambda: vmf_mean_embedding(k, mu=mu[:2], kappa=1.0, at=Z), ValueError, "mu must have length q = 3"),
+        (
+            lambda: vmf_mean_embedding(k, mu=mu[:2], kappa=1.0, at=Z),
+            ValueError,
+            "at must have the dimension q = 2 of mu",
+        ),
+        (
+            lambda: vmf_mean_embedding(k, mu=mu, kappa=1.0, at=np.ones((2, 4)) / 2),
+            ValueError,
+            r"at must have the dimension q = 3 of mu, got 4 columns",
+        ),
+        (lambda: vmf_mean_embedding(k, mu="abc", kappa=1.0, at=Z), TypeError, "mu must be a real 1-d unit vector"),
         (lambda: vmf_mean_embedding(k, mu=mu, kappa=1.0, at=Z, degree=-1), ValueError, "degree must be"),
         (lambda: vmf_mean_embedding(k, mu=mu, kappa=1.0, at=Z, tol=0.0), ValueError, "tol must be"),
         (lambda: vmf_mean_embedding_norm2(k, q=1, kappa=1.0), ValueError, "q must be"),

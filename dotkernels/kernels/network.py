@@ -74,6 +74,9 @@ _MAX_HERMITE = 128
 _MAX_HERMITE_NODES = 300
 #: spectra kept per kernel (one per (q, degree) asked)
 _CACHE_SIZE = 32
+#: largest depth * terms^2 a spectrum may cost (about ten seconds on one core); beyond, spectrum refuses and says
+#: which degrees or depths fit
+SERIES_WORK_LIMIT = 1.5e8
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
@@ -272,6 +275,24 @@ class _FullyConnectedKernel(DotProductKernel):
         k, theta = self._values_at_one()
         return theta if self._tangent else k
 
+    def _log_phi_at_one(self, q: int | None) -> float:
+        if self.activation not in ("relu", "erf"):
+            return super()._log_phi_at_one(q)
+        # the recursion of _values_at_one in log space: K_L(1) grows like (sigma_w^2 / 2)^L for ReLU
+        sw, sb = self.weight_variance, self.bias_variance
+        log_sw, log_sb = math.log(sw), (math.log(sb) if sb > 0 else -math.inf)
+        log_k = math.log(sw + sb)
+        log_theta = log_k
+        for layer in self._layers:
+            if self.activation == "relu":
+                log_value, log_dvalue = math.log(0.5) + log_k, math.log(0.5)
+            else:  # erf: T(1) < 1 and the variances stay below sigma_w^2 + sigma_b^2
+                log_value, log_dvalue = math.log(layer["T1"]), math.log(layer["dT1"])
+            log_k_next = float(np.logaddexp(log_sw + log_value, log_sb))
+            log_theta = float(np.logaddexp(log_k_next, log_sw + log_dvalue + log_theta))
+            log_k = log_k_next
+        return log_theta if self._tangent else log_k
+
     # ---- power series -------------------------------------------------------------------------------------------
     def power_series(self, terms: int) -> tuple[np.ndarray, float, float]:
         r"""Taylor coefficients :math:`c_0, \dots, c_{terms-1}` of the profile and the bounds of the omitted part.
@@ -344,13 +365,15 @@ class _FullyConnectedKernel(DotProductKernel):
         key = (q, degree)
         if key in self._spectrum_parts:
             return self._spectrum_parts[key]
+        min_terms, max_terms = self._feasible_terms(degree)
         a, error, route, spread = ps.best_spectrum(
             self._series,
             degree,
             q=q,
             rtol=self.spectrum_rtol,
             profile=lambda t: self._profile(t, np, q),
-            max_terms=self.series_max_terms,
+            min_terms=min_terms,
+            max_terms=max_terms,
         )
         # zeros are structural (a whole parity vanishes); below ~1e-13 phi(1) in absolute terms a coefficient is
         # resolved only when the series is exact
@@ -373,6 +396,34 @@ class _FullyConnectedKernel(DotProductKernel):
         while len(self._spectrum_parts) > _CACHE_SIZE:  # bounded, like the base class's cache
             self._spectrum_parts.pop(next(iter(self._spectrum_parts)))
         return parts
+
+    def _feasible_terms(self, degree: int) -> tuple[int, int]:
+        """(first, largest) number of power-series terms within the work budget, or ValueError saying what fits.
+
+        Each layer costs about terms^2 operations (the arc-sine recurrences; Horner's scheme on the Hermite series
+        of other activations, compiled), so a spectrum costs about depth * terms^2 with at least 4 degree + 4
+        terms: the budget :data:`SERIES_WORK_LIMIT` (about ten seconds on one core) bounds depth and degree.
+        """
+        needed = 4 * degree + 4
+        budget = math.isqrt(int(SERIES_WORK_LIMIT // self.depth))
+        if needed > budget:
+            if ps.MAX_SERIES_DEGREE < degree:
+                ps.best_spectrum(self._series, degree, q=2, rtol=1.0)  # raises the degree limit's own message
+            top_degree = max((budget - 4) // 4, -1)
+            top_depth = max(int(SERIES_WORK_LIMIT // (needed * needed)), 0)
+            raise ValueError(
+                f"{self!r}: a spectrum to degree {degree} costs about depth * (4 degree + 4)^2 = "
+                f"{self.depth * needed * needed:.3g} operations, beyond the limit {SERIES_WORK_LIMIT:.3g} (about ten "
+                f"seconds on one core); feasible: "
+                + (
+                    f"degrees up to {top_degree} at depth {self.depth}"
+                    if top_degree >= 0
+                    else "no degree at this depth"
+                )
+                + f", or depth up to {top_depth} at degree {degree}"
+            )
+        first = max(needed, min(512, budget))
+        return first, max(first, min(self.series_max_terms, budget // 2))
 
     def _log_spectrum(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray]:
         log_a, sign, _, _ = self._compute_spectrum(q, degree)

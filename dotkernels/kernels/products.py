@@ -53,6 +53,8 @@ __all__ = ["CompositionKernel", "ProductKernel", "linearization_coefficients", "
 
 #: largest number of terms of an outer series applied by Horner's scheme
 _MAX_OUTER = 256
+#: largest (degree + 1) * (truncation degree)^2 of a linearised product (about ten seconds on one core)
+LINEARIZATION_WORK_LIMIT = 3e7
 
 
 # =================================================================================================================
@@ -87,7 +89,7 @@ def power_series(kernel: DotProductKernel, terms: int) -> tuple[np.ndarray, floa
     p = np.arange(terms, dtype=np.float64)
     if isinstance(kernel, ExponentialKernel):
         c = np.exp(p * math.log(kernel.kappa) - gammaln(p + 1))
-        return _finish(c, math.exp(kernel.kappa))
+        return _finish(c, kernel._phi_at_one(None))
     if isinstance(kernel, GaussianKernel):
         x = 2.0 * kernel.gamma
         c = np.exp(-x + p * math.log(x) - gammaln(p + 1))
@@ -106,12 +108,12 @@ def power_series(kernel: DotProductKernel, terms: int) -> tuple[np.ndarray, floa
             )
         c = np.zeros(terms)
         c[: j.size] = np.exp(log_c)
-        return _finish(c, (1.0 + kernel.c) ** kernel.p)
+        return _finish(c, kernel._phi_at_one(None))
     if isinstance(kernel, InverseMultiquadricKernel):
         # (c^2 + 2 - 2t)^(-beta) = (c^2 + 2)^(-beta) sum_n (beta)_n / n! (2 / (c^2 + 2))^n t^n
         d = kernel.c**2 + 2.0
         c = np.exp(-kernel.beta * math.log(d) + log_rising(kernel.beta, p) - gammaln(p + 1) + p * math.log(2.0 / d))
-        return _finish(c, kernel.c ** (-2.0 * kernel.beta))
+        return _finish(c, kernel._phi_at_one(None))
     if isinstance(kernel, ArcCosineKernel):
         return _finish(ps.arccos_series(kernel.order, terms), 1.0)
     if isinstance(kernel, ScaledKernel):
@@ -356,6 +358,9 @@ class ProductKernel(DotProductKernel):
     def _phi_at_one(self, q: int | None) -> float:
         return float(math.prod(k._phi_at_one(q) for k in self.kernels))
 
+    def _log_phi_at_one(self, q: int | None) -> float:
+        return math.fsum(k._log_phi_at_one(q) for k in self.kernels)
+
     def _series(self, terms: int) -> tuple[np.ndarray, float, float] | None:
         parts = [power_series(k, terms) for k in self.kernels]
         if any(part is None for part in parts):
@@ -385,6 +390,16 @@ class ProductKernel(DotProductKernel):
     def _linearized(self, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         degrees = [k.degree for k in self.kernels]
         truncation = max(2 * degree + 64, 128)
+        sizes = [truncation if d is None else d for d in degrees]
+        work = (degree + 1) * sum(min(m, truncation) ** 2 for m in sizes[1:]) if len(sizes) > 1 else 0
+        if work > LINEARIZATION_WORK_LIMIT:
+            top = max(d for d in range(degree + 1) if (d + 1) * max(2 * d + 64, 128) ** 2 <= LINEARIZATION_WORK_LIMIT)
+            raise ValueError(
+                f"{self!r}: the Gegenbauer linearisation to degree {degree} costs about {work:.3g} operations (it "
+                f"grows like degree^3), beyond the limit {LINEARIZATION_WORK_LIMIT:.3g} (about ten seconds on one "
+                "core); "
+                f"degrees up to about {top} are feasible for two factors with infinite series"
+            )
         spectra, errors = [], []
         for k, d in zip(self.kernels, degrees):
             M = d if d is not None else truncation

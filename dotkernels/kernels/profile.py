@@ -2,6 +2,7 @@ r"""Kernels given by any profile function: the spectrum by Gauss quadrature for 
 
 from __future__ import annotations
 
+import math
 import warnings
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,9 @@ from ..quadrature import projected_quadrature
 from ._base import SPECTRUM_CACHE_SIZE, DotProductKernel, SpectrumAccuracyWarning
 
 __all__ = ["ProfileKernel"]
+
+#: largest (degree + 1) * nodes of a quadrature spectrum (about ten seconds on one core); beyond, spectrum refuses
+QUADRATURE_WORK_LIMIT = 2.5e7
 
 
 class ProfileKernel(DotProductKernel):
@@ -106,6 +110,13 @@ class ProfileKernel(DotProductKernel):
 
     def _log_spectrum(self, q, degree):
         n = self.nodes or max(256, 2 * degree + 64)
+        if (degree + 1) * n > QUADRATURE_WORK_LIMIT:
+            top = (math.isqrt(int(2 * QUADRATURE_WORK_LIMIT)) - 64) // 2
+            raise ValueError(
+                f"{self!r}: a quadrature spectrum to degree {degree} with {n} nodes costs (degree + 1) * nodes = "
+                f"{(degree + 1) * n:.3g} polynomial evaluations, twice, beyond the limit {QUADRATURE_WORK_LIMIT:.3g} "
+                f"(about ten seconds on one core); degrees up to about {top} are feasible with the default nodes"
+            )
         lam, scale = self._lambda_by_quadrature(q, degree, n)
         lam2, _ = self._lambda_by_quadrature(q, degree, 2 * n)
         log_n = log_harmonic_dimension(np.arange(degree + 1), q=q)
