@@ -7,11 +7,15 @@ with the outputs they were committed with, never executed, which needs pandoc).
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
 
 from numpydoc import docscrape, docscrape_sphinx
 
 import dotkernels
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _api_pages  # docs/_api_pages.py: what the API reference documents
 
 project = "dotkernels"
 author = "the dotkernels authors"
@@ -32,11 +36,26 @@ extensions = [
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
 exclude_patterns = ["_build", "**.ipynb_checkpoints"]
+templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["dotkernels.css"]
+html_js_files = ["dotkernels.js"]
+# the API templates' helper functions (autosummary_context) cannot be pickled into the build cache: no matter
+suppress_warnings = ["config.cache"]
+# pages of the guide that a change may add or remove: listed in the index only when they exist
+_OPTIONAL_PAGES = ("calibration",)
 
 # ---- API reference: autosummary pages generated from the docstrings, numpydoc sections --------------------------
+# One page per public module, function and class (docs/_templates/autosummary, docs/_api_pages.py), following the
+# modules' __all__; the pages are generated afresh at every build, so a removed name leaves no stale page.
+_GENERATED = Path(__file__).resolve().parent / "api" / "generated"
+shutil.rmtree(_GENERATED, ignore_errors=True)
 autosummary_generate = True
+autosummary_context = {
+    "api_members": _api_pages.members,
+    "api_notes": _api_pages.notes_modules,
+    "api_class_layout": _api_pages.class_layout,
+}
 autosummary_imported_members = False
 autosummary_ignore_module_all = False  # a package documents what its __all__ re-exports, once
 autodoc_default_options = {"members": True, "inherited-members": False, "show-inheritance": True}
@@ -88,7 +107,9 @@ if (_SYSTEM_MATHJAX / "MathJax.js").is_file():
             "processEscapes": True,
             "ignoreClass": "document",
             "processClass": "math|output_area",
-        }
+        },
+        # a display wider than its column breaks at a relation or an operator (phones), else scrolls (CSS)
+        "CommonHTML": {"linebreaks": {"automatic": True}},
     }
 
 
@@ -105,8 +126,16 @@ def _copy_mathjax(app, exception) -> None:
             shutil.copyfile(source, target / part)
 
 
+def _optional_pages(app, docname, source) -> None:
+    if docname != root_doc:
+        return
+    missing = [page for page in _OPTIONAL_PAGES if page not in app.env.found_docs]
+    source[0] = "\n".join(line for line in source[0].splitlines() if line.strip() not in missing) + "\n"
+
+
 def setup(app) -> None:
     app.connect("build-finished", _copy_mathjax)
+    app.connect("source-read", _optional_pages)
 
 
 # ---- notebooks: rendered with their committed outputs --------------------------------------------------------------
@@ -132,5 +161,19 @@ html_theme_options = {
     "navigation_with_keys": False,
     "show_toc_level": 2,
     "header_links_before_dropdown": 6,
+    # the table of the public API uses the whole width (its page has no sections to list)
+    "secondary_sidebar_items": {"**": ["page-toc", "sourcelink"], "API": []},
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# the section navigation where a section has pages (API reference); the guide's pages and the notebooks use the
+# whole width for their formulas and figures
+html_sidebars = {
+    "**": ["sidebar-nav-bs"],
+    "index": [],
+    "getting-started": [],
+    "background": [],
+    "math": [],
+    "calibration": [],
+    "API": [],
+    "notebooks": [],
+    **{f"notebooks/{notebook.stem}": [] for notebook in _NOTEBOOKS_SOURCE.glob("*.ipynb")},
+}
