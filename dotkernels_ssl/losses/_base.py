@@ -61,6 +61,15 @@ DEFAULT_EPS = 1e-12
 class LossTerms(NamedTuple):
     """A loss together with its unweighted terms and their weights.
 
+    Parameters
+    ----------
+    loss : Tensor
+        The scalar loss.
+    terms : dict[str, Tensor]
+        The unweighted scalar terms.
+    weights : dict[str, float]
+        The coefficient of each term.
+
     Attributes
     ----------
     loss : Tensor
@@ -69,6 +78,10 @@ class LossTerms(NamedTuple):
         Unweighted scalar terms, attached to the autograd graph (call :meth:`scalars` for logging).
     weights : dict[str, float]
         The coefficient of each term in ``loss``.
+
+    See Also
+    --------
+    TermsLoss.forward_terms : The loss modules' call that returns it.
 
     Examples
     --------
@@ -83,7 +96,23 @@ class LossTerms(NamedTuple):
     weights: dict[str, float]
 
     def scalars(self) -> dict[str, float]:
-        """Detached Python floats ``{"loss": ..., **terms}`` for logging (one device sync)."""
+        """Detached Python floats ``{"loss": ..., **terms}`` for logging (one device sync).
+
+        Returns
+        -------
+        dict[str, float]
+            ``loss`` and then every term, by name.
+
+        See Also
+        --------
+        TermsLoss.forward_terms : What returns the terms.
+
+        Examples
+        --------
+        >>> import torch
+        >>> LossTerms(torch.tensor(2.0), {"a": torch.tensor(1.0)}, {"a": 2.0}).scalars()
+        {'loss': 2.0, 'a': 1.0}
+        """
         names = ["loss", *self.terms]
         values = torch.stack([self.loss.detach(), *(t.detach() for t in self.terms.values())]).tolist()
         return dict(zip(names, values))
@@ -305,6 +334,24 @@ class TermsLoss(nn.Module):
     A subclass names its functional twin (``function``) and, optionally, its preset family (``preset_method``, a
     key of :data:`~dotkernels_ssl.losses.PRESETS`). Its constructor takes exactly the options of ``function``
     (same names, defaults and order, positional or keyword); :meth:`forward_terms` calls ``function`` with them.
+
+    Parameters
+    ----------
+    *args, **options
+        The options of the subclass's functional twin ``function``, by position or name.
+
+    See Also
+    --------
+    SFRIKLoss, KernelUniformityLoss, AlignUniformLoss, VICRegLoss, BarlowTwinsLoss, NTXentLoss : The losses.
+    build_loss : A loss from a method name.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from dotkernels_ssl import SFRIKLoss
+    >>> loss = SFRIKLoss(invariance_weight=500.0)
+    >>> loss.options["invariance_weight"]
+    500.0
     """
 
     function: ClassVar[Callable[..., LossTerms]]
@@ -339,7 +386,27 @@ class TermsLoss(nn.Module):
 
     @staticmethod
     def prepare_options(options: dict[str, Any]) -> dict[str, Any]:
-        """Options as stored (a subclass may resolve some into others, e.g. SFRIK's coefficients into a kernel)."""
+        """Options as stored (a subclass may resolve some into others, e.g. SFRIK's coefficients into a kernel).
+
+        Parameters
+        ----------
+        options : dict[str, Any]
+            The options bound to the constructor's signature, defaults applied.
+
+        Returns
+        -------
+        dict[str, Any]
+            The options to check and store.
+
+        See Also
+        --------
+        TermsLoss.options : The stored options.
+
+        Examples
+        --------
+        >>> TermsLoss.prepare_options({"eps": 1e-12})
+        {'eps': 1e-12}
+        """
         return options
 
     @property
@@ -349,19 +416,115 @@ class TermsLoss(nn.Module):
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> TermsLoss:
-        """The loss with the options of preset ``name`` of its method (:data:`PRESETS`), then ``overrides``."""
+        """The loss with the options of preset ``name`` of its method (:data:`PRESETS`), then ``overrides``.
+
+        Parameters
+        ----------
+        name : str
+            A preset of the loss's method in :data:`PRESETS` (``"resnet18"``, ``"fashion-mnist"``, ...).
+        **overrides
+            Options that replace the preset's.
+
+        Returns
+        -------
+        TermsLoss
+            The loss, of the class it is called on.
+
+        Raises
+        ------
+        ValueError
+            ``name`` is not a preset of the method.
+
+        See Also
+        --------
+        PRESETS : The published hyper-parameters.
+        build_loss : A loss from a method name.
+
+        Examples
+        --------
+        >>> from dotkernels_ssl import SFRIKLoss
+        >>> SFRIKLoss.from_preset("fashion-mnist").invariance_weight
+        500.0
+        """
         presets = PRESETS.get(cls.preset_method or "", {})
         if name not in presets:
             raise ValueError(f"unknown preset {name!r} for {cls.__name__}; choose from {sorted(presets)}")
         return cls(**{**presets[name], **overrides})
 
     def forward_terms(self, z1: Views, z2: Tensor | None = None) -> LossTerms:
-        """Loss, unweighted terms and weights; see :class:`LossTerms`."""
+        """Loss, unweighted terms and weights; see :class:`LossTerms`.
+
+        Parameters
+        ----------
+        z1 : Tensor or list of Tensor
+            The first view, of shape ``(n, q)``, or a list of ``V >= 2`` views.
+        z2 : Tensor, optional
+            The second view (omitted when ``z1`` is a list).
+
+        Returns
+        -------
+        LossTerms
+            The loss, its unweighted terms and their weights.
+
+        See Also
+        --------
+        forward : The scalar loss alone.
+        LossTerms.scalars : Python floats for logging.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from dotkernels_ssl import SFRIKLoss
+        >>> z = torch.randn(32, 16)
+        >>> float(SFRIKLoss().forward_terms(z, z).terms["invariance"])
+        0.0
+        """
         return type(self).function(z1, z2, **self.options)
 
     def forward(self, z1: Views, z2: Tensor | None = None) -> Tensor:
-        """Scalar loss of two views ``(z1, z2)`` or of a list of views ``z1``."""
+        """Scalar loss of two views ``(z1, z2)`` or of a list of views ``z1``.
+
+        Parameters
+        ----------
+        z1 : Tensor or list of Tensor
+            The first view, of shape ``(n, q)``, or a list of ``V >= 2`` views.
+        z2 : Tensor, optional
+            The second view (omitted when ``z1`` is a list).
+
+        Returns
+        -------
+        Tensor
+            The 0-d loss, differentiable.
+
+        See Also
+        --------
+        forward_terms : The loss with its terms.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from dotkernels_ssl import SFRIKLoss
+        >>> SFRIKLoss()(torch.randn(32, 16), torch.randn(32, 16)).shape
+        torch.Size([])
+        """
         return self.forward_terms(z1, z2).loss
 
     def extra_repr(self) -> str:
+        """The options in the module's ``repr`` (``check_finite`` left out).
+
+        Returns
+        -------
+        str
+            ``name=value`` pairs separated by commas.
+
+        See Also
+        --------
+        options : The stored options.
+
+        Examples
+        --------
+        >>> from dotkernels_ssl import NTXentLoss
+        >>> NTXentLoss(temperature=0.5).extra_repr()
+        'temperature=0.5, eps=1e-12'
+        """
         return ", ".join(f"{k}={v!r}" for k, v in self.options.items() if k != "check_finite")

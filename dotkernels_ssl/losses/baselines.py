@@ -146,6 +146,16 @@ def align_uniform_loss(
     LossTerms
         Terms ``invariance`` (rank share) and ``uniformity`` (replicated); the values are global under DDP.
 
+    See Also
+    --------
+    AlignUniformLoss : The module.
+    dotkernels.regularizers.wang_isola_uniformity : The uniformity term as a Gaussian-kernel MMD.
+
+    References
+    ----------
+    .. [1] T. Wang and P. Isola, "Understanding contrastive representation learning through alignment and
+       uniformity on the hypersphere", International Conference on Machine Learning (ICML), 2020.
+
     Examples
     --------
     >>> import torch
@@ -230,6 +240,17 @@ def vicreg_loss(
     LossTerms
         Terms ``invariance``, ``variance``, ``covariance``; the values are global under DDP.
 
+    See Also
+    --------
+    VICRegLoss : The module.
+    dotkernels.regularizers.vicreg_variance : The variance term on any array library.
+    dotkernels.regularizers.vicreg_covariance : The covariance term on any array library.
+
+    References
+    ----------
+    .. [1] A. Bardes, J. Ponce and Y. LeCun, "VICReg: Variance-invariance-covariance regularization for
+       self-supervised learning", International Conference on Learning Representations (ICLR), 2022.
+
     Examples
     --------
     >>> import torch
@@ -304,6 +325,16 @@ def barlow_twins_loss(
     -------
     LossTerms
         Terms ``invariance`` and ``redundancy`` (replicated).
+
+    See Also
+    --------
+    BarlowTwinsLoss : The module.
+    dotkernels.regularizers.barlow_twins_redundancy : The redundancy term on any array library.
+
+    References
+    ----------
+    .. [1] J. Zbontar, L. Jing, I. Misra, Y. LeCun and S. Deny, "Barlow Twins: Self-supervised learning via
+       redundancy reduction", International Conference on Machine Learning (ICML), 2021.
 
     Examples
     --------
@@ -383,6 +414,16 @@ def nt_xent_loss(
     LossTerms
         Term ``contrastive``; the value is global under DDP.
 
+    See Also
+    --------
+    NTXentLoss : The module.
+    align_uniform_loss : Alignment and uniformity.
+
+    References
+    ----------
+    .. [1] T. Chen, S. Kornblith, M. Norouzi and G. Hinton, "A simple framework for contrastive learning of
+       visual representations", International Conference on Machine Learning (ICML), 2020.
+
     Examples
     --------
     >>> import torch
@@ -413,6 +454,29 @@ class AlignUniformLoss(TermsLoss):
     AUH baseline as run in the SFRIK paper (``3000 * mse + 1 * uniformity``, ``gamma = 2.5``). Under DDP the
     returned value is the global loss on every rank while the gradient is this rank's exact share
     (``share + (global - share).detach()``).
+
+    Parameters
+    ----------
+    invariance_weight, uniformity_weight, gamma, alpha, align_reduction, eps, check_finite
+        The options of :func:`align_uniform_loss` (same names, defaults and order, positional or keyword), checked once
+        here and stored; see :func:`align_uniform_loss`.
+
+    See Also
+    --------
+    align_uniform_loss : The functional twin.
+    dotkernels.regularizers.wang_isola_uniformity : The uniformity term as a Gaussian-kernel MMD.
+
+    References
+    ----------
+    .. [1] T. Wang and P. Isola, "Understanding contrastive representation learning through alignment and
+       uniformity on the hypersphere", International Conference on Machine Learning (ICML), 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.randn(32, 16)
+    >>> float(AlignUniformLoss().forward_terms(z, z).terms["invariance"])
+    0.0
     """
 
     function = staticmethod(align_uniform_loss)
@@ -424,6 +488,30 @@ class VICRegLoss(TermsLoss):
 
     Under DDP the returned value is the global loss on every rank while the gradient is this rank's exact share
     (``share + (global - share).detach()``).
+
+    Parameters
+    ----------
+    invariance_weight, variance_weight, covariance_weight, target_std, eps, check_finite
+        The options of :func:`vicreg_loss` (same names, defaults and order, positional or keyword), checked once
+        here and stored; see :func:`vicreg_loss`.
+
+    See Also
+    --------
+    vicreg_loss : The functional twin.
+    dotkernels.regularizers.vicreg_variance : The variance term on any array library.
+    dotkernels.regularizers.vicreg_covariance : The covariance term on any array library.
+
+    References
+    ----------
+    .. [1] A. Bardes, J. Ponce and Y. LeCun, "VICReg: Variance-invariance-covariance regularization for
+       self-supervised learning", International Conference on Learning Representations (ICLR), 2022.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.randn(32, 16)
+    >>> float(VICRegLoss().forward_terms(z, z).terms["invariance"])
+    0.0
     """
 
     function = staticmethod(vicreg_loss)
@@ -435,6 +523,29 @@ class BarlowTwinsLoss(TermsLoss):
 
     Under DDP the returned value is the global loss on every rank (its terms are replicated statistics of the
     global batch) while the gradient is this rank's exact share.
+
+    Parameters
+    ----------
+    invariance_weight, redundancy_weight, bn_eps, check_finite
+        The options of :func:`barlow_twins_loss` (same names, defaults and order, positional or keyword), checked once
+        here and stored; see :func:`barlow_twins_loss`.
+
+    See Also
+    --------
+    barlow_twins_loss : The functional twin.
+    dotkernels.regularizers.barlow_twins_redundancy : The redundancy term on any array library.
+
+    References
+    ----------
+    .. [1] J. Zbontar, L. Jing, I. Misra, Y. LeCun and S. Deny, "Barlow Twins: Self-supervised learning via
+       redundancy reduction", International Conference on Machine Learning (ICML), 2021.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss = BarlowTwinsLoss()
+    >>> sorted(loss.forward_terms(torch.randn(32, 16), torch.randn(32, 16)).terms)
+    ['invariance', 'redundancy']
     """
 
     function = staticmethod(barlow_twins_loss)
@@ -446,6 +557,29 @@ class NTXentLoss(TermsLoss):
 
     Under DDP the returned value is the global loss on every rank while the gradient is this rank's exact share
     (``share + (global - share).detach()``).
+
+    Parameters
+    ----------
+    temperature, eps, check_finite
+        The options of :func:`nt_xent_loss` (same names, defaults and order, positional or keyword), checked once
+        here and stored; see :func:`nt_xent_loss`.
+
+    See Also
+    --------
+    nt_xent_loss : The functional twin.
+    AlignUniformLoss : Alignment and uniformity, a non-contrastive relative.
+
+    References
+    ----------
+    .. [1] T. Chen, S. Kornblith, M. Norouzi and G. Hinton, "A simple framework for contrastive learning of
+       visual representations", International Conference on Machine Learning (ICML), 2020.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss = NTXentLoss(temperature=0.5)
+    >>> loss(torch.randn(32, 16), torch.randn(32, 16)).shape
+    torch.Size([])
     """
 
     function = staticmethod(nt_xent_loss)

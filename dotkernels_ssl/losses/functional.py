@@ -405,6 +405,22 @@ def _get_plan(kernel: DotProductKernel, q: int) -> _Plan:
 def describe_plan(kernel: str | DotProductKernel, *, q: int) -> str:
     """How :func:`kernel_regularizer` evaluates ``kernel`` in dimension ``q`` (for logs and benchmarks).
 
+    Parameters
+    ----------
+    kernel : str or DotProductKernel
+        The kernel of the regulariser.
+    q : int
+        Dimension of the embeddings.
+
+    Returns
+    -------
+    str
+        The evaluation plan: its name, and the degree or the scale it works with.
+
+    See Also
+    --------
+    kernel_regularizer : The regulariser that follows the plan.
+
     Examples
     --------
     >>> describe_plan("sfrik", q=8192)
@@ -741,6 +757,18 @@ def local_rows_regularizer(
     -------
     Tensor
         0-d tensor in the (promoted) dtype of ``z_local``.
+
+    See Also
+    --------
+    kernel_regularizer : The same value from the whole batch on one process.
+    moments_regularizer : Degree <= 2 kernels through the batch moments.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.nn.functional.normalize(torch.randn(64, 8), dim=1)
+    >>> bool(torch.isclose(local_rows_regularizer(z, z, "sfrik"), kernel_regularizer(z, "sfrik")))
+    True
     """
     z_local = _check_rows(z_local, "z_local")
     z_all = _check_rows(z_all, "z_all")
@@ -786,10 +814,36 @@ def moments_regularizer(z: Tensor, kernel: str | DotProductKernel = "sfrik:1,40"
     Under ``torch.distributed`` the moments are all-reduced (no autograd) and every rank returns the global value
     with backward :math:`W \partial R / \partial z_i` on its rows (exact under DDP averaging).
 
+    Parameters
+    ----------
+    z : Tensor
+        Embeddings of shape ``(N, q)`` (the local rows under ``torch.distributed``), on the unit sphere.
+    kernel : str or DotProductKernel
+        A kernel whose profile is a polynomial of degree <= 2 (default ``"sfrik:1,40"``).
+    estimator : {"v", "u"}
+        V-statistic (every pair, the diagonal included) or U-statistic (distinct pairs).
+
+    Returns
+    -------
+    Tensor
+        The 0-d regulariser, the squared MMD to the uniform law.
+
     Raises
     ------
     ValueError
         When the kernel is not a polynomial of degree <= 2.
+
+    See Also
+    --------
+    kernel_regularizer : Any kernel, through the Gram matrix.
+    dotkernels.regularizers.centering_whitening : The same moments on any array library.
+
+    Examples
+    --------
+    >>> import torch
+    >>> z = torch.nn.functional.normalize(torch.randn(64, 8), dim=1)
+    >>> bool(torch.isclose(moments_regularizer(z, "sfrik:1,40"), kernel_regularizer(z, "sfrik:1,40")))
+    True
     """
     z = _check_rows(z)
     estimator = check_estimator(estimator)
@@ -840,6 +894,12 @@ def kernel_regularizer(
     -------
     Tensor
         0-d tensor.
+
+    See Also
+    --------
+    local_rows_regularizer : The rows of one process against the gathered batch.
+    moments_regularizer : Degree <= 2 kernels through the batch moments.
+    dotkernels.mmd.mmd2_uniform : The same squared MMD on any array library.
 
     Examples
     --------

@@ -64,12 +64,29 @@ __all__ = [
 def sfrik_kernel(
     coefficients: Sequence[float] | None = None, kernel: str | DotProductKernel | None = None
 ) -> DotProductKernel:
-    """The kernel of :class:`SFRIKLoss`: ``kernel``, or the SFRIK kernel of ``coefficients`` (default (1, 40, 40)).
+    r"""The kernel of :class:`SFRIKLoss`: ``kernel``, or the SFRIK kernel of ``coefficients`` (default (1, 40, 40)).
+
+    Parameters
+    ----------
+    coefficients : sequence of float, optional
+        :math:`b_1, \dots, b_L` of the SFRIK kernel (default ``(1, 40, 40)``).
+    kernel : str or DotProductKernel, optional
+        Any kernel or kernel string, used as it is.
+
+    Returns
+    -------
+    DotProductKernel
+        The kernel of the regulariser.
 
     Raises
     ------
     ValueError
         Both ``coefficients`` and ``kernel`` are given.
+
+    See Also
+    --------
+    dotkernels.kernels.SFRIKKernel : The SFRIK kernel.
+    dotkernels.kernels.parse_kernel : Kernel strings.
 
     Examples
     --------
@@ -149,6 +166,18 @@ def kernel_uniformity_loss(
     LossTerms
         Term ``uniformity`` (weight 1): the mean over views; the global value under ``torch.distributed``.
 
+    See Also
+    --------
+    KernelUniformityLoss : The module.
+    sfrik_loss : With an invariance term.
+    kernel_regularizer : The regulariser of one view.
+    dotkernels.mmd.mmd2_uniform : The same squared MMD on any array library.
+
+    References
+    ----------
+    .. [1] A. Gretton, K. M. Borgwardt, M. J. Rasch, B. Schölkopf and A. Smola, "A kernel two-sample test",
+       Journal of Machine Learning Research 13, 723-773, 2012.
+
     Examples
     --------
     >>> import torch
@@ -170,6 +199,26 @@ class KernelUniformityLoss(TermsLoss):
     (``eps`` floor, default 1e-12). The released SFRIK regulariser is this loss with ``kernel="sfrik"``. Under DDP
     the returned value is the global loss on every rank while the gradient is this rank's exact share
     (``share + (global - share).detach()``).
+
+    Parameters
+    ----------
+    kernel, estimator, method, block_size, eps, check_finite
+        The options of :func:`kernel_uniformity_loss` (same names, defaults and order, positional or keyword),
+        checked once here and stored.
+
+    See Also
+    --------
+    kernel_uniformity_loss : The functional twin.
+    SFRIKLoss : With an invariance term.
+    dotkernels.mmd.mmd2_uniform : The same squared MMD on any array library.
+
+    References
+    ----------
+    .. [1] A. Gretton, K. M. Borgwardt, M. J. Rasch, B. Schölkopf and A. Smola, "A kernel two-sample test",
+       Journal of Machine Learning Research 13, 723-773, 2012.
+    .. [2] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", International Conference on Learning Representations (ICLR), 2023,
+       arXiv:2208.00789.
 
     Examples
     --------
@@ -245,6 +294,18 @@ def sfrik_loss(
     LossTerms
         Terms ``invariance`` and ``uniformity`` (mean over views); global values under ``torch.distributed``.
 
+    See Also
+    --------
+    SFRIKLoss : The module.
+    kernel_uniformity_loss : The regulariser alone.
+    dotkernels.kernels.SFRIKKernel : The kernel of the regulariser.
+
+    References
+    ----------
+    .. [1] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", International Conference on Learning Representations (ICLR), 2023,
+       arXiv:2208.00789.
+
     Examples
     --------
     >>> import torch
@@ -274,6 +335,24 @@ class SFRIKLoss(TermsLoss):
     each term of :meth:`forward_terms`) is that of the global loss on every rank, while the gradient is this rank's
     exact share (``share + (global - share).detach()``, the global value all-reduced without autograd).
 
+    Parameters
+    ----------
+    coefficients, kernel, invariance_weight, uniformity_weight, estimator, method, block_size, eps, check_finite
+        The options of :func:`sfrik_loss` (same names, defaults and order, positional or keyword), checked once
+        here and stored; see :func:`sfrik_loss`.
+
+    See Also
+    --------
+    sfrik_loss : The functional twin.
+    KernelUniformityLoss : The kernel regulariser alone.
+    dotkernels.kernels.SFRIKKernel : The kernel of the regulariser.
+
+    References
+    ----------
+    .. [1] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", International Conference on Learning Representations (ICLR), 2023,
+       arXiv:2208.00789.
+
     Examples
     --------
     >>> import torch
@@ -289,7 +368,27 @@ class SFRIKLoss(TermsLoss):
 
     @staticmethod
     def prepare_options(options: dict[str, Any]) -> dict[str, Any]:
-        """The kernel resolved once from ``coefficients`` or ``kernel`` (:func:`sfrik_kernel`)."""
+        """The kernel resolved once from ``coefficients`` or ``kernel`` (:func:`sfrik_kernel`).
+
+        Parameters
+        ----------
+        options : dict[str, Any]
+            The options bound to the constructor's signature, defaults applied.
+
+        Returns
+        -------
+        dict[str, Any]
+            The options with ``kernel`` set and ``coefficients`` removed.
+
+        See Also
+        --------
+        sfrik_kernel : The resolution.
+
+        Examples
+        --------
+        >>> SFRIKLoss.prepare_options({"coefficients": (1.0, 40.0), "kernel": None})
+        {'kernel': SFRIKKernel(coefficients=(1.0, 40.0))}
+        """
         options["kernel"] = sfrik_kernel(options.pop("coefficients"), options["kernel"])
         return options
 
@@ -367,6 +466,11 @@ def build_loss(
     ValueError
         Unknown method or preset, a kernel given to a baseline, ``"kernel"`` without a kernel, or conflicting
         options (``coefficients`` with ``kernel``).
+
+    See Also
+    --------
+    PRESETS : The published hyper-parameters.
+    TermsLoss.from_preset : A preset of one loss class.
 
     Examples
     --------
