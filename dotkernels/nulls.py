@@ -7,7 +7,8 @@ kernel with Gegenbauer coefficients ``a_l`` converges in law to
 
     T = \\sum_{l \\ge 1} \\frac{a_l}{N(q, l)} \\chi^2_{N(q, l)},
 
-a weighted sum of independent chi-squares (docs/MATH.md, section 4).  :class:`WeightedChiSquare` is a frozen,
+a weighted sum of independent chi-squares (the mathematics page of the documentation, "Uniformity tests").
+:class:`WeightedChiSquare` is a frozen,
 ``scipy.stats``-like distribution for ``shift + sum_k w_k chi^2_{d_k}`` with several ways of computing its
 distribution function:
 
@@ -189,6 +190,11 @@ class WeightedChiSquare:
         The caller's bound on the neglected mean.  If ``R >= 0`` is the neglected part (``E R <= eps``),
         then for any ``h > 0``: ``sf(x) <= P(T + R > x) <= sf(x - h) + eps / h`` (Markov).
 
+    See Also
+    --------
+    dotkernels.uniformity.sobolev_null : The null law of a kernel test.
+    MonteCarloNull : A null law from simulated statistics.
+
     Notes
     -----
     Cumulants of ``T``: ``kappa_1 = sum w d``, ``kappa_r = 2^{r-1} (r-1)! sum w^r d``
@@ -249,6 +255,18 @@ class WeightedChiSquare:
     ``IntegrationWarning`` reports a larger quadrature error. ``"exact"``: scipy's chi-square.
     ``"hbe"``/``"sw"``: moment approximations (3 and 2 cumulants), accurate in the bulk only. Moments and
     :meth:`rvs` are exact. Domain: positive finite weights and degrees of freedom.
+
+    References
+    ----------
+    .. [1] J. P. Imhof, "Computing the distribution of quadratic forms in normal variables", Biometrika 48(3/4),
+       419-426, 1961.
+    .. [2] P. Hall, "Chi squared approximations to the distribution of a sum of independent random variables",
+       Annals of Probability 11(4), 1028-1036, 1983.
+    .. [3] M. J. Buckley and G. K. Eagleson, "An approximation to the distribution of quadratic forms in normal
+       random variables", Australian Journal of Statistics 30A, 150-159, 1988.
+    .. [4] F. E. Satterthwaite, "An approximate distribution of estimates of variance components", Biometrics
+       Bulletin 2(6), 110-114, 1946; B. L. Welch, "The generalization of 'Student's' problem when several different
+       population variances are involved", Biometrika 34(1/2), 28-35, 1947.
 
     Examples
     --------
@@ -325,9 +343,24 @@ class WeightedChiSquare:
         tail_bound : float
             ``sum_{l > L} a_l``, the mean of the neglected terms, stored as ``truncation_error``.
 
+        Returns
+        -------
+        WeightedChiSquare
+            The law of the weighted chi-squares.
+
+        See Also
+        --------
+        dotkernels.uniformity.sobolev_null : The same from a kernel, with the series truncated adaptively.
+
         Notes
         -----
         ``N(q, l) = (2l + q - 2) / l * binom(l + q - 3, l - 1)`` is computed in log space.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare.from_spectrum([1.0, 3.0], q=3)  # a_1 = 3 on S^2: chi^2_3
+        >>> law.weights.tolist(), law.dofs.tolist()
+        ([1.0], [3.0])
         """
         q = check_dimension(q)
         arr = _as_finite_1d(a, "a")
@@ -344,7 +377,28 @@ class WeightedChiSquare:
 
     # ------------------------------------------------------------------ moments
     def cumulant(self, k: int) -> float:
-        """``k``-th cumulant of ``shift + T``: ``shift + sum w d`` for k = 1, ``2^{k-1} (k-1)! sum w^k d``."""
+        """``k``-th cumulant of ``shift + T``: ``shift + sum w d`` for k = 1, ``2^{k-1} (k-1)! sum w^k d``.
+
+        Parameters
+        ----------
+        k : int
+            Order of the cumulant, ``k >= 1``.
+
+        Returns
+        -------
+        float
+            The cumulant.
+
+        See Also
+        --------
+        mean, var : The first two cumulants.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> round(law.cumulant(3), 9)  # 8 (1 * 2 + 8 * 2)
+        144.0
+        """
         if isinstance(k, bool) or not isinstance(k, Integral) or k < 1:
             raise ValueError(f"`k` must be an int >= 1, got {k!r}")
         k = int(k)
@@ -354,19 +408,83 @@ class WeightedChiSquare:
         return float(np.exp((k - 1) * math.log(2.0) + special.gammaln(k) + logsum))
 
     def mean(self) -> float:
-        """``shift + sum_k w_k d_k``."""
+        """``shift + sum_k w_k d_k``.
+
+        Returns
+        -------
+        float
+            The mean.
+
+        See Also
+        --------
+        var, cumulant : The variance, any cumulant.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> float(law.mean())
+        6.0
+        """
         return self.shift + self._k1
 
     def var(self) -> float:
-        """``2 sum_k w_k^2 d_k``."""
+        """``2 sum_k w_k^2 d_k``.
+
+        Returns
+        -------
+        float
+            The variance.
+
+        See Also
+        --------
+        std, cumulant : The standard deviation, any cumulant.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> float(law.var())
+        20.0
+        """
         return self._k2
 
     def std(self) -> float:
-        """``sqrt(var())``."""
+        """``sqrt(var())``.
+
+        Returns
+        -------
+        float
+            The standard deviation.
+
+        See Also
+        --------
+        var : The variance.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> round(law.std() ** 2, 9)
+        20.0
+        """
         return math.sqrt(self._k2)
 
     def support(self) -> tuple[float, float]:
-        """``(shift, inf)``."""
+        """``(shift, inf)``.
+
+        Returns
+        -------
+        tuple of float
+            The lower and upper ends of the support.
+
+        See Also
+        --------
+        cdf : The distribution function.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> law.support()
+        (0.0, inf)
+        """
         return (self.shift, math.inf)
 
     # ------------------------------------------------------------------ sampling
@@ -379,6 +497,21 @@ class WeightedChiSquare:
             Output shape; ``None`` gives a scalar.
         rng : numpy.random.Generator, int seed or None
             Source of randomness (SPEC 7).
+
+        Returns
+        -------
+        float or ndarray
+            The draws, of shape ``size``.
+
+        See Also
+        --------
+        MonteCarloNull : A null law from simulated statistics.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> law.rvs(3, rng=0).shape
+        (3,)
         """
         rng = check_rng(rng)
         shape = () if size is None else size
@@ -390,19 +523,107 @@ class WeightedChiSquare:
 
     # ------------------------------------------------------------------ distribution functions
     def cdf(self, x):
-        """``P(shift + T <= x)``, vectorised over ``x``."""
+        """``P(shift + T <= x)``, vectorised over ``x``.
+
+        Parameters
+        ----------
+        x : float or array_like
+            Points at which to evaluate.
+
+        Returns
+        -------
+        float or ndarray
+            The probabilities, of the shape of ``x``.
+
+        See Also
+        --------
+        sf : The survival function (p-values), accurate in the upper tail.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> float(law.cdf(0.0))
+        0.0
+        """
         return self._cdf_sf(x)[0]
 
     def sf(self, x):
-        """``P(shift + T > x)``, vectorised over ``x``."""
+        """``P(shift + T > x)``, vectorised over ``x``.
+
+        Parameters
+        ----------
+        x : float or array_like
+            Points at which to evaluate.
+
+        Returns
+        -------
+        float or ndarray
+            The probabilities (p-values of statistics ``x``), of the shape of ``x``.
+
+        See Also
+        --------
+        cdf : The distribution function.
+        isf : The inverse survival function.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> import numpy as np
+        >>> bool(np.isclose(law.sf(10.0), 2 * np.exp(-2.5) - np.exp(-5.0)))
+        True
+        """
         return self._cdf_sf(x)[1]
 
     def ppf(self, p):
-        """Quantile function (inverse of :meth:`cdf`); ``p`` must lie in ``[0, 1]``."""
+        """Quantile function (inverse of :meth:`cdf`); ``p`` must lie in ``[0, 1]``.
+
+        Parameters
+        ----------
+        p : float or array_like
+            Probabilities in ``[0, 1]``.
+
+        Returns
+        -------
+        float or ndarray
+            The quantiles, of the shape of ``p``.
+
+        See Also
+        --------
+        isf : Upper quantiles (critical values).
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> import numpy as np
+        >>> bool(np.isclose(law.cdf(law.ppf(0.95)), 0.95))
+        True
+        """
         return self._quantile(_as_probability(p, "p"), upper=False)
 
     def isf(self, p):
-        """Inverse survival function (inverse of :meth:`sf`); ``p`` must lie in ``[0, 1]``."""
+        """Inverse survival function (inverse of :meth:`sf`); ``p`` must lie in ``[0, 1]``.
+
+        Parameters
+        ----------
+        p : float or array_like
+            Probabilities in ``[0, 1]``.
+
+        Returns
+        -------
+        float or ndarray
+            The upper quantiles (critical values at level ``p``), of the shape of ``p``.
+
+        See Also
+        --------
+        ppf : Quantiles.
+
+        Examples
+        --------
+        >>> law = WeightedChiSquare([1.0, 2.0], [2.0, 2.0])
+        >>> import numpy as np
+        >>> bool(np.isclose(law.sf(law.isf(0.05)), 0.05))
+        True
+        """
         return self._quantile(_as_probability(p, "p"), upper=True)
 
     def _cdf_sf(self, x):
@@ -680,6 +901,11 @@ def monte_carlo_pvalue(statistic: Any, simulated: Any) -> float | np.ndarray:
     float or ndarray
         The p-value(s), in ``[1 / (n_sim + 1), 1]``; valid (super-uniform) under the null for any ``n_sim``.
 
+    See Also
+    --------
+    MonteCarloNull : The null law of simulated statistics.
+    scipy.stats.monte_carlo_test : The same convention in scipy.
+
     Accuracy
     --------
     Exact (counting); valid under the null at any number of simulations.
@@ -721,6 +947,11 @@ class MonteCarloNull:
     statistics : ndarray
         The simulated statistics, sorted (a read-only float64 copy).
 
+    See Also
+    --------
+    monte_carlo_pvalue : Its survival function.
+    WeightedChiSquare : The asymptotic null law of the kernel tests.
+
     Accuracy
     --------
     Exact empirical quantities of the simulated statistics; as estimates of the true law, standard error
@@ -748,37 +979,192 @@ class MonteCarloNull:
         return int(self.statistics.size)
 
     def sf(self, x: Any) -> Any:
-        """Monte Carlo p-value ``(1 + #{T* >= x}) / (1 + n_resamples)``."""
+        """Monte Carlo p-value ``(1 + #{T* >= x}) / (1 + n_resamples)``.
+
+        Parameters
+        ----------
+        x : float or array_like
+            Points at which to evaluate.
+
+        Returns
+        -------
+        float or ndarray
+            The p-values, of the shape of ``x``.
+
+        See Also
+        --------
+        monte_carlo_pvalue : The same function.
+
+        Examples
+        --------
+        >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+        >>> null.sf(2.5)
+        0.6
+        """
         return monte_carlo_pvalue(x, self.statistics)
 
     def cdf(self, x: Any) -> Any:
-        """Empirical distribution function ``#{T* <= x} / n_resamples``."""
+        """Empirical distribution function ``#{T* <= x} / n_resamples``.
+
+        Parameters
+        ----------
+        x : float or array_like
+            Points at which to evaluate.
+
+        Returns
+        -------
+        float or ndarray
+            The probabilities, of the shape of ``x``.
+
+        See Also
+        --------
+        sf : The Monte Carlo p-value.
+
+        Examples
+        --------
+        >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+        >>> null.cdf(2.5)
+        0.75
+        """
         out = np.searchsorted(self.statistics, np.asarray(x, dtype=np.float64), side="right") / self.n_resamples
         return float(out) if np.ndim(out) == 0 else out
 
     def ppf(self, p: Any) -> Any:
-        """Empirical quantiles (:func:`numpy.quantile`, linear interpolation); ``p`` in [0, 1]."""
+        """Empirical quantiles (:func:`numpy.quantile`, linear interpolation); ``p`` in [0, 1].
+
+        Parameters
+        ----------
+        p : float or array_like
+            Probabilities in ``[0, 1]``.
+
+        Returns
+        -------
+        float or ndarray
+            The quantiles, of the shape of ``p``.
+
+        See Also
+        --------
+        isf : Upper quantiles.
+
+        Examples
+        --------
+        >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+        >>> null.ppf(0.5)
+        1.75
+        """
         out = np.quantile(self.statistics, _as_probability(p, "p"))
         return float(out) if np.ndim(out) == 0 else out
 
     def isf(self, p: Any) -> Any:
-        """``ppf(1 - p)``."""
+        """``ppf(1 - p)``.
+
+        Parameters
+        ----------
+        p : float or array_like
+            Probabilities in ``[0, 1]``.
+
+        Returns
+        -------
+        float or ndarray
+            The upper quantiles, of the shape of ``p``.
+
+        See Also
+        --------
+        ppf : Quantiles.
+
+        Examples
+        --------
+        >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+        >>> null.isf(0.5)
+        1.75
+        """
         return self.ppf(1.0 - _as_probability(p, "p"))
 
     def mean(self) -> float:
-        """Mean of the simulated statistics."""
+        """Mean of the simulated statistics.
+
+        Returns
+        -------
+        float
+            The mean.
+
+        See Also
+        --------
+        var : The variance.
+
+        Examples
+        --------
+        >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+        >>> null.mean()
+        1.65
+        """
         return float(np.mean(self.statistics))
 
     def var(self) -> float:
-        """Unbiased variance of the simulated statistics (0 for a single value)."""
+        """Unbiased variance of the simulated statistics (0 for a single value).
+
+        Returns
+        -------
+        float
+            The variance (denominator ``n_resamples - 1``).
+
+        See Also
+        --------
+        std : The standard deviation.
+
+        Examples
+        --------
+        >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+        >>> round(null.var(), 6)
+        1.79
+        """
         return float(np.var(self.statistics, ddof=1)) if self.n_resamples > 1 else 0.0
 
     def std(self) -> float:
-        """``sqrt(var())``."""
+        """``sqrt(var())``.
+
+        Returns
+        -------
+        float
+            The standard deviation.
+
+        See Also
+        --------
+        var : The variance.
+
+        Examples
+        --------
+        >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+        >>> round(null.std() ** 2, 6)
+        1.79
+        """
         return math.sqrt(self.var())
 
     def rvs(self, size=None, *, rng=None):
-        """Draws from the empirical law of the simulated statistics (sampling with replacement)."""
+        """Draws from the empirical law of the simulated statistics (sampling with replacement).
+
+        Parameters
+        ----------
+        size : int or tuple of ints, optional
+            Output shape; ``None`` gives a scalar.
+        rng : numpy.random.Generator, int seed or None
+            Source of randomness (SPEC 7).
+
+        Returns
+        -------
+        float or ndarray
+            The draws, of shape ``size``.
+
+        See Also
+        --------
+        statistics : The simulated statistics.
+
+        Examples
+        --------
+        >>> null = MonteCarloNull([0.1, 3.0, 2.5, 1.0])
+        >>> null.rvs(5, rng=0).shape
+        (5,)
+        """
         out = check_rng(rng).choice(self.statistics, size=size, replace=True)
         return float(out) if np.ndim(out) == 0 else out
 
