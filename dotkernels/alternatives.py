@@ -133,6 +133,11 @@ def sample_tangent_normal(
     -------
     ndarray, shape (n, q)
 
+    See Also
+    --------
+    dotkernels.sampling.sample_vmf : The von Mises-Fisher law.
+    sample_small_circle, sample_cauchy_like : Laws drawn through this function.
+
     Examples
     --------
     >>> X = sample_tangent_normal(2000, mu=[0, 0, 1], log_density=lambda v: 3.0 * v, rng=0)  # vMF(kappa = 3)
@@ -160,6 +165,38 @@ def sample_vmf_mixture(
     With ``mu=None`` (sphunif's "MvMF"): equal weights on :math:`e_1, \dots, e_q`, each sign-flipped with
     probability 1/2 when ``axial`` (means :math:`\pm e_j`). Otherwise the rows of ``mu`` (k, q) are the means,
     drawn with probabilities ``weights`` (default equal), sign-flipped when ``axial``.
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    kappa : float
+        Concentration, ``kappa >= 0`` (0: the uniform law).
+    q : int, optional
+        Dimension; needed when ``mu`` is None (means :math:`e_1, \dots, e_q`).
+    mu : array_like, shape (k, q), optional
+        The means (rows, normalised); default :math:`e_1, \dots, e_q`.
+    weights : array_like, shape (k,), optional
+        Mixture weights (non-negative, normalised to sum 1); default equal.
+    axial : bool
+        Flip the sign of each point with probability 1/2 (means :math:`\pm` the rows of ``mu``).
+    rng : numpy.random.Generator, int seed or None
+        Source of randomness (SPEC 7).
+
+    Returns
+    -------
+    ndarray, shape (n, q)
+        The points, float64 rows on the unit sphere.
+
+    See Also
+    --------
+    sample_antipodal_vmf : Two antipodal components.
+    dotkernels.sampling.sample_vmf : One component.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
 
     Examples
     --------
@@ -200,6 +237,32 @@ def sample_vmf_mixture(
 def sample_antipodal_vmf(n: int, *, mu: ArrayLike, kappa: float, rng: Any = None) -> np.ndarray:
     r"""Axial (antipodal) vMF: :math:`\tfrac12\mathrm{vMF}(\mu, \kappa) + \tfrac12\mathrm{vMF}(-\mu, \kappa)`.
 
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    mu : array_like, shape (q,)
+        The mean direction or axis (normalised).
+    kappa : float
+        Concentration, ``kappa >= 0`` (0: the uniform law).
+    rng : numpy.random.Generator, int seed or None
+        Source of randomness (SPEC 7).
+
+    Returns
+    -------
+    ndarray, shape (n, q)
+        The points, float64 rows on the unit sphere.
+
+    See Also
+    --------
+    sample_vmf_mixture : Mixtures of several vMF laws.
+    dotkernels.sampling.sample_watson : The Watson law, another axial law.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
+
     Examples
     --------
     >>> X = sample_antipodal_vmf(4000, mu=[1, 0, 0], kappa=20.0, rng=1)
@@ -213,6 +276,34 @@ def sample_acg(n: int, *, q: int, kappa: float, mu: ArrayLike | None = None, rng
     r"""Angular central Gaussian with shape :math:`(I + \kappa\,\mu\mu^T)/(q + \kappa)` (sphunif's "ACG").
 
     :math:`X = Y/\|Y\|`, :math:`Y \sim N(0, I + \kappa\mu\mu^T)`; :math:`\mu = e_q` by default (sphunif's choice).
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    q : int
+        Dimension of the ambient space (the sphere :math:`S^{q-1}`), ``q >= 2``.
+    kappa : float
+        Excess variance along ``mu``, ``kappa >= 0`` (0: the uniform law).
+    mu : array_like, shape (q,), optional
+        The axis (normalised); default :math:`e_q`.
+    rng : numpy.random.Generator, int seed or None
+        Source of randomness (SPEC 7).
+
+    Returns
+    -------
+    ndarray, shape (n, q)
+        The points, float64 rows on the unit sphere.
+
+    See Also
+    --------
+    dotkernels.sampling.sample_watson : The Watson law, another axial law.
+    sample_antipodal_vmf : The antipodal vMF mixture.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
 
     Examples
     --------
@@ -233,6 +324,34 @@ def sample_acg(n: int, *, q: int, kappa: float, mu: ArrayLike | None = None, rng
 def sample_small_circle(n: int, *, mu: ArrayLike, kappa: float, nu: float = 0.5, rng: Any = None) -> np.ndarray:
     r"""Small-circle law: density :math:`\propto \exp(-\kappa(\mu^T x - \nu)^2)`, -1 < nu < 1 (sphunif's "SC").
 
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    mu : array_like, shape (q,)
+        The mean direction or axis (normalised).
+    kappa : float
+        Concentration, ``kappa >= 0`` (0: the uniform law).
+    nu : float
+        Height :math:`\mu^T x = \nu` of the small circle, -1 < nu < 1.
+    rng : numpy.random.Generator, int seed or None
+        Source of randomness (SPEC 7).
+
+    Returns
+    -------
+    ndarray, shape (n, q)
+        The points, float64 rows on the unit sphere.
+
+    See Also
+    --------
+    sample_tangent_normal : Any rotationally symmetric law.
+    dotkernels.sampling.sample_vmf : The von Mises-Fisher law.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
+
     Examples
     --------
     >>> X = sample_small_circle(3000, mu=[0, 0, 1], kappa=200.0, nu=0.5, rng=0)
@@ -249,6 +368,25 @@ def sample_small_circle(n: int, *, mu: ArrayLike, kappa: float, nu: float = 0.5,
 def cauchy_rho(kappa: float) -> float:
     r""":math:`\rho = ((2\kappa + 1) - \sqrt{4\kappa + 1})/(2\kappa)` of the Cauchy-like law (sphunif's map).
 
+    Parameters
+    ----------
+    kappa : float
+        Concentration, ``kappa >= 0`` (0: the uniform law).
+
+    Returns
+    -------
+    float
+        :math:`\rho` in [0, 1).
+
+    See Also
+    --------
+    sample_cauchy_like : The law it parametrises.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
+
     Examples
     --------
     >>> cauchy_rho(2.0)
@@ -262,6 +400,33 @@ def cauchy_rho(kappa: float) -> float:
 
 def sample_cauchy_like(n: int, *, mu: ArrayLike, kappa: float, rng: Any = None) -> np.ndarray:
     r"""Cauchy-like law (sphunif's "C"): density :math:`\propto (1 + \rho^2 - 2\rho\,\mu^T x)^{-q/2}`.
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    mu : array_like, shape (q,)
+        The mean direction or axis (normalised).
+    kappa : float
+        Concentration, ``kappa >= 0``, mapped to :math:`\rho` by :func:`cauchy_rho`.
+    rng : numpy.random.Generator, int seed or None
+        Source of randomness (SPEC 7).
+
+    Returns
+    -------
+    ndarray, shape (n, q)
+        The points, float64 rows on the unit sphere.
+
+    See Also
+    --------
+    cauchy_rho : The map from kappa to rho.
+    sample_cauchy_mixture : Mixtures about the axes.
+    dotkernels.kernels.PoissonKernel : The kernel with the same profile.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
 
     Examples
     --------
@@ -279,6 +444,33 @@ def sample_cauchy_like(n: int, *, mu: ArrayLike, kappa: float, rng: Any = None) 
 
 def sample_cauchy_mixture(n: int, *, q: int, kappa: float, axial: bool = True, rng: Any = None) -> np.ndarray:
     r"""sphunif's "MC": the Cauchy-like law about :math:`e_j` (j uniform), sign-flipped when ``axial``.
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    q : int
+        Dimension of the ambient space (the sphere :math:`S^{q-1}`), ``q >= 2``.
+    kappa : float
+        Concentration of each component, ``kappa >= 0``.
+    axial : bool
+        Flip the sign of each point with probability 1/2.
+    rng : numpy.random.Generator, int seed or None
+        Source of randomness (SPEC 7).
+
+    Returns
+    -------
+    ndarray, shape (n, q)
+        The points, float64 rows on the unit sphere.
+
+    See Also
+    --------
+    sample_cauchy_like : One component.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
 
     Examples
     --------
@@ -301,6 +493,32 @@ def sample_cauchy_mixture(n: int, *, q: int, kappa: float, axial: bool = True, r
 def sample_spherical_cap(n: int, *, mu: ArrayLike, r: float, rng: Any = None) -> np.ndarray:
     r"""Uniform law on the cap :math:`\{x: \angle(x, \mu) \le r\}`, 0 < r <= pi (exact inverse of the projected law).
 
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    mu : array_like, shape (q,)
+        The mean direction or axis (normalised).
+    r : float
+        Angular radius of the cap, 0 < r <= pi (pi: the whole sphere).
+    rng : numpy.random.Generator, int seed or None
+        Source of randomness (SPEC 7).
+
+    Returns
+    -------
+    ndarray, shape (n, q)
+        The points, float64 rows on the unit sphere.
+
+    See Also
+    --------
+    sample_antipodal_dependent : Pairs of points on antipodal caps.
+    dotkernels.sampling.sample_uniform : The whole sphere.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
+
     Examples
     --------
     >>> X = sample_spherical_cap(1000, mu=[0, 0, 1], r=0.5, rng=0)
@@ -322,6 +540,32 @@ def sample_spherical_cap(n: int, *, mu: ArrayLike, r: float, rng: Any = None) ->
 def sample_antipodal_dependent(n: int, *, q: int, r: float = math.pi / 10, rng: Any = None) -> np.ndarray:
     r"""sphunif's "UAD": uniform points, each (odd rows) followed by a point uniform on the cap of angle r about
     its antipode; marginally close to uniform, but with antipodal dependence.
+
+    Parameters
+    ----------
+    n : int
+        Number of points.
+    q : int
+        Dimension of the ambient space (the sphere :math:`S^{q-1}`), ``q >= 2``.
+    r : float
+        Angular radius of the caps about the antipodes, 0 < r <= pi (default pi / 10).
+    rng : numpy.random.Generator, int seed or None
+        Source of randomness (SPEC 7).
+
+    Returns
+    -------
+    ndarray, shape (n, q)
+        The points, float64 rows on the unit sphere.
+
+    See Also
+    --------
+    sample_spherical_cap : The caps.
+    dotkernels.sampling.sample_uniform : The uniform law.
+
+    References
+    ----------
+    .. [1] E. García-Portugués and T. Verdebout, "An overview of uniformity tests on the hypersphere",
+       arXiv:1804.00286, 2018; the R package sphunif (``r_alt``).
 
     Examples
     --------
