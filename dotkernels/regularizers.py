@@ -147,10 +147,20 @@ def wang_isola_uniformity(Z: Any, *, gamma: float = 2.0) -> Any:
     array
         0-d, Z's library, dtype and device.
 
+    See Also
+    --------
+    wang_isola_uniformity_via_kernel : The same as a Gaussian-kernel MMD.
+    dotkernels_ssl.losses.AlignUniformLoss : The training loss.
+
     Accuracy
     --------
     Log-sum-exp in the input dtype: relative error a few eps of that dtype (tested against mpmath at
     gamma = 500). Domain: n >= 2 rows, gamma > 0.
+
+    References
+    ----------
+    .. [1] T. Wang and P. Isola, "Understanding contrastive representation learning through alignment and
+       uniformity on the hypersphere", International Conference on Machine Learning (ICML), 2020.
 
     Examples
     --------
@@ -172,9 +182,33 @@ def wang_isola_uniformity(Z: Any, *, gamma: float = 2.0) -> Any:
 def wang_isola_kernel(*, gamma: float = 2.0) -> GaussianKernel:
     r"""The kernel of Wang & Isola's uniformity: :math:`\exp(-\gamma\|x - y\|^2)` (``GaussianKernel(gamma=gamma)``).
 
+    Parameters
+    ----------
+    gamma : float
+        Scale of the Gaussian potential, ``gamma > 0`` (Wang & Isola's ``t``).
+
+    Returns
+    -------
+    GaussianKernel
+        ``GaussianKernel(gamma=gamma)``.
+
+    See Also
+    --------
+    wang_isola_uniformity : The uniformity term.
+
     Accuracy
     --------
     Exact (a kernel object).
+
+    References
+    ----------
+    .. [1] T. Wang and P. Isola, "Understanding contrastive representation learning through alignment and
+       uniformity on the hypersphere", International Conference on Machine Learning (ICML), 2020.
+
+    Examples
+    --------
+    >>> wang_isola_kernel(gamma=2.0)
+    GaussianKernel(gamma=2.0)
     """
     return GaussianKernel(gamma=check_real(gamma, "gamma", positive=True))
 
@@ -186,10 +220,39 @@ def wang_isola_uniformity_via_kernel(Z: Any, *, gamma: float = 2.0) -> Any:
     :math:`\epsilon a_0`, so when the off-diagonal mean is much smaller than :math:`a_0` (large gamma, spread-out
     batch) prefer :func:`wang_isola_uniformity` for the value.
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings on the unit sphere (rows); any array-API array.
+    gamma : float
+        Scale of the Gaussian potential, ``gamma > 0`` (Wang & Isola's ``t``).
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    wang_isola_uniformity : The original form.
+    dotkernels.mmd.mmd2_uniform : The squared MMD.
+
     Accuracy
     --------
     Absolute ~eps * a_0 in the argument of the log (float64, :func:`dotkernels.mmd.mmd2_uniform`).
     Domain: n >= 2 unit rows.
+
+    References
+    ----------
+    .. [1] T. Wang and P. Isola, "Understanding contrastive representation learning through alignment and
+       uniformity on the hypersphere", International Conference on Machine Learning (ICML), 2020.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    >>> bool(np.isclose(wang_isola_uniformity_via_kernel(Z), wang_isola_uniformity(Z)))
+    True
     """
     kernel = wang_isola_kernel(gamma=gamma)
     Z, xp = check_points(Z, "Z", min_rows=2, float64=False)
@@ -208,9 +271,29 @@ def centering(Z: Any) -> Any:
     :math:`\varphi = P_{1,q}(t) = t` (:math:`a_0 = 0`), i.e. ``centering_whitening_via_kernel(Z, b1=1, b2=0)``. Alone it
     only centres the batch (it collapsed in the SFRIK paper: 27.7% linear accuracy).
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings (rows); any array-API array.
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    whitening : The second-moment term.
+    centering_whitening : Both, as the MMD of :math:`b_1 P_{1,q} + b_2 P_{2,q}`.
+
     Accuracy
     --------
     A few eps of the input dtype (relative). Domain: n >= 1 rows.
+
+    References
+    ----------
+    .. [1] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", International Conference on Learning Representations (ICLR), 2023.
 
     Examples
     --------
@@ -234,6 +317,21 @@ def whitening(Z: Any) -> Any:
         \mathrm{MMD}_V^2[t^2] = \tfrac{q-1}{q}\, \mathrm{MMD}_V^2[P_{2,q}]
 
     since :math:`t^2 = \frac1q + \frac{q-1}{q} P_{2,q}(t)` (:func:`whitening_kernel`, :func:`whitening_via_kernel`).
+
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings (rows); any array-API array.
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    whitening_via_kernel : The same as the MMD of :math:`t^2`.
+    centering : The first-moment term.
 
     Accuracy
     --------
@@ -260,9 +358,38 @@ def centering_whitening(Z: Any, *, b1: float = 1.0, b2: float = 1.0) -> Any:
     :func:`dotkernels.symbolic.derive_centering_whitening_identity`): :math:`n^{-2}\sum_{ij} t_{ij} = \|m\|^2`,
     :math:`n^{-2}\sum_{ij} P_{2,q}(t_{ij}) = \frac{q\operatorname{tr}S^2 - 1}{q-1} = \frac{q}{q-1}\|S - I/q\|_F^2`.
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings (rows); any array-API array.
+    b1, b2 : float
+        Weights of the centring and the whitening terms (non-negative).
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    centering_whitening_via_kernel : The same as a kernel MMD.
+    centering_whitening_kernel : The kernel.
+
     Accuracy
     --------
     As :func:`centering` and :func:`whitening`. Domain: n >= 1 rows, q >= 2.
+
+    References
+    ----------
+    .. [1] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", International Conference on Learning Representations (ICLR), 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    >>> float(centering_whitening(Z, b1=1.0, b2=1.0))  # 0 + 3/2 * 2/3
+    1.0
     """
     b1 = check_real(b1, "b1")
     b2 = check_real(b2, "b2")
@@ -277,9 +404,34 @@ def centering_whitening_kernel(*, b1: float = 1.0, b2: float = 1.0) -> LegendreS
     Its :math:`\mathrm{MMD}_V^2` is :func:`centering_whitening` on unit-norm rows; positive definite iff
     :math:`b_1, b_2 \ge 0`, and characteristic for no q (it only sees the first two moments).
 
+    Parameters
+    ----------
+    b1, b2 : float
+        Weights of the centring and the whitening terms (non-negative).
+
+    Returns
+    -------
+    LegendreSeriesKernel
+        :math:`b_1 P_{1,q} + b_2 P_{2,q}`.
+
+    See Also
+    --------
+    centering_whitening : The regulariser.
+    dotkernels.kernels.SFRIKKernel : With a degree-3 term.
+
     Accuracy
     --------
     Exact (a kernel object).
+
+    References
+    ----------
+    .. [1] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", International Conference on Learning Representations (ICLR), 2023.
+
+    Examples
+    --------
+    >>> centering_whitening_kernel(b1=1.0, b2=40.0)
+    LegendreSeriesKernel([0.0, 1.0, 40.0])
     """
     return LegendreSeriesKernel([0.0, check_real(b1, "b1"), check_real(b2, "b2")])
 
@@ -288,10 +440,32 @@ def centering_whitening_via_kernel(Z: Any, *, b1: float = 1.0, b2: float = 1.0) 
     r""":math:`\mathrm{MMD}_V^2` of the unit-norm rows of Z with :math:`b_1 P_{1,q} + b_2 P_{2,q}`, by
     :func:`dotkernels.mmd.mmd2_uniform`; equals :func:`centering_whitening`.
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings on the unit sphere (rows); any array-API array.
+    b1, b2 : float
+        Weights of the centring and the whitening terms (non-negative).
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    centering_whitening : The moment form.
+    dotkernels.mmd.mmd2_uniform : The squared MMD.
+
     Accuracy
     --------
     float64 sums of :func:`dotkernels.mmd.mmd2_uniform` (absolute ~1e-15 * (abs(b1) + abs(b2))). Domain: n >= 2 unit
     rows.
+
+    References
+    ----------
+    .. [1] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", International Conference on Learning Representations (ICLR), 2023.
 
     Examples
     --------
@@ -307,9 +481,23 @@ def whitening_kernel() -> MonomialKernel:
     r"""The kernel :math:`(x^T y)^2` (``MonomialKernel(2)``): :math:`a_0 = 1/q`, :math:`a_2 = (q-1)/q`; its
     :math:`\mathrm{MMD}_V^2` is :func:`whitening` on unit-norm rows.
 
+    Returns
+    -------
+    MonomialKernel
+        :math:`\varphi(t) = t^2`.
+
+    See Also
+    --------
+    whitening : The regulariser.
+
     Accuracy
     --------
     Exact (a kernel object).
+
+    Examples
+    --------
+    >>> whitening_kernel()
+    MonomialKernel(p=2)
     """
     return MonomialKernel(2)
 
@@ -317,9 +505,31 @@ def whitening_kernel() -> MonomialKernel:
 def whitening_via_kernel(Z: Any) -> Any:
     r""":math:`\mathrm{MMD}_V^2[t^2] = n^{-2}\sum_{ij} t_{ij}^2 - 1/q`; equals :func:`whitening` for unit-norm rows.
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings on the unit sphere (rows); any array-API array.
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    whitening : The moment form.
+    dotkernels.mmd.mmd2_uniform : The squared MMD.
+
     Accuracy
     --------
     float64 sums of :func:`dotkernels.mmd.mmd2_uniform` (absolute ~1e-15). Domain: n >= 2 unit rows.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    >>> bool(np.isclose(whitening_via_kernel(Z), whitening(Z)))
+    True
     """
     return _kernel_mmd2(Z, whitening_kernel(), "v")
 
@@ -354,9 +564,24 @@ def vicreg_variance(Z: Any, *, target_std: float = 1.0, eps: float = 1e-4) -> An
     eps : float
         Added to the variance before the square root (VICReg: 1e-4).
 
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    vicreg_covariance : The covariance term.
+    dotkernels_ssl.losses.VICRegLoss : The training loss.
+
     Accuracy
     --------
     A few eps of the input dtype (relative). Domain: n >= 2 rows, eps >= 0.
+
+    References
+    ----------
+    .. [1] A. Bardes, J. Ponce and Y. LeCun, "VICReg: Variance-invariance-covariance regularization for
+       self-supervised learning", International Conference on Learning Representations (ICLR), 2022.
 
     Examples
     --------
@@ -396,9 +621,30 @@ def vicreg_covariance(Z: Any) -> Any:
     \mathrm{MMD}_V^2[P_{2,q}]`, and the full covariance satisfies :math:`\|C\|_F^2 = (\frac{n}{n-1})^2
     (\frac{q-1}{q}\mathrm{MMD}_V^2[P_{2,q}] + \frac1q)`.
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings (rows); any array-API array.
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    vicreg_variance : The variance term.
+    whitening : The rotation-invariant relative.
+    dotkernels.symbolic.derive_vicreg_covariance_relation : The proof of the relation.
+
     Accuracy
     --------
     A few eps of the input dtype times the size of C (relative). Domain: n >= 2 rows.
+
+    References
+    ----------
+    .. [1] A. Bardes, J. Ponce and Y. LeCun, "VICReg: Variance-invariance-covariance regularization for
+       self-supervised learning", International Conference on Learning Representations (ICLR), 2022.
 
     Examples
     --------
@@ -453,9 +699,24 @@ def barlow_twins_redundancy(Z1: Any, Z2: Any, *, redundancy_weight: float = 0.00
     eps : float
         Standardisation epsilon (``BatchNorm1d``: 1e-5).
 
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    vicreg_covariance : VICReg's covariance term.
+    dotkernels_ssl.losses.BarlowTwinsLoss : The training loss.
+
     Accuracy
     --------
     A few eps of the input dtype times q^2 (relative). Domain: n >= 2 rows, two views of equal shape.
+
+    References
+    ----------
+    .. [1] J. Zbontar, L. Jing, I. Misra, Y. LeCun and S. Deny, "Barlow Twins: Self-supervised learning via
+       redundancy reduction", International Conference on Machine Learning (ICML), 2021.
 
     Examples
     --------
@@ -503,9 +764,35 @@ def spectral_contrastive_repulsion(Z: Any) -> Any:
     :math:`(x^Ty)^2` on :math:`\mathbb{R}^q`, :math:`(n^2 \operatorname{tr}S^2 - \sum_i \|z_i\|^4)/(n(n-1))`, not an MMD
     to the uniform law on the sphere.
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings (rows); any array-API array.
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    spectral_contrastive_repulsion_via_kernel : The same through the MMD of :math:`t^2`.
+
     Accuracy
     --------
     A few eps of the input dtype (relative). Domain: n >= 2 rows.
+
+    References
+    ----------
+    .. [1] J. Z. HaoChen, C. Wei, A. Gaidon and T. Ma, "Provable guarantees for self-supervised deep learning with
+       spectral contrastive loss", Advances in Neural Information Processing Systems (NeurIPS), 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    >>> float(spectral_contrastive_repulsion(Z))  # (z_1^T z_2)^2
+    1.0
     """
     Z, xp = _batch(Z)
     n = Z.shape[0]
@@ -517,9 +804,28 @@ def spectral_contrastive_repulsion(Z: Any) -> Any:
 def spectral_contrastive_kernel() -> MonomialKernel:
     r"""The kernel :math:`(x^T y)^2` (``MonomialKernel(2)``) of the spectral contrastive repulsion.
 
+    Returns
+    -------
+    MonomialKernel
+        :math:`\varphi(t) = t^2`.
+
+    See Also
+    --------
+    spectral_contrastive_repulsion : The regulariser.
+
     Accuracy
     --------
     Exact (a kernel object).
+
+    References
+    ----------
+    .. [1] J. Z. HaoChen, C. Wei, A. Gaidon and T. Ma, "Provable guarantees for self-supervised deep learning with
+       spectral contrastive loss", Advances in Neural Information Processing Systems (NeurIPS), 2021.
+
+    Examples
+    --------
+    >>> spectral_contrastive_kernel()
+    MonomialKernel(p=2)
     """
     return MonomialKernel(2)
 
@@ -528,9 +834,36 @@ def spectral_contrastive_repulsion_via_kernel(Z: Any) -> Any:
     r""":math:`a_0 + \mathrm{MMD}_U^2[t^2]` with :math:`a_0 = 1/q`; equals :func:`spectral_contrastive_repulsion` for
     unit-norm rows.
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings on the unit sphere (rows); any array-API array.
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    spectral_contrastive_repulsion : The original form.
+    dotkernels.mmd.mmd2_uniform : The squared MMD.
+
     Accuracy
     --------
     float64 sums of :func:`dotkernels.mmd.mmd2_uniform` (absolute ~1e-15). Domain: n >= 2 unit rows.
+
+    References
+    ----------
+    .. [1] J. Z. HaoChen, C. Wei, A. Gaidon and T. Ma, "Provable guarantees for self-supervised deep learning with
+       spectral contrastive loss", Advances in Neural Information Processing Systems (NeurIPS), 2021.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    >>> bool(np.isclose(spectral_contrastive_repulsion_via_kernel(Z), spectral_contrastive_repulsion(Z)))
+    True
     """
     kernel = spectral_contrastive_kernel()
     Z, _ = check_points(Z, "Z", min_rows=2, float64=False)
@@ -573,10 +906,22 @@ def energy_distance_to_uniform(Z: Any, *, s: float = 1.0, estimator: str = "v") 
     array
         0-d, Z's library, dtype and device; :math:`c_s(q)` is ``-DistanceKernel(s=s).uniform_mean_embedding(q=q)``.
 
+    See Also
+    --------
+    energy_distance_via_kernel : The same as a distance-kernel MMD.
+    dotkernels.kernels.DistanceKernel : The kernel.
+
     Accuracy
     --------
     The batch mean in the input dtype (a few eps relative) and c_s(q) in closed form (~1e-15 relative). Domain:
     n >= 2 unit rows, 0 < s <= 2.
+
+    References
+    ----------
+    .. [1] G. J. Székely and M. L. Rizzo, "Energy statistics: a class of statistics based on distances", Journal
+       of Statistical Planning and Inference 143(8), 1249-1272, 2013.
+    .. [2] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", ICLR, 2023.
 
     Examples
     --------
@@ -602,9 +947,35 @@ def energy_distance_to_uniform(Z: Any, *, s: float = 1.0, estimator: str = "v") 
 def energy_kernel(*, s: float = 1.0) -> DistanceKernel:
     r"""The kernel :math:`-\|x - y\|^s` of the energy distance (``DistanceKernel(s=s)``), 0 < s <= 2.
 
+    Parameters
+    ----------
+    s : float
+        Exponent in (0, 2].
+
+    Returns
+    -------
+    DistanceKernel
+        :math:`\varphi(t) = -\|x - y\|^s` (``DistanceKernel(s=s)``).
+
+    See Also
+    --------
+    energy_distance_to_uniform : The energy distance.
+
     Accuracy
     --------
     Exact (a kernel object). Domain: 0 < s <= 2.
+
+    References
+    ----------
+    .. [1] G. J. Székely and M. L. Rizzo, "Energy statistics: a class of statistics based on distances", Journal
+       of Statistical Planning and Inference 143(8), 1249-1272, 2013.
+    .. [2] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", ICLR, 2023.
+
+    Examples
+    --------
+    >>> energy_kernel(s=1.0)
+    DistanceKernel(s=1.0)
     """
     s = check_real(s, "s", positive=True)
     if s > 2:
@@ -616,9 +987,42 @@ def energy_distance_via_kernel(Z: Any, *, s: float = 1.0, estimator: str = "v") 
     r""":math:`\mathrm{MMD}^2` with ``DistanceKernel(s=s)`` (V or U), by :func:`dotkernels.mmd.mmd2_uniform`; equals
     :func:`energy_distance_to_uniform`.
 
+    Parameters
+    ----------
+    Z : array, shape (n, q)
+        Embeddings on the unit sphere (rows); any array-API array.
+    s : float
+        Exponent in (0, 2].
+    estimator : {"v", "u"}
+        V-statistic (every pair) or U-statistic (distinct pairs).
+
+    Returns
+    -------
+    array
+        0-d, of Z's library, dtype and device.
+
+    See Also
+    --------
+    energy_distance_to_uniform : The original form.
+    dotkernels.mmd.mmd2_uniform : The squared MMD.
+
     Accuracy
     --------
     float64 sums of :func:`dotkernels.mmd.mmd2_uniform` (absolute ~1e-15 * 2^s). Domain: n >= 2 unit rows, 0 < s
     <= 2.
+
+    References
+    ----------
+    .. [1] G. J. Székely and M. L. Rizzo, "Energy statistics: a class of statistics based on distances", Journal
+       of Statistical Planning and Inference 143(8), 1249-1272, 2013.
+    .. [2] M. Zheng, G. Puy, E. Riccietti, P. Pérez and R. Gribonval, "Self-supervised learning with
+       rotation-invariant kernels", ICLR, 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> Z = np.array([[1.0, 0.0, 0.0], [-1.0, 0.0, 0.0]])
+    >>> bool(np.isclose(energy_distance_via_kernel(Z), energy_distance_to_uniform(Z)))
+    True
     """
     return _kernel_mmd2(Z, energy_kernel(s=s), check_estimator(estimator))
