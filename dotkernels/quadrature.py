@@ -49,6 +49,11 @@ def projected_density(t: ArrayLike, *, q: int) -> np.ndarray | np.float64:
     ndarray or numpy.float64
         The density, float64, of ``t``'s shape.
 
+    See Also
+    --------
+    projected_quadrature : Gauss quadrature for this law.
+    dotkernels.sampling.sample_uniform : Uniform points, whose projections follow this law.
+
     Accuracy
     --------
     Relative error at most :math:`(8 + \ln q + |q-3|\, t^2/(1-t^2))\,\epsilon`, the last term being the condition
@@ -156,6 +161,11 @@ def projected_quadrature(n: int, *, q: int) -> tuple[np.ndarray, np.ndarray]:
     -------
     nodes, weights : ndarray
         Read-only float64 arrays of length n, nodes increasing in (-1, 1).
+
+    See Also
+    --------
+    projected_density : The density of the law.
+    scipy.special.roots_jacobi : Gauss-Jacobi nodes (which fail at large degree and dimension).
 
     Accuracy
     --------

@@ -138,6 +138,11 @@ def legendre_symbolic(degree: int, t: Any = None, *, q: Any = None) -> Any:
     sympy.Expr
         :math:`\sum_{p \le l} c_p(q)\, t^p` (coefficients cancelled; exact rationals for an integer q).
 
+    See Also
+    --------
+    dotkernels.gegenbauer.legendre : The numerical values.
+    legendre_series_to_monomial : Series in monomials.
+
     Accuracy
     --------
     Exact (sympy rational arithmetic; symbolic in q).
@@ -175,6 +180,11 @@ def legendre_series_to_monomial(coefficients: Sequence[Any], *, q: Any = None) -
     list of sympy.Expr
         :math:`c_p = \sum_l a_l [t^p] P_{l,q}`, each cancelled.
 
+    See Also
+    --------
+    polynomial_kernel_spectrum_symbolic : The inverse conversion.
+    dotkernels.gegenbauer.legendre_to_monomial : The numerical conversion.
+
     Accuracy
     --------
     Exact (sympy rational arithmetic; symbolic in q).
@@ -205,6 +215,16 @@ def polynomial_kernel_spectrum_symbolic(coefficients: Sequence[Any], *, q: Any =
         :math:`c_0, \dots, c_P` (numbers or sympy expressions).
     q : sympy expression or int, optional
         Dimension (default ``sympy.Symbol('q')``).
+
+    Returns
+    -------
+    list of sympy.Expr
+        :math:`a_0, \dots, a_P`, each cancelled.
+
+    See Also
+    --------
+    legendre_series_to_monomial : The inverse conversion.
+    dotkernels.gegenbauer.monomial_to_legendre : The numerical conversion.
 
     Accuracy
     --------
@@ -246,6 +266,23 @@ def monomial_spectrum_symbolic(degree: int, *, q: Any = None) -> list[Any]:
 
     :math:`a_0 = E_{\nu_q}[t^p]`, e.g. :math:`1/q` for p = 2 (the uniform mean embedding of :math:`(u^T v)^2`).
 
+    Parameters
+    ----------
+    degree : int
+        The exponent p >= 0 of :math:`t^p`.
+    q : sympy expression or int, optional
+        Dimension (default ``sympy.Symbol('q')``); a number must be an integer >= 2.
+
+    Returns
+    -------
+    list of sympy.Expr
+        :math:`a_0, \dots, a_p`, each cancelled.
+
+    See Also
+    --------
+    polynomial_kernel_spectrum_symbolic : Any polynomial.
+    dotkernels.kernels.MonomialKernel : The numerical spectrum.
+
     Accuracy
     --------
     Exact (sympy rational arithmetic; symbolic in q).
@@ -267,6 +304,22 @@ def harmonic_dimension_symbolic(degree: int, *, q: Any = None) -> Any:
 
         N(q, 0) = 1, \qquad N(q, l) = \frac{2l+q-2}{l} \binom{l+q-3}{l-1}
         = \frac{2l+q-2}{l} \prod_{j=1}^{l-1} \frac{q-2+j}{j}.
+
+    Parameters
+    ----------
+    degree : int
+        The degree l >= 0.
+    q : sympy expression or int, optional
+        Dimension (default ``sympy.Symbol('q')``); a number must be an integer >= 2.
+
+    Returns
+    -------
+    sympy.Expr
+        :math:`N(q, l)`, a polynomial in q (an integer for an integer q).
+
+    See Also
+    --------
+    dotkernels.gegenbauer.harmonic_dimension : The exact integer.
 
     Accuracy
     --------
@@ -315,6 +368,23 @@ def _is_zero(expr: Any) -> bool:
 class Identity:
     r"""A symbolic identity ``lhs == rhs``; ``difference = lhs - rhs`` simplifies to 0 (the proof).
 
+    Parameters
+    ----------
+    name : str
+        What is stated.
+    lhs, rhs : sympy.Expr
+        The two sides.
+    difference : sympy.Expr
+        ``lhs - rhs`` (built by :meth:`of`).
+    assumptions : str
+        Conditions under which the identity holds, in words.
+    steps : tuple of Identity
+        Lemmas used by the statement.
+    symbols : dict
+        The sympy symbols of the statement, by name.
+    meaning : dict
+        What each symbol stands for, by name.
+
     Attributes
     ----------
     name : str
@@ -327,6 +397,17 @@ class Identity:
         Lemmas used by the statement; :meth:`verify` checks them too.
     symbols : dict
         The sympy symbols the statement is written in, by name, with their meaning in ``meaning``.
+
+    See Also
+    --------
+    derive_uniformity_identity, derive_centering_whitening_identity : Identities of the library.
+
+    Examples
+    --------
+    >>> import sympy
+    >>> x = sympy.Symbol("x")
+    >>> Identity.of("square of a sum", (x + 1) ** 2, x**2 + 2 * x + 1).verify()
+    True
     """
 
     name: str
@@ -340,18 +421,76 @@ class Identity:
 
     @classmethod
     def of(cls, name: str, lhs: Any, rhs: Any, **kwargs: Any) -> Identity:
-        """Build an identity, forming ``difference = lhs - rhs``."""
+        """Build an identity, forming ``difference = lhs - rhs``.
+
+        Parameters
+        ----------
+        name : str
+            What is stated.
+        lhs, rhs : sympy.Expr
+            The two sides.
+        **kwargs
+            The other fields (``assumptions``, ``steps``, ``symbols``, ``meaning``).
+
+        Returns
+        -------
+        Identity
+            The identity.
+
+        See Also
+        --------
+        verify : The proof.
+
+        Examples
+        --------
+        >>> import sympy
+        >>> x = sympy.Symbol("x")
+        >>> Identity.of("difference of squares", x**2 - 1, (x - 1) * (x + 1)).difference
+        x**2 - (x - 1)*(x + 1) - 1
+        """
         return cls(name=name, lhs=lhs, rhs=rhs, difference=lhs - rhs, **kwargs)
 
     def simplified_difference(self) -> Any:
-        """``difference`` after ``gammasimp`` and ``simplify`` (0 when the identity holds)."""
+        """``difference`` after ``gammasimp`` and ``simplify`` (0 when the identity holds).
+
+        Returns
+        -------
+        sympy.Expr or sympy.Matrix
+            The simplified difference.
+
+        See Also
+        --------
+        verify : Whether it is 0, the steps included.
+
+        Examples
+        --------
+        >>> import sympy
+        >>> x = sympy.Symbol("x")
+        >>> Identity.of("difference of squares", x**2 - 1, (x - 1) * (x + 1)).simplified_difference()
+        0
+        """
         sp = _sympy()
         if isinstance(self.difference, sp.MatrixBase):
             return self.difference.applyfunc(lambda e: sp.simplify(sp.gammasimp(sp.expand(e))))
         return sp.simplify(sp.gammasimp(sp.expand_func(sp.expand(self.difference))))
 
     def verify(self) -> bool:
-        """True when this difference and those of every step simplify to 0."""
+        """True when this difference and those of every step simplify to 0.
+
+        Returns
+        -------
+        bool
+            Whether the identity and its steps hold.
+
+        See Also
+        --------
+        simplified_difference : The difference, simplified.
+
+        Examples
+        --------
+        >>> derive_spectral_contrastive_identity(q=3).verify()
+        True
+        """
         return all(step.verify() for step in self.steps) and _is_zero(self.difference)
 
     def __str__(self) -> str:
@@ -417,6 +556,10 @@ def derive_centering_whitening_identity(
     Identity
         ``lhs`` = the kernel V-statistic, ``rhs`` = the centring + whitening form, written in the symbols ``A``
         (:math:`\|m\|^2`) and ``B`` (:math:`\operatorname{tr} S^2`).
+
+    See Also
+    --------
+    dotkernels.regularizers.centering_whitening : The numerical form.
 
     Examples
     --------
@@ -490,11 +633,22 @@ def derive_uniformity_identity(gamma: Any = None, *, q: Any = None) -> Identity:
     e^{-2\gamma}\,{}_0F_1(; q/2; \gamma^2)` term by term (Beta-integral moments, checked against the recurrence, and
     the duplication formula).
 
+    Parameters
+    ----------
+    gamma : sympy expression or number, optional
+        Scale of the Gaussian kernel (default ``sympy.Symbol('gamma')``).
+    q : sympy expression or int, optional
+        Dimension (default ``sympy.Symbol('q')``); a number must be an integer >= 2.
+
     Returns
     -------
     Identity
         Written in the symbols ``n``, ``M``, ``a0``, ``gamma``, ``q``; ``symbols['a0_closed_form']`` holds
         :math:`e^{-2\gamma}{}_0F_1(; q/2; \gamma^2)`.
+
+    See Also
+    --------
+    dotkernels.regularizers.wang_isola_uniformity : The numerical form.
 
     Examples
     --------
@@ -548,6 +702,20 @@ def derive_spectral_contrastive_identity(*, q: Any = None) -> Identity:
     and :math:`t_{ii} = 1`, the repulsion is :math:`(n^2 B - n)/(n(n-1))`. The MMD is built from the spectrum:
     :math:`\mathrm{MMD}_V^2 = a_2\, n^{-2}\sum_{ij} P_{2,q}(t_{ij}) = a_2 (qB - 1)/(q-1)`, and
     :math:`\mathrm{MMD}_U^2 = (n\,\mathrm{MMD}_V^2 - (\varphi(1) - a_0))/(n-1)` with :math:`\varphi(1) = 1`.
+
+    Parameters
+    ----------
+    q : sympy expression or int, optional
+        Dimension (default ``sympy.Symbol('q')``); a number must be an integer >= 2.
+
+    Returns
+    -------
+    Identity
+        The statement; :meth:`Identity.verify` proves it (its difference simplifies to 0).
+
+    See Also
+    --------
+    dotkernels.regularizers.spectral_contrastive_repulsion : The numerical form.
 
     Examples
     --------
@@ -606,6 +774,20 @@ def derive_energy_distance_identity(*, q: Any = None) -> Identity:
     equals the Riesz closed form :math:`2^{q-1}\Gamma(q/2)^2/(\sqrt\pi\,\Gamma(q-\frac12))`
     (:math:`-\lambda_0` of the distance kernel with a = 1/2).
 
+    Parameters
+    ----------
+    q : sympy expression or int, optional
+        Dimension (default ``sympy.Symbol('q')``); a number must be an integer >= 2.
+
+    Returns
+    -------
+    Identity
+        The statement; :meth:`Identity.verify` proves it (its difference simplifies to 0).
+
+    See Also
+    --------
+    dotkernels.regularizers.energy_distance_to_uniform : The numerical form.
+
     Examples
     --------
     >>> derive_energy_distance_identity().verify()
@@ -654,6 +836,22 @@ def derive_vicreg_covariance_relation(n: int = 3, *, q: int = 3) -> Identity:
     For centred data (m = 0) the right side is the whitening term; for unit-norm rows it is
     :math:`\frac{q-1}{q}\mathrm{MMD}_V^2[P_2] = \mathrm{MMD}_V^2[t^2]`. The extra term :math:`m^T S m =
     n^{-3}\sum_{ijk} t_{ij} t_{ik}` is a three-point statistic, not a pairwise kernel mean.
+
+    Parameters
+    ----------
+    n : int
+        Number of rows of the explicit data matrix on which it is proved.
+    q : int
+        Number of its columns.
+
+    Returns
+    -------
+    Identity
+        The statement; :meth:`Identity.verify` proves it (its difference simplifies to 0).
+
+    See Also
+    --------
+    dotkernels.regularizers.vicreg_covariance : The numerical form.
 
     Examples
     --------
@@ -707,12 +905,25 @@ def derive_barlow_twins_relation(n: int = 3, *, q: int = 3, redundancy_weight: A
     (the second statement is proven for symbolic q and lambda as the main identity; the rows of Y are NOT
     on the sphere, only on average).
 
+    Parameters
+    ----------
+    n : int
+        Number of rows of the explicit data matrices on which it is proved.
+    q : int
+        Number of their columns.
+    redundancy_weight : sympy expression or number, optional
+        Weight of the off-diagonal term (default a symbol).
+
     Returns
     -------
     Identity
         Main statement: the single-view relation in the symbols ``B`` (:math:`n^{-2}\sum_{ij}(y_i^Ty_j)^2 =
         \operatorname{tr}(S_Y^2)`), ``q``, ``redundancy_weight`` (shown as lambda); steps: the two-view
         polynomial identity and the ``tr(S_Y^2)`` lemma on explicit matrices.
+
+    See Also
+    --------
+    dotkernels.regularizers.barlow_twins_redundancy : The numerical form.
 
     Examples
     --------
