@@ -127,12 +127,21 @@ def gram_rows(args, torch, gk) -> list[dict]:
             X = sample_uniform(n, q=q, rng=0)
             Xt = torch.tensor(X) if torch is not None else None
             for name, kernel in kernels:
+                row = {"kernel": name, "n": n, "q": q}
+                before = [r for r in rows if (r["kernel"], r["q"]) == (name, q) and "numpy_s" in r]
+                if before and before[-1]["numpy_s"] * (n / before[-1]["n"]) ** 2 > args.max_seconds:
+                    predicted = before[-1]["numpy_s"] * (n / before[-1]["n"]) ** 2
+                    row["skipped"] = (
+                        f"n = {before[-1]['n']} took {before[-1]['numpy_s']:.0f} s: ~{predicted:.0f} s here"
+                    )
+                    rows.append(row)
+                    print(f"{name:<32} n={n:<5} q={q:<4} skipped: {row['skipped']}", flush=True)
+                    continue
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     kernel.gram(X[:4])  # spectrum and series degree, cached
-                    row = {"kernel": name, "n": n, "q": q}
                     row["numpy_s"] = _time(lambda k=kernel, X=X: k.gram(X), args.repeats)
-                    if torch is not None:
+                    if torch is not None and row["numpy_s"] <= args.max_seconds:
                         kernel.gram(Xt[:4])
                         row["torch_s"] = _time(lambda k=kernel, Xt=Xt: k.gram(Xt), args.repeats)
                 rows.append(row)
@@ -291,6 +300,12 @@ def feature_mmd_rows(args) -> list[dict]:
 # ---------------------------------------------------------------------------------------------------------------
 
 
+def _cell(row: dict, key: str) -> str:
+    if key in row:
+        return f"{row[key]:.3f}"
+    return "skipped" if row.get("skipped") or (key == "torch_s" and "numpy_s" in row) else ""
+
+
 def markdown(rows: list[dict]) -> str:
     """One table per n: a row per kernel, numpy and torch seconds per q, and GeometricKernels where measured."""
     lines = []
@@ -299,11 +314,14 @@ def markdown(rows: list[dict]) -> str:
         lines.append(f"n = {n} (seconds)\n")
         header = "| kernel | " + " | ".join(f"q={q} numpy | q={q} torch" for q in qs) + " |"
         lines += [header, "|---|" + "---:|" * (2 * len(qs))]
-        for name in dict.fromkeys(r["kernel"] for r in rows if r["n"] == n and "numpy_s" in r):
+        for name in dict.fromkeys(r["kernel"] for r in rows if r["n"] == n and "geometric_kernels_s" not in r):
             cells = []
             for q in qs:
-                row = next((r for r in rows if (r["kernel"], r["n"], r["q"]) == (name, n, q) and "numpy_s" in r), {})
-                cells += [f"{row['numpy_s']:.3f}" if "numpy_s" in row else "", f"{row.get('torch_s', math.nan):.3f}"]
+                key = (name, n, q)
+                row = next(
+                    (r for r in rows if (r["kernel"], r["n"], r["q"]) == key and "geometric_kernels_s" not in r), {}
+                )
+                cells += [_cell(row, "numpy_s"), _cell(row, "torch_s")]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
         gk = [r for r in rows if r["n"] == n and "geometric_kernels_s" in r]
         if gk:
@@ -315,7 +333,8 @@ def markdown(rows: list[dict]) -> str:
             ]
             for r in gk:
                 ours = next(
-                    x for x in rows if (x["kernel"], x["n"], x["q"]) == (r["kernel"], n, r["q"]) and "numpy_s" in x
+                    (x for x in rows if (x["kernel"], x["n"], x["q"]) == (r["kernel"], n, r["q"]) and "numpy_s" in x),
+                    {"numpy_s": math.nan},
                 )
                 diff = r["geometric_kernels_max_abs_diff"]
                 shown = "non-finite" if diff is None else f"{diff:.1e}"
@@ -336,6 +355,13 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gk-all", action="store_true", help="GeometricKernels at every n (slow), not only n <= 1000")
     parser.add_argument("--no-gk", action="store_true", help="leave GeometricKernels out")
+    parser.add_argument(
+        "--max-seconds",
+        type=float,
+        default=60.0,
+        help="skip a kernel matrix predicted (from the previous n, as n^2) to take longer, and torch after a numpy "
+        "call that took longer",
+    )
     parser.add_argument("--series-n", type=int, default=None, help="points of the long-series matrix (default 200)")
     parser.add_argument("--series-terms", type=int, nargs="+", default=None, help="default 2048 65536")
     parser.add_argument("--allocating-max-terms", type=int, default=2048, help="largest series for the old loop")
