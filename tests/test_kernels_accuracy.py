@@ -5,12 +5,20 @@ Gaussian kernels, the Gauss hypergeometric function (mpmath.hyp2f1) for the inve
 code computes as a Gaussian-mixture integral), Gamma-function formulas at 50 digits for the rest.
 """
 
+import functools
 import math
 
 import mpmath as mp
 import numpy as np
 import pytest
-from _mpref import harmonic_dimension_mp, spectrum_mp
+from _mpref import (
+    harmonic_dimension_mp,
+    log_bessel_spectrum_mp,
+    log_harmonic_dimensions_mp,
+    log_monomial_spectrum_mp,
+    log_polynomial_spectrum_mp,
+    spectrum_mp,
+)
 
 from dotkernels.kernels import (
     ArcCosineKernel,
@@ -263,3 +271,197 @@ def test_heat_profile_at_short_time(q):
     phi1 = float(ref[-1])
     np.testing.assert_allclose(got, [float(v) for v in ref], rtol=0, atol=1e-14 * phi1)
     assert kernel.phi_at_one(q=q) == pytest.approx(phi1, rel=1e-14)
+
+
+# ---- dense grids: every degree up to where a_l underflows, against mpmath; spectrum_error is a bound there ------
+
+_TINY_LOG = math.log(np.finfo(np.float64).tiny)
+
+
+def assert_bounded_dense(kernel, q, ref_log, *, signs=None):
+    """At every degree whose a_l is a normal float64: |a_l - ref| <= spectrum_error, i.e. the relative error
+    |expm1(ln a_l - ln ref)| is at most spectrum_error / |a_l| = max(spectrum_rtol, 2 eps M_l) (also the absolute
+    error of log_spectrum); returns the largest relative error and the largest relative bound."""
+    L = len(ref_log) - 1
+    ref = np.array([-np.inf if v is None else float(v) for v in ref_log])
+    log_abs, sign = kernel.log_spectrum(L, q=q)
+    a, bound = kernel.spectrum(L, q=q), kernel.spectrum_error(L, q=q)
+    assert np.all(np.isfinite(log_abs) == np.isfinite(ref)), (kernel, q)
+    if signs is not None:
+        assert np.all(sign == signs), (kernel, q)
+    normal = np.isfinite(ref) & (ref > _TINY_LOG + 1.0) & (ref < 709.0)
+    if not np.any(normal):  # every a_l under- or overflows float64: log_spectrum alone was checked
+        return 0.0, 0.0
+    err = np.abs(np.expm1(log_abs[normal] - ref[normal]))
+    relative_bound = bound[normal] / np.abs(a[normal])
+    worst = int(np.argmax(err / relative_bound))
+    assert np.all(err <= relative_bound), (kernel, q, np.nonzero(normal)[0][worst], err[worst], relative_bound[worst])
+    return float(err.max()), float(relative_bound.max())
+
+
+@functools.cache
+def _bessel_reference(gamma, q, L, scaled):
+    return tuple(float(v) for v in log_bessel_spectrum_mp(gamma, q, L, scaled=scaled))
+
+
+def _until_underflow(ref):
+    ref = np.asarray(ref)
+    return ref[: int(np.nonzero(ref > _TINY_LOG)[0].max()) + 1]
+
+
+# the corners where the error of a_l exceeds 1e-12: large q, large parameter, degrees up to the underflow
+@pytest.mark.parametrize(
+    "family, parameter, q, top",
+    [
+        ("gaussian", 300.0, 1000, 1500),  # 1.9e-12 at l = 1285
+        ("exponential", 500.0, 1000, 1700),  # 1.9e-12 at l = 1440
+        ("gaussian", 1000.0, 3, 1900),
+        ("exponential", 2000.0, 5, 3700),  # the edge of the stated domain, kappa = 2e3
+        ("gaussian", 30.0, 65536, 600),
+    ],
+)
+def test_bessel_spectra_within_their_bound_on_dense_grids(family, parameter, q, top):
+    if family == "gaussian":
+        kernel, ref = GaussianKernel(parameter), _bessel_reference(parameter, q, top, True)
+    else:
+        kernel, ref = ExponentialKernel(parameter), _bessel_reference(parameter / 2, q, top, False)
+    ref = _until_underflow(ref)
+    err, bound = assert_bounded_dense(kernel, q, ref)
+    assert err > 2e-13  # the grid reaches the degrees where rounding shows
+    assert bound <= 20 * max(err, 1e-12)  # and the bound is not vacuous
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("q", [2, 3, 5, 64, 1000, 65536])
+@pytest.mark.parametrize("gamma", [1e-3, 1.0, 30.0, 300.0, 1000.0])
+def test_bessel_spectra_within_their_bound_full_grid(q, gamma):
+    top = 4000
+    assert_bounded_dense(GaussianKernel(gamma), q, _until_underflow(_bessel_reference(gamma, q, top, True)))
+    assert_bounded_dense(ExponentialKernel(2 * gamma), q, _until_underflow(_bessel_reference(gamma, q, top, False)))
+
+
+@pytest.mark.parametrize("q, p", [(1000, 2000), (3, 2000), (65536, 1000), (2, 500)])
+def test_monomial_spectrum_within_its_bound_on_dense_grids(q, p):
+    # 5.5e-12 at p = 2000, q = 1000, l = 1740: above 1e-12, within spectrum_error
+    err, bound = assert_bounded_dense(MonomialKernel(p), q, log_monomial_spectrum_mp(p, q, p))
+    assert bound <= 20 * max(err, 1e-12)
+
+
+@pytest.mark.parametrize("q, p, c", [(3, 300, 1.0), (1000, 200, 3.0), (65536, 200, 0.1)])
+def test_polynomial_spectrum_within_its_bound_on_dense_grids(q, p, c):
+    assert_bounded_dense(PolynomialKernel(p, c), q, log_polynomial_spectrum_mp(p, c, q))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("q, p, c", [(1000, 2000, 1.0), (3, 2000, 0.5)])
+def test_polynomial_spectrum_within_its_bound_at_high_degree(q, p, c):
+    assert_bounded_dense(PolynomialKernel(p, c), q, log_polynomial_spectrum_mp(p, c, q))
+
+
+@pytest.mark.parametrize("q", [2, 3, 5, 64, 1000, 65536])
+def test_poisson_and_generating_function_within_their_bound_on_dense_grids(q):
+    L = 3000
+    with mp.workdps(50):
+        log_n = log_harmonic_dimensions_mp(q, L)
+        for rho in ["0.001", "0.5", "0.9", "0.99"]:
+            r = R(rho)
+            poisson = [log_n[l] + l * mp.log(r) for l in range(L + 1)]
+            scale = (q - 1) * mp.log(1 - r) - mp.log(1 + r)
+            # ln C(l + q - 3, l) by the exact ratios (l + q - 2) / (l + 1)
+            log_binom = [mp.mpf(0)]
+            for l in range(L):
+                log_binom.append(log_binom[-1] + mp.log(mp.mpf(l + q - 2) / (l + 1)))
+            generating = [(log_binom[l] + l * mp.log(r)) if q > 2 else (0 if l == 0 else None) for l in range(L + 1)]
+            assert_bounded_dense(PoissonKernel(float(rho)), q, poisson)
+            assert_bounded_dense(PoissonKernel(float(rho), normalized=True), q, [v + scale for v in poisson])
+            assert_bounded_dense(GeneratingFunctionKernel(float(rho)), q, generating)
+
+
+@pytest.mark.parametrize("q", [2, 3, 64, 1000, 65536])
+@pytest.mark.parametrize("s", [0.01, 1.0, 1.9, 4.0, 7.5])
+def test_distance_spectrum_within_its_bound_on_dense_grids(q, s):
+    L = 1500
+    with mp.workdps(50):
+        log_n = log_harmonic_dimensions_mp(q, L)
+        a = R(s) / 2
+        base = (2 * a + q - 2) * mp.log(2) + mp.loggamma(R(q) / 2) + mp.loggamma(a + R(q - 1) / 2) - mp.log(mp.pi) / 2
+        ref, signs = [], []
+        for l in range(L + 1):
+            poch = mp.rf(-a, l)
+            ref.append(None if poch == 0 else log_n[l] + base + mp.log(abs(poch)) - mp.loggamma(a + l + q - 1))
+            signs.append(-float(mp.sign(poch)))
+    err, _ = assert_bounded_dense(DistanceKernel(s), q, ref, signs=np.array(signs))
+    if q <= 64:  # no running sum of logarithms: 1e-12 holds at every degree in low dimension
+        assert err <= 1e-12
+
+
+@pytest.mark.parametrize("q, c, beta", [(3, 0.05, 1.5), (3, 1e-4, 0.5), (64, 1.0, 7.5), (1024, 0.003, 100.0)])
+def test_imq_spectrum_within_its_bound(q, c, beta):
+    degrees = list(range(0, 41, 4))
+    with mp.workdps(40):
+        ref = log_ref(imq_spectrum_mp(c, beta, q, degrees))
+    kernel = InverseMultiquadricKernel(c, beta)
+    got = kernel.log_spectrum(40, q=q)[0][degrees]
+    bound = kernel.spectrum_error(40, q=q)[degrees] / kernel.spectrum(40, q=q)[degrees]
+    assert np.all(np.abs(np.expm1(got - ref)) <= bound)
+
+
+# ---- phi(1) in log space ---------------------------------------------------------------------------------------
+
+
+def test_log_phi_at_one_against_mpmath_where_phi_overflows():
+    with mp.workdps(50):
+        cases = [
+            # notebook 01's example: the Poisson kernel at q = 8192, rho = 1/2 has phi(1) ~ 10^2466
+            (PoissonKernel(0.5), 8192, mp.log(R("1.5") / R("0.5") ** 8191)),
+            (ExponentialKernel(1000.0), None, R(1000)),
+            (PolynomialKernel(2000, 10.0), None, 2000 * mp.log(11)),
+            (GeneratingFunctionKernel(0.9), 65536, -65534 * mp.log(R("0.1"))),
+            (InverseMultiquadricKernel(1e-200, 2.0), None, -4 * mp.log(R("1e-200"))),
+        ]
+        for kernel, q, ref in cases:
+            assert kernel.log_phi_at_one(q=q) == pytest.approx(float(ref), rel=1e-14), kernel
+            with pytest.warns(RuntimeWarning, match="log_phi_at_one"):
+                assert kernel.phi_at_one(q=q) == math.inf
+    assert round(PoissonKernel(0.5).log_phi_at_one(q=8192) / math.log(10), 2) == 2465.91
+
+
+def test_log_phi_at_one_agrees_with_phi_at_one_and_is_silent_where_finite():
+    import warnings
+
+    kernels = [
+        (PoissonKernel(0.5), 130),
+        (PoissonKernel(0.5, normalized=True), 8192),
+        (GaussianKernel(3.0), None),
+        (ExponentialKernel(3.0), None),
+        (DistanceKernel(1.0), None),
+        (HeatKernel(0.1), 5),
+    ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for kernel, q in kernels:
+            value = kernel.phi_at_one(q=q)
+            expected = math.log(value) if value > 0 else -math.inf
+            assert kernel.log_phi_at_one(q=q) == pytest.approx(expected, rel=1e-14, abs=1e-300), kernel
+    assert PoissonKernel(0.5).phi_at_one(q=130) == pytest.approx(1.5 * 2.0**129, rel=1e-14)  # 1.02e39
+
+
+# ---- extreme parameters --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("gamma", [1e10, 1e300, 1e308])
+def test_gaussian_spectrum_at_huge_gamma_underflows_correctly(gamma):
+    # a_l -> N(q, l) / (4 gamma) on S^2 (the kernel tends to a point mass): 2.5e-309 at gamma = 1e308 (subnormal)
+    a = GaussianKernel(gamma).spectrum(3, q=3)
+    if gamma < 1e100:
+        ref = [float(mp.exp(v)) for v in log_bessel_spectrum_mp(gamma, 3, 3)]
+    else:  # the relative corrections to (2l + 1) / (4 gamma) are O(l^2 / gamma), far below float64's resolution
+        ref = [(2 * l + 1) / 4.0 / gamma for l in range(4)]
+    np.testing.assert_allclose(a, ref, rtol=1e-12)  # 2.5e-309 is subnormal, still 14 digits
+    assert np.all(GaussianKernel(gamma).spectrum(3, q=1000) == 0.0)  # gamma^-(q-1)/2 underflows
+
+
+def test_imq_spectrum_at_huge_and_tiny_c():
+    a = InverseMultiquadricKernel(1e100, 1.0).spectrum(2, q=3)
+    assert a[0] == pytest.approx(1e-200, rel=1e-12) and a[1] == 0.0
+    assert np.all(InverseMultiquadricKernel(1e200, 1.0).spectrum(2, q=3) == 0.0)

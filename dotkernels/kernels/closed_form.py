@@ -97,8 +97,15 @@ def log_gaussian_lambda(
             vals = vals + x
         power = (0.5 * q - 1.0) * np.log(gamma[bessel])
         out[bessel] = math.lgamma(0.5 * q) - power + vals
-        # the Bessel function's own relative error (scipy's ive, the Debye expansion) counted as 100 units
-        magnitude[bessel] = abs(math.lgamma(0.5 * q)) + np.abs(power) + np.abs(vals) + (x if not scaled else 0.0) + 100
+        # the Bessel function's own rounding: 100 units for scipy's ive; the Debye expansion of log_iv sums
+        # nu (sqrt(1 + z^2) + ln z - ln(1 + sqrt(1 + z^2))), z = x / nu, whose terms are larger than their sum
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            z_nu = x / np.maximum(nu, 1.0)
+            root = np.hypot(1.0, z_nu)
+            debye = np.where(bad & (nu >= 150.0), nu * (root + np.abs(np.log(z_nu)) + np.log1p(root)) + x, 0.0)
+        magnitude[bessel] = (
+            abs(math.lgamma(0.5 * q)) + np.abs(power) + np.abs(vals) + (x if not scaled else 0.0) + 100 + debye
+        )
     return (out, magnitude) if with_magnitude else out
 
 
