@@ -9,9 +9,12 @@ yaml = pytest.importorskip("yaml")
 
 from dotkernels_ssl.pretraining.config import (  # noqa: E402
     FLAT_ALIASES,
+    FLAT_SWITCHES,
+    HELP,
     METHOD_DEFAULTS,
     METHODS,
     PRESETS,
+    SECTIONS,
     Config,
     ConfigError,
     build_config,
@@ -156,6 +159,11 @@ def test_round_trip_dict_and_yaml(tmp_path):
         (["--model.convnet_pool", "max"], "convnet_pool"),
         (["--epochs"], "needs a value"),
         (["positional"], "unexpected argument"),
+        (["--workers", "-3"], "must be >= 0"),
+        (["--threads", "0"], "must be >= 1"),
+        (["--device", "tpu"], "choose auto, cpu, cuda or cuda:N"),
+        (["--device", "cuda:x"], "choose auto, cpu, cuda or cuda:N"),
+        (["--run.checkpoint_minutes", "-2"], "checkpoint_minutes"),
     ],
 )
 def test_bad_inputs_raise_config_error(argv, match):
@@ -178,12 +186,47 @@ def test_existing_run_folder_is_the_starting_point(tmp_path):
         parse_config(["--out", str(tmp_path), "--method", "simclr"])
 
 
-def test_help_exits_zero(capsys):
+def _help(capsys, *argv):
     with pytest.raises(SystemExit) as e:
-        parse_config(["--help"])
+        parse_config([*argv, "--help"])
     assert e.value.code == 0
-    text = capsys.readouterr().out
-    assert "--optim.base_lr" in text and "fashion-mnist-cpu" in text
+    return capsys.readouterr().out
+
+
+def _value(text, flag):
+    """The value shown on the line of ``flag`` (the column after the flag)."""
+    line = next(line for line in text.splitlines() if line.startswith(f"  {flag} "))
+    return line.split()[1]
+
+
+def test_help_shows_what_a_run_uses(capsys):
+    """--help shows the chosen preset's values (not the dataclass defaults), one line per option."""
+    text = _help(capsys)
+    assert "--optim.base_lr" in text and "fashion-mnist-cpu" in text and "(the default;" in text
+    default = build_config("fashion-mnist-cpu")
+    assert _value(text, "--epochs") == str(default.optim.epochs) == "8"  # the dataclass default is 100
+    assert _value(text, "--projector") == default.model.projector == "1024-1024-1024"
+    assert _value(text, "--model.projector") == "1024-1024-1024"
+    assert _value(text, "--lr") == str(default.optim.base_lr)
+    assert _value(text, "--eval.logreg_cs") == ",".join(str(c) for c in default.eval.logreg_cs)
+    cifar = _help(capsys, "--preset", "cifar10-resnet18", "--method", "vicreg")
+    assert "preset cifar10-resnet18 with method vicreg" in cifar and "(the default;" not in cifar
+    assert _value(cifar, "--epochs") == "400" and _value(cifar, "--backbone") == "resnet18"
+    assert _value(cifar, "--projector") == "8192-8192-8192" and _value(cifar, "--method") == "vicreg"
+    assert _value(_help(capsys, "--epochs", "3"), "--epochs") == "3"
+    # every option has a line with a description
+    for key in [f"{sec}.{f}" for sec, cls in SECTIONS.items() for f in cls.__dataclass_fields__]:
+        line = next(line for line in text.splitlines() if line.startswith(f"  --{key} "))
+        assert HELP[key] in line, key
+    for flag in (*FLAT_ALIASES, *FLAT_SWITCHES):
+        line = next(line for line in text.splitlines() if line.startswith(f"  --{flag} "))
+        assert len(line.split()) >= 3, flag
+    assert set(HELP) == {f"{sec}.{f}" for sec, cls in SECTIONS.items() for f in cls.__dataclass_fields__}
+
+
+def test_help_of_a_bad_command_is_the_error(capsys):
+    with pytest.raises(ConfigError, match="unknown preset"):
+        parse_config(["--preset", "nosuch", "--help"])
 
 
 def test_validate_is_chainable():

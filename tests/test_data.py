@@ -84,11 +84,17 @@ def test_fashion_mnist_idx_roundtrip(tmp_path: Path, compress: bool) -> None:
 def test_lookup_order_env_and_subfolders(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     arrays = _mnist_dir(tmp_path / "env" / "FashionMNIST" / "raw")  # torchvision's layout under $DOTKERNELS_DATA
     monkeypatch.setenv(D.ENV_VAR, str(tmp_path / "env"))
-    got = load_dataset("fashion-mnist", "test", data_dir=tmp_path / "empty")
+    got = load_dataset("fashion-mnist", "test")
     assert np.array_equal(got.images[:, 0].numpy(), arrays["xte"])
+    assert got.source == str(tmp_path / "env" / "FashionMNIST" / "raw")  # where it was read from
     mn = _mnist_dir(tmp_path / "dd" / "mnist", n_test=7)  # data_dir wins over the environment
     got = load_dataset("mnist", "test", data_dir=tmp_path / "dd")
-    assert np.array_equal(got.images[:, 0].numpy(), mn["xte"])
+    assert np.array_equal(got.images[:, 0].numpy(), mn["xte"]) and got.source == str(tmp_path / "dd" / "mnist")
+    # an explicit data_dir is the only place looked in: no silent fall-back to the environment's copy
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetNotFoundError) as info:
+        load_dataset("fashion-mnist", "test", data_dir=tmp_path / "empty")
+    assert str(tmp_path / "env") not in info.value.looked_in and str(tmp_path / "empty") in info.value.looked_in
 
 
 def test_idx_magic_and_size_are_checked(tmp_path: Path) -> None:
@@ -115,15 +121,14 @@ def test_missing_dataset_message_lists_places_and_install(tmp_path: Path, monkey
     err = info.value
     assert isinstance(err, FileNotFoundError)
     msg = str(err)
-    for place in (
-        tmp_path / "mine",
-        tmp_path / "mine" / "FashionMNIST" / "raw",
-        tmp_path / "envdir",
-        tmp_path / "envdir" / "fashion-mnist",
-        tmp_path / "system" / "fashion-mnist",
-    ):
+    for place in (tmp_path / "mine", tmp_path / "mine" / "FashionMNIST" / "raw"):
         assert str(place) in msg
         assert str(place) in err.looked_in
+    assert not any(str(tmp_path / d) in p for p in err.looked_in for d in ("envdir", "system"))  # data_dir only
+    with pytest.raises(DatasetNotFoundError) as info:  # without data_dir: the environment, then the system
+        load_dataset("fashion-mnist", "train")
+    for place in (tmp_path / "envdir", tmp_path / "envdir" / "fashion-mnist", tmp_path / "system" / "fashion-mnist"):
+        assert str(place) in info.value.looked_in
     assert "apt-get install -y dataset-fashion-mnist" in msg
     assert "train-images-idx3-ubyte.gz" in msg and "DIR" in msg
     for name, hint in [
@@ -432,3 +437,17 @@ def test_normalize_images_per_channel(channels) -> None:
     # one value serves every channel
     shared = D.normalize_images(torch.from_numpy(x), (0.25,), (0.5,))
     np.testing.assert_allclose(shared.numpy(), (x - 0.25) / 0.5, rtol=1e-6, atol=1e-6)
+
+
+def test_sampler_skips_the_batches_a_checkpoint_trained_on() -> None:
+    """set_epoch(e, skip=k) continues epoch e at batch k: the same batches as the rest of a full pass."""
+    for world, rank in ((1, 0), (2, 1)):
+        sampler = IndexBatchSampler(103, 8, seed=3, num_replicas=world, rank=rank)
+        sampler.set_epoch(4)
+        full = [b.tolist() for b in sampler]
+        for k in (0, 1, len(full) - 1, len(full)):
+            sampler.set_epoch(4, skip=k)
+            assert [b.tolist() for b in sampler] == full[k:]
+        assert [b.tolist() for b in sampler] == full  # the skip applies to one pass only
+    with pytest.raises(ValueError, match="skip"):
+        sampler.set_epoch(0, skip=len(full) + 1)

@@ -13,7 +13,14 @@ torch = pytest.importorskip("torch")
 
 from torch import nn  # noqa: E402
 
-from dotkernels_ssl.pretraining.optim import LARS, WarmupCosineSchedule, param_groups, scaled_lr, warmup_steps  # noqa: E402
+from dotkernels_ssl.pretraining.optim import (  # noqa: E402
+    LARS,
+    WarmupCosine,
+    param_groups,
+    scaled_lr,
+    warmup_cosine_schedule,
+    warmup_steps,
+)
 
 
 def _tiny_model() -> nn.Module:
@@ -133,57 +140,123 @@ def _cosine(step: int, warmup: int, total: int, base: float, ratio: float) -> fl
     return final + (base - final) * (1 + math.cos(math.pi * t)) / 2
 
 
-def test_schedule_values() -> None:
+def _hand_written_lr(step: int, warmup: int, total: int, base: float, ratio: float) -> float:
+    """The hand-written schedule the LambdaLR replaced (its lr_at, verbatim): the reference of equality."""
+    b, w, t = base, warmup, total
+    f = ratio * b
+    if step < w:
+        return b * (step + 1) / w
+    if step >= t:
+        return f
+    span = t - w - 1
+    progress = (step - w) / span if span > 0 else 1.0
+    return f + (b - f) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@pytest.mark.parametrize(
+    ("warmup", "total", "base", "ratio"),
+    [
+        (10, 50, 2.4, 0.001),
+        (210, 1680, 0.6, 0.001),
+        (0, 5, 1.0, 0.001),
+        (4, 5, 0.3, 0.0),
+        (2, 4, 1.2, 0.5),
+        (0, 1, 1.0, 0.01),
+    ],
+)
+def test_schedule_equals_the_hand_written_one_at_every_step(warmup, total, base, ratio) -> None:
     p = nn.Parameter(torch.zeros(2, 2))
     opt = LARS([{"params": [p]}, {"params": [nn.Parameter(torch.zeros(2))], "lr_scale": 0.5}])
+    sched = warmup_cosine_schedule(opt, warmup, total, base, ratio)
+    assert isinstance(sched, torch.optim.lr_scheduler.LambdaLR)
+    for step in range(total + 3):
+        ref = _hand_written_lr(step, warmup, total, base, ratio)
+        assert abs(opt.param_groups[0]["lr"] - ref) <= 1e-7 * max(1.0, ref)
+        assert opt.param_groups[0]["lr"] == pytest.approx(ref, rel=1e-13, abs=1e-15)
+        assert opt.param_groups[1]["lr"] == pytest.approx(0.5 * ref, rel=1e-13, abs=1e-15)
+        assert sched.get_last_lr() == [g["lr"] for g in opt.param_groups]
+        opt.step()
+        sched.step()
+
+
+def test_schedule_shape() -> None:
+    opt = LARS([nn.Parameter(torch.zeros(2, 2))])
     warmup, total, base = 10, 50, scaled_lr(1.2, 512)
     assert base == pytest.approx(2.4)
-    sched = WarmupCosineSchedule(opt, warmup, total, base, final_lr_ratio=0.001)
+    sched = warmup_cosine_schedule(opt, warmup, total, base, final_lr_ratio=0.001)
     seen = []
     for _ in range(total + 3):
         seen.append(opt.param_groups[0]["lr"])
-        assert opt.param_groups[1]["lr"] == pytest.approx(0.5 * seen[-1], rel=1e-15)
-        assert sched.get_last_lr() == [g["lr"] for g in opt.param_groups]
+        opt.step()
         sched.step()
     assert seen[0] == pytest.approx(base / warmup)  # warm-up start
-    assert seen[warmup - 1] == pytest.approx(base)  # warm-up end: the peak
-    assert seen[warmup] == pytest.approx(base)  # cosine start
-    assert seen[(warmup + total - 1) // 2] < base
-    assert seen[total - 1] == pytest.approx(0.001 * base, rel=1e-12)  # the last step runs at the final lr
-    assert seen[total + 2] == pytest.approx(0.001 * base)
-    for s, lr in enumerate(seen):
-        assert lr == pytest.approx(_cosine(s, warmup, total, base, 0.001), rel=1e-12)
+    assert seen[warmup - 1] == pytest.approx(base) == seen[warmup]  # the peak, then the cosine starts
+    assert seen[total - 1] == pytest.approx(0.001 * base, rel=1e-12) == seen[total + 2]  # the last step: final lr
     assert all(a <= b + 1e-15 for a, b in itertools.pairwise(seen[:warmup]))
     assert all(a >= b - 1e-15 for a, b in itertools.pairwise(seen[warmup:total]))
-    # no warm-up
-    s0 = WarmupCosineSchedule(opt, 0, 5, 1.0)
-    assert opt.param_groups[0]["lr"] == pytest.approx(1.0) and s0.lr_at(4) == pytest.approx(0.001)
+    for bad in ((6, 5, 1.0), (0, 0, 1.0), (-1, 5, 1.0)):
+        with pytest.raises(ValueError):
+            warmup_cosine_schedule(opt, *bad)
     with pytest.raises(ValueError):
-        WarmupCosineSchedule(opt, 6, 5, 1.0)
+        warmup_cosine_schedule(opt, 1, 5, -1.0)
     with pytest.raises(ValueError):
         scaled_lr(1.0, 0)
 
 
-def test_schedule_state_dict_round_trip() -> None:
-    p = nn.Parameter(torch.zeros(3, 3))
-    opt = LARS([p])
-    a = WarmupCosineSchedule(opt, 4, 20, 0.8)
-    for _ in range(7):
+def test_schedule_rebuilt_at_a_step_continues_the_curve() -> None:
+    """A resumed run builds the schedule at its step: the same rates as an uninterrupted one; new settings re-plan."""
+    opt = LARS([nn.Parameter(torch.zeros(3, 3))])
+    a = warmup_cosine_schedule(opt, 4, 20, 0.8)
+    rates = []
+    for _ in range(20):
+        rates.append(opt.param_groups[0]["lr"])
+        opt.step()
         a.step()
-    state = a.state_dict()
-    rest_a = []
-    for _ in range(5):
-        a.step()
-        rest_a.append(opt.param_groups[0]["lr"])
     opt2 = LARS([nn.Parameter(torch.zeros(3, 3))])
-    b = WarmupCosineSchedule(opt2, 1, 2, 99.0)  # other settings: the state overrides them
-    b.load_state_dict(state)
-    assert opt2.param_groups[0]["lr"] == pytest.approx(_cosine(7, 4, 20, 0.8, 0.001))
-    rest_b = []
-    for _ in range(5):
+    opt2.load_state_dict(opt.state_dict())  # the stored optimizer holds the old rates: the schedule resets them
+    b = warmup_cosine_schedule(opt2, 4, 20, 0.8, step=7)
+    rest = []
+    for _ in range(13):
+        rest.append(opt2.param_groups[0]["lr"])
+        opt2.step()
         b.step()
-        rest_b.append(opt2.param_groups[0]["lr"])
-    assert rest_a == rest_b
+    assert rest == rates[7:]
+    c = warmup_cosine_schedule(opt2, 4, 40, 0.8, step=7)  # --epochs doubled on resume
+    assert opt2.param_groups[0]["lr"] == pytest.approx(_hand_written_lr(7, 4, 40, 0.8, 0.001), rel=1e-13)
+    assert c.last_epoch == 7
+    assert WarmupCosine(4, 40)(7) == pytest.approx(_hand_written_lr(7, 4, 40, 1.0, 0.001), rel=1e-13)
+
+
+def _timm_style_lars(params, grads, bufs, lr, momentum, wd, eta, eps=1e-8):
+    """timm's Lars update written out: trust ratio eta ||w|| / (||g|| + wd ||w|| + eps)."""
+    out = []
+    for i, (w, g) in enumerate(zip(params, grads)):
+        u = g
+        if w.ndim > 1:
+            wn, gn = np.sqrt((w * w).sum()), np.sqrt((g * g).sum())
+            trust = eta * wn / (gn + wd * wn + eps) if wn > 0 and gn > 0 else 1.0
+            u = (g + wd * w) * trust
+        bufs[i] = u.copy() if bufs[i] is None else momentum * bufs[i] + u
+        out.append(w - lr * bufs[i])
+    return out
+
+
+def test_lars_is_kept_because_timms_trust_ratio_differs() -> None:
+    """The reference formula (VICReg / Barlow Twins) and timm's Lars give different steps beyond 1e-7."""
+    model = _tiny_model()
+    lr, momentum, wd, eta = 0.7, 0.9, 0.05, 0.001
+    opt = LARS(param_groups(model, wd), lr=lr, momentum=momentum, weight_decay=wd, eta=eta)
+    w0 = [p.detach().numpy().copy() for p in model.parameters()]
+    opt.zero_grad()
+    _loss(model, 0).backward()
+    grads = [p.grad.numpy().copy() for p in model.parameters()]
+    opt.step()
+    ours = [p.detach().numpy() for p in model.parameters()]
+    ref = _reference_lars(w0, grads, [None] * len(w0), lr, momentum, wd, eta)
+    timm = _timm_style_lars(w0, grads, [None] * len(w0), lr, momentum, wd, eta)
+    for a, r in zip(ours, ref):
+        np.testing.assert_allclose(a, r, rtol=1e-12, atol=1e-14)  # equal steps to far below 1e-7
+    assert max(np.abs(t - r).max() for t, r in zip(timm, ref)) > 1e-7
 
 
 def test_lars_state_dict_resume() -> None:
@@ -213,10 +286,8 @@ def test_warmup_is_at_most_half_of_the_run(epochs, per_epoch, total, expected) -
     n = warmup_steps(epochs, per_epoch, total)
     assert n == expected == min(round(epochs * per_epoch), total // 2)
     # the run then anneals: its last learning rate is the final one, not the peak
-    opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=1.0)
-    sched = WarmupCosineSchedule(opt, n, total, 1.0, final_lr_ratio=0.001)
     if total > 1:
-        assert sched.lr_at(total - 1) == pytest.approx(0.001)
+        assert WarmupCosine(n, total, 0.001)(total - 1) == pytest.approx(0.001)
 
 
 @pytest.mark.parametrize(

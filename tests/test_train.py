@@ -211,7 +211,9 @@ def test_resume_continues_the_same_curve(tmp_path):
     assert len(la) == len(lb) == 8
     assert la == pytest.approx(lb, rel=1e-6, abs=1e-7)
     sa, sb = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "part" / "last.pt")
-    assert sa["scheduler"] == sb["scheduler"] and sa["global_step"] == sb["global_step"] == 8
+    assert sa["global_step"] == sb["global_step"] == 8
+    assert sa["scheduler"]["last_epoch"] == sb["scheduler"]["last_epoch"] == 8
+    assert sa["scheduler"]["_last_lr"] == sb["scheduler"]["_last_lr"]
 
 
 def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):
@@ -237,23 +239,49 @@ def test_corrupt_checkpoint_is_reported_and_left_untouched(tmp_path, finished_ru
     with pytest.raises(CheckpointError, match=r"last\.pt is corrupt"):
         train(parse_config(["--out", str(run), "--epochs", "2"]))
     assert _digest(run) == before
-    assert pretrain_main(["--out", str(run), "--epochs", "2"]) == 1
+    assert pretrain_main(["--out", str(run), "--epochs", "2"]) == 2  # refused: nothing was written
     assert "corrupt" in capsys.readouterr().err
     assert _digest(run) == before
-    assert eval_main(["--run", str(run), "--device", "cpu"]) == 1
+    assert eval_main(["--run", str(run), "--device", "cpu"]) == 2
 
 
 def test_missing_data_set_writes_nothing(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("DOTKERNELS_DATA", raising=False)
     out = tmp_path / "run"
-    argv = [*TINY, "--dataset", "cifar10", "--data-dir", str(tmp_path / "empty"), "--out", str(out)]
+    other = tmp_path / "other"  # a folder with files, but not the data set: no fall-back to another copy
+    other.mkdir()
+    (other / "notes.txt").write_text("x")
+    argv = [*TINY, "--dataset", "cifar10", "--data-dir", str(other), "--out", str(out)]
     with pytest.raises(DatasetNotFoundError, match="cifar10"):
         train(parse_config(argv))
     assert not out.exists()
-    assert pretrain_main(argv) == 1
+    assert pretrain_main(argv) == 2
     err = capsys.readouterr().err
-    assert "not found" in err and str(tmp_path / "empty") in err and "Nothing is ever downloaded" in err
+    assert "not found" in err and str(other) in err and "Nothing is ever downloaded" in err
+    assert "/usr/share/datasets" not in err.split("To install")[0]  # only the folder given was looked in
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("make", "problem"), [(None, "does not exist"), ("dir", "is empty"), ("file", "is not a folder")])
+def test_data_dir_must_hold_data(tmp_path, monkeypatch, capsys, make, problem):
+    """An explicit --data-dir that is missing, empty or a file is refused before torch work (exit 2)."""
+    from dotkernels_ssl.pretraining import loop
+
+    monkeypatch.setattr(loop, "train", lambda cfg: pytest.fail("train() must not start"))
+    data = tmp_path / "data"
+    if make == "dir":
+        data.mkdir()
+    elif make == "file":
+        data.write_text("x")
+    out = tmp_path / "run"
+    argv = [*TINY, "--dataset", "fashion-mnist", "--data-dir", str(data), "--out", str(out)]
+    assert pretrain_main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"--data-dir {data} {problem}" in err[0]
+    assert "apt-get install -y dataset-fashion-mnist" in err[0]  # how to get the data
+    assert not out.exists()
+    with pytest.raises(ConfigError, match=problem):
+        train(parse_config(argv))
 
 
 @pytest.mark.parametrize("bad", [["--method", "byol"], ["--kernel", "gaussian:gamma=oops"], ["--kernel", "nosuch:1"]])
@@ -295,11 +323,13 @@ def test_eval_cli_on_a_checkpoint(tmp_path, finished_run, capsys):
     res = json.loads(out.read_text())
     assert res["epoch"] == 1 and res["method"] == "sfrik" and set(res["knn"]["test"]) == {"3"}
     assert "linear" in res and "logreg" not in res
-    printed = json.loads(capsys.readouterr().out)
-    assert printed["knn"] == res["knn"]
-    # the same features and kNN as the final evaluation of the run
+    printed = capsys.readouterr().out  # the summary of dotkernels-pretrain, not the JSON
+    assert printed.startswith("evaluation of sfrik on digits, checkpoint of epoch 1 (test split):")
+    assert f"kNN accuracy {100 * res['knn']['test_acc']:.2f}% at k = 3" in printed and f"all results: {out}" in printed
+    assert len(printed.splitlines()) <= 6
+    # the same features and kNN as the final evaluation of the run (--json: the whole result on stdout)
     stored = json.loads((finished_run / "eval.json").read_text())["eval"]["knn"]
-    assert eval_main(["--run", str(finished_run), "--device", "cpu", "--no-linear", "--no-logreg"]) == 0
+    assert eval_main(["--run", str(finished_run), "--device", "cpu", "--no-linear", "--no-logreg", "--json"]) == 0
     again = json.loads(capsys.readouterr().out)
     assert again["knn"]["test"] == stored["test"]
     # --quiet: the result only in --out
@@ -325,6 +355,7 @@ def test_python_m_entry_points(finished_run):
             "cpu",
             "--no-linear",
             "--no-logreg",
+            "--json",
         ],
         capture_output=True,
         text=True,
@@ -391,7 +422,7 @@ def test_torch_compile(tmp_path):
 @pytest.mark.parametrize(
     ("exc", "code", "text"),
     [
-        (KeyboardInterrupt(), 130, "interrupted; resume with the same --out"),
+        (KeyboardInterrupt(), 130, "dotkernels-pretrain: interrupted"),
         (RuntimeError("out of memory"), 1, "error: out of memory"),
     ],
 )
@@ -413,3 +444,182 @@ def test_eval_cli_rejects_an_out_below_a_file_before_loading(tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         eval_main(["--run", str(tmp_path / "nosuch"), "--out", str(blocker / "eval.json")])
     assert exc.value.code == 2 and "is below the file" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Interruptions: SIGINT / SIGTERM, checkpoints inside an epoch, exact resume
+
+
+def _signal_at(monkeypatch, steps):
+    """Make train_step send ``steps[global_step]`` (a signal) to this process right after that step."""
+    from dotkernels_ssl.pretraining import loop
+
+    real = loop.train_step
+
+    def step(state, x):
+        out = real(state, x)
+        sig = steps.get(state.global_step)
+        if sig is not None:
+            os.kill(os.getpid(), sig)
+        return out
+
+    monkeypatch.setattr(loop, "train_step", step)
+
+
+def _tb_steps(folder, tag="step/loss"):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder / "tb"))
+    acc.Reload()
+    return [e.step for e in acc.Scalars(tag)]
+
+
+def test_interrupted_runs_resume_exactly(tmp_path, monkeypatch, capsys):
+    """SIGTERM in epoch 1 and SIGINT in epoch 2, each resumed: every step's loss equals the uninterrupted run's."""
+    import signal
+
+    extra = ["--method", "sfrik", "--epochs", "2", "--no-final-eval"]  # random augmentations (recipe "small")
+    assert train(_cfg(tmp_path / "full", *extra)).completed
+    out = tmp_path / "part"
+    _signal_at(monkeypatch, {3: signal.SIGTERM, 6: signal.SIGINT})
+    assert pretrain_main([*TINY, *extra, "--out", str(out)]) == 128 + signal.SIGTERM
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dotkernels-pretrain: SIGTERM: stopped after step 3 of epoch 1; checkpoint written to "
+                   f"{out / 'last.pt'}: resume with the same --out"]  # fmt: skip
+    state = load_checkpoint(out / "last.pt")
+    assert (state["epoch"], state["global_step"], state["epoch_step"]) == (0, 3, 3)
+    assert pretrain_main(["--out", str(out)]) == 130
+    captured = capsys.readouterr()
+    assert f"resuming {out} after step 3 of epoch 1" in captured.out
+    assert "SIGINT: stopped after step 6 of epoch 2" in captured.err
+    assert pretrain_main(["--out", str(out)]) == 0
+    assert f"resuming {out} after step 6 of epoch 2" in capsys.readouterr().out
+    full, part = _rows(tmp_path / "full" / "metrics_step.csv"), _rows(out / "metrics_step.csv")
+    assert [r["step"] for r in part] == [str(i) for i in range(1, 9)]  # each step once
+    for a, b in zip(full, part, strict=True):
+        for key in ("loss", "invariance", "uniformity", "lr"):
+            assert a[key] == b[key], (a["step"], key)
+    ea, eb = _rows(tmp_path / "full" / "metrics_epoch.csv"), _rows(out / "metrics_epoch.csv")
+    assert [r["epoch"] for r in eb] == ["1", "2"]
+    for a, b in zip(ea, eb, strict=True):  # the epoch means include the steps before the interruption
+        assert a["loss"] == b["loss"] and a["knn_val"] == b["knn_val"]
+    sa, sb = _params(tmp_path / "full" / "last.pt"), _params(out / "last.pt")
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    assert _tb_steps(out) == list(range(1, 9))
+
+
+def test_crash_after_a_timed_checkpoint_drops_later_rows(tmp_path, monkeypatch):
+    """run.checkpoint_minutes writes last.pt inside an epoch; a crash after it: the resumed run logs each step once."""
+    from dotkernels_ssl.pretraining import loop
+
+    extra = ["--method", "sfrik", "--epochs", "2", "--no-final-eval"]
+    out = tmp_path / "crash"
+    real = loop.train_step
+
+    def crash_at_6(state, x):
+        if state.global_step == 5:
+            raise RuntimeError("simulated crash")
+        return real(state, x)
+
+    monkeypatch.setattr(loop, "train_step", crash_at_6)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(_cfg(out, *extra, "--run.checkpoint_minutes", "1e-9"))  # a checkpoint after every step
+    state = load_checkpoint(out / "last.pt")
+    assert (state["epoch"], state["global_step"], state["epoch_step"]) == (1, 5, 1)
+    # no timed checkpoints (0) but one forced after step 5, then step 6 logged, then a crash in step 7
+    shutil.rmtree(out)
+
+    def save_at_5_crash_at_7(state, x):
+        if state.global_step == 6:
+            raise RuntimeError("simulated crash")
+        res = real(state, x)
+        if state.global_step == 5:
+            state.next_save = 0.0  # as if the interval had passed
+        return res
+
+    monkeypatch.setattr(loop, "train_step", save_at_5_crash_at_7)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        train(_cfg(out, *extra, "--run.checkpoint_minutes", "0"))
+    assert load_checkpoint(out / "last.pt")["global_step"] == 5
+    assert [r["step"] for r in _rows(out / "metrics_step.csv")] == ["1", "2", "3", "4", "5", "6"]
+    monkeypatch.setattr(loop, "train_step", real)
+    assert train(parse_config(["--out", str(out)])).completed
+    assert [r["step"] for r in _rows(out / "metrics_step.csv")] == [str(i) for i in range(1, 9)]
+    assert _tb_steps(out) == list(range(1, 9))
+    full = train(_cfg(tmp_path / "full", *extra))
+    assert full.completed
+    la = [r["loss"] for r in _rows(tmp_path / "full" / "metrics_step.csv")]
+    assert la == [r["loss"] for r in _rows(out / "metrics_step.csv")]
+
+
+def test_interrupt_before_the_first_checkpoint_says_so(tmp_path, monkeypatch, capsys):
+    from dotkernels_ssl.pretraining import loop
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(loop, "prepare", interrupted)
+    assert pretrain_main([*TINY, "--out", str(tmp_path / "r")]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["dotkernels-pretrain: SIGINT: stopped before the first checkpoint; nothing to resume (the same "
+                   "command starts over)"]  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Careless inputs: one line, exit status 2, nothing written
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        (["--workers", "-3"], "--workers (data.num_workers) must be >= 0, got -3"),
+        (["--threads", "0"], "--threads must be >= 1"),
+        (["--device", "tpu"], "unknown device 'tpu'; choose auto, cpu, cuda or cuda:N"),
+        (["--out", "/proc/dotkernels-run"], "cannot write in /proc"),
+        (["--run.checkpoint_minutes", "-1"], "run.checkpoint_minutes must be >= 0"),
+    ],
+)
+def test_rejected_arguments_exit_2_before_any_work(tmp_path, monkeypatch, capsys, argv, text):
+    from dotkernels_ssl.pretraining import loop
+
+    monkeypatch.setattr(loop, "train", lambda cfg: pytest.fail("train() must not start"))
+    code = pretrain_main([*TINY, "--out", str(tmp_path / "r"), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and text in err[0], err
+    assert not (tmp_path / "r").exists()
+
+
+def test_out_into_a_folder_that_is_not_a_run(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("x")
+    before = _digest(mine)
+    assert pretrain_main([*TINY, "--out", str(mine)]) == 2
+    assert "is a folder with other files and not a run folder" in capsys.readouterr().err
+    assert _digest(mine) == before and sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert pretrain_main([*TINY, "--out", str(empty), "--epochs", "1", "--no-final-eval"]) == 0
+    assert (empty / "last.pt").is_file()
+
+
+def test_eval_never_overwrites_a_run_and_reads_results_defensively(tmp_path, finished_run, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished_run, run)
+    before = _digest(run)
+    for name in ("eval.json", "last.pt", "config.yaml"):
+        with pytest.raises(SystemExit) as exc:
+            eval_main(["--run", str(run), "--out", str(run / name)])
+        assert exc.value.code == 2 and "would overwrite a file of the run folder" in capsys.readouterr().err
+    assert _digest(run) == before
+    # a foreign or corrupt eval.json in a complete run: one clear line, exit 2, the file left alone
+    for text in ('["not", "a", "result"]', "{truncated", '{"knn": {"test": {}}}'):
+        (run / "eval.json").write_text(text)
+        code = pretrain_main(["--out", str(run)])
+        err = capsys.readouterr().err.strip().splitlines()
+        if text.startswith('{"knn"'):  # a dotkernels-eval result: its summary is printed
+            assert code == 0 and err == []
+        else:
+            assert code == 2 and len(err) == 1 and f"{run / 'eval.json'} is" in err[0] and "move it away" in err[0]
+        assert (run / "eval.json").read_text() == text

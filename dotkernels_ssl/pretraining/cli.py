@@ -7,11 +7,15 @@ writes nothing); see :mod:`dotkernels_ssl.pretraining.config` for every option (
 
 ``dotkernels-eval (--checkpoint FILE | --run DIR) [--device D] [--out FILE.json] [--SECTION.FIELD VALUE ...]``
 evaluates a saved checkpoint with the protocol of its run (kNN, linear probe, logistic regression; choices on the
-validation split, accuracies on test) and prints the result as JSON.
+validation split, accuracies on test), prints the same summary as ``dotkernels-pretrain`` and writes the whole
+result as JSON to ``--out`` (never over a run's own files).
 
 Both parse and validate their arguments before importing torch (``--help`` and configuration errors answer at
-once), return 0 on success, 2 for a configuration or usage error, 1 for a runtime failure (missing data, corrupt
-checkpoint, non-finite loss) and 130 when interrupted, printing one clear line instead of a traceback.
+once) and print one clear line instead of a traceback. Exit status: 0 on success; 2 when the command refuses to
+start (a usage or configuration error, a run folder or data folder that cannot be used, a missing data set, an
+unreadable checkpoint or result file): nothing was written then; 1 for a failure while working (non-finite
+loss, out of memory...); 130 after Ctrl-C and 143 after SIGTERM (a checkpoint of the current step is written
+first during training).
 """
 
 from __future__ import annotations
@@ -23,24 +27,43 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, check_run_folder, parse_config
+from .config import (
+    RUN_FILES,
+    ConfigError,
+    check_data_dir,
+    check_device,
+    check_run_folder,
+    is_run_folder,
+    parse_config,
+)
 
 __all__ = ["eval_main", "pretrain_main"]
 
 
-def _guarded(prog: str, hint: str, work: Callable[[], Any]) -> int:
+def _refusals() -> tuple[type[BaseException], ...]:
+    """The exceptions that mean "refused to start, nothing written" (imported once torch is loaded anyway)."""
+    from .checkpoint import CheckpointError
+    from .data import DatasetNotFoundError
+
+    return ConfigError, CheckpointError, DatasetNotFoundError
+
+
+def _guarded(prog: str, work: Callable[[], Any]) -> int:
     """Run ``work``; every failure becomes one line on stderr and an exit status (no traceback)."""
     try:
         work()
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted{hint}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        text = str(exc.args[0]) if exc.args and exc.args[0] else "interrupted"
+        print(f"{prog}: {text}", file=sys.stderr)
+        return 128 + int(getattr(exc, "signum", 2))
+    except BrokenPipeError:
+        return 1
     except Exception as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, _refusals()) else 1
     return 0
 
 
@@ -49,6 +72,7 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
     prog = "dotkernels-pretrain"
     try:
         cfg = parse_config(list(sys.argv[1:] if argv is None else argv))  # --help exits here
+        check_data_dir(cfg.data.data_dir, cfg.data.dataset)
         check_run_folder(cfg.out_dir)
     except ConfigError as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
@@ -59,7 +83,7 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
 
         train(cfg)
 
-    return _guarded(prog, "; resume with the same --out", work)
+    return _guarded(prog, work)
 
 
 def _eval_parser() -> argparse.ArgumentParser:
@@ -76,12 +100,13 @@ def _eval_parser() -> argparse.ArgumentParser:
     src.add_argument("--run", help="a run folder (its last.pt)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ... (default auto)")
     p.add_argument("--data-dir", help="folder holding the data set (default: the run's)")
-    p.add_argument("--out", help="also write the result as JSON to this file")
+    p.add_argument("--out", help="write the whole result as JSON to this file (not a file of a run folder)")
     p.add_argument("--linear-epochs", type=int, help="epochs of the linear probe")
     p.add_argument("--eval-limit", type=int, help="use only the first N images of each split")
     p.add_argument("--no-linear", action="store_true", help="skip the linear probe")
     p.add_argument("--no-logreg", action="store_true", help="skip the logistic regression")
     p.add_argument("--quiet", action="store_true", help="print nothing (the result goes only to --out, required)")
+    p.add_argument("--json", action="store_true", help="print the whole result as JSON instead of the summary")
     return p
 
 
@@ -111,6 +136,23 @@ def _eval_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace, r
     return overrides
 
 
+def _check_eval_out(parser: argparse.ArgumentParser, out: str) -> None:
+    """Refuse an ``--out`` below a file, a folder, or a file of a run folder (``eval.json``, ``last.pt``...)."""
+    path = Path(out)
+    for parent in path.parents:
+        if parent.exists() and not parent.is_dir():
+            parser.error(f"--out {out} is below the file {parent}")
+    if path.is_dir():
+        parser.error(f"--out {out} is a folder; pass a file name such as eval-epoch8.json")
+    if is_run_folder(path.parent) and (path.name in (*RUN_FILES, "eval.json") or path.suffix in (".pt", ".csv")):
+        parser.error(
+            f"--out {out} would overwrite a file of the run folder {path.parent}; pass another name "
+            f"(e.g. {path.parent / 'eval-again.json'})"
+        )
+    if path.exists() and path.suffix != ".json":
+        parser.error(f"--out {out} exists and is not a .json file; pass a new file name")
+
+
 def eval_main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``dotkernels-eval``; returns the exit status."""
     prog = "dotkernels-eval"
@@ -120,23 +162,28 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
     if args.quiet and args.out is None:
         parser.error("--quiet prints nothing, so it needs --out FILE.json")
     if args.out is not None:
-        for path in Path(args.out).parents:
-            if path.exists() and not path.is_dir():
-                parser.error(f"--out {args.out} is below the file {path}")
-        if Path(args.out).is_dir():
-            parser.error(f"--out {args.out} is a folder; pass a file name such as eval.json")
+        _check_eval_out(parser, args.out)
+    try:
+        check_device(args.device)
+        check_data_dir(args.data_dir, "the run's data set")
+    except ConfigError as exc:
+        parser.error(str(exc))
 
     def work() -> None:
         from .evaluation import evaluate_checkpoint  # torch loads only once the arguments are known to be valid
+        from .logs import summary_lines
 
         progress = None if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
         result = evaluate_checkpoint(
             args.checkpoint, run=args.run, overrides=overrides, device=args.device, out=args.out, progress=progress
         )
-        if not args.quiet:
+        if args.json:
             print(json.dumps(result, indent=2, default=str))
+        elif not args.quiet:
+            for line in summary_lines(result, Path(args.out) if args.out else None):
+                print(line)
 
-    return _guarded(prog, "", work)
+    return _guarded(prog, work)
 
 
 if __name__ == "__main__":

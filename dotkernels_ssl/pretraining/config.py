@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import sys
+import tempfile
 import types
 import typing
 from collections.abc import Sequence
@@ -45,6 +47,7 @@ from dotkernels import parse_kernel
 
 from .presets import (
     BACKBONES,
+    DATA_HINTS,
     DATASET_NAMES,
     DEFAULT_PRESET,
     KERNEL_METHODS,
@@ -57,6 +60,8 @@ from .presets import (
 __all__ = [
     "FLAT_ALIASES",
     "FLAT_SWITCHES",
+    "HELP",
+    "RUN_FILES",
     "Config",
     "ConfigError",
     "DataConfig",
@@ -66,10 +71,13 @@ __all__ = [
     "OptimConfig",
     "RunConfig",
     "build_config",
+    "check_data_dir",
+    "check_device",
     "check_kernel",
     "check_run_folder",
     "config_from_dict",
     "config_to_dict",
+    "is_run_folder",
     "load_yaml",
     "parse_config",
     "parse_projector_spec",
@@ -96,7 +104,8 @@ class DataConfig:
     dataset
         A name of :data:`dotkernels_ssl.data.DATASET_NAMES` (``"imagefolder:PATH"`` also works).
     data_dir
-        Folder looked in first (then ``$DOTKERNELS_DATA``, then ``/usr/share/datasets``).
+        The folder holding the data set, and the only one looked in when set (it must exist and hold the
+        data); unset: ``$DOTKERNELS_DATA``, then ``/usr/share/datasets``.
     train_split
         The pretraining split: ``"train"`` (the official training set minus the validation split), ``"trainval"``,
         or for STL-10 ``"train+unlabeled"``/``"unlabeled"``.
@@ -284,6 +293,9 @@ class RunConfig:
         the last epoch is always monitored when > 0).
     checkpoint_every
         Besides ``last.pt`` (every epoch), keep ``epoch-XXXX.pt`` every ``checkpoint_every`` epochs (0: never).
+    checkpoint_minutes
+        Also write ``last.pt`` during an epoch every ``checkpoint_minutes`` minutes of training (0: only at the
+        end of each epoch and when the run is interrupted by SIGINT or SIGTERM).
     stop_after
         Stop this invocation after this many epochs in total (the schedule still spans ``optim.epochs``);
         resuming the run folder continues it.
@@ -308,6 +320,7 @@ class RunConfig:
     log_every: int = 1
     eval_every: int = 1
     checkpoint_every: int = 0
+    checkpoint_minutes: float = 5.0
     stop_after: int | None = None
     final_eval: bool = True
     tensorboard: bool = True
@@ -344,8 +357,8 @@ class EvalConfig:
     logreg_cs
         The values of C tried.
     logreg_max_iter
-        Iterations of lbfgs (100: about a minute on 54 000 x 1728 features on one core; the early stop is a
-        mild regularisation).
+        Iteration limit of each lbfgs fit (standardised features, the values of C fitted in increasing order, each
+        from the previous solution); ``eval.json`` records the iterations and whether every fit converged.
     """
 
     batch_size: int = 512
@@ -363,7 +376,7 @@ class EvalConfig:
     linear_standardize: bool = True
     logreg: bool = True
     logreg_cs: tuple[float, ...] = (0.1, 1.0, 10.0)
-    logreg_max_iter: int = 100
+    logreg_max_iter: int = 1000
 
 
 @dataclass
@@ -776,6 +789,13 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"run.dist_backend must be auto, nccl or gloo, got {cfg.run.dist_backend!r}")
     if cfg.run.log_every < 1 or cfg.run.eval_every < 0 or cfg.run.checkpoint_every < 0:
         raise ConfigError("need run.log_every >= 1, run.eval_every >= 0, run.checkpoint_every >= 0")
+    if cfg.run.checkpoint_minutes < 0:
+        raise ConfigError(f"run.checkpoint_minutes must be >= 0, got {cfg.run.checkpoint_minutes}")
+    if cfg.run.threads is not None and cfg.run.threads < 1:
+        raise ConfigError(f"--threads must be >= 1 (or none for torch's default), got {cfg.run.threads}")
+    if cfg.data.num_workers < 0:
+        raise ConfigError(f"--workers (data.num_workers) must be >= 0, got {cfg.data.num_workers}")
+    check_device(cfg.run.device)
     if cfg.run.stop_after is not None and cfg.run.stop_after < 1:
         raise ConfigError("run.stop_after must be >= 1 (or none)")
     if any(k < 1 for k in cfg.eval.knn_k) or cfg.eval.monitor_k < 1 or not cfg.eval.knn_k:
@@ -786,12 +806,73 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("eval.linear_lrs and eval.logreg_cs need at least one value")
 
 
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check_device(spec: str) -> None:
+    """Raise :class:`ConfigError` unless ``spec`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    if not _DEVICE.match(str(spec).strip()):
+        raise ConfigError(f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N (e.g. cuda:1)")
+
+
+RUN_FILES: tuple[str, ...] = ("config.yaml", "last.pt")
+"""A folder holding one of these files is a run folder (it is resumed, never overwritten by another run)."""
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a run folder (it holds ``config.yaml`` or ``last.pt``)."""
+    return any((Path(path) / name).is_file() for name in RUN_FILES)
+
+
 def check_run_folder(out: Path) -> None:
-    """Raise :class:`ConfigError` when the run folder ``out`` cannot be a folder (a file, or below a file)."""
+    """Raise :class:`ConfigError` unless ``out`` can be a run folder: a new folder, an empty one, or a run.
+
+    A file (or a path below a file), an existing folder holding other files, and a place where nothing can be
+    written are refused before any work, and nothing is created.
+    """
+    out = Path(out)
     for path in (out, *out.parents):
         if path.exists() and not path.is_dir():
             where = "is a file" if path == out else f"is below the file {path}"
             raise ConfigError(f"--out {out} {where}; pass a folder (a new one starts a run, an existing one resumes)")
+    if out.is_dir() and not is_run_folder(out) and any(out.iterdir()):
+        raise ConfigError(
+            f"--out {out} is a folder with other files and not a run folder (no config.yaml, no last.pt); pass a "
+            "new or empty folder to start a run, or a run folder to resume it"
+        )
+    base = next(p for p in (out, *out.parents) if p.exists())  # "." or "/" at the latest
+    try:
+        probe = Path(tempfile.mkdtemp(prefix=".dotkernels-probe-", dir=base))
+    except OSError as exc:
+        raise ConfigError(f"--out {out}: cannot write in {base} ({exc.strerror or exc})") from None
+    probe.rmdir()
+
+
+def check_data_dir(data_dir: str | os.PathLike | None, dataset: str) -> None:
+    """Raise :class:`ConfigError` when an explicit ``data_dir`` is missing, not a folder, or empty.
+
+    An explicit folder is the only place the data set is looked for, so an empty one is an error rather than a
+    silent fall-back to another copy.
+    """
+    if data_dir is None:
+        return
+    path = Path(data_dir).expanduser()
+    problem = (
+        "does not exist"
+        if not path.exists()
+        else "is not a folder"
+        if not path.is_dir()
+        else "is empty"
+        if not any(path.iterdir())
+        else None
+    )
+    if problem is None:
+        return
+    how = DATA_HINTS.get(dataset.split(":", 1)[0], "put the data set's files in it")
+    raise ConfigError(
+        f"--data-dir {data_dir} {problem}. It must hold the {dataset} files: {how}. Or leave --data-dir out to use "
+        "$DOTKERNELS_DATA or /usr/share/datasets. Nothing is ever downloaded."
+    )
 
 
 def parse_projector_spec(spec: str | Sequence[int]) -> list[int]:
@@ -879,26 +960,145 @@ def _cli_items(argv: list[str]) -> tuple[dict[str, Any], str | None, str | None,
     return items, preset, yaml_file, help_
 
 
-def usage() -> str:
-    """Help text of the pretraining command line."""
+HELP: dict[str, str] = {
+    "data.dataset": "data set: fashion-mnist, mnist, digits, cifar10, cifar100, stl10, imagenet(20), imagefolder:PATH",
+    "data.data_dir": "folder holding the data set, the only one looked in (default: $DOTKERNELS_DATA, system)",
+    "data.train_split": "pretraining split: train (official train minus validation), trainval, ...",
+    "data.val_fraction": "share of the training set held out for validation (stratified)",
+    "data.split_seed": "seed of the validation split",
+    "data.image_size": "resize stored images to this side",
+    "data.crop_size": "side of the augmented views (none: the image side)",
+    "data.folder_resize": "folder data sets: shorter side before the centre crop",
+    "data.per_class": "keep only the first N training images per class",
+    "data.limit": "keep only the first N images of the pretraining split (quick runs)",
+    "data.eval_limit": "keep only the first N images of each evaluation split",
+    "data.recipe": "augmentations: " + ", ".join(RECIPE_NAMES) + ", or none (deterministic mirror views)",
+    "data.crop_scale": "RandomResizedCrop area range (none: the recipe's)",
+    "data.local_crops": "multi-crop: number of extra small views",
+    "data.local_size": "multi-crop: side of the small views",
+    "data.resident": "in-memory data sets on a GPU: copy the training set to the device once",
+    "data.num_workers": "DataLoader workers (>= 0) for folder data sets",
+    "model.backbone": "backbone: " + ", ".join(BACKBONES),
+    "model.convnet_widths": "channels of the ConvNet's four blocks",
+    "model.convnet_pool": "ConvNet features: avg (global pooling) or flatten (the last map)",
+    "model.small_image_stem": "ResNets: 3x3 stride-1 stem without max-pool (CIFAR)",
+    "model.zero_init_residual": "ResNets: zero-initialise each block's last BatchNorm",
+    "model.projector": "projector widths (Linear-BN-ReLU layers, last one plain)",
+    "model.sync_bn": "SyncBatchNorm when distributed",
+    "model.concat_views": "forward both views in one call (one BatchNorm statistic)",
+    "loss.method": "method: " + ", ".join(METHODS),
+    "loss.kernel": "kernel of sfrik/kernel: any dotkernels string (none: SFRIK's)",
+    "loss.preset": "loss coefficients: a preset of dotkernels_ssl.losses.PRESETS[method]",
+    "loss.options": "loss keyword arguments over the preset (--loss.options.NAME VALUE)",
+    "optim.optimizer": "optimizer: lars, sgd or adamw",
+    "optim.batch_size": "global batch size",
+    "optim.epochs": "number of epochs (the schedule spans them)",
+    "optim.base_lr": "base learning rate (peak = base_lr x batch / 256 with scale_lr)",
+    "optim.scale_lr": "linear scaling rule for the peak learning rate",
+    "optim.weight_decay": "weight decay (not on biases and norm parameters)",
+    "optim.momentum": "momentum",
+    "optim.eta": "LARS trust coefficient",
+    "optim.warmup_epochs": "linear warm-up in epochs (at most half the run), then cosine decay",
+    "optim.final_lr_ratio": "final learning rate as a fraction of the peak",
+    "optim.grad_clip": "clip the gradient norm (none: no clipping)",
+    "run.out": "run folder: a new or empty one starts a run, a run folder resumes (default runs/DATASET-METHOD)",
+    "run.seed": "random seed",
+    "run.device": "auto, cpu, cuda or cuda:N",
+    "run.amp": "mixed precision: auto (bf16/fp16 on GPU, off on CPU), off, bf16, fp16",
+    "run.compile": "torch.compile the model",
+    "run.channels_last": "channels-last memory format",
+    "run.quiet": "no progress bars",
+    "run.threads": "CPU threads of torch (>= 1; none: torch's default)",
+    "run.log_every": "write a step row to the CSV and TensorBoard every N steps",
+    "run.eval_every": "monitors (kNN on validation, uniformity, rank) every N epochs (0: never)",
+    "run.checkpoint_every": "also keep epoch-XXXX.pt every N epochs (0: never)",
+    "run.checkpoint_minutes": "also write last.pt inside an epoch every N minutes (0: epoch ends and signals only)",
+    "run.stop_after": "stop after N epochs in total (resume later; the schedule spans all epochs)",
+    "run.final_eval": "evaluate the backbone at the end and write eval.json",
+    "run.tensorboard": "write TensorBoard events",
+    "run.dist_backend": "torchrun backend: auto, nccl or gloo",
+    "run.dist_timeout_s": "timeout of the collectives in seconds",
+    "eval.batch_size": "batch size of the feature extraction",
+    "eval.knn_k": "values of k of the weighted kNN (the best on validation is reported)",
+    "eval.knn_temperature": "temperature of the kNN votes",
+    "eval.monitor_k": "k of the per-epoch kNN monitor",
+    "eval.monitor_bank": "training images in the monitor's kNN bank (none: all)",
+    "eval.monitor_queries": "validation images the monitors use (none: all)",
+    "eval.linear": "run the linear probe",
+    "eval.linear_epochs": "epochs of the linear probe",
+    "eval.linear_lrs": "learning rates of the probe (chosen on validation)",
+    "eval.linear_batch_size": "batch size of the probe",
+    "eval.linear_weight_decay": "weight decay of the probe",
+    "eval.linear_momentum": "momentum of the probe",
+    "eval.linear_standardize": "standardise the features before the probe",
+    "eval.logreg": "fit the logistic regression (scikit-learn, lbfgs)",
+    "eval.logreg_cs": "values of C of the logistic regression (chosen on validation)",
+    "eval.logreg_max_iter": "iteration limit of each lbfgs fit",
+}
+"""One line of help per dotted key (the sections' docstrings hold the details)."""
+
+_FLAT_HELP = {"subset": "the same as --limit"}
+
+
+def _shown(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "{}"
+    return "none" if value is None else str(value)
+
+
+def usage(cfg: Config | None = None, *, default_preset: bool = True) -> str:
+    """Help text of the pretraining command line, with the values a run of ``cfg`` would use.
+
+    Parameters
+    ----------
+    cfg
+        The resolved configuration whose values are shown (default: the default preset with its default method).
+    default_preset
+        ``cfg`` is the default preset (the text says how to see another one).
+
+    Returns
+    -------
+    str
+        One line per option: the flag, the value of this configuration, a description.
+    """
+    cfg = build_config(DEFAULT_PRESET, validate=False) if cfg is None else cfg
+    described = HELP
+    values = {k: v for k, v in _flatten(config_to_dict(cfg)).items()}
+    which = f"preset {cfg.preset} with method {cfg.loss.method}" if cfg.preset else "no preset"
     lines = [
-        "usage: dotkernels-pretrain [--preset NAME] [--config FILE.yaml] [--method M] [--kernel SPEC] [options]",
+        "usage: dotkernels-pretrain [--preset NAME] [--config FILE.yaml] [--method M] [--out DIR] [options]",
         "",
-        "Self-supervised pretraining (SFRIK and baselines). An existing --out folder is resumed.",
+        "Self-supervised pretraining (SFRIK and baselines), then the evaluation of the frozen backbone. An existing",
+        "run folder (--out) is resumed from its last checkpoint; Ctrl-C or SIGTERM writes a checkpoint first.",
         "",
-        f"presets: {', '.join(PRESETS)} (default {DEFAULT_PRESET})",
-        f"methods: {', '.join(METHODS)}; kernels: any dotkernels string (gaussian:gamma=2.5, sfrik:1,40,40, ...)",
+        f"Values shown: those a run of {which} uses"
+        + (" (the default;\n--preset NAME --help shows another preset's)." if default_preset else "."),
         "",
-        "flat options:",
+        f"  --preset NAME          {cfg.preset or 'none'}: one of {', '.join(PRESETS)}",
+        "  --config FILE.yaml     a YAML file of settings (nested or dotted keys), applied over the preset",
+        "",
+        "common options (each sets the dotted key in brackets):",
     ]
-    lines += [f"  --{k:<16} {v}" for k, v in FLAT_ALIASES.items()]
-    lines += [f"  --{k:<16} sets {v[0]} = {v[1]}" for k, v in FLAT_SWITCHES.items()]
-    lines += ["", "every field as a dotted option (--section.field VALUE), with its default:"]
-    for name, cls in SECTIONS.items():
-        for f in dataclasses.fields(cls):
-            default = f.default_factory() if f.default is dataclasses.MISSING else f.default  # type: ignore[misc]
-            lines.append(f"  --{name}.{f.name} (default {default!r})")
-    lines.append("  --loss.options.NAME VALUE   any keyword argument of the loss")
+    for flag, key in FLAT_ALIASES.items():
+        text = _FLAT_HELP.get(flag, described.get(key, ""))
+        lines.append(f"  --{flag:<20} {_shown(values.get(key)):<16} {text} [{key}]")
+    lines += ["", "switches (no value):"]
+    for flag, (key, value) in FLAT_SWITCHES.items():
+        lines.append(f"  --{flag:<20} {'':<16} sets {key} = {_shown(value)}: {described.get(key, '')}")
+    lines += ["", "every setting as --section.field VALUE (or section.field=VALUE in --config):"]
+    for key, value in values.items():
+        if key != "preset":
+            lines.append(f"  --{key:<28} {_shown(value):<16} {described.get(key, '')}")
+    lines.append(f"  --{'loss.options.NAME VALUE':<28} {'':<16} any keyword argument of the loss")
+    lines += [
+        "",
+        f"methods: {', '.join(METHODS)}; kernels: any dotkernels string (gaussian:gamma=2.5, sfrik:1,40,40, ...)",
+        "exit status: 0 done, 2 refused (nothing written), 1 failed while running, 130/143 interrupted",
+    ]
     return "\n".join(lines)
 
 
@@ -917,7 +1117,9 @@ def parse_config(argv: list[str] | None = None, *, validate: bool = True) -> Con
     argv = list(sys.argv[1:] if argv is None else argv)
     items, preset, yaml_file, help_ = _cli_items(argv)
     if help_:
-        print(usage())
+        items.pop("run.out", None)  # the values of a new run, not of a stored one
+        cfg = build_config(DEFAULT_PRESET if preset is None else preset, items, yaml_file, validate=False)
+        print(usage(cfg, default_preset=preset is None and yaml_file is None))
         raise SystemExit(0)
     out = items.get("run.out")
     stored = Path(str(out)) / "config.yaml" if out else None

@@ -17,9 +17,10 @@ test set; ``"train"`` is what remains. ``"trainval"`` is the whole official trai
 the hyper-parameters are fixed); STL-10 also has ``"unlabeled"`` and ``"train+unlabeled"`` (labels ``-1`` for
 unlabeled).
 
-Lookup order for a data set's directory: the ``data_dir`` argument, then ``$DOTKERNELS_DATA``, then the
-system-wide location (``/usr/share/datasets/<name>``, where Debian's ``dataset-fashion-mnist`` package
-installs Fashion-MNIST). Within each root the usual sub-folder names are tried too (``fashion-mnist/``,
+Lookup order for a data set's directory: the ``data_dir`` argument alone when it is given (an explicit folder
+without the data set is an error, never a silent fall-back to another copy); otherwise ``$DOTKERNELS_DATA``,
+then the system-wide location (``/usr/share/datasets/<name>``, where Debian's ``dataset-fashion-mnist``
+package installs Fashion-MNIST). Within each root the usual sub-folder names are tried too (``fashion-mnist/``,
 torchvision's ``FashionMNIST/raw/``, ``cifar-10-batches-py/``, ``stl10_binary/``...).
 
 The IDX reader is kept by hand because ``torchvision.datasets.FashionMNIST``/``MNIST`` read only uncompressed
@@ -122,22 +123,21 @@ class DatasetNotFoundError(FileNotFoundError):
 
 
 def _roots(data_dir: str | os.PathLike | None) -> list[Path]:
-    roots: list[Path] = []
+    """An explicit ``data_dir`` alone (no fall-back to another copy), else ``$DOTKERNELS_DATA`` when set."""
     if data_dir is not None:
-        roots.append(Path(data_dir).expanduser())
+        return [Path(data_dir).expanduser()]
     env = os.environ.get(ENV_VAR)
-    if env:
-        roots.append(Path(env).expanduser())
-    return roots
+    return [Path(env).expanduser()] if env else []
 
 
 def _candidates(data_dir: str | os.PathLike | None, subdirs: Sequence[str], system: Sequence[str]) -> list[Path]:
-    """The folders to search, in order: each root, its usual sub-folders, then the system folders."""
+    """The folders to search, in order: each root, its usual sub-folders, then (without ``data_dir``) the system's."""
     out: list[Path] = []
     for root in _roots(data_dir):
         out.append(root)
         out.extend(root / s for s in subdirs)
-    out.extend(SYSTEM_ROOT / s for s in system)
+    if data_dir is None:
+        out.extend(SYSTEM_ROOT / s for s in system)
     seen: set[Path] = set()
     unique = []
     for p in out:
@@ -611,6 +611,10 @@ class ImageData:
         (indexable by a batch of indices), else items ``(uint8 (C, H, W) tensor, int label)``.
     classes
         Class names when the files provide them.
+    indices
+        Positions of the split's images in the official split they come from.
+    source
+        Where the images were read from (a folder, or ``"scikit-learn"`` for the digits).
     """
 
     name: str
@@ -625,6 +629,7 @@ class ImageData:
     dataset: Dataset | None = field(default=None, repr=False)
     classes: list[str] | None = None
     indices: torch.Tensor | None = field(default=None, repr=False)
+    source: str | None = None
 
     def __post_init__(self) -> None:
         if self.dataset is None and self.images is not None:
@@ -681,6 +686,7 @@ class IndexBatchSampler:
         rank = D.rank() if rank is None else rank
         self.batch_size = int(batch_size)
         self.drop_last = bool(drop_last)
+        self.skip = 0
         self.sampler = DistributedSampler(
             range(num_samples),  # type: ignore[arg-type]
             num_replicas=num_replicas,
@@ -695,9 +701,15 @@ class IndexBatchSampler:
         """The epoch last set."""
         return int(self.sampler.epoch)
 
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch (the permutation is seeded with ``seed + epoch``)."""
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Set the epoch (the permutation is seeded with ``seed + epoch``); skip its first ``skip`` batches.
+
+        ``skip`` resumes an epoch after the batches a checkpoint already trained on (the next iteration only).
+        """
+        if not 0 <= skip <= len(self):
+            raise ValueError(f"skip must be in [0, {len(self)}], got {skip}")
         self.sampler.set_epoch(epoch)
+        self.skip = int(skip)
 
     def __len__(self) -> int:
         n = self.sampler.num_samples
@@ -705,7 +717,8 @@ class IndexBatchSampler:
 
     def __iter__(self) -> Iterator[torch.Tensor]:
         idx = torch.as_tensor(list(iter(self.sampler)), dtype=torch.int64)
-        for b in range(len(self)):
+        skip, self.skip = self.skip, 0
+        for b in range(skip, len(self)):
             yield idx[b * self.batch_size : (b + 1) * self.batch_size]
 
 
@@ -762,9 +775,9 @@ class InMemoryLoader:
             rank=rank,
         )
 
-    def set_epoch(self, epoch: int) -> None:
-        """Set the epoch of the underlying sampler."""
-        self.batch_sampler.set_epoch(epoch)
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Set the epoch of the underlying sampler (and the batches to skip, see :class:`IndexBatchSampler`)."""
+        self.batch_sampler.set_epoch(epoch, skip)
 
     def __len__(self) -> int:
         return len(self.batch_sampler)
@@ -904,7 +917,8 @@ def load_dataset(
         ``"test"``, ``"trainval"`` (the whole official training set); for STL-10 also ``"unlabeled"`` and
         ``"train+unlabeled"`` (the usual pretraining set; never split).
     data_dir
-        Folder to look in first; then ``$DOTKERNELS_DATA``, then ``/usr/share/datasets``.
+        The folder to look in (and its usual sub-folders), and the only one when given; without it,
+        ``$DOTKERNELS_DATA``, then ``/usr/share/datasets``.
     val_fraction, split_seed
         The validation split: the same ``(val_fraction, split_seed)`` always give the same, disjoint train and
         val splits. ``val_fraction=0`` makes ``"train"`` the whole training set and ``"val"`` empty.
@@ -953,10 +967,7 @@ def load_dataset(
         xu, yu, classes = read_stl10("unlabeled", data_dir)
         if split == "train+unlabeled":
             xt, yt, _ = read_stl10("train", data_dir)
-            x, y = (
-                torch.cat([xt, xu]),
-                torch.cat([yt, yu]),
-            )  # materialises ~2.8 GB: the labelled 5000 come first
+            x, y = torch.cat([xt, xu]), torch.cat([yt, yu])  # materialises ~2.8 GB: the labelled 5000 first
         else:
             x, y = xu, yu
     elif name in ("fashion-mnist", "mnist"):
@@ -1000,6 +1011,7 @@ def load_dataset(
         images=x,
         classes=classes,
         indices=indices,
+        source=_source(name, official, data_dir),
     )
 
 
@@ -1050,7 +1062,25 @@ def _load_folder(
         dataset=dataset,
         classes=list(folder.classes),
         indices=indices,
+        source=str(root),
     )
+
+
+def _source(name: str, split: str, data_dir: str | os.PathLike | None) -> str | None:
+    """The folder an in-memory data set's ``split`` is read from (the first place of the lookup that has it)."""
+    if name == "digits":
+        return "scikit-learn"
+    if name in ("fashion-mnist", "mnist"):
+        stem = _MNIST_FILES[split][0]
+        found = (d for d in _mnist_places(name, data_dir) if _find_file(d, [stem, stem.replace("-idx", ".idx")]))
+    elif name in _CIFAR:
+        spec = _CIFAR[name]
+        places = _candidates(data_dir, [spec["folder"]], [f"{name}/{spec['folder']}", spec["folder"]])
+        found = (d for d in places if (d / spec[split][0]).is_file())
+    else:
+        places = _candidates(data_dir, ["stl10_binary", "stl10/stl10_binary"], ["stl10/stl10_binary", "stl10_binary"])
+        found = (d for d in places if (d / _STL_FILES.get(split, _STL_FILES["train"])[0]).is_file())
+    return str(next(found, "")) or None
 
 
 def load_split(cfg: Config, split: str, limit: int | None = None) -> ImageData:
@@ -1079,9 +1109,9 @@ class FolderLoader:
         self.dataset = data.dataset
         self.num_workers = num_workers
 
-    def set_epoch(self, epoch: int) -> None:
-        """Reshuffle for ``epoch`` (the permutation depends on it and on the seed only)."""
-        self.sampler.set_epoch(epoch)
+    def set_epoch(self, epoch: int, skip: int = 0) -> None:
+        """Reshuffle for ``epoch`` (the permutation depends on it and on the seed only); skip ``skip`` batches."""
+        self.sampler.set_epoch(epoch, skip)
 
     def __len__(self) -> int:
         return len(self.sampler)

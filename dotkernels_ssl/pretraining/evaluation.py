@@ -217,6 +217,7 @@ def knn_predict(
     num_classes: int | None = None,
     chunk: int = 1024,
     exclude_self: bool = False,
+    on_chunk: Callable[[int], Any] | None = None,
 ) -> torch.Tensor | dict[int, torch.Tensor]:
     r"""Weighted k-nearest-neighbour classification with cosine similarity.
 
@@ -242,6 +243,8 @@ def knn_predict(
         Queries per block (memory ``chunk * N``).
     exclude_self
         The queries are the bank itself: skip each query's own entry.
+    on_chunk
+        Called with the number of queries of each block once it is classified (a progress bar's ``update``).
 
     Returns
     -------
@@ -276,6 +279,8 @@ def knn_predict(
             votes = torch.zeros(sim.shape[0], num_classes, dtype=w.dtype, device=w.device)
             votes.scatter_add_(1, top_lab[:, :kk_], w[:, :kk_])
             out[kk].append(votes.argmax(dim=1))
+        if on_chunk is not None:
+            on_chunk(sim.shape[0])
     preds = {kk: torch.cat(v).cpu() for kk, v in out.items()}
     return preds[ks[0]] if isinstance(k, (int, np.integer)) else preds
 
@@ -485,44 +490,72 @@ def logistic_regression_probe(
     test: FeatureSet | None = None,
     *,
     cs: Sequence[float] = (0.1, 1.0, 10.0),
-    max_iter: int = 100,
+    max_iter: int = 1000,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Multinomial logistic regression (scikit-learn, lbfgs) on standardised features, C chosen on val.
+
+    The features are standardised with the training statistics; the values of C are fitted in increasing order,
+    each fit starting from the previous solution (a warm start: the optimum is the same, it is reached in fewer
+    iterations), until lbfgs converges (scikit-learn's tolerance) or ``max_iter`` iterations.
+
+    Parameters
+    ----------
+    train, val, test
+        Features and labels; C is chosen on ``val``, ``test`` (optional) reports the chosen fit.
+    cs
+        The values of C (inverse regularisation strength) tried.
+    max_iter
+        Iteration limit of each lbfgs fit.
+    progress
+        Show a progress bar over the values of C.
 
     Returns
     -------
     dict
         ``val`` ({C: accuracy}), ``best_c``, ``val_acc``, ``train_acc``, ``test_acc`` (None without test),
-        ``n_iter`` (lbfgs iterations of the selected fit) and ``converged`` (False when it stopped at
-        ``max_iter``: the accuracy is then that of a partly fitted model, usually close to the optimum's).
+        ``n_iter`` (lbfgs iterations of each fit, in the order of ``cs`` sorted), ``max_iter`` and ``converged``
+        (every fit stopped before ``max_iter``).
     """
+    import copy
     import warnings
 
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    xtr, ytr = train.features.float().numpy(), train.labels.numpy()
-    xva, yva = val.features.float().numpy(), val.labels.numpy()
+    scaler = StandardScaler().fit(train.features.float().numpy())
+    xtr, ytr = scaler.transform(train.features.float().numpy()), train.labels.numpy()
+    xva, yva = scaler.transform(val.features.float().numpy()), val.labels.numpy()
+    clf = LogisticRegression(max_iter=max_iter, warm_start=True)
+    iters: list[int] = []
+    bar = progress_bar(len(cs), "logistic regression", progress)
 
     def fit(c: float) -> Any:
-        clf = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=max_iter))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            clf.fit(xtr, ytr)
-        return clf
+            clf.set_params(C=c).fit(xtr, ytr)
+        iters.append(int(max(clf.n_iter_)))
+        if bar is not None:
+            bar.set_postfix({"C": c, "iterations": iters[-1]})
+            bar.update(1)
+        return copy.deepcopy(clf)
 
-    results, c, acc, clf = _select_on_val(cs, fit, lambda m: float(m.score(xva, yva)))
-    n_iter = int(max(clf[-1].n_iter_))
+    try:
+        results, c, acc, best = _select_on_val(sorted(cs), fit, lambda m: float(m.score(xva, yva)))
+    finally:
+        if bar is not None:
+            bar.close()
+    xte = scaler.transform(test.features.float().numpy()) if test is not None else None
     return {
         "val": results,
         "best_c": c,
         "val_acc": acc,
-        "n_iter": n_iter,
-        "converged": n_iter < max_iter,
-        "train_acc": float(clf.score(xtr, ytr)),
-        "test_acc": float(clf.score(test.features.float().numpy(), test.labels.numpy())) if test is not None else None,
+        "n_iter": iters,
+        "max_iter": int(max_iter),
+        "converged": all(n < max_iter for n in iters),
+        "train_acc": float(best.score(xtr, ytr)),
+        "test_acc": float(best.score(xte, test.labels.numpy())) if test is not None else None,
     }
 
 
@@ -546,16 +579,18 @@ def evaluate_features(
     linear_standardize: bool = True,
     logreg: bool = True,
     logreg_cs: Sequence[float] = (0.1, 1.0, 10.0),
-    logreg_max_iter: int = 100,
+    logreg_max_iter: int = 1000,
     num_classes: int | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
     progress: Callable[[str], None] | None = None,
+    show_bars: bool = True,
 ) -> dict[str, Any]:
     """The evaluation protocol on pre-extracted features: kNN, linear probe, logistic regression.
 
     Hyper-parameters are chosen on ``val``; ``test`` (optional) reports the chosen settings (and every k).
-    ``progress`` receives one line as each part starts and ends (and when lbfgs did not converge).
+    ``progress`` receives one line as each part starts and ends (and when lbfgs did not converge); with it and
+    ``show_bars``, the kNN searches and the logistic regression also show progress bars.
 
     Returns
     -------
@@ -576,8 +611,9 @@ def evaluate_features(
         "feature_dim": int(train.features.shape[1]),
     }
     say = progress if progress is not None else (lambda msg: None)
+    bars = progress is not None and show_bars
     t0 = time.perf_counter()
-    knn = knn_protocol(train, val, test, ks=knn_k, temperature=knn_temperature, num_classes=num_classes)
+    knn = knn_protocol(train, val, test, ks=knn_k, temperature=knn_temperature, num_classes=num_classes, progress=bars)
     say(f"kNN: k = {knn['best_k']} chosen on the validation split ({100 * knn['val_acc']:.2f}%)")
     out["knn"] = knn
     out["knn_seconds"] = time.perf_counter() - t0
@@ -603,13 +639,15 @@ def evaluate_features(
     if logreg:
         t0 = time.perf_counter()
         say(f"logistic regression: C in {', '.join(str(v) for v in logreg_cs)}")
-        out["logreg"] = lr = logistic_regression_probe(train, val, test, cs=logreg_cs, max_iter=logreg_max_iter)
+        out["logreg"] = lr = logistic_regression_probe(
+            train, val, test, cs=logreg_cs, max_iter=logreg_max_iter, progress=bars
+        )
         out["logreg_seconds"] = time.perf_counter() - t0
         if not lr["converged"]:
             say(
                 f"logistic regression: lbfgs stopped at max_iter = {logreg_max_iter} before converging "
-                f"(C {lr['best_c']}); the accuracy is that of a partly fitted model: raise --eval.logreg_max_iter "
-                "for the optimum"
+                f"(iterations {lr['n_iter']}); the accuracy is that of a partly fitted model: raise "
+                "--eval.logreg_max_iter for the optimum"
             )
         say(f"logistic regression: C {lr['best_c']} chosen ({out['logreg_seconds']:.0f} s)")
     return out
@@ -623,8 +661,11 @@ def knn_protocol(
     ks: Sequence[int] = (10, 20, 100, 200),
     temperature: float = 0.07,
     num_classes: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Weighted kNN with k chosen on ``val``; on ``test`` every k, then the bank enlarged by ``val``.
+
+    ``progress`` shows a bar over the queries of the three searches.
 
     Returns
     -------
@@ -634,7 +675,22 @@ def knn_protocol(
         k is chosen), ``temperature``.
     """
     ks = sorted({int(k) for k in ks})
-    kw = {"temperature": temperature, "num_classes": num_classes}
+    total = len(val) + (2 * len(test) if test is not None else 0)
+    bar = progress_bar(total, "kNN", progress)
+    kw: dict[str, Any] = {"temperature": temperature, "num_classes": num_classes}
+    if bar is not None:
+        kw["on_chunk"] = bar.update
+    try:
+        return _knn_searches(train, val, test, ks, kw)
+    finally:
+        if bar is not None:
+            bar.close()
+
+
+def _knn_searches(
+    train: FeatureSet, val: FeatureSet, test: FeatureSet | None, ks: list[int], kw: dict[str, Any]
+) -> dict[str, Any]:
+    temperature = kw["temperature"]
     val_acc = knn_accuracy(train.features, train.labels, val.features, val.labels, ks, **kw)
     assert isinstance(val_acc, dict)
     best_k = max(ks, key=lambda k: (val_acc[k], -k))
@@ -736,6 +792,7 @@ def evaluate_model(
         num_classes=splits["train"].num_classes,
         seed=cfg.run.seed,
         progress=progress,
+        show_bars=not cfg.run.quiet,
         **_eval_kwargs(cfg.eval),
     )
     result["extract_seconds"] = extract_s

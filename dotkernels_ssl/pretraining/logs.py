@@ -8,6 +8,7 @@ writes.
 from __future__ import annotations
 
 import csv
+import json
 import os
 import warnings
 from pathlib import Path
@@ -15,7 +16,9 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CSVLog", "RunLog", "epoch_line", "progress_bar", "summary_lines", "train_summary"]
+from .config import ConfigError
+
+__all__ = ["CSVLog", "RunLog", "epoch_line", "progress_bar", "read_result", "summary_lines", "train_summary"]
 
 
 def _fmt(v: Any) -> Any:
@@ -99,7 +102,10 @@ class RunLog:
                 warnings.simplefilter("ignore")
                 from torch.utils.tensorboard import SummaryWriter  # tensorboard is slow to import: only when used
 
-            self.tb = SummaryWriter(str(out / "tb"), purge_step=resumed_step)
+            # events at steps after the checkpoint (written before a crash or an interruption) are purged: the
+            # resumed run logs them again from step resumed_step + 1
+            purge = None if resumed_step is None else resumed_step + 1
+            self.tb = SummaryWriter(str(out / "tb"), purge_step=purge)
 
     def step(self, row: dict[str, Any]) -> None:
         """Log one training step (``row`` has ``step`` and ``epoch``)."""
@@ -124,13 +130,13 @@ class RunLog:
             self.tb.close()
 
 
-def progress_bar(total: int, desc: str, enabled: bool) -> Any:
-    """A tqdm bar (None when ``enabled`` is False)."""
+def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
+    """A tqdm bar (None when ``enabled`` is False); ``initial`` steps are already done (a resumed epoch)."""
     if not enabled:
         return None
     from tqdm.auto import tqdm  # tqdm.auto probes the notebook environment: only when a bar is shown
 
-    return tqdm(total=total, desc=desc, dynamic_ncols=True, leave=False)
+    return tqdm(total=total, desc=desc, dynamic_ncols=True, leave=False, initial=initial)
 
 
 def epoch_line(m: dict[str, Any], epochs: int, names: list[str]) -> str:
@@ -146,30 +152,59 @@ def epoch_line(m: dict[str, Any], epochs: int, names: list[str]) -> str:
     return " | ".join(parts)
 
 
-def summary_lines(summary: dict[str, Any], eval_path: Path) -> list[str]:
+def read_result(path: Path) -> dict[str, Any]:
+    """Read a result file (``eval.json`` of a run, or a ``dotkernels-eval --out`` file) defensively.
+
+    Raises
+    ------
+    ConfigError
+        The file is unreadable, not JSON, or not a result of ``dotkernels-pretrain`` or ``dotkernels-eval`` (one
+        line that names the file and what to do).
+    """
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{path} is unreadable or not JSON ({exc}); move it away and run again") from None
+    if not isinstance(data, dict) or not isinstance(data.get("eval", data.get("knn")), dict):
+        raise ConfigError(
+            f"{path} is not a result of dotkernels-pretrain or dotkernels-eval (no 'eval' or 'knn' section); "
+            "move it away and run again to evaluate the run anew"
+        )
+    return data
+
+
+def summary_lines(summary: dict[str, Any], eval_path: Path | None) -> list[str]:
     """The closing summary of a run: the 20-NN test accuracy the README's tables quote, k chosen on validation.
 
-    ``summary`` is the content of ``eval.json``.
+    ``summary`` is the content of ``eval.json`` (a run's result, with the protocol under ``eval``) or a result of
+    ``dotkernels-eval`` (the protocol at the top level); missing parts are left out.
     """
-    ev = summary["eval"]
-    knn = ev["knn"]
-    lines = [f"final evaluation of {summary['method']} on {summary.get('dataset', '?')} (test split):"]
-    test, full = knn.get("test", {}), knn.get("test_bank_trainval", {})
+    ev = summary.get("eval", summary)
+    ev = ev if isinstance(ev, dict) else {}
+    knn = ev.get("knn") if isinstance(ev.get("knn"), dict) else {}
+    what = f"{summary.get('method', '?')} on {summary.get('dataset', '?')}"
+    if summary.get("epoch") is not None:
+        what += f", checkpoint of epoch {summary['epoch']}"
+    lines = [f"{'final evaluation' if 'train' in summary else 'evaluation'} of {what} (test split):"]
+    test, full = knn.get("test") or {}, knn.get("test_bank_trainval") or {}
     if "20" in test:
         both = f" / {100 * full['20']:.2f}% (bank: train + validation)" if "20" in full else ""
         lines.append(f"  20-NN accuracy {100 * test['20']:.2f}% (bank: the training split){both}, as in the README")
     if knn.get("test_acc") is not None:
         lines.append(
-            f"  kNN accuracy {100 * knn['test_acc']:.2f}% at k = {knn['best_k']} (k chosen on the validation split)"
+            f"  kNN accuracy {100 * knn['test_acc']:.2f}% at k = {knn.get('best_k')} (k chosen on the validation split)"
         )
     lin = ev.get("linear")
-    if lin and lin.get("test_acc") is not None:
-        lines.append(f"  linear probe {100 * lin['test_acc']:.2f}% (lr {lin['best_lr']} chosen on validation)")
+    if isinstance(lin, dict) and lin.get("test_acc") is not None:
+        lines.append(f"  linear probe {100 * lin['test_acc']:.2f}% (lr {lin.get('best_lr')} chosen on validation)")
     lr = ev.get("logreg")
-    if lr and lr.get("test_acc") is not None:
-        note = "" if lr.get("converged", True) else f", lbfgs not converged in {lr['n_iter']} iterations"
-        lines.append(f"  logistic regression {100 * lr['test_acc']:.2f}% (C {lr['best_c']} chosen on validation{note})")
-    lines.append(f"  all results: {eval_path}")
+    if isinstance(lr, dict) and lr.get("test_acc") is not None:
+        note = "" if lr.get("converged", True) else f", not converged in {lr.get('n_iter')} iterations"
+        lines.append(
+            f"  logistic regression {100 * lr['test_acc']:.2f}% (C {lr.get('best_c')} chosen on validation{note})"
+        )
+    lines.append(f"  all results: {eval_path}" if eval_path is not None else "  all results: --out FILE.json or --json")
     return lines
 
 

@@ -24,11 +24,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import math
+import signal
+import threading
 import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,19 +49,21 @@ from .checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
-from .config import Config, ConfigError, check_run_folder, config_to_dict, save_yaml
+from .config import Config, ConfigError, check_data_dir, check_run_folder, config_to_dict, is_run_folder, save_yaml
 from .data import ImageData, build_loader, load_split
 from .evaluation import evaluate_model, write_json
-from .logs import RunLog, epoch_line, progress_bar, summary_lines, train_summary
+from .logs import RunLog, epoch_line, progress_bar, read_result, summary_lines, train_summary
 from .models import ViewsForward, build_model, sync_batchnorm
 from .monitors import MONITOR_KEYS, EpochMonitor
-from .optim import WarmupCosineSchedule, build_optimizer, scaled_lr, warmup_steps
+from .optim import build_optimizer, scaled_lr, warmup_cosine_schedule, warmup_steps
 from .runtime import autocast_dtype, peak_rss_mb, seed_all, start_processes
 
 __all__ = [
     "NonFiniteLossError",
     "RunState",
+    "StopRequests",
     "TrainResult",
+    "TrainingInterrupted",
     "build_loss_from_config",
     "final_evaluation",
     "prepare",
@@ -72,6 +75,53 @@ __all__ = [
 
 class NonFiniteLossError(RuntimeError):
     """The loss became NaN or infinite; the run stopped before updating the parameters."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped the run; the message says what was saved and how to resume.
+
+    Parameters
+    ----------
+    message
+        What was saved (or kept) and how to resume.
+    signum
+        The signal (``signal.SIGINT`` or ``signal.SIGTERM``); the command line exits with ``128 + signum``.
+    """
+
+    def __init__(self, message: str, signum: int = signal.SIGINT) -> None:
+        super().__init__(message)
+        self.signum = int(signum)
+
+
+class StopRequests:
+    """The SIGINT and SIGTERM handlers of a run (a context manager; installed from the main thread only).
+
+    While :attr:`deferring` (the training steps), a first signal is recorded in :attr:`signum` and the loop writes
+    a checkpoint and stops after the current step; elsewhere (set-up, monitors, evaluation), and at a second
+    signal, the run stops at once with :class:`TrainingInterrupted` (the last checkpoint is kept).
+    """
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+        self.deferring = False
+        self._old: dict[int, Any] = {}
+
+    def __enter__(self) -> StopRequests:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._old[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+        self._old.clear()
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.deferring and self.signum is None:
+            self.signum = signum
+            return
+        raise TrainingInterrupted("", signum)
 
 
 @dataclass
@@ -114,15 +164,21 @@ class RunState:
     loss_fn: nn.Module
     optimizer: torch.optim.Optimizer
     scaler: torch.amp.GradScaler
-    schedule: WarmupCosineSchedule
+    schedule: torch.optim.lr_scheduler.LambdaLR
     augment: nn.Module
     loader: Any
     train_data: ImageData
     amp_dtype: torch.dtype | None
+    plan: tuple[int, int, float, float] = (0, 1, 0.0, 0.0)
     epoch: int = 0
     global_step: int = 0
+    epoch_step: int = 0
+    partial: dict[str, Any] = field(default_factory=lambda: {"sums": {}, "steps": 0, "seconds": 0.0})
     term_names: list[str] = field(default_factory=list)
     monitor: EpochMonitor | None = None
+    stops: StopRequests = field(default_factory=StopRequests)
+    saved: tuple[int, int, int] | None = None
+    next_save: float = math.inf
 
     @property
     def ckpt_path(self) -> Path:
@@ -162,15 +218,19 @@ def train(cfg: Config) -> TrainResult:
     Raises
     ------
     ConfigError
-        Invalid configuration, loss options, run folder, or a resumed run whose configuration changed.
+        Invalid configuration, loss options, data folder, run folder, or a resumed run whose configuration
+        changed.
     dotkernels_ssl.pretraining.checkpoint.CheckpointError
         The run folder's ``last.pt`` is corrupt (left untouched; nothing is written).
     dotkernels_ssl.pretraining.data.DatasetNotFoundError
         The data set's files are missing (nothing is written).
     NonFiniteLossError
         The loss became NaN or infinite (the last good checkpoint is kept).
+    TrainingInterrupted
+        SIGINT (Ctrl-C) or SIGTERM: during the training steps a checkpoint of the current step is written first.
     """
     cfg.validate()
+    check_data_dir(cfg.data.data_dir, cfg.data.dataset)
     loss_fn = build_loss_from_config(cfg)
     check_run_folder(cfg.out_dir)
     ckpt_path = cfg.out_dir / "last.pt"
@@ -181,27 +241,65 @@ def train(cfg: Config) -> TrainResult:
         return done
     if cfg.run.threads:
         torch.set_num_threads(int(cfg.run.threads))
-    ctx, device = start_processes(cfg)
-    state = None
-    try:
-        state = prepare(cfg, ctx, device, loss_fn, resume)
-        end_epoch = min(cfg.optim.epochs, cfg.run.stop_after or cfg.optim.epochs)
-        log = _open_run_folder(state, resume, changed)
-        try:
-            history = [train_epoch(state, log) for _ in range(state.epoch, end_epoch)]
-        finally:
-            if log is not None:
-                log.close()
-        result = TrainResult(cfg.out_dir, state.epoch, state.epoch >= cfg.optim.epochs, history, None, ckpt_path)
-        if result.completed and cfg.run.final_eval and ctx.is_main:
-            result.eval = final_evaluation(state, history)
-        return result
-    finally:
-        # the DDP model's reducer holds gloo work and the group: release it before the group is destroyed, not
-        # at interpreter exit (where gloo's threads can abort the process)
+    with StopRequests() as stops:
+        ctx, device = start_processes(cfg)
         state = None
-        gc.collect()
-        D.shutdown(ctx)
+        try:
+            state = prepare(cfg, ctx, device, loss_fn, resume)
+            state.stops = stops
+            end_epoch = min(cfg.optim.epochs, cfg.run.stop_after or cfg.optim.epochs)
+            log = _open_run_folder(state, resume, changed)
+            try:
+                history = [train_epoch(state, log) for _ in range(state.epoch, end_epoch)]
+            finally:
+                if log is not None:
+                    log.close()
+            result = TrainResult(cfg.out_dir, state.epoch, state.epoch >= cfg.optim.epochs, history, None, ckpt_path)
+            if result.completed and cfg.run.final_eval and ctx.is_main:
+                result.eval = final_evaluation(state, history)
+            return result
+        except TrainingInterrupted as exc:
+            raise _interrupted(cfg, state, resume, exc) from None
+        except KeyboardInterrupt:
+            raise _interrupted(cfg, state, resume, TrainingInterrupted("")) from None
+        finally:
+            # the DDP model's reducer holds gloo work and the group: release it before the group is destroyed,
+            # not at interpreter exit (where gloo's threads can abort the process)
+            state = None
+            gc.collect()
+            D.shutdown(ctx)
+
+
+def _interrupted(
+    cfg: Config, state: RunState | None, resume: dict[str, Any] | None, exc: TrainingInterrupted
+) -> TrainingInterrupted:
+    """The interruption with its message: what was saved or kept, and how to resume."""
+    if exc.args and exc.args[0]:
+        return exc
+    name = signal.Signals(exc.signum).name
+    saved = state.saved if state is not None else _position(resume)
+    if saved is None:
+        msg = f"{name}: stopped before the first checkpoint; nothing to resume (the same command starts over)"
+    else:
+        msg = (
+            f"{name}: stopped; the last checkpoint {cfg.out_dir / 'last.pt'} ({_where(*saved)}) is kept: resume "
+            "with the same --out"
+        )
+    return TrainingInterrupted(msg, exc.signum)
+
+
+def _position(ckpt: dict[str, Any] | None) -> tuple[int, int, int] | None:
+    """(global step, completed epochs, steps into the next epoch) of a checkpoint."""
+    if ckpt is None:
+        return None
+    return int(ckpt.get("global_step", 0)), int(ckpt["epoch"]), int(ckpt.get("epoch_step", 0))
+
+
+def _where(step: int, epoch: int, epoch_step: int) -> str:
+    """``after step 1234 of epoch 2`` (in an epoch) or ``after step 840, the end of epoch 4``."""
+    if epoch_step:
+        return f"after step {step} of epoch {epoch + 1}"
+    return f"after step {step}, the end of epoch {epoch}" if epoch else "before the first step"
 
 
 def _finished(cfg: Config, resume: dict[str, Any] | None) -> TrainResult | None:
@@ -212,11 +310,10 @@ def _finished(cfg: Config, resume: dict[str, Any] | None) -> TrainResult | None:
     eval_path = out / "eval.json"
     result = TrainResult(out, epoch, epoch >= cfg.optim.epochs, [], None, out / "last.pt")
     if result.completed and cfg.run.final_eval and eval_path.is_file():
-        with open(eval_path) as f:
-            result.eval = json.load(f)
+        result.eval = read_result(eval_path)
         if D.is_main_process():
             say(f"{out} is complete ({epoch}/{cfg.optim.epochs} epochs, evaluated); nothing to do")
-            for line in summary_lines(result.eval, eval_path):  # type: ignore[arg-type]
+            for line in summary_lines(result.eval, eval_path):
                 say(line)
         return result
     if result.completed and not cfg.run.final_eval:
@@ -260,9 +357,8 @@ def prepare(
         raise ConfigError("an epoch has no full batch: lower optim.batch_size or use more data")
     total = o.epochs * len(loader)
     peak = scaled_lr(o.base_lr, o.batch_size) if o.scale_lr else o.base_lr
-    schedule = WarmupCosineSchedule(
-        optimizer, warmup_steps(o.warmup_epochs, len(loader), total), total, peak, o.final_lr_ratio
-    )
+    plan = (warmup_steps(o.warmup_epochs, len(loader), total), total, peak, o.final_lr_ratio)
+    schedule = warmup_cosine_schedule(optimizer, *plan)
     forward: nn.Module = ViewsForward(model, cfg.model.concat_views)
     if ctx.active:
         ids = [device.index] if device.type == "cuda" else None
@@ -286,22 +382,39 @@ def prepare(
         loader,
         train_data,
         amp_dtype,
+        plan=plan,
         monitor=monitor,
     )
     if resume is not None:
         _restore(state, resume)
+    state.next_save = time.monotonic() + 60 * r.checkpoint_minutes if r.checkpoint_minutes > 0 else math.inf
     return state
 
 
 def _restore(state: RunState, resume: dict[str, Any]) -> None:
-    """Load a checkpoint into the run; a changed number of epochs or learning rate re-plans the schedule."""
-    schedule = state.schedule
-    total, peak, final = schedule.total_steps, schedule.base_lr, schedule.final_lr_ratio
+    """Load a checkpoint into the run (at an epoch's end or inside one); the schedule is rebuilt at its step.
+
+    A changed number of epochs or learning rate re-plans the rest of the schedule from the checkpoint's step.
+    """
     state.model.load_state_dict(resume["model"])
     state.optimizer.load_state_dict(resume["optimizer"])
     state.scaler.load_state_dict(resume["scaler"])
-    schedule.load_state_dict({**resume["scheduler"], "total_steps": total, "base_lr": peak, "final_lr_ratio": final})
     state.epoch, state.global_step = int(resume["epoch"]), int(resume["global_step"])
+    state.epoch_step = int(resume.get("epoch_step", 0))
+    if state.epoch_step > len(state.loader):
+        raise ConfigError(
+            f"{state.ckpt_path} stopped after batch {state.epoch_step} of an epoch, but an epoch now has "
+            f"{len(state.loader)} batches; resume with the batch size and data it was started with"
+        )
+    if state.epoch_step:
+        partial = resume.get("partial") or {}
+        state.partial = {
+            "sums": {str(k): float(v) for k, v in dict(partial.get("sums", {})).items()},
+            "steps": int(partial.get("steps", state.epoch_step)),
+            "seconds": float(partial.get("seconds", 0.0)),
+        }
+    state.schedule = warmup_cosine_schedule(state.optimizer, *state.plan, step=state.global_step)
+    state.saved = _position(resume)
     rng = resume.get("rng") or []
     if len(rng) == state.ctx.world:
         set_rng_state(rng[state.ctx.rank], state.device)
@@ -315,21 +428,72 @@ def _restore(state: RunState, resume: dict[str, Any]) -> None:
 
 
 def _open_run_folder(state: RunState, resume: dict[str, Any] | None, changed: list[str]) -> RunLog | None:
-    """Rank 0 creates the run folder, writes ``config.yaml`` and opens the logs (the first write of a run)."""
+    """Rank 0 creates the run folder, writes ``config.yaml``, opens the logs and prints the banner."""
     cfg, out = state.cfg, state.cfg.out_dir
     log = None
     if state.ctx.is_main:
+        new = not is_run_folder(out)
         out.mkdir(parents=True, exist_ok=True)
         for stale in out.glob(".*.tmp-*"):  # temporary files of a crashed checkpoint write
             stale.unlink()
         save_yaml(cfg, out / "config.yaml")
         step = state.global_step if resume is not None else None
         log = RunLog(out, resumed_step=step, resumed_epoch=state.epoch, tensorboard=cfg.run.tensorboard)
-        if resume is not None:
-            extra = f" with changed settings: {', '.join(changed)}" if changed else ""
-            say(f"resuming {out} at epoch {state.epoch}{extra}")
+        for line in _banner(state, new=new and resume is None, changed=changed):
+            say(line)
     D.barrier()
     return log
+
+
+def _banner(state: RunState, *, new: bool, changed: Sequence[str] = ()) -> list[str]:
+    """The lines printed when a run starts: the run folder (new or resumed), data, device, the effective recipe.
+
+    Parameters
+    ----------
+    state
+        The prepared run (:func:`prepare`).
+    new
+        The run folder is new (else the run resumes from its ``last.pt``).
+    changed
+        Settings changed since the checkpoint (a resumed run).
+
+    Returns
+    -------
+    list of str
+        The lines, without trailing newlines.
+    """
+    cfg, out, data = state.cfg, state.cfg.out_dir, state.train_data
+    o, m, r = cfg.optim, cfg.model, cfg.run
+    n = len(state.loader)
+    if new:
+        head = f"new run in {out}"
+    elif state.saved is None or state.saved == (0, 0, 0):
+        head = f"resuming {out}: no checkpoint yet, starting at step 0"
+    else:
+        head = f"resuming {out} {_where(*state.saved)} ({o.epochs} epochs of {n} steps)"
+    if changed:
+        head += f"; changed settings: {', '.join(changed)}"
+    precision = {None: "float32", torch.bfloat16: "bfloat16", torch.float16: "float16"}[state.amp_dtype]
+    world = f", {state.ctx.world} processes" if state.ctx.active else ""
+    warm, _, peak, final = state.plan
+    loss = f"{cfg.loss.method}" + (f" (kernel {cfg.loss.kernel})" if cfg.loss.kernel else "")
+    loss += f", loss preset {cfg.loss.preset}" if cfg.loss.preset else ""
+    loss += f", options {dict(cfg.loss.options)}" if cfg.loss.options else ""
+    backbone = m.backbone + (
+        f" {'-'.join(map(str, m.convnet_widths))} ({m.convnet_pool})" if m.backbone == "convnet" else ""
+    )
+    every = f" and every {r.checkpoint_minutes:g} min" if r.checkpoint_minutes > 0 else ""
+    return [
+        head,
+        f"  data     {cfg.data.dataset} {cfg.data.train_split} split: {len(data)} images, read from "
+        f"{data.source or 'local files'}",
+        f"  device   {state.device}, {torch.get_num_threads()} thread(s){world}, {precision}"
+        + (", channels-last" if r.channels_last else ""),
+        f"  recipe   {loss}; {backbone}, projector {m.projector}; augmentations {cfg.data.recipe}",
+        f"           {o.optimizer}, batch {o.batch_size}, {o.epochs} epochs x {n} steps, peak lr {peak:.4g}"
+        f" (warm-up {warm} steps, cosine to {final:g} x peak), weight decay {o.weight_decay:g}, seed {r.seed}",
+        f"  saves    {out / 'last.pt'} at each epoch's end{every}, and on Ctrl-C or SIGTERM",
+    ]
 
 
 def train_step(state: RunState, x: torch.Tensor) -> dict[str, float]:
@@ -375,41 +539,58 @@ def train_step(state: RunState, x: torch.Tensor) -> dict[str, float]:
 
 
 def train_epoch(state: RunState, log: RunLog | None) -> dict[str, Any]:
-    """Train one epoch, then monitor, log and checkpoint it; returns the epoch's metrics."""
+    """Train one epoch (or its rest, after a checkpoint inside it), then monitor, log and checkpoint it.
+
+    A SIGINT or SIGTERM during the steps, and every ``run.checkpoint_minutes``, write ``last.pt`` after the
+    current step (the signal then stops the run with :class:`TrainingInterrupted`). Returns the epoch's metrics.
+    """
     cfg, epoch = state.cfg, state.epoch
-    state.loader.set_epoch(epoch)
+    show = log is not None and not cfg.run.quiet
+    state.loader.set_epoch(epoch, state.epoch_step)
     state.model.train()
-    bar = progress_bar(
-        len(state.loader), f"epoch {epoch + 1}/{cfg.optim.epochs}", log is not None and not cfg.run.quiet
-    )
-    sums: dict[str, float] = {}
-    n_steps, t_epoch = 0, time.perf_counter()
-    t_last, lr = t_epoch, state.schedule.get_last_lr()[0]
-    for x, _ in state.loader:
-        lr = state.schedule.get_last_lr()[0]
-        scalars = train_step(state, x)
-        n_steps += 1
-        now = time.perf_counter()
-        ips, t_last = cfg.optim.batch_size / max(now - t_last, 1e-9), now
-        for k, v in scalars.items():
-            sums[k] = sums.get(k, 0.0) + v
-        if log is not None and state.global_step % cfg.run.log_every == 0:
-            log.step({"step": state.global_step, "epoch": epoch + 1, **scalars, "lr": lr, "images_per_s": ips})
+    bar = progress_bar(len(state.loader), f"epoch {epoch + 1}/{cfg.optim.epochs}", show, initial=state.epoch_step)
+    part = state.partial
+    sums: dict[str, float] = part["sums"]
+    t_epoch = time.perf_counter() - part["seconds"]
+    t_last, lr = time.perf_counter(), state.schedule.get_last_lr()[0]
+    state.stops.deferring = True
+    try:
+        for x, _ in state.loader:
+            lr = state.schedule.get_last_lr()[0]
+            scalars = train_step(state, x)
+            state.epoch_step += 1
+            part["steps"] += 1
+            now = time.perf_counter()
+            ips, t_last = cfg.optim.batch_size / max(now - t_last, 1e-9), now
+            for k, v in scalars.items():
+                sums[k] = sums.get(k, 0.0) + v
+            if log is not None and state.global_step % cfg.run.log_every == 0:
+                log.step({"step": state.global_step, "epoch": epoch + 1, **scalars, "lr": lr, "images_per_s": ips})
+            if bar is not None:
+                shown = {k: f"{v:.4g}" for k, v in scalars.items()}
+                bar.set_postfix({**shown, "lr": f"{lr:.3g}", "img/s": f"{ips:.0f}"})
+                bar.update(1)
+            part["seconds"] = time.perf_counter() - t_epoch
+            _save_or_stop(state, bar)
+    finally:
+        state.stops.deferring = False
         if bar is not None:
-            bar.set_postfix({**{k: f"{v:.4g}" for k, v in scalars.items()}, "lr": f"{lr:.3g}", "img/s": f"{ips:.0f}"})
-            bar.update(1)
-    if bar is not None:
-        bar.close()
+            bar.close()
     seconds = time.perf_counter() - t_epoch
+    n_steps = part["steps"]
     metrics: dict[str, Any] = {"epoch": epoch + 1, "step": state.global_step}
     metrics.update({k: v / max(n_steps, 1) for k, v in sums.items()})
     metrics.update({"lr": lr, "images_per_s": n_steps * cfg.optim.batch_size / max(seconds, 1e-9)})
     metrics["epoch_seconds"] = seconds
+    if show and state.monitor is not None and _monitors_due(state):
+        say(f"epoch {epoch + 1}/{cfg.optim.epochs}: monitors (kNN on the validation split, uniformity, rank)...")
     metrics.update(_monitors(state))
     metrics["peak_rss_mb"] = peak_rss_mb()
     if state.device.type == "cuda":
         metrics["peak_gpu_mb"] = torch.cuda.max_memory_allocated(state.device) / 2**20
     state.epoch += 1
+    state.epoch_step = 0
+    state.partial = {"sums": {}, "steps": 0, "seconds": 0.0}
     _checkpoint(state, metrics)
     if log is not None:
         log.epoch(metrics)
@@ -418,42 +599,78 @@ def train_epoch(state: RunState, log: RunLog | None) -> dict[str, Any]:
     return metrics
 
 
+def _save_or_stop(state: RunState, bar: Any) -> None:
+    """After a step: write ``last.pt`` when a signal arrived or the checkpoint interval passed; stop on a signal.
+
+    Under ``torchrun`` the ranks agree (one all-reduce), so that every rank saves and stops at the same step.
+    """
+    stop = state.stops.signum is not None
+    save = time.monotonic() >= state.next_save and state.epoch_step < len(state.loader)
+    if state.ctx.active:
+        flags = D.all_reduce_max(torch.tensor([float(stop), float(save)], device=state.device))
+        stop, save = bool(flags[0] > 0), bool(flags[1] > 0)
+    if not (stop or save):
+        return
+    _checkpoint(state, None)
+    if stop:
+        if bar is not None:
+            bar.close()
+        signum = state.stops.signum or signal.SIGTERM
+        raise TrainingInterrupted(
+            f"{signal.Signals(signum).name}: stopped {_where(*state.saved)}; checkpoint written to "  # type: ignore[misc]
+            f"{state.ckpt_path}: resume with the same --out",
+            signum,
+        )
+
+
+def _monitors_due(state: RunState) -> bool:
+    every, epoch = state.cfg.run.eval_every, state.epoch + 1
+    return every > 0 and (epoch % every == 0 or epoch == state.cfg.optim.epochs)
+
+
 def _monitors(state: RunState) -> dict[str, Any]:
     """The monitors when due (every ``run.eval_every`` epochs and at the last one), else empty values."""
-    every, epoch = state.cfg.run.eval_every, state.epoch + 1
-    due = every > 0 and (epoch % every == 0 or epoch == state.cfg.optim.epochs)
-    if state.monitor is None or not due:
+    if state.monitor is None or not _monitors_due(state):
         return dict.fromkeys(MONITOR_KEYS)
     return state.monitor(state.model, state.device, state.amp_dtype)
 
 
-def _checkpoint(state: RunState, metrics: dict[str, Any]) -> None:
-    """Write ``last.pt`` (rank 0; every rank's random state gathered first) and the kept copies."""
+def _checkpoint(state: RunState, metrics: dict[str, Any] | None) -> None:
+    """Write ``last.pt`` (rank 0; every rank's random state gathered first) and the kept copies.
+
+    ``metrics`` is None for a checkpoint inside an epoch (``epoch_step`` > 0, the partial sums kept with it).
+    """
     rngs = D.all_gather_object(rng_state(state.device))
+    cfg = state.cfg
+    minutes = cfg.run.checkpoint_minutes
+    state.next_save = time.monotonic() + 60 * minutes if minutes > 0 else math.inf
+    state.saved = (state.global_step, state.epoch, state.epoch_step)
     if not state.ctx.is_main:
         return
     for p in state.model.parameters():
         if not bool(torch.isfinite(p.detach()).all()):  # pragma: no cover - guarded by the loss check
-            raise NonFiniteLossError(f"non-finite parameters after epoch {state.epoch}; {state.ckpt_path} kept")
+            raise NonFiniteLossError(f"non-finite parameters after step {state.global_step}; {state.ckpt_path} kept")
     save_checkpoint(
         {
             "format": CHECKPOINT_FORMAT,
             "epoch": state.epoch,
             "global_step": state.global_step,
+            "epoch_step": state.epoch_step,
+            "partial": state.partial if state.epoch_step else None,
             "model": state.model.state_dict(),
             "optimizer": state.optimizer.state_dict(),
             "scaler": state.scaler.state_dict(),
             "scheduler": state.schedule.state_dict(),
             "rng": rngs,
             "world_size": state.ctx.world,
-            "config": config_to_dict(state.cfg),
-            "metrics": {k: v for k, v in metrics.items() if isinstance(v, (int, float))},
+            "config": config_to_dict(cfg),
+            "metrics": {k: v for k, v in (metrics or {}).items() if isinstance(v, (int, float))},
             "torch_version": str(torch.__version__),
         },
         state.ckpt_path,
     )
-    every = state.cfg.run.checkpoint_every
-    if every and state.epoch % every == 0:
+    every = cfg.run.checkpoint_every
+    if metrics is not None and every and state.epoch % every == 0:
         keep_copy(state.ckpt_path, state.epoch)
 
 

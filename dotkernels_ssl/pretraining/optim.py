@@ -1,5 +1,10 @@
 """LARS, its parameter groups, the per-step warm-up + cosine learning-rate schedule, and the lr scaling rule.
 
+The schedule is torch's ``LambdaLR`` with the :class:`WarmupCosine` multiplier. LARS is kept by hand: neither
+torch nor torchvision ships one, and timm's ``Lars`` divides the trust ratio by ``||g|| + wd ||w|| + eps``
+instead of ``||g + wd w||`` (the formula of the VICReg and Barlow Twins code this recipe follows), so its steps
+differ (``tests/test_optim.py`` compares both with the written-out formula).
+
 The recipe of the paper (docs/PAPER.md): LARS with momentum 0.9, trust coefficient 0.001 and weight decay 1e-6;
 biases and normalisation parameters excluded from both the weight decay and the LARS adaptation; peak
 learning rate ``base_lr * global_batch / 256``; linear warm-up, then a cosine decay to ``0.001 x peak``, set
@@ -17,7 +22,15 @@ from torch import nn
 
 from .config import Config
 
-__all__ = ["LARS", "WarmupCosineSchedule", "build_optimizer", "param_groups", "scaled_lr", "warmup_steps"]
+__all__ = [
+    "LARS",
+    "WarmupCosine",
+    "build_optimizer",
+    "param_groups",
+    "scaled_lr",
+    "warmup_cosine_schedule",
+    "warmup_steps",
+]
 
 
 def scaled_lr(base_lr: float, global_batch: int) -> float:
@@ -78,7 +91,8 @@ def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
 class LARS(torch.optim.Optimizer):
     """Layer-wise Adaptive Rate Scaling (You et al., 2017), as used by SimCLR, Barlow Twins and VICReg.
 
-    Kept by hand because neither torch nor torchvision ships a LARS optimiser.
+    Kept by hand because neither torch nor torchvision ships a LARS optimiser, and timm's ``Lars`` computes a
+    different trust ratio (see the module docstring).
 
     For each parameter ``w`` with gradient ``g`` that is not excluded::
 
@@ -97,7 +111,7 @@ class LARS(torch.optim.Optimizer):
         (adapt all) or None (the default: exclude the parameters with ``ndim <= 1``, i.e. biases and norm
         parameters). :func:`param_groups` builds the usual two groups.
     lr
-        Learning rate (usually set at every step by :class:`WarmupCosineSchedule`).
+        Learning rate (usually set at every step by :func:`warmup_cosine_schedule`).
     momentum
         Momentum (0.9).
     weight_decay
@@ -165,112 +179,90 @@ class LARS(torch.optim.Optimizer):
         return loss
 
 
-class WarmupCosineSchedule:
-    """Linear warm-up then cosine decay of the learning rate, set on the optimizer at every step.
+class WarmupCosine:
+    """The warm-up + cosine multiplier of the peak learning rate at each step (a ``LambdaLR`` function).
 
-    Kept by hand because a resumed run may change its length or peak (``--epochs``, ``--lr``) and re-plan the
-    rest of the curve from the current step, which ``torch.optim.lr_scheduler.SequentialLR`` (LinearLR then
-    CosineAnnealingLR) cannot do once built.
+    With ``W = warmup_steps``, ``T = total_steps`` and ``r = final_lr_ratio``, the multiplier of step ``s``
+    (counted from 0) is::
 
-    With ``W = warmup_steps``, ``T = total_steps``, peak ``b = base_lr`` and final ``f = final_lr_ratio * b``,
-    the learning rate of step ``s`` (counted from 0) is::
+        s < W:           (s + 1) / W
+        W <= s < T:      r + (1 - r) * (1 + cos(pi * (s - W) / (T - W - 1))) / 2
+        s >= T:          r
 
-        s < W:           b * (s + 1) / W
-        W <= s < T:      f + (b - f) * (1 + cos(pi * (s - W) / (T - W - 1))) / 2
-        s >= T:          f
+    so the rate rises to the peak at ``s = W - 1``, stays there at ``s = W`` and reaches ``r x peak`` at the last
+    step ``s = T - 1``. An object rather than a closure, so that ``LambdaLR.state_dict`` stores its settings.
 
-    so the rate rises to ``b`` at ``s = W - 1``, stays ``b`` at ``s = W`` and reaches ``f`` at the last step
-    ``s = T - 1``.
+    Parameters
+    ----------
+    warmup_steps, total_steps
+        ``0 <= warmup_steps <= total_steps``, ``total_steps >= 1``.
+    final_lr_ratio
+        Final learning rate as a fraction of the peak.
+    """
 
-    Each parameter group gets ``lr * group.get("lr_scale", 1.0)``.
+    def __init__(self, warmup_steps: int, total_steps: int, final_lr_ratio: float = 0.001) -> None:
+        if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
+            raise ValueError(
+                f"need total_steps >= 1 and 0 <= warmup_steps <= total_steps, got {warmup_steps}, {total_steps}"
+            )
+        if final_lr_ratio < 0:
+            raise ValueError(f"final_lr_ratio must be >= 0, got {final_lr_ratio}")
+        self.warmup_steps = int(warmup_steps)
+        self.total_steps = int(total_steps)
+        self.final_lr_ratio = float(final_lr_ratio)
+
+    def __call__(self, step: int) -> float:
+        """The multiplier of step ``step``."""
+        w, t, r = self.warmup_steps, self.total_steps, self.final_lr_ratio
+        if step < w:
+            return (step + 1) / w
+        if step >= t:
+            return r
+        span = t - w - 1
+        progress = (step - w) / span if span > 0 else 1.0
+        return r + (1.0 - r) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def warmup_cosine_schedule(
+    optimizer: torch.optim.Optimizer,
+    warmup_steps: int,
+    total_steps: int,
+    base_lr: float,
+    final_lr_ratio: float = 0.001,
+    *,
+    step: int = 0,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """Linear warm-up then cosine decay to ``final_lr_ratio x base_lr``: a ``LambdaLR`` of :class:`WarmupCosine`.
+
+    Each parameter group's peak is ``base_lr * group.get("lr_scale", 1.0)``; call ``step()`` after each
+    ``optimizer.step()`` (torch's convention). The schedule is a function of the step only, so a resumed run
+    builds it again at its global step (``step``): a changed length or peak (``--epochs``, ``--lr``) re-plans the
+    rest of the curve from there.
 
     Parameters
     ----------
     optimizer
         The optimizer whose groups' ``lr`` is set.
-    warmup_steps, total_steps
-        ``0 <= warmup_steps <= total_steps``, ``total_steps >= 1``.
+    warmup_steps, total_steps, final_lr_ratio
+        See :class:`WarmupCosine`.
     base_lr
         Peak learning rate (see :func:`scaled_lr`).
-    final_lr_ratio
-        Final learning rate as a fraction of ``base_lr``.
+    step
+        The step the optimizer is at (0 for a new run); its learning rate is set at once.
 
-    Notes
-    -----
-    The constructor sets the rate of step 0; call :meth:`step` after each ``optimizer.step()`` (the convention
-    of torch's schedulers). :meth:`state_dict` / :meth:`load_state_dict` carry the step count, so a resumed
-    run continues the same curve.
+    Returns
+    -------
+    torch.optim.lr_scheduler.LambdaLR
+        The scheduler (``get_last_lr()`` gives each group's current rate).
     """
-
-    def __init__(
-        self,
-        optimizer: torch.optim.Optimizer,
-        warmup_steps: int,
-        total_steps: int,
-        base_lr: float,
-        final_lr_ratio: float = 0.001,
-    ) -> None:
-        if total_steps < 1 or not 0 <= warmup_steps <= total_steps:
-            raise ValueError(
-                f"need total_steps >= 1 and 0 <= warmup_steps <= total_steps, got {warmup_steps}, {total_steps}"
-            )
-        if base_lr < 0 or final_lr_ratio < 0:
-            raise ValueError(f"base_lr and final_lr_ratio must be >= 0, got {base_lr}, {final_lr_ratio}")
-        self.optimizer = optimizer
-        self.warmup_steps = int(warmup_steps)
-        self.total_steps = int(total_steps)
-        self.base_lr = float(base_lr)
-        self.final_lr_ratio = float(final_lr_ratio)
-        self.step_count = 0
-        self._last_lr: list[float] = []
-        self._apply()
-
-    def lr_at(self, step: int) -> float:
-        """The learning rate of step ``step`` (before any group's ``lr_scale``)."""
-        b, w, t = self.base_lr, self.warmup_steps, self.total_steps
-        f = self.final_lr_ratio * b
-        if step < w:
-            return b * (step + 1) / w
-        if step >= t:
-            return f
-        span = t - w - 1
-        progress = (step - w) / span if span > 0 else 1.0
-        return f + (b - f) * 0.5 * (1.0 + math.cos(math.pi * progress))
-
-    def _apply(self) -> None:
-        lr = self.lr_at(self.step_count)
-        self._last_lr = []
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr * group.get("lr_scale", 1.0)
-            self._last_lr.append(group["lr"])
-
-    def step(self) -> None:
-        """Advance to the next step and set its learning rate."""
-        self.step_count += 1
-        self._apply()
-
-    def get_last_lr(self) -> list[float]:
-        """The learning rate set on each parameter group."""
-        return list(self._last_lr)
-
-    def state_dict(self) -> dict[str, Any]:
-        """The schedule's state: its parameters and the step count."""
-        return {
-            "warmup_steps": self.warmup_steps,
-            "total_steps": self.total_steps,
-            "base_lr": self.base_lr,
-            "final_lr_ratio": self.final_lr_ratio,
-            "step_count": self.step_count,
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state from :meth:`state_dict` and set the learning rate of the restored step."""
-        self.warmup_steps = int(state["warmup_steps"])
-        self.total_steps = int(state["total_steps"])
-        self.base_lr = float(state["base_lr"])
-        self.final_lr_ratio = float(state["final_lr_ratio"])
-        self.step_count = int(state["step_count"])
-        self._apply()
+    if base_lr < 0:
+        raise ValueError(f"base_lr must be >= 0, got {base_lr}")
+    if step < 0:
+        raise ValueError(f"step must be >= 0, got {step}")
+    fn = WarmupCosine(warmup_steps, total_steps, final_lr_ratio)
+    for group in optimizer.param_groups:
+        group["initial_lr"] = float(base_lr) * group.get("lr_scale", 1.0)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, fn, last_epoch=step - 1)
 
 
 def build_optimizer(cfg: Config, model: nn.Module) -> torch.optim.Optimizer:

@@ -15,6 +15,7 @@ from typing import Any
 __all__ = [
     "BACKBONES",
     "DATASET_NAMES",
+    "DATA_HINTS",
     "DEFAULT_PRESET",
     "KERNEL_METHODS",
     "METHODS",
@@ -42,6 +43,20 @@ DATASET_NAMES: tuple[str, ...] = (
     "imagenet20",
 )
 """Data sets :func:`dotkernels_ssl.pretraining.data.load_dataset` reads from local files."""
+
+DATA_HINTS: dict[str, str] = {
+    "fashion-mnist": "`apt-get install -y dataset-fashion-mnist` (Debian) installs them in "
+    "/usr/share/datasets/fashion-mnist; or copy the four *-ubyte.gz files of Fashion-MNIST into the folder",
+    "mnist": "copy the four *-ubyte.gz files of MNIST into the folder",
+    "digits": "scikit-learn ships it (no folder needed)",
+    "cifar10": "extract cifar-10-python.tar.gz (University of Toronto) into the folder",
+    "cifar100": "extract cifar-100-python.tar.gz (University of Toronto) into the folder",
+    "stl10": "extract stl10_binary.tar.gz (Stanford University) into the folder",
+    "imagefolder": "one sub-folder of images per class in FOLDER/train (and FOLDER/val for the test split)",
+    "imagenet": "the ILSVRC2012 train and val images sorted into class folders FOLDER/train and FOLDER/val",
+    "imagenet20": "the ILSVRC2012 train and val images sorted into class folders FOLDER/train and FOLDER/val",
+}
+"""How to get each data set's files (the data are never downloaded): the hint of a missing ``--data-dir``."""
 
 BACKBONES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "convnet")
 """Backbones of :func:`dotkernels_ssl.pretraining.models.build_backbone` (and the small ConvNet)."""

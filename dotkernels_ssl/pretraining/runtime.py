@@ -31,6 +31,8 @@ def resolve_device(spec: str | torch.device = "auto", local_rank: int | None = N
         return D.select_device(spec, local_rank=local_rank)
     except ValueError as err:
         raise ConfigError(str(err)) from None
+    except RuntimeError:  # torch's list of every device type it knows
+        raise ConfigError(f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N (e.g. cuda:1)") from None
 
 
 def start_processes(cfg: Config) -> tuple[D.DistributedContext, torch.device]:
