@@ -262,7 +262,9 @@ def test_missing_data_set_writes_nothing(tmp_path, monkeypatch, capsys):
     assert not out.exists()
 
 
-@pytest.mark.parametrize(("make", "problem"), [(None, "does not exist"), ("dir", "is empty"), ("file", "is not a folder")])
+@pytest.mark.parametrize(
+    ("make", "problem"), [(None, "does not exist"), ("dir", "is empty"), ("file", "is not a folder")]
+)
 def test_data_dir_must_hold_data(tmp_path, monkeypatch, capsys, make, problem):
     """An explicit --data-dir that is missing, empty or a file is refused before torch work (exit 2)."""
     from dotkernels_ssl.pretraining import loop
