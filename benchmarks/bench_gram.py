@@ -129,11 +129,17 @@ def gram_rows(args, torch, gk) -> list[dict]:
             for name, kernel in kernels:
                 row = {"kernel": name, "n": n, "q": q}
                 before = [r for r in rows if (r["kernel"], r["q"]) == (name, q) and "numpy_s" in r]
-                if before and before[-1]["numpy_s"] * (n / before[-1]["n"]) ** 2 > args.max_seconds:
-                    predicted = before[-1]["numpy_s"] * (n / before[-1]["n"]) ** 2
-                    row["skipped"] = (
-                        f"n = {before[-1]['n']} took {before[-1]['numpy_s']:.0f} s: ~{predicted:.0f} s here"
-                    )
+                if before:
+                    took, m = before[-1]["numpy_s"], before[-1]["n"]
+                else:  # a probe on a quarter of the points predicts the cost of the full matrix
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")
+                        kernel.gram(X[:4])  # spectrum and series degree, cached
+                        m = max(n // 4, 4)
+                        took = _time(lambda k=kernel, Y=X[:m]: k.gram(Y), 1, budget=0.0)
+                predicted = took * (n / m) ** 2
+                if predicted > args.max_seconds:
+                    row["skipped"] = f"n = {m} took {took:.1f} s: ~{predicted:.0f} s here"
                     rows.append(row)
                     print(f"{name:<32} n={n:<5} q={q:<4} skipped: {row['skipped']}", flush=True)
                     continue
@@ -359,8 +365,8 @@ def main(argv=None) -> int:
         "--max-seconds",
         type=float,
         default=60.0,
-        help="skip a kernel matrix predicted (from the previous n, as n^2) to take longer, and torch after a numpy "
-        "call that took longer",
+        help="skip a kernel matrix predicted (as n^2, from the previous n or a probe on n/4 points) to take longer, "
+        "and torch after a numpy call that took longer",
     )
     parser.add_argument("--series-n", type=int, default=None, help="points of the long-series matrix (default 200)")
     parser.add_argument("--series-terms", type=int, nargs="+", default=None, help="default 2048 65536")
