@@ -88,3 +88,78 @@ def test_summary_records_the_runs_kernel_and_options(bench, tmp_path):
     summary = bench._summary("sfrik", tmp_path, wall=None, peak_rss_mb=None)
     assert summary["kernel"] == "sfrik:1,40,40,40" and summary["loss_options"] == {"sim_coeff": 250}
     assert summary["knn20_test"] == 0.87 and summary["linear_test"] is None and summary["peak_rss_mb"] == 2.0e3
+
+
+# --------------------------------------------------------------------------------------------------------------
+# The README's numbers are those of the benchmark JSON and of the command they are given for
+
+_ROOT = Path(__file__).resolve().parents[1]
+_RESULTS = _ROOT / "benchmarks" / "results"
+
+
+def _readme_section(title):
+    text = (_ROOT / "README.md").read_text()
+    start = text.index(f"## {title}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def _cells(row):
+    return [c.strip().replace("**", "") for c in row.strip().strip("|").split("|")]
+
+
+def test_readme_results_table_is_the_benchmark_json(bench):
+    """Every accuracy of the README's table is the one bench_pretrain.markdown makes of the JSON it names."""
+    import json
+    import re
+
+    section = _readme_section("Results")
+    out = re.search(r"--out (benchmarks/results/\S+\.json)", section).group(1)
+    result = json.loads((_ROOT / out).read_text())
+    seeds = json.loads((_RESULTS / out.split("/")[-1].replace(".json", "_sfrik_seeds.json")).read_text())
+    epochs = result["epochs"]
+    assert f"{epochs} epochs of the `fashion-mnist-cpu` preset" in section
+    assert f"bench_pretrain.py --epochs {epochs}" in section.replace("\n", " ")
+    assert f"--method sfrik --epochs {epochs} " in section.replace("\n", " ")
+    assert (
+        seeds["epochs"] == epochs
+        and seeds["methods"]["sfrik"]["loss_options"] == (result["methods"]["sfrik"]["loss_options"])
+    )
+    generated = {}
+    for table in (bench.markdown(result), bench.markdown(seeds)):
+        for row in table.splitlines()[2:]:
+            cells = _cells(row)
+            generated[cells[0]] = cells[1:4]
+    labels = {
+        "SFRIK": "SFRIK",
+        "SFRIK, seeds 0, 1 (mean ± sd)": f"SFRIK ({len(seeds['methods']['sfrik']['seeds'])} seeds)",
+        "AUH (Wang & Isola)": "AUH",
+        "VICReg": "VICReg",
+        "Barlow Twins": "Barlow Twins",
+        "SimCLR": "SimCLR",
+        "raw pixels": "raw pixels (bank: train split / all 60k)",
+    }
+    rows = [line for line in section.splitlines() if line.startswith("| ") and not line.startswith("| method")]
+    assert [_cells(r)[0] for r in rows] == list(labels)
+    for row in rows:
+        cells = _cells(row)
+        assert cells[1:4] == generated[labels[cells[0]]], cells[0]
+
+
+def test_readme_main_job_text_is_its_command():
+    """The main job's epochs are the preset's, its time the benchmark's measured seconds per epoch."""
+    import json
+    import re
+
+    from dotkernels_ssl.pretraining.presets import PRESETS
+
+    text = _readme_section("The two commands").replace("\n", " ")
+    command = re.search(r"dotkernels-pretrain --preset (\S+) --method sfrik --out runs/fmnist-sfrik", text)
+    assert command is not None and "--epochs" not in command.group(0)
+    epochs = PRESETS[command.group(1)]["optim.epochs"]
+    assert f"a small ConvNet, {epochs} epochs:" in text and "half an hour" not in text
+    result = json.loads((_RESULTS / "pretrain16.json").read_text())
+    per_epoch = result["methods"]["sfrik"]["epoch_seconds"]
+    assert result["threads"] == 1
+    assert f"{per_epoch:.0f} s per epoch on one thread" in text
+    assert f"about {epochs * per_epoch / 60:.0f} minutes of training" in text
