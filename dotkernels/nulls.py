@@ -46,7 +46,25 @@ __all__ = ["MonteCarloNull", "TruncationWarning", "WeightedChiSquare", "monte_ca
 
 
 class TruncationWarning(RuntimeWarning):
-    """A null law truncated an infinite series short of its accuracy target; the message gives the accuracy."""
+    """A null law truncated an infinite series short of its accuracy target; the message gives the accuracy.
+
+    See Also
+    --------
+    dotkernels.uniformity.sobolev_null : The truncation rule.
+
+    Examples
+    --------
+    To make the warning an error (for instance in a test):
+
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("error", TruncationWarning)
+    ...     try:
+    ...         warnings.warn("the neglected tail exceeds the target", TruncationWarning)
+    ...     except TruncationWarning as exc:
+    ...         print("raised:", exc)
+    raised: the neglected tail exceeds the target
+    """
 
 
 _METHODS = ("imhof", "hbe", "sw", "exact")
