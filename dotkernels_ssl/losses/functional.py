@@ -69,13 +69,13 @@ Elementwise evaluation per kernel family (chosen once per ``(kernel, q)``, host-
   diagonal is :math:`\varphi(1)` analytically with zero derivative); kernels without a derivative use plain
   autograd on the block.
 
-Centring (docs/MATH.md §3): the sums are of :math:`\varphi_c = \varphi - a_0`, never of :math:`\varphi` followed by a
-subtraction of :math:`a_0`, so that float32 does not cancel the :math:`O(10^{-4})` signal against the
-:math:`O(1)` mean embedding; the constant term of :math:`\varphi_c` is itself split into a part exact in the
-working dtype and a float64 remainder added once per summed entry (a float32-rounded constant would bias every
-entry alike), and chunk sums are accumulated in float64. Under bf16/fp16 autocast everything here runs in
-float32 with autocast disabled (half-precision inner products lose exactly the digits the regulariser
-measures); half inputs are promoted.
+Centring (the mathematics page of the documentation): the sums are of :math:`\varphi_c = \varphi - a_0`, never of
+:math:`\varphi` followed by a subtraction of :math:`a_0`, so that float32 does not cancel the :math:`O(10^{-4})`
+signal against the :math:`O(1)` mean embedding; the constant term of :math:`\varphi_c` is itself split into a part
+exact in the working dtype and a float64 remainder added once per summed entry (a float32-rounded constant would bias
+every entry alike), and chunk sums are accumulated in float64. Under bf16/fp16 autocast everything here runs in
+float32 with autocast disabled (half-precision inner products lose exactly the digits the regulariser measures); half
+inputs are promoted.
 
 Moments (``"moments"``, kernels of degree <= 2, cheaper when q < N): with :math:`m = \frac1N \sum_i z_i` and
 :math:`S = \frac1N Z^\top Z`, :math:`\frac{1}{N^2}\sum_{ij} t_{ij} = \|m\|^2` and
