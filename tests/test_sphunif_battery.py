@@ -49,7 +49,7 @@ def _dirs(q):
 @pytest.mark.parametrize("ds", ["q2_n50_unif", "q2_n50_vmf", "q3_n100_vmf", "q10_n200_unif", "q100_n300_vmf"])
 def test_battery_all_matches_sphunif(ds):
     q = int(ds.split("_")[0][1:])
-    res = uniformity_battery(_data(ds), "all", directions=_dirs(q))
+    res = uniformity_battery(_data(ds), "all", directions=_dirs(q), method="asymptotic")
     assert len(res) == (34 if q == 2 else 19)  # sphunif's avail_cir_tests / avail_sph_tests
     if q == 100:  # psi_rho at rho = 0.5 is ~1e-30 times its constant: sphunif's value is rounding noise
         assert math.isnan(res["Poisson"].pvalue) and "degenerate" in res.notes["Poisson"]
@@ -86,7 +86,10 @@ def test_battery_names_and_parameters():
     assert list(res) == ["Watson_1976", "Hodges_Ajne", "Rothman", "PRt", "Cressie"]
     assert res["rothman"].parameters == {"t": 0.25} and res["prt"].parameters == {"t": 0.25}
     assert res["cressie"].parameters == {"t": 0.5} and res["cressie"].statistic == C.hodges_ajne(C.angles(th))
-    assert math.isnan(res["Cressie"].pvalue) and "MC only" in str(res)
+    # no asymptotic law: the default is the cached finite-n Monte Carlo law, "asymptotic" gives NaN
+    assert res["Cressie"].method.startswith("Monte Carlo") and 0 < res["Cressie"].pvalue <= 1
+    only = uniformity_battery(th, ["Cressie"], t=0.5, method="asymptotic")
+    assert math.isnan(only["Cressie"].pvalue) and "MC only" in str(only)
     statistic, _ = res["Watson_1976"]
     assert statistic == pytest.approx(GOLDEN[("q2_n50_unif", "Watson_1976")], rel=1e-12)
     with pytest.raises(TypeError, match="no requested test takes"):
@@ -168,10 +171,15 @@ def test_spacing_tests_calibration_is_asymptotic():
 
 
 def test_cj12_calibration_in_its_regime():
-    """Regime 1 (log n / q -> 0): the extreme-value law, checked with n = 20, q = 3000 (200 samples)."""
+    """Regime 1 (log n / q -> 0): the extreme-value law's lower tail is uniform under the null (n = 20, q = 3000,
+    200 samples); the default union bound is valid and nearly exact there (size in [a - a^2/2, a])."""
     rng = np.random.default_rng(8)
-    p = [uniformity_battery(sample_uniform(20, q=3000, rng=rng), ["CJ12"], regime=1)["CJ12"].pvalue for _ in range(200)]
+    samples = [sample_uniform(20, q=3000, rng=rng) for _ in range(200)]
+    p = [uniformity_battery(Z, ["CJ12"], regime=1, method="asymptotic")["CJ12"].pvalue for Z in samples]
     assert stats.kstest(p, "uniform").pvalue > 1e-3
+    bound = np.array([uniformity_battery(Z, ["CJ12"], regime=1)["CJ12"].pvalue for Z in samples])
+    # the bound is >= the limit law's lower tail to first order: it sits below the diagonal only by rounding
+    assert stats.kstest(bound, "uniform", alternative="greater").pvalue > 1e-3
 
 
 # ------------------------------------------------------------------------------------------------ power
@@ -232,14 +240,22 @@ def test_power_of_stein_and_stereo():
     assert res["Stereo"].pvalue < 1e-3 and res["Rayleigh"].pvalue > 0.5
 
 
-def test_power_of_cj12_against_a_regular_sample():
-    """As in sphunif, CJ12 rejects for large values, i.e. pairs more orthogonal than under uniformity."""
+def test_cj12_rejects_concentration_not_regularity():
+    """Documented difference from sphunif: CJ12's statistic falls as the largest coherence rises, so the p-value is
+    the lower tail. sphunif's upper tail 1 - F(t) rejects a regular (orthogonal) sample and never a concentrated one;
+    ours rejects the concentrated one and not the regular one, with the limit law and with the default bound."""
     q, n = 400, 30
     rng = np.random.default_rng(4)
     Z = np.linalg.qr(rng.standard_normal((q, n)))[0].T  # orthonormal rows: max |X_i^T X_j| = 0
     Z = Z + 1e-3 * rng.standard_normal(Z.shape)
     Z /= np.linalg.norm(Z, axis=1, keepdims=True)
-    assert uniformity_battery(Z, ["CJ12"])["CJ12"].pvalue < 1e-6
+    vmf = sample_vmf(n, mu=np.eye(q)[0], kappa=400.0, rng=rng)
+    for method in ("auto", "asymptotic"):
+        regular = uniformity_battery(Z, ["CJ12"], method=method)["CJ12"]
+        concentrated = uniformity_battery(vmf, ["CJ12"], method=method)["CJ12"]
+        assert regular.pvalue > 0.5 and concentrated.pvalue < 1e-6, method
+        # sphunif's p-value 1 - F(t) is the other tail
+        assert 1.0 - S.cj12_cdf(regular.statistic) < 1e-6 and 1.0 - S.cj12_cdf(concentrated.statistic) > 0.99
     assert uniformity_battery(sample_uniform(n, q=q, rng=rng), ["CJ12"])["CJ12"].pvalue > 1e-3
 
 
@@ -389,13 +405,13 @@ def test_uniformity_test_runs_every_sphunif_test_by_name():
 def test_uniformity_test_monte_carlo_and_missing_laws():
     X = np.loadtxt(DATA / "q2_n50_unif.csv", skiprows=1, delimiter=",")
     with pytest.raises(ValueError, match="MonteCarloMethod"):
-        uniformity_test(X, "Cressie")
+        uniformity_test(X, "Cressie", method="asymptotic")
     res = uniformity_test(X, "FG01", method=MonteCarloMethod(n_resamples=199, rng=4))
     assert res.null_distribution.n_resamples == 199
     assert abs(res.pvalue - 0.1205) < 4.5 * math.sqrt(0.12 * 0.88 * (1 / 199 + 1 / 2000))  # sphunif's, M = 2000
     Z = _data("q3_n100_unif")
     with pytest.raises(ValueError, match="no asymptotic null law"):
-        uniformity_test(Z, "Pycke")
+        uniformity_test(Z, "Pycke", method="asymptotic")
     with pytest.raises(ValueError, match="circular test"):
         uniformity_test(Z, "Kuiper")
     with pytest.raises(TypeError, match="unexpected parameter"):

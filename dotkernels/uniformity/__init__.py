@@ -26,18 +26,54 @@ The tests (parameters in brackets; statistics as sphunif defines them; null laws
   Gini_squared, Vacancy (a), Max_uncover (a), Num_uncover (a) (normal or Gumbel laws), and the Sobolev tests
   Hermans_Rasson, Pycke_q (pycke_q), Rothman (t) (weighted chi-square laws with 2 degrees of freedom).
 
-Tests without an asymptotic law need ``method=scipy.stats.MonteCarloMethod(...)`` alone; in a battery they get a
-NaN p-value (the reason in ``notes``).
+Every p-value is :math:`P(T \ge t)` under the test's null law (the observed value included for the discrete
+statistics Hodges_Ajne, Cressie and Num_uncover; the lower tail for CJ12, whose small values reject). The default
+``method="auto"`` gives each test a p-value valid at the n and q it is given: the asymptotic law where its size was
+measured within binomial error of the level (``docs/calibration.md``, :mod:`dotkernels.calibration`), otherwise and
+for the tests without an asymptotic law a finite-n Monte Carlo law (1999 uniform samples from a
+fixed seed, cached per test, n, q and parameters), and CJ12's exact union bound; ``method="asymptotic"`` gives the
+asymptotic laws alone (NaN in a battery for a test without one), a :class:`scipy.stats.MonteCarloMethod` a fresh
+Monte Carlo law for every test.
+
+Where the library differs from sphunif (1.4.4) on purpose: CJ12's p-value is the lower tail (sphunif's upper tail has
+no power against concentration and rejects up to 100 % of uniform samples at q = 3), Hodges_Ajne reports
+:math:`P(H \ge h)` (sphunif: :math:`P(H > h)`, exact size 0.111 at n = 20 for a 5 % test), Num_uncover's normal
+law has a continuity correction; the evidence is in the notes of ``dotkernels.uniformity._calibrated``.
+
+References
+----------
+.. [1] García-Portugués, E. and Verdebout, T. (2018). An overview of uniformity tests on the hypersphere.
+   arXiv:1804.00286.
+.. [2] García-Portugués, E. and Verdebout, T. sphunif: Uniformity Tests on the Circle, Sphere, and Hypersphere.
+   R package, https://CRAN.R-project.org/package=sphunif.
+.. [3] García-Portugués, E., Navarro-Esteban, P. and Cuesta-Albertos, J. A. (2023). On a projection-based class of
+   uniformity tests on the hypersphere. Bernoulli 29(1).
+.. [4] Cai, T. T. and Jiang, T. (2012). Phase transition in limiting distributions of coherence of
+   high-dimensional random matrices. Journal of Multivariate Analysis 107, 24-39.
+.. [5] Ajne, B. (1968). A simple test for uniformity of a circular distribution. Biometrika 55(2), 343-354.
+.. [6] Bingham, C. (1974). An antipodally symmetric distribution on the sphere. The Annals of Statistics 2(6),
+   1201-1225.
+.. [7] Rayleigh, Lord (1919). On the problem of random vibrations, and of random flights in one, two, or three
+   dimensions. Philosophical Magazine 37(220), 321-347.
 """
 
 from . import _specs
 from ._battery import UniformityBatteryResult as UniformityBatteryResult
 from ._battery import uniformity_battery as uniformity_battery
+from ._calibrated import CalibrationWarning as CalibrationWarning
 from ._core import *  # noqa: F403
 from ._core import UNIFORMITY_TESTS, UniformityTest, register_uniformity_test
 from ._core import __all__ as _core_all
 
-__all__ = sorted([*_core_all, "UniformityBatteryResult", "available_uniformity_tests", "uniformity_battery"])
+__all__ = sorted(
+    [
+        *_core_all,
+        "CalibrationWarning",
+        "UniformityBatteryResult",
+        "available_uniformity_tests",
+        "uniformity_battery",
+    ]
+)
 
 
 def available_uniformity_tests(*, q: int | None = None) -> tuple[str, ...]:

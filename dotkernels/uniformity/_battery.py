@@ -19,14 +19,17 @@ from scipy.stats import MonteCarloMethod
 from .._array_api import to_numpy
 from .._validate import check_integer, check_points, check_rng
 from ..nulls import MonteCarloNull, monte_carlo_pvalue
+from . import _calibrated as A
 from . import _specs as B
 
 __all__: list[str] = []
 
-_ASYMPTOTIC = ("asymptotic", "imhof", "hbe", "sw", "exact")
+_METHODS = ("auto", "asymptotic", "imhof", "hbe", "sw", "exact")
 
 
-def _result(spec: B.TestSpec, statistic: float, pvalue: float, law: Any, params: dict, n: int, q: int):
+def _result(
+    spec: B.TestSpec, statistic: float, pvalue: float, law: Any, params: dict, n: int, q: int, method: str = ""
+):
     """The test's UniformityTestResult (kernel tests carry their kernel and estimator)."""
     from . import _core as U
 
@@ -35,7 +38,16 @@ def _result(spec: B.TestSpec, statistic: float, pvalue: float, law: Any, params:
     if registered is not None and registered.kernel is not None and spec.name.lower() != "rayleigh":
         kernel, estimator = U.uniformity_kernel(spec.name, q=q, **params)
     return U.UniformityTestResult.from_null(
-        statistic, pvalue, law, test=spec.name, kernel=kernel, n=n, q=q, estimator=estimator, parameters=params
+        statistic,
+        pvalue,
+        law,
+        test=spec.name,
+        kernel=kernel,
+        n=n,
+        q=q,
+        estimator=estimator,
+        parameters=params,
+        method=method,
     )
 
 
@@ -85,14 +97,15 @@ class UniformityBatteryResult(Mapping):
         """The results as a fixed-width text table."""
         width = max([4, *(len(k) for k in self._entries)])
         lines = [f"Uniformity tests on S^{self.q - 1}: n = {self.n}, q = {self.q}, p-values: {self.method}"]
-        lines.append(f"{'test':<{width}}  {'statistic':>14}  {'p-value':>11}")
+        lines.append(f"{'test':<{width}}  {'statistic':>14}  {'p-value':>11}  null law")
         for name, e in self._entries.items():
+            note = self.notes.get(name, "")
             p = (
-                ("MC only" if self.notes.get(name, "").startswith("no asymptotic") else "n/a")
+                ("MC only" if ("no asymptotic" in note or "MonteCarloMethod" in note) else "n/a")
                 if math.isnan(e.pvalue)
                 else f"{e.pvalue:11.4g}"
             )
-            lines.append(f"{name:<{width}}  {e.statistic:>14.7g}  {p:>11}")
+            lines.append(f"{name:<{width}}  {e.statistic:>14.7g}  {p:>11}  {e.method}".rstrip())
         return "\n".join(lines)
 
     def __str__(self) -> str:
@@ -136,7 +149,7 @@ def uniformity_battery(
     Z: Any,
     tests: Any = "all",
     *,
-    method: str | MonteCarloMethod = "asymptotic",
+    method: str | MonteCarloMethod = "auto",
     block_size: int | None = None,
     **params: Any,
 ) -> UniformityBatteryResult:
@@ -150,10 +163,13 @@ def uniformity_battery(
     tests : str or list of str
         Test names (sphunif's spelling, case-insensitive) or ``"all"`` (every test that applies in dimension q).
     method : str or scipy.stats.MonteCarloMethod
-        ``"asymptotic"`` (or an algorithm of the weighted chi-square laws) for the asymptotic laws; tests that have
-        none get a NaN p-value ("MC only" in the table). A :class:`scipy.stats.MonteCarloMethod` simulates
-        ``n_resamples`` uniform samples (from ``method.rng``, ``batch`` at a time) once and computes every
-        requested statistic on each.
+        ``"auto"`` (default): for each test the null law whose p-value is valid at this n and q (the asymptotic law
+        where it was measured calibrated, a cached finite-n Monte Carlo law where it was not or where the test has
+        none, CJ12's exact union bound; see :func:`~dotkernels.uniformity.uniformity_test`); each entry's
+        ``method`` says which. ``"asymptotic"`` (or an algorithm of the weighted chi-square laws) for the
+        asymptotic laws only; tests that have none get a NaN p-value ("MC only" in the table). A
+        :class:`scipy.stats.MonteCarloMethod` simulates ``n_resamples`` uniform samples (from ``method.rng``,
+        ``batch`` at a time) once and computes every requested statistic on each.
     block_size : int, optional
         Rows per block of the pairwise pass (memory ~ 8 block_size n bytes per pairwise quantity).
     **params
@@ -164,6 +180,19 @@ def uniformity_battery(
     Returns
     -------
     UniformityBatteryResult
+        The results by test name; ``notes`` gives the reason of every NaN p-value and of every Monte Carlo law
+        chosen by ``"auto"``.
+
+    Warns
+    -----
+    CalibrationWarning
+        With ``"auto"``, for a test whose asymptotic law was measured anti-conservative at this n where the
+        finite-n Monte Carlo law is too costly to compute by default.
+
+    See Also
+    --------
+    uniformity_test : One test, with the same methods.
+    dotkernels.calibration.size_study : The measured sizes behind ``"auto"``.
 
     Examples
     --------
@@ -188,16 +217,30 @@ def uniformity_battery(
 
     if isinstance(method, MonteCarloMethod):
         simulated = _simulate(method, n, q, requests, block)
+        label = f"Monte Carlo ({simulated.shape[0]} samples)"
         entries = []
         for k, ((spec, p), x) in enumerate(zip(requests, observed, strict=True)):
             null = MonteCarloNull(simulated[:, k], n=n, q=q)
-            entries.append(_result(spec, x, float(monte_carlo_pvalue(x, simulated[:, k])), null, p, n, q))
-        return UniformityBatteryResult(entries, n=n, q=q, method=f"Monte Carlo ({simulated.shape[0]} samples)")
+            if spec.name in A.LOWER_TAIL:  # small values reject
+                null = A.LowerTail(null)
+                pvalue = null.pvalue(x)
+            else:
+                pvalue = float(monte_carlo_pvalue(x, simulated[:, k]))
+            entries.append(_result(spec, x, pvalue, null, p, n, q, label))
+        return UniformityBatteryResult(entries, n=n, q=q, method=label)
 
-    if not isinstance(method, str) or method.lower() not in _ASYMPTOTIC:
-        raise ValueError(f"method must be one of {', '.join(map(repr, _ASYMPTOTIC))} or a MonteCarloMethod")
+    if not isinstance(method, str) or method.lower() not in _METHODS:
+        raise ValueError(f"method must be one of {', '.join(map(repr, _METHODS))} or a MonteCarloMethod")
     method = method.lower()
     entries, notes = [], {}
+    if method == "auto":
+        chosen = A.auto_nulls(requests, n, q, lambda spec, p: spec.null(n, q, p, "asymptotic") if spec.null else None)
+        for (spec, p), x, (law, label, note) in zip(requests, observed, chosen, strict=True):
+            pvalue = A.pvalue_of(law, x) if law is not None else math.nan
+            entries.append(_result(spec, x, pvalue, law, p, n, q, label))
+            if note:
+                notes[spec.name] = note
+        return UniformityBatteryResult(entries, n=n, q=q, method=method, notes=notes)
     for (spec, p), x in zip(requests, observed, strict=True):
         note = ""
         try:
@@ -205,9 +248,9 @@ def uniformity_battery(
         except ValueError as exc:  # e.g. a law that float64 cannot resolve (Poisson rho = 0.5 at q = 100)
             law, note = None, str(exc)
         if law is None and not note:
-            note = "no asymptotic law: pass method=scipy.stats.MonteCarloMethod(...)"
-        pvalue = float(law.sf(x)) if law is not None else math.nan
-        entries.append(_result(spec, x, pvalue, law, p, n, q))
+            note = "no asymptotic law: pass method='auto' or method=scipy.stats.MonteCarloMethod(...)"
+        pvalue = A.pvalue_of(law, x) if law is not None else math.nan
+        entries.append(_result(spec, x, pvalue, law, p, n, q, method if law is not None else ""))
         if note:
             notes[spec.name] = note
     return UniformityBatteryResult(entries, n=n, q=q, method=method, notes=notes)

@@ -138,6 +138,7 @@ from ..kernels import (
 )
 from ..mmd import mmd2_uniform
 from ..nulls import MonteCarloNull, TruncationWarning, WeightedChiSquare, monte_carlo_pvalue
+from . import _calibrated, _specs
 
 __all__ = [
     "MAX_DEGREE",
@@ -158,6 +159,7 @@ TAIL_RTOL: float = 1e-6
 MAX_DEGREE: int = 2**21
 
 _ASYMPTOTIC_METHODS = ("asymptotic", "imhof", "hbe", "sw", "exact")
+_METHODS = ("auto", *_ASYMPTOTIC_METHODS)
 # Degrees whose log N(q, l) exceeds this (N ~ 1e304) or whose log weight is below _LOG_MIN_WEIGHT are not kept as
 # chi-square terms (their mean goes into the shift of the law).
 _LOG_MAX_DIM = 700.0
@@ -843,6 +845,9 @@ class UniformityTestResult:
         :math:`\sum_{l > L} a_l`, the neglected mean (added to the law's shift); 0 for Monte Carlo p-values.
     parameters : dict
         The test's parameters with defaults filled in.
+    method : str
+        The null law the p-value comes from: ``"asymptotic"`` (or the algorithm named), ``"exact bound"``
+        (CJ12's union bound) or ``"Monte Carlo (B samples)"``.
     """
 
     statistic: float
@@ -856,6 +861,7 @@ class UniformityTestResult:
     truncation_degree: int | None = None
     truncation_error: float = 0.0
     parameters: dict = field(default_factory=dict)
+    method: str = ""
 
     @classmethod
     def from_null(
@@ -870,8 +876,47 @@ class UniformityTestResult:
         q: int,
         estimator: str,
         parameters: dict,
+        method: str = "",
     ) -> UniformityTestResult:
-        """The result of a test whose truncation fields are read off its null law (none for a Monte Carlo law)."""
+        """The result of a test whose truncation fields are read off its null law (none for a Monte Carlo law).
+
+        Parameters
+        ----------
+        statistic, pvalue : float
+            The statistic and its p-value.
+        null_distribution : object
+            The null law (its ``truncation_degree`` and ``truncation_error``, if any, are copied).
+        test : str
+            The test's name.
+        kernel : DotProductKernel or None
+            The test's kernel.
+        n, q : int
+            Sample size and dimension.
+        estimator : {"v", "u"}
+            The estimator of the statistic.
+        parameters : dict
+            The test's parameters.
+        method : str
+            The null law's method (see the class attributes).
+
+        Returns
+        -------
+        UniformityTestResult
+            The result.
+
+        See Also
+        --------
+        uniformity_test : Builds these results.
+
+        Examples
+        --------
+        >>> from scipy import stats
+        >>> res = UniformityTestResult.from_null(
+        ...     1.0, 0.8, stats.chi2(3), test="rayleigh", kernel=None, n=10, q=3, estimator="v", parameters={}
+        ... )
+        >>> res.truncation_degree is None, res.pvalue
+        (True, 0.8)
+        """
         return cls(
             statistic,
             pvalue,
@@ -884,6 +929,7 @@ class UniformityTestResult:
             getattr(null_distribution, "truncation_degree", None),
             float(getattr(null_distribution, "truncation_error", 0.0)),
             parameters,
+            method,
         )
 
     def __iter__(self):
@@ -941,7 +987,7 @@ def uniformity_test(
     Z: Any,
     test: str = "rayleigh",
     *,
-    method: str | MonteCarloMethod = "asymptotic",
+    method: str | MonteCarloMethod = "auto",
     kernel: DotProductKernel | str | None = None,
     estimator: str | None = None,
     degree: int | None = None,
@@ -962,9 +1008,14 @@ def uniformity_test(
         tests in one pass and returns a :class:`~dotkernels.uniformity.UniformityBatteryResult` (see
         :func:`~dotkernels.uniformity.uniformity_battery`).
     method : str or scipy.stats.MonteCarloMethod
-        ``"asymptotic"`` (the best algorithm for the asymptotic law: the exact chi-square for a single degree,
-        Imhof's inversion otherwise), an algorithm by name (``"imhof"``, ``"hbe"``, ``"sw"``, ``"exact"`` for a
-        single chi-square), or a :class:`scipy.stats.MonteCarloMethod`: ``n_resamples`` statistics of samples of
+        ``"auto"`` (default): a p-value valid at this n and q: the asymptotic law where its size was measured
+        within binomial error of the level at this n (:mod:`dotkernels.calibration`, ``docs/calibration.md``), a
+        finite-n Monte Carlo law of 1999 uniform samples, cached per (test, n, q, parameters) and drawn from a
+        fixed seed, where it was not or where the test has no usable asymptotic law, and CJ12's exact union bound
+        (the result's ``method`` says which; the module notes of ``dotkernels.uniformity._calibrated`` give the
+        rules). ``"asymptotic"`` (the best algorithm for the asymptotic law: the exact chi-square for a single
+        degree, Imhof's inversion otherwise), an algorithm by name (``"imhof"``, ``"hbe"``, ``"sw"``, ``"exact"``
+        for a single chi-square), or a :class:`scipy.stats.MonteCarloMethod`: ``n_resamples`` statistics of samples of
         size n drawn by ``rvs(size=(m, n, q))`` (m <= ``batch`` samples of unit rows per call; default: uniform on
         the sphere from ``rng``), p-value :math:`(1 + \#\{T^* \ge T\}) / (1 + n_{resamples})`.
     kernel : DotProductKernel or str, optional
@@ -984,14 +1035,37 @@ def uniformity_test(
     Returns
     -------
     UniformityTestResult
-        Unpacks as ``statistic, pvalue``; fields as documented there. An asymptotic p-value is that of the
-        n -> infinity law, not of the finite-n one; a Monte Carlo p-value is valid at every n.
+        Unpacks as ``statistic, pvalue``; fields as documented there. The p-value is :math:`P(T \ge t)` under the
+        null law (for a discrete statistic the observed value included; the lower tail :math:`P(T \le t)` for
+        CJ12, whose small values reject). An asymptotic p-value is that of the n -> infinity law, not of the
+        finite-n one; a Monte Carlo p-value is valid at every n.
 
     Raises
     ------
     ValueError, TypeError
         Fewer than 2 points, rows that are not unit vectors, NaN/inf, an unknown test, method or parameter, a kernel
-        with a negative coefficient :math:`a_l` (l >= 1) -- each naming the offending argument.
+        with a negative coefficient :math:`a_l` (l >= 1) -- each naming the offending argument; a test without a
+        usable null law at this n (the message names the method to pass).
+
+    Warns
+    -----
+    CalibrationWarning
+        With ``"auto"``, where the asymptotic law was measured anti-conservative at this n but a finite-n Monte
+        Carlo law is too costly to compute by default (large n); the message names the method to pass.
+
+    See Also
+    --------
+    uniformity_battery : Several tests on one sample in one pass.
+    dotkernels.calibration.size_study : Measured sizes of the default p-values.
+
+    References
+    ----------
+    .. [1] García-Portugués, E. and Verdebout, T. (2018). An overview of uniformity tests on the hypersphere.
+       arXiv:1804.00286.
+    .. [2] García-Portugués, E. and Verdebout, T. sphunif: Uniformity Tests on the Circle, Sphere, and Hypersphere.
+       R package, https://CRAN.R-project.org/package=sphunif.
+    .. [3] Cai, T. T. and Jiang, T. (2012). Phase transition in limiting distributions of coherence of
+       high-dimensional random matrices. Journal of Multivariate Analysis 107, 24-39.
 
     Accuracy
     --------
@@ -1029,6 +1103,26 @@ def uniformity_test(
     if degree is not None:
         degree = check_integer(degree, "degree", minimum=1, requirement="an integer degree >= 1 or None")
 
+    registered = _specs.REGISTRY.get(spec.name)
+    if registered is not None:
+        _specs.lookup(registered.name, q)  # the dimensions the test applies to
+    if registered is not None and registered.name == "CCF09":  # the directions of the sample and its simulations
+        checked = _specs.draw_random_directions(registered, checked, q)
+
+    def result(statistic: float, pvalue: float, law: Any, label: str) -> UniformityTestResult:
+        return UniformityTestResult.from_null(
+            statistic,
+            pvalue,
+            law,
+            test=spec.name,
+            kernel=kern,
+            n=n,
+            q=q,
+            estimator=estimator,
+            parameters=checked,
+            method=label,
+        )
+
     if isinstance(method, MonteCarloMethod):
         if kern is not None:  # the same spectrum check as the asymptotic law, on the low degrees
             log_abs, sign = kern.log_spectrum(_CHECK_DEGREE, q=q)
@@ -1038,27 +1132,40 @@ def uniformity_test(
             method, n, q, lambda sample: _statistic(sample, spec, kern, estimator, checked, block_size)
         )
         null = MonteCarloNull(simulated, n=n, q=q)
-        pvalue = float(monte_carlo_pvalue(statistic, simulated))
-        return UniformityTestResult.from_null(
-            statistic, pvalue, null, test=spec.name, kernel=kern, n=n, q=q, estimator=estimator, parameters=checked
-        )
+        if registered is not None and registered.name in _calibrated.LOWER_TAIL:  # small values reject
+            null = _calibrated.LowerTail(null)
+            pvalue = null.pvalue(statistic)
+        else:
+            pvalue = float(monte_carlo_pvalue(statistic, simulated))
+        return result(statistic, pvalue, null, f"Monte Carlo ({null.n_resamples} samples)")
 
-    if not isinstance(method, str) or method.lower() not in _ASYMPTOTIC_METHODS:
+    if not isinstance(method, str) or method.lower() not in _METHODS:
         raise ValueError(
-            f"method must be one of {', '.join(map(repr, _ASYMPTOTIC_METHODS))} or a scipy.stats.MonteCarloMethod, "
-            f"got {method!r}"
+            f"method must be one of {', '.join(map(repr, _METHODS))} or a scipy.stats.MonteCarloMethod, got {method!r}"
         )
     method = method.lower()
-    if spec.null is not None and (kern is None or estimator == spec.estimator):
-        law = spec.null(n=n, q=q, method=method, **checked)
-    elif kern is not None:
-        law = sobolev_null(kern, q=q, estimator=estimator, method=method, degree=degree)
-    else:
-        raise ValueError(
-            f"test {spec.name!r} has no asymptotic null law here; pass method=scipy.stats.MonteCarloMethod(...)"
+    own_law = kern is None or estimator == spec.estimator
+
+    def asymptotic_law(law_method: str) -> Any:
+        if spec.null is not None and own_law:
+            return spec.null(n=n, q=q, method=law_method, **checked)
+        if kern is not None:
+            return sobolev_null(kern, q=q, estimator=estimator, method=law_method, degree=degree)
+        return None
+
+    if method == "auto" and registered is not None and own_law and degree is None:
+        [(law, label, note)] = _calibrated.auto_nulls(
+            [(registered, checked)], n, q, lambda *_: asymptotic_law("asymptotic"), stacklevel=4
         )
+        if law is None:
+            raise ValueError(f"test {spec.name!r}: {note}")
+    else:
+        label = "asymptotic" if method == "auto" else method
+        law = asymptotic_law(label)
+        if law is None:
+            raise ValueError(
+                f"test {spec.name!r} has no asymptotic null law here; pass method='auto' or "
+                "method=scipy.stats.MonteCarloMethod(...)"
+            )
     statistic = _statistic(Z, spec, kern, estimator, checked, block_size)
-    pvalue = float(law.sf(statistic))
-    return UniformityTestResult.from_null(
-        statistic, pvalue, law, test=spec.name, kernel=kern, n=n, q=q, estimator=estimator, parameters=checked
-    )
+    return result(statistic, _calibrated.pvalue_of(law, statistic), law, label)

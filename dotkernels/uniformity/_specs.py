@@ -601,8 +601,8 @@ register(
         {},
         _no_pairs,
         lambda s, sums, p: float((s.n * s.q * float(s.mean @ s.mean) - s.q) / math.sqrt(2.0 * s.q)),
-        lambda n, q, p, m: stats.norm(),
-        "(Rayleigh - q)/sqrt(2 q); N(0, 1)",
+        lambda n, q, p, m: stats.chi2(q, loc=-q / math.sqrt(2.0 * q), scale=1.0 / math.sqrt(2.0 * q)),
+        "(Rayleigh - q)/sqrt(2 q); the standardised chi^2_q (sphunif: its q -> infinity limit N(0, 1))",
         circular_battery=False,
     )
 )
@@ -617,8 +617,11 @@ def _check_cj12(params, q):
 def _cj12_law(n, q, p, m):
     beta = p["beta"]
     fact = S.cj12_constant(p["regime"], beta)
-    # F(x) = 1 - exp(-fact e^{(x + 8 beta)/2}): Gumbel for minima in x/2; sphunif's p-value is 1 - F
-    return stats.gumbel_l(loc=-2.0 * math.log(fact) - 8.0 * beta, scale=2.0)
+    # F(x) = 1 - exp(-fact e^{(x + 8 beta)/2}): Gumbel for minima in x/2. Small values reject (the statistic falls
+    # as the largest coherence grows), so the p-value is the lower tail F(x); sphunif reports 1 - F (_calibrated)
+    from ._calibrated import LowerTail
+
+    return LowerTail(stats.gumbel_l(loc=-2.0 * math.log(fact) - 8.0 * beta, scale=2.0))
 
 
 def _cj12_finish(s, sums, p):
@@ -639,7 +642,7 @@ register(
         lambda q, p: [PairTerm(("maxabs",), lambda b: np.abs(b.t), "max")],
         _cj12_finish,
         _cj12_law,
-        "Cai & Jiang (2012): q log(1 - max_{i<j} (X_i^T X_j)^2) + centring; extreme-value law",
+        "Cai & Jiang (2012): q log(1 - max_{i<j} (X_i^T X_j)^2) + centring; small values reject; exact union bound",
         _check_cj12,
     )
 )
@@ -766,7 +769,7 @@ _circ(
     "Hodges_Ajne",
     C.hodges_ajne,
     lambda n, q, p, m: C.HODGES_AJNE(n),
-    "largest count in a half-circle; exact law (p-value P(H >= h))",
+    "largest count in a half-circle; exact law (p-value P(H >= h), sphunif: P(H > h))",
 )
 _circ(
     "Cressie",
@@ -802,11 +805,22 @@ _circ(
     {"a": C.TWO_PI},
     _check_cov_a,
 )
+
+
+def _num_uncover_law(n, q, p, m):
+    """Normal law of the standardised count, with the continuity correction of P(L >= l) (a discrete count)."""
+    from ._calibrated import ContinuityCorrected
+
+    a1 = p["a"] / C.TWO_PI
+    e = math.exp(-a1)
+    return ContinuityCorrected(stats.norm(), 0.5 / math.sqrt(n * e * (1.0 - e * (1.0 + a1 * a1))))
+
+
 _circ(
     "Num_uncover",
     lambda th, a: C.num_uncover(th, a),
-    lambda n, q, p, m: stats.norm(),
-    "number of uncovered spacings; normal law",
+    _num_uncover_law,
+    "number of uncovered spacings; normal law with continuity correction (p-value P(L >= l))",
     {"a": C.TWO_PI},
     _check_cov_a,
 )

@@ -46,6 +46,7 @@ __all__ = [
     "embedding_std",
     "mmd2_to_uniform",
     "monitor_kernel",
+    "monitor_pvalues",
     "rayleigh_test",
 ]
 
@@ -147,6 +148,29 @@ def rayleigh_test(Z: Any) -> Any:
     """
     U = _normalize(_as_matrix(Z)).double().cpu().numpy()
     return uniformity_test(U, "rayleigh")
+
+
+def monitor_pvalues() -> dict[str, Any]:
+    r"""The monitors read as p-values of uniformity tests, as functions ``f(Z) -> p-value`` (their calibration).
+
+    ``"rayleigh_p"`` is :func:`rayleigh_test`'s p-value (:math:`P(\chi^2_q \ge R)`); ``"rayleigh_z"`` is the
+    standardised value read as a one-sided normal score, :math:`\bar\Phi((R - q)/\sqrt{2q})` (its normal law is the
+    q -> infinity limit: anti-conservative at small q, where :math:`\chi^2_q` is skewed). Their measured sizes under
+    uniformity are in the calibration table of the documentation (``docs/calibration.md``,
+    :func:`dotkernels.calibration.size_study` with these functions).
+
+    Returns
+    -------
+    dict
+        Monitor name -> function of an ``(n, q)`` array of embeddings (normalised here).
+    """
+
+    def rayleigh_z_pvalue(Z: Any) -> float:
+        statistic = float(rayleigh_test(Z).statistic)
+        q = int(_as_matrix(Z).shape[1])
+        return 0.5 * math.erfc((statistic - q) / math.sqrt(2.0 * q) / math.sqrt(2.0))
+
+    return {"rayleigh_p": lambda Z: float(rayleigh_test(Z).pvalue), "rayleigh_z": rayleigh_z_pvalue}
 
 
 def collapse_monitors(Z: Any, kernel: Any = "sfrik", *, max_rows: int | None = 4096) -> dict[str, float]:
