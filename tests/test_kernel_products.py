@@ -266,3 +266,27 @@ def test_composition_without_a_series_uses_quadrature():
     assert np.all(np.abs(a - reference) <= error + 1e-13 * np.abs(reference))
     assert np.all(error <= 1e-10 * np.abs(reference))
     assert k.is_positive_semidefinite(q=q, degree=4) is False  # a_0 < 0, like the distance kernel
+
+
+def test_linearised_products_that_would_run_for_minutes_are_refused():
+    import time
+
+    kernel = ProductKernel([DistanceKernel(1.0), HeatKernel(0.3)])
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"degrees up to about 174 are feasible"):
+        kernel.spectrum(300, q=5)
+    assert time.perf_counter() - start < 1.0
+
+
+def test_profile_kernel_refuses_degrees_beyond_its_work_limit():
+    from dotkernels.kernels import ProfileKernel
+
+    with pytest.raises(ValueError, match=r"degrees up to about 3503 are feasible"):
+        ProfileKernel(np.exp).spectrum(10**5, q=5)
+
+
+def test_log_phi_at_one_of_a_product_is_the_sum_of_its_factors():
+    kernel = ProductKernel([ExponentialKernel(800.0), PolynomialKernel(3, 1.0)])
+    assert kernel.log_phi_at_one() == pytest.approx(800.0 + 3.0 * np.log(2.0), rel=1e-15)
+    with pytest.warns(RuntimeWarning, match="log_phi_at_one"):
+        assert kernel.phi_at_one() == np.inf

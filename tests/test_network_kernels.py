@@ -560,3 +560,53 @@ def test_neural_tangents_reference_if_available():
     reference = kernel_fn(math.sqrt(q) * X, None, ("nngp", "ntk"))
     np.testing.assert_allclose(NNGPKernel(depth=3, bias_variance=sb).gram(X), reference.nngp, rtol=1e-5)
     np.testing.assert_allclose(NTKKernel(depth=3, bias_variance=sb).gram(X), reference.ntk, rtol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# work limits and phi(1) in log space
+
+
+@pytest.mark.parametrize(
+    "kernel, degree, q, match",
+    [
+        (NTKKernel(depth=2), 10**5, 5, "degree must be <= 2000"),
+        (NTKKernel(depth=10**4), 30, 5, r"degrees up to 29 at depth 10000, or depth up to 9755 at degree 30"),
+        (NNGPKernel(depth=10**6), 5, 64, "degrees up to 2 at depth 1000000"),
+    ],
+)
+def test_spectra_that_would_run_for_minutes_are_refused_at_once(kernel, degree, q, match):
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=match):
+        kernel.spectrum(degree, q=q)
+    assert time.perf_counter() - start < 1.0
+
+
+@pytest.mark.slow
+def test_deep_network_spectrum_within_the_work_limit():
+    # depth 10^4 once took 90 s: at the largest feasible number of terms it returns with its bound
+    kernel = NTKKernel(depth=10**4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpectrumAccuracyWarning)
+        a, err = kernel.spectrum(3, q=1024), kernel.spectrum_error(3, q=1024)
+    assert np.all(a > 0) and np.all(err < a)
+
+
+def test_log_phi_at_one_of_deep_relu_networks_against_mpmath():
+    # K_{h+1}(1) = sw K_h(1) / 2 + sb, Theta_{h+1}(1) = K_{h+1}(1) + sw Theta_h(1) / 2 (ReLU), in mpmath
+    sw, sb, depth = 3.0, 0.5, 3000
+    with mp.workdps(40):
+        k = mp.mpf(sw + sb)
+        theta = k
+        for _ in range(depth):
+            k = sw * k / 2 + sb
+            theta = k + sw * theta / 2
+    ntk = NTKKernel(depth=depth, weight_variance=sw, bias_variance=sb)
+    nngp = NNGPKernel(depth=depth, weight_variance=sw, bias_variance=sb)
+    assert ntk.log_phi_at_one() == pytest.approx(float(mp.log(theta)), rel=1e-13)
+    assert nngp.log_phi_at_one() == pytest.approx(float(mp.log(k)), rel=1e-13)
+    with pytest.warns(RuntimeWarning, match="log_phi_at_one"):
+        assert ntk.phi_at_one() == math.inf
+    small = NTKKernel(depth=3, activation="erf", bias_variance=0.3)
+    assert small.log_phi_at_one() == pytest.approx(math.log(small.phi_at_one()), rel=1e-14)

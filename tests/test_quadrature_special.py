@@ -194,3 +194,39 @@ def test_log_rising_against_mpmath(x, n):
         extra = 2 * eps * float(max(abs(mp.loggamma(x + n)), abs(mp.loggamma(x)))) if x < 20 else 0.0
     assert abs(log_rising(x, n) - float(ref)) <= 4 * eps * max(1.0, abs(float(ref))) + extra
     assert log_rising(3.5, 4) == pytest.approx(np.log(3.5 * 4.5 * 5.5 * 6.5), rel=1e-15)
+
+
+@pytest.mark.parametrize(
+    "call, exc, match",
+    [
+        (lambda: log_iv([1.0, 2.0, 3.0], [1.0, 2.0]), ValueError, "nu and x must broadcast"),
+        (lambda: log_iv("a", 1.0), TypeError, "nu must be real numbers"),
+        (lambda: log_iv(1.0, "x"), TypeError, "x must be real numbers"),
+        (lambda: log_iv(-1.0, 1.0), ValueError, "nu must be non-negative"),
+        (lambda: log_iv(1.0, np.nan), ValueError, "x must be non-negative"),
+        (lambda: log_iv(np.inf, np.inf), ValueError, "both be infinite"),
+        (lambda: log_gamma_ratio(0.0, 1.0), ValueError, "a must be positive"),
+        (lambda: log_gamma_ratio(1.0, [1.0, np.nan]), ValueError, "b must be positive"),
+        (lambda: log_gamma_ratio([1.0, 2.0], [1.0, 2.0, 3.0]), ValueError, "a and b must broadcast"),
+        (lambda: log_rising(1.0, -1.0), ValueError, "n must be non-negative"),
+        (lambda: log_rising("x", 1.0), TypeError, "x must be real numbers"),
+    ],
+)
+def test_special_functions_name_bad_arguments(call, exc, match):
+    with pytest.raises(exc, match=match):
+        call()
+
+
+def test_log_iv_reads_tensors_detached_and_takes_limits():
+    torch = pytest.importorskip("torch")
+    nu = torch.tensor([0.5, 200.0], requires_grad=True)
+    np.testing.assert_array_equal(log_iv(nu, 3.0), log_iv(np.array([0.5, 200.0]), 3.0))
+    assert log_iv(3.0, np.inf) == np.inf and log_iv(np.inf, 3.0) == -np.inf
+
+
+@pytest.mark.parametrize("nu, x", [(1.0, 1e300), (300.0, 1e300), (300.0, 1e10), (0.0, 1e12), (5.0, 2e9)])
+def test_log_iv_at_huge_arguments(nu, x):
+    # scipy's ive is NaN or 0 there; Hankel's expansion (small orders) and the Debye expansion (large) take over
+    with mp.workdps(40):
+        ref = float(mp.log(mp.besseli(nu, x)))
+    assert log_iv(nu, x) == pytest.approx(ref, rel=1e-15)

@@ -323,3 +323,18 @@ def test_vmf_mean_resultant_length_random(q, kappa):
 def test_bad_input(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_vmf_accepts_a_tensor_that_requires_grad_and_huge_kappa():
+    torch = pytest.importorskip("torch")
+    mu = torch.tensor([0.0, 0.0, 1.0], requires_grad=True)
+    X = sample_vmf(50, mu=mu, kappa=5.0, rng=0)
+    np.testing.assert_array_equal(X, sample_vmf(50, mu=np.array([0.0, 0.0, 1.0]), kappa=5.0, rng=0))
+    # kappa = 1e300 once failed with "math domain error" (4 kappa^2 overflowed): the law is then a point mass at mu
+    # to float64 resolution, 1 - mu^T x ~ (q - 1) / (2 kappa)
+    for kappa in (1e300, 1.7e308):
+        X = sample_vmf(100, mu=[0.0, 1.0, 0.0], kappa=kappa, rng=1)
+        assert np.all(np.isfinite(X)) and np.all(np.abs(X[:, 1] - 1.0) <= 1e-15)
+    X = sample_vmf(20000, mu=[0.0, 0.0, 1.0], kappa=1e12, rng=2)
+    # under vMF(kappa) on S^2, kappa (1 - t) is exponential with mean 1 (up to e^(-2 kappa))
+    assert np.mean(1e12 * (1.0 - X[:, 2])) == pytest.approx(1.0, abs=0.05)

@@ -278,20 +278,24 @@ class _FullyConnectedKernel(DotProductKernel):
     def _log_phi_at_one(self, q: int | None) -> float:
         if self.activation not in ("relu", "erf"):
             return super()._log_phi_at_one(q)
-        # the recursion of _values_at_one in log space: K_L(1) grows like (sigma_w^2 / 2)^L for ReLU
+        # the recursion of _values_at_one on values stored as m * 2^e (exact rescaling): K_L(1) grows like
+        # (sigma_w^2 / 2)^L for ReLU; each layer rounds once, so the log is accurate to about depth * eps
         sw, sb = self.weight_variance, self.bias_variance
-        log_sw, log_sb = math.log(sw), (math.log(sb) if sb > 0 else -math.inf)
-        log_k = math.log(sw + sb)
-        log_theta = log_k
+        big = 2.0**500
+        k, ek = sw + sb, 0
+        theta, et = k, 0
         for layer in self._layers:
             if self.activation == "relu":
-                log_value, log_dvalue = math.log(0.5) + log_k, math.log(0.5)
-            else:  # erf: T(1) < 1 and the variances stay below sigma_w^2 + sigma_b^2
-                log_value, log_dvalue = math.log(layer["T1"]), math.log(layer["dT1"])
-            log_k_next = float(np.logaddexp(log_sw + log_value, log_sb))
-            log_theta = float(np.logaddexp(log_k_next, log_sw + log_dvalue + log_theta))
-            log_k = log_k_next
-        return log_theta if self._tangent else log_k
+                k, dvalue = 0.5 * sw * k + math.ldexp(sb, -ek), 0.5
+            else:  # erf: T(1) < 1 and the variances stay below sigma_w^2 + sigma_b^2 (ek stays 0)
+                k, dvalue = sw * layer["T1"] + sb, layer["dT1"]
+            theta = math.ldexp(k, ek - et) + sw * dvalue * theta
+            if k > big:
+                k, ek = math.ldexp(k, -500), ek + 500
+            if theta > big:
+                theta, et = math.ldexp(theta, -500), et + 500
+        value, exponent = (theta, et) if self._tangent else (k, ek)
+        return math.log(value) + exponent * math.log(2.0)
 
     # ---- power series -------------------------------------------------------------------------------------------
     def power_series(self, terms: int) -> tuple[np.ndarray, float, float]:
