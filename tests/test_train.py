@@ -625,3 +625,27 @@ def test_eval_never_overwrites_a_run_and_reads_results_defensively(tmp_path, fin
         else:
             assert code == 2 and len(err) == 1 and f"{run / 'eval.json'} is" in err[0] and "move it away" in err[0]
         assert (run / "eval.json").read_text() == text
+
+
+@pytest.mark.parametrize(
+    ("argv", "text"),
+    [
+        (["--out", "/proc/dotkernels-eval.json"], "cannot write in /proc"),
+        (["--device", "tpu"], "unknown device 'tpu'; choose auto, cpu, cuda or cuda:N"),
+        (["--bogus"], "unrecognized argument '--bogus'"),
+    ],
+)
+def test_eval_rejections_are_one_line_before_any_work(finished_run, monkeypatch, capsys, argv, text):
+    from dotkernels_ssl.pretraining import evaluation
+
+    monkeypatch.setattr(evaluation, "evaluate_checkpoint", lambda *a, **k: pytest.fail("must not evaluate"))
+    with pytest.raises(SystemExit) as exc:
+        eval_main(["--run", str(finished_run), *argv])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exc.value.code == 2 and len(err) == 1 and err[0].startswith("dotkernels-eval: error: ") and text in err[0]
+
+
+def test_eval_of_a_file_that_is_not_a_checkpoint(finished_run, capsys):
+    assert eval_main(["--checkpoint", str(finished_run / "config.yaml"), "--device", "cpu"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is corrupt or not a checkpoint" in err[0]

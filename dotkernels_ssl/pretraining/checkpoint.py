@@ -112,11 +112,18 @@ def load_checkpoint(path: str | os.PathLike, map_location: str | torch.device = 
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} not found")
+    if not zipfile.is_zipfile(path):  # torch.save writes a zip archive; anything else is a wrong or truncated file
+        raise CheckpointError(
+            f"checkpoint {path} is corrupt or not a checkpoint (not the zip archive torch.save writes: cut short, or "
+            "another file). It was left untouched: move or delete it to start the run over, or restore a good copy "
+            "(epoch-XXXX.pt) as last.pt."
+        )
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as exc:  # torch raises RuntimeError, pickle/zip/EOF errors...
+        why = (str(exc).strip().splitlines() or [""])[0][:160]  # torch's messages run over many lines
         raise CheckpointError(
-            f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc}). It was left untouched: "
+            f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {why}). It was left untouched: "
             f"move or delete it to start the run over, or restore a good copy (epoch-XXXX.pt) as last.pt."
         ) from exc
     needed = ("format", "epoch", "model", "config")

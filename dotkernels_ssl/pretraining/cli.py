@@ -25,7 +25,7 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 from .config import (
     RUN_FILES,
@@ -33,6 +33,7 @@ from .config import (
     check_data_dir,
     check_device,
     check_run_folder,
+    check_writable,
     is_run_folder,
     parse_config,
 )
@@ -86,8 +87,16 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
     return _guarded(prog, work)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with errors in one line (``prog: error: ...``, exit status 2), like ``dotkernels-pretrain``."""
+
+    def error(self, message: str) -> NoReturn:
+        """Print ``prog: error: message`` (and where to find the usage) and exit with status 2."""
+        self.exit(2, f"{self.prog}: error: {message} (--help for the usage)\n")
+
+
 def _eval_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = _Parser(
         prog="dotkernels-eval",
         description=(
             "Evaluate a pretrained checkpoint: weighted kNN, linear probe and logistic regression on frozen "
@@ -151,6 +160,10 @@ def _check_eval_out(parser: argparse.ArgumentParser, out: str) -> None:
         )
     if path.exists() and path.suffix != ".json":
         parser.error(f"--out {out} exists and is not a .json file; pass a new file name")
+    try:
+        check_writable(path)
+    except ConfigError as exc:
+        parser.error(str(exc))
 
 
 def eval_main(argv: Sequence[str] | None = None) -> int:

@@ -75,6 +75,7 @@ __all__ = [
     "check_device",
     "check_kernel",
     "check_run_folder",
+    "check_writable",
     "config_from_dict",
     "config_to_dict",
     "is_run_folder",
@@ -840,11 +841,21 @@ def check_run_folder(out: Path) -> None:
             f"--out {out} is a folder with other files and not a run folder (no config.yaml, no last.pt); pass a "
             "new or empty folder to start a run, or a run folder to resume it"
         )
-    base = next(p for p in (out, *out.parents) if p.exists())  # "." or "/" at the latest
+    check_writable(out)
+
+
+def check_writable(path: str | os.PathLike) -> None:
+    """Raise :class:`ConfigError` when nothing can be created at ``path`` (tried in its nearest existing folder).
+
+    The probe (a temporary folder) is removed at once: nothing is left behind.
+    """
+    path = Path(path)
+    base = next(p for p in (path, *path.parents) if p.exists())  # "." or "/" at the latest
+    base = base if base.is_dir() else base.parent
     try:
         probe = Path(tempfile.mkdtemp(prefix=".dotkernels-probe-", dir=base))
     except OSError as exc:
-        raise ConfigError(f"--out {out}: cannot write in {base} ({exc.strerror or exc})") from None
+        raise ConfigError(f"--out {path}: cannot write in {base} ({exc.strerror or exc})") from None
     probe.rmdir()
 
 
