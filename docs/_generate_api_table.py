@@ -54,7 +54,7 @@ def _defined_in(obj: Any, package: str) -> bool:
 
 
 def _public_name(obj: Any, name: str, modules: list[ModuleType]) -> str:
-    """``package.name`` when the package exports it, else the shortest public module path that does."""
+    """The import path: ``package.name`` when the package exports it, else the shortest public module path that does."""
     homes = [m.__name__ for m in modules if name in getattr(m, "__all__", ()) and getattr(m, name, None) is obj]
     return f"{min(homes, key=lambda h: (h.count('.'), h))}.{name}"
 
@@ -184,6 +184,10 @@ def generate(package: str = "dotkernels") -> str:
         f"# Public API of `{package}`",
         "",
         f"Generated from the docstrings by `{REGENERATE}`; tests/test_api.py fails when this file is out of date.",
+        "*Name* is the path a name is imported from: `dotkernels.legendre` is `from dotkernels import legendre`,",
+        "`dotkernels.alternatives.sample_acg` is `from dotkernels.alternatives import sample_acg` (the package",
+        "re-exports the names of its core modules, not those of the others), and a method is named after its",
+        "class (tests/test_docs.py imports every name by this path).",
         "Conventions: degree first, the dimension `q` keyword-only, data first and options keyword-only, randomness",
         "through `rng` (see the package docstring). *Accuracy* quotes each docstring's Accuracy section; functions",
         "without one (classes, plumbing, estimators whose accuracy is that of the functions they call) show a dash.",

@@ -40,8 +40,9 @@ templates_path = ["_templates"]
 html_static_path = ["_static"]
 html_css_files = ["dotkernels.css"]
 html_js_files = ["dotkernels.js"]
-# the API templates' helper functions (autosummary_context) cannot be pickled into the build cache: no matter
-suppress_warnings = ["config.cache"]
+# the API templates' helper functions (autosummary_context) cannot be pickled into the build cache: no matter;
+# a docstring's References section lists the papers without necessarily citing each one in its text
+suppress_warnings = ["config.cache", "ref.citation"]
 # pages of the guide that a change may add or remove: listed in the index only when they exist
 _OPTIONAL_PAGES = ("calibration",)
 

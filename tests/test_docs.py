@@ -4,6 +4,7 @@ The build takes about a minute; its pages are then probed through a local page t
 iframe and records, once MathJax has typeset, how many formulas were rendered and the size of every image.
 """
 
+import importlib
 import json
 import os
 import re
@@ -23,23 +24,72 @@ ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
 
 _PROBE = """<!DOCTYPE html><html><body>
-<iframe id="f" width="1200" height="900" src="{url}"></iframe>
+<iframe id="f" width="1200" height="900"></iframe>
 <script>
-var frame = document.getElementById("f"), tries = 0;
+var visits = {visits}, results = [], current = 0, tries = 0;
+var frame = document.getElementById("f");
+function inside(box, outer) {{ return box.left >= outer.left - 1 && box.right <= outer.right + 1; }}
+function scrolls(el) {{
+  var style = getComputedStyle(el);
+  return style.overflowX === "auto" || style.overflowX === "scroll";
+}}
+function overflowing(el, article) {{
+  // an element overflows when it leaves the article column, or when its content is wider than its box and the
+  // box does not scroll (nor does a wrapper inside the column)
+  var box = el.getBoundingClientRect();
+  if (box.width === 0) return false;
+  if (!inside(box, article)) return true;
+  for (var node = el; node && node !== document; node = node.parentElement) {{
+    if (node.scrollWidth <= node.clientWidth + 1) {{
+      if (node === el) return false;
+      continue;
+    }}
+    return !scrolls(node);
+  }}
+  return false;
+}}
 function probe() {{
-  var d = frame.contentDocument;
+  var d = frame.contentDocument, w = frame.contentWindow;
   var math = d.querySelectorAll("span.math, div.math").length;
   var rendered = d.querySelectorAll(".MathJax_CHTML, mjx-container").length;
-  if (rendered < math && ++tries < 40) {{ setTimeout(probe, 250); return; }}
-  var images = Array.prototype.slice.call(d.images).map(function (i) {{
-    return [i.getAttribute("src"), i.naturalWidth, i.naturalHeight];
+  if (rendered < math && ++tries < 60) {{ setTimeout(probe, 250); return; }}
+  var articleEl = d.querySelector(".bd-article") || d.body;
+  var article = articleEl.getBoundingClientRect();
+  var bad = [];
+  Array.prototype.forEach.call(d.querySelectorAll("div.math"), function (el) {{
+    w.getComputedStyle(el);
+    if (overflowing(el, article)) bad.push("math: " + el.textContent.trim().slice(0, 60));
   }});
-  document.body.setAttribute("data-probe", JSON.stringify({{
-    title: d.title, math: math, rendered: rendered,
-    errors: d.querySelectorAll(".mjx-merror, .MathJax_Error, mjx-merror").length, images: images
-  }}));
+  Array.prototype.forEach.call(articleEl.querySelectorAll("img"), function (el) {{
+    var box = el.getBoundingClientRect();
+    if (box.width > 0 && !inside(box, article)) bad.push("img: " + el.getAttribute("src"));
+  }});
+  Array.prototype.forEach.call(articleEl.querySelectorAll("pre"), function (el) {{
+    if (overflowing(el, article)) bad.push("pre: " + el.textContent.trim().slice(0, 60));
+  }});
+  var images = Array.prototype.slice.call(d.images).map(function (i) {{
+    return [i.getAttribute("src"), i.naturalWidth, i.naturalHeight, Math.round(i.getBoundingClientRect().width),
+            !!(i.parentElement && i.parentElement.closest("a"))];
+  }});
+  results.push({{
+    url: visits[current][0], width: visits[current][1], title: d.title, math: math, rendered: rendered,
+    errors: d.querySelectorAll(".mjx-merror, .MathJax_Error, mjx-merror").length, images: images,
+    article: Math.round(article.width), overflow: bad
+  }});
+  next();
 }}
-frame.onload = function () {{ setTimeout(probe, 500); }};
+function next() {{
+  current = results.length;
+  if (current >= visits.length) {{
+    document.body.setAttribute("data-probe", JSON.stringify(results));
+    return;
+  }}
+  tries = 0;
+  frame.width = visits[current][1];
+  frame.onload = function () {{ setTimeout(probe, 500); }};
+  frame.src = visits[current][0];
+}}
+next();
 </script></body></html>
 """
 
@@ -51,13 +101,14 @@ def _build(out: Path) -> None:
     assert proc.returncode == 0, f"sphinx-build -W failed:\n{proc.stderr[-6000:]}"
 
 
-def _browse(page: Path, tmp_path: Path) -> dict:
+def _browse(visits: list[tuple[Path, int]], tmp_path: Path) -> list[dict]:
+    """Load each page in an iframe of the given width (px) and return what the probe measured, in order."""
     if CHROMIUM is None:
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed (apt-get install chromium)")
         pytest.skip("chromium is not installed")
     probe = tmp_path / "probe.html"
-    probe.write_text(_PROBE.format(url=page.as_uri()))
+    probe.write_text(_PROBE.format(visits=json.dumps([[page.as_uri(), width] for page, width in visits])))
     cmd = [
         CHROMIUM,
         "--headless",
@@ -65,11 +116,11 @@ def _browse(page: Path, tmp_path: Path) -> dict:
         "--disable-gpu",
         "--disable-dev-shm-usage",
         "--allow-file-access-from-files",
-        "--virtual-time-budget=30000",
+        f"--virtual-time-budget={30000 * len(visits)}",
         "--dump-dom",
         probe.as_uri(),
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=60 + 30 * len(visits))
     marker = 'data-probe="'
     start = proc.stdout.find(marker)
     assert start >= 0, f"the probe did not finish:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}"
@@ -77,23 +128,45 @@ def _browse(page: Path, tmp_path: Path) -> dict:
     return json.loads(unescape(proc.stdout[start + len(marker) : end]))
 
 
-def _assert_rendered(result: dict, *, min_math: int, figures: str) -> None:
+def _assert_rendered(result: dict, *, min_math: int, figures: str | None = None) -> None:
     assert result["math"] >= min_math, result
     assert result["rendered"] == result["math"], f"MathJax typeset {result['rendered']} of {result['math']} formulas"
     assert result["errors"] == 0, result
-    drawn = [img for img in result["images"] if figures in img[0]]
-    assert drawn, f"no {figures} image on the page: {result['images']}"
-    assert all(width > 100 and height > 100 for _, width, height in drawn), drawn
+    if figures is not None:
+        drawn = [img for img in result["images"] if figures in img[0]]
+        assert drawn, f"no {figures} image on the page: {result['images']}"
+        assert all(width > 100 and height > 100 for _, width, height, *_ in drawn), drawn
+
+
+PHONE, DESKTOP = 390, 1400  # CSS pixels: a phone held upright, a laptop screen
 
 
 def test_docs_build_without_warnings_and_render_in_a_browser(tmp_path):
     # one test, so that parallel workers never build the site (and its generated API stubs) twice at once
     site = tmp_path / "html"
     _build(site)
+    generated = site / "api" / "generated"
 
-    # the reference keeps the docstrings' Accuracy sections, the notebooks their figures
-    gegenbauer = (site / "api" / "generated" / "dotkernels.gegenbauer.html").read_text()
-    assert gegenbauer.count(">Accuracy<") >= 5
+    # a page per public function and class, with the docstrings' Accuracy sections; a class lists its methods,
+    # and the methods it inherits from a public base are linked to the base, not repeated
+    for name in (
+        "dotkernels.uniformity.uniformity_test",
+        "dotkernels.kernels.GaussianKernel",
+        "dotkernels_ssl.losses.SFRIKLoss",
+        "dotkernels.alternatives.sample_acg",
+    ):
+        assert (generated / f"{name}.html").is_file(), name
+    assert ">Accuracy<" in (generated / "dotkernels.gegenbauer.legendre.html").read_text()
+    gaussian = (generated / "dotkernels.kernels.GaussianKernel.html").read_text()
+    assert 'id="dotkernels.kernels.DotProductKernel.spectrum"' not in gaussian
+    assert "dotkernels.kernels.DotProductKernel.html#dotkernels.kernels.DotProductKernel.spectrum" in gaussian
+    base = (generated / "dotkernels.kernels.DotProductKernel.html").read_text()
+    assert 'id="dotkernels.kernels.DotProductKernel.spectrum"' in base
+    # the package's conventions and the notes of the uniformity tests (truncation rule, references) are shown
+    assert "Degree first, dimension by keyword" in (generated / "dotkernels.html").read_text()
+    uniformity = (generated / "dotkernels.uniformity.html").read_text()
+    assert "TAIL_RTOL" in uniformity and "García-Portugués" in uniformity
+
     notebooks = sorted((site / "notebooks").glob("0*.html"))
     assert len(notebooks) >= 4
     for page in notebooks:
@@ -101,14 +174,69 @@ def test_docs_build_without_warnings_and_render_in_a_browser(tmp_path):
         assert sources, f"{page.name} shows no figure"
         missing = [src for src in sources if not src.startswith("data:") and not (page.parent / src).is_file()]
         assert not missing, f"{page.name}: images not in the built site: {missing}"
-    assert (site / "math.html").is_file() and (site / "API.html").is_file()
+    for page in ("math", "API", "getting-started", "background"):
+        assert (site / f"{page}.html").is_file(), page
+    assert not (site / "MATH.html").exists() and not (site / "PAPER.html").exists()
 
-    # the index: formulas typeset by MathJax and the figure drawn by the plot directive
-    index = _browse(site / "index.html", tmp_path)
+    # in the browser, at a laptop's and a phone's width: formulas typeset, and no display formula, figure or code
+    # block leaves its column or is cut (a box that scrolls horizontally is allowed)
+    pages = [
+        site / "index.html",
+        site / "math.html",
+        site / "API.html",
+        notebooks[0],
+        generated / "dotkernels.plotting.plot_spectrum.html",
+        generated / "dotkernels.uniformity.uniformity_test.html",
+    ]
+    results = _browse([(page, width) for page in pages for width in (DESKTOP, PHONE)], tmp_path)
+    for result in results:
+        assert not result["overflow"], f"{result['url']} at {result['width']} px: {result['overflow']}"
+    index, math, table, notebook, plot, test = results[::2]
     assert index["title"].startswith("dotkernels")
     _assert_rendered(index, min_math=3, figures="_images/")
+    _assert_rendered(math, min_math=40)
+    _assert_rendered(plot, min_math=1, figures="dotkernels-plotting-")
+    _assert_rendered(test, min_math=1)
+    # the guide's pages use the width of a laptop screen; the API table shows its four columns
+    assert math["article"] >= 900, math
+    assert table["article"] >= 900, table
+    # a notebook's figures are shown large, and a click opens the full-size image
+    figures = [img for img in notebook["images"] if img[1] > 100]
+    assert figures and all(img[4] for img in figures), notebook["images"]
+    assert max(img[3] for img in figures) >= 900, notebook["images"]
 
-    # an API page: the formulas of the docstrings and the figures of their examples
-    api = _browse(site / "api" / "generated" / "dotkernels.plotting.html", tmp_path)
-    assert api["title"].startswith("dotkernels.plotting")
-    _assert_rendered(api, min_math=10, figures="dotkernels-plotting-")
+
+def test_api_table_states_the_import_path_of_every_name():
+    """Every name of docs/API.md imports by the path the table states (``from module import name``)."""
+    table = (ROOT / "docs" / "API.md").read_text()
+    names = re.findall(r"^\| `([A-Za-z_][\w.]*)` \|", table, flags=re.M)
+    assert len(names) > 100
+    for path in names:
+        parts = path.split(".")
+        for split in range(len(parts) - 1, 0, -1):
+            module = ".".join(parts[:split])
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                continue
+            break
+        namespace: dict = {}
+        exec(f"from {module} import {parts[split]}", namespace)  # the statement a user writes
+        obj = namespace[parts[split]]
+        for attr in parts[split + 1 :]:
+            obj = getattr(obj, attr)
+        assert callable(obj), path
+
+
+@pytest.mark.parametrize("page", ["getting-started.md"])
+def test_the_code_of_the_guide_runs(page, capsys):
+    """The Python blocks of a guide page run as written, in order, in one namespace."""
+    pytest.importorskip("torch")
+    text = (ROOT / "docs" / page).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, f"docs/{page}", "exec"), namespace)
+    printed = capsys.readouterr().out
+    assert "Rayleigh" in printed and "uniformity" in printed  # the battery's table, the loss terms
