@@ -26,46 +26,52 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser") or shuti
 _PROBE = """<!DOCTYPE html><html><body>
 <iframe id="f" width="1200" height="900"></iframe>
 <script>
-var visits = {visits}, results = [], current = 0, tries = 0;
+var visits = {visits}, results = [], current = 0, tries = 0, queued = false;
 var frame = document.getElementById("f");
 function inside(box, outer) {{ return box.left >= outer.left - 1 && box.right <= outer.right + 1; }}
 function scrolls(el) {{
-  var style = getComputedStyle(el);
+  var style = el.ownerDocument.defaultView.getComputedStyle(el);
   return style.overflowX === "auto" || style.overflowX === "scroll";
 }}
-function overflowing(el, article) {{
-  // an element overflows when it leaves the article column, or when its content is wider than its box and the
-  // box does not scroll (nor does a wrapper inside the column)
+function clipped(el, content, article, articleEl) {{
+  // an element overflows when it leaves the article column, or when its content is wider than its box and no box
+  // around the content (inside the column) scrolls horizontally: then the content is cut or spills out
   var box = el.getBoundingClientRect();
   if (box.width === 0) return false;
   if (!inside(box, article)) return true;
-  for (var node = el; node && node !== document; node = node.parentElement) {{
-    if (node.scrollWidth <= node.clientWidth + 1) {{
-      if (node === el) return false;
-      continue;
-    }}
-    return !scrolls(node);
+  var inner = content.getBoundingClientRect();
+  var over = inner.right > box.right + 1 || inner.left < box.left - 1 || el.scrollWidth > el.clientWidth + 1;
+  if (!over) return false;
+  for (var node = content; node && node !== articleEl; node = node.parentElement) {{
+    if (scrolls(node)) return !inside(node.getBoundingClientRect(), article);
   }}
-  return false;
+  return true;
 }}
 function probe() {{
-  var d = frame.contentDocument, w = frame.contentWindow;
+  var d = frame.contentDocument;
   var math = d.querySelectorAll("span.math, div.math").length;
   var rendered = d.querySelectorAll(".MathJax_CHTML, mjx-container").length;
   if (rendered < math && ++tries < 60) {{ setTimeout(probe, 250); return; }}
+  var mathjax = frame.contentWindow.MathJax;
+  if (!queued && mathjax && mathjax.Hub && mathjax.Hub.Queue) {{
+    // measure once MathJax 2 has finished every pass (line breaking included)
+    queued = true;
+    mathjax.Hub.Queue(function () {{ setTimeout(probe, 200); }});
+    return;
+  }}
   var articleEl = d.querySelector(".bd-article") || d.body;
   var article = articleEl.getBoundingClientRect();
   var bad = [];
   Array.prototype.forEach.call(d.querySelectorAll("div.math"), function (el) {{
-    w.getComputedStyle(el);
-    if (overflowing(el, article)) bad.push("math: " + el.textContent.trim().slice(0, 60));
+    var content = el.querySelector(".MathJax_CHTML, mjx-container") || el;
+    if (clipped(el, content, article, articleEl)) bad.push("math: " + el.textContent.trim().slice(0, 60));
   }});
   Array.prototype.forEach.call(articleEl.querySelectorAll("img"), function (el) {{
     var box = el.getBoundingClientRect();
     if (box.width > 0 && !inside(box, article)) bad.push("img: " + el.getAttribute("src"));
   }});
   Array.prototype.forEach.call(articleEl.querySelectorAll("pre"), function (el) {{
-    if (overflowing(el, article)) bad.push("pre: " + el.textContent.trim().slice(0, 60));
+    if (clipped(el, el, article, articleEl)) bad.push("pre: " + el.textContent.trim().slice(0, 60));
   }});
   var images = Array.prototype.slice.call(d.images).map(function (i) {{
     return [i.getAttribute("src"), i.naturalWidth, i.naturalHeight, Math.round(i.getBoundingClientRect().width),
@@ -85,6 +91,7 @@ function next() {{
     return;
   }}
   tries = 0;
+  queued = false;
   frame.width = visits[current][1];
   frame.onload = function () {{ setTimeout(probe, 500); }};
   frame.src = visits[current][0];
