@@ -7,6 +7,12 @@ uniformity tests (:mod:`dotkernels.uniformity`); :mod:`dotkernels.sampling` draw
 :mod:`dotkernels.regularizers` writes the classic SSL regularisers as kernel MMDs and :mod:`dotkernels.symbolic`
 derives them with sympy (imported on demand).
 
+Where to import from: the package re-exports the names of its core modules (``from dotkernels import
+GaussianKernel, uniformity_test``); the names of the other modules (:mod:`dotkernels.alternatives`,
+:mod:`dotkernels.regularizers`, :mod:`dotkernels.symbolic`, :mod:`dotkernels.plotting`, ...) are imported from
+their module (``from dotkernels.alternatives import sample_acg``). The documentation's table of the public API
+states the import path of every name.
+
 Conventions (every public signature follows them)
 -------------------------------------------------
 - **Degree first, dimension by keyword.** A function or method that takes a degree (or a maximal degree) takes it
