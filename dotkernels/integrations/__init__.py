@@ -9,8 +9,8 @@ The frontends are imported by name, so that ``import dotkernels`` never needs th
 - :mod:`dotkernels.integrations.gpytorch`: :class:`~dotkernels.integrations.gpytorch.GPyTorchKernel`, a
   :class:`gpytorch.kernels.Kernel` with learnable raw parameters and constraints, for exact and variational GPs.
 
-Both learn the scale parameters of a family by default (``gamma``, ``kappa``, ``time``, ``lengthscale``); any other
-real parameter of a kernel (``rho``, ``c``, ...) becomes learnable when given bounds or a constraint.
+Both learn the hyperparameters a kernel's family declares (``kernel.hyperparameters``: ``gamma``, ``kappa``,
+``time``, ``lengthscale``, ...), which the kernels accept as torch scalars so that gradients reach them.
 """
 
 __all__: list[str] = []

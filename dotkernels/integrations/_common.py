@@ -9,7 +9,6 @@ frontend rebuilds it in every ``forward`` from its torch parameters, so that aut
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,9 +16,6 @@ import numpy as np
 
 from .._validate import check_points
 from ..kernels import DotProductKernel
-
-#: parameters learnt by default: the scale parameters of the families (any other real parameter on request)
-LEARNABLE_BY_DEFAULT = ("gamma", "kappa", "time", "lengthscale")
 
 
 def check_kernel(kernel: Any, owner: str) -> DotProductKernel:
@@ -33,40 +29,27 @@ def check_kernel(kernel: Any, owner: str) -> DotProductKernel:
 
 
 def parameters(kernel: DotProductKernel) -> dict[str, Any]:
-    """The constructor arguments of ``kernel`` by name."""
+    """The constructor arguments of ``kernel`` by name (hyperparameters as their current float values)."""
     return dict(kernel._named_params())
 
 
-def _is_real(value: Any) -> bool:
-    if isinstance(value, (bool, np.bool_, numbers.Integral)):
-        return False
-    if isinstance(value, numbers.Real):
-        return True
-    return getattr(value, "ndim", None) == 0 and getattr(getattr(value, "dtype", None), "is_floating_point", False)
+def learnable_names(kernel: DotProductKernel, options: Mapping[str, Any] | None, owner: str, what: str) -> list[str]:
+    """The hyperparameters the kernel's family declares learnable (``kernel.hyperparameters``), in constructor order.
 
-
-def learnable_names(kernel: DotProductKernel, requested: Mapping[str, Any] | None, owner: str, what: str) -> list[str]:
-    """The learnable parameters in constructor order: the defaults present in ``kernel`` and the ``requested`` ones.
-
-    ``requested`` maps parameter names to ``what`` (bounds, constraints); a name the kernel does not have, or whose
-    value is not a real number (an integer degree, a flag, a sub-kernel), raises ValueError naming it.
+    ``options`` maps some of them to ``what`` (bounds, constraints); a name that is not a declared hyperparameter
+    raises ValueError naming it and the learnable ones.
     """
-    params = parameters(kernel)
-    requested = {} if requested is None else requested
-    if not isinstance(requested, Mapping):
-        raise TypeError(f"{owner}: {what} must be a mapping from parameter names to values, got {requested!r}")
-    for name in requested:
-        if name not in params:
+    declared = list(kernel.hyperparameters)
+    options = {} if options is None else options
+    if not isinstance(options, Mapping):
+        raise TypeError(f"{owner}: {what} must be a mapping from parameter names to values, got {options!r}")
+    for name in options:
+        if name not in declared:
             raise ValueError(
-                f"{owner}: {what} names {name!r}, which is not a parameter of {kernel!r} (its parameters: "
-                f"{sorted(params) or 'none'})"
+                f"{owner}: {what} names {name!r}, which is not a learnable parameter of {kernel!r} (its learnable "
+                f"parameters: {declared or 'none'})"
             )
-        if not _is_real(params[name]):
-            raise ValueError(
-                f"{owner}: parameter {name!r} of {kernel!r} is {params[name]!r}, not a real number; only real "
-                "parameters can be learnt"
-            )
-    return [n for n in params if (n in LEARNABLE_BY_DEFAULT and _is_real(params[n])) or n in requested]
+    return declared
 
 
 def with_parameters(kernel: DotProductKernel, values: Mapping[str, Any]) -> DotProductKernel:

@@ -26,10 +26,10 @@ __all__ = ["GPyTorchKernel"]
 class GPyTorchKernel(gpytorch.kernels.Kernel):
     r"""A dotkernels kernel as a GPyTorch kernel, its parameters learnable under constraints.
 
-    Each learnable parameter ``p`` of ``kernel`` (by default the family's scale parameter: ``gamma``, ``kappa``,
-    ``time`` or ``lengthscale``; any other real parameter when ``constraints`` names it) is a raw
-    ``torch.nn.Parameter`` ``raw_p`` mapped through its constraint (``Positive()`` unless ``constraints`` gives
-    another, e.g. ``Interval(0.01, 0.99)`` for a radius). ``module.p`` is the constrained value (a scalar tensor),
+    Each hyperparameter ``p`` the kernel's family declares (``kernel.hyperparameters``: ``gamma``, ``kappa``,
+    ``time``, ``lengthscale``, the offset ``c`` of the polynomial kernel, ...) is a raw ``torch.nn.Parameter``
+    ``raw_p`` mapped through its constraint (``Positive()`` unless ``constraints`` gives another, e.g.
+    ``Interval(0.05, 5.0)``). ``module.p`` is the constrained value (a scalar tensor),
     settable as in GPyTorch (``module.p = 0.5``, ``module.initialize(p=0.5)``); ``module.lengthscale`` is the
     ``lengthscale`` parameter when the kernel has one. Every ``forward`` builds the kernel with the current values
     as torch scalars, so gradients flow from the covariance into the raw parameters.
@@ -39,8 +39,8 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
     kernel : DotProductKernel
         The kernel; its parameter values are the initial values (e.g. ``GaussianKernel(gamma=1.0)``).
     constraints : mapping, optional
-        Parameter name -> :class:`gpytorch.constraints.Interval` (``Positive``, ``GreaterThan``, ``Interval``);
-        names outside the defaults become learnable.
+        Hyperparameter name -> :class:`gpytorch.constraints.Interval` (``Positive``, ``GreaterThan``,
+        ``Interval``); default ``Positive()``.
     normalize : bool, default False
         Divide the inputs by their norms first (differentiably), e.g. for inducing points learnt in R^q; otherwise
         inputs whose rows are not unit vectors raise ValueError.
@@ -117,7 +117,8 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
                     f"GPyTorchKernel: constraints[{name!r}] must be a gpytorch.constraints.Interval (Positive, "
                     f"GreaterThan, Interval, ...), got {constraint!r}"
                 )
-            value = torch.as_tensor(float(values[name]), dtype=torch.get_default_dtype())
+            # float64, so that the initial value is exact after model.double() (model.float() converts as usual)
+            value = torch.as_tensor(float(values[name]), dtype=torch.float64)
             if not bool(constraint.check(value)):
                 raise ValueError(f"GPyTorchKernel: the initial {name} = {float(value)} violates {constraint}")
             self.register_parameter(f"raw_{name}", torch.nn.Parameter(constraint.inverse_transform(value)))
@@ -139,7 +140,7 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
 
     def _set_value(self, name: str, value: Any) -> None:
         raw = getattr(self, f"raw_{name}")
-        value = torch.as_tensor(value).to(raw)
+        value = torch.as_tensor(value, dtype=raw.dtype, device=raw.device)
         self.initialize(**{f"raw_{name}": self.constraint_for_parameter_name(f"raw_{name}").inverse_transform(value)})
 
     @property
@@ -171,7 +172,7 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         >>> GPyTorchKernel(HeatKernel(time=0.25)).current_kernel()
         HeatKernel(time=0.25)
         """
-        return _with_parameters(self.kernel, {name: float(getattr(self, name)) for name in self.learnable})
+        return _with_parameters(self.kernel, {name: float(getattr(self, name).detach()) for name in self.learnable})
 
     # ---- evaluation ---------------------------------------------------------------------------------------------
     def _points(self, x: torch.Tensor, name: str) -> torch.Tensor:
@@ -237,6 +238,23 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         return _profile(kernel, t, int(x1.shape[-1]))
 
     def extra_repr(self) -> str:
+        """The line ``print(module)`` shows: the kernel, the learnable parameters and ``normalize``.
+
+        Returns
+        -------
+        str
+            The kernel's ``repr``, ``learnable=...`` and ``normalize=...``.
+
+        See Also
+        --------
+        current_kernel : The kernel with the learnt values.
+
+        Examples
+        --------
+        >>> from dotkernels import GaussianKernel
+        >>> GPyTorchKernel(GaussianKernel(gamma=1.0)).extra_repr()
+        "GaussianKernel(gamma=1.0), learnable=('gamma',), normalize=False"
+        """
         return f"{self.kernel!r}, learnable={self.learnable}, normalize={self.normalize}"
 
 

@@ -46,12 +46,12 @@ class SklearnKernel(Kernel):
     r"""A dotkernels kernel as a scikit-learn kernel, with learnable hyperparameters and their gradient.
 
     The kernel :math:`k(x, y) = \varphi(\langle x, y\rangle)` of points on the sphere :math:`S^{q-1}` (rows of X,
-    unit vectors in R^q; other rows raise ValueError). Each learnable parameter of ``kernel`` is a scikit-learn
-    :class:`~sklearn.gaussian_process.kernels.Hyperparameter` of the same name: by default the family's scale
-    parameter (``gamma``, ``kappa``, ``time`` or ``lengthscale``), bounded to (1e-5, 1e5); ``param_bounds`` sets
-    other bounds, ``"fixed"``, or makes any other real parameter learnable (``{"rho": (0.01, 0.99)}``). As in
-    scikit-learn, ``theta`` is the log of the free hyperparameters, so ``GaussianProcessRegressor`` optimises the
-    log marginal likelihood over ``log p`` within ``bounds``.
+    unit vectors in R^q; other rows raise ValueError). Each hyperparameter the kernel's family declares
+    (``kernel.hyperparameters``: ``gamma``, ``kappa``, ``time``, ``lengthscale``, the offset ``c`` of the polynomial
+    kernel, ...) is a scikit-learn :class:`~sklearn.gaussian_process.kernels.Hyperparameter` of the same name,
+    bounded to (1e-5, 1e5) unless ``param_bounds`` gives other bounds or ``"fixed"``. As in scikit-learn, ``theta``
+    is the log of the free hyperparameters, so ``GaussianProcessRegressor`` optimises the log marginal likelihood
+    over ``log p`` within ``bounds``.
 
     ``__call__(X, eval_gradient=True)`` returns the derivative of the Gram matrix with respect to ``theta``,
     :math:`\partial K / \partial \log p = p\, \partial_p \varphi(\langle x_i, x_j\rangle)`, computed by torch
@@ -66,8 +66,8 @@ class SklearnKernel(Kernel):
         The kernel (its current parameter values are the hyperparameters' values), e.g.
         ``GaussianKernel(gamma=1.0)`` or ``HeatKernel(time=0.1)``.
     param_bounds : mapping, optional
-        Parameter name -> ``(low, high)`` bounds (0 < low < high) or ``"fixed"``. Names the family does not learn by
-        default become learnable. Default: every default-learnable parameter free within (1e-5, 1e5).
+        Hyperparameter name -> ``(low, high)`` bounds (0 < low < high) or ``"fixed"``. Default: every
+        hyperparameter free within (1e-5, 1e5).
 
     Attributes
     ----------
@@ -124,8 +124,17 @@ class SklearnKernel(Kernel):
     def _specs(self) -> list[tuple[str, Any]]:
         kernel = check_kernel(self.kernel, "SklearnKernel")
         given = {} if self.param_bounds is None else self.param_bounds
-        names = learnable_names(kernel, given, "SklearnKernel", "param_bounds")
-        return [(name, _check_bounds(name, given.get(name, DEFAULT_BOUNDS))) for name in names]
+        specs = []
+        values = parameters(kernel)
+        for name in learnable_names(kernel, given, "SklearnKernel", "param_bounds"):
+            bounds = _check_bounds(name, given.get(name, DEFAULT_BOUNDS))
+            if not isinstance(bounds, str) and not values[name] > 0:
+                raise ValueError(
+                    f"SklearnKernel: {name} = {values[name]} cannot be learnt on a log scale (it must be > 0); pass "
+                    f"param_bounds={{{name!r}: 'fixed'}} to keep it"
+                )
+            specs.append((name, bounds))
+        return specs
 
     @property
     def hyperparameters(self) -> list[Hyperparameter]:

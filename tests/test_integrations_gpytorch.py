@@ -1,0 +1,325 @@
+"""The GPyTorch frontend: covariances against GPyTorch's own RBF kernel (the Gaussian kernel restricted to the
+sphere), raw parameters under constraints, autograd against central differences, an exact GP that learns its
+hyperparameters as the RBF model does and recovers the time of a heat-kernel prior, and a variational GP."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+from _helpers import sphere
+
+gpytorch = pytest.importorskip("gpytorch")
+torch = pytest.importorskip("torch")
+
+from gpytorch.constraints import GreaterThan, Interval, Positive  # noqa: E402
+
+from dotkernels import (  # noqa: E402
+    ExponentialKernel,
+    GaussianKernel,
+    HeatKernel,
+    MaternKernel,
+    PoissonKernel,
+    PolynomialKernel,
+)
+from dotkernels.integrations.gpytorch import GPyTorchKernel  # noqa: E402
+
+DTYPE = torch.float64
+
+
+def _points(rng, n, q):
+    return torch.from_numpy(sphere(rng, n, q))
+
+
+def _rbf(gamma):
+    rbf = gpytorch.kernels.RBFKernel().double()
+    rbf.lengthscale = 1.0 / np.sqrt(2.0 * gamma)  # exp(-gamma ||x - y||^2) = exp(-||x - y||^2 / (2 l^2))
+    return rbf
+
+
+def _smooth(X):
+    x, y, z = X.unbind(-1)
+    return torch.sin(2.0 * x) + y * z + 0.5 * z**3
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# covariances and parameters
+
+
+def test_covariance_equals_closed_forms_and_gpytorch_rbf(rng):
+    x1, x2 = _points(rng, 25, 3), _points(rng, 15, 3)
+    k = GPyTorchKernel(GaussianKernel(gamma=1.7)).double()
+    squared_distances = ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1)  # exact differences, no cancellation
+    torch.testing.assert_close(k(x1, x2).to_dense(), torch.exp(-1.7 * squared_distances), rtol=1e-13, atol=1e-15)
+    # GPyTorch's RBF forms ||x||^2 + ||y||^2 - 2 <x, y>: the same kernel up to that cancellation (~1e-8 relative)
+    torch.testing.assert_close(k(x1, x2).to_dense(), _rbf(1.7)(x1, x2).to_dense(), rtol=1e-7, atol=1e-9)
+    e = GPyTorchKernel(ExponentialKernel(kappa=0.6)).double()
+    torch.testing.assert_close(e(x1, x2).to_dense(), torch.exp(0.6 * x1 @ x2.T), rtol=1e-13, atol=0)
+    # forward's diagonal, GPyTorch's diag=True and batches
+    torch.testing.assert_close(k(x1, diag=True), torch.ones(25, dtype=DTYPE), rtol=1e-14, atol=0)
+    torch.testing.assert_close(e.forward(x1, x1, diag=True), e(x1).to_dense().diagonal(), rtol=1e-13, atol=0)
+    batch = torch.stack([x1[:10], x1[10:20]])
+    dense = k(batch).to_dense()
+    assert dense.shape == (2, 10, 10)
+    torch.testing.assert_close(dense[1], k(x1[10:20]).to_dense(), rtol=1e-14, atol=0)
+    assert k.is_stationary and gpytorch.kernels.ScaleKernel(k).is_stationary
+
+
+def test_parameters_constraints_and_values():
+    k = GPyTorchKernel(HeatKernel(time=0.2)).double()
+    assert [name for name, _ in k.named_parameters()] == ["raw_time"]
+    assert isinstance(k.raw_time_constraint, Positive) and k.learnable == ("time",)
+    torch.testing.assert_close(k.time, torch.tensor(0.2, dtype=DTYPE))
+    k.time = 0.5
+    torch.testing.assert_close(k.time, torch.tensor(0.5, dtype=DTYPE))
+    k.initialize(time=0.05)
+    learnt = k.current_kernel()
+    assert isinstance(learnt, HeatKernel) and learnt.time == pytest.approx(0.05, rel=1e-14)
+    assert k.lengthscale is None
+    with pytest.raises(AttributeError, match="no learnable lengthscale"):
+        k.lengthscale = 1.0
+    clone = copy.deepcopy(k)
+    clone.time = 0.3
+    assert float(k.time) == pytest.approx(0.05) and float(clone.time) == pytest.approx(0.3)
+    # the family's declared hyperparameters, under the constraints given; not the degree p, not the radius rho
+    p = GPyTorchKernel(PolynomialKernel(p=2, c=0.4), constraints={"c": Interval(0.01, 0.99)})
+    assert p.learnable == ("c",) and isinstance(p.raw_c_constraint, Interval)
+    assert float(p.c) == pytest.approx(0.4, rel=1e-14)
+    assert GPyTorchKernel(PoissonKernel(rho=0.5)).learnable == ()
+    assert GPyTorchKernel(GaussianKernel(gamma=1.0), constraints={"gamma": GreaterThan(0.5)}).gamma > 0.5
+    m = GPyTorchKernel(MaternKernel(nu=2.5, lengthscale=0.7))
+    assert m.learnable == ("lengthscale",) and float(m.lengthscale) == pytest.approx(0.7, rel=1e-14)
+    m.lengthscale = 0.3
+    assert m.current_kernel() == MaternKernel(nu=2.5, lengthscale=float(m.lengthscale))
+
+
+def test_bad_arguments():
+    with pytest.raises(TypeError, match="kernel must be a dotkernels kernel"):
+        GPyTorchKernel(gpytorch.kernels.RBFKernel())
+    with pytest.raises(ValueError, match="constraints names 'lengthscale'"):
+        GPyTorchKernel(GaussianKernel(), constraints={"lengthscale": Positive()})
+    with pytest.raises(ValueError, match=r"names 'p', which is not a learnable parameter"):
+        GPyTorchKernel(PolynomialKernel(p=2), constraints={"p": Positive()})
+    with pytest.raises(TypeError, match=r"must be a gpytorch.constraints.Interval"):
+        GPyTorchKernel(GaussianKernel(), constraints={"gamma": (0, 1)})
+    with pytest.raises(ValueError, match=r"initial gamma = 3.0 violates"):
+        GPyTorchKernel(GaussianKernel(gamma=3.0), constraints={"gamma": Interval(0.1, 2.0)})
+    with pytest.raises(TypeError, match="normalize must be a bool"):
+        GPyTorchKernel(GaussianKernel(), normalize=1)
+
+
+def test_points_on_the_sphere(rng):
+    x = _points(rng, 6, 3)
+    k = GPyTorchKernel(GaussianKernel(gamma=1.0)).double()
+    with pytest.raises(ValueError, match=r"rows of x1 must be unit vectors.*normalize=True"):
+        k(2.0 * x).to_dense()
+    with pytest.raises(ValueError, match="q >= 2 columns"):
+        k.forward(x[:, :1], x[:, :1])
+    with pytest.raises(ValueError, match="last_dim_is_batch"):
+        k.forward(x, x, last_dim_is_batch=True)
+    normalized = GPyTorchKernel(GaussianKernel(gamma=1.0), normalize=True).double()
+    torch.testing.assert_close(normalized(3.0 * x).to_dense(), k(x).to_dense(), rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize(
+    "kernel, constraints",
+    [
+        (GaussianKernel(gamma=1.3), None),
+        (ExponentialKernel(kappa=0.7), None),
+        (HeatKernel(time=0.08), None),
+        (PolynomialKernel(p=3, c=0.5), {"c": Interval(0.01, 0.99)}),
+        (MaternKernel(nu=1.5, lengthscale=0.6), None),
+        (MaternKernel(nu=0.5, lengthscale=0.3), None),
+    ],
+    ids=repr,
+)
+def test_gradient_against_central_differences(kernel, constraints, rng):
+    x = _points(rng, 9, 3)
+    weights = torch.from_numpy(rng.standard_normal((9, 9)))
+    k = GPyTorchKernel(kernel, constraints=constraints).double()
+    (raw,) = k.parameters()
+    (grad,) = torch.autograd.grad((k(x).to_dense() * weights).sum(), raw)
+    h = 1e-6
+    values = []
+    for sign in (1.0, -1.0):
+        with torch.no_grad():
+            shifted = copy.deepcopy(k)
+            next(shifted.parameters()).add_(sign * h)
+            values.append(float((shifted(x).to_dense() * weights).sum()))
+    fd = (values[0] - values[1]) / (2 * h)
+    # central differences: truncation O(h^2), rounding ~ 1e-16 * |sum| / h ~ 1e-9
+    assert float(grad) == pytest.approx(fd, rel=1e-6, abs=1e-8)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# exact and variational GPs
+
+
+class _ExactGP(gpytorch.models.ExactGP):
+    def __init__(self, x, y, likelihood, kernel, mean=None):
+        super().__init__(x, y, likelihood)
+        self.mean_module = gpytorch.means.ConstantMean() if mean is None else mean
+        self.covar_module = gpytorch.kernels.ScaleKernel(kernel)
+
+    def forward(self, x):
+        return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+
+
+def _train_exact(x, y, kernel, *, noise=None, mean=None):
+    """Maximise the marginal likelihood with L-BFGS (strong Wolfe line search) to a tight optimum."""
+    likelihood = gpytorch.likelihoods.GaussianLikelihood()
+    model = _ExactGP(x, y, likelihood, kernel, mean).double()
+    if noise is not None:  # a known noise: fixed
+        likelihood.noise = noise**2
+        likelihood.raw_noise.requires_grad_(False)
+    model.train()
+    likelihood.train()
+    mll = gpytorch.mlls.ExactMarginalLogLikelihood(likelihood, model)
+    optimizer = torch.optim.LBFGS(
+        [p for p in model.parameters() if p.requires_grad],
+        lr=1.0,
+        max_iter=200,
+        tolerance_grad=1e-10,
+        tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )
+    losses = []
+
+    def closure():
+        optimizer.zero_grad()
+        loss = -mll(model(x), y)
+        loss.backward()
+        losses.append(float(loss.detach()))
+        return loss
+
+    with gpytorch.settings.max_cholesky_size(10_000):
+        optimizer.step(closure)
+    model.eval()
+    likelihood.eval()
+    return model, likelihood, losses
+
+
+def test_exact_gp_learns_what_the_rbf_model_learns(rng):
+    # the same model written twice (the Gaussian kernel on the sphere is the RBF kernel restricted to it): the
+    # maximum of the marginal likelihood does not depend on the parameterisation (gamma or lengthscale)
+    x, x_test = _points(rng, 120, 3), _points(rng, 200, 3)
+    y = _smooth(x) + 0.1 * torch.from_numpy(rng.standard_normal(120))
+    ours, lik, losses = _train_exact(x, y, GPyTorchKernel(GaussianKernel(gamma=0.5)))
+    reference, lik_ref, losses_ref = _train_exact(x, y, _rbf(0.5))
+    assert losses[-1] == pytest.approx(losses_ref[-1], rel=1e-9)
+    gamma = float(ours.covar_module.base_kernel.gamma)
+    length = float(reference.covar_module.base_kernel.lengthscale)
+    assert 1.0 / np.sqrt(2.0 * gamma) == pytest.approx(length, rel=1e-4)
+    with torch.no_grad(), gpytorch.settings.fast_pred_var(False):
+        mean, mean_ref = lik(ours(x_test)).mean, lik_ref(reference(x_test)).mean
+    torch.testing.assert_close(mean, mean_ref, rtol=1e-4, atol=1e-5)
+    rmse = float(torch.sqrt(torch.mean((mean - _smooth(x_test)) ** 2)))
+    learnt_noise = float(lik.noise)
+    # the posterior mean is far closer to f than the noisy data; the noise variance is within a factor 1.5 of 0.01
+    assert rmse < 0.05 and 0.01 / 1.5 < learnt_noise < 0.015, (rmse, learnt_noise)
+
+
+def test_exact_gp_recovers_the_time_of_a_heat_kernel_prior():
+    # a draw of the prior with time 0.05; training starts ten times too large and must land near the truth
+    rng = np.random.default_rng(7)
+    truth, noise, n = 0.05, 0.05, 300
+    X = sphere(rng, n, 3)
+    K = HeatKernel(time=truth).gram(X) + noise**2 * np.eye(n)
+    y = torch.from_numpy(np.linalg.cholesky(K) @ rng.standard_normal(n))
+    model, _, losses = _train_exact(torch.from_numpy(X), y, GPyTorchKernel(HeatKernel(time=0.5)), noise=noise)
+    learnt = float(model.covar_module.base_kernel.time)
+    # as in the scikit-learn test: log(time) is pinned to about +-0.1 by 300 observations
+    assert abs(np.log(learnt / truth)) < 0.3, learnt
+    assert losses[-1] < losses[0]
+
+
+def test_matern_gp_learns_the_same_lengthscale_through_both_frontends():
+    # a GP regression on S^2 with the Matern kernel, nu = 3/2: scikit-learn (L-BFGS-B with the SklearnKernel
+    # gradient) and GPyTorch (L-BFGS with autograd) maximise the same marginal likelihood (zero mean, signal variance,
+    # length scale, noise), so they must land on the same hyperparameters and predictions
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import ConstantKernel, WhiteKernel
+
+    from dotkernels.integrations.sklearn import SklearnKernel
+
+    rng = np.random.default_rng(3)
+    noise = 0.1
+    X, X_test = sphere(rng, 150, 3), sphere(rng, 400, 3)
+    f_test = _smooth(torch.from_numpy(X_test)).numpy()
+    y = _smooth(torch.from_numpy(X)).numpy() + noise * rng.standard_normal(150)
+    matern = MaternKernel(nu=1.5, lengthscale=1.0)
+    k = ConstantKernel() * SklearnKernel(matern, param_bounds={"lengthscale": (0.05, 10.0)}) + WhiteKernel(0.1)
+    gp = GaussianProcessRegressor(k, random_state=0).fit(X, y)
+    model, lik, _ = _train_exact(
+        torch.from_numpy(X), torch.from_numpy(y), GPyTorchKernel(matern), mean=gpytorch.means.ZeroMean()
+    )
+    with torch.no_grad():
+        prediction = model(torch.from_numpy(X_test)).mean.numpy()
+    rmse = np.sqrt(np.mean((gp.predict(X_test) - f_test) ** 2))
+    rmse_gpytorch = np.sqrt(np.mean((prediction - f_test) ** 2))
+    assert gp.kernel_.k1.k2.kernel.lengthscale == pytest.approx(
+        float(model.covar_module.base_kernel.lengthscale), rel=1e-4
+    )
+    assert gp.kernel_.k2.noise_level == pytest.approx(float(lik.noise), rel=1e-4)
+    assert rmse == pytest.approx(rmse_gpytorch, rel=1e-4)
+    # the noise variance is estimated to within a factor 1.5 (150 residuals); the posterior mean is closer to f than
+    # the observations are (their RMSE is the noise level)
+    assert noise**2 / 1.5 < gp.kernel_.k2.noise_level < 1.5 * noise**2
+    assert rmse < noise, rmse
+
+
+def test_exact_gp_recovers_the_lengthscale_of_a_matern_prior():
+    # a draw of the Matern(3/2) prior with lengthscale 0.4 on S^2; training starts five times too large
+    rng = np.random.default_rng(7)
+    truth, noise, n = 0.4, 0.05, 150
+    X = sphere(rng, n, 3)
+    K = MaternKernel(nu=1.5, lengthscale=truth).gram(X) + noise**2 * np.eye(n)
+    y = torch.from_numpy(np.linalg.cholesky(K) @ rng.standard_normal(n))
+    kernel = GPyTorchKernel(MaternKernel(nu=1.5, lengthscale=2.0))
+    model, _, losses = _train_exact(torch.from_numpy(X), y, kernel, noise=noise, mean=gpytorch.means.ZeroMean())
+    learnt = float(model.covar_module.base_kernel.lengthscale)
+    # as for the heat kernel: the marginal likelihood pins log(lengthscale) to about +-0.1 here
+    assert abs(np.log(learnt / truth)) < 0.3, learnt
+    assert losses[-1] < losses[0]
+
+
+class _VariationalGP(gpytorch.models.ApproximateGP):
+    def __init__(self, inducing, kernel):
+        distribution = gpytorch.variational.CholeskyVariationalDistribution(inducing.shape[0])
+        strategy = gpytorch.variational.VariationalStrategy(self, inducing, distribution, learn_inducing_locations=True)
+        super().__init__(strategy)
+        self.mean_module = gpytorch.means.ConstantMean()
+        self.covar_module = gpytorch.kernels.ScaleKernel(kernel)
+
+    def forward(self, x):
+        return gpytorch.distributions.MultivariateNormal(self.mean_module(x), self.covar_module(x))
+
+
+def test_variational_gp_with_inducing_points_on_the_sphere(rng):
+    x, x_test = _points(rng, 300, 3), _points(rng, 200, 3)
+    y = _smooth(x) + 0.1 * torch.from_numpy(rng.standard_normal(300))
+    inducing = _points(rng, 40, 3)
+    # the inducing points move in R^3 during training: the kernel projects them onto the sphere
+    model = _VariationalGP(inducing, GPyTorchKernel(HeatKernel(time=0.3), normalize=True)).double()
+    likelihood = gpytorch.likelihoods.GaussianLikelihood().double()
+    model.train()
+    likelihood.train()
+    optimizer = torch.optim.Adam([*model.parameters(), *likelihood.parameters()], lr=0.05)
+    elbo = gpytorch.mlls.VariationalELBO(likelihood, model, num_data=300)
+    losses = []
+    for _ in range(150):
+        optimizer.zero_grad()
+        loss = -elbo(model(x), y)
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    model.eval()
+    with torch.no_grad():
+        mean = model(x_test).mean
+    rmse = float(torch.sqrt(torch.mean((mean - _smooth(x_test)) ** 2)))
+    assert losses[-1] < losses[0] - 0.5
+    assert float(model.covar_module.base_kernel.time) != pytest.approx(0.3, rel=1e-3)  # it learnt
+    assert not torch.equal(model.variational_strategy.inducing_points, inducing)
+    # 40 inducing points of a smooth degree-3 field: a fit well below the signal's spread
+    assert rmse < 0.3 * float(_smooth(x_test).std()), rmse
