@@ -1,8 +1,11 @@
-"""The committed notebooks carry the outputs of a full run: every code cell ran, in order, and shows its results.
+"""The committed notebooks carry the outputs of a full run: every code cell ran, in order, and shows its results;
+their figures fit a page column, and notebook 05 lists the papers it cites.
 
 (CI re-executes them in their fast mode with nbmake, ``DOTKERNELS_FAST=1 pytest --nbmake notebooks``.)
 """
 
+import base64
+import struct
 from pathlib import Path
 
 import nbformat
@@ -39,3 +42,29 @@ def test_every_notebook_shows_a_figure_and_ends_with_a_conclusion(path):
     assert images, f"{path.name} shows no figure"
     last_markdown = [c for c in nb.cells if c.cell_type == "markdown"][-1].source
     assert "conclusion" in last_markdown.lower() or "summary" in last_markdown.lower(), path.name
+
+
+def _png_size(data: str) -> tuple[int, int]:
+    raw = base64.b64decode(data)[:24]
+    assert raw[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", raw[16:24])
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_every_figure_fits_a_page_column(path):
+    # a figure wider than the page's column (about 900 px) is shrunk and its labels with it: figures are at most
+    # 10 inches wide at the inline backend's 100 dpi (several panels go below each other, not side by side)
+    nb = nbformat.read(path, as_version=4)
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        for out in cell.outputs:
+            if "image/png" in out.get("data", {}):
+                width, _ = _png_size(out["data"]["image/png"])
+                assert width <= 1000, f"{path.name}: code cell {i} draws a figure {width} px wide"
+
+
+def test_network_kernels_notebook_has_a_bibliography():
+    nb = nbformat.read(NOTEBOOKS[0].parent / "05_network_kernels.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    references = text.split("## References")[1]
+    for cited in ("Jacot", "Lee, J., Bahri", "Matthews", "Cho, Y. and Saul", "Bietti, A. and Mairal", "Geifman"):
+        assert cited in references, cited
