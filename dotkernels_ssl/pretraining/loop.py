@@ -14,10 +14,16 @@
    ``eval.json``.
 
 The run folder holds ``config.yaml``, ``metrics_step.csv``, ``metrics_epoch.csv``, ``tb/``, ``last.pt`` (and
-``epoch-XXXX.pt`` when ``run.checkpoint_every`` > 0) and ``eval.json``. Running again with the same ``--out``
-resumes from ``last.pt`` (model, optimiser, gradient scaler, schedule, epoch and every rank's random states), so
-a resumed run continues the same curve. A NaN or infinite loss raises :class:`NonFiniteLossError` before the
-optimiser step: the parameters are not updated and ``last.pt`` (the end of the last good epoch) is kept.
+``epoch-XXXX.pt`` when ``run.checkpoint_every`` > 0) and ``eval.json``. ``last.pt`` is written (atomically) at
+the end of every epoch, every ``run.checkpoint_minutes`` of training inside an epoch, and after the current step
+when SIGINT (Ctrl-C) or SIGTERM arrives (:class:`StopRequests`; the run then stops with
+:class:`TrainingInterrupted`, and a second signal stops it at once). Running again with the same ``--out``
+resumes from ``last.pt`` exactly at its step: model, optimiser, gradient scaler, the schedule rebuilt at the
+global step, the epoch's remaining batches in the same order (the permutation depends on the seed and the epoch
+only), the partial sums of the epoch's metrics and every rank's random states, so that the resumed run computes
+the same losses as an uninterrupted one; rows and TensorBoard events logged after the checkpoint are dropped. A
+NaN or infinite loss raises :class:`NonFiniteLossError` before the optimiser step: the parameters are not
+updated and ``last.pt`` (the last good checkpoint) is kept.
 """
 
 from __future__ import annotations
@@ -154,7 +160,13 @@ class TrainResult:
 
 @dataclass
 class RunState:
-    """Everything a run holds while it trains (built by :func:`prepare`)."""
+    """Everything a run holds while it trains (built by :func:`prepare`).
+
+    ``epoch`` counts the completed epochs, ``epoch_step`` the batches of the current one already trained (a
+    checkpoint inside an epoch), ``partial`` the sums of that epoch's metrics so far, ``plan`` the schedule's
+    (warm-up steps, total steps, peak rate, final ratio), ``saved`` the (global step, epoch, epoch step) of the
+    last checkpoint written or read, and ``next_save`` the time (``time.monotonic``) of the next timed one.
+    """
 
     cfg: Config
     ctx: D.DistributedContext
