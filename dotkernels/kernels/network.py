@@ -308,7 +308,27 @@ class _FullyConnectedKernel(DotProductKernel):
         ``terms`` are missing); for other activations the Hermite series of each layer is truncated where its tail
         is below 1e-14 of its sum, and ``spread`` is the loss at t = 1.
 
-        Accuracy: each coefficient to float64 relative accuracy (only non-negative terms are added).
+        Parameters
+        ----------
+        terms : int
+            Number of coefficients, >= 1.
+
+        Returns
+        -------
+        c : ndarray
+            :math:`c_0, \dots, c_{terms-1}`, each :math:`\ge 0`.
+        remainder : float
+            :math:`\varphi(1) - \sum_p c_p \ge 0`.
+        spread : float
+            The part of ``remainder`` that may sit at powers below ``terms``.
+
+        See Also
+        --------
+        dotkernels.kernels.power_series : the same for any kernel that has such a series.
+
+        Accuracy
+        --------
+        Each coefficient to float64 relative accuracy (only non-negative terms are added).
 
         Examples
         --------
@@ -437,9 +457,27 @@ class _FullyConnectedKernel(DotProductKernel):
         return self._compute_spectrum(q, degree)[2].copy()
 
     def spectrum_route(self, degree: int, *, q: int) -> np.ndarray:
-        """For each degree 0..degree, the route of :meth:`spectrum`: ``"series"`` or ``"quadrature"``.
+        r"""For each degree 0..degree, the route of :meth:`spectrum`: ``"series"`` or ``"quadrature"``.
 
-        Accuracy: exact (it reports the choice made).
+        Parameters
+        ----------
+        degree : int
+            Largest degree.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (keyword-only).
+
+        Returns
+        -------
+        ndarray of str
+            ``"series"`` or ``"quadrature"`` per degree.
+
+        See Also
+        --------
+        spectrum_error : the bound (series) or estimate (quadrature) per degree.
+
+        Accuracy
+        --------
+        Exact (it reports the choice made).
 
         Examples
         --------
@@ -482,9 +520,28 @@ class NNGPKernel(_FullyConnectedKernel):
     derivative : callable, optional
         :math:`\sigma'` of a callable activation (used for :math:`\dot T(1)` in :class:`NTKKernel`).
 
-    Accuracy: profiles to a few ulps for relu, step and erf (closed forms), to 1e-14 relative for other
-    activations (Hermite series); spectra as stated in :mod:`dotkernels.kernels.network`, with
-    :meth:`spectrum_error` per coefficient.
+    See Also
+    --------
+    NTKKernel : the neural tangent kernel of the same network.
+    ArcCosineKernel : the one-layer kernels of the step and ReLU activations.
+
+    Accuracy
+    --------
+    Profiles to a few ulps for relu, step and erf (closed forms), to 1e-14 relative for other activations (Hermite
+    series); spectra as stated in :mod:`dotkernels.kernels.network`, with :meth:`spectrum_error` per coefficient.
+    A spectrum costs about depth * (4 degree + 4)^2 operations: degrees above 2000, or depth * terms^2 above
+    ``SERIES_WORK_LIMIT`` = 1.5e8 (about ten seconds on one core), are refused with a ValueError that says which
+    degrees and depths are feasible.
+
+    References
+    ----------
+    .. [1] R. M. Neal, "Bayesian Learning for Neural Networks", Lecture Notes in Statistics 118, Springer (1996).
+    .. [2] J. Lee, Y. Bahri, R. Novak, S. S. Schoenholz, J. Pennington and J. Sohl-Dickstein, "Deep neural networks
+       as Gaussian processes", International Conference on Learning Representations (2018).
+    .. [3] A. Jacot, F. Gabriel and C. Hongler, "Neural tangent kernel: convergence and generalization in neural
+       networks", Advances in Neural Information Processing Systems 31 (2018).
+    .. [4] Y. Cho and L. K. Saul, "Kernel methods for deep learning", Advances in Neural Information Processing
+       Systems 22 (2009).
 
     Examples
     --------
@@ -508,12 +565,40 @@ class NNGPKernel(_FullyConnectedKernel):
 class NTKKernel(_FullyConnectedKernel):
     r"""The neural tangent kernel :math:`\Theta_L` of an infinitely wide fully connected network.
 
-    Same parameters as :class:`NNGPKernel` (the step activation has no NTK). With ReLU, no bias and
-    :math:`\sigma_w^2 = 2`, :math:`\Theta_L(1) = 2 (L + 1)`, and the Mercer eigenvalues
+    With ReLU, no bias and :math:`\sigma_w^2 = 2`, :math:`\Theta_L(1) = 2 (L + 1)`, and the Mercer eigenvalues
     :math:`a_l / N(q, l)` decay like :math:`l^{-q}` on :math:`S^{q-1}` (Bietti & Mairal 2019; Chen & Xu 2021).
 
-    Accuracy: as :class:`NNGPKernel` (closed-form profiles for relu and erf; :meth:`spectrum_error` per
-    coefficient).
+    Parameters
+    ----------
+    depth : int
+        Number of hidden layers L >= 1.
+    activation : {"relu", "erf", "gelu"} or callable
+        The activation :math:`\sigma` (the step activation has no NTK); a callable takes and returns numpy arrays.
+    weight_variance, bias_variance : float
+        :math:`\sigma_w^2 > 0` and :math:`\sigma_b^2 \ge 0`.
+    derivative : callable, optional
+        :math:`\sigma'` of a callable activation (used for :math:`\dot T(1)`).
+
+    See Also
+    --------
+    NNGPKernel : the NNGP kernel of the same network.
+
+    Accuracy
+    --------
+    As :class:`NNGPKernel` (closed-form profiles for relu and erf; :meth:`spectrum_error` per coefficient; the same
+    work limits).
+
+    References
+    ----------
+    .. [1] R. M. Neal, "Bayesian Learning for Neural Networks", Lecture Notes in Statistics 118, Springer (1996).
+    .. [2] J. Lee, Y. Bahri, R. Novak, S. S. Schoenholz, J. Pennington and J. Sohl-Dickstein, "Deep neural networks
+       as Gaussian processes", International Conference on Learning Representations (2018).
+    .. [3] A. Jacot, F. Gabriel and C. Hongler, "Neural tangent kernel: convergence and generalization in neural
+       networks", Advances in Neural Information Processing Systems 31 (2018).
+    .. [4] Y. Cho and L. K. Saul, "Kernel methods for deep learning", Advances in Neural Information Processing
+       Systems 22 (2009).
+    .. [5] A. Bietti and J. Mairal, "On the inductive bias of neural tangent kernels", Advances in Neural
+       Information Processing Systems 32 (2019).
 
     Examples
     --------

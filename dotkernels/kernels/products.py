@@ -73,6 +73,23 @@ def power_series(kernel: DotProductKernel, terms: int) -> tuple[np.ndarray, floa
     :class:`InverseMultiquadricKernel`, :class:`ArcCosineKernel`, the network kernels (``power_series`` method),
     and sums, positive multiples, products and compositions of these.
 
+    Parameters
+    ----------
+    kernel : DotProductKernel
+        The kernel whose profile is expanded.
+    terms : int
+        Number of coefficients, >= 1.
+
+    Returns
+    -------
+    tuple of (ndarray, float, float) or None
+        ``(c, remainder, spread)`` as above; None when the kernel has no known series with non-negative
+        coefficients.
+
+    See Also
+    --------
+    ProductKernel, CompositionKernel : the kernels whose spectra use these series.
+
     Accuracy
     --------
     Each coefficient to a few ulps (closed forms, or recurrences adding non-negative terms only); ``remainder``
@@ -213,6 +230,27 @@ def linearization_coefficients(degree1: int, degree2: int, *, q: int) -> np.ndar
     and 0 for the other k; q = 2 (Chebyshev): :math:`T_l T_m = (T_{l+m} + T_{|l-m|})/2`. Every coefficient is
     non-negative and they sum to 1 (the value at t = 1).
 
+    Parameters
+    ----------
+    degree1, degree2 : int
+        The degrees l and m, >= 0.
+    q : int
+        Dimension of :math:`\mathbb{R}^q`, >= 2 (keyword-only).
+
+    Returns
+    -------
+    ndarray
+        :math:`g_q(l, m, k)` for k = 0..l+m (float64).
+
+    See Also
+    --------
+    ProductKernel : products of kernels, whose spectra use these coefficients.
+
+    References
+    ----------
+    .. [1] NIST Digital Library of Mathematical Functions, section 18.18(vi) (linearization formulas),
+       https://dlmf.nist.gov/18.18.
+
     Accuracy
     --------
     Computed in log space with :func:`~dotkernels.log_rising`: relative error about 1e-13 for degrees up to a few
@@ -297,13 +335,30 @@ class ProductKernel(DotProductKernel):
     spectra truncated at degree ``max(2 * degree + 64, 128)`` (see :mod:`dotkernels.kernels.products` for both
     error bounds; :meth:`spectrum_error` returns them per degree).
 
-    Accuracy: :meth:`spectrum_error` bounds each coefficient's error (rigorously on the series route and for
-    the linearisation of positive semi-definite factors; plus float64 rounding, about 1e-13 relative).
-
     Parameters
     ----------
     kernels : sequence of DotProductKernel
         The factors (nested products are flattened).
+
+    See Also
+    --------
+    CompositionKernel : the composition of two kernels.
+    linearization_coefficients : the Gegenbauer linearisation used when a factor has no positive power series.
+
+    Accuracy
+    --------
+    :meth:`spectrum_error` bounds each coefficient's error (rigorously on the series route and for the
+    linearisation of positive semi-definite factors; plus float64 rounding, about 1e-13 relative). The
+    linearisation costs about (degree + 1) (2 degree + 64)^2 operations: beyond ``LINEARIZATION_WORK_LIMIT`` = 3e7
+    (degree ~ 175 for two infinite series, about ten seconds on one core) the spectrum is refused with a
+    ValueError; series spectra accept degrees up to 2000.
+
+    References
+    ----------
+    .. [1] I. J. Schoenberg, "Positive definite functions on spheres", Duke Mathematical Journal 9(1), 96-108
+       (1942).
+    .. [2] NIST Digital Library of Mathematical Functions, section 18.18(vi) (linearization formulas),
+       https://dlmf.nist.gov/18.18.
 
     Examples
     --------
@@ -478,8 +533,27 @@ class CompositionKernel(DotProductKernel):
     Otherwise the spectrum is computed by Gauss–Legendre quadrature of the profile in the angle (error estimated
     from two rules; accurate where :math:`N(q, l)` is moderate, with a :class:`SpectrumAccuracyWarning` beyond).
 
-    Accuracy: :meth:`spectrum_error` per coefficient (a rigorous bound on the series route, an estimate on the
-    quadrature route).
+    Parameters
+    ----------
+    outer : DotProductKernel
+        The kernel :math:`\varphi` applied to the inner profile's values.
+    inner : DotProductKernel
+        The kernel :math:`\psi`, with values in [-1, 1].
+
+    See Also
+    --------
+    ProductKernel : the pointwise product of kernels.
+    NNGPKernel : compositions of arc-cosine layers (wide networks).
+
+    Accuracy
+    --------
+    :meth:`spectrum_error` per coefficient (a rigorous bound on the series route, an estimate on the quadrature
+    route); degrees up to 2000 on the series route.
+
+    References
+    ----------
+    .. [1] I. J. Schoenberg, "Positive definite functions on spheres", Duke Mathematical Journal 9(1), 96-108
+       (1942).
 
     Examples
     --------

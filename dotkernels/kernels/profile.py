@@ -47,6 +47,17 @@ class ProfileKernel(DotProductKernel):
     name : str
         Label used in ``repr``.
 
+    See Also
+    --------
+    dotkernels.projected_quadrature : the quadrature rule for :math:`\nu_q`.
+    DotProductKernel.spectrum_error : the estimated error per degree.
+
+    Accuracy
+    --------
+    As estimated by the two rule sizes (:meth:`spectrum_error`). A spectrum costs (degree + 1) * nodes polynomial
+    evaluations, twice: beyond ``QUADRATURE_WORK_LIMIT`` = 2.5e7 (degree ~ 3500 with the default nodes, ten to
+    twenty seconds on one core) it is refused with a ValueError that says which degrees are feasible.
+
     Examples
     --------
     >>> import numpy as np
