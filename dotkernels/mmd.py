@@ -234,11 +234,21 @@ def mmd2_uniform(
         A NumPy scalar on numpy input; a 0-d float64 array of Z's library on Z's device otherwise
         (differentiable under torch autograd).
 
+    See Also
+    --------
+    mmd2 : the squared MMD between two samples.
+    dotkernels.uniformity_test : the uniformity tests built on this statistic.
+
     Accuracy
     --------
     The kernel values are summed in float64 whatever the input dtype: absolute error a few times eps * max|phi|
     (~1e-15 for kernels of size 1; tested against mpmath at 30 digits). All methods agree to that accuracy.
     Domain: n >= 2 unit rows, q >= 2.
+
+    References
+    ----------
+    .. [1] A. Gretton, K. M. Borgwardt, M. J. Rasch, B. Scholkopf and A. Smola, "A kernel two-sample test", Journal
+       of Machine Learning Research 13, 723-773 (2012).
 
     Examples
     --------
@@ -324,10 +334,19 @@ def mmd2(
     numpy.float64 or array
         A NumPy scalar on numpy input; a 0-d float64 array of the inputs' library and device otherwise.
 
+    See Also
+    --------
+    mmd2_uniform : the squared MMD to the uniform law.
+
     Accuracy
     --------
     As :func:`mmd2_uniform`: float64 sums, absolute error a few times eps * max|phi|. Domain: n, m >= 2 unit
     rows of the same q.
+
+    References
+    ----------
+    .. [1] A. Gretton, K. M. Borgwardt, M. J. Rasch, B. Scholkopf and A. Smola, "A kernel two-sample test", Journal
+       of Machine Learning Research 13, 723-773 (2012).
 
     Examples
     --------
@@ -384,6 +403,23 @@ def uniform_mean_embedding(kernel: DotProductKernel | str, *, q: int) -> float:
 
     It is also :math:`\|\mu_\sigma\|^2` (the RKHS norm squared).
 
+    Parameters
+    ----------
+    kernel : DotProductKernel or str
+        The kernel (or a string of :func:`~dotkernels.kernels.parse_kernel`).
+    q : int
+        Dimension of :math:`\mathbb{R}^q`, >= 2 (keyword-only).
+
+    Returns
+    -------
+    float
+        :math:`a_0`.
+
+    See Also
+    --------
+    mean_embedding : the empirical mean embedding of a sample.
+    DotProductKernel.uniform_mean_embedding : the same on the kernel.
+
     Accuracy
     --------
     That of the kernel's ``uniform_mean_embedding`` (closed forms, ~1e-15 relative). Domain: q >= 2.
@@ -426,6 +462,11 @@ def mean_embedding(
         float64, shape (m,) (a NumPy scalar or 0-d array for a single point), Z's library and device.
         Kernels with a corner are handled as in :func:`mmd2_uniform` (exact values at coinciding points, finite
         gradients).
+
+    See Also
+    --------
+    uniform_mean_embedding : the constant embedding of the uniform law.
+    vmf_mean_embedding : the embedding of a von Mises-Fisher law.
 
     Accuracy
     --------
@@ -598,6 +639,12 @@ def vmf_mean_embedding(
     array
         float64, shape (m,) (a NumPy scalar or 0-d array for a single point), ``at``'s library and device.
 
+    See Also
+    --------
+    vmf_mean_embedding_norm2 : its squared RKHS norm.
+    mmd2_vmf : the squared MMD between a sample and a von Mises-Fisher law.
+    dotkernels.sample_vmf : samples of the law.
+
     Accuracy
     --------
     Relative ``tol`` (default 1e-14) of :math:`\sum_l |a_l| \rho_l` from the truncation bound, plus ~1e-15
@@ -635,6 +682,28 @@ def vmf_mean_embedding_norm2(
 
     Truncated like :func:`vmf_mean_embedding` with :math:`\rho_l^2` in place of :math:`\rho_l` (tail bound
     :math:`\rho_{L+1}^2 |\varphi(1) - \sum_{l\le L} a_l|`). It does not depend on mu; kappa = 0 gives :math:`a_0`.
+
+    Parameters
+    ----------
+    kernel : DotProductKernel or str
+        The kernel (or a string of :func:`~dotkernels.kernels.parse_kernel`).
+    q : int
+        Dimension of :math:`\mathbb{R}^q`, >= 2 (keyword-only).
+    kappa : float
+        Concentration >= 0.
+    degree : int, optional
+        Fixed truncation degree instead of the automatic one.
+    tol : float
+        Relative accuracy of the automatic truncation.
+
+    Returns
+    -------
+    float
+        :math:`\|\mu_{vMF}\|^2`.
+
+    See Also
+    --------
+    vmf_mean_embedding : the embedding itself.
 
     Accuracy
     --------
@@ -701,10 +770,20 @@ def mmd2_vmf(
     numpy.float64 or array
         A NumPy scalar on numpy input; a 0-d float64 array of Z's library and device otherwise.
 
+    See Also
+    --------
+    vmf_mean_embedding : the mean embedding of the law.
+    mmd2_uniform : the case kappa = 0.
+
     Accuracy
     --------
     The pair sum as in :func:`mmd2_uniform` plus the vMF series truncation (relative ``tol``, see
     :func:`vmf_mean_embedding`). Domain: n >= 2 unit rows, kappa >= 0 finite.
+
+    References
+    ----------
+    .. [1] A. Gretton, K. M. Borgwardt, M. J. Rasch, B. Scholkopf and A. Smola, "A kernel two-sample test", Journal
+       of Machine Learning Research 13, 723-773 (2012).
 
     Examples
     --------

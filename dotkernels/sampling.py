@@ -84,6 +84,11 @@ def sample_uniform(n: int, *, q: int, rng: RandomLike = None) -> np.ndarray:
     ndarray
         ``(n, q)`` float64, unit rows.
 
+    See Also
+    --------
+    sample_vmf : concentrated samples (von Mises-Fisher).
+    dotkernels.uniformity_test : tests of uniformity on such samples.
+
     Accuracy
     --------
     Exact law (up to the generator); row norms equal 1 to 2 eps.
@@ -177,10 +182,20 @@ def sample_vmf(n: int, *, mu: ArrayLike, kappa: float, rng: RandomLike = None) -
     ndarray
         ``(n, q)`` float64, unit rows. :math:`E[\mu^T x] = A_q(\kappa) = I_{q/2}(\kappa)/I_{q/2-1}(\kappa)`.
 
+    See Also
+    --------
+    sample_watson : the axial (Watson) law.
+    dotkernels.vmf_mean_embedding : kernel mean embeddings of this law.
+
     Accuracy
     --------
     Exact law (rejection sampling, no approximation); :math:`1 - \mu^T x` keeps its relative digits at any
     kappa (tested to kappa = 1e12 and q = 1000 against Bessel-ratio moments from mpmath).
+
+    References
+    ----------
+    .. [1] A. T. A. Wood, "Simulation of the von Mises Fisher distribution", Communications in Statistics -
+       Simulation and Computation 23(1), 157-164 (1994).
 
     Examples
     --------
@@ -314,6 +329,10 @@ def sample_watson(n: int, *, mu: ArrayLike, kappa: float, rng: RandomLike = None
     -------
     ndarray
         ``(n, q)`` float64, unit rows.
+
+    See Also
+    --------
+    sample_vmf : the (non-axial) von Mises-Fisher law.
 
     Accuracy
     --------
