@@ -228,8 +228,11 @@ class DotProductKernel:
 
         Float64 host arrays (read-only); zero coefficients have sign 0 and log ``-inf``. ``log|a_l|`` is finite
         where :math:`a_l` itself over- or underflows float64 (:math:`N(q, l)` is astronomically large at large q).
-        Accuracy: an absolute error of :math:`\max(\text{spectrum\_rtol}, 5 \cdot 10^{-16} \ln N(q, l))` in
-        ``log|a_l|``, the relative accuracy of :meth:`spectrum`.
+        Accuracy: the absolute error of ``log|a_l|`` is, to first order, the relative error of :math:`a_l`, bounded
+        by ``spectrum_error(degree, q=q) / |a_l|``; it is never below half an ulp of :math:`\ln|a_l|` (4.5e-13
+        once :math:`|\ln a_l| \ge 4096`). For the closed-form families it is
+        :math:`\max(\text{spectrum\_rtol}, 2\epsilon M_l)`, :math:`M_l` the size of the logarithms combined
+        (:mod:`dotkernels.kernels.closed_form`).
 
         Examples
         --------
@@ -268,9 +271,11 @@ class DotProductKernel:
 
         :math:`\varphi(t) = \sum_l a_l P_{l,q}(t)`, :math:`a_l = N(q,l) E_{\nu_q}[\varphi P_{l,q}]`. Computed in log
         space (see :meth:`log_spectrum`) as :math:`\ln N(q,l) + \ln|\lambda_l|`; each coefficient that neither over-
-        nor underflows float64 is accurate to :math:`\max(\text{spectrum\_rtol}, 5 \cdot 10^{-16} \ln N(q, l))`
-        relative, for every q >= 2 (``spectrum_rtol`` is 1e-12 unless the family states otherwise; the second term,
-        the rounding of the logarithms, matters only where :math:`N(q, l) > e^{2000}`, e.g. q = 65536 and l > 900).
+        nor underflows float64 is within :meth:`spectrum_error` of the exact value, for every q >= 2. For the
+        closed-form families that bound is :math:`\max(\text{spectrum\_rtol}, 2\epsilon M_l)` relative
+        (``spectrum_rtol`` = 1e-12; :math:`M_l`, the size of the logarithms combined, grows like
+        :math:`l \ln(l + q)` and with the parameter: 1e-12 at low degree, 8.6e-12 for the Gaussian kernel at
+        q = 1000, gamma = 300, l ~ 1300; see :mod:`dotkernels.kernels.closed_form`).
 
         Examples
         --------
@@ -285,8 +290,10 @@ class DotProductKernel:
     def spectrum_error(self, degree: int, *, q: int) -> np.ndarray:
         r"""Bound on the absolute error of each computed :math:`a_0, \dots, a_{degree}` (float64 array).
 
-        Closed-form families return their stated relative accuracy times :math:`|a_l|` (see :meth:`spectrum`);
-        quadrature-based spectra (:class:`ProfileKernel`) their estimated error.
+        Closed-form families return :math:`\max(\text{spectrum\_rtol}, 2\epsilon M_l)\, |a_l|` (see
+        :meth:`spectrum`; held against mpmath at every degree up to the underflow on dense grids); series and
+        product kernels their rigorous bounds; quadrature-based spectra (:class:`ProfileKernel`) their estimated
+        error.
 
         Examples
         --------
