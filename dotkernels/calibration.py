@@ -77,7 +77,9 @@ def _as_list(value: Any) -> list:
 class SizeStudyResult:
     r"""Measured sizes of uniformity tests: one entry per cell (test, n, q, level), as parallel arrays.
 
-    Attributes
+    Built by :func:`size_study`; the fields are its named results.
+
+    Parameters
     ----------
     test : tuple of str
         Test name (or label of a callable) of each cell.
@@ -253,7 +255,9 @@ class SizeStudyResult:
 class PowerStudyResult:
     r"""Measured rejection rates of uniformity tests under alternatives, one entry per cell.
 
-    Attributes
+    Built by :func:`power_study`; the fields are its named results.
+
+    Parameters
     ----------
     test : tuple of str
         Test name of each cell.

@@ -480,7 +480,7 @@ def test_large_dimension_poisson_needs_small_rho():
     with pytest.raises(ValueError, match="degenerate"):
         uniformity_test(X, "poisson", rho=0.5, method="asymptotic")
     # the default falls back on a finite-n Monte Carlo law only where it is cheap: here it says what to pass
-    with pytest.raises(ValueError, match="degenerate.*MonteCarloMethod"):
+    with pytest.raises(ValueError, match=r"degenerate.*MonteCarloMethod"):
         uniformity_test(X, "poisson", rho=0.5)
     res = uniformity_test(X, "poisson", rho=1.0 / q)
     assert np.isfinite(res.statistic) and 0.0 <= res.pvalue <= 1.0

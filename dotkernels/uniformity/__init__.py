@@ -79,6 +79,20 @@ __all__ = sorted(
 def available_uniformity_tests(*, q: int | None = None) -> tuple[str, ...]:
     """sphunif's names of the tests that run in dimension q (every test if None), as ``test="all"`` runs them.
 
+    Parameters
+    ----------
+    q : int, optional
+        Dimension (circular tests at q = 2, CJ12, Stereo and Rayleigh_HD at q >= 3); None lists every test.
+
+    Returns
+    -------
+    tuple of str
+        The names, sorted case-insensitively.
+
+    See Also
+    --------
+    uniformity_battery : Runs them on one sample.
+
     Examples
     --------
     >>> "Kuiper" in available_uniformity_tests(q=2), "Kuiper" in available_uniformity_tests(q=3)

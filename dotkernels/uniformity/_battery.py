@@ -59,6 +59,22 @@ class UniformityBatteryResult(Mapping):
     where no law was computed, with the reason in ``notes``). ``statistics`` and ``pvalues`` are dicts by test name;
     ``str(res)`` is a table.
 
+    Parameters
+    ----------
+    entries : sequence of UniformityTestResult
+        The results, in the order of the tests.
+    n, q : int
+        Sample size and dimension.
+    method : str
+        The p-value method requested (``"auto"``, ``"asymptotic"``, ...; a Monte Carlo description).
+    notes : mapping, optional
+        Test name -> why its p-value is NaN or which law ``"auto"`` chose and why.
+
+    See Also
+    --------
+    uniformity_battery : Builds it.
+    UniformityTestResult : Each entry.
+
     Examples
     --------
     >>> from dotkernels.sampling import sample_uniform
@@ -94,7 +110,24 @@ class UniformityBatteryResult(Mapping):
         return {k: e.pvalue for k, e in self._entries.items()}
 
     def table(self) -> str:
-        """The results as a fixed-width text table."""
+        """The results as a fixed-width text table (test, statistic, p-value, null law).
+
+        Returns
+        -------
+        str
+            A header line and one line per test.
+
+        See Also
+        --------
+        UniformityBatteryResult.pvalues : The p-values as a dict.
+
+        Examples
+        --------
+        >>> from dotkernels.sampling import sample_uniform
+        >>> res = uniformity_battery(sample_uniform(50, q=2, rng=0), ["Kuiper"])
+        >>> res.table().splitlines()[1].split()
+        ['test', 'statistic', 'p-value', 'null', 'law']
+        """
         width = max([4, *(len(k) for k in self._entries)])
         lines = [f"Uniformity tests on S^{self.q - 1}: n = {self.n}, q = {self.q}, p-values: {self.method}"]
         lines.append(f"{'test':<{width}}  {'statistic':>14}  {'p-value':>11}  null law")
@@ -193,6 +226,13 @@ def uniformity_battery(
     --------
     uniformity_test : One test, with the same methods.
     dotkernels.calibration.size_study : The measured sizes behind ``"auto"``.
+
+    References
+    ----------
+    .. [1] García-Portugués, E. and Verdebout, T. (2018). An overview of uniformity tests on the hypersphere.
+       arXiv:1804.00286.
+    .. [2] García-Portugués, E. and Verdebout, T. sphunif: Uniformity Tests on the Circle, Sphere, and Hypersphere.
+       R package, https://CRAN.R-project.org/package=sphunif.
 
     Examples
     --------
