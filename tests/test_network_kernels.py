@@ -610,3 +610,10 @@ def test_log_phi_at_one_of_deep_relu_networks_against_mpmath():
         assert ntk.phi_at_one() == math.inf
     small = NTKKernel(depth=3, activation="erf", bias_variance=0.3)
     assert small.log_phi_at_one() == pytest.approx(math.log(small.phi_at_one()), rel=1e-14)
+
+
+def test_depths_that_would_take_minutes_to_build_are_refused():
+    with pytest.raises(ValueError, match=r"depth must be <= 1000 for activation 'gelu'"):
+        NNGPKernel(depth=1001, activation="gelu")
+    with pytest.raises(ValueError, match=r"depth must be <= 1000000 for activation 'relu'"):
+        NTKKernel(depth=10**6 + 1)

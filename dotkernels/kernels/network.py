@@ -74,6 +74,10 @@ _MAX_HERMITE = 128
 _MAX_HERMITE_NODES = 300
 #: spectra kept per kernel (one per (q, degree) asked)
 _CACHE_SIZE = 32
+#: largest depth accepted (relu, step, erf: closed-form layers), and for activations expanded in Hermite series
+#: (about 10 ms per layer to build)
+MAX_DEPTH = 10**6
+MAX_HERMITE_DEPTH = 1000
 #: largest depth * terms^2 a spectrum may cost (about ten seconds on one core); beyond, spectrum refuses and says
 #: which degrees or depths fit
 SERIES_WORK_LIMIT = 1.5e8
@@ -169,6 +173,17 @@ class _FullyConnectedKernel(DotProductKernel):
             )
         self._derivative_fn = derivative
         self.has_corner = self.activation in ("relu", "step")
+        hermite = self.activation not in ("relu", "step", "erf")
+        limit = MAX_HERMITE_DEPTH if hermite else MAX_DEPTH
+        if self.depth > limit:
+            raise ValueError(
+                f"depth must be <= {limit} for activation {self._activation_label()!r}, got {self.depth}: "
+                + (
+                    "each layer's Hermite expansion takes about 10 ms (depth 1000: ten seconds)"
+                    if hermite
+                    else "every profile evaluation and spectrum loops over the layers"
+                )
+            )
         self._layers = self._layer_scalars()
         self._series_cache: dict[int, tuple[np.ndarray, float, float]] = {}
         self._spectrum_parts: dict[tuple[int, int], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
@@ -510,7 +525,8 @@ class NNGPKernel(_FullyConnectedKernel):
     Parameters
     ----------
     depth : int
-        Number of hidden layers L >= 1.
+        Number of hidden layers, 1 <= L <= 10^6 (<= 1000 for gelu and callables, whose layers are expanded in
+        Hermite series).
     activation : {"relu", "step", "erf", "gelu"} or callable
         The activation :math:`\sigma`; a callable takes and returns numpy arrays and enters through its Hermite
         expansion (Gauss–Hermite quadrature, series truncated below 1e-14 relative).
