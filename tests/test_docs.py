@@ -184,6 +184,15 @@ def test_docs_build_without_warnings_and_render_in_a_browser(tmp_path):
     for page in ("math", "API", "getting-started", "background"):
         assert (site / f"{page}.html").is_file(), page
     assert not (site / "MATH.html").exists() and not (site / "PAPER.html").exists()
+    # the guide's references to the API all lead to their pages
+    for page in ("index", "getting-started", "background", "math", "api/index"):
+        html = (site / f"{page}.html").read_text()
+        unresolved = [
+            m.group(2)
+            for m in re.finditer(r'(<a [^>]*>)?<code class="xref py[^>]*>(.*?)</code>', html)
+            if not m.group(1)
+        ]
+        assert not unresolved, f"{page}: references without a page: {unresolved}"
 
     # in the browser, at a laptop's and a phone's width: formulas typeset, and no display formula, figure or code
     # block leaves its column or is cut (a box that scrolls horizontally is allowed)
