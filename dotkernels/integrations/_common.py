@@ -103,10 +103,11 @@ def gram_and_log_gradient(kernel: DotProductKernel, names: list[str], X: np.ndar
 
     ``dK / d log p = p * dK / dp``, with ``dK / dp`` by torch autograd through the kernel rebuilt with the parameter
     as a float64 torch scalar (forward mode; reverse mode twice where an operation has no forward formula): exact
-    to the rounding of the profile's own derivative. Returns ``(K, dK)`` of shapes (n, n) and (n, n, len(names)).
+    to the rounding of the profile's own derivative; K is the primal value of the first derivative's pass (torch's
+    evaluation of the profile). Returns ``(K, dK)`` of shapes (n, n) and (n, n, len(names)).
     """
-    K = np.asarray(kernel.gram(X), dtype=np.float64)
     if not names:
+        K = np.asarray(kernel.gram(X), dtype=np.float64)
         return K, np.empty((*K.shape, 0))
     try:
         import torch
@@ -114,15 +115,17 @@ def gram_and_log_gradient(kernel: DotProductKernel, names: list[str], X: np.ndar
         raise ImportError("the gradient of the kernel (eval_gradient=True) needs torch: pip install torch") from exc
     Xt = torch.from_numpy(X)
     values = parameters(kernel)
-    grads = []
+    K, grads = None, []
     for name in names:
         p0 = torch.tensor(float(values[name]), dtype=torch.float64)
         try:
-            _, dK = _tangent(lambda p, name=name: with_parameters(kernel, {name: p}).gram(Xt), p0)
+            value, dK = _tangent(lambda p, name=name: with_parameters(kernel, {name: p}).gram(Xt), p0)
         except TypeError as exc:
             raise TypeError(
                 f"{kernel!r}: the derivative with respect to {name!r} needs the kernel to accept {name} as a torch "
                 f"scalar and differentiate through it ({exc})"
             ) from exc
         grads.append(dK.detach().numpy() * float(values[name]))
+        if K is None:
+            K = value.detach().numpy()
     return K, np.stack(grads, axis=-1)
