@@ -230,6 +230,72 @@ def test_sfrik_against_vicreg_table_and_readme_ratio_are_the_benchmark_json():
     assert "at batch n = 256 and q = 8192" in README and p["n"] == 256
 
 
+def test_fused_against_naive_table_is_the_benchmark_json():
+    text = _section(
+        BENCH_README, "## SFRIK regulariser: fused autograd function against naive autograd, and against VICReg"
+    )
+    rows = _rows(text.split("SFRIK against `VICRegLoss`")[0])
+    points = {p["n"]: p for p in _json("losses.json")["a"]}
+    checked = 0
+    for label, cells in rows.items():
+        if not label.isdigit() or int(label) not in points:
+            continue
+        p = points[int(label)]  # "fused" is the blocked route (the default, auto = 512-row blocks)
+        assert int(cells[0]) == p["q"], label
+        mib = {k: v / 2**20 for k, v in p["peak_bytes"].items()}
+        values = [
+            p["time_s"]["naive"],
+            p["time_s"]["blocked"],
+            p["speedup"]["blocked"],
+            mib["naive"],
+            mib["blocked"],
+            p["peak_ratio"]["blocked"],
+            p["workspace_ratio"]["blocked"],
+        ]
+        assert _cells_show(" ".join(c.rstrip("x") for c in cells[1:8]), values), label
+        assert cells[8] == f"{p['rel_err_vs_float64']['blocked']:.1e}", label
+        checked += 1
+    assert checked >= 2
+
+
+def test_uniformity_grid_and_agreement_are_the_benchmark_json():
+    data = _json("uniformity.json")
+    text = _section(BENCH_README, "## Uniformity tests")
+    columns = [
+        "Rayleigh",
+        "Bingham",
+        "Ajne",
+        "Gine_Gn",
+        "Bakshaev",
+        "Poisson",
+        "Softmax",
+        "battery_seven",
+        "battery_all",
+    ]
+    grid = {(g["n"], g["q"]): g for g in data["grid"]}
+    checked = 0
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("| ") or not cells[0].isdigit():
+            continue
+        point = grid[int(cells[0]), int(cells[1])]
+        for name, cell in zip(columns, cells[2:]):
+            if cell == "":
+                assert name not in point, (cells[:2], name)
+            elif cell == "error":
+                assert not isinstance(point.get(name), float), (cells[:2], name)
+            else:
+                assert _shown(cell, point[name]), (cells[:2], name)
+        if "battery_all_tests" in point:
+            assert f"all {point['battery_all_tests']} of sphunif's spherical tests" in " ".join(text.split())
+        checked += 1
+    assert checked == len(grid)
+    target = data["target"]
+    flat = " ".join(text.split())
+    statistic, pvalue = re.search(r"statistics agree to ([\d.e-]+) and their p-values to ([\d.e-]+)", flat).groups()
+    assert statistic == f"{target['max_rel_diff_statistic']:.1e}" and pvalue == f"{target['max_rel_diff_pvalue']:.1e}"
+
+
 def test_battery_figures_are_the_benchmark_json():
     target = _json("uniformity.json")["target"]
     text = " ".join(README.split())
