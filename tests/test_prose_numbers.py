@@ -258,6 +258,30 @@ def test_fused_against_naive_table_is_the_benchmark_json():
     assert checked >= 2
 
 
+def test_distributed_and_memory_sentences_are_the_benchmark_json():
+    losses = _json("losses.json")
+    flat = " ".join(BENCH_README.split())
+    c = losses["c"]
+    stated = re.search(
+        rf"Distributed, {c['world']} gloo processes, global N = {c['n_total']}, q = {c['q']}, per rank: local rows "
+        r"([\d.]+) s / ([\d.]+) MiB; replicating the full Gram matrix as the released SFRIK code does ([\d.]+) s / "
+        r"([\d.]+) MiB \(naive\) or ([\d.]+) s / ([\d.]+) MiB \(fused\)",
+        flat,
+    ).groups()
+    routes = ["local_rows", "replicated_full_gram_naive", "replicated_full_gram_fused"]
+    measured = [[x for r in routes for x in (rank["time_s"][r], rank["peak_bytes"][r] / 2**20)] for rank in c["ranks"]]
+    assert _cells_show(" ".join(stated), measured[0])  # rank 0's figures; the other ranks' are the same within 1%
+    for other in measured[1:]:
+        assert other == pytest.approx(measured[0], rel=0.01)
+    big = next(p for p in losses["a"] if p["n"] == 2048)
+    gradient_mib = big["n"] * big["q"] * 4 / 2**20  # float32 (n, q) gradient
+    share = re.search(r"the gradient alone \((\d+) MiB\) is (\d+)% of the naive peak", flat).groups()
+    assert int(share[0]) == gradient_mib
+    assert _shown(share[1], 100 * gradient_mib / (big["peak_bytes"]["naive"] / 2**20))
+    mmd_rows = [r for r in _json("mmd.json")["rows"] if (r["n"], r["q"]) in {(4096, 64), (4096, 512), (20000, 128)}]
+    assert "All methods agree to 1e-16" in flat and max(r["max_value_difference"] for r in mmd_rows) <= 1e-16
+
+
 def test_uniformity_grid_and_agreement_are_the_benchmark_json():
     data = _json("uniformity.json")
     text = _section(BENCH_README, "## Uniformity tests")
