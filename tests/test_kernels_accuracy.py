@@ -465,3 +465,12 @@ def test_imq_spectrum_at_huge_and_tiny_c():
     a = InverseMultiquadricKernel(1e100, 1.0).spectrum(2, q=3)
     assert a[0] == pytest.approx(1e-200, rel=1e-12) and a[1] == 0.0
     assert np.all(InverseMultiquadricKernel(1e200, 1.0).spectrum(2, q=3) == 0.0)
+
+
+def test_imq_spectrum_refuses_quadratures_that_would_run_for_minutes():
+    import time
+
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"beyond the limit of 4e\+06 node-degree pairs"):
+        InverseMultiquadricKernel(1e-4, 1e8).spectrum(300, q=3)
+    assert time.perf_counter() - start < 2.0

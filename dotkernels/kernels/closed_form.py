@@ -729,6 +729,8 @@ class GeneratingFunctionKernel(_LogSpaceKernel):
 # integrand is analytic in |Im x| < pi/2, so 24 nodes on panels of width 2 are exact to far below 1e-16
 _PANEL_WIDTH = 2.0
 _PANEL_NODES, _PANEL_WEIGHTS = roots_legendre(24)
+#: largest number of (node, degree) pairs of that quadrature (about ten seconds on one core)
+_MIXTURE_WORK_LIMIT = 4e6
 
 
 class InverseMultiquadricKernel(_LogSpaceKernel):
@@ -863,6 +865,13 @@ class InverseMultiquadricKernel(_LogSpaceKernel):
         x0, x1 = math.log(s0), math.log(s_hi)
         # the integrand's peak narrows like 1/sqrt(beta) in x: so do the panels
         panels = max(1, math.ceil((x1 - x0) * max(1.0, math.sqrt(beta)) / _PANEL_WIDTH))
+        if panels * _PANEL_NODES.size * degrees.size > _MIXTURE_WORK_LIMIT:
+            raise ValueError(
+                f"{self!r}: in q={q} the spectrum needs the Gaussian-mixture quadrature with {panels} panels for "
+                f"{degrees.size} degrees (the hypergeometric series converges only for larger c or q), beyond the "
+                f"limit of {_MIXTURE_WORK_LIMIT:.3g} node-degree pairs (about ten seconds on one core); ask for fewer "
+                "degrees (the stated domain is beta <= 100)"
+            )
         h = (x1 - x0) / panels
         left = x0 + h * np.arange(panels)
         x = (left[:, None] + 0.5 * h * (_PANEL_NODES[None, :] + 1.0)).ravel()
