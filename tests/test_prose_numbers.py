@@ -172,6 +172,43 @@ def test_gains_over_raw_pixels_are_the_benchmark_json():
             assert _cells_show(f"{low} {high}", [min(sds), max(sds)]), heading
 
 
+def _span(text: str, values: list[float]) -> bool:
+    """``text`` ("88-99") is the range of ``values`` as shown."""
+    low, high = re.split(r"[-–]", text)
+    return _shown(low, min(values)) and _shown(high, max(values))
+
+
+def test_run_times_of_the_pretraining_sections_are_the_benchmark_json():
+    flat = {h: " ".join(_section(BENCH_README, h).split()) for h in ("### 16 epochs", "### 12 epochs")}
+    flat["8"] = " ".join(_section(BENCH_README, "### 8 epochs (the preset's default)").split())
+    runs16 = list(_json("pretrain16.json")["methods"].values())
+    epoch, wall, total = re.search(
+        r"\(dev CPU, ([\d-]+) s per epoch two at a time, ([\d-]+) min per run with its [\d-]+ min evaluation, "
+        r"(\d+) min for the five\)",
+        flat["### 16 epochs"],
+    ).groups()
+    assert _span(epoch, [r["epoch_seconds"] for r in runs16])
+    assert _span(wall, [r["wall_seconds"] / 60 for r in runs16 if r["wall_seconds"]])
+    assert _shown(total, _json("pretrain16.json")["total_seconds"] / 60)
+    runs12 = list(_json("pretrain12.json")["methods"].values())
+    epoch, wall = re.search(
+        r"\(dev CPU, ([\d-]+) s per epoch two at a time, ([\d-]+) min per run", flat["### 12 epochs"]
+    ).groups()
+    assert _span(epoch, [r["epoch_seconds"] for r in runs12])
+    assert _span(wall, [r["wall_seconds"] / 60 for r in runs12 if r["wall_seconds"]])
+    runs8 = (
+        list(_json("pretrain.json")["methods"].values())
+        + _json("pretrain_sfrik_seeds.json")["methods"]["sfrik"]["seeds"]
+    )
+    epoch, train, rss = re.search(
+        r"\(dev CPU, ([\d-]+) s per epoch two at a time .*?: ([\d-]+) min of training per run; peak RSS ([\d.–]+) GB\)",
+        flat["8"],
+    ).groups()
+    assert _span(epoch, [r["epoch_seconds"] for r in runs8])
+    assert _span(train, [r["train_seconds"] / 60 for r in runs8])
+    assert _span(rss, [r["peak_rss_mb"] / 1000 for r in runs8])
+
+
 def test_loss_variants_table_states_the_weights_the_runs_used():
     rows = _rows(_section(BENCH_README, "### 12 epochs"))
     variants = {
