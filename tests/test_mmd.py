@@ -664,7 +664,7 @@ def _bad_calls():
         (lambda: vmf_mean_embedding(k, mu=mu, kappa="x", at=Z), TypeError, "kappa must be a real"),
         (lambda: vmf_mean_embedding(k, mu=2 * mu, kappa=1.0, at=Z), ValueError, "mu must be a unit vector"),
         (
-            lambda: vmf_mean_embedding(k, mu=mu[:2], kappa=1.0, at=Z),
+            lambda: vmf_mean_embedding(k, mu=[1.0, 0.0], kappa=1.0, at=Z),
             ValueError,
             "at must have the dimension q = 2 of mu",
         ),
