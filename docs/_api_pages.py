@@ -133,7 +133,8 @@ def class_layout(fullname: str) -> dict[str, Any]:
 
     ``ignore``: the base classes whose members autodoc leaves out (the public bases of the package, documented on
     their own pages, and every base from outside the package); ``inherited``: (base page, [method names]) pairs,
-    for a line that links to them.
+    for a line that links to them; ``methods``: the methods documented on the page; ``exclude``: class attributes
+    that are module-level functions documented on their own pages (a loss module's functional twin ``function``).
     """
     module_name, _, name = fullname.rpartition(".")
     cls = getattr(importlib.import_module(module_name), name)
@@ -156,11 +157,22 @@ def class_layout(fullname: str) -> dict[str, Any]:
             if methods:
                 inherited.append((where[id(base)], methods))
         seen.update(vars(base))
-    own = sorted(
-        n
-        for base in cls.__mro__
-        if base is cls or (_package_of(base) == package and id(base) not in where)
-        for n, v in vars(base).items()
-        if _public(n) and (inspect.isfunction(v) or isinstance(v, (staticmethod, classmethod)))
-    )
-    return {"ignore": ", ".join(dict.fromkeys(ignore)), "inherited": inherited, "methods": sorted(set(own))}
+    own: set[str] = set()
+    aliases: set[str] = set()  # a class attribute that is a module-level function (a loss's ``function``)
+    for base in cls.__mro__:
+        if not (base is cls or (_package_of(base) == package and id(base) not in where)):
+            continue
+        for n, v in vars(base).items():
+            func = v.__func__ if isinstance(v, (staticmethod, classmethod)) else v
+            if not _public(n) or not inspect.isfunction(func):
+                continue
+            if "." not in func.__qualname__:
+                aliases.add(n)
+            else:
+                own.add(n)
+    return {
+        "ignore": ", ".join(dict.fromkeys(ignore)),
+        "inherited": inherited,
+        "methods": sorted(own - aliases),
+        "exclude": ", ".join(sorted(aliases)),
+    }
