@@ -474,3 +474,23 @@ def test_imq_spectrum_refuses_quadratures_that_would_run_for_minutes():
     with pytest.raises(ValueError, match=r"beyond the limit of 4e\+06 node-degree pairs"):
         InverseMultiquadricKernel(1e-4, 1e8).spectrum(300, q=3)
     assert time.perf_counter() - start < 2.0
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_arccos_within_its_bound_to_degree_1500_on_s2(order):
+    # q = 3: m_l = (1/2) int_0^1 t^order P_l, with int_0^1 P_l = (P_{l-1}(0) - P_{l+1}(0)) / (2l + 1) (exact values of
+    # mpmath's Legendre polynomials at 0) and t P_l = ((l + 1) P_{l+1} + l P_{l-1}) / (2l + 1)
+    L = 1500
+    with mp.workdps(40):
+        p0 = [mp.legendre(n, 0) for n in range(L + 3)]
+
+        def integral(l):
+            return R(1) if l == 0 else (p0[l - 1] - p0[l + 1]) / (2 * l + 1)
+
+        ref = []
+        for l in range(L + 1):
+            m = integral(l) / 2 if order == 0 else ((l + 1) * integral(l + 1) + l * integral(l - 1)) / (2 * l + 1) / 2
+            value = 2 * (3 if order else 1) * (2 * l + 1) * m**2
+            ref.append(None if value < R(10) ** -300 else mp.log(value))
+    err, _ = assert_bounded_dense(ArcCosineKernel(order), 3, ref)
+    assert err > 1e-12  # the grid reaches the degrees where the bound must exceed 1e-12
