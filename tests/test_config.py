@@ -251,3 +251,20 @@ def test_bad_loss_option_is_a_config_error():
     cfg = parse_config(["--method", "simclr", "--loss.options.nosuch", "1"])
     with pytest.raises(ConfigError, match="cannot build the 'simclr' loss"):
         build_loss_from_config(cfg)
+
+
+def test_help_does_not_load_torch():
+    """--help of a non-default preset answers without torch (the configuration layer is OmegaConf and YAML)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from dotkernels_ssl.pretraining.cli import pretrain_main\n"
+        "try:\n    pretrain_main(['--preset', 'cifar10-resnet18', '--help'])\n"
+        "except SystemExit:\n    pass\n"
+        "print('LOADED', 'torch' in sys.modules, 'omegaconf' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "--optim.base_lr" in r.stdout and r.stdout.strip().splitlines()[-1] == "LOADED False True"

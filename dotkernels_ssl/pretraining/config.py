@@ -14,8 +14,10 @@ Resolution order (later wins):
 4. command-line overrides: dotted (``--optim.base_lr 0.3``, ``--loss.options.invariance_weight 100``) or the flat
    aliases of :data:`FLAT_ALIASES` (``--lr 0.3``, ``--epochs 5``, ``--batch-size 512``, ``--quiet``...).
 
-Values are converted to the field's type (``"none"`` gives None for optional fields, tuples are written
-``"64,128,256,256"``, booleans ``true/false/1/0/yes/no``; ``loss.options.*`` values are read as YAML scalars).
+The sections are OmegaConf structured configs: OmegaConf converts and validates every value against the field's
+type (booleans ``true/false/yes/no/on/off/1/0``, numbers, tuples of the right length); the command line adds
+``"none"`` for None in optional fields and tuples written ``"64,128,256,256"``; ``loss.options.*`` values are read
+as YAML scalars.
 Unknown keys, wrong types, unknown methods and kernel strings that :func:`dotkernels.parse_kernel` rejects raise
 :class:`ConfigError` (a ``ValueError``) before anything is written. The module imports neither torch nor the
 losses, so the command line answers ``--help`` and configuration errors at once.
@@ -34,7 +36,6 @@ import os
 import re
 import sys
 import tempfile
-import types
 import typing
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -42,6 +43,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from dotkernels import parse_kernel
 
@@ -478,88 +481,25 @@ def _section_types(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
-def _is_optional(tp: Any) -> tuple[bool, Any]:
-    origin = typing.get_origin(tp)
-    if origin in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(tp)) == 2:
-            return True, args[0]
-    return False, tp
+def _cli_value(value: Any, tp: Any) -> Any:
+    """The command line's spellings OmegaConf does not read, in its terms.
 
-
-_TRUE = {"true", "1", "yes", "on", "y"}
-_FALSE = {"false", "0", "no", "off", "n"}
-
-
-def _coerce(value: Any, tp: Any, key: str) -> Any:
-    """Convert ``value`` (a string from the command line, or a YAML value) to the type ``tp`` of ``key``."""
-    optional, inner = _is_optional(tp)
-    if optional:
-        if value is None or (isinstance(value, str) and value.strip().lower() in ("none", "null", "")):
-            return None
-        return _coerce(value, inner, key)
-    if value is None:
-        raise ConfigError(f"{key} cannot be None")
-    try:
-        if tp is bool:
-            if isinstance(value, bool):
-                return value
-            if isinstance(value, (int, float)) and value in (0, 1):
-                return bool(value)
-            s = str(value).strip().lower()
-            if s in _TRUE:
-                return True
-            if s in _FALSE:
-                return False
-            raise ValueError(f"not a boolean: {value!r}")
-        if tp is int:
-            if isinstance(value, bool):
-                raise ValueError("a boolean is not an int")
-            if isinstance(value, float):
-                if not value.is_integer():
-                    raise ValueError(f"not an integer: {value!r}")
-                return int(value)
-            return int(str(value).strip())
-        if tp is float:
-            if isinstance(value, bool):
-                raise ValueError("a boolean is not a float")
-            return float(value)
-        if tp is str:
-            if not isinstance(value, (str, int, float)):
-                raise ValueError(f"not a string: {value!r}")
-            return str(value)
-        origin = typing.get_origin(tp)
-        if origin is tuple:
-            args = typing.get_args(tp)
-            items = _split_list(value)
-            if len(args) == 2 and args[1] is Ellipsis:
-                return tuple(_coerce(v, args[0], key) for v in items)
-            if len(items) != len(args):
-                raise ValueError(f"expected {len(args)} values, got {len(items)}")
-            return tuple(_coerce(v, a, key) for v, a in zip(items, args))
-        if origin is dict:
-            if isinstance(value, dict):
-                return {str(k): v for k, v in value.items()}
-            if isinstance(value, str):
-                parsed = yaml.safe_load(value) if value.strip() else {}
-                if parsed is None:
-                    return {}
-                if not isinstance(parsed, dict):
-                    raise ValueError(f"not a mapping: {value!r}")
-                return {str(k): v for k, v in parsed.items()}
-            raise ValueError(f"not a mapping: {value!r}")
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"bad value for {key}: {value!r} ({exc})") from None
-    raise ConfigError(f"{key}: unsupported field type {tp!r}")  # pragma: no cover
-
-
-def _split_list(value: Any) -> list[Any]:
-    if isinstance(value, (list, tuple)):
-        return list(value)
-    if isinstance(value, (int, float)):
-        return [value]
-    s = str(value).strip().strip("()[]")
-    return [p.strip() for p in s.replace(";", ",").split(",") if p.strip()]
+    ``none`` (or ``null``, or nothing) for an optional field, ``64,128,256`` for a tuple, an integral float
+    (``2.0`` in a YAML file) for an int; everything else is OmegaConf's to convert and validate.
+    """
+    args = typing.get_args(tp)
+    optional = type(None) in args
+    inner = next((a for a in args if a is not type(None)), tp) if optional else tp
+    if isinstance(value, str) and optional and value.strip().lower() in ("none", "null", "~", ""):
+        return None
+    if typing.get_origin(inner) is tuple:
+        if isinstance(value, str):
+            return [p.strip() for p in value.strip().strip("()[]").replace(";", ",").split(",") if p.strip()]
+        if isinstance(value, (int, float)):
+            return [value]
+    if inner is int and isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
 
 
 def _yaml_scalar(value: Any) -> Any:
@@ -606,11 +546,11 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def set_option(cfg: Config, key: str, value: Any) -> None:
-    """Set the dotted ``key`` of ``cfg`` to ``value`` converted to the field's type."""
+def _set(node: DictConfig, key: str, value: Any) -> None:
+    """Set the dotted ``key`` of a structured configuration; OmegaConf converts and validates the value."""
     key = key.strip().replace("-", "_") if key.count(".") <= 1 else key.strip()
     if key == "preset":
-        cfg.preset = None if value is None else str(value)
+        node.preset = None if value is None else str(value)
         return
     section_name, _, rest = key.partition(".")
     if section_name not in SECTIONS or not rest:
@@ -618,30 +558,60 @@ def set_option(cfg: Config, key: str, value: Any) -> None:
             f"unknown configuration key {key!r}; keys look like 'optim.base_lr' with a section among "
             f"{', '.join(SECTIONS)}"
         )
-    section = getattr(cfg, section_name)
-    types_ = _section_types(type(section))
+    types_ = _section_types(SECTIONS[section_name])
     if section_name == "loss" and rest.startswith("options."):
         opt = rest[len("options.") :]
         if not opt:
             raise ConfigError(f"empty loss option name in {key!r}")
-        section.options = {**section.options, opt: _yaml_scalar(value)}
+        node.loss.options[opt] = _yaml_scalar(value)
         return
     rest = rest.replace("-", "_")
     if rest not in types_:
         known = ", ".join(f"{section_name}.{n}" for n in types_)
         raise ConfigError(f"unknown configuration key {key!r}; the {section_name} section has {known}")
     if section_name == "loss" and rest == "options":
-        section.options = {**section.options, **_coerce(value, types_[rest], key)}
-        return
-    setattr(section, rest, _coerce(value, types_[rest], key))
+        value = _yaml_scalar(value) if isinstance(value, str) else value
+        value = {} if value is None else value
+        if not isinstance(value, dict):
+            raise ConfigError(f"bad value for {key}: {value!r} (not a mapping)")
+        value = {**OmegaConf.to_container(node.loss.options), **{str(k): v for k, v in value.items()}}
+    try:
+        OmegaConf.update(node, f"{section_name}.{rest}", _cli_value(value, types_[rest]), merge=False)
+    except OmegaConfBaseException as exc:
+        why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"bad value for {key}: {value!r} ({why})") from None
+
+
+def _resolved(node: DictConfig) -> Config:
+    """The :class:`Config` of a structured configuration."""
+    cfg = OmegaConf.to_object(node)
+    assert isinstance(cfg, Config)
+    cfg.loss.options = {str(k): v for k, v in cfg.loss.options.items()}
+    return cfg
+
+
+def set_option(cfg: Config, key: str, value: Any) -> None:
+    """Set the dotted ``key`` of ``cfg`` to ``value`` converted to the field's type (by OmegaConf).
+
+    Raises
+    ------
+    ConfigError
+        Unknown key, or a value the field's type does not take.
+    """
+    node = OmegaConf.structured(cfg)
+    _set(node, key, value)
+    new = _resolved(node)
+    cfg.preset = new.preset
+    for name in SECTIONS:
+        setattr(cfg, name, getattr(new, name))
 
 
 def config_from_dict(d: dict[str, Any]) -> Config:
     """Build a :class:`Config` from a nested or dotted mapping (no preset applied: the values are taken as is)."""
-    cfg = Config(preset=None)
+    node = OmegaConf.structured(Config(preset=None))
     for key, value in _flatten(d).items():
-        set_option(cfg, key, value)
-    return cfg
+        _set(node, key, value)
+    return _resolved(node)
 
 
 def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
@@ -706,26 +676,25 @@ def build_config(
             preset = items.pop("preset")
     if preset is not None and preset not in PRESETS:
         raise ConfigError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
-    cfg = Config(preset=preset)
-    if preset is not None:
-        for key, value in PRESETS[preset].items():
-            set_option(cfg, key, value)
+    node = OmegaConf.structured(Config(preset=preset))
+    for key, value in PRESETS[preset].items() if preset is not None else ():
+        _set(node, key, value)
     # The method decides the preset's method defaults: find it first.
-    method = cfg.loss.method
+    method = node.loss.method
     for items in (file_items, cli_items):
         if "loss.method" in items:
             method = items["loss.method"]
     method = str(method).strip().lower()
     _check_method(method)
-    if preset is not None:
-        for key, value in METHOD_DEFAULTS.get(preset, {}).get(method, {}).items():
-            if key == "loss.options":
-                cfg.loss.options = dict(value)
-            else:
-                set_option(cfg, key, value)
+    for key, value in METHOD_DEFAULTS.get(preset, {}).get(method, {}).items() if preset is not None else ():
+        if key == "loss.options":
+            node.loss.options = dict(value)
+        else:
+            _set(node, key, value)
     for items in (file_items, cli_items):
         for key, value in items.items():
-            set_option(cfg, key, value)
+            _set(node, key, value)
+    cfg = _resolved(node)
     cfg.loss.method = cfg.loss.method.strip().lower()
     if validate:
         cfg.validate()
