@@ -290,3 +290,9 @@ def test_log_phi_at_one_of_a_product_is_the_sum_of_its_factors():
     assert kernel.log_phi_at_one() == pytest.approx(800.0 + 3.0 * np.log(2.0), rel=1e-15)
     with pytest.warns(RuntimeWarning, match="log_phi_at_one"):
         assert kernel.phi_at_one() == np.inf
+
+
+def test_composition_quadrature_refuses_degrees_beyond_its_limit():
+    kernel = CompositionKernel(DistanceKernel(1.0), GaussianKernel(1.0))
+    with pytest.raises(ValueError, match=r"degree must be <= 2000 for the quadrature spectrum"):
+        kernel.spectrum(10**5, q=3)

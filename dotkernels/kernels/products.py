@@ -171,6 +171,11 @@ def _spectrum_from_series(kernel: DotProductKernel, q: int, degree: int) -> tupl
 
 def _spectrum_by_quadrature(kernel: DotProductKernel, q: int, degree: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(log|a_l|, sign, estimated error) by Gauss-Legendre in the angle (two rules), with an accuracy warning."""
+    if degree > ps.MAX_SERIES_DEGREE:
+        raise ValueError(
+            f"degree must be <= {ps.MAX_SERIES_DEGREE} for the quadrature spectrum of {kernel!r}, got {degree}: "
+            "it evaluates (degree + 1) x (4 degree + 512) polynomial values (memory and time grow like degree^2)"
+        )
     nodes = 2 * degree + 256
     profile = lambda t: kernel._profile(t, np, q)  # noqa: E731
     first, _ = ps.angle_quadrature_spectrum(profile, degree, q=q, nodes=nodes)
