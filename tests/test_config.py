@@ -171,6 +171,14 @@ def test_bad_inputs_raise_config_error(argv, match):
         parse_config(argv)
 
 
+def test_hydra_style_overrides():
+    cfg = parse_config(["optim.base_lr=0.25", "--epochs", "3", "model.convnet_widths=4,8,8,8", "loss.options.x=2"])
+    assert cfg.optim.base_lr == 0.25 and cfg.optim.epochs == 3 and cfg.model.convnet_widths == (4, 8, 8, 8)
+    assert cfg.loss.options == {"x": 2}
+    with pytest.raises(ConfigError, match=r"unknown configuration key 'optim\.nosuch'"):
+        parse_config(["optim.nosuch=1"])
+
+
 def test_kernel_strings_accepted():
     for spec in ("gaussian:gamma=2.5", "sfrik:1,40,40", "heat:time=0.01", "sfrik"):
         assert parse_config(["--kernel", spec]).loss.kernel == spec

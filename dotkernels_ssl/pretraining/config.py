@@ -908,8 +908,15 @@ def _cli_items(argv: list[str]) -> tuple[dict[str, Any], str | None, str | None,
             help_ = True
             i += 1
             continue
+        key, eq, value = arg.partition("=")
+        if not arg.startswith("-") and eq and "." in key:  # Hydra's spelling: optim.base_lr=0.3
+            items[key] = value
+            i += 1
+            continue
         if not arg.startswith("--") or arg == "--":
-            raise ConfigError(f"unexpected argument {arg!r}; options look like --epochs 5 or --optim.base_lr 0.3")
+            raise ConfigError(
+                f"unexpected argument {arg!r}; options look like --epochs 5, --optim.base_lr 0.3 or optim.base_lr=0.3"
+            )
         name, eq, inline = arg[2:].partition("=")
         if name in FLAT_SWITCHES and not eq:
             key, value = FLAT_SWITCHES[name]
@@ -1069,7 +1076,7 @@ def usage(cfg: Config | None = None, *, default_preset: bool = True) -> str:
     lines += ["", "switches (no value):"]
     for flag, (key, value) in FLAT_SWITCHES.items():
         lines.append(f"  --{flag:<20} {'':<16} sets {key} = {_shown(value)}: {described.get(key, '')}")
-    lines += ["", "every setting as --section.field VALUE (or section.field=VALUE in --config):"]
+    lines += ["", "every setting as --section.field VALUE, section.field=VALUE, or in a --config file:"]
     for key, value in values.items():
         if key != "preset":
             lines.append(f"  --{key:<28} {_shown(value):<16} {described.get(key, '')}")
