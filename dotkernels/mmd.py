@@ -534,6 +534,11 @@ def _vmf_series(
     """
     if degree is not None:
         degree = check_degree(degree)
+        if degree > _VMF_MAX_DEGREE:
+            raise ValueError(
+                f"degree must be <= {_VMF_MAX_DEGREE} (the largest automatic truncation; the Legendre sums cost "
+                f"O(degree) per point), got {degree}"
+            )
     elif kernel.degree is not None:
         degree = kernel.degree
     if degree is not None:

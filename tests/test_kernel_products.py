@@ -296,3 +296,12 @@ def test_composition_quadrature_refuses_degrees_beyond_its_limit():
     kernel = CompositionKernel(DistanceKernel(1.0), GaussianKernel(1.0))
     with pytest.raises(ValueError, match=r"degree must be <= 2000 for the quadrature spectrum"):
         kernel.spectrum(10**5, q=3)
+
+
+def test_series_and_linearisation_sizes_beyond_their_limits_are_refused():
+    with pytest.raises(ValueError, match=r"terms must be <= 16384"):
+        power_series(ExponentialKernel(1.0), 10**6)
+    with pytest.raises(ValueError, match=r"terms must be <= 12247 at depth 4"):
+        NNGPKernel(depth=4).power_series(10**5)
+    with pytest.raises(ValueError, match=r"degree1 \+ degree2 must be <= 10\^7"):
+        linearization_coefficients(10**9, 10**9, q=3)

@@ -675,6 +675,7 @@ def _bad_calls():
         ),
         (lambda: vmf_mean_embedding(k, mu="abc", kappa=1.0, at=Z), TypeError, "mu must be a real 1-d unit vector"),
         (lambda: vmf_mean_embedding(k, mu=mu, kappa=1.0, at=Z, degree=-1), ValueError, "degree must be"),
+        (lambda: vmf_mean_embedding(k, mu=mu, kappa=1.0, at=Z, degree=10**8), ValueError, "degree must be <= 32768"),
         (lambda: vmf_mean_embedding(k, mu=mu, kappa=1.0, at=Z, tol=0.0), ValueError, "tol must be"),
         (lambda: vmf_mean_embedding_norm2(k, q=1, kappa=1.0), ValueError, "q must be"),
         (lambda: mmd2_vmf(Z, k, mu=mu, kappa=np.inf), ValueError, "kappa must be"),

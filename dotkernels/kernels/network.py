@@ -352,6 +352,12 @@ class _FullyConnectedKernel(DotProductKernel):
         ([0.636619772368, 1.0, 0.318309886184, 0.0], True, 0.0)
         """
         terms = check_integer(terms, "terms", minimum=1)
+        if self.depth * terms * terms > 4 * SERIES_WORK_LIMIT:
+            raise ValueError(
+                f"terms must be <= {math.isqrt(int(4 * SERIES_WORK_LIMIT // self.depth))} at depth {self.depth}, got "
+                f"{terms}: the recurrences cost about depth * terms^2 operations (the limit is about forty seconds "
+                "on one core)"
+            )
         c, remainder, spread = self._series(terms)
         return c.copy(), remainder, spread
 

@@ -53,6 +53,8 @@ __all__ = ["CompositionKernel", "ProductKernel", "linearization_coefficients", "
 
 #: largest number of terms of an outer series applied by Horner's scheme
 _MAX_OUTER = 256
+#: largest number of terms power_series accepts (Horner's scheme then costs about ten seconds on one core)
+_MAX_TERMS = 1 << 14
 #: largest (degree + 1) * (truncation degree)^2 of a linearised product (about ten seconds on one core)
 LINEARIZATION_WORK_LIMIT = 3e7
 
@@ -103,6 +105,11 @@ def power_series(kernel: DotProductKernel, terms: int) -> tuple[np.ndarray, floa
     ([1.0, 1.0, 0.5, 0.166666666667], 0.0)
     """
     terms = check_integer(terms, "terms", minimum=1)
+    if terms > _MAX_TERMS:
+        raise ValueError(
+            f"terms must be <= {_MAX_TERMS}, got {terms}: products and compositions of series cost up to "
+            f"{_MAX_OUTER} * terms^2 operations"
+        )
     p = np.arange(terms, dtype=np.float64)
     if isinstance(kernel, ExponentialKernel):
         c = np.exp(p * math.log(kernel.kappa) - gammaln(p + 1))
@@ -269,6 +276,10 @@ def linearization_coefficients(degree1: int, degree2: int, *, q: int) -> np.ndar
     l = check_degree(degree1, "degree1")
     m = check_degree(degree2, "degree2")
     q = check_dimension(q)
+    if l + m > 10**7:
+        raise ValueError(
+            f"degree1 + degree2 must be <= 10^7 (the result has degree1 + degree2 + 1 entries), got {l + m}"
+        )
     out = np.zeros(l + m + 1)
     j = np.arange(min(l, m) + 1, dtype=np.float64)
     k = (l + m - 2 * j).astype(int)
