@@ -211,7 +211,7 @@ class RandomGegenbauerFeatures:
     >>> features = RandomGegenbauerFeatures(kernel, q=3, n_directions=20000, rng=0)
     >>> X = sample_uniform(5, q=3, rng=1)
     >>> error = np.abs(features.gram(X) - kernel.gram(X)).max()
-    >>> bool(error < 6 * np.sqrt(features.variance(X @ X.T).max()) + features.truncation_error)
+    >>> bool(error < 6 * np.sqrt(features.variance(X).max()) + features.truncation_error)
     True
     """
 
@@ -307,7 +307,7 @@ class RandomGegenbauerFeatures:
         -------
         array
             ``(n, n')``; entry (i, j) has expectation :math:`\varphi_L(\langle x_i, y_j\rangle)` and variance
-            ``variance(<x_i, y_j>)``.
+            entry (i, j) of :meth:`variance`.
 
         See Also
         --------
@@ -334,13 +334,13 @@ class RandomGegenbauerFeatures:
         product = np.einsum("l,li,lij->ij", self.weights**2, P1, P2)
         return float(ws @ (product * product) @ wv)
 
-    def variance(self, t: Any) -> np.ndarray:
-        r"""Variance of the estimate :math:`\Phi(x)^\top\Phi(y)` of :math:`\varphi_L(t)` at inner products t.
+    def variance(self, X: Any, Y: Any = None, *, normalize: bool = False) -> np.ndarray:
+        r"""Variance of each entry of :meth:`gram`, exactly (a function of :math:`t = \langle x, y\rangle` only).
 
         .. math::
 
-            \operatorname{Var} = \frac{1}{m}\Big(E_u\Big[\Big(\sum_{l} a_l N(q,l) P_{l,q}(\langle x, u\rangle)
-            P_{l,q}(\langle y, u\rangle)\Big)^2\Big] - \varphi_L(t)^2\Big),
+            \operatorname{Var}[\Phi(x)^\top\Phi(y)] = \frac{1}{m}\Big(E_u\Big[\Big(\sum_{l} a_l N(q,l)
+            P_{l,q}(\langle x, u\rangle) P_{l,q}(\langle y, u\rangle)\Big)^2\Big] - \varphi_L(t)^2\Big),
 
         the expectation over u uniform on the sphere: with :math:`s = \langle x, u\rangle \sim \nu_q` and
         :math:`\langle y, u\rangle = t s + \sqrt{1-t^2}\sqrt{1-s^2}\, v`, v independent of s with law
@@ -350,18 +350,22 @@ class RandomGegenbauerFeatures:
 
         Parameters
         ----------
-        t : array_like
-            Inner products in [-1, 1] (host numbers; e.g. ``X @ Y.T``).
+        X : array, shape (n, q)
+            Points on the sphere (copied to the host).
+        Y : array, shape (n', q), optional
+            Default X.
+        normalize : bool
+            Project the rows onto the sphere first.
 
         Returns
         -------
         ndarray
-            float64 variances of t's shape (m = ``n_directions``).
+            ``(n, n')`` float64 variances (m = ``n_directions``).
 
         Notes
         -----
         Accuracy: the rule is exact in exact arithmetic; rounding leaves a relative error of about
-        :math:`10^{-12}` of the second moment. Cost :math:`O(L^3)` per distinct value of t.
+        :math:`10^{-12}` of the second moment. Cost :math:`O(L^3)` per distinct inner product.
 
         See Also
         --------
@@ -369,11 +373,16 @@ class RandomGegenbauerFeatures:
 
         Examples
         --------
+        >>> import numpy as np
         >>> features = RandomGegenbauerFeatures("legendre:0,1", q=3, n_directions=1, rng=0)
-        >>> round(float(features.variance(1.0)), 12)  # 3 s^2 with s ~ U(-1, 1): E[9 s^4] - 1 = 4/5
-        0.8
+        >>> features.variance(np.array([[0.0, 0.0, 1.0]])).round(12)  # 3 s^2, s ~ U(-1, 1): E[9 s^4] - 1 = 4/5
+        array([[0.8]])
         """
-        t = np.clip(np.asarray(to_numpy(as_array(t, "t")[0]), dtype=np.float64), -1.0, 1.0)
+        Xh = to_numpy(_check_features(X, self.q, normalize)[0]).astype(np.float64)
+        Yh = Xh if Y is None else to_numpy(_check_features(Y, self.q, normalize, "Y")[0]).astype(np.float64)
+        return self._variance_at(np.clip(Xh @ Yh.T, -1.0, 1.0))
+
+    def _variance_at(self, t: np.ndarray) -> np.ndarray:
         nodes = 2 * self.degree + 1  # the integrand has degree 4L in s and in v: n nodes are exact to 2n - 1
         s, ws = projected_quadrature(nodes, q=self.q)
         if self.q == 2:  # the component orthogonal to x is +-sqrt(1 - s^2) with probability 1/2 each
