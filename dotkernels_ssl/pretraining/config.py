@@ -593,6 +593,15 @@ def _resolved(node: DictConfig) -> Config:
 def set_option(cfg: Config, key: str, value: Any) -> None:
     """Set the dotted ``key`` of ``cfg`` to ``value`` converted to the field's type (by OmegaConf).
 
+    Parameters
+    ----------
+    cfg
+        The configuration, changed in place.
+    key
+        A dotted key, ``"optim.base_lr"``, ``"loss.options.NAME"`` or ``"preset"``.
+    value
+        The value, or its command-line spelling (``"0.3"``, ``"none"``, ``"64,128"``).
+
     Raises
     ------
     ConfigError
@@ -780,7 +789,13 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 
 def check_device(spec: str) -> None:
-    """Raise :class:`ConfigError` unless ``spec`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``."""
+    """Raise :class:`ConfigError` unless ``spec`` is ``auto``, ``cpu``, ``cuda`` or ``cuda:N``.
+
+    Parameters
+    ----------
+    spec
+        The device of ``--device`` / ``run.device``.
+    """
     if not _DEVICE.match(str(spec).strip()):
         raise ConfigError(f"unknown device {spec!r}; choose auto, cpu, cuda or cuda:N (e.g. cuda:1)")
 
@@ -790,7 +805,18 @@ RUN_FILES: tuple[str, ...] = ("config.yaml", "last.pt")
 
 
 def is_run_folder(path: str | os.PathLike) -> bool:
-    """Whether ``path`` is a run folder (it holds ``config.yaml`` or ``last.pt``)."""
+    """Whether ``path`` is a run folder (it holds ``config.yaml`` or ``last.pt``).
+
+    Parameters
+    ----------
+    path
+        A folder (it need not exist).
+
+    Returns
+    -------
+    bool
+        True when one of :data:`RUN_FILES` is a file in it.
+    """
     return any((Path(path) / name).is_file() for name in RUN_FILES)
 
 
@@ -799,6 +825,11 @@ def check_run_folder(out: Path) -> None:
 
     A file (or a path below a file), an existing folder holding other files, and a place where nothing can be
     written are refused before any work, and nothing is created.
+
+    Parameters
+    ----------
+    out
+        The run folder of ``--out``.
     """
     out = Path(out)
     for path in (out, *out.parents):
@@ -817,6 +848,11 @@ def check_writable(path: str | os.PathLike) -> None:
     """Raise :class:`ConfigError` when nothing can be created at ``path`` (tried in its nearest existing folder).
 
     The probe (a temporary folder) is removed at once: nothing is left behind.
+
+    Parameters
+    ----------
+    path
+        A folder or file to be created (it need not exist, nor its parents).
     """
     path = Path(path)
     base = next(p for p in (path, *path.parents) if p.exists())  # "." or "/" at the latest
@@ -833,6 +869,13 @@ def check_data_dir(data_dir: str | os.PathLike | None, dataset: str) -> None:
 
     An explicit folder is the only place the data set is looked for, so an empty one is an error rather than a
     silent fall-back to another copy.
+
+    Parameters
+    ----------
+    data_dir
+        The folder of ``--data-dir`` (None: nothing to check).
+    dataset
+        The data set's name, for the message's hint on how to get it.
     """
     if data_dir is None:
         return

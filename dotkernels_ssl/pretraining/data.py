@@ -704,7 +704,12 @@ class IndexBatchSampler:
     def set_epoch(self, epoch: int, skip: int = 0) -> None:
         """Set the epoch (the permutation is seeded with ``seed + epoch``); skip its first ``skip`` batches.
 
-        ``skip`` resumes an epoch after the batches a checkpoint already trained on (the next iteration only).
+        Parameters
+        ----------
+        epoch
+            The epoch.
+        skip
+            Batches of this epoch to leave out of the next iteration (those a checkpoint already trained on).
         """
         if not 0 <= skip <= len(self):
             raise ValueError(f"skip must be in [0, {len(self)}], got {skip}")

@@ -665,7 +665,18 @@ def knn_protocol(
 ) -> dict[str, Any]:
     """Weighted kNN with k chosen on ``val``; on ``test`` every k, then the bank enlarged by ``val``.
 
-    ``progress`` shows a bar over the queries of the three searches.
+    Parameters
+    ----------
+    train, val, test
+        The bank, the queries k is chosen on, and the queries reported (optional).
+    ks
+        The values of k.
+    temperature
+        Temperature of the votes.
+    num_classes
+        Number of classes (default: from the labels).
+    progress
+        Show a bar over the queries of the three searches.
 
     Returns
     -------

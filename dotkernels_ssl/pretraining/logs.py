@@ -131,7 +131,22 @@ class RunLog:
 
 
 def progress_bar(total: int, desc: str, enabled: bool, initial: int = 0) -> Any:
-    """A tqdm bar (None when ``enabled`` is False); ``initial`` steps are already done (a resumed epoch)."""
+    """A tqdm bar (None when ``enabled`` is False).
+
+    Parameters
+    ----------
+    total, desc
+        Number of steps and the bar's label.
+    enabled
+        Show the bar.
+    initial
+        Steps already done (a resumed epoch).
+
+    Returns
+    -------
+    tqdm.tqdm or None
+        The bar.
+    """
     if not enabled:
         return None
     from tqdm.auto import tqdm  # tqdm.auto probes the notebook environment: only when a bar is shown
@@ -155,6 +170,16 @@ def epoch_line(m: dict[str, Any], epochs: int, names: list[str]) -> str:
 def read_result(path: Path) -> dict[str, Any]:
     """Read a result file (``eval.json`` of a run, or a ``dotkernels-eval --out`` file) defensively.
 
+    Parameters
+    ----------
+    path
+        The JSON file.
+
+    Returns
+    -------
+    dict
+        Its content, a mapping with an ``eval`` (a run's) or a ``knn`` (``dotkernels-eval``'s) section.
+
     Raises
     ------
     ConfigError
@@ -177,8 +202,18 @@ def read_result(path: Path) -> dict[str, Any]:
 def summary_lines(summary: dict[str, Any], eval_path: Path | None) -> list[str]:
     """The closing summary of a run: the 20-NN test accuracy the README's tables quote, k chosen on validation.
 
-    ``summary`` is the content of ``eval.json`` (a run's result, with the protocol under ``eval``) or a result of
-    ``dotkernels-eval`` (the protocol at the top level); missing parts are left out.
+    Parameters
+    ----------
+    summary
+        The content of ``eval.json`` (a run's result, with the protocol under ``eval``) or a result of
+        ``dotkernels-eval`` (the protocol at the top level); missing parts are left out.
+    eval_path
+        Where the whole result is (None: not written).
+
+    Returns
+    -------
+    list of str
+        The lines, without newlines.
     """
     ev = summary.get("eval", summary)
     ev = ev if isinstance(ev, dict) else {}

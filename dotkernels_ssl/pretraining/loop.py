@@ -554,7 +554,19 @@ def train_epoch(state: RunState, log: RunLog | None) -> dict[str, Any]:
     """Train one epoch (or its rest, after a checkpoint inside it), then monitor, log and checkpoint it.
 
     A SIGINT or SIGTERM during the steps, and every ``run.checkpoint_minutes``, write ``last.pt`` after the
-    current step (the signal then stops the run with :class:`TrainingInterrupted`). Returns the epoch's metrics.
+    current step (the signal then stops the run with :class:`TrainingInterrupted`).
+
+    Parameters
+    ----------
+    state
+        The run (:func:`prepare`); its epoch, step counts and checkpoint position advance.
+    log
+        The run's logs (rank 0), None on the other ranks.
+
+    Returns
+    -------
+    dict
+        The epoch's metrics (mean loss terms over the whole epoch, learning rate, throughput, monitors, memory).
     """
     cfg, epoch = state.cfg, state.epoch
     show = log is not None and not cfg.run.quiet
