@@ -4,7 +4,8 @@ The library follows the theory's order: Gegenbauer polynomials (:mod:`dotkernels
 the projected law (:mod:`dotkernels.quadrature`) give the spectra of the kernel families (:mod:`dotkernels.kernels`),
 which give mean embeddings and MMD estimators (:mod:`dotkernels.mmd`), null laws (:mod:`dotkernels.nulls`) and
 uniformity tests (:mod:`dotkernels.uniformity`, whose measured sizes and power :mod:`dotkernels.calibration`
-computes); :mod:`dotkernels.sampling` draws from the laws on the sphere,
+computes); :mod:`dotkernels.sampling` draws from the laws on the sphere, :mod:`dotkernels.features` gives finite
+random feature maps of the kernels (and a linear-time MMD), :mod:`dotkernels.prior` samples Gaussian-process priors,
 :mod:`dotkernels.regularizers` writes the classic SSL regularisers as kernel MMDs and :mod:`dotkernels.symbolic`
 derives them with sympy (imported on demand).
 

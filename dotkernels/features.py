@@ -286,7 +286,7 @@ class RandomGegenbauerFeatures:
         S = xp.clip(xp.matmul(X, xp.matrix_transpose(U)), -1.0, 1.0)
         P = legendre_all(self.degree, S, q=self.q, validate=False)  # (L + 1, n, m)
         if self.degrees.size != self.degree + 1:
-            P = xp.take(P, xp.asarray(self.degrees, device=device), axis=0)
+            P = xp.take(P, xp.asarray(self.degrees.copy(), device=device), axis=0)
         w = xp.asarray(self.weights / math.sqrt(self.n_directions), dtype=X.dtype, device=device)
         F = xp.permute_dims(P * w[:, None, None], (1, 2, 0))  # (n, m, degrees)
         return xp.reshape(F, (int(X.shape[0]), self.n_features))
