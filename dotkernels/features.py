@@ -144,7 +144,8 @@ class RandomGegenbauerFeatures:
 
     so that :math:`E[\Phi(x)^\top\Phi(y)] = \sum_{l \le L} a_l P_{l,q}(\langle x, y\rangle)` exactly (addition
     theorem, see :mod:`dotkernels.features`). The directions are drawn once, at construction; :meth:`transform`
-    costs :math:`O(n m (q + L))` time and :math:`O(n m L)` memory (n times the number of features) at any q.
+    costs :math:`O(n m (q + L))` time and :math:`O(n m L)` memory (n times the number of features) at any q, or
+    :math:`O(n m)` with ``per_degree=False`` (one feature per direction, the sum over degrees).
 
     Parameters
     ----------
@@ -159,6 +160,10 @@ class RandomGegenbauerFeatures:
         whose :meth:`~DotProductKernel.truncation_error` is at most ``rtol * phi(1)`` (searched up to 4096).
     rtol : float
         Relative truncation error aimed at when ``degree`` is None.
+    per_degree : bool
+        One feature per direction and degree (default: the smaller variance), or one per direction, the sum over
+        the degrees (``n_directions`` features whatever L: the choice when L is large, e.g. for kernels whose
+        spectrum decays slowly, at the price of the cross-degree products in the variance).
     rng : numpy.random.Generator, int, SeedSequence or None
         Source of the directions (SPEC 7).
 
@@ -171,7 +176,8 @@ class RandomGegenbauerFeatures:
     degrees : ndarray
         The degrees l <= L with :math:`a_l > 0`, one feature per direction each.
     n_features : int
-        ``n_directions * len(degrees)``, the number of columns of :meth:`transform`.
+        ``n_directions * len(degrees)`` (``n_directions`` with ``per_degree=False``), the columns of
+        :meth:`transform`.
     weights : ndarray
         :math:`\sqrt{a_l N(q, l)}` for ``degrees``.
     truncation_error : float
@@ -223,11 +229,15 @@ class RandomGegenbauerFeatures:
         n_directions: int = 1000,
         degree: int | None = None,
         rtol: float = 1e-6,
+        per_degree: bool = True,
         rng: Any = None,
     ):
         self.kernel = _as_kernel(kernel)
         self.q = check_dimension(q)
         self.n_directions = check_integer(n_directions, "n_directions", minimum=1)
+        if not isinstance(per_degree, (bool, np.bool_)):
+            raise TypeError(f"per_degree must be a bool, got {per_degree!r}")
+        self.per_degree = bool(per_degree)
         rtol = check_real(rtol, "rtol", positive=True)
         self.degree = _gegenbauer_degree(self.kernel, self.q, degree, rtol)
         log_a, sign = self.kernel.log_spectrum(self.degree, q=self.q)
@@ -247,14 +257,15 @@ class RandomGegenbauerFeatures:
         degrees.setflags(write=False)
         self.degrees = degrees
         self.weights = weights
-        self.n_features = self.n_directions * int(degrees.size)
+        self.n_features = self.n_directions * (int(degrees.size) if self.per_degree else 1)
         self.truncation_error = max(self.kernel.truncation_error(self.degree, q=self.q), 0.0)
         self.directions = sample_uniform(self.n_directions, q=self.q, rng=check_rng(rng))
 
     def transform(self, X: Any, *, normalize: bool = False) -> Any:
         r"""The features :math:`\Phi(x_i)` of the rows of X, an ``(n, n_features)`` array.
 
-        Column ``j * len(degrees) + k`` is :math:`\Phi_{j,l}` with l = ``degrees[k]``.
+        Column ``j * len(degrees) + k`` is :math:`\Phi_{j,l}` with l = ``degrees[k]`` (``per_degree=True``), or
+        column j is :math:`\sum_l \Phi_{j,l}` (``per_degree=False``, by Clenshaw's algorithm).
 
         Parameters
         ----------
@@ -284,6 +295,8 @@ class RandomGegenbauerFeatures:
         device = array_api_compat.device(X)
         U = xp.asarray(self.directions, dtype=X.dtype, device=device)
         S = xp.clip(xp.matmul(X, xp.matrix_transpose(U)), -1.0, 1.0)
+        if not self.per_degree:
+            return legendre_series(self._series_weights() / math.sqrt(self.n_directions), S, q=self.q, validate=False)
         P = legendre_all(self.degree, S, q=self.q, validate=False)  # (L + 1, n, m)
         if self.degrees.size != self.degree + 1:
             P = xp.take(P, xp.asarray(self.degrees.copy(), device=device), axis=0)
@@ -325,10 +338,22 @@ class RandomGegenbauerFeatures:
         xp = array_namespace(FX, FY)
         return xp.matmul(FX, xp.matrix_transpose(FY))
 
+    def _series_weights(self) -> np.ndarray:
+        """sqrt(a_l N(q, l)) for every l = 0..L (zero where a_l = 0): the series of one summed feature."""
+        w = np.zeros(self.degree + 1)
+        w[self.degrees] = self.weights
+        return w
+
     def _second_moment(self, t: float, s: np.ndarray, ws: np.ndarray, v: np.ndarray, wv: np.ndarray) -> float:
-        """E_u[(sum_l w_l^2 P_l(<x,u>) P_l(<y,u>))^2] at <x, y> = t by the tensor rule (s, ws) x (v, wv)."""
+        """E_u[(one direction's product)^2] at <x, y> = t by the tensor rule (s, ws) x (v, wv): the product is
+        sum_l w_l^2 P_l(<x,u>) P_l(<y,u>) per degree, f(<x,u>) f(<y,u>) with f = sum_l w_l P_l summed."""
         L, q = self.degree, self.q
         s2 = t * s[:, None] + math.sqrt(max(1.0 - t * t, 0.0)) * np.sqrt(np.clip(1.0 - s * s, 0.0, None))[:, None] * v
+        if not self.per_degree:
+            w = self._series_weights()
+            f1 = np.asarray(legendre_series(w, s, q=q, validate=False))
+            f2 = np.asarray(legendre_series(w, np.clip(s2, -1.0, 1.0), q=q, validate=False))
+            return float(ws @ ((f1 * f1)[:, None] * f2 * f2) @ wv)
         P1 = legendre_all(L, s, q=q, validate=False)[self.degrees]
         P2 = legendre_all(L, np.clip(s2, -1.0, 1.0), q=q, validate=False)[self.degrees]
         product = np.einsum("l,li,lij->ij", self.weights**2, P1, P2)
@@ -340,9 +365,11 @@ class RandomGegenbauerFeatures:
         .. math::
 
             \operatorname{Var}[\Phi(x)^\top\Phi(y)] = \frac{1}{m}\Big(E_u\Big[\Big(\sum_{l} a_l N(q,l)
-            P_{l,q}(\langle x, u\rangle) P_{l,q}(\langle y, u\rangle)\Big)^2\Big] - \varphi_L(t)^2\Big),
+            P_{l,q}(\langle x, u\rangle) P_{l,q}(\langle y, u\rangle)\Big)^2\Big] - \varphi_L(t)^2\Big)
 
-        the expectation over u uniform on the sphere: with :math:`s = \langle x, u\rangle \sim \nu_q` and
+        per degree, and with :math:`f(\langle x, u\rangle)^2 f(\langle y, u\rangle)^2`,
+        :math:`f = \sum_l \sqrt{a_l N(q,l)} P_{l,q}`, in the expectation with ``per_degree=False``; the
+        expectation over u uniform on the sphere: with :math:`s = \langle x, u\rangle \sim \nu_q` and
         :math:`\langle y, u\rangle = t s + \sqrt{1-t^2}\sqrt{1-s^2}\, v`, v independent of s with law
         :math:`\nu_{q-1}` (:math:`\pm 1` for q = 2), the integrand is a polynomial of degree 4L in (s, v) once the
         odd powers of v vanish, integrated exactly by the (2L + 1)-point rules of

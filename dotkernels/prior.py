@@ -22,6 +22,9 @@ __all__ = ["sample_gp_prior"]
 
 #: "auto" samples exactly up to this many points, through features beyond
 EXACT_POINTS = 4000
+#: the default feature map has one feature per direction and degree up to this many feature values (n times the
+#: number of features), one per direction (the sum over degrees) beyond
+FEATURE_VALUES = 1 << 27
 #: the largest jitter tried, relative to phi(1)
 MAX_JITTER = 1e-6
 _METHODS = ("auto", "cholesky", "features")
@@ -71,7 +74,8 @@ def sample_gp_prior(
           1e-6 :math:`\varphi(1)`); :math:`O(n^3)` time, :math:`O(n^2)` memory, host float64;
         - ``"features"``: :math:`f = \Phi(X) z` with the random Gegenbauer features of ``n_directions``
           directions (or the given ``features``), :math:`O(n m (q + L))` time, memory n times the number of
-          features; all samples share one draw of the features;
+          features (one per direction and degree, or one per direction when that would exceed 2^27 values);
+          all samples share one draw of the features;
         - ``"auto"``: ``"cholesky"`` up to 4000 points, ``"features"`` beyond.
     n_directions : int
         Directions of the default feature map (``"features"``).
@@ -157,6 +161,8 @@ def sample_gp_prior(
         return xp.asarray(samples, dtype=X.dtype, device=device)
     if features is None:
         features = RandomGegenbauerFeatures(kernel, q=q, n_directions=n_directions, rng=rng)
+        if n * features.n_features > FEATURE_VALUES:
+            features = RandomGegenbauerFeatures(kernel, q=q, n_directions=n_directions, per_degree=False, rng=rng)
     F = features.transform(X)
     z = xp.asarray(rng.standard_normal((features.n_features, n_samples)), dtype=X.dtype, device=device)
     return xp.matrix_transpose(xp.matmul(F, z))

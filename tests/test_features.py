@@ -71,14 +71,16 @@ def _sample_moments(values):
         (SFRIKKernel(), 8, 0.2),
     ],
 )
-def test_gegenbauer_single_direction_mean_and_variance_by_monte_carlo(kernel, q, t):
+@pytest.mark.parametrize("per_degree", [True, False])
+def test_gegenbauer_single_direction_mean_and_variance_by_monte_carlo(kernel, q, t, per_degree):
     # R directions give R independent single-direction estimates of phi_L(t); their sample mean and variance
     # agree with phi_L(t) (addition theorem) and with variance() (exact quadrature) within their standard errors
     R = 40000
-    features = RandomGegenbauerFeatures(kernel, q=q, n_directions=R, rng=11)
+    features = RandomGegenbauerFeatures(kernel, q=q, n_directions=R, per_degree=per_degree, rng=11)
     X = _pair(q, t)
     F = features.transform(X) * math.sqrt(R)  # one direction's features, unscaled
-    k = len(features.degrees)
+    k = len(features.degrees) if per_degree else 1
+    assert F.shape == (2, R * k)
     products = (F[0].reshape(R, k) * F[1].reshape(R, k)).sum(axis=1)
     mean, var, se_mean, se_var = _sample_moments(products)
     phi_L = legendre_series(kernel.spectrum(features.degree, q=q), t, q=q)
@@ -298,6 +300,13 @@ def test_prior_method_choice_and_torch(monkeypatch):
     monkeypatch.setattr(prior_module, "EXACT_POINTS", 4)
     auto = sample_gp_prior(X, kernel, 3, n_directions=50, rng=5)
     np.testing.assert_array_equal(auto, sample_gp_prior(X, kernel, 3, method="features", n_directions=50, rng=5))
+    # beyond FEATURE_VALUES, one feature per direction: the samples are those of the summed map's second draw
+    monkeypatch.setattr(prior_module, "FEATURE_VALUES", 8 * 50)
+    summed = sample_gp_prior(X, kernel, 3, n_directions=50, rng=5)
+    rng = np.random.default_rng(5)
+    RandomGegenbauerFeatures(kernel, q=4, n_directions=50, rng=rng)
+    features = RandomGegenbauerFeatures(kernel, q=4, n_directions=50, per_degree=False, rng=rng)
+    np.testing.assert_allclose(summed, (features.transform(X) @ rng.standard_normal((50, 3))).T, rtol=1e-12)
     features = RandomMaclaurinFeatures(kernel, q=4, n_features=100, rng=0)
     assert sample_gp_prior(X, kernel, 2, features=features, rng=0).shape == (2, 8)
     ft = sample_gp_prior(torch.tensor(X, dtype=torch.float32), kernel, 2, rng=0)
