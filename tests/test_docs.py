@@ -258,3 +258,27 @@ def test_the_code_of_the_guide_runs(page, capsys):
         exec(compile(block, f"docs/{page}", "exec"), namespace)
     printed = capsys.readouterr().out
     assert "Rayleigh" in printed and "uniformity" in printed  # the battery's table, the loss terms
+
+
+def test_the_numbers_of_the_math_page():
+    """The numbers the math page states are the library's (and scipy's) own."""
+    import numpy as np
+    from scipy import special
+
+    from dotkernels import ExponentialKernel, harmonic_dimension, sobolev_null
+
+    text = " ".join((ROOT / "docs" / "math.md").read_text().split())
+    match = re.search(
+        r"`sobolev_null\(ExponentialKernel\(kappa=2\.0\), q=3\)\.sf\(\[([\d.]+), ([\d.]+), ([\d.]+)\]\)` returns "
+        r"([\d.]+), ([\d.]+) and ([\d.]+)",
+        text,
+    )
+    assert match, "the example of the null law is not on the math page"
+    x, stated = [float(v) for v in match.groups()[:3]], [float(v) for v in match.groups()[3:]]
+    computed = sobolev_null(ExponentialKernel(kappa=2.0), q=3).sf(x)
+    np.testing.assert_allclose(computed, stated, atol=5e-5)  # the page rounds to 4 decimals
+    assert "exceeds $10^{13}$ already at $q = 64$, $l = 12$" in text and harmonic_dimension(12, q=64) > 10**13
+    assert "`eval_gegenbauer(100, 32767, 1.0)` is `inf`" in text
+    assert special.eval_gegenbauer(100, 32767, 1.0) == np.inf
+    assert "`ive` underflows to 0 at $\\nu = 32767$, $x = 10^4$" in text
+    assert special.ive(32767, 1e4) == 0.0
