@@ -369,6 +369,8 @@ def test_uniformity_grid_and_agreement_are_the_benchmark_json():
     assert checked == len(grid)
     target = data["target"]
     flat = " ".join(text.split())
+    quieter = re.search(r"on a quieter moment of the same run, the seven take ([\d.]+) s in one call", flat).group(1)
+    assert _shown(quieter, grid[target["n"], target["q"]]["battery_seven"])
     statistic, pvalue = re.search(r"statistics agree to ([\d.e-]+) and their p-values to ([\d.e-]+)", flat).groups()
     assert statistic == f"{target['max_rel_diff_statistic']:.1e}" and pvalue == f"{target['max_rel_diff_pvalue']:.1e}"
 
