@@ -73,6 +73,15 @@ function probe() {{
   Array.prototype.forEach.call(articleEl.querySelectorAll("pre"), function (el) {{
     if (clipped(el, el, article, articleEl)) bad.push("pre: " + el.textContent.trim().slice(0, 60));
   }});
+  // the API table: how many of its columns are in view without scrolling
+  var columns = null, table = d.querySelector("table.api-table");
+  if (table) {{
+    var view = table.parentElement.getBoundingClientRect();
+    columns = Array.prototype.filter.call(table.querySelectorAll("thead th"), function (th) {{
+      var b = th.getBoundingClientRect();
+      return b.right <= Math.min(view.right, article.right) + 1;
+    }}).length;
+  }}
   var images = Array.prototype.slice.call(d.images).map(function (i) {{
     return [i.getAttribute("src"), i.naturalWidth, i.naturalHeight, Math.round(i.getBoundingClientRect().width),
             !!(i.parentElement && i.parentElement.closest("a"))];
@@ -80,7 +89,7 @@ function probe() {{
   results.push({{
     url: visits[current][0], width: visits[current][1], title: d.title, math: math, rendered: rendered,
     errors: d.querySelectorAll(".mjx-merror, .MathJax_Error, mjx-merror").length, images: images,
-    article: Math.round(article.width), overflow: bad
+    article: Math.round(article.width), overflow: bad, columns: columns
   }});
   next();
 }}
@@ -215,7 +224,7 @@ def test_docs_build_without_warnings_and_render_in_a_browser(tmp_path):
     _assert_rendered(test, min_math=1)
     # the guide's pages use the width of a laptop screen; the API table shows its four columns
     assert math["article"] >= 900, math
-    assert table["article"] >= 900, table
+    assert table["article"] >= 900 and table["columns"] == 4, table  # Name, Signature, Computes, Accuracy
     # a notebook's figures are shown at their own size, or as wide as the page allows (the whole width of a laptop
     # screen, no sidebars), and a click opens the full-size image
     assert notebook["article"] >= 1200, notebook
