@@ -494,3 +494,12 @@ def test_arccos_within_its_bound_to_degree_1500_on_s2(order):
             ref.append(None if value < R(10) ** -300 else mp.log(value))
     err, _ = assert_bounded_dense(ArcCosineKernel(order), 3, ref)
     assert err > 1e-12  # the grid reaches the degrees where the bound must exceed 1e-12
+
+
+def test_extreme_parameters_give_values_or_name_the_problem():
+    # s -> 0: -||x - y||^s -> -1 + s ln||x - y||: a_0 -> -1 and a_l ~ s / 2 * (something finite), never a NaN
+    a = DistanceKernel(1e-300).spectrum(3, q=3)
+    assert a[0] == pytest.approx(-1.0, rel=1e-15) and np.all((a[1:] > 0) & (a[1:] < 1e-299))
+    assert np.all(np.isfinite(DistanceKernel(1e10).log_spectrum(5, q=3)[0]))
+    with pytest.raises(ValueError, match=r"c\^2 underflows float64"):
+        InverseMultiquadricKernel(1e-300, 1e-300).spectrum(3, q=3)

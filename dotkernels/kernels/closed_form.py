@@ -859,6 +859,11 @@ class InverseMultiquadricKernel(_LogSpaceKernel):
     def _log_lambda_mixture(self, q: int, degrees: np.ndarray) -> np.ndarray:
         """The Gaussian-mixture integral over s, by composite Gauss–Legendre quadrature in x = log s."""
         beta, c2 = self.beta, self.c * self.c
+        if c2 == 0.0:
+            raise ValueError(
+                f"{self!r}: c^2 underflows float64 (c < 1.5e-154) and the hypergeometric series does not converge "
+                f"in q={q}; the stated domain is c >= 1e-4"
+            )
         s0 = 1e-8 / (2.0 + c2)
         # beyond s_hi the factor s^beta e^{-c^2 s} has fallen by more than e^-75 from its maximum
         s_hi = max((2.0 * beta + 80.0) / c2, 10.0 * s0)
@@ -990,7 +995,8 @@ class DistanceKernel(_LogSpaceKernel):
         # integer a: (-a)_l = 0 beyond l = a (a polynomial); (m - a) = 0 there
         live = ~((degrees > a) & (m - a == 0))
         ll, mm = degrees[live], m[live]
-        head = log_gamma_ratio(a + 1.0, a + 1.0 - mm)  # a (a - 1) ... (a - m + 1)
+        # a (a - 1) ... (a - m + 1); a - (m - 1) is exact (no 1 + a that would lose a tiny a)
+        head = log_gamma_ratio(a + 1.0, a - (mm - 1.0))
         beyond = ll > mm
         constant = a * math.log(4.0) + float(_log_gamma_shift(np.array([(q - 1) / 2]), a)[0])
         # l - a and l + q - 1 + a are never formed (their rounding, ulp(l) psi(l), would be 1e-12 at l ~ 1500):
