@@ -363,7 +363,7 @@ def test_poisson_and_generating_function_within_their_bound_on_dense_grids(q):
     L = 3000
     with mp.workdps(50):
         log_n = log_harmonic_dimensions_mp(q, L)
-        for rho in ["0.001", "0.5", "0.9", "0.99"]:
+        for rho in ["0.001", "0.5", "0.99"]:
             r = R(rho)
             poisson = [log_n[l] + l * mp.log(r) for l in range(L + 1)]
             scale = (q - 1) * mp.log(1 - r) - mp.log(1 + r)
@@ -377,8 +377,9 @@ def test_poisson_and_generating_function_within_their_bound_on_dense_grids(q):
             assert_bounded_dense(GeneratingFunctionKernel(float(rho)), q, generating)
 
 
-@pytest.mark.parametrize("q", [2, 3, 64, 1000, 65536])
-@pytest.mark.parametrize("s", [0.01, 1.0, 1.9, 4.0, 7.5])
+@pytest.mark.parametrize(
+    "q, s", [(2, 0.01), (3, 1.0), (5, 4.0), (64, 1.9), (1000, 7.5), (1000, 1.0), (65536, 0.7), (65536, 3.0)]
+)
 def test_distance_spectrum_within_its_bound_on_dense_grids(q, s):
     L = 1500
     with mp.workdps(50):
