@@ -13,6 +13,7 @@ from scipy import integrate, stats
 
 from dotkernels.nulls import WeightedChiSquare
 from dotkernels.uniformity import _circular as C
+from dotkernels.uniformity import uniformity_test
 
 DATA = Path(__file__).parent / "data" / "sphunif"
 DATASETS = ("q2_n50_unif", "q2_n50_vmf")
@@ -115,6 +116,23 @@ def test_hodges_ajne_pvalue_convention(ds):
     h = C.hodges_ajne(th)
     assert C.hodges_ajne_sf(h + 1, th.size) == pytest.approx(GOLDEN[(ds, "Hodges_Ajne")]["pvalue_asymp"], rel=1e-12)
     assert C.hodges_ajne_sf(h, th.size) > C.hodges_ajne_sf(h + 1, th.size)
+    # the reported p-value is P(H >= h), not sphunif's
+    res = uniformity_test(np.column_stack([np.cos(th), np.sin(th)]), "Hodges_Ajne")
+    assert res.statistic == h and res.pvalue == pytest.approx(C.hodges_ajne_sf(h, th.size), rel=1e-12)
+
+
+@pytest.mark.parametrize("ds", DATASETS)
+def test_num_uncover_continuity_correction(ds):
+    """The count L_n is discrete: the reported p-value is the normal law's P(L >= l) with the continuity correction
+    (sphunif: the uncorrected normal tail, the golden value)."""
+    th = _theta(ds)
+    n, x = th.size, C.num_uncover(th)
+    assert C.normal_sf(x) == pytest.approx(GOLDEN[(ds, "Num_uncover")]["pvalue_asymp"], rel=1e-11)
+    e = math.exp(-1.0)
+    half_step = 0.5 / math.sqrt(n * e * (1 - e * 2.0))
+    res = uniformity_test(np.column_stack([np.cos(th), np.sin(th)]), "Num_uncover", method="asymptotic")
+    assert res.statistic == pytest.approx(x, rel=1e-12)
+    assert res.pvalue == pytest.approx(C.normal_sf(x - half_step), rel=1e-12)
 
 
 @pytest.mark.parametrize("ds", DATASETS)

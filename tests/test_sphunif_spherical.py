@@ -13,6 +13,7 @@ from scipy import stats
 
 from dotkernels.sampling import sample_uniform
 from dotkernels.uniformity import _spherical as S
+from dotkernels.uniformity import uniformity_test
 
 DATA = Path(__file__).parent / "data" / "sphunif"
 DATASETS = (
@@ -212,6 +213,10 @@ def test_rayleigh_hd(ds):
     x = S.rayleigh_hd(Z)
     assert x == pytest.approx(ref["statistic"], rel=1e-12)
     assert S.normal_sf(x) == pytest.approx(ref["pvalue_asymp"], rel=1e-12)
+    # documented difference: the reported p-value is that of the standardised chi^2_q law, not sphunif's normal
+    q = Z.shape[1]
+    reported = uniformity_test(Z, "Rayleigh_HD").pvalue
+    assert reported == pytest.approx(stats.chi2.sf(q + math.sqrt(2 * q) * x, q), rel=1e-10)
 
 
 @pytest.mark.parametrize("ds", ["q2_n50_unif", "q2_n50_vmf"])
@@ -231,6 +236,10 @@ def test_cj12(ds):
     x = S.cj12(Z)
     assert x == pytest.approx(ref["statistic"], rel=1e-12)
     assert 1.0 - S.cj12_cdf(x) == pytest.approx(ref["pvalue_asymp"], rel=1e-9, abs=1e-300)
+    # documented difference: small values reject, the asymptotic p-value is the lower tail F(x) = 1 - sphunif's
+    asymptotic = uniformity_test(Z, "CJ12", method="asymptotic")
+    assert asymptotic.pvalue == pytest.approx(S.cj12_cdf(x), rel=1e-12, abs=1e-300)
+    assert asymptotic.pvalue == pytest.approx(1.0 - ref["pvalue_asymp"], rel=1e-9, abs=1e-12)
 
 
 def test_cj12_regimes_and_law():

@@ -11,7 +11,8 @@ Statistics (large values reject) and null laws (the ``*_sf`` functions):
 - Kuiper: :math:`\sqrt n\,(D_n^+ + D_n^-)`; Kuiper's law to first order in :math:`n^{-1/2}`.
 - Watson: :math:`\sum_i (U_{(i)} - \bar U - \tfrac{i - 1/2}{n} + \tfrac12)^2 + \tfrac{1}{12 n}`; its exact limit law.
 - Watson_1976: :math:`\sqrt n\,(\max_i(\tfrac in - U_{(i)}) + \bar U - \tfrac12)`; Watson's (1976) series.
-- Hodges_Ajne: the most points in a half-circle; exact law (Ajne 1968).
+- Hodges_Ajne: the most points in a half-circle; exact law (Ajne 1968), p-value :math:`P(H \ge h)` (sphunif:
+  :math:`P(H > h)`).
 - Cressie: the most points in an arc of length :math:`2\pi t`; Monte Carlo.
 - FG01: Feltz & Goldin's 4-point Cramér–von Mises statistic; Monte Carlo.
 - Range: :math:`\max_i D_i`; exact law.
@@ -20,7 +21,8 @@ Statistics (large values reject) and null laws (the ``*_sf`` functions):
 - Log_gaps: :math:`\sqrt n\,|\log(2\pi/n) - \overline{\log D} - \gamma|`; half-normal.
 - Vacancy: :math:`\sqrt n\,(Y_n - e^{-a'})/\sigma_a`; normal.
 - Max_uncover: :math:`n X_n - \log n + a'`; Gumbel.
-- Num_uncover: :math:`-(n e^{-a'} - L_n)/\sqrt{n e^{-a'}(1 - e^{-a'}(1 + a'^2))}`; normal.
+- Num_uncover: :math:`-(n e^{-a'} - L_n)/\sqrt{n e^{-a'}(1 - e^{-a'}(1 + a'^2))}`; normal, with the continuity
+  correction of the count :math:`L_n` (p-value :math:`P(L_n \ge l)`).
 - Gini: :math:`\sqrt n\,(\sum_{i<j}|D_i - D_j| / (\pi (n-1)) - 1)`; normal, sd :math:`3^{-1/2}`.
 - Gini_squared: :math:`\sqrt n\,(n \sum_{i<j}(D_i - D_j)^2 / (2\pi^2 (n-1)) - 2)`; normal, sd 4.
 - Hermans_Rasson: :math:`n c_H - \tfrac2n\sum_{i<j}(\Psi_{ij} + \beta^2 \sin\Psi_{ij})`; weighted chi-square.

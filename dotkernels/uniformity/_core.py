@@ -72,7 +72,9 @@ new test needs no other change.
 
 Null distribution and its accuracy
 ----------------------------------
-``method="asymptotic"`` (default) uses the asymptotic law: the exact chi-square when a single degree carries the
+The default ``method="auto"`` uses the asymptotic law where it was measured calibrated at the sample size and a
+finite-n Monte Carlo law otherwise (see :mod:`dotkernels.uniformity`). ``method="asymptotic"`` uses the asymptotic
+law: the exact chi-square when a single degree carries the
 kernel (Rayleigh, Bingham), Imhof's inversion of :class:`~dotkernels.nulls.WeightedChiSquare` otherwise (relative
 accuracy ~1e-10 in the tails). ``"imhof"``, ``"hbe"``, ``"sw"`` and ``"exact"`` choose the algorithm by name. A
 :class:`scipy.stats.MonteCarloMethod` simulates the statistic on ``n_resamples`` samples of the same size (uniform

@@ -34,13 +34,17 @@ asymptotic null law is :math:`\sum_{k\ge1} v_k^2\chi^2_{N(q,k)}` with :math:`v_k
 
 Other tests
 -----------
-- Rayleigh_HD: :math:`(R_n - q)/\sqrt{2q}`, :math:`R_n = n q \|\bar X\|^2`; null N(0, 1).
+- Rayleigh_HD: :math:`(R_n - q)/\sqrt{2q}`, :math:`R_n = n q \|\bar X\|^2`; null: the standardised
+  :math:`\chi^2_q` (its n -> infinity law at fixed q; sphunif uses its q -> infinity limit N(0, 1), whose 1 % test
+  rejects 2.5-3.4 % of uniform samples at q = 3 and 10).
 - CJ12 (Cai & Jiang 2012): :math:`C = \log(1 - \max_{i<j} (X_i^T X_j)^2)`; regime 1 (sub-exponential):
   :math:`qC + 4\log n - \log\log n`; regime 3 (super-exponential): :math:`qC + \tfrac{4q}{q-2}\log n - \log q`;
   regime 2 as regime 1 with the law's parameter :math:`\beta`. Null
   :math:`F(x) = 1 - \exp(-K e^{(x + 8\beta)/2})`, :math:`K = (8\pi)^{-1/2}` (1, 2 with :math:`\beta = 0`),
-  :math:`(2\pi)^{-1/2}` (3), :math:`\sqrt{\beta/(2\pi(1 - e^{-4\beta}))}` (2). As in sphunif, the p-value is
-  :math:`1 - F(x)` (large values reject).
+  :math:`(2\pi)^{-1/2}` (3), :math:`\sqrt{\beta/(2\pi(1 - e^{-4\beta}))}` (2). The statistic falls as the
+  largest coherence grows, so small values reject: the asymptotic p-value is the lower tail :math:`F(x)` (sphunif
+  reports :math:`1 - F(x)`, the wrong tail), and the default p-value is the exact union bound of
+  ``_calibrated`` (valid at every n, q).
 - CCF09 (Cuesta-Albertos et al. 2009): :math:`\max_k \sqrt n \sup_x |F_{n,k}(x) - F_q(x)|` over the projections
   on k directions (sphunif's ``original = FALSE``); Monte Carlo null.
 - Pycke (q = 3): :math:`-\tfrac{1}{2\pi(n-1)}\sum_{i<j}\log(1 - X_i^T X_j) - n\tfrac{\log 2 + 1 - \log 4}{4\pi}`;
