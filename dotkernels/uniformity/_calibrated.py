@@ -42,7 +42,10 @@ the union bound over the pairs, with the exact law of one inner product (:math:`
 nearly exact: the events :math:`\{|X_i^T X_j| \ge \ell\}` are pairwise independent under uniformity, so by the second
 Bonferroni inequality the size at level :math:`\alpha` is at least :math:`\alpha - \alpha^2/2` (0.04875 at 5 %). It
 is a finite-n version of Cai & Jiang's limit, which is this bound's Poisson limit. ``method="asymptotic"`` gives the
-limit law's lower tail :math:`F(t)`; the measured sizes of both are in ``docs/calibration.md``.
+limit law's lower tail :math:`F(t)`. Measured with :func:`dotkernels.calibration.size_study` (4000 uniform samples
+per cell, binomial standard error 0.0034 at 5 %) at q = 3, 10, 50 and n = 30, 100, 200: the bound's size is
+0.044-0.054 at 5 % and 0.008-0.013 at 1 %; the limit law's lower tail rejects 0.000 at q = 3, 0.012-0.027 at
+q = 10 and 0.067-0.080 (anti-conservative) at q = 50, at 5 %. ``docs/calibration.md`` has both on its grid.
 
 Discrete statistics
 -------------------
