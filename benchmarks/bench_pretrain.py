@@ -152,6 +152,10 @@ def _summary(method: str, out: Path, wall: float | None, peak_rss_mb: float | No
         "linear_val": ev["linear"]["val_acc"] if "linear" in ev else None,
         "linear_lr": ev["linear"]["best_lr"] if "linear" in ev else None,
         "logreg_test": ev["logreg"]["test_acc"] if "logreg" in ev else None,
+        # whether lbfgs reached the optimum (older runs stopped at 100 iterations and did not record it)
+        "logreg_converged": ev["logreg"].get("converged") if "logreg" in ev else None,
+        "logreg_n_iter": ev["logreg"].get("n_iter") if "logreg" in ev else None,
+        "eval_seconds": summary.get("eval_seconds"),
         "images_per_s": tr["images_per_s"],
         "epoch_seconds": tr["epoch_seconds"],
         "train_seconds": tr["train_seconds"],

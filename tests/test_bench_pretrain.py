@@ -88,6 +88,13 @@ def test_summary_records_the_runs_kernel_and_options(bench, tmp_path):
     summary = bench._summary("sfrik", tmp_path, wall=None, peak_rss_mb=None)
     assert summary["kernel"] == "sfrik:1,40,40,40" and summary["loss_options"] == {"sim_coeff": 250}
     assert summary["knn20_test"] == 0.87 and summary["linear_test"] is None and summary["peak_rss_mb"] == 2.0e3
+    assert summary["logreg_converged"] is None and summary["eval_seconds"] is None  # not in this result
+    eval_json["eval"]["logreg"] = {"test_acc": 0.9, "converged": True, "n_iter": [310, 120]}
+    eval_json["eval_seconds"] = 250.0
+    (tmp_path / "eval.json").write_text(json.dumps(eval_json))
+    summary = bench._summary("sfrik", tmp_path, wall=None, peak_rss_mb=None)
+    assert summary["logreg_converged"] is True and summary["logreg_n_iter"] == [310, 120]
+    assert summary["eval_seconds"] == 250.0 and summary["logreg_test"] == 0.9
 
 
 # --------------------------------------------------------------------------------------------------------------
