@@ -330,3 +330,27 @@ def test_prior_jitter_on_a_low_rank_kernel_and_bad_input():
         sample_gp_prior(X, kernel, 1, features=RandomGegenbauerFeatures(kernel, q=4, n_directions=2, rng=0))
     with pytest.raises(ValueError, match="jitter"):
         sample_gp_prior(X, kernel, 1, jitter=-1.0)
+
+
+def test_the_module_table_of_variances_is_what_the_code_states():
+    # the table "Which one" of dotkernels.features: one direction's variance of the estimate of k(x, x) for
+    # GaussianKernel(gamma) at q = 3, 10, 100, 1000, and one Maclaurin feature's (Gaussian vectors: 1 + 2 t^2 = 3)
+    import re
+
+    import dotkernels.features as module
+
+    rows = re.findall(r"^(\d+(?:\.\d+)?)\s+([\d.e+]+)\s+([\d.e+]+)\s+([\d.e+]+)\s+([\d.e+]+)\s+([\d.e+]+)\s*$",
+                      module.__doc__, flags=re.MULTILINE)  # fmt: skip
+    assert [float(r[0]) for r in rows] == [0.25, 1.0, 4.0]
+    x = np.eye(3)[:1]
+    for gamma, *stated in rows:
+        kernel = GaussianKernel(gamma=float(gamma))
+        for q, text in zip((3, 10, 100, 1000), stated[:4], strict=True):
+            value = float(RandomGegenbauerFeatures(kernel, q=q, n_directions=1, rng=0).variance(np.eye(q)[:1])[0, 0])
+            assert value == pytest.approx(float(text), rel=0.05), (gamma, q, value, text)
+            # "off the diagonal, at t = 0, it stays below 0.2 in every case above, against 0.6 to 1 for Maclaurin"
+            features = RandomGegenbauerFeatures(kernel, q=q, n_directions=1, rng=0)
+            assert float(features.variance(np.eye(q)[:1], np.eye(q)[1:2])[0, 0]) < 0.2
+        maclaurin = RandomMaclaurinFeatures(kernel, q=3, n_features=1, distribution="gaussian", rng=0)
+        assert float(maclaurin.variance(x)[0, 0]) == pytest.approx(float(stated[4]), rel=0.05)
+        assert 0.6 <= float(maclaurin.variance(x, np.eye(3)[1:2])[0, 0]) <= 1.0
