@@ -649,3 +649,26 @@ def test_eval_of_a_file_that_is_not_a_checkpoint(finished_run, capsys):
     assert eval_main(["--checkpoint", str(finished_run / "config.yaml"), "--device", "cpu"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "is corrupt or not a checkpoint" in err[0]
+
+
+def test_interrupt_outside_the_steps_stops_at_once_and_keeps_the_last_checkpoint(tmp_path, monkeypatch, capsys):
+    """Ctrl-C in the monitors of epoch 2: no wait for them, the checkpoint of epoch 1 is kept and named."""
+    import signal
+
+    from dotkernels_ssl.pretraining import loop
+
+    real, calls = loop.EpochMonitor.__call__, []
+
+    def monitor(self, *args):
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGINT)
+        return real(self, *args)
+
+    monkeypatch.setattr(loop.EpochMonitor, "__call__", monitor)
+    out = tmp_path / "r"
+    assert pretrain_main([*TINY, "--epochs", "2", "--no-final-eval", "--out", str(out)]) == 130
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"dotkernels-pretrain: SIGINT: stopped; the last checkpoint {out / 'last.pt'} (after step 4, the "
+                   "end of epoch 1) is kept: resume with the same --out"]  # fmt: skip
+    assert load_checkpoint(out / "last.pt")["global_step"] == 4
