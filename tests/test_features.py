@@ -354,3 +354,6 @@ def test_the_module_table_of_variances_is_what_the_code_states():
         maclaurin = RandomMaclaurinFeatures(kernel, q=3, n_features=1, distribution="gaussian", rng=0)
         assert float(maclaurin.variance(x)[0, 0]) == pytest.approx(float(stated[4]), rel=0.05)
         assert 0.6 <= float(maclaurin.variance(x, np.eye(3)[1:2])[0, 0]) <= 1.0
+    # "at q = 1000, gamma = 1 the summed form has variance 2.6e3" (RandomGegenbauerFeatures' notes)
+    summed = RandomGegenbauerFeatures(GaussianKernel(gamma=1.0), q=1000, n_directions=1, per_degree=False, rng=0)
+    assert float(summed.variance(np.eye(1000)[:1])[0, 0]) == pytest.approx(2.6e3, rel=0.05)
