@@ -909,8 +909,8 @@ class UniformityTestResult:
     >>> from dotkernels.sampling import sample_uniform
     >>> res = uniformity_test(sample_uniform(50, q=3, rng=0), "Rayleigh")
     >>> statistic, pvalue = res
-    >>> res.test, res.method, res.null_distribution.dist.name
-    ('rayleigh', 'asymptotic', 'chi2')
+    >>> res.test, res.method, res.null_distribution.method  # the chi-square law of Rayleigh's statistic
+    ('rayleigh', 'asymptotic', 'exact')
     """
 
     statistic: float
