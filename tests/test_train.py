@@ -672,3 +672,36 @@ def test_interrupt_outside_the_steps_stops_at_once_and_keeps_the_last_checkpoint
     assert err == [f"dotkernels-pretrain: SIGINT: stopped; the last checkpoint {out / 'last.pt'} (after step 4, the "
                    "end of epoch 1) is kept: resume with the same --out"]  # fmt: skip
     assert load_checkpoint(out / "last.pt")["global_step"] == 4
+
+
+def test_sigterm_from_outside_writes_a_checkpoint(tmp_path):
+    """As a cluster scheduler does: SIGTERM to the running command; it saves the current step and exits 143."""
+    import signal
+    import time
+
+    out = tmp_path / "r"
+    args = [*TINY, "--epochs", "200", "--no-final-eval", "--eval-every", "0", "--out", str(out)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dotkernels_ssl.pretrain", *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    steps = out / "metrics_step.csv"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if steps.is_file() and len(steps.read_text().splitlines()) > 6:  # 5 steps logged: in epoch 2
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    state = load_checkpoint(out / "last.pt")
+    assert state["global_step"] >= 5 and 0 < state["global_step"] < 800
+    assert "resume with the same --out" in err
+    rows = [int(r["step"]) for r in _rows(steps)]
+    if f"SIGTERM: stopped after step {state['global_step']}" in err:  # in the steps (nearly always)
+        assert rows == list(range(1, state["global_step"] + 1))
+    else:  # at an epoch's end, between the steps and its checkpoint: the last one is kept
+        assert "SIGTERM: stopped; the last checkpoint" in err and rows[: state["global_step"]] == list(
+            range(1, state["global_step"] + 1)
+        )
