@@ -256,7 +256,7 @@ def render(data: dict) -> str:
         f"Rejection rates of the default p-values at 5 % ({power['n_samples']} samples per cell; binomial standard",
         f"error at most {0.5 / math.sqrt(power['n_samples']):.3f}) under a von Mises-Fisher law about e1",
         "(kappa = sqrt(q)/2), a bipolar Watson law (kappa = q/2 + 1) and sphunif's vMF mixture about",
-        "+-e1, ..., +-eq (kappa = q) (`dotkernels.calibration.default_alternatives`).",
+        "+-e1, ..., +-eq (kappa = q) (the default alternatives of `dotkernels.calibration.power_study`).",
         "",
     ]
     pcells = power["cells"]

@@ -53,7 +53,6 @@ __all__ = [
     "CalibrationWarning",
     "PowerStudyResult",
     "SizeStudyResult",
-    "default_alternatives",
     "power_study",
     "size_study",
 ]
@@ -648,37 +647,8 @@ def size_study(
     )
 
 
-def default_alternatives(q: int) -> dict[str, Sampler]:
-    r"""The alternatives of :func:`power_study` in dimension q: samplers ``f(n, q, rng) -> (n, q) array``.
-
-    - ``"vMF"``: von Mises--Fisher about :math:`e_1`, :math:`\kappa = \sqrt q / 2` (a mean direction);
-    - ``"Watson"``: bipolar Watson about :math:`e_1`, :math:`\kappa = q/2 + 1` (axial, no mean direction);
-    - ``"mixture"``: sphunif's "MvMF", equal-weight vMF laws about :math:`\pm e_1, \dots, \pm e_q`,
-      :math:`\kappa = q` (multimodal, axial).
-
-    The concentrations grow with q so that the departures stay detectable at n = 50.
-
-    Parameters
-    ----------
-    q : int
-        Dimension, >= 2.
-
-    Returns
-    -------
-    dict
-        Name -> sampler.
-
-    See Also
-    --------
-    power_study : Uses them.
-    dotkernels.alternatives.sample_vmf_mixture : The mixture's sampler.
-
-    Examples
-    --------
-    >>> alt = default_alternatives(3)
-    >>> sorted(alt), alt["vMF"](5, 3, np.random.default_rng(0)).shape
-    (['Watson', 'mixture', 'vMF'], (5, 3))
-    """
+def _default_alternatives(q: int) -> dict[str, Sampler]:
+    """The default alternatives of :func:`power_study` in dimension q (see there)."""
     from .alternatives import sample_vmf_mixture
 
     q = check_integer(q, "q", minimum=2)
@@ -710,8 +680,12 @@ def power_study(
     n, q : int or sequence of int
         Sample sizes and dimensions.
     alternatives : mapping, optional
-        Name -> sampler ``f(n, q, rng) -> (n, q)`` array of unit rows; default :func:`default_alternatives`
-        (vMF, Watson, a vMF mixture) of each q.
+        Name -> sampler ``f(n, q, rng) -> (n, q)`` array of unit rows. Default, in each dimension q:
+        ``"vMF"``, von Mises--Fisher about :math:`e_1` with :math:`\kappa = \sqrt q / 2` (a mean direction);
+        ``"Watson"``, bipolar Watson about :math:`e_1` with :math:`\kappa = q/2 + 1` (axial, no mean direction);
+        ``"mixture"``, sphunif's "MvMF", equal-weight vMF laws about :math:`\pm e_1, \dots, \pm e_q` with
+        :math:`\kappa = q` (multimodal, axial; :func:`dotkernels.alternatives.sample_vmf_mixture`). The
+        concentrations grow with q so that the departures stay detectable at n = 50.
     alpha : float or sequence of float
         Levels (default 0.05).
     n_samples : int
@@ -744,7 +718,7 @@ def power_study(
     gen = check_rng(rng)
     rows = []
     for q_ in qs:
-        alts = default_alternatives(q_) if alternatives is None else dict(alternatives)
+        alts = _default_alternatives(q_) if alternatives is None else dict(alternatives)
         for name, sampler in alts.items():
             if not callable(sampler):
                 raise TypeError(f"alternatives[{name!r}] must be a sampler f(n, q, rng), got {type(sampler).__name__}")
