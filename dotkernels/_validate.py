@@ -185,6 +185,9 @@ def host_float(x: Any) -> float:
     """A 0-d array of any backend (torch tensors detached) as a Python float."""
     if hasattr(x, "detach"):
         x = x.detach()
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.Array):  # under jax.grad: the value, without its derivative
+        x = jax.lax.stop_gradient(x)
     return float(x)
 
 

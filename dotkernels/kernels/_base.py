@@ -40,6 +40,12 @@ and optionally
     Absolute error bound of each :math:`a_l` (default: the stated relative accuracy of :meth:`spectrum` times
     :math:`|a_l|`).
 
+Learnable real parameters are declared as class attributes ``lengthscale = Hyperparameter(positive=True)``: the
+constructor assigns the value (a float, or a torch/jax 0-d array, validated by the descriptor), host code reads
+``self.lengthscale`` (its current value as a float), and ``_profile`` uses ``self._hyper("lengthscale", t, xp)``,
+the tensor itself when it belongs to t's library, so that autograd reaches it (``kernel.hyperparameters`` lists
+them). The spectrum cache is keyed by ``_params()``, so in-place updates of such tensors are seen.
+
 Class attributes: ``dimension_dependent`` (the profile depends on q), ``has_corner`` (:math:`\varphi` is not
 differentiable at t = 1), ``degree`` (polynomial degree or None), ``name`` (short name), ``spectrum_rtol``.
 """
@@ -75,7 +81,22 @@ SPECTRUM_CACHE_SIZE = 32
 
 
 class SpectrumAccuracyWarning(RuntimeWarning):
-    """A spectrum or profile could not reach its stated accuracy; the message gives the accuracy achieved."""
+    """A spectrum or profile could not reach its stated accuracy; the message gives the accuracy achieved.
+
+    See Also
+    --------
+    DotProductKernel.spectrum_error : the error bound of each coefficient.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from dotkernels import MaternKernel
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     _ = MaternKernel(nu=1.5, lengthscale=0.02).profile(0.5, q=3)
+    >>> caught[0].category.__name__
+    'SpectrumAccuracyWarning'
+    """
 
 
 def signed_exp(log_abs: np.ndarray, sign: np.ndarray) -> np.ndarray:
@@ -159,8 +180,32 @@ class DotProductKernel:
         True when :math:`\varphi` is not differentiable at t = 1: ``gram`` then puts :math:`\varphi(\pm 1)` at
         coinciding / antipodal points analytically.
     spectrum_rtol : float
-        The relative accuracy of each computed :math:`a_l` the family guarantees (where it does not under- or
-        overflow float64).
+        The floor of the relative error bound of each computed :math:`a_l` (where it does not under- or overflow
+        float64); :meth:`spectrum_error` gives the bound per degree, which grows above it at high degree.
+
+    See Also
+    --------
+    dotkernels.kernels.parse_kernel : kernels from strings.
+    MaternKernel, GaussianKernel, HeatKernel : families.
+
+    Notes
+    -----
+    Hyperparameters declared with :class:`Hyperparameter` (``lengthscale``, ``gamma``, ``kappa``, ``time``, ...) may
+    be torch or jax scalars: ``gram``, ``profile`` and ``derivative`` are then differentiable in them, while host
+    methods (``spectrum``, ``repr``, equality) read their current values.
+
+    References
+    ----------
+    .. [1] I. J. Schoenberg, "Positive definite functions on spheres", Duke Math. J. 9, 96-108, 1942.
+    .. [2] C. Müller, "Spherical Harmonics", Lecture Notes in Mathematics 17, Springer, 1966 (Funk–Hecke formula).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from dotkernels import GaussianKernel
+    >>> k = GaussianKernel(gamma=1.0)
+    >>> k.is_positive_semidefinite(q=3), round(float(k.profile(0.5)), 6)
+    (True, 0.367879)
     """
 
     dimension_dependent: bool = False
@@ -234,6 +279,25 @@ class DotProductKernel:
         :math:`\max(\text{spectrum\_rtol}, 2\epsilon M_l)`, :math:`M_l` the size of the logarithms combined
         (:mod:`dotkernels.kernels.closed_form`).
 
+        Parameters
+        ----------
+        degree : int
+            Largest degree l, >= 0.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        log_abs : numpy.ndarray
+            :math:`\ln|a_l|`, float64, read-only (``-inf`` for zero coefficients).
+        sign : numpy.ndarray
+            :math:`\operatorname{sign}(a_l)`, float64, read-only.
+
+        See Also
+        --------
+        spectrum : the same in linear scale.
+        log_eigenvalues : the Mercer eigenvalues in log space.
+
         Examples
         --------
         >>> from dotkernels import ExponentialKernel
@@ -277,6 +341,24 @@ class DotProductKernel:
         :math:`l \ln(l + q)` and with the parameter: 1e-12 at low degree, 8.6e-12 for the Gaussian kernel at
         q = 1000, gamma = 300, l ~ 1300; see :mod:`dotkernels.kernels.closed_form`).
 
+        Parameters
+        ----------
+        degree : int
+            Largest degree l, >= 0.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        numpy.ndarray
+            :math:`a_0, \dots, a_{degree}` (float64).
+
+        See Also
+        --------
+        log_spectrum : the same in log space (finite at any q).
+        eigenvalues : :math:`a_l / N(q, l)`.
+        spectrum_error : a bound on the error of each coefficient.
+
         Examples
         --------
         >>> from dotkernels import GaussianKernel
@@ -294,6 +376,22 @@ class DotProductKernel:
         :meth:`spectrum`; held against mpmath at every degree up to the underflow on dense grids); series and
         product kernels their rigorous bounds; quadrature-based spectra (:class:`ProfileKernel`) their estimated
         error.
+
+        Parameters
+        ----------
+        degree : int
+            Largest degree l, >= 0.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        numpy.ndarray
+            Absolute error bound of each :math:`a_l` (float64).
+
+        See Also
+        --------
+        spectrum : the coefficients themselves.
 
         Examples
         --------
@@ -433,6 +531,21 @@ class DotProductKernel:
         It equals :math:`\|\mu_\sigma\|^2`; the squared MMD to the uniform law is the Gram matrix's mean minus
         :math:`a_0`. Accuracy: ``spectrum_rtol`` relative.
 
+        Parameters
+        ----------
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        float
+            :math:`a_0`.
+
+        See Also
+        --------
+        spectrum : all the coefficients.
+        dotkernels.mmd2_uniform : the squared MMD to the uniform law.
+
         Examples
         --------
         >>> from dotkernels import SFRIKKernel
@@ -447,6 +560,22 @@ class DotProductKernel:
         When every :math:`a_l \ge 0` (a positive semi-definite kernel) this is the sup-norm error of the
         degree-``degree`` truncation on [-1, 1] (attained at t = 1). Accuracy: absolute, about
         ``1e-15 * max(|phi(1)|, sum |a_l|)`` plus the spectrum's error (the difference is formed in float64).
+
+        Parameters
+        ----------
+        degree : int
+            Largest degree l, >= 0.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        float
+            :math:`\varphi(1) - \sum_{l \le degree} a_l`.
+
+        See Also
+        --------
+        truncate : the truncated kernel itself.
 
         Examples
         --------
@@ -465,6 +594,22 @@ class DotProductKernel:
         The family's closed-form answer is used when it is known for every degree and ``degree`` is None;
         otherwise :math:`a_0, \dots, a_{degree}` are checked (default ``degree``: the polynomial degree, else 128 —
         for an infinite series of unknown sign pattern the answer is then a necessary condition only).
+
+        Parameters
+        ----------
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+        degree : int, optional
+            Check the coefficients up to this degree only (keyword-only).
+
+        Returns
+        -------
+        bool
+            Whether every checked :math:`a_l \ge 0`.
+
+        See Also
+        --------
+        is_strictly_positive_definite : the strict condition.
 
         Examples
         --------
@@ -490,6 +635,20 @@ class DotProductKernel:
         :math:`\{l \in \mathbb{Z} : a_{|l|} > 0\}` meet every arithmetic progression of :math:`\mathbb{Z}`
         (Menegatto 1995; Pinkus 2004). A finite series (a polynomial profile) is never strictly positive definite.
 
+        Parameters
+        ----------
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        bool or None
+            The answer, or None when it cannot be decided from what the family knows.
+
+        See Also
+        --------
+        is_positive_semidefinite : Schoenberg's condition.
+
         Examples
         --------
         >>> from dotkernels import GaussianKernel, SFRIKKernel
@@ -513,6 +672,25 @@ class DotProductKernel:
         [-1, 1] up to rounding (one reduction; pass False in hot loops). Accuracy: a few ulps of the dtype for
         closed-form profiles; series-defined profiles state theirs.
 
+        Parameters
+        ----------
+        t : array_like
+            Inner products in [-1, 1]: any array-API array, a number or a sequence.
+        q : int, optional
+            Dimension, keyword-only; required for ``dimension_dependent`` kernels.
+        validate : bool
+            Check that t is finite and in [-1, 1] up to rounding (keyword-only).
+
+        Returns
+        -------
+        array
+            :math:`\varphi(t)`, of t's library, dtype and device (a NumPy scalar for a number).
+
+        See Also
+        --------
+        derivative : :math:`\varphi'(t)`.
+        gram : the kernel matrix of points.
+
         Examples
         --------
         >>> from dotkernels import ExponentialKernel
@@ -529,6 +707,24 @@ class DotProductKernel:
         Accuracy: a few ulps of the dtype for closed forms; series kernels sum the derivative series in dimension
         q + 2 (absolute error of a few ulps times :math:`\sum_l |a_l| l (l + q - 2) / (q - 1)`). Kernels with a
         corner at t = 1 (``has_corner``) have an infinite derivative there.
+
+        Parameters
+        ----------
+        t : array_like
+            Inner products in [-1, 1]: any array-API array, a number or a sequence.
+        q : int, optional
+            Dimension, keyword-only; required for ``dimension_dependent`` kernels.
+        validate : bool
+            Check that t is finite and in [-1, 1] up to rounding (keyword-only).
+
+        Returns
+        -------
+        array
+            :math:`\varphi'(t)`, of t's library, dtype and device.
+
+        See Also
+        --------
+        profile : :math:`\varphi(t)`.
 
         Examples
         --------
@@ -548,6 +744,20 @@ class DotProductKernel:
 
         Accuracy: the closed form rounded to float64 (a few ulps); for series kernels the compensated sum of their
         coefficients.
+
+        Parameters
+        ----------
+        q : int, optional
+            Dimension, keyword-only; required for ``dimension_dependent`` kernels.
+
+        Returns
+        -------
+        float
+            :math:`\varphi(1)` (``inf`` beyond float64, with a warning).
+
+        See Also
+        --------
+        log_phi_at_one : its logarithm.
 
         Examples
         --------
@@ -624,6 +834,11 @@ class DotProductKernel:
             kernels with a corner at t = 1 the diagonal of ``gram(X)`` is :math:`\varphi(1)` exactly and the
             off-diagonal entries stay inside the open interval, so autograd never meets an infinite derivative.
 
+        See Also
+        --------
+        profile : the profile at given inner products.
+        eigenvalues : the eigenvalues of the integral operator.
+
         Examples
         --------
         >>> import numpy as np
@@ -676,6 +891,20 @@ class DotProductKernel:
 
     def truncate(self, degree: int) -> TruncatedKernel:
         r"""The kernel :math:`\sum_{l \le degree} a_l(q) P_{l,q}` (dimension dependent by construction).
+
+        Parameters
+        ----------
+        degree : int
+            Largest degree kept, >= 0.
+
+        Returns
+        -------
+        TruncatedKernel
+            The truncated kernel.
+
+        See Also
+        --------
+        truncation_error : the sup-norm error of the truncation.
 
         Examples
         --------

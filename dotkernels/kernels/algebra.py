@@ -20,6 +20,16 @@ class SumKernel(DotProductKernel):
     Accuracy: each :math:`a_l` is the float64 sum of the terms' coefficients, accurate to the worst term's
     ``spectrum_rtol`` relative to :math:`\sum_i |a_l^{(i)}|` (cancellation between signed terms is absolute).
 
+    Parameters
+    ----------
+    kernels : sequence of DotProductKernel
+        The terms (sums among them are flattened); usually written ``k1 + k2``.
+
+    See Also
+    --------
+    ScaledKernel : positive multiples.
+    ProductKernel : pointwise products.
+
     Examples
     --------
     >>> from dotkernels import GaussianKernel, MonomialKernel
@@ -91,7 +101,19 @@ class SumKernel(DotProductKernel):
 
 
 class ScaledKernel(DotProductKernel):
-    r"""Positive multiple :math:`c\,\varphi`, c > 0 (written ``c * kernel``).
+    r"""Positive multiple :math:`c\,\varphi`, c > 0 (written ``c * kernel``): the output scale of a GP kernel.
+
+    Parameters
+    ----------
+    c : float or 0-d array
+        The factor, > 0. A torch (or jax) scalar is kept as it is (a learnable output scale): the profile and the
+        Gram matrix are differentiable in it.
+    kernel : DotProductKernel
+        The kernel multiplied.
+
+    See Also
+    --------
+    SumKernel : sums of kernels.
 
     Examples
     --------
@@ -152,6 +174,17 @@ class TruncatedKernel(DotProductKernel):
     The profile is the finite series evaluated by Clenshaw's recurrence (:func:`~dotkernels.legendre_series`),
     accurate to about ``1e-15 * sum |a_l|`` absolutely; never strictly positive definite.
 
+    Parameters
+    ----------
+    kernel : DotProductKernel
+        The kernel truncated.
+    degree : int
+        Largest degree kept, >= 0.
+
+    See Also
+    --------
+    DotProductKernel.truncation_error : the sup-norm error of the truncation.
+
     Examples
     --------
     >>> from dotkernels import ExponentialKernel, TruncatedKernel
@@ -191,6 +224,30 @@ class TruncatedKernel(DotProductKernel):
         return self.kernel._uniform_mean_embedding(q)
 
     def spectrum(self, degree: int, *, q: int) -> np.ndarray:
+        r"""Gegenbauer coefficients: the inner kernel's :math:`a_l` up to the truncation degree, then 0.
+
+        Parameters
+        ----------
+        degree : int
+            Largest degree l, >= 0.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        numpy.ndarray
+            :math:`a_0, \dots, a_{degree}`.
+
+        See Also
+        --------
+        DotProductKernel.log_spectrum : the same in log space.
+
+        Examples
+        --------
+        >>> from dotkernels import SFRIKKernel
+        >>> TruncatedKernel(SFRIKKernel(), 2).spectrum(3, q=3).tolist()
+        [0.0, 1.0, 40.0, 0.0]
+        """
         # the inner kernel's own coefficients (exact for finite series), not their round trip through log space
         self.log_spectrum(degree, q=q)
         a = np.zeros(degree + 1)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections import OrderedDict
+from functools import lru_cache
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -157,6 +158,22 @@ def _log_head_reference(a: float, degrees: np.ndarray, q: int) -> tuple[np.ndarr
     return log_x, sign
 
 
+@lru_cache(maxsize=24)
+def _tables(nu: float, q: int, size: int) -> tuple:
+    """What does not depend on the lengthscale: degrees, ln N(q,l), l(l+q-2) and the references' coefficients."""
+    degrees = np.arange(size + 1)
+    log_n = np.asarray(log_harmonic_dimension(degrees, q=q), dtype=np.float64)
+    lam = degrees * (degrees + q - 2.0)
+    references = []
+    for j in range(_MAX_TERMS):
+        a = nu + j
+        log_x, sign_x = _log_head_reference(a, degrees, q)
+        references.append((log_n + log_x, sign_x, *_log_riesz_constant(a, q)))
+    for array in (degrees, log_n, lam, *(r[0] for r in references), *(r[1] for r in references)):
+        array.setflags(write=False)
+    return degrees, log_n, lam, tuple(references)
+
+
 def _matern_plan(c: float, nu: float, q: int) -> _Plan:
     """The cheapest (J, L) whose bound reaches the target accuracy, else the most accurate one (cached)."""
     key = (c, nu, q)
@@ -166,11 +183,10 @@ def _matern_plan(c: float, nu: float, q: int) -> _Plan:
     h = 0.5 * (q - 2)
     s = nu + 0.5 * (q - 1)
     d = _tail_coefficients(c, nu, q, _MAX_TERMS + 1)
-    best = None
-    for size in (1 << 12, 1 << 14, 4 * _MAX_HEAD):
-        degrees = np.arange(size + 1)
-        log_n = np.asarray(log_harmonic_dimension(degrees, q=q), dtype=np.float64)
-        log_a = log_n - s * np.log(c + degrees * (degrees + q - 2.0))
+    candidates: list[tuple] = []
+    for size in (1 << 12, 4 * _MAX_HEAD):
+        degrees, log_n, lam, references = _tables(nu, q, size)
+        log_a = log_n - s * np.log(c + lam)
         log_scale = float(np.max(log_a))
         e = np.exp(log_a - log_scale)
         compensation = np.zeros(size + 1)
@@ -180,11 +196,10 @@ def _matern_plan(c: float, nu: float, q: int) -> _Plan:
         for terms in range(_MAX_TERMS + 1):
             if terms:  # add the reference j = terms - 1
                 a = nu + terms - 1
-                log_x, sign_x = _log_head_reference(a, degrees, q)
-                coeff = d[terms - 1] * sign_x * np.exp(log_n + log_x - log_scale)
+                log_nx, sign_x, log_c, sign_c = references[terms - 1]
+                coeff = d[terms - 1] * sign_x * np.exp(log_nx - log_scale)
                 e = e - coeff
                 compensation += np.abs(coeff)
-                log_c, sign_c = _log_riesz_constant(a, q)
                 weight = float(d[terms - 1] * math.exp(-log_scale - log_c) * sign_c)
                 refs.append((a, weight, _is_integer(a)))
                 rounding_refs += abs(weight) * 4.0**a * (3.0 if _is_integer(a) else 1.0)
@@ -192,21 +207,26 @@ def _matern_plan(c: float, nu: float, q: int) -> _Plan:
             if a >= size // 8:
                 break
             log_x, _ = _log_rho(a, degrees[-1:], q)
-            last = abs(d[terms]) * math.exp(log_n[-1] + log_x[0] - log_scale)
-            far = 2.0 * last * n_last ** (1 + 2 * a) * (n_last + 0.5) ** (-2 * a) / (2 * a)
+            with np.errstate(divide="ignore"):
+                log_last = math.log(abs(d[terms])) if d[terms] else -math.inf
+            log_far = log_last + log_n[-1] + log_x[0] - log_scale
+            log_far += (1 + 2 * a) * math.log(n_last) - 2 * a * math.log(n_last + 0.5) - math.log(a)
+            far = math.exp(min(log_far, 700.0))
             abs_e = np.abs(e)
-            tail = np.cumsum(abs_e[::-1])[::-1]
-            work = np.cumsum(4.0 * compensation + abs_e)
-            total = math.fsum(e[: size // 4 + 1])
+            total = float(np.sum(e[: size // 4 + 1]))
             L = 16
             while L <= size // 4:
                 if L > a:
-                    bound = tail[L + 1] + far + _EPS * (work[L] + rounding_refs)
-                    if best is None or bound < best[0] or (bound <= _TARGET * total and L < best[1]):
-                        best = (bound, L, log_scale, e[: L + 1].copy(), tuple(refs), total)
+                    # pairwise sums (np.sum): the tail keeps its relative accuracy
+                    work = 3.0 * np.sum(compensation[: L + 1]) + 16.0 * np.sum(abs_e[: L + 1]) + 3.0 * rounding_refs
+                    bound = float(np.sum(abs_e[L + 1 :])) + far + _EPS * work
+                    candidates.append((bound, L, log_scale, e[: L + 1].copy(), tuple(refs), total))
                     if bound <= _TARGET * total:
                         break
                 L *= 2
+        smallest = min(c[0] for c in candidates)
+        # the shortest head within twice the best bound (or within the target)
+        best = min((c for c in candidates if c[0] <= max(2.0 * smallest, _TARGET * c[5])), key=lambda c: c[1])
         if best[0] <= _TARGET * best[5]:
             break
     bound, L, log_scale, head, refs, _ = best
@@ -385,10 +405,10 @@ class MaternKernel(DotProductKernel):
         if math.isinf(self.nu):
             return _heat_plan(0.5 * self.lengthscale**2, q)
         plan = _matern_plan(self._c(), self.nu + shift, q)
-        if shift == 0 and plan.error > 1e-12 * plan.total:
+        if shift == 0 and 2.0 * plan.error > 1e-12 * plan.total:
             warnings.warn(
-                f"{self!r} at q={q}: the profile is accurate to {plan.error / plan.total:.2g} of phi(1) only (the "
-                "tail of the series with the largest head summed, 16384 terms)",
+                f"{self!r} at q={q}: the profile is accurate to {2.0 * plan.error / plan.total:.2g} of phi(1) only "
+                "(the bound of the head-plus-tail summation, rounding included)",
                 SpectrumAccuracyWarning,
                 stacklevel=5,
             )
@@ -434,10 +454,9 @@ class MaternKernel(DotProductKernel):
         evaluate = _plan_derivative if derivative else _plan_profile
         plan = self._plan(q)
         value = evaluate(plan, t, xp, q)
-        scale = 1.0 / plan.total if self.normalize else math.exp(plan.log_scale)
         raw = hyperparameter_in(self.__dict__["_hyperparameters"]["lengthscale"], t, xp)
         if isinstance(raw, float):
-            return value * scale
+            return value / plan.total if self.normalize else value * math.exp(plan.log_scale)
         # a tensor lengthscale: value + (p - p0) dF/dp carries the first derivative in p (its value is unchanged)
         if math.isinf(self.nu):
             # the heat kernel's coefficients in the tensor's namespace: exact derivatives of every order

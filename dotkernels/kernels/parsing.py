@@ -136,12 +136,26 @@ def parse_kernel(spec: str | DotProductKernel) -> DotProductKernel:
     ``TruncatedKernel(k, 3)``), so that ``parse_kernel(repr(k)) == k`` for every kernel not built from a Python
     callable.
 
+    Parameters
+    ----------
+    spec : str or DotProductKernel
+        The kernel string (a kernel passes through unchanged).
+
+    Returns
+    -------
+    DotProductKernel
+        The kernel.
+
     Raises
     ------
     ValueError
         For an unknown name or parameter, a malformed number or an invalid parameter value (the message names it).
     TypeError
         When ``spec`` is neither a string nor a kernel.
+
+    See Also
+    --------
+    dotkernels.kernels : the table of the grammar.
 
     Examples
     --------

@@ -101,6 +101,11 @@ class LegendreSeriesKernel(_FiniteSeries):
     coefficients : sequence of float
         :math:`a_0, a_1, \dots, a_L` (trailing zeros are dropped).
 
+    See Also
+    --------
+    SFRIKKernel : the same from degree 1, with non-negative coefficients.
+    dotkernels.legendre_series : the Clenshaw sum that evaluates the profile.
+
     Examples
     --------
     >>> k = LegendreSeriesKernel([0.0, 1.0, 40.0, 40.0])
@@ -136,6 +141,14 @@ class SFRIKKernel(_FiniteSeries):
     coefficients : sequence of float
         :math:`b_1, \dots, b_L`, non-negative (the coefficients of degrees 1..L).
 
+    See Also
+    --------
+    LegendreSeriesKernel : any finite series from degree 0.
+
+    References
+    ----------
+    .. [1] M. Zheng et al., "Self-supervised learning with a spherical kernel regulariser" (SFRIK), ICLR 2023.
+
     Examples
     --------
     >>> SFRIKKernel().spectrum(4, q=8192).tolist()
@@ -168,6 +181,15 @@ class BandLimitedKernel(_SeriesProfile):
     Positive semi-definite, never strictly. Accuracy: :math:`a_l = N(q, l)` to 1e-12 relative (exactly an integer
     where it is below 2^53).
 
+    Parameters
+    ----------
+    degree : int
+        Largest degree L >= 0 of the polynomials reproduced.
+
+    See Also
+    --------
+    dotkernels.harmonic_dimension : :math:`N(q, l)`.
+
     Examples
     --------
     >>> BandLimitedKernel(degree=2).spectrum(3, q=3).tolist()
@@ -189,6 +211,29 @@ class BandLimitedKernel(_SeriesProfile):
         return self.spectrum(self.degree, q=q)
 
     def spectrum(self, degree: int, *, q: int) -> np.ndarray:
+        r"""Gegenbauer coefficients :math:`a_l = N(q, l)` up to the band limit, then 0 (exact integers below 2^53).
+
+        Parameters
+        ----------
+        degree : int
+            Largest degree l, >= 0.
+        q : int
+            Dimension of :math:`\mathbb{R}^q` (the sphere :math:`S^{q-1}`), >= 2, keyword-only.
+
+        Returns
+        -------
+        numpy.ndarray
+            :math:`a_0, \dots, a_{degree}`.
+
+        See Also
+        --------
+        DotProductKernel.log_spectrum : the same in log space.
+
+        Examples
+        --------
+        >>> BandLimitedKernel(degree=1).spectrum(2, q=4).tolist()
+        [1.0, 4.0, 0.0]
+        """
         # N(q, l) exactly (integers below 2^53 are exact floats), not through log space
         log_abs, _ = self.log_spectrum(degree, q=q)
         a = np.zeros(degree + 1)
@@ -266,10 +311,34 @@ class HeatKernel(_SpectrallyDefined):
     are below 1e-17 of the largest (the terms decay faster than geometrically there), so :math:`\varphi` is
     accurate to about 1e-15 relative to :math:`\varphi(1)`. Strictly positive definite.
 
+    Parameters
+    ----------
+    time : float or 0-d array
+        Diffusion time :math:`\tau > 0`. A torch (or jax) scalar is kept as it is: the profile, its derivative and
+        the Gram matrix are then differentiable in it (the coefficients are formed in the tensor's library), and host
+        methods read its current value.
+
+    See Also
+    --------
+    MaternKernel : its ``nu = inf`` limit, by lengthscale (:math:`\tau = \ell^2/2`) and normalised.
+
+    References
+    ----------
+    .. [1] V. Borovitskiy, A. Terenin, P. Mostowsky and M. P. Deisenroth, "Matérn Gaussian processes on Riemannian
+       manifolds", NeurIPS 2020.
+
     Examples
     --------
     >>> HeatKernel(time=0.1).uniform_mean_embedding(q=3)
     1.0
+
+    A learnable diffusion time:
+
+    >>> import torch
+    >>> tau = torch.tensor(0.1, dtype=torch.float64, requires_grad=True)
+    >>> HeatKernel(time=tau).profile(torch.tensor(0.5, dtype=torch.float64), q=3).backward()
+    >>> bool(tau.grad < 0)
+    True
     """
 
     name = "heat"
@@ -336,6 +405,11 @@ class SpectralKernel(_SpectrallyDefined):
         For coefficients that do not depend on q, use :class:`LegendreSeriesKernel`.
     name : str
         Label used in ``repr``.
+
+    See Also
+    --------
+    LegendreSeriesKernel : finite series with fixed coefficients.
+    ProfileKernel : a kernel given by its profile instead.
 
     Examples
     --------

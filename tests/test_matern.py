@@ -1,0 +1,445 @@
+"""MaternKernel: spectrum, profile and normalisation against independent mpmath computations; eigenvalues;
+learnable hyperparameters (gradients against finite differences); GeometricKernels' parameterisation."""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import mpmath as mp
+import numpy as np
+import pytest
+
+from dotkernels import (
+    ExponentialKernel,
+    GaussianKernel,
+    HeatKernel,
+    MaternKernel,
+    PolynomialKernel,
+    SpectrumAccuracyWarning,
+    parse_kernel,
+)
+from dotkernels.kernels.matern import _matern_plan
+
+R = mp.mpf
+
+
+def _c(nu, ell):
+    return 2 * R(nu) / R(ell) ** 2
+
+
+def _profile(kernel, t, q):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpectrumAccuracyWarning)
+        return np.asarray(kernel.profile(t, q=q))
+
+
+def _bound(nu, ell, q):
+    """The plan's own error bound relative to phi(1)."""
+    plan = _matern_plan(2 * nu / ell**2, nu, q)
+    return 2.0 * plan.error / plan.total
+
+
+# ---- independent references ---------------------------------------------------------------------------------------
+
+
+def _bessel_matern(x, beta, s):
+    r""":math:`\hat f(x) = \frac{1}{2\pi}\int (\omega^2 + \beta^2)^{-s} e^{i\omega x} d\omega` (Euclidean Matérn)."""
+    x = abs(x)
+    if x == 0:
+        return mp.gamma(s - R(1) / 2) / (2 * mp.sqrt(mp.pi) * mp.gamma(s)) * beta ** (1 - 2 * s)
+    return (x / (2 * beta)) ** (s - R(1) / 2) * mp.besselk(s - R(1) / 2, beta * x) / (mp.sqrt(mp.pi) * mp.gamma(s))
+
+
+def _bessel_matern_derivative(x, beta, s):
+    # d/dx x^m K_m(beta x) = -beta x^m K_{m-1}(beta x)
+    sign = 1 if x >= 0 else -1
+    x = abs(x)
+    m = s - R(1) / 2
+    return -sign * beta * x**m * mp.besselk(m - 1, beta * x) / ((2 * beta) ** m * mp.sqrt(mp.pi) * mp.gamma(s))
+
+
+def _lattice(f, theta, half):
+    """2 pi sum_m (+-1)^m f(theta + 2 pi m) (Poisson summation over Z, or over Z + 1/2 with the signs)."""
+    total = f(theta)
+    scale, m = abs(total), 1
+    while True:
+        term = f(theta + 2 * mp.pi * m) + f(theta - 2 * mp.pi * m)
+        total += (-1) ** m * term if half else term
+        scale = max(scale, abs(term))
+        if abs(term) < R(10) ** (-mp.mp.dps) * scale or m > 400:
+            return 2 * mp.pi * total
+        m += 1
+
+
+def circle_reference(theta, nu, ell):
+    r"""q = 2: :math:`\sum_{n \in \mathbb{Z}} (n^2 + c)^{-\nu-1/2} e^{in\theta}`, by Poisson summation."""
+    c, s = _c(nu, ell), R(nu) + R(1) / 2
+    return _lattice(lambda x: _bessel_matern(x, mp.sqrt(c), s), theta, half=False)
+
+
+def sphere_reference(theta, nu, ell):
+    r"""q = 3 by Mehler–Dirichlet, :math:`P_l(\cos\theta) = \frac{\sqrt2}{\pi}\int_\theta^\pi
+    \frac{\sin((l+\frac12)\varphi)}{\sqrt{\cos\theta - \cos\varphi}} d\varphi`: the profile is
+    :math:`\frac{\sqrt2}{\pi}\int_\theta^\pi \frac{-g'(\varphi)}{\sqrt{\cos\theta-\cos\varphi}} d\varphi` with
+    :math:`g(\varphi) = \sum_{n \in \mathbb{Z}+1/2} (n^2 + c - 1/4)^{-s} e^{in\varphi}` (Poisson summation)."""
+    c, s = _c(nu, ell), R(nu) + 1
+    beta = mp.sqrt(c - R(1) / 4)
+
+    def integrand(u):  # phi = theta + u^2 removes the endpoint singularity; cos a - cos b as a product of sines
+        phi = theta + u * u
+        g = -_lattice(lambda x: _bessel_matern_derivative(x, beta, s), phi, half=True)
+        return 2 * u * g / mp.sqrt(2 * mp.sin((phi + theta) / 2) * mp.sin(u * u / 2))
+
+    width = 1 / beta
+    ends = sorted({*[p for p in (theta + width, theta + 4 * width, mp.pi / 2) if p < mp.pi], mp.pi})
+    return mp.sqrt(2) / mp.pi * mp.quad(integrand, [mp.mpf(0)] + [mp.sqrt(p - theta) for p in ends])
+
+
+def normaliser_reference(nu, ell, q):
+    r""":math:`\sum_l N(q,l) (c + l(l+q-2))^{-s}`: 400 terms, then Euler–Maclaurin (mpmath's sumem) on the rest."""
+    c, s = _c(nu, ell), R(nu) + R(q - 1) / 2
+
+    def term(l):
+        n = mp.binomial(l + q - 3, l) * (2 * l + q - 2) / (q - 2) if q > 2 else (1 if l == 0 else 2)
+        return n * (c + l * (l + q - 2)) ** (-s)
+
+    return mp.fsum(term(l) for l in range(400)) + mp.sumem(term, [400, mp.inf])
+
+
+def subordination_reference(t, nu, ell, q, theta):
+    r"""Any q, t away from 1: :math:`\frac{1}{\Gamma(s)}\int_0^\infty \tau^{s-1} e^{-c\tau} H_\tau(t) d\tau`, the
+    heat kernel :math:`H_\tau = \sum_l N(q,l) e^{-\tau l(l+q-2)} P_{l,q}` summed directly; below
+    :math:`\tau_0 = \theta^2/400` the heat kernel is below :math:`e^{-90}` of its diagonal and is left out."""
+    c, s = _c(nu, ell), R(nu) + R(q - 1) / 2
+    t = R(t)
+
+    def heat(tau):
+        total, p_prev, p, l, n_l = mp.mpf(0), mp.mpf(0), mp.mpf(1), 0, mp.mpf(1)
+        while True:
+            term = n_l * mp.exp(-tau * l * (l + q - 2)) * p
+            total += term
+            if l > 10 and abs(term) < R(10) ** (-35) * abs(total) and l * (l + q - 2) * tau > 50:
+                return total
+            # next normalised Gegenbauer polynomial and harmonic dimension
+            p_prev, p = p, ((2 * l + q - 2) * t * p - l * p_prev) / (l + q - 2)
+            n_l = n_l * (l + q - 2) * (2 * l + q) / ((l + 1) * (2 * l + q - 2)) if (q > 2 or l > 0) else mp.mpf(2)
+            l += 1
+
+    tau0 = R(theta) ** 2 / 400
+    f = lambda tau: tau ** (s - 1) * mp.exp(-c * tau) * heat(tau)  # noqa: E731
+    hi = 60 / c + 60
+    return mp.quad(f, [tau0, 10 * tau0, 100 * tau0, 1 / c, hi]) / mp.gamma(s)
+
+
+# ---- profile --------------------------------------------------------------------------------------------------------
+
+CASES = [(0.5, 1.0), (0.5, 0.3), (0.5, 0.1), (1.5, 0.5), (1.5, 0.2), (2.5, 0.3), (2.5, 0.1), (0.7, 0.4), (1.0, 0.5)]
+# a dense grid in theta with t -> 1 resolved (theta down to 1e-7, where t = cos(theta) is 1 - 5e-15)
+THETAS = np.concatenate([[0.0], np.geomspace(1e-7, 0.1, 12), np.linspace(0.15, math.pi, 12)])
+
+
+@pytest.mark.parametrize("nu, ell", CASES)
+def test_profile_on_the_circle_against_poisson_summation(nu, ell):
+    t = np.cos(THETAS)
+    with mp.workdps(30):
+        ref = np.array([float(circle_reference(mp.acos(R(float(x))), nu, ell)) for x in t])
+    k = MaternKernel(nu, ell)
+    got = _profile(k, t, 2)
+    err = np.max(np.abs(got - ref / ref[0]))
+    bound = _bound(nu, ell, 2)
+    assert err <= max(bound, 1e-15)  # the computed bound holds
+    if bound <= 1e-12:
+        assert err <= 1e-12
+    unnormalised = _profile(MaternKernel(nu, ell, normalize=False), t, 2)
+    np.testing.assert_allclose(unnormalised, ref, rtol=0, atol=max(bound, 1e-15) * ref[0] * 1.01)
+
+
+@pytest.mark.slow  # about a minute per case (Bessel functions inside a quadrature, mpmath)
+@pytest.mark.parametrize("nu, ell", [(0.5, 1.0), (0.5, 0.2), (1.5, 0.4), (2.5, 0.3), (1.0, 0.5)])
+def test_profile_on_the_two_sphere_against_mehler_dirichlet(nu, ell):
+    thetas = np.array([1e-6, 1e-3, 0.05, 0.3, 1.0, 2.0, 3.0])
+    t = np.cos(thetas)
+    with mp.workdps(25):
+        z = normaliser_reference(nu, ell, 3)
+        ref = np.array([float(sphere_reference(mp.acos(R(float(x))), nu, ell) / z) for x in t])
+    got = _profile(MaternKernel(nu, ell), t, 3)
+    bound = max(_bound(nu, ell, 3), 1e-14)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=max(bound, 1e-12 if bound <= 1e-12 else bound))
+
+
+HIGH_Q = [(5, 0.5, 0.5), (5, 1.5, 0.3), (10, 0.5, 0.3), (10, 2.5, 0.2), (100, 0.5, 0.05), (100, 1.5, 0.1)]
+HIGH_Q.append((1000, 0.5, 0.03))
+
+
+@pytest.mark.parametrize("q, nu, ell", HIGH_Q[:1])
+def test_profile_in_dimension_five_against_heat_subordination(q, nu, ell):
+    test_profile_in_higher_dimensions_against_heat_subordination(q, nu, ell)
+
+
+@pytest.mark.slow  # 5-30 s a case (direct heat-kernel sums inside a quadrature, mpmath)
+@pytest.mark.parametrize("q, nu, ell", HIGH_Q)
+def test_profile_in_higher_dimensions_against_heat_subordination(q, nu, ell):
+    thetas = np.array([0.5, 1.2, 2.5, math.pi])
+    with mp.workdps(20):
+        z = normaliser_reference(nu, ell, q)
+        ref = np.array([float(subordination_reference(math.cos(th), nu, ell, q, th) / z) for th in thetas])
+    got = _profile(MaternKernel(nu, ell), np.cos(thetas), q)
+    np.testing.assert_allclose(got, ref, rtol=0, atol=max(_bound(nu, ell, q), 1e-14))
+
+
+@pytest.mark.parametrize("q", [2, 3, 5, 10, 100, 1000])
+@pytest.mark.parametrize("nu, ell", [(0.5, 0.3), (1.5, 0.1), (2.5, 1.0), (0.75, 0.05), (3.0, 0.2)])
+def test_normaliser_and_spectrum_against_mpmath(q, nu, ell):
+    k = MaternKernel(nu, ell)
+    with mp.workdps(30):
+        z = normaliser_reference(nu, ell, q)
+        c, s = _c(nu, ell), R(nu) + R(q - 1) / 2
+        ref = [
+            float(
+                (mp.binomial(l + q - 3, l) * (2 * l + q - 2) / (q - 2) if q > 2 else (1 if l == 0 else 2))
+                * (c + l * (l + q - 2)) ** (-s)
+                / z
+            )
+            for l in range(6)
+        ]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SpectrumAccuracyWarning)
+        got = k.spectrum(5, q=q)
+        lam = k.eigenvalues(5, q=q)
+        # the normalisation constant Z = sum_l N(q,l) mu_l: relative error within the plan's bound
+        log_z = MaternKernel(nu, ell, normalize=False).log_phi_at_one(q=q)
+    bound = max(_bound(nu, ell, q), 1e-14)
+    with mp.workdps(30):
+        assert abs(log_z - float(mp.log(z))) <= 2 * bound + 4e-16 * abs(log_z)
+    big = np.array(ref) > 1e-290
+    # the logarithms of N(q, l) and of mu_l = (c + l(l+q-2))^-s are rounded: 4 eps times their size
+    rtol = 2 * bound + 4e-16 * (10 + abs(log_z) + float(s) * math.log(float(c) + 5 * (q + 3)))
+    np.testing.assert_allclose(got[big], np.array(ref)[big], rtol=rtol)
+    # the Mercer eigenvalues are a_l / N(q, l) = mu_l / Z
+    with mp.workdps(30):
+        mu = [float((c + l * (l + q - 2)) ** (-s) / z) for l in range(6)]
+    np.testing.assert_allclose(lam[big], np.array(mu)[big], rtol=rtol)
+
+
+def test_profile_is_cheap_and_normalised():
+    import time
+
+    X = np.random.default_rng(0).standard_normal((200, 3))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    k = MaternKernel(1.5, 0.5)
+    k.gram(X[:2])  # the plan, once
+    start = time.perf_counter()
+    K = k.gram(X)
+    assert time.perf_counter() - start < 2.0
+    np.testing.assert_allclose(np.diag(K), 1.0, rtol=0, atol=1e-14)
+    assert np.linalg.eigvalsh(K).min() > -1e-12
+
+
+def test_heat_limit():
+    """nu = inf is the heat kernel at time lengthscale^2 / 2, divided by its value at t = 1."""
+    t = np.linspace(-1, 1, 11)
+    heat = HeatKernel(time=0.5 * 0.4**2)
+    for q in (2, 3, 10):
+        got = MaternKernel(math.inf, 0.4).profile(t, q=q)
+        np.testing.assert_allclose(got, heat.profile(t, q=q) / heat.phi_at_one(q=q), rtol=1e-13, atol=1e-15)
+    # and the Matérn kernels approach it as nu grows
+    far = MaternKernel(400.0, 0.4).profile(t, q=3)
+    assert np.max(np.abs(far - MaternKernel(math.inf, 0.4).profile(t, q=3))) < 2e-3
+
+
+def test_small_lengthscale_warns_with_the_achieved_accuracy():
+    with pytest.warns(SpectrumAccuracyWarning, match="accurate to"):
+        MaternKernel(1.5, 0.02).profile(0.5, q=3)
+
+
+# ---- eigenvalues --------------------------------------------------------------------------------------------------
+
+
+def _product_rule(n_theta: int, n_phi: int) -> tuple[np.ndarray, np.ndarray]:
+    """Gauss–Legendre in cos(theta) times equispaced phi: exact on S^2 for polynomials of degree < 2 n_theta."""
+    x, w = np.polynomial.legendre.leggauss(n_theta)
+    phi = 2 * np.pi * np.arange(n_phi) / n_phi
+    st = np.sqrt(1 - x**2)
+    pts = np.stack([np.outer(st, np.cos(phi)).ravel(), np.outer(st, np.sin(phi)).ravel(), np.repeat(x, n_phi)], axis=1)
+    return pts, np.repeat(w / 2, n_phi) / n_phi
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [MaternKernel(2.5, 0.6), MaternKernel(0.5, 0.8), GaussianKernel(1.5), ExponentialKernel(2.0), HeatKernel(0.05)],
+    ids=repr,
+)
+def test_eigenvalues_are_those_of_the_integral_operator(kernel):
+    """Funk–Hecke: W^(1/2) K W^(1/2) on a quadrature rule has eigenvalue lambda_l with multiplicity 2l + 1."""
+    pts, w = _product_rule(30, 60)
+    K = kernel.gram(pts)
+    sw = np.sqrt(w)
+    eig = np.sort(np.linalg.eigvalsh(sw[:, None] * K * sw[None, :]))[::-1]
+    lam, mult = kernel.eigenvalues(5, q=3, return_multiplicities=True)
+    assert mult.tolist() == [1, 3, 5, 7, 9, 11]
+    order = np.argsort(-lam)
+    expected = np.repeat(lam[order], mult[order])
+    # the rule is exact up to degree 59; the kernels' spectra beyond are far below the tolerance
+    # (the Matérn spectra decay like l^(-1 - 2 nu): their tails beyond degree 59 set the tolerance)
+    tol = {0.5: 2e-4, 2.5: 1e-5}.get(kernel.nu, 1e-9) if isinstance(kernel, MaternKernel) else 1e-9
+    np.testing.assert_allclose(eig[: expected.size], expected, rtol=tol, atol=tol * lam[0])
+
+
+def test_eigenvalues_in_log_space_at_huge_q():
+    k = MaternKernel(1.5, 0.01)
+    log_lam, sign = k.log_eigenvalues(3, q=100000)
+    assert np.all(np.isfinite(log_lam)) and np.all(sign == 1)
+    _, mult = k.eigenvalues(2, q=100000, return_multiplicities=True)
+    assert mult.dtype == np.int64 and mult.tolist() == [1, 100000, 99999 * 100002 // 2]
+    _, mult = GaussianKernel(1.0).eigenvalues(6, q=2**20, return_multiplicities=True)
+    assert mult.dtype == object and int(mult[6]) == __import__("dotkernels").harmonic_dimension(6, q=2**20)
+
+
+# ---- GeometricKernels' parameterisation ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nu", [0.5, 1.5, 2.5, math.inf])
+@pytest.mark.parametrize("dim", [2, 4])
+def test_same_kernel_as_geometric_kernels(nu, dim):
+    gk = pytest.importorskip("geometric_kernels")  # noqa: F841 (not a dependency: compared where installed)
+    from geometric_kernels.kernels import MaternGeometricKernel
+    from geometric_kernels.spaces import Hypersphere
+
+    kernel = MaternGeometricKernel(Hypersphere(dim=dim))
+    params = kernel.init_params()
+    params["nu"], params["lengthscale"] = np.array([nu]), np.array([0.7])
+    ours = MaternKernel(nu, 0.7)
+    theirs = np.asarray(kernel.eigenvalues(params)).ravel()
+    mine = ours.eigenvalues(theirs.size - 1, q=dim + 1)
+    # they normalise by the sum over their 25 levels: the ratios are the same
+    np.testing.assert_allclose(theirs / theirs[0], mine / mine[0], rtol=1e-12)
+    X = np.random.default_rng(1).standard_normal((6, dim + 1))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    # at this lengthscale their truncation (25 levels) errs by up to 5e-2 of phi(1) at nu = 1/2, 1e-3 beyond
+    np.testing.assert_allclose(np.asarray(kernel.K(params, X, X)), ours.gram(X), atol=5e-2 if nu == 0.5 else 1e-3)
+
+
+# ---- parameters ---------------------------------------------------------------------------------------------------
+
+
+def test_repr_round_trip_and_equality():
+    for k in (MaternKernel(1.5, 0.5), MaternKernel(math.inf, 0.2), MaternKernel(0.5, 2.0, normalize=False)):
+        assert parse_kernel(repr(k)) == k
+    assert parse_kernel("matern:nu=1.5,lengthscale=0.5") == MaternKernel(1.5, 0.5)
+    assert parse_kernel("matern:0.5,0.1") == MaternKernel(0.5, 0.1)
+    assert parse_kernel("matern:nu=inf,lengthscale=0.3") == MaternKernel(math.inf, 0.3)
+    assert MaternKernel(1.5, 0.5) != MaternKernel(1.5, 0.6)
+    assert MaternKernel(1.5, 0.5).has_corner is False and MaternKernel(0.5, 0.5).has_corner is True
+
+
+@pytest.mark.parametrize(
+    "make, match",
+    [
+        (lambda: MaternKernel(0.0, 1.0), "nu must be > 0"),
+        (lambda: MaternKernel(-1.0, 1.0), "nu must be > 0"),
+        (lambda: MaternKernel("a", 1.0), "nu must be"),
+        (lambda: MaternKernel(1.5, 0.0), "lengthscale must be > 0"),
+        (lambda: MaternKernel(1.5, math.nan), "lengthscale must be finite"),
+        (lambda: MaternKernel(1.5, np.ones(2)), "lengthscale must be a real number or a 0-d array"),
+        (lambda: MaternKernel(1.5, 1.0, normalize=1), "normalize must be a bool"),
+        (lambda: MaternKernel(1.5, 1.0).profile(0.5), "q is required"),
+        (lambda: MaternKernel(1.5, 1.0).eigenvalues(-1, q=3), "degree must be"),
+        (lambda: MaternKernel(1.5, 1.0).eigenvalues(3, q=1), "q must be"),
+    ],
+)
+def test_bad_input(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_bad_tensor_hyperparameters():
+    torch = pytest.importorskip("torch")
+    with pytest.raises(ValueError, match="lengthscale must be > 0"):
+        MaternKernel(1.5, torch.tensor(-1.0))
+    with pytest.raises(TypeError, match="0-d"):
+        GaussianKernel(torch.ones(2))
+    with pytest.raises(TypeError, match="real floating"):
+        GaussianKernel(torch.tensor(1))
+
+
+# ---- learnable hyperparameters ------------------------------------------------------------------------------------
+
+LEARNABLE = [
+    ("matern 1/2", lambda p: MaternKernel(0.5, p), 0.4),
+    ("matern 3/2", lambda p: MaternKernel(1.5, p), 0.3),
+    ("matern 2, unnormalised", lambda p: MaternKernel(2.0, p, normalize=False), 0.7),
+    ("matern inf", lambda p: MaternKernel(math.inf, p), 0.5),
+    ("heat", lambda p: HeatKernel(time=p), 0.1),
+    ("gaussian", lambda p: GaussianKernel(gamma=p), 1.3),
+    ("exponential", lambda p: ExponentialKernel(kappa=p), 0.7),
+    ("polynomial", lambda p: PolynomialKernel(3, c=p), 0.5),
+    ("outputscale", lambda p: p * MaternKernel(2.5, 0.5), 2.0),
+]
+
+
+@pytest.mark.parametrize("make, value", [(m, v) for _, m, v in LEARNABLE], ids=[n for n, _, _ in LEARNABLE])
+def test_gradients_against_finite_differences(make, value):
+    torch = pytest.importorskip("torch")
+    X = torch.from_numpy(_product_rule(4, 5)[0])
+    t = torch.linspace(-1, 0.98, 9, dtype=torch.float64)
+    p = torch.tensor(value, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda p: make(p).gram(X), (p,))
+    assert torch.autograd.gradcheck(lambda p: make(p).profile(t, q=3), (p,))
+    assert torch.autograd.gradcheck(lambda p: make(p).derivative(t, q=3), (p,))
+    # the host methods read the value
+    k = make(p)
+    np.testing.assert_allclose(k.spectrum(4, q=3), make(value).spectrum(4, q=3), rtol=1e-14)
+    assert repr(k) == repr(make(value)) and k == make(value)
+
+
+def test_in_place_updates_are_seen_by_the_caches():
+    torch = pytest.importorskip("torch")
+    for make, value in [(lambda p: HeatKernel(time=p), 0.1), (lambda p: MaternKernel(1.5, p), 0.5)]:
+        p = torch.tensor(value, dtype=torch.float64, requires_grad=True)
+        k = make(p)
+        t = torch.tensor([0.3], dtype=torch.float64)
+        before = (k.spectrum(3, q=3).copy(), float(k.profile(t, q=3)))
+        with torch.no_grad():
+            p.mul_(2.0)
+        np.testing.assert_allclose(k.spectrum(3, q=3), make(2 * value).spectrum(3, q=3), rtol=1e-14)
+        assert float(k.profile(t, q=3)) == pytest.approx(float(make(2 * value).profile(0.3, q=3)), rel=1e-13)
+        assert not np.allclose(before[0], k.spectrum(3, q=3))
+
+
+def test_learning_the_lengthscale_by_marginal_likelihood():
+    """A few Adam steps on the GP marginal likelihood move the lengthscale towards the one of the data."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((120, 3))
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    K = MaternKernel(1.5, 0.3).gram(X) + 1e-4 * np.eye(120)
+    y = torch.from_numpy(np.linalg.cholesky(K) @ rng.standard_normal(120))
+    Xt = torch.from_numpy(X)
+    log_ell = torch.tensor(math.log(1.0), dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.Adam([log_ell], lr=0.1)
+    for _ in range(40):
+        opt.zero_grad()
+        K = MaternKernel(1.5, log_ell.exp()).gram(Xt) + 1e-4 * torch.eye(120, dtype=torch.float64)
+        L = torch.linalg.cholesky(K)
+        alpha = torch.cholesky_solve(y[:, None], L)
+        nll = 0.5 * (y[:, None] * alpha).sum() + torch.log(torch.diagonal(L)).sum()
+        nll.backward()
+        opt.step()
+    assert abs(float(log_ell.exp()) - 0.3) < 0.15
+
+
+def test_jax_gradient():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    t = jnp.linspace(-1.0, 0.9, 5)
+
+    def f(ell):
+        return jnp.sum(MaternKernel(1.5, ell).profile(t, q=3, validate=False))
+
+    g = jax.grad(f)(jnp.asarray(0.5))
+    h = 1e-6
+    fd = (float(f(jnp.asarray(0.5 + h))) - float(f(jnp.asarray(0.5 - h)))) / (2 * h)
+    assert float(g) == pytest.approx(fd, rel=1e-6)
