@@ -1,10 +1,10 @@
 r"""scikit-learn frontend: any dotkernels kernel as a :class:`sklearn.gaussian_process.kernels.Kernel`.
 
 :class:`SklearnKernel` wraps a kernel :math:`k(x, y) = \varphi(\langle x, y\rangle)` on :math:`S^{q-1}` for
-``GaussianProcessRegressor`` and ``GaussianProcessClassifier`` (its learnable parameters are scikit-learn
-hyperparameters, with bounds and the exact gradient of the Gram matrix), and as a callable kernel for
-``KernelRidge``, ``SVC``, ``KernelPCA`` and pipelines (``sklearn.preprocessing.Normalizer()`` puts the rows on the
-sphere first). Compose it with scikit-learn's own kernels: ``ConstantKernel() * SklearnKernel(...) + WhiteKernel()``.
+``GaussianProcessRegressor`` (its learnable parameters are scikit-learn hyperparameters, with bounds and the exact
+gradient of the Gram matrix), and as a callable kernel for ``KernelRidge``, ``SVC`` and pipelines
+(``sklearn.preprocessing.Normalizer()`` puts the rows on the sphere first). Compose it with scikit-learn's own
+kernels: ``ConstantKernel() * SklearnKernel(...) + WhiteKernel()``.
 """
 
 from __future__ import annotations
