@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
+import sys
 from functools import cache
 from types import ModuleType
 from typing import Any
@@ -176,3 +177,26 @@ def class_layout(fullname: str) -> dict[str, Any]:
         "methods": sorted(own - aliases),
         "exclude": ", ".join(sorted(aliases)),
     }
+
+
+def data_entry(fullname: str, name: str) -> dict[str, str]:
+    """The description of module data ``fullname.name``: its ``#:`` comment, in whichever module of the package
+    assigns it, and its value when short (a number or a short string)."""
+    from sphinx.errors import PycodeError
+    from sphinx.pycode import ModuleAnalyzer
+
+    module = importlib.import_module(fullname)
+    value = getattr(module, name)
+    package = fullname.split(".")[0]
+    candidates = [fullname, *sorted(m for m in sys.modules if m.startswith(f"{fullname}.") or m == package)]
+    doc = ""
+    for candidate in candidates:
+        try:
+            docs = ModuleAnalyzer.for_module(candidate).find_attr_docs()
+        except PycodeError:  # a module without source
+            continue
+        if ("", name) in docs and getattr(sys.modules[candidate], name, None) is value:
+            doc = " ".join(line.strip() for line in docs[("", name)] if line.strip())
+            break
+    shown = repr(value) if isinstance(value, (int, float, str)) and len(repr(value)) <= 40 else ""
+    return {"doc": doc, "value": shown}

@@ -56,6 +56,7 @@ autosummary_context = {
     "api_members": _api_pages.members,
     "api_notes": _api_pages.notes_modules,
     "api_class_layout": _api_pages.class_layout,
+    "api_data": _api_pages.data_entry,
 }
 autosummary_imported_members = False
 autosummary_ignore_module_all = False  # a package documents what its __all__ re-exports, once

@@ -182,6 +182,10 @@ def test_docs_build_without_warnings_and_render_in_a_browser(tmp_path):
     assert "Degree first, dimension by keyword" in (generated / "dotkernels.html").read_text()
     uniformity = (generated / "dotkernels.uniformity.html").read_text()
     assert "TAIL_RTOL" in uniformity and "García-Portugués" in uniformity
+    # module data is described by its own comment, never by the docstring of its type (int, dict, ...)
+    for page in generated.glob("*.html"):
+        text = page.read_text()
+        assert "int([x]) -&gt; integer" not in text and "dict() -&gt; new empty dictionary" not in text, page.name
 
     notebooks = sorted((site / "notebooks").glob("0*.html"))
     assert len(notebooks) >= 4
