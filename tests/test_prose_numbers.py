@@ -517,6 +517,7 @@ _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?(?![\w.]*\d)")
 
 def _prose_numbers(markdown: str) -> set[str]:
     text = markdown.split("## References")[0].split("**Reference.**")[0]
+    text = re.sub(r"(?m)^(#+\s*)\d+(?:\.\d+)*\s*[.·]?", r"\1", text)  # numbers of headings ("# 05 ·", "## 2.")
     text = re.sub(r"(\d) (\d{3})\b", r"\1\2", text)  # 12 000 -> 12000
     text = re.sub(r"\b(1[89]|20)\d\d\b", "", text)  # years of citations
     return set(_NUMBER.findall(text))
