@@ -11,12 +11,15 @@ as the bank).
 
 It also compares the training loop's throughput (in-memory batches, kornia augmentations run batched with
 per-sample parameters) with a plain loop over a DataLoader whose Dataset applies torchvision transforms image by
-image, for the same model, loss and batch.
+image, for the same model, loss and batch, and splits each method's training step into its parts (model forward,
+the loss's forward and backward, model backward, optimiser step; drawing the views apart): the loss's share.
 
     python benchmarks/bench_pretrain.py                          # the full benchmark (hours on 2 cores)
     python benchmarks/bench_pretrain.py --epochs 1 --subset 2000 # a quick check that everything runs
     python benchmarks/bench_pretrain.py --methods sfrik --seeds 3 --skip-throughput --skip-pixels \
         --out benchmarks/results/pretrain_sfrik_seeds.json      # seeds 0, 1, 2: mean and sd of the accuracies
+    python benchmarks/bench_pretrain.py --throughput-only --out benchmarks/results/pretrain_throughput.json
+                                                                 # images/s and the loss's share of a step
 
 Runs go to runs/bench_pretrain/<method>/ and <method>-seed<s>/ (git-ignored; --runs-dir), two at a time with
 one torch thread each (--jobs, --threads: on a shared 2-core machine one thread per process is several times faster
@@ -182,6 +185,61 @@ def pixel_baseline(data_dir: str | None) -> dict:
     return out
 
 
+def step_parts(model: torch.nn.Module, loss_fn, opt: torch.optim.Optimizer, views: list[torch.Tensor]) -> dict:
+    """One training step (forward, loss, backward, optimiser step) timed in parts; the same update as one backward.
+
+    The loss is evaluated on detached copies of the embeddings, its backward stops there, and the embeddings'
+    gradients are then propagated through the model: the parameters receive exactly the gradients of
+    ``loss.backward()`` through the whole graph, and the loss's own forward and backward are timed apart from
+    the model's. Returns the seconds of ``forward`` (the model), ``loss`` (the loss's forward and backward to
+    the embeddings), ``backward`` (the model's) and ``optimizer`` (zeroing the gradients and the step).
+    """
+    clock = time.perf_counter
+    t0 = clock()
+    z = [model(v)[1] for v in views]
+    t1 = clock()
+    zd = [e.detach().requires_grad_(True) for e in z]
+    loss = loss_fn.forward_terms(zd).loss
+    loss.backward()
+    t2 = clock()
+    opt.zero_grad(set_to_none=True)
+    torch.autograd.backward(z, [e.grad for e in zd])
+    t3 = clock()
+    opt.step()
+    t4 = clock()
+    return {"forward": t1 - t0, "loss": t2 - t1, "backward": t3 - t2, "optimizer": t4 - t3}
+
+
+def time_loop(batches, step, steps: int, batch_size: int) -> dict:
+    """Images/s of ``steps`` iterations of a training loop, and the share of an iteration spent in the loss.
+
+    ``batches`` yields each step's views (drawing them, e.g. the augmentations, counts as the loop's ``data``
+    time); ``step(views)`` returns its parts' seconds (:func:`step_parts`). One warm-up step is not timed.
+    ``loss_share`` is the loss's forward and backward over the whole iteration (data included),
+    ``loss_share_of_step`` over the step alone (data excluded).
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be >= 1, got {steps}")
+    it = iter(batches)
+    step(next(it))  # warm-up
+    totals: dict[str, float] = {"data": 0.0}
+    t_start = time.perf_counter()
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        views = next(it)
+        totals["data"] += time.perf_counter() - t0
+        for key, sec in step(views).items():
+            totals[key] = totals.get(key, 0.0) + sec
+    wall = time.perf_counter() - t_start
+    step_s = sum(v for k, v in totals.items() if k != "data")
+    return {
+        "images_per_s": steps * batch_size / wall,
+        "seconds_per_step": {k: v / steps for k, v in totals.items()},
+        "loss_share": totals["loss"] / wall,
+        "loss_share_of_step": totals["loss"] / step_s,
+    }
+
+
 def throughput(args: argparse.Namespace) -> dict:
     """Images/s of the loop's data path against per-image torchvision transforms in a DataLoader."""
     from torchvision.transforms import v2 as T
@@ -207,24 +265,11 @@ def throughput(args: argparse.Namespace) -> dict:
     for g in opt.param_groups:
         g["lr"] = 0.01
 
-    def step(views: list[torch.Tensor]) -> None:
-        z = [model(v.contiguous(memory_format=memory_format))[1] for v in views]
-        res = current_loss[0].forward_terms(z)
-        opt.zero_grad(set_to_none=True)
-        res.loss.backward()
-        opt.step()
+    def step(views: list[torch.Tensor]) -> dict[str, float]:
+        return step_parts(model, current_loss[0], opt, [v.contiguous(memory_format=memory_format) for v in views])
 
     def timed(batches) -> float:
-        it = iter(batches)
-        step(next(it))  # warm-up
-        t0 = time.perf_counter()
-        n = 0
-        for views in it:
-            step(views)
-            n += 1
-            if n == steps:
-                break
-        return n * batch / (time.perf_counter() - t0)
+        return time_loop(batches, step, steps, batch)["images_per_s"]
 
     augment = build_augment(cfg, data.mean, data.std, data.image_size)
     loader = InMemoryLoader(data, batch, shuffle=True, seed=0)
@@ -239,12 +284,16 @@ def throughput(args: argparse.Namespace) -> dict:
     result = {"batch_size": batch, "steps": steps, "loop_batched_kornia": timed(batched())}
     # Every method's training step side by side in this one process (the runs' own images/s depend on what
     # shared the cores with them).
-    per_method = {}
+    per_method, parts = {}, {}
     for m in METHODS:
         current_loss[0] = build_loss_from_config(build_config(PRESET, {"loss.method": m}))
-        per_method[m] = timed(batched())
+        parts[m] = time_loop(batched(), step, steps, batch)
+        per_method[m] = parts[m]["images_per_s"]
     current_loss[0] = build_loss_from_config(cfg)
     result["methods_loop_images_per_s"] = per_method
+    result["methods_step_parts"] = parts
+    if args.throughput_only:
+        return result
 
     scale = tuple(cfg.data.crop_scale or (0.08, 1.0))
     common = [T.RandomResizedCrop(28, scale=scale, antialias=True), T.RandomHorizontalFlip()]
@@ -312,8 +361,25 @@ def markdown(results: dict) -> str:
     if tp:
         lines += ["", "| data path (same model, loss, batch) | images/s |", "|---|---|"]
         for k, v in tp.items():
-            if k not in ("batch_size", "steps", "methods_loop_images_per_s"):
+            if k not in ("batch_size", "steps", "methods_loop_images_per_s", "methods_step_parts"):
                 lines.append(f"| {k} | {v:.0f} |")
+    return "\n".join(lines)
+
+
+def throughput_markdown(tp: dict) -> str:
+    """The training loop's images/s and the loss's share of an iteration, per method (one process, side by side)."""
+    lines = [
+        "| method | images/s (loop) | ms/step: data, forward, loss, backward, optimizer | loss share of the "
+        "iteration | of the step |",
+        "|---|---|---|---|---|",
+    ]
+    for m, r in tp["methods_step_parts"].items():
+        ms = ", ".join(f"{1000 * r['seconds_per_step'][k]:.0f}" for k in ("data", "forward", "loss", "backward"))
+        ms += f", {1000 * r['seconds_per_step']['optimizer']:.0f}"
+        lines.append(
+            f"| {NAMES[m]} | {r['images_per_s']:.0f} | {ms} | {100 * r['loss_share']:.1f}% "
+            f"| {100 * r['loss_share_of_step']:.1f}% |"
+        )
     return "\n".join(lines)
 
 
@@ -331,6 +397,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true", help="retrain even when a complete run folder exists")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-pixels", action="store_true")
+    p.add_argument(
+        "--throughput-only",
+        action="store_true",
+        help="only the training loop's images/s and loss share of every method (no runs, no pixels, no DataLoader)",
+    )
     p.add_argument("--throughput-steps", type=int, default=20)
     p.add_argument("--throughput-images", type=int, default=8192)
     p.add_argument("--loader-workers", default="0,2", help="DataLoader workers of the per-image baseline")
@@ -363,6 +434,13 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.throughput_only:
+        results["throughput"] = throughput(args)
+        results["total_seconds"] = time.perf_counter() - t0
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(throughput_markdown(results["throughput"]))
+        print(f"\nwrote {out}")
+        return 0
     results["methods"] = run_methods(methods, args, runs_dir)
     out.write_text(json.dumps(results, indent=2) + "\n")  # the pretraining results first, then the rest
     if not args.skip_pixels:

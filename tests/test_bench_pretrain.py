@@ -170,3 +170,94 @@ def test_readme_main_job_text_is_its_command():
     assert result["threads"] == 1
     assert f"{per_epoch:.0f} s per epoch on one thread" in text
     assert f"about {epochs * per_epoch / 60:.0f} minutes of training" in text
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Throughput: the step timed in parts is the training step, and the shares are what the parts say
+
+
+class _Tiny(__import__("torch").nn.Module):
+    """A backbone and projector in miniature: images (N, 1, 4, 4) to (features, embeddings)."""
+
+    def __init__(self):
+        import torch
+
+        super().__init__()
+        self.backbone = torch.nn.Linear(16, 8)
+        self.projector = torch.nn.Sequential(torch.nn.ReLU(), torch.nn.Linear(8, 6))
+
+    def forward(self, x):
+        h = self.backbone(x.flatten(1))
+        return h, self.projector(h)
+
+
+@pytest.mark.parametrize("method", ["sfrik", "vicreg", "barlow", "simclr", "auh"])
+def test_step_in_parts_makes_the_update_of_one_backward(bench, method):
+    import copy
+
+    import torch
+
+    from dotkernels_ssl.losses import build_loss
+
+    torch.manual_seed(0)
+    views = [torch.randn(32, 1, 4, 4, dtype=torch.float64) for _ in range(2)]
+    model = _Tiny().double()
+    twin = copy.deepcopy(model)
+    loss_fn = build_loss(method)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    opt_twin = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
+    for _ in range(2):  # the second step also checks that gradients do not accumulate across steps
+        parts = bench.step_parts(model, loss_fn, opt, views)
+        opt_twin.zero_grad(set_to_none=True)
+        loss_fn.forward_terms([twin(v)[1] for v in views]).loss.backward()
+        opt_twin.step()
+        for p, q in zip(model.parameters(), twin.parameters()):
+            torch.testing.assert_close(p.grad, q.grad, rtol=1e-12, atol=1e-14)
+            torch.testing.assert_close(p, q, rtol=1e-12, atol=1e-14)
+    assert set(parts) == {"forward", "loss", "backward", "optimizer"} and all(v >= 0 for v in parts.values())
+
+
+def test_loop_timing_shares_are_those_of_the_parts(bench):
+    import time
+
+    parts = {"forward": 0.004, "loss": 0.002, "backward": 0.006, "optimizer": 0.001}
+
+    def step(views):
+        time.sleep(sum(parts.values()))  # the wall time of the step is at least the sum of its parts
+        return dict(parts)
+
+    calls = []
+
+    def batches():
+        while True:
+            calls.append(1)
+            time.sleep(0.003)
+            yield None
+
+    r = bench.time_loop(batches(), step, steps=4, batch_size=64)
+    assert len(calls) == 5  # one warm-up batch, then the timed steps
+    assert r["loss_share_of_step"] == pytest.approx(0.002 / 0.013, rel=1e-12)
+    for key, sec in parts.items():
+        assert r["seconds_per_step"][key] == pytest.approx(sec, rel=1e-12)
+    assert r["seconds_per_step"]["data"] >= 0.003
+    # the iteration lasts at least data + parts: the share of the whole iteration is at most 0.002 / 0.016
+    assert 0 < r["loss_share"] <= 0.002 / 0.016 * (1 + 1e-9)
+    assert 0 < r["images_per_s"] <= 64 / 0.016
+    with pytest.raises(ValueError, match="steps"):
+        bench.time_loop(batches(), step, steps=0, batch_size=64)
+
+
+def test_throughput_table_has_one_row_per_method(bench):
+    sec = {"data": 0.05, "forward": 0.1, "loss": 0.01, "backward": 0.2, "optimizer": 0.02}
+    tp = {
+        "methods_step_parts": {
+            "sfrik": {
+                "images_per_s": 672.4,
+                "seconds_per_step": sec,
+                "loss_share": 0.0263,
+                "loss_share_of_step": 0.0303,
+            }
+        }
+    }
+    rows = bench.throughput_markdown(tp).splitlines()
+    assert len(rows) == 3 and rows[2] == "| SFRIK | 672 | 50, 100, 10, 200, 20 | 2.6% | 3.0% |"
