@@ -504,3 +504,15 @@ def test_extreme_parameters_give_values_or_name_the_problem():
     assert np.all(np.isfinite(DistanceKernel(1e10).log_spectrum(5, q=3)[0]))
     with pytest.raises(ValueError, match=r"c\^2 underflows float64"):
         InverseMultiquadricKernel(1e-300, 1e-300).spectrum(3, q=3)
+
+
+@pytest.mark.slow
+def test_gine_within_its_bound_at_high_degree_on_s2():
+    # q = 3: phi(t) = -(2/pi) sqrt(1 - t^2), a_l = (2l + 1)/2 int_0^pi phi(cos th) P_l(cos th) sin th dth
+    kernel, L = GineKernel(), 400
+    log_abs, bound = kernel.log_spectrum(L, q=3)[0], kernel.spectrum_error(L, q=3) / np.abs(kernel.spectrum(L, q=3))
+    with mp.workdps(30):
+        for l in [2, 50, 100, 200, 400]:
+            f = lambda th, l=l: -2 / mp.pi * mp.sin(th) ** 2 * mp.legendre(l, mp.cos(th))  # noqa: E731
+            ref = (2 * l + 1) / R(2) * mp.quad(f, mp.linspace(0, mp.pi, 40))
+            assert abs(float(mp.expm1(R(log_abs[l]) - mp.log(abs(ref))))) <= bound[l], l
