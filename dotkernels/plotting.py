@@ -147,6 +147,12 @@ def plot_spectrum(
     matplotlib.axes.Axes
         One line per kernel and dimension, over every degree ``0..degree``, NaN where a coefficient is left out.
 
+    See Also
+    --------
+    dotkernels.kernels.DotProductKernel.spectrum : The coefficients :math:`a_l` plotted.
+    dotkernels.kernels.DotProductKernel.log_spectrum : Their logarithms, finite where the values underflow.
+    plot_profile : The profile :math:`\varphi(t)` the coefficients expand.
+
     Examples
     --------
     >>> import matplotlib
@@ -226,6 +232,11 @@ def plot_profile(
     matplotlib.axes.Axes
         The first line is :math:`\varphi`; then one line and one shaded band per degree, in the order given.
 
+    See Also
+    --------
+    dotkernels.kernels.DotProductKernel.truncation_error : The bound :math:`\varepsilon_L` of the shaded bands.
+    plot_spectrum : The coefficients :math:`a_l` of the series.
+
     Examples
     --------
     >>> import matplotlib
@@ -294,6 +305,12 @@ def plot_null_distribution(result: Any, *, bins: int = 60, num: int = 200, ax: A
     Returns
     -------
     matplotlib.axes.Axes
+        The null law (a histogram or a density line), the observed statistic's vertical line and its shaded tail.
+
+    See Also
+    --------
+    dotkernels.uniformity.uniformity_test : The tests whose results it draws.
+    plot_pvalue_calibration : P-values of many samples against the uniform law.
 
     Examples
     --------
@@ -513,6 +530,12 @@ def plot_power_curve(
     Returns
     -------
     matplotlib.axes.Axes
+        One line per test, in the order given; with ``level``, a horizontal line at it.
+
+    See Also
+    --------
+    dotkernels.calibration.power_study : Rejection rates of the tests under alternatives, to plot here.
+    plot_pvalue_calibration : The p-values under the null, whose size the power curve starts from.
 
     Examples
     --------
@@ -639,6 +662,30 @@ def plot_training_curves(
         When the folder has no ``metrics_epoch.csv``.
     ValueError
         For a panel that names no recorded column, or ``ax`` with the wrong number of axes.
+
+    See Also
+    --------
+    dotkernels_ssl.pretraining.cli.pretrain_main : The ``dotkernels-pretrain`` command that writes the run folder.
+    dotkernels_ssl.pretraining.logs.read_result : The run's test accuracies (its ``eval.json``).
+
+    Examples
+    --------
+    A run folder with the two files ``dotkernels-pretrain`` writes (here two epochs of five steps):
+
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> run = Path(tempfile.mkdtemp()) / "sfrik"
+    >>> run.mkdir()
+    >>> steps = [f"{s},{1 + (s - 1) // 5},{10 / s},{1 / s},0.1" for s in range(1, 11)]
+    >>> _ = (run / "metrics_step.csv").write_text("step,epoch,loss,invariance,lr\n" + "\n".join(steps) + "\n")
+    >>> _ = (run / "metrics_epoch.csv").write_text("epoch,loss,lr,knn_val\n1,3.0,0.1,0.6\n2,1.5,0.1,0.7\n")
+    >>> axes = plot_training_curves(run)
+    >>> [a.get_title() for a in axes]
+    ['loss terms', 'kNN accuracy (validation)']
+    >>> [line.get_label() for line in axes[0].get_lines()]
+    ['sfrik: loss', 'sfrik: invariance']
     """
     run = Path(run)
     epoch_file = run / "metrics_epoch.csv"
