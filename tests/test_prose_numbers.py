@@ -20,6 +20,7 @@ import statistics
 from pathlib import Path
 
 import nbformat
+import numpy as np
 import pytest
 import yaml
 
@@ -122,8 +123,11 @@ def test_pretraining_tables_are_the_benchmark_json(doc, heading, epochs, results
     for label, method in METHODS.items():
         run = data["methods"][method]
         _check_accuracy_row(rows[label], run, f"{doc} {heading} {label}")
-        if throughput:  # the 8-epoch table's images/s come from a side-by-side timing that has no JSON
+        if throughput:
             assert _cells_show(rows[label][3], [run["images_per_s"]]), f"{doc} {heading} {label} images/s"
+        elif doc == "benchmarks/README.md":  # the 8-epoch table: the side-by-side timing of the training steps
+            side_by_side = data["throughput"]["methods_loop_images_per_s"][method]
+            assert _cells_show(rows[label][3], [side_by_side]), f"{doc} {heading} {label} images/s"
         if doc == "benchmarks/README.md":
             assert _cells_show(rows[label][4], [run["peak_rss_mb"]]), f"{doc} {heading} {label} peak RSS"
     (seed_label,) = [label for label in rows if label.startswith("SFRIK, seeds")]
@@ -183,20 +187,28 @@ def test_run_times_of_the_pretraining_sections_are_the_benchmark_json():
     flat = {h: " ".join(_section(BENCH_README, h).split()) for h in ("### 16 epochs", "### 12 epochs")}
     flat["8"] = " ".join(_section(BENCH_README, "### 8 epochs (the preset's default)").split())
     runs16 = list(_json("pretrain16.json")["methods"].values())
-    epoch, wall, total = re.search(
-        r"\(dev CPU, ([\d-]+) s per epoch two at a time, ([\d-]+) min per run with its [\d-]+ min evaluation, "
-        r"(\d+) min for the five\)",
+    epoch, wall, outside, total = re.search(
+        r"\(dev CPU, ([\d-]+) s per epoch two at a time, ([\d-]+) min per run, ([\d-]+) min of it outside "
+        r"training: start-up and evaluation, (\d+) min for the five\)",
         flat["### 16 epochs"],
     ).groups()
     assert _span(epoch, [r["epoch_seconds"] for r in runs16])
     assert _span(wall, [r["wall_seconds"] / 60 for r in runs16 if r["wall_seconds"]])
+    assert _span(outside, [(r["wall_seconds"] - r["train_seconds"]) / 60 for r in runs16 if r["wall_seconds"]])
     assert _shown(total, _json("pretrain16.json")["total_seconds"] / 60)
     runs12 = list(_json("pretrain12.json")["methods"].values())
-    epoch, wall = re.search(
-        r"\(dev CPU, ([\d-]+) s per epoch two at a time, ([\d-]+) min per run", flat["### 12 epochs"]
+    epoch, wall, outside = re.search(
+        r"\(dev CPU, ([\d-]+) s per epoch two at a time, ([\d-]+) min per run, ([\d-]+) min of it outside training\)",
+        flat["### 12 epochs"],
     ).groups()
     assert _span(epoch, [r["epoch_seconds"] for r in runs12])
     assert _span(wall, [r["wall_seconds"] / 60 for r in runs12 if r["wall_seconds"]])
+    assert _span(outside, [(r["wall_seconds"] - r["train_seconds"]) / 60 for r in runs12 if r["wall_seconds"]])
+    variants = [_json(f"pretrain12_sfrik_{v}.json")["methods"]["sfrik"] for v in ("sc250", "L4")]
+    (epoch,) = re.search(
+        r"--kernel sfrik:1,40,40,40` \(dev CPU, ([\d-]+) s per epoch two at a time\)", flat["### 12 epochs"]
+    ).groups()
+    assert _span(epoch, [r["epoch_seconds"] for r in variants])
     runs8 = (
         list(_json("pretrain.json")["methods"].values())
         + _json("pretrain_sfrik_seeds.json")["methods"]["sfrik"]["seeds"]
@@ -223,6 +235,45 @@ def test_the_8_epoch_notes_are_the_benchmark_json():
     assert _shown(val12, 100 * run12["knn_val"]["20"])
     assert _shown(val8, 100 * statistics.mean(s["knn_val"]["20"] for s in seeds8))
     assert _cells_show(f"{test54} {test60}", [100 * run12["knn20_test"], 100 * run12["knn20_test_bank_trainval"]])
+
+
+def test_the_8_epoch_data_path_figures_are_the_benchmark_json():
+    flat = " ".join(_section(BENCH_README, "### 8 epochs (the preset's default)").split())
+    throughput = _json("pretrain.json")["throughput"]
+    batched, workers0, workers2 = re.search(
+        r"per-sample parameters\) (\d+) images/s; a plain loop over a DataLoader applying torchvision transforms "
+        r"image by image, (\d+) images/s with 0 workers, (\d+) with 2 workers",
+        flat,
+    ).groups()
+    assert _cells_show(
+        f"{batched} {workers0} {workers2}",
+        [
+            throughput["loop_batched_kornia"],
+            throughput["plain_dataloader_torchvision_workers0"],
+            throughput["plain_dataloader_torchvision_workers2"],
+        ],
+    )
+    assert "same model, loss and batch" in flat and throughput["batch_size"] == 256
+    # "slower per step than SFRIK": the side-by-side timing
+    steps = throughput["methods_loop_images_per_s"]
+    assert "VICReg and Barlow Twins are slower per step than SFRIK" in flat
+    assert max(steps["vicreg"], steps["barlow"]) < steps["sfrik"]
+
+
+def test_readme_epoch_time_is_the_benchmarks():
+    # "8 epochs: 92 s per epoch on one thread of a 2-core CPU in the benchmark below, about 12 minutes of training"
+    text = " ".join(README.split())
+    epochs, per_epoch, minutes = re.search(
+        r"(\d+) epochs: (\d+) s per epoch on one thread of a 2-core CPU in the benchmark below, about (\d+) minutes",
+        text,
+    ).groups()
+    from dotkernels_ssl.pretraining.config import parse_config
+
+    assert int(epochs) == parse_config(["--preset", "fashion-mnist-cpu", "--out", "unused"]).optim.epochs
+    run = _json("pretrain16.json")["methods"]["sfrik"]  # the benchmark below: the README's results table
+    assert "16 epochs" in _section(README, "## Results")
+    assert _shown(per_epoch, run["epoch_seconds"])
+    assert _shown(minutes, int(epochs) * run["epoch_seconds"] / 60)
 
 
 def test_loss_variants_table_states_the_weights_the_runs_used():
@@ -408,6 +459,75 @@ def test_gegenbauer_tables_are_the_benchmark_json():
             assert f"{point['scipy_max_abs_err']:.1e}" == cells[1], point["l"]
         else:
             assert cells[1].startswith("nan/inf"), point["l"]
+
+
+def test_gegenbauer_overflow_degree_is_computed():
+    # "scipy's unnormalised values overflow from l = 106 at this q": the first degree whose C_l^lambda(1), the
+    # largest value on [-1, 1], is not a finite float64
+    from scipy.special import eval_gegenbauer
+
+    section = _section(BENCH_README, "## Gegenbauer series against `scipy.special.eval_gegenbauer`")
+    text = " ".join(section.split())
+    q = int(re.search(r"\| l \(q = (\d+)\) \|", text).group(1))
+    stated = int(re.search(r"unnormalised values overflow from l = (\d+) at this q", text).group(1))
+    with np_errstate():
+        finite = [math.isfinite(eval_gegenbauer(l, (q - 2) / 2, 1.0)) for l in range(1, 400)]
+    first = finite.index(False) + 1
+    assert stated == first and all(not f for f in finite[first - 1 :])
+    # the same degree from log C_l^lambda(1) = log binom(l + 2 lambda - 1, l), independent of scipy's evaluation
+    two_lam = q - 2
+    log_c = [math.lgamma(l + two_lam) - math.lgamma(two_lam) - math.lgamma(l + 1) for l in (first - 1, first)]
+    assert log_c[0] < math.log(np.finfo(float).max) < log_c[1]
+    rows = _rows(section)
+    assert not rows[str(first - 6)][1].startswith("nan") and rows[str(200)][1].startswith("nan/inf")
+
+
+def np_errstate():
+    return np.errstate(over="ignore", invalid="ignore")
+
+
+def test_loss_benchmark_load_average_is_the_json():
+    meta = _json("losses.json")["meta"]
+    text = " ".join(BENCH_README.split())
+    stated = re.search(r"load average ([\d–-]+) at the start and end of the run", text).group(1)
+    assert _span(stated, [meta["loadavg_start"][0], meta["loadavg_end"][0]])  # the 1-minute load averages
+
+
+def test_uniformity_scaling_bullets_are_the_benchmark_json():
+    data = _json("uniformity.json")
+    flat = " ".join(_section(BENCH_README, "## Uniformity tests").split())
+    pairwise = ["Ajne", "Gine_Gn", "Bakshaev", "Poisson", "Softmax"]
+    at_10k = [g[name] for g in data["grid"] if g["n"] == 10000 for name in pairwise if isinstance(g.get(name), float)]
+    low, high, n = re.search(r"\(([\d.]+) to ([\d.]+) s per 5e7 pairs, n = (\d+) 000, and pairwise test", flat).groups()
+    assert int(n) * 1000 == 10000 and round(10000 * 9999 / 2, -6) == 5e7
+    assert _shown(low, min(at_10k)) and _shown(high, max(at_10k))
+    # "n = 10 000 takes seconds and n = 100 000 (5e9 pairs, 100 times more) minutes per test"
+    assert 0.1 < min(at_10k) and max(at_10k) < 60
+    assert 60 <= 100 * min(at_10k) and 100 * max(at_10k) < 3600
+    # "Rayleigh and Bingham ... milliseconds to seconds up to n = 100 000, q = 1000" (here and in the README)
+    moments = [g[name] for g in data["grid"] for name in ("Rayleigh", "Bingham")]
+    assert max(moments) < 10 and max(g["n"] for g in data["grid"]) == 100000 and max(g["q"] for g in data["grid"])
+    assert "take milliseconds to seconds up to n = 100 000, q = 1000" in " ".join(README.split())
+    assert "milliseconds to seconds up to n = 100 000, q = 1000" in flat
+
+
+def test_poisson_error_bullet_is_computed():
+    from dotkernels import PoissonKernel, sample_uniform, uniformity_test
+
+    flat = " ".join(_section(BENCH_README, "## Uniformity tests").split())
+    a0, q = re.search(
+        r"normalised to phi\(1\) = 1, has mean a_0 = ([\de.-]+) over uniform pairs at q = (\d+)", flat
+    ).groups()
+    kernel = PoissonKernel(rho=0.5, normalized=True)
+    assert float(kernel(np.array([1.0]), q=int(q))[0]) == pytest.approx(1.0)
+    assert f"{kernel.spectrum(0, q=int(q))[0]:.0e}" == a0
+    measured = [g for g in _json("uniformity.json")["grid"] if "Poisson" in g]
+    assert "the single Poisson test (rho = 0.5) at q >= 100" in flat
+    assert {g["q"] for g in measured if not isinstance(g["Poisson"], float)} == {100, 1000}
+    assert all(isinstance(g["Poisson"], float) for g in measured if g["q"] < 100)
+    for q in (100, 1000):  # "`sobolev_null` raises a ValueError (a numerically degenerate law)"
+        with pytest.raises(ValueError, match="degenerate"):
+            uniformity_test(sample_uniform(50, q=q, rng=0), "poisson", method="asymptotic")
 
 
 def test_mmd_table_rows_are_the_benchmark_json():
