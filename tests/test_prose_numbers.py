@@ -2,9 +2,11 @@
 printed next to it.
 
 - README.md and benchmarks/README.md: the pretraining tables (accuracies, seed means and standard deviations, the
-  raw-pixel baseline, the loss variants and their invariance weights), the gains over raw pixels, the loss and
-  uniformity-test speed figures, against ``benchmarks/results/*.json``; the comments of the README's examples
-  against what the commented call returns.
+  raw-pixel baseline, the loss variants and their invariance weights, images/s, run times, the data-path timing),
+  the gains over raw pixels, the loss and uniformity-test speed figures, the kernel-matrix, GeometricKernels,
+  long-series and feature-MMD tables, against ``benchmarks/results/*.json``; the numbers the benchmarks' prose
+  derives (where scipy's Gegenbauer values overflow, the Poisson kernel's mean at q = 100) recomputed; the comments
+  of the README's examples against what the commented call returns. A figure no JSON records is not in the prose.
 - The notebooks: every number of a markdown cell appears in the notebook's code or printed outputs (a number that
   the code neither sets nor prints is hand-typed and goes stale), and the claims of the conclusions hold on the
   committed outputs.
@@ -547,6 +549,115 @@ def test_mmd_table_rows_are_the_benchmark_json():
             assert _cells_show(cells[5].rstrip("x"), [row["gram_over_method"]]), cells
         checked += 1
     assert checked >= 6
+
+
+_GRAM = "## Kernel matrices: every family, numpy and torch, and GeometricKernels"
+
+
+def _about(text: str, value: float) -> bool:
+    """``text`` ("11", "1500", "0.7") is ``value`` to the significant digits it shows (trailing zeros of an integer
+    are not significant)."""
+    if "." in text:
+        return _shown(text, value)
+    zeros = len(text) - len(text.rstrip("0"))
+    return abs(float(text) - value) <= 0.5 * 10.0**zeros + 1e-9
+
+
+def test_kernel_matrix_tables_are_the_benchmark_json():
+    data = _json("gram.json")
+    section = _section(BENCH_README, _GRAM)
+    measured = {(r["kernel"], r["n"], r["q"]): r for r in data["gram"] if "geometric_kernels_s" not in r}
+    checked = 0
+    for n in (1000, 4000):
+        table = section.split(f"n = {n}, seconds:")[1].split("\n\n")[1]
+        rows = _rows(table)
+        header = [c.strip() for c in table.splitlines()[0].strip("|").split("|")][1:]
+        assert {label.strip("`") for label in rows if label != "kernel"} == {k for k, m, _ in measured if m == n}
+        for label, cells in rows.items():
+            if label == "kernel":
+                continue
+            for column, cell in zip(header, cells):
+                q, backend = re.fullmatch(r"q=(\d+) (numpy|torch)", column).groups()
+                row = measured[label.strip("`"), n, int(q)]
+                if cell == "skipped":
+                    assert "skipped" in row, (label, n, column)
+                    # "predicted ... to take over 60 s"
+                    assert float(re.search(r"~(\d+) s here", row["skipped"]).group(1)) > 60, row
+                else:
+                    assert cell == f"{row[backend + '_s']:.3f}", (label, n, column)
+                    checked += 1
+    assert checked >= 200
+    flat = " ".join(section.split())
+    ratios = [
+        measured[k, 4000, q][b] / measured[k, 1000, q][b]
+        for (k, n, q), r in measured.items()
+        if n == 4000 and "skipped" not in r and "skipped" not in measured[k, 1000, q]
+        for b in ("numpy_s", "torch_s")
+    ]
+    low, high = re.search(
+        r"the n = 4000 times are (\d+) to (\d+) times the n = 1000 ones where 16 is expected", flat
+    ).groups()
+    assert _about(low, min(ratios)) and _about(high, max(ratios)) and (4000 / 1000) ** 2 == 16
+    minutes = re.search(r"during the run, (\d+) minutes in all", flat).group(1)
+    assert _shown(minutes, data["total_s"] / 60)
+    machine = data["machine"]
+    assert (
+        f"dev CPU with numpy {machine['numpy']}" in flat and f"GeometricKernels {machine['geometric_kernels']}" in flat
+    )
+    assert machine["threads"] == 1 and "one BLAS and torch thread" in flat
+
+
+def test_geometric_kernels_table_is_the_benchmark_json():
+    data = _json("gram.json")
+    section = _section(BENCH_README, _GRAM)
+    ours = {(r["kernel"], r["q"]): r for r in data["gram"] if r["n"] == 1000 and "numpy_s" in r}
+    theirs = [r for r in data["gram"] if "geometric_kernels_s" in r]
+    table = section.split("| Matérn kernel (n = 1000) |")[1].split("\n\n")[0]
+    lines = [line for line in table.splitlines() if line.startswith("| `")]
+    assert len(lines) == len(theirs)
+    for line, row in zip(lines, theirs):
+        kernel, q, gk_s, numpy_s, ratio, diff = [c.strip() for c in line.strip().strip("|").split("|")]
+        assert (kernel.strip("`"), int(q)) == (row["kernel"], row["q"]) and row["n"] == 1000
+        own = ours[row["kernel"], row["q"]]["numpy_s"]
+        assert _shown(gk_s, row["geometric_kernels_s"]) and numpy_s == f"{own:.3f}", line
+        assert ratio == f"{row['geometric_kernels_s'] / own:.0f}x", line
+        assert diff == f"{row['geometric_kernels_max_abs_diff']:.1e}", line
+    # "the heat kernel (nu = inf) agrees to rounding"
+    assert all(r["geometric_kernels_max_abs_diff"] < 1e-14 for r in theirs if "nu=inf" in r["kernel"])
+
+
+def test_long_series_and_feature_mmd_tables_are_the_benchmark_json():
+    data = _json("gram.json")
+    section = _section(BENCH_README, _GRAM)
+    rows = _rows(section.split("allocating_clenshaw`), seconds:")[1])
+    for point in data["series"]:
+        cells = rows[str(point["terms"])]
+        keys = ["numpy_s", "torch_s", "torch_grad_s", "allocating_torch_s", "allocating_torch_grad_s"]
+        for key, cell in zip(keys, cells):
+            if key in point:
+                assert cell == f"{point[key]:.3f}", (point["terms"], key)
+            else:
+                assert cell.startswith("not run"), (point["terms"], key)
+        assert f"a {point['points']} x {point['points']} matrix" in section
+    flat = " ".join(section.split())
+    rows = _rows(section.split("on the first 10^4 of them:")[1])
+    hours = {}
+    for point in data["feature_mmd"]:
+        label = f"`{point['kernel']}`"
+        degree, features_s, estimate, bound, exact_s, small_s = rows[label]
+        assert int(degree) == point["degree"]
+        assert _shown(features_s, point["features_s"])
+        assert estimate == f"{point['estimate']:.1e} +- {point['standard_error']:.1e}"
+        assert bound == ("0" if point["truncation_error"] == 0 else f"{point['truncation_error']:.1e}")
+        assert exact_s == f"{point['exact_s_at_exact_n']:.2f}" and small_s == f"{point['features_s_at_exact_n']:.2f}"
+        assert (point["n"], point["q"], point["n_directions"], point["exact_n"]) == (10**6, 32, 256, 10**4)
+        # the exact route grows as n^2: (10^6 / 10^4)^2 = 10^4 times its n = 10^4 time
+        hours[point["kernel"]] = (point["n"] / point["exact_n"]) ** 2 * point["exact_s_at_exact_n"] / 3600
+    sfrik, gauss = re.search(
+        r"\(about (\d+) h for `sfrik`, (\d+) h for the Gaussian kernel, extrapolated", flat
+    ).groups()
+    assert _shown(sfrik, hours["sfrik"]) and _shown(gauss, hours["gaussian:gamma=1"])
+    assert "at q = 32 with m = 256 directions" in flat
 
 
 # ---- the README's examples ------------------------------------------------------------------------------------
