@@ -7,7 +7,7 @@ the mean embedding of a law P is :math:`\mu_P(y) = E_{x \sim P}\, \varphi(\langl
 
     \mathrm{MMD}^2(P, Q) = E_{P \times P} \varphi + E_{Q \times Q} \varphi - 2 E_{P \times Q} \varphi.
 
-Closed forms used here (``docs/MATH.md`` §3):
+Closed forms used here (the math page of the documentation, ``docs/math.md``):
 
 - uniform law :math:`\sigma`: :math:`\mu_\sigma \equiv a_0` and :math:`\|\mu_\sigma\|^2 = a_0`, so
   :math:`\mathrm{MMD}^2(P, \sigma) = E_{P \times P}\varphi - a_0 = \sum_{l \ge 1} (a_l/N(q,l)) \sum_m (E_P Y_{lm})^2`;

@@ -1,7 +1,7 @@
 """dotkernels_ssl.functional: fused kernel regulariser against naive autograd references and the numpy core.
 
 References are written here independently of the code under test: the Gram matrix with explicit low-degree
-Gegenbauer formulas (docs/MATH.md §1) or closed-form profiles under plain autograd, and the core's numpy
+Gegenbauer formulas (shared/MATH.md §1) or closed-form profiles under plain autograd, and the core's numpy
 ``kernel.gram`` for values.
 """
 
@@ -52,7 +52,7 @@ def _rows(n, q, seed=0):
 
 
 def _p(l, q, t):
-    """Explicit normalised Gegenbauer polynomials of degree <= 3 (docs/MATH.md §1)."""
+    """Explicit normalised Gegenbauer polynomials of degree <= 3 (shared/MATH.md §1)."""
     if l == 1:
         return t
     if l == 2:
@@ -338,7 +338,7 @@ def test_moments_equals_gram(spec, estimator):
 
 
 def test_moments_paper_identity():
-    """b1 P1 + b2 P2: MMD^2 = b1 ||mean||^2 + b2 q/(q-1) ||S - I/q||_F^2 (docs/PAPER.md, special cases)."""
+    """b1 P1 + b2 P2: MMD^2 = b1 ||mean||^2 + b2 q/(q-1) ||S - I/q||_F^2 (shared/PAPER.md, special cases)."""
     z = _sphere(80, 7, seed=13)
     q = 7
     S = z.T @ z / 80

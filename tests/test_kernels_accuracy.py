@@ -140,7 +140,7 @@ def test_gamma_function_families_at_every_dimension(q):
         normalized = [v * (1 - rho) ** (q - 1) / (1 + rho) for v in poisson]
         generating = [mp.binomial(l + q - 3, l) * rho**l if q > 2 else (1 if l == 0 else 0) for l in degrees]
         heat = [nl * mp.exp(-R("0.01") * l * (l + q - 2)) for nl, l in zip(n, degrees)]
-        # MATH.md's form of the Riesz coefficients (sqrt(pi) and 2^(2a+q-2)), a = s/2
+        # shared/MATH.md's form of the Riesz coefficients (sqrt(pi) and 2^(2a+q-2)), a = s/2
         a = s / 2
         distance = [
             -nl

@@ -1,7 +1,7 @@
 """dotkernels_ssl.losses: KernelUniformityLoss, SFRIKLoss and build_loss against naive float64 references.
 
-References: normalisation written out, the Gram matrix with explicit Gegenbauer formulas (docs/MATH.md §1) under
-plain autograd, the numpy core's ``kernel.gram`` for values, and the paper's identities (docs/PAPER.md).
+References: normalisation written out, the Gram matrix with explicit Gegenbauer formulas (shared/MATH.md §1) under
+plain autograd, the numpy core's ``kernel.gram`` for values, and the paper's identities (shared/PAPER.md).
 """
 
 from __future__ import annotations
@@ -218,7 +218,7 @@ def test_kernel_uniformity_gradient_matches_naive():
 
 
 def test_paper_identity_gaussian_is_wang_isola_uniformity():
-    """Wang & Isola's uniformity is log(a_0 + MMD_U^2) with the Gaussian kernel of the same gamma (docs/PAPER.md)."""
+    """Wang & Isola's uniformity is log(a_0 + MMD_U^2) with the Gaussian kernel of the same gamma (shared/PAPER.md)."""
     views = _views(n=16, q=6, seed=7)
     for gamma in (1.0, 2.5):
         auh = AlignUniformLoss(gamma=gamma).forward_terms(views).terms["uniformity"]

@@ -242,7 +242,7 @@ def test_uniform_mean_embedding_against_quadrature(kernel):
 )
 def test_expectations_under_uniform(kernel):
     # E[n MMD_V^2] = sum_{l>=1} a_l = phi(1) - a_0 and E[MMD_U^2] = 0 exactly, for every n;
-    # Var(MMD_U^2) = 2/(n(n-1)) sum_{l>=1} a_l^2 / N(q,l) (docs/MATH.md §4). 400 replicates, tolerance 4 SE.
+    # Var(MMD_U^2) = 2/(n(n-1)) sum_{l>=1} a_l^2 / N(q,l) (shared/MATH.md §4). 400 replicates, tolerance 4 SE.
     n, q, reps = 12, 3, 400
     rng = np.random.default_rng(11)
     nv, u = np.empty(reps), np.empty(reps)

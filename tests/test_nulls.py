@@ -2,7 +2,7 @@
 
 Every expected value comes from an independent computation: scipy.stats.chi2/gamma, closed forms for sums of
 exponentials, mpmath convolutions of chi-square densities, Monte Carlo with a stated binomial tolerance,
-Edgeworth expansions, or the Monte Carlo figures recorded in docs/MATH.md section 4.
+Edgeworth expansions, or the Monte Carlo figures recorded in shared/MATH.md section 4.
 """
 
 from __future__ import annotations
@@ -109,7 +109,7 @@ def test_single_term_tail_1e10_relative_1e6():
 
 
 def test_rayleigh_and_bingham_are_exact_chi2():
-    """docs/MATH.md section 4: Rayleigh (phi = q t) has null chi^2_q, Bingham (N(q,2) P_2) chi^2_{(q-1)(q+2)/2}."""
+    """shared/MATH.md section 4: Rayleigh (phi = q t) has null chi^2_q, Bingham (N(q,2) P_2) chi^2_{(q-1)(q+2)/2}."""
     for q in [2, 3, 7, 50]:
         ray = WeightedChiSquare.from_spectrum([0.0, float(q)], q=q, method="exact")
         np.testing.assert_allclose(ray.weights, [1.0], rtol=1e-14)
@@ -231,11 +231,11 @@ def test_three_terms_vs_monte_carlo():
     assert np.all(np.abs(emp - cdf) <= 4 * se)
 
 
-# --------------------------------------------------------------------------- docs/MATH.md checkpoint
+# --------------------------------------------------------------------------- shared/MATH.md checkpoint
 
 
 def test_math_md_checkpoint_exp2t_on_s2():
-    """q = 3, phi = exp(2t): MC quantiles 5.04, 9.07, 14.02 have Imhof sf 0.5027, 0.1010, 0.0104 (docs/MATH.md)."""
+    """q = 3, phi = exp(2t): MC quantiles 5.04, 9.07, 14.02 have Imhof sf 0.5027, 0.1010, 0.0104 (shared/MATH.md)."""
     a, lam = _exp2t_spectrum_q3()
     tail = math.exp(2.0) - a.sum()  # sum_{l > 30} a_l = phi(1) - sum_{l <= 30} a_l
     law = WeightedChiSquare.from_spectrum(a, q=3, tail_bound=max(tail, 0.0))
@@ -355,7 +355,7 @@ def test_imhof_quantiles_far_tails():
 
 
 def test_hbe_and_sw_close_to_imhof_in_the_bulk():
-    """On the docs/MATH.md example: |cdf_hbe - cdf_imhof| < 0.015, |cdf_sw - cdf_imhof| < 0.035 between the 5% and
+    """On the shared/MATH.md example: |cdf_hbe - cdf_imhof| < 0.015, |cdf_sw - cdf_imhof| < 0.035 between the 5% and
     95% quantiles (HBE matches three cumulants, SW two)."""
     a, _ = _exp2t_spectrum_q3()
     laws = {m: WeightedChiSquare.from_spectrum(a, q=3, method=m) for m in ["imhof", "hbe", "sw"]}

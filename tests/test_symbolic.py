@@ -99,7 +99,7 @@ def test_harmonic_dimension_symbolic_low_degrees():
 
 
 def closed_form_monomial(p, l, qs):
-    """a_l(t^p) = N(q,l) p! Gamma(q/2) / (2^p ((p-l)/2)! Gamma((p+l+q)/2)) (docs/MATH.md)."""
+    """a_l(t^p) = N(q,l) p! Gamma(q/2) / (2^p ((p-l)/2)! Gamma((p+l+q)/2)) (shared/MATH.md)."""
     if l > p or (p - l) % 2:
         return sp.Integer(0)
     lam = (

@@ -4,7 +4,7 @@ The augmentations run on whatever device the batch is on (GPU or CPU), on a whol
 parameters drawn independently for every image. The random draws use torch's global RNG (kornia samples its
 parameters on the CPU), so ``torch.manual_seed`` makes a run reproducible.
 
-Recipes (docs/PAPER.md; every view: RandomResizedCrop with scale (0.08, 1) and ratio (3/4, 4/3) to the output size,
+Recipes (docs/background.md; every view: RandomResizedCrop with scale (0.08, 1) and ratio (3/4, 4/3) to the output size,
 horizontal flip with probability 0.5, then the colour operations in this order, then normalisation):
 
 ========  ===========================  =====  =========  ===========  ==============

@@ -5,7 +5,7 @@ torch nor torchvision ships one, and timm's ``Lars`` divides the trust ratio by 
 instead of ``||g + wd w||`` (the formula of the VICReg and Barlow Twins code this recipe follows), so its steps
 differ (``tests/test_optim.py`` compares both with the written-out formula).
 
-The recipe of the paper (docs/PAPER.md): LARS with momentum 0.9, trust coefficient 0.001 and weight decay 1e-6;
+The recipe of the paper (docs/background.md): LARS with momentum 0.9, trust coefficient 0.001 and weight decay 1e-6;
 biases and normalisation parameters excluded from both the weight decay and the LARS adaptation; peak
 learning rate ``base_lr * global_batch / 256``; linear warm-up, then a cosine decay to ``0.001 x peak``, set
 at every step.
