@@ -152,6 +152,51 @@ def _seed_gain(seeds: list[dict], pixels: dict) -> tuple[float, float]:
     return statistics.mean(g[0] for g in gains), statistics.mean(g[1] for g in gains)
 
 
+def test_the_dev_machine_line_is_the_benchmarks():
+    flat = " ".join(BENCH_README.split("\n## ")[0].split())
+    cores, python, torch = re.search(
+        r'Machine "dev CPU": .*?(\d+) CPU cores .*?Python ([\d.]+), torch ([\d.]+)\.', flat
+    ).groups()
+    for name in ("pretrain.json", "pretrain16.json", "uniformity.json", "gram.json"):
+        machine = _json(name)["machine"]
+        assert machine.get("cpu_count", machine.get("cpus")) == int(cores), name
+        if "python" in machine:
+            assert machine["python"].startswith(python + "."), name
+    for name in ("pretrain.json", "pretrain16.json", "gram.json"):
+        assert _json(name)["machine"]["torch"].split("+")[0] == torch, name
+
+
+def test_the_pretraining_setup_is_the_presets():
+    from dotkernels_ssl.pretraining.config import parse_config
+
+    flat = " ".join(_section(BENCH_README, "## Pretraining on Fashion-MNIST").split("### ")[0].split())
+    preset = re.search(r"The `([\w-]+)` preset: ConvNet", flat).group(1)
+    cfg = parse_config(["--preset", preset, "--out", "unused"])
+    widths = "-".join(str(w) for w in cfg.model.convnet_widths)
+    from dotkernels_ssl.pretraining.models import ConvNet
+
+    assert cfg.model.convnet_pool == "flatten"
+    features = ConvNet(in_channels=1, widths=cfg.model.convnet_widths, pool="flatten", image_size=28).out_dim
+    assert features == 3 * 3 * cfg.model.convnet_widths[-1]  # the 28 x 28 images pooled to 3 x 3
+    assert f"ConvNet {widths} with flattened 3x3 features ({features}-d)" in flat
+    assert f"projector {cfg.model.projector}" in flat
+    low, high = cfg.data.crop_scale
+    assert f"crops of scale ({low:g}, {high:g}) with the {cfg.data.recipe}-image recipe" in flat
+    assert f"{cfg.optim.optimizer.upper()} at lr {cfg.optim.base_lr:g}, batch {cfg.optim.batch_size}" in flat
+    train = 60000  # Fashion-MNIST's training images; the test split has 10 000
+    val = round(cfg.data.val_fraction * train)
+    assert f"a {val}-image validation split carved from train" in flat and "official 10 000 test images" in flat
+    assert f"the {(train - val) // 1000}k training split and all {train // 1000}k training images" in flat
+    for name in ("pretrain.json", "pretrain12.json", "pretrain16.json"):
+        run = _json(name)
+        assert run["preset"] == preset and (run["jobs"], run["threads"]) == (2, 1), name
+    assert "two runs at a time with one thread each" in flat
+    # the 8-epoch note: "(q, q) cross-covariances with q = 1024 ... (n, n) kernel terms with n = 256"
+    eight = " ".join(_section(BENCH_README, "### 8 epochs (the preset's default)").split())
+    q = int(cfg.model.projector.split("-")[-1])
+    assert f"with q = {q} cost more than SFRIK's (n, n) kernel terms with n = {cfg.optim.batch_size}" in eight
+
+
 def test_gains_over_raw_pixels_are_the_benchmark_json():
     for heading, results, seeds_file in [
         ("### 16 epochs", "pretrain16.json", "pretrain16_sfrik_seeds.json"),
@@ -384,6 +429,10 @@ def test_distributed_and_memory_sentences_are_the_benchmark_json():
     share = re.search(r"the gradient alone \((\d+) MiB\) is (\d+)% of the naive peak", flat).groups()
     assert int(share[0]) == gradient_mib
     assert _shown(share[1], 100 * gradient_mib / (big["peak_bytes"]["naive"] / 2**20))
+    # "so a peak ratio of 1/3 is out of reach ...; the extra (workspace) memory is 0.11 of naive"
+    assert gradient_mib / (big["peak_bytes"]["naive"] / 2**20) > 1 / 3
+    workspace = re.search(r"the extra \(workspace\) memory is ([\d.]+) of naive", flat).group(1)
+    assert _shown(workspace, big["workspace_ratio"]["blocked"])
     mmd_rows = [r for r in _json("mmd.json")["rows"] if (r["n"], r["q"]) in {(4096, 64), (4096, 512), (20000, 128)}]
     assert "All methods agree to 1e-16" in flat and max(r["max_value_difference"] for r in mmd_rows) <= 1e-16
 
