@@ -512,6 +512,29 @@ def test_gegenbauer_tables_are_the_benchmark_json():
             assert cells[1].startswith("nan/inf"), point["l"]
 
 
+def test_gegenbauer_and_mmd_setups_are_the_benchmark_json():
+    text = " ".join(_section(BENCH_README, "## Gegenbauer series against `scipy.special.eval_gegenbauer`").split())
+    degree, points, best, q, digits = re.search(
+        r"a degree-(\d+) series on 10\^(\d) points \(best of (\d)\), and single polynomials at q = (\d+) against "
+        r"(\d+)-digit mpmath",
+        text,
+    ).groups()
+    data = _json("legendre.json")
+    assert all((p["L"], p["points"]) == (int(degree), 10 ** int(points)) for p in data["series_speed"])
+    assert all(p["q"] == int(q) for p in data["large_q_accuracy"])
+    script = (ROOT / "benchmarks" / "bench_legendre.py").read_text()
+    assert f"default={best})" in script and f"mp.workdps({digits})" in script
+    text = " ".join(_section(BENCH_README, "## MMD to the uniform distribution: gram, blocked and moments").split())
+    mmd = _json("mmd.json")
+    b = re.search(
+        r"the SFRIK L = 2 kernel \(b = \(([\d, ]+)\)\), numpy float64, one BLAS thread, best of at least (\d+)", text
+    )
+    weights, repeats = b.groups()
+    assert mmd["kernel"] == f"SFRIKKernel(weights=({', '.join(f'{float(w):.1f}' for w in weights.split(', '))}))"
+    assert len(weights.split(", ")) == 2 and mmd["dtype"] == "float64" and mmd["blas_threads"] == "1"
+    assert mmd["repeats"] == int(repeats)
+
+
 def test_gegenbauer_overflow_degree_is_computed():
     # "scipy's unnormalised values overflow from l = 106 at this q": the first degree whose C_l^lambda(1), the
     # largest value on [-1, 1], is not a finite float64
