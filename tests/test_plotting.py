@@ -395,3 +395,37 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib.pyplot", None)
     with pytest.raises(ImportError, match=r"dotkernels\[plot\]"):
         P.plot_power_curve([0, 1], [0.1, 0.2])
+
+
+_PLOTS = [
+    "plot_null_distribution",
+    "plot_power_curve",
+    "plot_profile",
+    "plot_pvalue_calibration",
+    "plot_spectrum",
+    "plot_training_curves",
+]
+
+
+@pytest.mark.parametrize("name", _PLOTS)
+def test_docstring_is_complete_and_its_see_also_names_resolve(name):
+    import importlib
+
+    numpydoc_validate = pytest.importorskip("numpydoc.validate")
+    result = numpydoc_validate.validate(f"dotkernels.plotting.{name}")
+    codes = {code for code, _ in result["errors"]}
+    assert not codes & {"PR01", "PR02", "RT01", "EX01", "GL08", "SA01"}, result["errors"]
+    doc = numpydoc_validate.Validator(numpydoc_validate.get_doc_object(getattr(P, name))).doc
+    for names, _ in doc["See Also"]:
+        for target, _role in names:
+            parts = target.split(".") if "." in target else ["dotkernels", "plotting", target]
+            obj = None
+            for split in range(len(parts), 0, -1):  # the longest importable module, then attributes
+                try:
+                    obj = importlib.import_module(".".join(parts[:split]))
+                except ImportError:
+                    continue
+                for attr in parts[split:]:
+                    obj = getattr(obj, attr)
+                break
+            assert obj is not None and callable(obj), f"{name}: See Also names {target}, which does not resolve"
