@@ -475,6 +475,13 @@ def test_uniformity_grid_and_agreement_are_the_benchmark_json():
     assert _shown(quieter, grid[target["n"], target["q"]]["battery_seven"])
     statistic, pvalue = re.search(r"statistics agree to ([\d.e-]+) and their p-values to ([\d.e-]+)", flat).groups()
     assert statistic == f"{target['max_rel_diff_statistic']:.1e}" and pvalue == f"{target['max_rel_diff_pvalue']:.1e}"
+    # "its null laws of the slowly converging series use degree 1024 ... (p-values equal to the automatic
+    # truncation's to ~1e-11)": the battery's degree, and the single tests (automatic truncation) agree to that order
+    from dotkernels.uniformity import _specs
+
+    degree, order = re.search(r"series use degree (\d+) .*? automatic truncation's to ~1e-(\d+)\)", flat).groups()
+    assert int(degree) == _specs._KERNEL_NULL_DEGREE
+    assert math.floor(math.log10(target["max_rel_diff_pvalue"])) == -int(order)  # its order of magnitude
 
 
 def test_battery_figures_are_the_benchmark_json():
