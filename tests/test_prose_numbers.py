@@ -323,6 +323,24 @@ def test_readme_epoch_time_is_the_benchmarks():
     assert _shown(minutes, int(epochs) * run["epoch_seconds"] / 60)
 
 
+def test_readme_run_description_is_the_presets():
+    from dotkernels_ssl.pretraining.config import parse_config
+
+    text = " ".join(README.split())
+    cfg = parse_config(["--preset", "fashion-mnist-cpu", "--out", "unused"])
+    minutes = re.search(r"one is also written every (\d+) minutes", text).group(1)
+    assert float(minutes) == cfg.run.checkpoint_minutes
+    results = " ".join(_section(README, "## Results").split())
+    widths = "-".join(str(w) for w in cfg.model.convnet_widths)
+    assert (
+        f"`fashion-mnist-cpu` preset (ConvNet {widths}, projector {cfg.model.projector}, "
+        f"{cfg.optim.optimizer.upper()}, batch {cfg.optim.batch_size}), 2 CPU cores" in results
+    )
+    assert f"a {round(cfg.data.val_fraction * 60000)}-image validation split" in results
+    assert "the preset's 8 epochs" in results and cfg.optim.epochs == 8
+    assert _json("pretrain16.json")["machine"]["cpu_count"] == 2
+
+
 def test_loss_variants_table_states_the_weights_the_runs_used():
     rows = _rows(_section(BENCH_README, "### 12 epochs"))
     variants = {
