@@ -6,7 +6,8 @@ printed next to it.
   the gains over raw pixels, the loss and uniformity-test speed figures, the kernel-matrix, GeometricKernels,
   long-series and feature-MMD tables, against ``benchmarks/results/*.json``; the numbers the benchmarks' prose
   derives (where scipy's Gegenbauer values overflow, the Poisson kernel's mean at q = 100) recomputed; the comments
-  of the README's examples against what the commented call returns. A figure no JSON records is not in the prose.
+  of the README's examples against what the commented call returns; the presets and defaults the prose names
+  (README, benchmarks, the background page) against the code. A figure no JSON records is not in the prose.
 - The notebooks: every number of a markdown cell appears in the notebook's code or printed outputs (a number that
   the code neither sets nor prints is hand-typed and goes stale), and the claims of the conclusions hold on the
   committed outputs.
@@ -833,6 +834,22 @@ def test_readme_dimension_range_is_computed():
         a = GaussianKernel(gamma=2.5).spectrum(10, q=q)
         assert all(math.isfinite(x) and x > 0 for x in a), q
         assert SFRIKKernel().spectrum(3, q=q)[1:] == pytest.approx([1.0, 40.0, 40.0]), q
+
+
+def test_background_page_states_the_librarys_defaults():
+    # the page's other numbers are the paper's reported results (its table and text, cited with their source)
+    from dotkernels import parse_kernel
+    from dotkernels_ssl.losses import PRESETS
+
+    text = " ".join((ROOT / "docs" / "background.md").read_text().split())
+    b = re.search(r"\(b_1, b_2, b_3\) = \(([\d, ]+)\)", text).group(1)
+    default = tuple(float(x) for x in b.split(","))
+    assert default == tuple(parse_kernel("sfrik").coefficients)
+    assert f'parse_kernel("sfrik:{b.replace(" ", "")}")' in text
+    assert tuple(parse_kernel("sfrik:" + b.replace(" ", "")).coefficients) == default
+    presets = re.search(r"The presets `(\w+)` and `(\w+)` of \{data\}`~dotkernels_ssl.losses.PRESETS`", text).groups()
+    assert all(name in PRESETS["sfrik"] for name in presets)
+    assert "Zheng" in _section((ROOT / "docs" / "background.md").read_text(), "## References")
 
 
 # ---- notebooks -------------------------------------------------------------------------------------------------
