@@ -865,6 +865,7 @@ def _prose_numbers(markdown: str) -> set[str]:
     text = re.sub(r"(?m)^(#+\s*)\d+(?:\.\d+)*\s*[.·]?", r"\1", text)  # numbers of headings ("# 05 ·", "## 2.")
     text = re.sub(r"(\d) (\d{3})\b", r"\1\2", text)  # 12 000 -> 12000
     text = re.sub(r"\b(1[89]|20)\d\d\b", "", text)  # years of citations
+    text = re.sub(r"\b(?:ch\.|chapter|sec\.|section|eq\.|pp?\.) ?\d+(?:[.–-]\d+)*", "", text, flags=re.I)  # cited parts
     return set(_NUMBER.findall(text))
 
 
