@@ -428,6 +428,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "python": platform.python_version(),
             "torch": torch.__version__,
+            "load_average_at_start": os.getloadavg(),
         },
         "methods": {},
     }
@@ -437,6 +438,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.throughput_only:
         results["throughput"] = throughput(args)
         results["total_seconds"] = time.perf_counter() - t0
+        results["machine"]["load_average_at_end"] = os.getloadavg()
         out.write_text(json.dumps(results, indent=2) + "\n")
         print(throughput_markdown(results["throughput"]))
         print(f"\nwrote {out}")

@@ -261,3 +261,16 @@ def test_throughput_table_has_one_row_per_method(bench):
     }
     rows = bench.throughput_markdown(tp).splitlines()
     assert len(rows) == 3 and rows[2] == "| SFRIK | 672 | 50, 100, 10, 200, 20 | 2.6% | 3.0% |"
+
+
+def test_readme_throughput_table_is_the_benchmark_json(bench):
+    """The benchmarks README's throughput table is the one throughput_markdown makes of the JSON its command writes."""
+    import json
+
+    text = (_ROOT / "benchmarks" / "README.md").read_text()
+    start = text.index("### Training loop throughput and the loss's share of a step")
+    section = text[start : text.index("\n## ", start)]
+    assert "--throughput-only" in section and "--out\nbenchmarks/results/pretrain_throughput.json" in section
+    result = json.loads((_RESULTS / "pretrain_throughput.json").read_text())
+    assert f"--throughput-steps {result['throughput']['steps']} " in section
+    assert bench.throughput_markdown(result["throughput"]) in section
