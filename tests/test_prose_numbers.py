@@ -448,6 +448,15 @@ def test_distributed_and_memory_sentences_are_the_benchmark_json():
     share = re.search(r"the gradient alone \((\d+) MiB\) is (\d+)% of the naive peak", flat).groups()
     assert int(share[0]) == gradient_mib
     assert _shown(share[1], 100 * gradient_mib / (big["peak_bytes"]["naive"] / 2**20))
+    # the routes and sizes the section names
+    from dotkernels_ssl.losses import functional
+
+    block = re.search(r"\(`auto` = (\d+)-row blocks\)", flat).group(1)
+    assert int(block) == functional.AUTO_BLOCK_SIZE
+    script = (ROOT / "benchmarks" / "bench_losses.py").read_text()
+    n_gpu, q_gpu = re.search(r"The script's GPU section \(n = (\d+), q = (\d+), bf16 autocast\)", flat).groups()
+    assert f"GPU_GRID = [({n_gpu}, {q_gpu})]" in script
+    assert losses["meta"]["threads"] == 1 and "float32, 1 thread" in flat
     # "so a peak ratio of 1/3 is out of reach ...; the extra (workspace) memory is 0.11 of naive"
     assert gradient_mib / (big["peak_bytes"]["naive"] / 2**20) > 1 / 3
     workspace = re.search(r"the extra \(workspace\) memory is ([\d.]+) of naive", flat).group(1)
