@@ -304,8 +304,45 @@ def test_the_8_epoch_data_path_figures_are_the_benchmark_json():
     assert "same model, loss and batch" in flat and throughput["batch_size"] == 256
     # "slower per step than SFRIK": the side-by-side timing
     steps = throughput["methods_loop_images_per_s"]
-    assert "VICReg and Barlow Twins are slower per step than SFRIK" in flat
+    assert "In this table's side-by-side timing VICReg and Barlow Twins are slower per step than SFRIK" in flat
     assert max(steps["vicreg"], steps["barlow"]) < steps["sfrik"]
+    # "and timed in parts (next section) their loss takes longer than SFRIK's"
+    assert "timed in parts (next section) their loss takes longer than SFRIK's" in flat
+    loss = {
+        m: r["seconds_per_step"]["loss"]
+        for m, r in _json("pretrain_throughput.json")["throughput"]["methods_step_parts"].items()
+    }
+    assert min(loss["vicreg"], loss["barlow"]) > loss["sfrik"]
+
+
+def test_the_throughput_section_prose_is_the_benchmark_json():
+    # the table itself is checked in test_bench_pretrain.py (it is what throughput_markdown makes of the JSON)
+    flat = " ".join(_section(BENCH_README, "### Training loop throughput and the loss's share of a step").split())
+    data = _json("pretrain_throughput.json")
+    parts = data["throughput"]["methods_step_parts"]
+    assert data["throughput"]["batch_size"] == 256 and "one training thread, batch 256" in flat
+    assert data["threads"] == 1 and data["machine"]["cpu_count"] == 2 and "(dev CPU, 2 cores" in flat
+    low, high, q, n = re.search(
+        r"The loss takes ([\d.]+)-([\d.]+) % of a step for SFRIK and AUH at q = (\d+) and n = (\d+)", flat
+    ).groups()
+    assert _span(f"{low}-{high}", [100 * parts[m]["loss_share_of_step"] for m in ("sfrik", "auh")])
+    from dotkernels_ssl.pretraining.config import parse_config
+
+    cfg = parse_config(["--preset", data["preset"], "--out", "unused"])
+    assert int(q) == int(cfg.model.projector.split("-")[-1]) and int(n) == cfg.optim.batch_size
+    vicreg = re.search(r"cost more \((\d+) % for VICReg\)", flat).group(1)
+    assert _shown(vicreg, 100 * parts["vicreg"]["loss_share_of_step"])
+    assert all(
+        parts[m]["loss_share_of_step"] > max(parts[o]["loss_share_of_step"] for o in ("sfrik", "auh"))
+        for m in ("vicreg", "barlow")
+    )
+    low, high = re.search(r"The ConvNet's forward and backward take (\d+)-(\d+) % of every step", flat).groups()
+    shares = []
+    for r in parts.values():
+        step = {k: v for k, v in r["seconds_per_step"].items() if k != "data"}  # a step: all but drawing the views
+        shares.append(100 * (step["forward"] + step["backward"]) / sum(step.values()))
+        assert r["loss_share_of_step"] == pytest.approx(step["loss"] / sum(step.values()), rel=1e-9)
+    assert _span(f"{low}-{high}", shares)
 
 
 def test_readme_epoch_time_is_the_benchmarks():
