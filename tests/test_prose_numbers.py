@@ -804,6 +804,71 @@ def test_long_series_and_feature_mmd_tables_are_the_benchmark_json():
     assert "at q = 32 with m = 256 directions" in flat
 
 
+def test_calibration_section_is_the_benchmark_json():
+    # the tables are generated into docs/calibration.md (checked in test_calibration.py); here, the section's prose
+    data = _json("calibration.json")
+    flat = " ".join(_section(BENCH_README, "## Calibration of the uniformity tests").split())
+    meta, size = data["meta"], data["size"]
+    sizes_s, power_s = re.search(r"(\d+) s for the sizes, (\d+) s for the power", flat).groups()
+    assert _shown(sizes_s, meta["seconds_size"]) and _shown(power_s, meta["seconds_power"])
+    auto = [c for c in size["cells"] if c["setting"] == "auto"]
+    library = [c for c in auto if not c["test"].startswith("dotkernels_ssl")]
+    circular, spherical = re.search(r"\((\d+) circular at q = 2, (\d+) spherical at q = 3, 10, 100\)", flat).groups()
+    assert len({c["test"] for c in library if c["q"] == 2}) == int(circular)
+    for q in (3, 10, 100):
+        assert len({c["test"] for c in library if c["q"] == q}) == int(spherical), q
+    assert meta["n"] == [10, 20, 50, 200] and "at n = 10, 20, 50, 200 and levels 1 %, 5 %, 10 %" in flat
+    assert {c["alpha"] for c in size["cells"]} == {0.01, 0.05, 0.1}
+    assert f"with {size['n_samples']} uniform samples per (n, q)" in flat
+    ses = re.search(r"binomial standard error ([\d.]+), ([\d.]+), ([\d.]+) at the three levels", flat).groups()
+    assert _cells_show(" ".join(ses), [math.sqrt(a * (1 - a) / size["n_samples"]) for a in (0.01, 0.05, 0.1)])
+    power = data["power"]
+    assert {c["n"] for c in power["cells"]} == {meta["power_n"]} and f"at n = {meta['power_n']} against" in flat
+    assert {c["alternative"] for c in power["cells"]} == {"vMF", "Watson", "mixture"}
+    assert f"({power['n_samples']} samples per cell)" in flat
+    # the bullets
+    cells, z = re.search(
+        r"Of the (\d+) cells of the default p-values, .*?alpha \+ ([\d.]+) standard errors", flat
+    ).groups()
+    assert int(cells) == len(auto) and _shown(z, size["z"])
+    assert "none of the library's tests is flagged anti-conservative" in flat
+    assert not any(c["anti_conservative"] for c in library)
+    excess = re.search(r"the largest excess at 5 % is ([\d.]+)", flat).group(1)
+    assert _shown(excess, max(c["rejection_rate"] - c["alpha"] for c in library if c["alpha"] == 0.05))
+    counts = {}
+    for c in auto:
+        counts[c["method"]] = counts.get(c["method"], 0) + 1
+    asym, mc_samples, mc, exact = re.search(
+        r"asymptotic in (\d+) cells, a finite-n Monte Carlo law \((\d+) samples .*?\) in (\d+), CJ12's exact union "
+        r"bound in (\d+)",
+        flat,
+    ).groups()
+    assert int(asym) == counts["asymptotic"] and int(exact) == counts["exact bound"]
+    assert int(mc) == counts[f"Monte Carlo ({mc_samples} samples)"]
+    assert {c["test"] for c in auto if c["method"] == "exact bound"} == {"CJ12"}
+    monitor = [
+        c for c in auto if c["test"] == "dotkernels_ssl monitor rayleigh_z" and c["q"] <= 10 and c["alpha"] == 0.01
+    ]
+    low, high, flagged, of = re.search(
+        r"anti-conservative at 1 % for q <= 10 \(([\d.]+)–([\d.]+), flagged in (\d+) of its (\d+) cells there\)", flat
+    ).groups()
+    assert _span(f"{low}-{high}", [c["rejection_rate"] for c in monitor])
+    assert (int(flagged), int(of)) == (sum(c["anti_conservative"] for c in monitor), len(monitor))
+    theirs = [c for c in data["sphunif"]["cells"] if c["alpha"] == 0.05]
+    cj12 = re.search(
+        r"CJ12's upper tail rejects ([\d.]+)–([\d.]+) of uniform samples at q = 3 and ([\d.]+)–([\d.]+) at q = 10", flat
+    )
+    for (low, high), q in zip((cj12.groups()[:2], cj12.groups()[2:]), (3, 10)):
+        rates = [c["rejection_rate"] for c in theirs if c["test"].startswith("CJ12") and c["q"] == q]
+        assert _span(f"{low}-{high}", rates), q
+    ajne = re.search(r"Hodges–Ajne's P\(H > h\) rejects ([\d., ]+) at n = 10, 20, 50, 200", flat).group(1)
+    rates = sorted(
+        ((c["n"], c["rejection_rate"]) for c in theirs if c["test"].startswith("Hodges_Ajne")), key=lambda x: x[0]
+    )
+    assert [n for n, _ in rates] == [10, 20, 50, 200]
+    assert _cells_show(ajne, [r for _, r in rates])
+
+
 # ---- the README's examples ------------------------------------------------------------------------------------
 
 
