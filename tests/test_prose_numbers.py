@@ -4,7 +4,8 @@ printed next to it.
 - README.md and benchmarks/README.md: the pretraining tables (accuracies, seed means and standard deviations, the
   raw-pixel baseline, the loss variants and their invariance weights, images/s, run times, the data-path timing),
   the gains over raw pixels, the loss and uniformity-test speed figures, the kernel-matrix, GeometricKernels,
-  long-series and feature-MMD tables, against ``benchmarks/results/*.json``; the numbers the benchmarks' prose
+  long-series and feature-MMD tables, the throughput and calibration sections' prose, against
+  ``benchmarks/results/*.json``; the numbers the benchmarks' prose
   derives (where scipy's Gegenbauer values overflow, the Poisson kernel's mean at q = 100) recomputed; the comments
   of the README's examples against what the commented call returns; the presets and defaults the prose names
   (README, benchmarks, the background page) against the code. A figure no JSON records is not in the prose.
