@@ -274,3 +274,60 @@ def test_readme_throughput_table_is_the_benchmark_json(bench):
     result = json.loads((_RESULTS / "pretrain_throughput.json").read_text())
     assert f"--throughput-steps {result['throughput']['steps']} " in section
     assert bench.throughput_markdown(result["throughput"]) in section
+
+
+def test_readme_evaluation_cost_is_the_json():
+    """The evaluation-cost table and prose of the benchmarks README are the measurements recorded in JSON."""
+    import json
+
+    text = (_ROOT / "benchmarks" / "README.md").read_text()
+    start = text.index("### Cost of the final evaluation")
+    section = text[start : text.index("\n## ", start)]
+    cost = json.loads((_RESULTS / "eval_cost.json").read_text())
+    one, two = cost["one_thread"], cost["two_threads"]
+    rows = [_cells(r) for r in section.splitlines() if r.startswith("| ") and not r.startswith("| step")]
+    assert [r[0].split(" (")[0] for r in rows] == ["weighted kNN", "linear probe", "logistic regression"]
+    for row, key in zip(rows, ("knn", "linear", "logreg")):
+        assert row[1:3] == [f"{one[key]['cpu_s']:.0f}", f"{one[key]['wall_s']:.0f}"], key
+        assert f"{100 * one[key]['test_acc']:.2f} %" in row[3], key
+    lr = one["logreg"]
+    assert lr["converged"] and f"{lr['n_iter'][0]} + {lr['n_iter'][1]} iterations, converged" in rows[2][3]
+    assert f"C = {lr['best_c']}" in rows[2][3]
+    total = sum(one[k]["cpu_s"] for k in ("knn", "linear", "logreg"))
+    assert f"three steps' {total:.0f} CPU seconds" in section.replace("\n", " ")
+    assert 0.3 < lr["cpu_s"] / total < 0.37  # "about a third"
+    assert f"within {lr['cpu_s']:.0f} s of one core" in section.replace("\n", " ")
+    flat = section.replace("\n", " ")
+    assert f"took {two['extract_wall_s']:.0f} s of wall time" in flat
+    assert f"the kNN took {two['knn']['wall_s']:.0f} s" in flat
+    assert (
+        f"after {two['linear']['unfinished_after_wall_s']:.0f} s "
+        f"({two['linear']['cpu_s_at_least']:.0f} CPU s, over three" in flat
+    )
+    assert two["linear"]["cpu_s_at_least"] > 3 * one["linear"]["cpu_s"]
+    loads = [v for k in ("knn", "linear", "logreg") for w in ("load_before", "load_after") for v in one[k][w][:1]]
+    assert f"load average (1 minute) between {min(loads):.1f} and {max(loads):.1f} on" in flat
+
+
+def test_readme_throughput_prose_is_the_json():
+    """The load, the loss shares and the model's share the throughput section states are those of its JSON."""
+    import json
+
+    text = (_ROOT / "benchmarks" / "README.md").read_text()
+    start = text.index("### Training loop throughput and the loss's share of a step")
+    flat = text[start : text.index("\n### ", start + 5)].replace("\n", " ")
+    result = json.loads((_RESULTS / "pretrain_throughput.json").read_text())
+    load0, load1 = result["machine"]["load_average_at_start"][0], result["machine"]["load_average_at_end"][0]
+    assert f"(1 minute) from {load0:.1f} at the start to {load1:.1f} at the end" in flat
+    parts = result["throughput"]["methods_step_parts"]
+    share = {m: 100 * r["loss_share_of_step"] for m, r in parts.items()}
+    assert 3 <= min(share["sfrik"], share["auh"]) and max(share["sfrik"], share["auh"]) < 4
+    assert "3-4 % of a step for SFRIK and AUH" in flat and f"({share['vicreg']:.0f} % for VICReg)" in flat
+    assert share["vicreg"] > share["barlow"] > max(share["sfrik"], share["auh"])
+    model = [
+        100
+        * (r["seconds_per_step"]["forward"] + r["seconds_per_step"]["backward"])
+        / sum(v for k, v in r["seconds_per_step"].items() if k != "data")
+        for r in parts.values()
+    ]
+    assert f"take {min(model):.0f}-{max(model):.0f} % of every step" in flat
