@@ -168,6 +168,7 @@ def extract(checkpoint: Path, features: Path, threads: int) -> tuple[dict, dict]
     state = load_checkpoint(checkpoint)
     cfg = config_from_dict(state["config"])
     info = {"limit": cfg.data.limit, "epochs": int(state["epoch"]), "method": cfg.loss.method}
+    info["eval_limit"] = cfg.data.eval_limit
     settings = _settings(_eval_kwargs(cfg.eval))
     if features.exists():
         print(f"reusing the features in {features}", flush=True)
@@ -291,11 +292,12 @@ def main(argv: list[str] | None = None) -> int:
         else:
             checkpoint = train_run(work, args.limit, args.epochs, args.train_threads)
         settings, info = extract(checkpoint, features, args.extract_threads)
-        lim = info["limit"]
+        lim, ev, ep = info["limit"], info["eval_limit"], info["epochs"]
+        images = "all images" if lim is None else f"the first {lim} images"
+        splits = "the full splits" if ev is None else f"the first {ev} images of each split"
         what = (
             f"the final evaluation's steps on the features of a {PRESET} {info['method'].upper()} backbone trained "
-            f"{info['epochs']} epoch(s) on {'all' if lim is None else f'the first {lim}'} images; "
-            "evaluation on the full splits"
+            f"{ep} epoch{'s' * (ep != 1)} on {images}; evaluation on {splits}"
         )
     settings_file = work / "settings.json"
     settings_file.write_text(json.dumps(settings))
