@@ -16,7 +16,14 @@ NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.i
 
 def test_the_notebooks_are_there():
     names = [p.stem for p in NOTEBOOKS]
-    for expected in ("01_kernel_spectra", "02_special_cases", "03_uniformity_tests", "04_pretraining"):
+    for expected in (
+        "01_kernel_spectra",
+        "02_special_cases",
+        "03_uniformity_tests",
+        "04_pretraining",
+        "05_network_kernels",
+        "06_gaussian_processes",
+    ):
         assert expected in names
 
 
