@@ -276,3 +276,17 @@ def test_help_does_not_load_torch():
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "--optim.base_lr" in r.stdout and r.stdout.strip().splitlines()[-1] == "LOADED False True"
+
+
+@pytest.mark.parametrize("command", ["pretrain_main", "eval_main"])
+def test_help_into_a_closed_pipe_is_quiet(command):
+    """`dotkernels-pretrain --help | head -1`: the reader closes the pipe early; no traceback, exit status 0."""
+    import subprocess
+    import sys
+
+    code = f"import sys\nfrom dotkernels_ssl.pretraining.cli import {command}\nsys.exit({command}(['--help']))\n"
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # closed before the child writes its help
+    _, err = proc.communicate(timeout=120)
+    assert b"Traceback" not in err, err.decode()
+    assert proc.returncode == 0
