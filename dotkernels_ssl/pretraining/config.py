@@ -1096,8 +1096,7 @@ def usage(cfg: Config | None = None, *, default_preset: bool = True) -> str:
         One line per option: the flag, the value of this configuration, a description.
     """
     cfg = build_config(DEFAULT_PRESET, validate=False) if cfg is None else cfg
-    described = HELP
-    values = {k: v for k, v in _flatten(config_to_dict(cfg)).items()}
+    values = _flatten(config_to_dict(cfg))
     which = f"preset {cfg.preset} with method {cfg.loss.method}" if cfg.preset else "no preset"
     lines = [
         "usage: dotkernels-pretrain [--preset NAME] [--config FILE.yaml] [--method M] [--out DIR] [options]",
@@ -1114,15 +1113,15 @@ def usage(cfg: Config | None = None, *, default_preset: bool = True) -> str:
         "common options (each sets the dotted key in brackets):",
     ]
     for flag, key in FLAT_ALIASES.items():
-        text = _FLAT_HELP.get(flag, described.get(key, ""))
+        text = _FLAT_HELP.get(flag, HELP.get(key, ""))
         lines.append(f"  --{flag:<20} {_shown(values.get(key)):<16} {text} [{key}]")
     lines += ["", "switches (no value):"]
     for flag, (key, value) in FLAT_SWITCHES.items():
-        lines.append(f"  --{flag:<20} {'':<16} sets {key} = {_shown(value)}: {described.get(key, '')}")
+        lines.append(f"  --{flag:<20} {'':<16} sets {key} = {_shown(value)}: {HELP.get(key, '')}")
     lines += ["", "every setting as --section.field VALUE, section.field=VALUE, or in a --config file:"]
     for key, value in values.items():
         if key != "preset":
-            lines.append(f"  --{key:<28} {_shown(value):<16} {described.get(key, '')}")
+            lines.append(f"  --{key:<28} {_shown(value):<16} {HELP.get(key, '')}")
     lines.append(f"  --{'loss.options.NAME VALUE':<28} {'':<16} any keyword argument of the loss")
     lines += [
         "",
