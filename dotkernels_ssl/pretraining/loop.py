@@ -399,8 +399,13 @@ def prepare(
     )
     if resume is not None:
         _restore(state, resume)
-    state.next_save = time.monotonic() + 60 * r.checkpoint_minutes if r.checkpoint_minutes > 0 else math.inf
+    state.next_save = _next_save(r.checkpoint_minutes)
     return state
+
+
+def _next_save(minutes: float) -> float:
+    """The time (``time.monotonic``) of the next timed checkpoint, ``minutes`` from now (0: never)."""
+    return time.monotonic() + 60 * minutes if minutes > 0 else math.inf
 
 
 def _restore(state: RunState, resume: dict[str, Any]) -> None:
@@ -666,8 +671,7 @@ def _checkpoint(state: RunState, metrics: dict[str, Any] | None) -> None:
     """
     rngs = D.all_gather_object(rng_state(state.device))
     cfg = state.cfg
-    minutes = cfg.run.checkpoint_minutes
-    state.next_save = time.monotonic() + 60 * minutes if minutes > 0 else math.inf
+    state.next_save = _next_save(cfg.run.checkpoint_minutes)
     state.saved = (state.global_step, state.epoch, state.epoch_step)
     if not state.ctx.is_main:
         return
