@@ -570,7 +570,7 @@ def _set(node: DictConfig, key: str, value: Any) -> None:
         known = ", ".join(f"{section_name}.{n}" for n in types_)
         raise ConfigError(f"unknown configuration key {key!r}; the {section_name} section has {known}")
     if section_name == "loss" and rest == "options":
-        value = _yaml_scalar(value) if isinstance(value, str) else value
+        value = _yaml_scalar(value)
         value = {} if value is None else value
         if not isinstance(value, dict):
             raise ConfigError(f"bad value for {key}: {value!r} (not a mapping)")
