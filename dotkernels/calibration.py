@@ -445,13 +445,15 @@ def _uniform(n: int, q: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def _null_laws(requests, n, q, method):
+    def asym(spec, p):
+        return spec.null(n, q, p, "asymptotic") if spec.null is not None else None
+
     if method == "auto":
-        asym = lambda spec, p: spec.null(n, q, p, "asymptotic") if spec.null is not None else None  # noqa: E731
         return [(law, label) for law, label, _ in _A.auto_nulls(requests, n, q, asym, stacklevel=4)]
     out = []
     for spec, p in requests:
         try:
-            law = spec.null(n, q, p, "asymptotic") if spec.null is not None else None
+            law = asym(spec, p)
         except ValueError:
             law = None
         out.append((law, "asymptotic" if law is not None else "none"))
