@@ -260,7 +260,7 @@ class CJ12Bound:
 # the choice of law
 
 
-def _finite_n_rule(name: str, q: int) -> tuple[float, float]:
+def _finite_n_rule(name: str, q: int) -> tuple[float, float, float]:
     """(n_ok, level, measured size) of a test in dimension q: Monte Carlo below n_ok (0: the asymptotic law is fine)."""
     best = (0.0, math.nan, math.nan)
     for q_min, q_max, n_ok, alpha, size in FINITE_N.get(name.lower(), ()):
