@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections import OrderedDict
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -57,8 +56,7 @@ _MAX_HEAD = 1 << 14
 _TARGET = 1e-13
 #: beyond this bound (relative to phi(1)) the profile warns
 _WARN = 1e-10
-#: plans kept, shared by every kernel object (frontends rebuild kernels at every step)
-_PLAN_CACHE: OrderedDict = OrderedDict()
+#: plans kept per function, shared by every kernel object (frontends rebuild kernels at every step)
 _PLAN_CACHE_SIZE = 64
 
 
@@ -108,14 +106,17 @@ def _is_integer(a: float) -> bool:
     return abs(a - round(a)) < 1e-12
 
 
+def _log_riesz_base(a: float, q: int) -> float:
+    r""":math:`\ln(4^a \Gamma(a + (q-1)/2) / \Gamma((q-1)/2) \cdot \Gamma(q-1))`: the Riesz constant C without its
+    :math:`1/\Gamma(-a)`."""
+    log_c = a * math.log(4.0) + float(log_gamma_ratio(a + 0.5 * (q - 1), 0.5 * (q - 1)))
+    return log_c + (math.lgamma(q - 1) if q > 2 else 0.0)
+
+
 def _log_riesz_constant(a: float, q: int) -> tuple[float, float]:
     r"""``(ln|C|, sign C)``: the Riesz kernel :math:`(2-2t)^a` is :math:`C \sum_l N(q,l) \rho^{(a)}_l P_{l,q}`; for an
     integer a, :math:`(2-2t)^a \ln(2-2t)` is that sum beyond degree a (the derivative of :math:`1/\Gamma(-a)`)."""
-    log_c = (
-        a * math.log(4.0)
-        + float(log_gamma_ratio(a + 0.5 * (q - 1), 0.5 * (q - 1)))
-        + (math.lgamma(q - 1) if q > 2 else 0.0)
-    )
+    log_c = _log_riesz_base(a, q)
     if _is_integer(a):
         m = round(a)
         # d/da 1/Gamma(-a) at a = m is -(-1)^m m!
@@ -147,8 +148,7 @@ def _log_head_reference(a: float, degrees: np.ndarray, q: int) -> tuple[np.ndarr
     # integer a = m: below and at degree m, x_l = d/da lambda_l(a) / C with lambda_l(a) = C(a) (-a)_l / Gamma(l+a+q-1)
     m = round(a)
     log_c, sign_c = _log_riesz_constant(a, q)
-    log_c0 = a * math.log(4.0) + float(log_gamma_ratio(a + 0.5 * (q - 1), 0.5 * (q - 1)))
-    log_c0 += math.lgamma(q - 1) if q > 2 else 0.0
+    log_c0 = _log_riesz_base(a, q)
     for l in range(0, min(m, int(degrees[-1])) + 1):
         factors = np.arange(l, dtype=np.float64) - a  # (-a)_l = prod_{i<l} (i - a), no zero for l <= m
         log_poch = float(np.sum(np.log(np.abs(factors)))) if l else 0.0
@@ -177,12 +177,9 @@ def _tables(nu: float, q: int, size: int) -> tuple:
     return degrees, log_n, lam, tuple(references)
 
 
+@lru_cache(maxsize=_PLAN_CACHE_SIZE)
 def _matern_plan(c: float, nu: float, q: int) -> _Plan:
     """The cheapest (J, L) whose bound reaches the target accuracy, else the most accurate one (cached)."""
-    key = (c, nu, q)
-    if key in _PLAN_CACHE:
-        _PLAN_CACHE.move_to_end(key)
-        return _PLAN_CACHE[key]
     h = 0.5 * (q - 2)
     s = nu + 0.5 * (q - 1)
     d = _tail_coefficients(c, nu, q, _MAX_TERMS + 1)
@@ -238,19 +235,12 @@ def _matern_plan(c: float, nu: float, q: int) -> _Plan:
             break
     bound, L, log_scale, head, refs, _ = best
     head.setflags(write=False)
-    plan = _Plan(log_scale, head, refs, math.fsum(head), bound)
-    _PLAN_CACHE[key] = plan
-    while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
-        _PLAN_CACHE.popitem(last=False)
-    return plan
+    return _Plan(log_scale, head, refs, math.fsum(head), bound)
 
 
+@lru_cache(maxsize=_PLAN_CACHE_SIZE)
 def _heat_plan(tau: float, q: int) -> _Plan:
     """The heat kernel's series N(q,l) e^{-tau l(l+q-2)} up to where the terms fall below 1e-17 of the largest."""
-    key = ("heat", tau, q)
-    if key in _PLAN_CACHE:
-        _PLAN_CACHE.move_to_end(key)
-        return _PLAN_CACHE[key]
     size = 64
     while True:
         degrees = np.arange(size + 1)
@@ -264,11 +254,7 @@ def _heat_plan(tau: float, q: int) -> _Plan:
     head = np.exp(log_a[: keep + 1] - top)
     tail_bound = float(np.sum(np.exp(log_a[keep + 1 :] - top))) + 1e-17 * head.sum()
     head.setflags(write=False)
-    plan = _Plan(top, head, (), math.fsum(head), tail_bound + 4 * _EPS * head.sum())
-    _PLAN_CACHE[key] = plan
-    while len(_PLAN_CACHE) > _PLAN_CACHE_SIZE:
-        _PLAN_CACHE.popitem(last=False)
-    return plan
+    return _Plan(top, head, (), math.fsum(head), tail_bound + 4 * _EPS * head.sum())
 
 
 def _reference_profile(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
