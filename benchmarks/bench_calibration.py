@@ -60,14 +60,13 @@ def run(samples: int, power_samples: int, seed: int) -> dict:
     from dotkernels.calibration import power_study, size_study
     from dotkernels.uniformity import _circular as C
     from dotkernels.uniformity import _spherical as S
+    from dotkernels.uniformity import available_uniformity_tests
     from dotkernels_ssl.pretraining.monitors import monitor_pvalues
 
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
     tests: dict = {}
     for q in QS:
-        from dotkernels.uniformity import available_uniformity_tests
-
         for name in available_uniformity_tests(q=q):
             tests[name] = name
     for label, fn in monitor_pvalues().items():
