@@ -120,7 +120,7 @@ def _adapter(spec: _specs.TestSpec) -> UniformityTest:
 
     def null(*, n, q, method, **params):
         _specs.lookup(spec.name, q)
-        law = spec.null(n, q, spec.check(dict(params), q), method) if spec.null is not None else None
+        law = spec.null_law(n, q, spec.check(dict(params), q), method)
         if law is None:
             raise ValueError(
                 f"test {spec.name!r} has no asymptotic null law in dimension q={q}; pass "

@@ -274,7 +274,7 @@ def uniformity_battery(
     method = method.lower()
     entries, notes = [], {}
     if method == "auto":
-        chosen = A.auto_nulls(requests, n, q, lambda spec, p: spec.null(n, q, p, "asymptotic") if spec.null else None)
+        chosen = A.auto_nulls(requests, n, q, lambda spec, p: spec.null_law(n, q, p, "asymptotic"))
         for (spec, p), x, (law, label, note) in zip(requests, observed, chosen, strict=True):
             pvalue = A.pvalue_of(law, x) if law is not None else math.nan
             entries.append(_result(spec, x, pvalue, law, p, n, q, label))
@@ -284,7 +284,7 @@ def uniformity_battery(
     for (spec, p), x in zip(requests, observed, strict=True):
         note = ""
         try:
-            law = spec.null(n, q, p, method) if spec.null is not None else None
+            law = spec.null_law(n, q, p, method)
         except ValueError as exc:  # e.g. a law that float64 cannot resolve (Poisson rho = 0.5 at q = 100)
             law, note = None, str(exc)
         if law is None and not note:

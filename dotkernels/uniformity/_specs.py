@@ -175,6 +175,10 @@ class TestSpec:
     circular_battery: bool = True
     prefixes: tuple[str, ...] = ()
 
+    def null_law(self, n: int, q: int, params: dict, method: str) -> Any:
+        """``null(n, q, params, method)``, or None for a test that only Monte Carlo calibrates."""
+        return self.null(n, q, params, method) if self.null is not None else None
+
 
 REGISTRY: dict[str, TestSpec] = {}
 
