@@ -440,13 +440,12 @@ def _tests_at(tests: TestsLike, q: int) -> list[tuple[str, Any]]:
 
 
 def _uniform(n: int, q: int, rng: np.random.Generator) -> np.ndarray:
-    Z = rng.standard_normal((n, q))
-    return Z / np.linalg.norm(Z, axis=1, keepdims=True)
+    return _A.uniform_points(rng, n, q)
 
 
 def _null_laws(requests, n, q, method):
     def asym(spec, p):
-        return spec.null(n, q, p, "asymptotic") if spec.null is not None else None
+        return spec.null_law(n, q, p, "asymptotic")
 
     if method == "auto":
         return [(law, label) for law, label, _ in _A.auto_nulls(requests, n, q, asym, stacklevel=4)]

@@ -176,6 +176,42 @@ def test_auto_switches_to_monte_carlo_below_the_measured_n_and_caches_it():
     assert a.pvalue == pytest.approx(expected, rel=1e-15)
 
 
+@pytest.mark.parametrize(("n", "q", "m"), [(7, 2, 70), (12, 5, 3)])
+def test_cached_monte_carlo_laws_keep_their_stream(n, q, m):
+    """The finite-n laws of method="auto" (drawn in batches) and the size study's sampler (one sample at a time)
+    share one sampler; the cached laws' samples are, bit for bit, one-by-one normalised Gaussian draws from the
+    seed of (n, q), so a change of the batch size or the sampler cannot change a cached law unseen."""
+    from dotkernels.uniformity import _specs
+
+    requests = [(_specs.REGISTRY["rayleigh"], {"modified": False}), (_specs.REGISTRY["bingham"], {})]
+    rng = np.random.default_rng([A._SEED, n, q])
+    expected = np.empty((m, len(requests)))
+    for i in range(m):
+        Z = rng.standard_normal((n, q))
+        Z = Z / np.linalg.norm(Z, axis=1, keepdims=True)
+        expected[i] = _specs.battery_statistics(_specs.Sample(Z), requests)
+    np.testing.assert_array_equal(A._simulate(requests, n, q, m), expected)
+    rng, ref = np.random.default_rng(3), np.random.default_rng(3)
+    for _ in range(3):
+        Z = ref.standard_normal((n, q))
+        np.testing.assert_array_equal(K._uniform(n, q, rng), Z / np.linalg.norm(Z, axis=1, keepdims=True))
+
+
+def test_wrapped_laws_reach_the_wrapped_law():
+    """LowerTail and ContinuityCorrected change the p-value only; cdf, sf, ppf, mean are the wrapped law's."""
+    import copy
+    import pickle
+
+    law = stats.norm(1.0, 2.0)
+    for wrapped, p in [(A.LowerTail(law), law.cdf(0.3)), (A.ContinuityCorrected(law, 0.25), law.sf(0.05))]:
+        assert wrapped.pvalue(0.3) == p
+        assert wrapped.cdf(0.7) == law.cdf(0.7) and wrapped.ppf(0.2) == law.ppf(0.2) and wrapped.mean() == 1.0
+        with pytest.raises(AttributeError):
+            wrapped.no_such_method
+        for clone in (copy.copy(wrapped), pickle.loads(pickle.dumps(wrapped))):
+            assert clone.pvalue(0.3) == p
+
+
 def test_auto_warns_where_monte_carlo_is_too_costly():
     """Poisson (rho = 0.5) was measured anti-conservative at q = 10; at n = 1000 the finite-n law costs too much."""
     Z = sample_uniform(1000, q=10, rng=6)

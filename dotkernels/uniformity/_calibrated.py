@@ -172,7 +172,19 @@ def pvalue_of(law: Any, x: Any) -> Any:
     return float(out) if np.ndim(out) == 0 else np.asarray(out, dtype=np.float64)
 
 
-class LowerTail:
+class _WrappedLaw:
+    """Base of the laws that change only the p-value of a wrapped law ``self.law``: its other attributes (``cdf``,
+    ``sf``, ``ppf``, ...) are reached through the wrapper."""
+
+    law: Any
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "law":  # not set yet (copy, unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.law, name)
+
+
+class LowerTail(_WrappedLaw):
     r"""A null law of a statistic whose small values reject: the p-value is :math:`P(T \le t)`.
 
     Attributes
@@ -194,16 +206,11 @@ class LowerTail:
             out = self.law.cdf(x)
         return float(out) if np.ndim(out) == 0 else out
 
-    def __getattr__(self, name: str) -> Any:
-        if name == "law":
-            raise AttributeError(name)
-        return getattr(self.law, name)
-
     def __repr__(self) -> str:
         return f"LowerTail({self.law!r})"
 
 
-class ContinuityCorrected:
+class ContinuityCorrected(_WrappedLaw):
     r"""A continuous law approximating an integer-valued statistic standardised as :math:`(L - \mu)/\sigma`: the
     p-value is :math:`\bar F(x - \tfrac{1}{2\sigma})`, the corrected :math:`P(L \ge l)`."""
 
@@ -215,11 +222,6 @@ class ContinuityCorrected:
         """``law.sf(x - half_step)``."""
         out = self.law.sf(np.asarray(x, dtype=np.float64) - self.half_step)
         return float(out) if np.ndim(out) == 0 else out
-
-    def __getattr__(self, name: str) -> Any:
-        if name == "law":
-            raise AttributeError(name)
-        return getattr(self.law, name)
 
     def __repr__(self) -> str:
         return f"ContinuityCorrected({self.law!r}, half_step={self.half_step!r})"
@@ -292,6 +294,15 @@ def _key(spec: B.TestSpec, n: int, q: int, params: dict) -> tuple:
 _CACHE: OrderedDict[tuple, MonteCarloNull] = OrderedDict()
 
 
+def uniform_points(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    """Uniform points on the sphere, ``shape[:-1]`` of them in R^shape[-1]: standard Gaussian vectors (drawn in C
+    order) over their norms. ``uniform_points(rng, m, n, q)`` is bit for bit ``m`` successive ``uniform_points(rng, n,
+    q)``, so batched and one-by-one draws from one generator give the same samples."""
+    out = rng.standard_normal(shape)
+    out /= np.linalg.norm(out, axis=-1, keepdims=True)
+    return out
+
+
 def _simulate(requests: Sequence[tuple[B.TestSpec, dict]], n: int, q: int, n_resamples: int) -> np.ndarray:
     """Statistics of the requests on ``n_resamples`` uniform samples of (n, q) from the fixed seed of (n, q)."""
     rng = np.random.default_rng([_SEED, n, q])
@@ -299,8 +310,7 @@ def _simulate(requests: Sequence[tuple[B.TestSpec, dict]], n: int, q: int, n_res
     done = 0
     while done < n_resamples:
         m = min(_BATCH, n_resamples - done)
-        samples = rng.standard_normal((m, n, q))
-        samples /= np.linalg.norm(samples, axis=-1, keepdims=True)
+        samples = uniform_points(rng, m, n, q)
         for i in range(m):
             out[done + i] = B.battery_statistics(B.Sample(samples[i]), requests)
         done += m
