@@ -4,7 +4,8 @@ The list of public callables (functions, classes and their public methods of eve
 included) comes from docs/_generate_api_table.py, so the conventions are checked on exactly what the table shows.
 Which callables draw random numbers is found by reading their code (AST): a call to ``check_rng``,
 ``default_rng``, ``numpy.random``, a method of a variable named ``rng``, torch's random constructors, or to any
-function of the package that draws (to a fixed point, private helpers included).
+function of the package that draws (to a fixed point, private helpers included). A call through ``super()`` is a
+call of the method the class inherits: it draws when that method does.
 """
 
 from __future__ import annotations
@@ -139,15 +140,32 @@ def _function_tree(func) -> ast.AST | None:
     return ast.parse(source)
 
 
+_SUPER = "super()."
+
+
+def _super_method(node: ast.AST) -> str | None:
+    """The method name of a call ``super().name(...)``, else None."""
+    if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Call):
+        inner = node.value.func
+        if isinstance(inner, ast.Name) and inner.id == "super":
+            return node.attr
+    return None
+
+
 def _analyse(func) -> tuple[bool, set[str]]:
     """(draws directly, names it calls). Docstrings and comments are not code: the AST ignores the comments and
-    the docstring examples are strings."""
+    the docstring examples are strings. A call ``super().name(...)`` is recorded as ``"super().name"``, resolved
+    to the inherited method by ``drawing_functions`` (not matched by its bare name, which every class shares)."""
     tree = _function_tree(func)
     if tree is None:
         return False, set()
     direct, called = False, set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call):
+            inherited = _super_method(node.func)
+            if inherited is not None:
+                called.add(_SUPER + inherited)
+                continue
             dotted = _dotted(node.func)
             name = dotted.rsplit(".", 1)[-1]
             called.add(name)
@@ -183,13 +201,49 @@ def _package_functions(package: str = "dotkernels") -> dict[str, object]:
     return out
 
 
+def _inherited(func, method: str) -> tuple[str, object] | None:
+    """(qualified name, function) of the ``method`` that ``super()`` reaches from ``func``'s class, else None."""
+    owner = sys.modules.get(getattr(func, "__module__", ""))
+    path = getattr(func, "__qualname__", "").split(".")[:-1]
+    for part in path:
+        owner = getattr(owner, part, None)
+    if not inspect.isclass(owner):
+        return None
+    for base in owner.__mro__[1:]:
+        if method in vars(base):
+            raw = vars(base)[method]
+            target = raw.__func__ if isinstance(raw, (staticmethod, classmethod)) else raw
+            return f"{base.__module__}.{base.__qualname__}.{method}", target
+    return None
+
+
 def drawing_functions(functions: dict[str, object]) -> set[str]:
-    """The qualified names of the functions that draw random numbers, directly or through another one."""
+    """The qualified names of the functions that draw random numbers, directly or through another one.
+
+    A call is matched by the bare name of a drawing function (``sample_uniform``, a method ``draw``), except a call
+    through ``super()``, which is resolved to the inherited method: it draws when that method is a drawing function
+    of the package, or, outside the package, when its own code draws directly.
+    """
     analysed = {key: _analyse(func) for key, func in functions.items()}
     drawing = {key for key, (direct, _) in analysed.items() if direct}
+    resolved: dict[str, set[str]] = {}
+    external: set[str] = set()  # inherited methods outside the package whose own code draws
+    for key, (_, called) in analysed.items():
+        for method in {name[len(_SUPER) :] for name in called if name.startswith(_SUPER)}:
+            target = _inherited(functions[key], method)
+            if target is None:
+                continue
+            target_key, target_func = target
+            if target_key not in functions and inspect.isfunction(target_func) and _analyse(target_func)[0]:
+                external.add(target_key)
+            resolved.setdefault(key, set()).add(target_key)
     while True:
         names = {key.rsplit(".", 1)[-1] for key in drawing}
-        new = {key for key, (_, called) in analysed.items() if key not in drawing and called & names}
+        new = {
+            key
+            for key, (_, called) in analysed.items()
+            if key not in drawing and (called & names or resolved.get(key, set()) & (drawing | external))
+        }
         if not new:
             return drawing
         drawing |= new
@@ -209,6 +263,9 @@ def test_the_detector_sees_the_samplers_and_the_seeded_rules():
     for name in ("sample_uniform", "sample_vmf", "sample_watson"):
         assert f"dotkernels.sampling.{name}" in DRAWING
     assert "dotkernels.gegenbauer.legendre" not in DRAWING
+    assert "dotkernels.features.RandomGegenbauerFeatures.__init__" in DRAWING
+    # GPyTorch's initialiser, reached through super(), does not draw
+    assert "dotkernels.integrations.gpytorch.GPyTorchKernel.__init__" not in DRAWING
 
 
 def test_the_detector_catches_a_new_drawing_function_without_rng(tmp_path, monkeypatch):
@@ -248,6 +305,99 @@ def test_the_detector_catches_a_new_drawing_function_without_rng(tmp_path, monke
     drawing = drawing_functions(functions)
     assert {"api_probe.direct", "api_probe.indirect"} <= drawing
     assert "api_probe.documented" not in drawing
+
+
+def test_the_detector_resolves_calls_through_super(tmp_path, monkeypatch):
+    # ``super().__init__()`` is not matched by the bare name ``__init__`` (package initialisers draw: the feature
+    # maps'): it is the inherited initialiser, which draws when that one does, in the package or outside it
+    (tmp_path / "api_probe_outside.py").write_text(
+        textwrap.dedent(
+            """
+            import numpy as np
+
+
+            class OutsideDrawing:
+                def __init__(self):
+                    self.value = np.random.default_rng().standard_normal()
+            """
+        )
+    )
+    (tmp_path / "api_probe_super.py").write_text(
+        textwrap.dedent(
+            """
+            import argparse
+
+            import numpy as np
+            from api_probe_outside import OutsideDrawing
+
+            from dotkernels.features import RandomGegenbauerFeatures
+
+
+            class Drawing:
+                def __init__(self):
+                    self.value = np.random.default_rng().standard_normal()
+
+
+            class Child(Drawing):
+                def __init__(self):
+                    super().__init__()
+
+
+            class Grandchild(Child):
+                def __init__(self):
+                    super().__init__()
+
+
+            class Features(RandomGegenbauerFeatures):
+                def __init__(self, *args, **kwargs):
+                    super().__init__(*args, **kwargs)
+
+
+            class FromOutside(OutsideDrawing):
+                def __init__(self):
+                    super().__init__()
+
+
+            class Quiet(argparse.Namespace):
+                def __init__(self):
+                    super().__init__(a=1)
+
+
+            class QuietParentDrawingChild(argparse.Namespace):
+                def __init__(self, rng):
+                    super().__init__()
+                    self.value = rng.normal()
+
+
+            class QuietChild(Quiet):
+                def __init__(self):
+                    super().__init__()
+                    self.__init__  # an attribute, not a call
+
+
+            def calls_an_initialiser_by_name(obj):
+                obj.__init__()
+            """
+        )
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    probe = importlib.import_module("api_probe_super")
+    classes = ("Drawing", "Child", "Grandchild", "Features", "FromOutside", "Quiet", "QuietParentDrawingChild")
+    functions = dict(FUNCTIONS)
+    functions.update({f"api_probe_super.{name}.__init__": vars(getattr(probe, name))["__init__"] for name in classes})
+    functions["api_probe_super.QuietChild.__init__"] = probe.QuietChild.__init__
+    functions["api_probe_super.calls_an_initialiser_by_name"] = probe.calls_an_initialiser_by_name
+    drawing = {key for key in drawing_functions(functions) if key.startswith("api_probe_super.")}
+    assert drawing == {
+        "api_probe_super.Drawing.__init__",
+        "api_probe_super.Child.__init__",
+        "api_probe_super.Grandchild.__init__",
+        "api_probe_super.Features.__init__",
+        "api_probe_super.FromOutside.__init__",
+        "api_probe_super.QuietParentDrawingChild.__init__",
+        # a call by the bare name stays matched by it, as every other call
+        "api_probe_super.calls_an_initialiser_by_name",
+    }
 
 
 DRAWING_PUBLIC = [row for row in PUBLIC if _key(row.obj) in DRAWING]

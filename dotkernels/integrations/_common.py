@@ -73,7 +73,7 @@ def unit_rows(X: Any, name: str, owner: str, *, atol: float | None = None) -> np
     return X
 
 
-def _tangent(f: Any, p0: Any) -> tuple[Any, Any]:
+def _parameter_tangent(f: Any, p0: Any) -> tuple[Any, Any]:
     """``(f(p0), f'(p0))`` of a tensor-valued function of a torch scalar: forward mode, else double backward."""
     import torch
     import torch.autograd.forward_ad as fwAD
@@ -119,7 +119,7 @@ def gram_and_log_gradient(kernel: DotProductKernel, names: list[str], X: np.ndar
     for name in names:
         p0 = torch.tensor(float(values[name]), dtype=torch.float64)
         try:
-            value, dK = _tangent(lambda p, name=name: with_parameters(kernel, {name: p}).gram(Xt), p0)
+            value, dK = _parameter_tangent(lambda p, name=name: with_parameters(kernel, {name: p}).gram(Xt), p0)
         except TypeError as exc:
             raise TypeError(
                 f"{kernel!r}: the derivative with respect to {name!r} needs the kernel to accept {name} as a torch "

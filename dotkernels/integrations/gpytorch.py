@@ -101,10 +101,7 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         normalize: bool = False,
         active_dims: Any = None,
     ) -> None:
-        # GPyTorch's initialiser, called through a name of its own: tests/test_api.py finds drawing code by the last
-        # name of each call, and "__init__" is also the name of package initialisers that draw (feature maps)
-        initialise_gpytorch_kernel = super().__init__
-        initialise_gpytorch_kernel(active_dims=active_dims)
+        super().__init__(active_dims=active_dims)
         check_kernel(kernel, "GPyTorchKernel")
         if not isinstance(normalize, bool):
             raise TypeError(f"GPyTorchKernel: normalize must be a bool, got {normalize!r}")
