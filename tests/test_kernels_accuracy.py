@@ -447,6 +447,40 @@ def test_log_phi_at_one_agrees_with_phi_at_one_and_is_silent_where_finite():
     assert PoissonKernel(0.5).phi_at_one(q=130) == pytest.approx(1.5 * 2.0**129, rel=1e-14)  # 1.02e39
 
 
+_EPS = float(np.finfo(float).eps)
+
+
+@pytest.mark.parametrize("q", [3, 130, 8192, 65536])
+@pytest.mark.parametrize("rho", [0.1, 0.5, 0.9])
+def test_log_phi_at_one_of_sums_and_multiples_against_mpmath(q, rho):
+    """Sums and positive multiples keep phi(1) in log space where it overflows float64 (and where only the sum
+    does): ln phi(1) within 8 ulps of 1 + |ln c| + |ln phi_terms(1)| (the logarithms combined), on a grid from
+    below the overflow edge to far beyond."""
+    with mp.workdps(60):
+        log_poisson = mp.log1p(R(rho)) - (q - 1) * mp.log1p(-R(rho))
+        for kappa in [1.0, 700.0, 709.5, 710.0, 750.0, 1000.0, 5000.0]:
+            for c in [1e-300, 0.5, 3.0, 1e300]:
+                k = c * (PoissonKernel(rho) + ExponentialKernel(kappa))
+                log_sum = mp.log(mp.exp(log_poisson) + mp.exp(R(kappa)))
+                ref = mp.log(c) + log_sum
+                tol = 8 * _EPS * (1.0 + abs(math.log(c)) + float(abs(log_sum)))
+                assert abs(k.log_phi_at_one(q=q) - float(ref)) <= tol, (k, q)
+                if float(ref) > 709.8:
+                    with pytest.warns(RuntimeWarning, match="log_phi_at_one"):
+                        assert k.phi_at_one(q=q) == math.inf
+                else:
+                    assert k.phi_at_one(q=q) == pytest.approx(float(mp.exp(ref)), rel=1e-13)
+
+
+def test_log_phi_at_one_of_a_sum_whose_terms_fit_but_whose_sum_overflows():
+    k = ExponentialKernel(709.0) + ExponentialKernel(709.5) + ExponentialKernel(709.7)
+    with mp.workdps(40):
+        ref = float(mp.log(mp.exp(709) + mp.exp(R("709.5")) + mp.exp(R("709.7"))))
+    assert abs(k.log_phi_at_one(q=3) - ref) <= 8 * _EPS * ref
+    with pytest.warns(RuntimeWarning, match="log_phi_at_one"):
+        assert k.phi_at_one(q=3) == math.inf
+
+
 # ---- extreme parameters --------------------------------------------------------------------------------------
 
 

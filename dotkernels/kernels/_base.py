@@ -799,7 +799,8 @@ class DotProductKernel:
         -----
         Accuracy: the closed form in log space, to a few ulps of :math:`\max(1, |\ln\varphi(1)|)` absolute, for
         the families that can overflow (exponential, Poisson, generating-function, inverse multiquadric,
-        polynomial, ReLU network kernels, products); for the others, the logarithm of :meth:`phi_at_one`.
+        polynomial, ReLU network kernels, products, and sums and positive multiples of these); for the others,
+        the logarithm of :meth:`phi_at_one`.
 
         Examples
         --------

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+from scipy import special
 
 from .._validate import check_degree
 from ..gegenbauer import derivative_coefficients, legendre_series
@@ -13,12 +14,27 @@ from ._base import DotProductKernel, Hyperparameter, log_abs_sign
 
 __all__ = ["ScaledKernel", "SumKernel", "TruncatedKernel"]
 
+_LOG_FLOAT_MAX = math.log(np.finfo(np.float64).max)
+
+
+def _finite_fsum(values: list[float]) -> float | None:
+    """The compensated sum of finite values, or None when a value or the sum is beyond float64."""
+    if not all(math.isfinite(v) for v in values):
+        return None
+    try:
+        return float(math.fsum(values))
+    except OverflowError:
+        return None
+
 
 class SumKernel(DotProductKernel):
     r"""Sum of kernels :math:`\varphi = \sum_i \varphi_i`: spectra, profiles and :math:`\varphi(1)` add.
 
     Accuracy: each :math:`a_l` is the float64 sum of the terms' coefficients, accurate to the worst term's
     ``spectrum_rtol`` relative to :math:`\sum_i |a_l^{(i)}|` (cancellation between signed terms is absolute).
+    :math:`\varphi(1)` is the compensated sum of the terms'; where it or a term is beyond float64,
+    :meth:`~DotProductKernel.log_phi_at_one` adds the terms' logarithms in log space (a few ulps of the largest
+    :math:`|\ln\varphi_i(1)|`, absolute) and :meth:`~DotProductKernel.phi_at_one` is ``inf`` with a warning.
 
     Parameters
     ----------
@@ -74,7 +90,34 @@ class SumKernel(DotProductKernel):
         return out
 
     def _phi_at_one(self, q):
-        return float(math.fsum(k._phi_at_one(q) for k in self.kernels))
+        total = _finite_fsum([k._phi_at_one(q) for k in self.kernels])
+        if total is not None:
+            return total
+        log_abs, sign = self._log_sum_of_terms(q)
+        return sign * (math.exp(log_abs) if log_abs < _LOG_FLOAT_MAX else math.inf)
+
+    def _log_phi_at_one(self, q):
+        total = _finite_fsum([k._phi_at_one(q) for k in self.kernels])
+        if total is not None:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return float(np.log(total))
+        log_abs, sign = self._log_sum_of_terms(q)
+        return log_abs if sign > 0 else math.nan  # nan: phi(1) < 0 (log_phi_at_one raises)
+
+    def _log_sum_of_terms(self, q):
+        """(ln|phi(1)|, sign) from the terms' ln phi_i(1), added in log space (phi(1) beyond float64)."""
+        logs, signs = [], []
+        for k in self.kernels:
+            log = k._log_phi_at_one(q)
+            if math.isnan(log):  # a negative term (a truncated or conditionally positive definite kernel)
+                value = k._phi_at_one(q)
+                log = math.log(-value) if value < 0 else math.nan
+                signs.append(-1.0)
+            else:
+                signs.append(1.0)
+            logs.append(log)
+        log_abs, sign = special.logsumexp(logs, b=signs, return_sign=True)
+        return float(log_abs), float(sign)
 
     def _uniform_mean_embedding(self, q):
         return float(math.fsum(k._uniform_mean_embedding(q) for k in self.kernels))
@@ -115,6 +158,12 @@ class ScaledKernel(DotProductKernel):
     --------
     SumKernel : sums of kernels.
 
+    Notes
+    -----
+    Accuracy: the kernel's spectrum and profile times c (one rounding more); :math:`\ln(c\,\varphi(1)) =
+    \ln c + \ln\varphi(1)` to a few ulps of :math:`|\ln c| + |\ln\varphi(1)|`, absolute, also where
+    :math:`\varphi(1)` or :math:`c\,\varphi(1)` is beyond float64.
+
     Examples
     --------
     >>> from dotkernels import SFRIKKernel
@@ -149,7 +198,14 @@ class ScaledKernel(DotProductKernel):
         return self._hyper("c", t, xp) * self.kernel._derivative(t, xp, q)
 
     def _phi_at_one(self, q):
-        return self.c * self.kernel._phi_at_one(q)
+        value = self.kernel._phi_at_one(q)
+        log = self._log_phi_at_one(q) if math.isinf(value) else math.nan
+        if math.isnan(log):  # the product is formed in float64 (it overflows only where c phi(1) does)
+            return self.c * value
+        return math.exp(log) if log < _LOG_FLOAT_MAX else math.inf  # c phi(1) within range although phi(1) is not
+
+    def _log_phi_at_one(self, q):
+        return math.log(self.c) + self.kernel._log_phi_at_one(q)
 
     def _uniform_mean_embedding(self, q):
         return self.c * self.kernel._uniform_mean_embedding(q)
