@@ -481,6 +481,38 @@ def test_log_phi_at_one_of_a_sum_whose_terms_fit_but_whose_sum_overflows():
         assert k.phi_at_one(q=3) == math.inf
 
 
+@pytest.mark.parametrize(("kappa", "q", "degree"), [(800.0, 3, 5), (800.0, 3, 400), (2000.0, 64, 30), (750.0, 5, 0)])
+def test_truncation_error_beyond_float64_warns_with_the_relative_tail(kappa, q, degree):
+    """phi(1) beyond float64: the tail cannot be formed as a float64 difference; inf with a RuntimeWarning giving
+    the tail relative to phi(1), held against mpmath's Bessel series (3 significant digits printed)."""
+    import re
+
+    kernel = ExponentialKernel(kappa)
+    with pytest.warns(RuntimeWarning, match="beyond float64") as caught:
+        assert kernel.truncation_error(degree, q=q) == math.inf
+    printed = float(re.search(r"relative to phi\(1\) the tail is (\S+)", str(caught[0].message)).group(1))
+    with mp.workdps(60):
+        head = mp.fsum(harmonic_dimension_mp(q, l) * lambda_exp_mp(kappa, q, l) for l in range(degree + 1))
+        ref = float(1 - head / mp.exp(R(kappa)))
+    assert printed == pytest.approx(ref, rel=5e-3, abs=1e-12)
+
+
+def test_truncation_error_beyond_float64_of_a_sum_and_finite_where_phi_fits():
+    import warnings
+
+    with pytest.warns(RuntimeWarning, match="beyond float64"):
+        assert (PoissonKernel(0.5) + ExponentialKernel(1.0)).truncation_error(10, q=8192) == math.inf
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = (ExponentialKernel(700.0) + ExponentialKernel(1.0)).truncation_error(3, q=3)
+    with mp.workdps(60):
+        head = mp.fsum(
+            harmonic_dimension_mp(3, l) * (lambda_exp_mp(700, 3, l) + lambda_exp_mp(1, 3, l)) for l in range(4)
+        )
+        ref = mp.exp(700) + mp.e - head
+    assert abs(got - float(ref)) <= 4e-15 * float(mp.exp(700))
+
+
 # ---- extreme parameters --------------------------------------------------------------------------------------
 
 

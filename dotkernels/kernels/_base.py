@@ -59,6 +59,7 @@ from typing import TYPE_CHECKING, Any
 
 import array_api_compat
 import numpy as np
+from scipy import special
 
 from .._array_api import array_namespace
 from .._validate import (
@@ -560,6 +561,8 @@ class DotProductKernel:
         When every :math:`a_l \ge 0` (a positive semi-definite kernel) this is the sup-norm error of the
         degree-``degree`` truncation on [-1, 1] (attained at t = 1). Accuracy: absolute, about
         ``1e-15 * max(|phi(1)|, sum |a_l|)`` plus the spectrum's error (the difference is formed in float64).
+        Where :math:`\varphi(1)` is beyond float64 (see :meth:`log_phi_at_one`) the difference cannot be formed:
+        ``inf``, with a RuntimeWarning giving the tail relative to :math:`\varphi(1)`.
 
         Parameters
         ----------
@@ -585,7 +588,22 @@ class DotProductKernel:
         """
         q = check_dimension(q)
         degree = check_degree(degree)
-        return float(self._phi_at_one(q) - math.fsum(self.spectrum(degree, q=q)))
+        phi, a = float(self._phi_at_one(q)), self.spectrum(degree, q=q)
+        if math.isfinite(phi) and np.isfinite(a).all():
+            return float(phi - math.fsum(a))
+        # phi(1) beyond float64: the tail is known only relative to phi(1), to about eps * ln phi(1)
+        log_phi = float(self._log_phi_at_one(q))
+        log_abs, signs = self.log_spectrum(degree, q=q)
+        head, sign = special.logsumexp(log_abs, b=signs, return_sign=True)
+        relative = -math.expm1(head - log_phi) + 0.0 if sign > 0 else math.nan
+        warnings.warn(
+            f"phi(1) of {self!r} at q={q} is beyond float64 (ln phi(1) = {log_phi:.10g}), so its tail beyond degree "
+            f"{degree} cannot be formed in float64: returning inf; relative to phi(1) the tail is {relative:.3g} "
+            f"(to about {4e-16 * max(1.0, abs(log_phi)):.1g})",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+        return math.inf
 
     # ---- definiteness -------------------------------------------------------------------------------------------
     def is_positive_semidefinite(self, *, q: int, degree: int | None = None) -> bool:
