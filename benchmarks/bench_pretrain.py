@@ -20,6 +20,8 @@ the loss's forward and backward, model backward, optimiser step; drawing the vie
         --out benchmarks/results/pretrain_sfrik_seeds.json      # seeds 0, 1, 2: mean and sd of the accuracies
     python benchmarks/bench_pretrain.py --throughput-only --out benchmarks/results/pretrain_throughput.json
                                                                  # images/s and the loss's share of a step
+    python benchmarks/bench_pretrain.py --settings-only --out benchmarks/results/pretrain_throughput_settings.json
+                                                                 # the SFRIK step in fp32/bf16, channels-last, compile
 
 Runs go to runs/bench_pretrain/<method>/ and <method>-seed<s>/ (git-ignored; --runs-dir), two at a time with
 one torch thread each (--jobs, --threads: on a shared 2-core machine one thread per process is several times faster
@@ -94,11 +96,12 @@ def run_methods(methods: list[str], args: argparse.Namespace, runs_dir: Path) ->
         for seed in range(args.seeds):
             name, cmd = _run_name(m, seed), _command(m, seed, args, runs_dir)
             out = runs_dir / name
-            stamp, expected = out / "bench_command.json", _stamp(cmd)
+            # beside the run folder, not in it: pretraining refuses an --out that holds files of its own
+            stamp, expected = runs_dir / f"{name}.bench_command.json", _stamp(cmd)
             if out.exists() and (args.fresh or not stamp.is_file() or json.loads(stamp.read_text()) != expected):
                 shutil.rmtree(out)
             if not (out / "eval.json").is_file():
-                out.mkdir(parents=True, exist_ok=True)
+                runs_dir.mkdir(parents=True, exist_ok=True)
                 stamp.write_text(json.dumps(expected, indent=1))
                 todo.append((name, cmd))
     running: dict[int, tuple[str, float]] = {}
@@ -325,6 +328,151 @@ def throughput(args: argparse.Namespace) -> dict:
     return result
 
 
+def parse_setting(name: str) -> dict:
+    """A training-step setting of :func:`step_settings`: ``fp32`` or ``bf16``, then ``-nchw`` and/or ``-compile``.
+
+    ``fp32`` is the loop without autocast, ``bf16`` the forward under ``torch.autocast("cpu", torch.bfloat16)``
+    (``run.amp bf16``); channels-last is on unless ``-nchw``; ``-compile`` wraps the views' forward in
+    ``torch.compile`` (``run.compile``).
+    """
+    precision, *flags = name.split("-")
+    if precision not in ("fp32", "bf16") or any(f not in ("nchw", "compile") for f in flags) or len(set(flags)) < len(
+        flags
+    ):
+        raise ValueError(f"setting {name!r}: expected fp32 or bf16, optionally followed by -nchw and/or -compile")
+    return {
+        "amp": torch.bfloat16 if precision == "bf16" else None,
+        "channels_last": "nchw" not in flags,
+        "compile": "compile" in flags,
+    }
+
+
+def step_settings(args: argparse.Namespace) -> dict:
+    """Images/s of the SFRIK training step under each setting (precision, memory format, compile), side by side.
+
+    For each thread count of ``args.step_threads``: one model per setting, all with the same initial weights, the
+    same pre-drawn batches of views (augmentations excluded: they are the same for every setting), the loop's step
+    (forward of the views under autocast, the loss outside it, backward, LARS step). Every setting first takes
+    ``args.step_warmup`` untimed steps (torch.compile compiles there); then the timed steps go round the settings
+    (the order rotated each round), so that a changing load of the machine falls on every setting alike. The
+    first warm-up step starts from the same weights and batch in every setting: its loss and gradients, against
+    those of ``fp32``, measure each setting's rounding (``fp32-nchw``'s: float32's own, from another order of
+    the sums). The embeddings' and the loss's dtypes
+    are recorded (the loss is computed in float32 under autocast).
+    """
+    import copy
+    import statistics
+
+    from dotkernels_ssl.pretraining.augment import build_augment
+    from dotkernels_ssl.pretraining.config import build_config
+    from dotkernels_ssl.pretraining.data import InMemoryLoader, load_dataset
+    from dotkernels_ssl.pretraining.loop import build_loss_from_config
+    from dotkernels_ssl.pretraining.models import ViewsForward, build_model
+    from dotkernels_ssl.pretraining.optim import build_optimizer
+
+    cfg = build_config(PRESET, {"loss.method": "sfrik"})
+    batch, warm, steps = cfg.optim.batch_size, args.step_warmup, args.throughput_steps
+    settings = {name: parse_setting(name) for name in args.step_settings}
+    data = load_dataset("fashion-mnist", "train", args.data_dir, limit=max(batch * (warm + steps), batch))
+    torch.manual_seed(0)
+    augment = build_augment(cfg, data.mean, data.std, data.image_size)
+    loader = InMemoryLoader(data, batch, shuffle=True, seed=0)
+    batches = []
+    with torch.no_grad():
+        while len(batches) < warm + steps:
+            for x, _ in loader:
+                batches.append(list(augment(x)))
+                if len(batches) == warm + steps:
+                    break
+    base = build_model(cfg, in_channels=1, image_size=data.image_size)
+    loss_fn = build_loss_from_config(cfg)
+    out: dict = {"batch_size": batch, "warmup_steps": warm, "steps": steps, "threads": {}}
+    for threads in args.step_threads:
+        torch.set_num_threads(threads)
+        runs = {}
+        for name, s in settings.items():
+            fmt = torch.channels_last if s["channels_last"] else torch.contiguous_format
+            model = copy.deepcopy(base).to(memory_format=fmt)
+            opt = build_optimizer(cfg, model)
+            for g in opt.param_groups:
+                g["lr"] = 0.01
+            forward = ViewsForward(model, cfg.model.concat_views)
+            runs[name] = {"model": model, "opt": opt, "forward": torch.compile(forward) if s["compile"] else forward}
+            runs[name].update(fmt=fmt, amp=s["amp"], seconds=[], losses=[])
+
+        def step(r: dict, views: list[torch.Tensor], keep: bool = False) -> float:
+            t0 = time.perf_counter()
+            views = [v.contiguous(memory_format=r["fmt"]) for v in views]
+            with torch.autocast("cpu", dtype=r["amp"] or torch.float32, enabled=r["amp"] is not None):
+                embs = r["forward"](views)
+            res = loss_fn.forward_terms(embs)
+            r["opt"].zero_grad(set_to_none=True)
+            res.loss.backward()
+            if keep:
+                r["first"] = {
+                    "loss": float(res.loss.detach()),
+                    "embedding_dtype": str(embs[0].dtype).replace("torch.", ""),
+                    "loss_dtype": str(res.loss.dtype).replace("torch.", ""),
+                    "grads": [p.grad.detach().float().clone() for p in r["model"].parameters()],
+                }
+            r["opt"].step()
+            r["losses"].append(float(res.loss.detach()))
+            return time.perf_counter() - t0
+
+        for name, r in runs.items():
+            t0 = time.perf_counter()
+            for i in range(warm):
+                step(r, batches[i], keep=i == 0)
+            r["warmup_seconds"] = time.perf_counter() - t0
+        names = list(runs)
+        for i in range(steps):
+            k = i % len(names)
+            for name in names[k:] + names[:k]:
+                runs[name]["seconds"].append(step(runs[name], batches[warm + i]))
+        table = {}
+        for name, r in runs.items():
+            ref = runs.get("fp32")
+            row = {
+                "images_per_s": batch * len(r["seconds"]) / sum(r["seconds"]),
+                "median_seconds_per_step": statistics.median(r["seconds"]),
+                "seconds_per_step": r["seconds"],
+                "warmup_seconds": r["warmup_seconds"],
+                "embedding_dtype": r["first"]["embedding_dtype"],
+                "loss_dtype": r["first"]["loss_dtype"],
+                "first_loss": r["first"]["loss"],
+                "losses": r["losses"],
+            }
+            if ref is not None:
+                num = sum(float((g - h).pow(2).sum()) for g, h in zip(r["first"]["grads"], ref["first"]["grads"]))
+                den = sum(float(h.pow(2).sum()) for h in ref["first"]["grads"])
+                row["first_loss_rel_diff"] = abs(r["first"]["loss"] - ref["first"]["loss"]) / abs(ref["first"]["loss"])
+                row["first_grad_rel_diff"] = (num / den) ** 0.5
+            table[name] = row
+        out["threads"][str(threads)] = table
+    return out
+
+
+def settings_markdown(result: dict) -> str:
+    """The table of :func:`step_settings`: images/s per setting and thread count, speed-up over fp32, rounding."""
+    threads = list(result["threads"])
+    names = list(result["threads"][threads[0]])
+    head = " | ".join(f"{t} thread{'s' if t != '1' else ''}: images/s (x fp32)" for t in threads)
+    lines = [
+        f"| setting | {head} | loss rel. diff. (step 1) | gradient rel. diff. (step 1) |",
+        "|---|" + "---:|" * len(threads) + "---:|---:|",
+    ]
+    for name in names:
+        cells = []
+        for t in threads:
+            row, ref = result["threads"][t][name], result["threads"][t].get("fp32")
+            speed = f" ({row['images_per_s'] / ref['images_per_s']:.2f})" if ref is not None else ""
+            cells.append(f"{row['images_per_s']:.0f}{speed}")
+        first = result["threads"][threads[0]][name]
+        diffs = [f"{first[k]:.1e}" if k in first else "-" for k in ("first_loss_rel_diff", "first_grad_rel_diff")]
+        lines.append(f"| {name} | {' | '.join(cells)} | {' | '.join(diffs)} |")
+    return "\n".join(lines)
+
+
 def markdown(results: dict) -> str:
     lines = [
         "| method | linear probe (test) | logistic regression (test) | 20-NN (test; bank: train split / all 60k) "
@@ -383,6 +531,15 @@ def throughput_markdown(tp: dict) -> str:
     return "\n".join(lines)
 
 
+def _cpu_flags() -> list[str]:
+    """The CPU's bfloat16 and AMX flags (from /proc/cpuinfo; empty where it is not readable)."""
+    try:
+        flags = next(ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("flags"))
+    except (OSError, StopIteration):
+        return []
+    return sorted(f for f in flags.split(":", 1)[1].split() if f in ("avx512_bf16", "amx_bf16", "amx_tile", "avx512f"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=None, help="epochs per method (default: the preset's)")
@@ -402,12 +559,33 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only the training loop's images/s and loss share of every method (no runs, no pixels, no DataLoader)",
     )
+    p.add_argument(
+        "--settings-only",
+        action="store_true",
+        help="only the SFRIK training step under each of --step-settings, side by side (no runs, no methods)",
+    )
+    p.add_argument(
+        "--step-settings",
+        default="fp32,bf16,fp32-nchw,bf16-nchw,fp32-compile,bf16-compile",
+        help="settings of --settings-only: fp32 or bf16 (autocast), then -nchw (channels-last off), -compile",
+    )
+    p.add_argument("--step-threads", default="1,2", help="torch thread counts of --settings-only")
+    p.add_argument("--step-warmup", type=int, default=2, help="untimed steps per setting before --settings-only's")
     p.add_argument("--throughput-steps", type=int, default=20)
     p.add_argument("--throughput-images", type=int, default=8192)
     p.add_argument("--loader-workers", default="0,2", help="DataLoader workers of the per-image baseline")
     p.add_argument("extra", nargs="*", help="extra dotkernels-pretrain options after --, e.g. -- --lr 0.5")
     args = p.parse_args(argv)
     args.loader_workers = [int(w) for w in args.loader_workers.split(",") if w.strip()]
+    args.step_settings = [w.strip() for w in args.step_settings.split(",") if w.strip()]
+    args.step_threads = [int(w) for w in args.step_threads.split(",") if w.strip()]
+    for name in args.step_settings:
+        try:
+            parse_setting(name)
+        except ValueError as err:
+            p.error(str(err))
+    if args.step_warmup < 1:
+        p.error(f"--step-warmup must be at least 1, got {args.step_warmup}")
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     unknown = sorted(set(methods) - set(METHODS))
     if unknown:
@@ -429,12 +607,21 @@ def main(argv: list[str] | None = None) -> int:
             "python": platform.python_version(),
             "torch": torch.__version__,
             "load_average_at_start": os.getloadavg(),
+            "cpu_flags": _cpu_flags(),
         },
         "methods": {},
     }
     t0 = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.settings_only:
+        results["step_settings"] = step_settings(args)
+        results["total_seconds"] = time.perf_counter() - t0
+        results["machine"]["load_average_at_end"] = os.getloadavg()
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        print(settings_markdown(results["step_settings"]))
+        print(f"\nwrote {out}")
+        return 0
     if args.throughput_only:
         results["throughput"] = throughput(args)
         results["total_seconds"] = time.perf_counter() - t0
