@@ -95,13 +95,27 @@ def _as_kernel(kernel: Any) -> DotProductKernel:
     raise TypeError(f"kernel must be a DotProductKernel or a kernel string, got {type(kernel).__name__}")
 
 
+def _finite_phi_at_one(kernel: DotProductKernel, q: int) -> float:
+    """phi(1), the scale the truncation is chosen against; ValueError where it is beyond float64 (no rtol can be
+    met: every tail would compare as inf)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        phi1 = kernel.phi_at_one(q=q)
+    if not math.isfinite(phi1):
+        raise ValueError(
+            f"phi(1) of {kernel!r} at q={q} is beyond float64 (ln phi(1) = {kernel.log_phi_at_one(q=q):.6g}): no "
+            "truncation degree can be chosen by rtol; pass degree"
+        )
+    return phi1
+
+
 def _gegenbauer_degree(kernel: DotProductKernel, q: int, degree: Any, rtol: float) -> int:
     """The given degree, or the smallest L whose tail phi(1) - sum_{l <= L} a_l is at most rtol phi(1)."""
     if degree is not None:
         return check_integer(degree, "degree", minimum=0, requirement="a non-negative integer degree or None")
     if kernel.degree is not None:
         return int(kernel.degree)
-    phi1 = kernel.phi_at_one(q=q)
+    phi1 = _finite_phi_at_one(kernel, q)
     L = 16
     while True:
         a = kernel.spectrum(L, q=q)
@@ -456,9 +470,9 @@ def _maclaurin_series(kernel: DotProductKernel, q: int, degree: Any, rtol: float
     if degree is not None:
         return found[0], found[1]
     terms = 17
+    scale = abs(_finite_phi_at_one(kernel, q))
     while True:
         c, remainder, _ = found
-        scale = abs(kernel.phi_at_one(q=q))
         tail = remainder + np.concatenate([np.cumsum(c[::-1])[::-1][1:], [0.0]])  # bound after stopping at p
         below = np.nonzero(tail <= rtol * scale)[0]
         if below.size:

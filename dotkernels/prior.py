@@ -71,7 +71,8 @@ def sample_gp_prior(
     method : {"auto", "cholesky", "features"}
         - ``"cholesky"``: exact, :math:`f = L z` with :math:`L L^\top = K + \epsilon I`, :math:`\epsilon` =
           ``jitter`` times :math:`\varphi(1)` (raised tenfold, with a warning, until the factor exists, up to
-          1e-6 :math:`\varphi(1)`); :math:`O(n^3)` time, :math:`O(n^2)` memory, host float64;
+          1e-6 :math:`\varphi(1)`); :math:`O(n^3)` time, :math:`O(n^2)` memory, host float64 (K is formed from the
+          points in float64 whatever their dtype);
         - ``"features"``: :math:`f = \Phi(X) z` with the random Gegenbauer features of ``n_directions``
           directions (or the given ``features``), :math:`O(n m (q + L))` time, memory n times the number of
           features (one per direction and degree, or one per direction when that would exceed 2^27 values);
@@ -149,7 +150,10 @@ def sample_gp_prior(
             raise ValueError("features is given: use method='features' (or 'auto')")
         if kernel.is_positive_semidefinite(q=q) is False:
             raise ValueError(f"{kernel!r} is not positive semi-definite on S^{q - 1}: it is no covariance")
-        K = np.asarray(to_numpy(kernel.gram(X)), dtype=np.float64)
+        # the kernel matrix in float64 whatever X's dtype: a float32 one is indefinite far above the jitter
+        K = kernel.gram(np.asarray(to_numpy(X), dtype=np.float64), normalize=True)
+        if not np.isfinite(K).all():
+            raise ValueError(f"the kernel matrix of {kernel!r} at X is beyond float64 (its phi(1) overflows)")
         factor, used = _cholesky(K, abs(kernel.phi_at_one(q=q)), jitter)
         if used > jitter:
             warnings.warn(

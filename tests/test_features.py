@@ -332,6 +332,39 @@ def test_prior_jitter_on_a_low_rank_kernel_and_bad_input():
         sample_gp_prior(X, kernel, 1, jitter=-1.0)
 
 
+def test_exact_prior_of_float32_points_is_the_float64_one():
+    """The Cholesky route forms K in float64 whatever the points' dtype: float32 points give the samples of their
+    float64 values (a float32 kernel matrix is indefinite far above the jitter: 300 points, GaussianKernel(0.1)
+    failed with jitter 1e-6 phi(1)), in float32, without a jitter warning."""
+    import warnings
+
+    X = sphere(np.random.default_rng(2), 300, 3).astype(np.float32)
+    kernel = GaussianKernel(gamma=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        f32 = sample_gp_prior(X, kernel, 2, rng=3)
+    X64 = X.astype(np.float64)
+    X64 /= np.linalg.norm(X64, axis=1, keepdims=True)
+    expected = sample_gp_prior(X64, kernel, 2, rng=3)
+    assert f32.dtype == np.float32
+    np.testing.assert_allclose(f32, expected.astype(np.float32), rtol=1e-6, atol=1e-6)
+
+
+def test_kernels_whose_phi_at_one_overflows_are_refused_not_sampled_as_inf():
+    X = sphere(np.random.default_rng(1), 6, 3)
+    kernel = ExponentialKernel(kappa=800.0)  # phi(1) = e^800
+    with pytest.raises(ValueError, match=r"beyond float64"):
+        sample_gp_prior(X, kernel, 2, rng=0)
+    with pytest.raises(ValueError, match=r"beyond float64.*pass degree"):
+        RandomGegenbauerFeatures(kernel, q=3, n_directions=3, rng=0)
+    with pytest.raises(ValueError, match=r"beyond float64.*pass degree"):
+        RandomMaclaurinFeatures(kernel, q=3, n_features=3, rng=0)
+    from dotkernels import PoissonKernel
+
+    with pytest.raises(ValueError, match=r"beyond float64.*pass degree"):  # it chose degree 0 before
+        RandomGegenbauerFeatures(PoissonKernel(rho=0.5), q=8192, n_directions=3, rng=0)
+
+
 def test_the_module_table_of_variances_is_what_the_code_states():
     # the table "Which one" of dotkernels.features: one direction's variance of the estimate of k(x, x) for
     # GaussianKernel(gamma) at q = 3, 10, 100, 1000, and one Maclaurin feature's (Gaussian vectors: 1 + 2 t^2 = 3)
