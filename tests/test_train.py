@@ -212,8 +212,27 @@ def test_resume_continues_the_same_curve(tmp_path):
     assert la == pytest.approx(lb, rel=1e-6, abs=1e-7)
     sa, sb = load_checkpoint(tmp_path / "full" / "last.pt"), load_checkpoint(tmp_path / "part" / "last.pt")
     assert sa["global_step"] == sb["global_step"] == 8
-    assert sa["scheduler"]["last_epoch"] == sb["scheduler"]["last_epoch"] == 8
-    assert sa["scheduler"]["_last_lr"] == sb["scheduler"]["_last_lr"]
+    # the schedule is rebuilt from the step: nothing of it is stored, and the resumed rates are the same
+    assert "scheduler" not in sa and "scheduler" not in sb
+    lr_a = [r["lr"] for r in _rows(tmp_path / "full" / "metrics_step.csv")]
+    assert lr_a == [r["lr"] for r in _rows(tmp_path / "part" / "metrics_step.csv")]
+    assert len(set(lr_a)) >= 7  # warm-up then cosine: the rate changes at every step (the peak is held twice)
+
+
+def test_a_stored_scheduler_state_is_ignored_on_resume(tmp_path):
+    """Checkpoints of earlier versions hold the scheduler's state: they resume, on the schedule of the step."""
+    extra = ["--method", "sfrik", "--epochs", "2", "--no-final-eval"]
+    assert train(_cfg(tmp_path / "full", *extra)).completed
+    out = tmp_path / "old"
+    train(_cfg(out, *extra, "--stop-after", "1"))
+    state = load_checkpoint(out / "last.pt")
+    # what an earlier version stored, with values that would derail the rates if they were read
+    state["scheduler"] = {"last_epoch": 99, "_last_lr": [5.0, 5.0], "base_lrs": [7.0, 7.0], "_step_count": 100}
+    torch.save(state, out / "last.pt")
+    assert train(parse_config(["--out", str(out), "--run.stop_after", "none"])).completed
+    full, old = _rows(tmp_path / "full" / "metrics_step.csv"), _rows(out / "metrics_step.csv")
+    assert [r["lr"] for r in full] == [r["lr"] for r in old]
+    assert [r["loss"] for r in full] == [r["loss"] for r in old]
 
 
 def test_nonfinite_loss_stops_and_keeps_the_last_checkpoint(tmp_path):

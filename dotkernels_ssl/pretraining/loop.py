@@ -688,7 +688,6 @@ def _checkpoint(state: RunState, metrics: dict[str, Any] | None) -> None:
             "model": state.model.state_dict(),
             "optimizer": state.optimizer.state_dict(),
             "scaler": state.scaler.state_dict(),
-            "scheduler": state.schedule.state_dict(),
             "rng": rngs,
             "world_size": state.ctx.world,
             "config": config_to_dict(cfg),
