@@ -4,10 +4,10 @@ A checkpoint (``last.pt``, ``epoch-XXXX.pt``) is a dict with the keys ``format``
 ``epoch``, ``global_step``, ``epoch_step``, ``partial``, ``model``, ``optimizer``, ``scaler``, ``rng`` (one state
 per rank), ``world_size``, ``config``, ``metrics`` and ``torch_version``. The learning-rate schedule is not stored:
 it is a function of the global step, rebuilt on resume (so that a changed ``--epochs`` or ``--lr`` re-plans the rest
-of the curve); the ``scheduler`` entry of checkpoints written by earlier versions is ignored. It is written to a temporary file, flushed and
-renamed over the previous one, so a crash never leaves a partial file and the last good checkpoint is kept; it
-is read with ``weights_only=True`` (no code runs) and a corrupt file raises :class:`CheckpointError` without
-being touched.
+of the curve); the ``scheduler`` entry of checkpoints written by earlier versions is ignored. It is written to a
+temporary file, flushed and renamed over the previous one, so a crash never leaves a partial file and the last good
+checkpoint is kept; it is read with ``weights_only=True`` (no code runs) and a corrupt file raises
+:class:`CheckpointError` without being touched.
 """
 
 from __future__ import annotations
