@@ -5,15 +5,20 @@ hyperparameters as the RBF model does and recovers the time of a heat-kernel pri
 from __future__ import annotations
 
 import copy
+import pickle
+import unittest
 
 import numpy as np
 import pytest
 from _helpers import sphere
+from scipy import stats
 
 gpytorch = pytest.importorskip("gpytorch")
 torch = pytest.importorskip("torch")
 
 from gpytorch.constraints import GreaterThan, Interval, Positive  # noqa: E402
+from gpytorch.priors import GammaPrior  # noqa: E402
+from gpytorch.test.base_kernel_test_case import BaseKernelTestCase  # noqa: E402
 
 from dotkernels import (  # noqa: E402
     ExponentialKernel,
@@ -43,11 +48,20 @@ def _smooth(X):
     return torch.sin(2.0 * x) + y * z + 0.5 * z**3
 
 
+@pytest.fixture
+def float64_default():
+    """torch's default dtype float64 for one test (parameters created exact), restored after it."""
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    yield
+    torch.set_default_dtype(previous)
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # covariances and parameters
 
 
-def test_covariance_equals_closed_forms_and_gpytorch_rbf(rng):
+def test_covariance_equals_closed_forms_and_gpytorch_rbf(rng, float64_default):
     x1, x2 = _points(rng, 25, 3), _points(rng, 15, 3)
     k = GPyTorchKernel(GaussianKernel(gamma=1.7)).double()
     squared_distances = ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1)  # exact differences, no cancellation
@@ -66,8 +80,8 @@ def test_covariance_equals_closed_forms_and_gpytorch_rbf(rng):
     assert k.is_stationary and gpytorch.kernels.ScaleKernel(k).is_stationary
 
 
-def test_parameters_constraints_and_values():
-    k = GPyTorchKernel(HeatKernel(time=0.2)).double()
+def test_parameters_constraints_and_values(float64_default):
+    k = GPyTorchKernel(HeatKernel(time=0.2))
     assert [name for name, _ in k.named_parameters()] == ["raw_time"]
     assert isinstance(k.raw_time_constraint, Positive) and k.learnable == ("time",)
     torch.testing.assert_close(k.time, torch.tensor(0.2, dtype=DTYPE))
@@ -81,7 +95,7 @@ def test_parameters_constraints_and_values():
         k.lengthscale = 1.0
     clone = copy.deepcopy(k)
     clone.time = 0.3
-    assert float(k.time) == pytest.approx(0.05) and float(clone.time) == pytest.approx(0.3)
+    assert float(k.time.detach()) == pytest.approx(0.05) and float(clone.time.detach()) == pytest.approx(0.3)
     # the family's declared hyperparameters, under the constraints given; not the degree p, not the radius rho
     p = GPyTorchKernel(PolynomialKernel(p=2, c=0.4), constraints={"c": Interval(0.01, 0.99)})
     assert p.learnable == ("c",) and isinstance(p.raw_c_constraint, Interval)
@@ -114,12 +128,203 @@ def test_points_on_the_sphere(rng):
     k = GPyTorchKernel(GaussianKernel(gamma=1.0)).double()
     with pytest.raises(ValueError, match=r"rows of x1 must be unit vectors.*normalize=True"):
         k(2.0 * x).to_dense()
-    with pytest.raises(ValueError, match="q >= 2 columns"):
+    with pytest.raises(ValueError, match="q >= 2"):
         k.forward(x[:, :1], x[:, :1])
     with pytest.raises(ValueError, match="last_dim_is_batch"):
         k.forward(x, x, last_dim_is_batch=True)
     normalized = GPyTorchKernel(GaussianKernel(gamma=1.0), normalize=True).double()
     torch.testing.assert_close(normalized(3.0 * x).to_dense(), k(x).to_dense(), rtol=1e-14, atol=1e-15)
+
+
+def test_bad_inputs_name_themselves(rng):
+    x = _points(rng, 6, 3)
+    k = GPyTorchKernel(GaussianKernel(gamma=1.0)).double()
+    with pytest.raises(TypeError, match=r"x1 must be a floating-point torch tensor.*torch.int64"):
+        k.forward(x.to(torch.int64), x)
+    with pytest.raises(TypeError, match=r"x2 must be a floating-point torch tensor.*ndarray"):
+        k.forward(x, x.numpy())
+    nan = x.clone()
+    nan[2, 1] = float("nan")
+    with pytest.raises(ValueError, match="x1 contains NaN or inf"):
+        k.forward(nan, x)
+    with pytest.raises(ValueError, match=r"x1 and x2 must have the same number of columns, got 3 and 4"):
+        k.forward(x, _points(rng, 6, 4))
+    with pytest.raises(ValueError, match=r"diag=True pairs the rows of x1 and x2.*got 6 and 4"):
+        k.forward(x, x[:4], diag=True)
+    with pytest.raises(TypeError, match=r"batch_shape must be a torch\.Size"):
+        GPyTorchKernel(GaussianKernel(), batch_shape=2)
+    with pytest.raises(ValueError, match="batch_shape must have positive sizes"):
+        GPyTorchKernel(GaussianKernel(), batch_shape=torch.Size([2, 0]))
+    with pytest.raises(ValueError, match=r"priors names 'lengthscale'"):
+        GPyTorchKernel(GaussianKernel(), priors={"lengthscale": GammaPrior(3.0, 6.0)})
+    with pytest.raises(TypeError, match=r"priors\['gamma'\] must be a gpytorch.priors.Prior"):
+        GPyTorchKernel(GaussianKernel(), priors={"gamma": stats.gamma(3.0)})
+
+
+def test_diag_uses_the_matching_rows_only(rng, monkeypatch, float64_default):
+    # the profile is evaluated on the n inner products <x_i, x_i>, never on an n x n matrix, through GPyTorch's
+    # __call__ and a ScaleKernel as in a model
+    import dotkernels.integrations.gpytorch as frontend
+
+    shapes = []
+    profile = frontend._profile
+
+    def recording(kernel, t, q):
+        shapes.append(tuple(t.shape))
+        return profile(kernel, t, q)
+
+    monkeypatch.setattr(frontend, "_profile", recording)
+    x = _points(rng, 50, 3)
+    k = GPyTorchKernel(MaternKernel(nu=1.5, lengthscale=0.5)).double()
+    diagonal = gpytorch.kernels.ScaleKernel(k).double()(x, diag=True)
+    assert shapes == [(50,)] and diagonal.shape == (50,)
+    shapes.clear()
+    batched = GPyTorchKernel(GaussianKernel(gamma=1.0), batch_shape=torch.Size([3])).double()
+    assert batched(x, diag=True).shape == (3, 50)
+    assert shapes == [(50,)] * 3
+    x1, x2 = _points(rng, 40, 3), _points(rng, 40, 3)
+    closed_form = torch.exp(-2.0 * ((x1 - x2) ** 2).sum(-1))  # the Gaussian kernel exp(-gamma ||x - y||^2)
+    gaussian = GPyTorchKernel(GaussianKernel(gamma=2.0)).double()
+    torch.testing.assert_close(gaussian(x1, x2, diag=True), closed_form, rtol=1e-13, atol=1e-15)
+
+
+def test_batch_shape_one_kernel_per_batch_entry(rng, float64_default):
+    # batch-independent GPs: gamma = (0.5, 3.0), each entry against the closed form exp(-gamma ||x - y||^2)
+    x1, x2 = _points(rng, 7, 3), _points(rng, 5, 3)
+    gammas = torch.tensor([0.5, 3.0], dtype=DTYPE)
+    k = GPyTorchKernel(GaussianKernel(gamma=1.0), batch_shape=torch.Size([2])).double()
+    assert k.raw_gamma.shape == (2,) and k.batch_shape == (2,)
+    k.gamma = gammas
+    torch.testing.assert_close(k.gamma, gammas, rtol=1e-14, atol=0)
+    squared = ((x1[:, None, :] - x2[None, :, :]) ** 2).sum(-1)
+    expected = torch.exp(-gammas[:, None, None] * squared)
+    torch.testing.assert_close(k(x1, x2).to_dense(), expected, rtol=1e-13, atol=1e-15)  # data without a batch
+    torch.testing.assert_close(
+        k(torch.stack([x1, x1]), torch.stack([x2, x2])).to_dense(), expected, rtol=1e-13, atol=1e-15
+    )
+    with pytest.raises(ValueError, match=r"batch shape \(3,\) does not broadcast with the kernel's batch_shape \(2,\)"):
+        k.forward(torch.stack([x1] * 3), torch.stack([x2] * 3))
+    # the gradient of each entry reaches its own raw parameter: d/d raw exp(-gamma D) = -D exp(-gamma D) sigmoid(raw)
+    weights = torch.from_numpy(rng.standard_normal((2, 7, 5)))
+    (grad,) = torch.autograd.grad((k(x1, x2).to_dense() * weights).sum(), k.raw_gamma)
+    closed = (-(squared * expected) * weights).sum((-1, -2)) * torch.sigmoid(k.raw_gamma.detach())
+    torch.testing.assert_close(grad, closed, rtol=1e-12, atol=1e-14)
+    # indexing and expanding as GPyTorch's kernels
+    second = k[1]
+    assert second.batch_shape == () and second.current_kernel() == GaussianKernel(gamma=float(gammas[1]))
+    torch.testing.assert_close(second(x1, x2).to_dense(), expected[1], rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match=r"one kernel per batch entry.*module\[0\].current_kernel\(\)"):
+        k.current_kernel()
+    shared = GPyTorchKernel(GaussianKernel(gamma=0.5)).double().expand_batch(torch.Size([3]))
+    assert shared.raw_gamma.shape == (3,)
+    torch.testing.assert_close(shared(x1, x2).to_dense(), expected[0].expand(3, 7, 5), rtol=1e-13, atol=1e-15)
+
+
+class TestGPyTorchKernelContract(BaseKernelTestCase, unittest.TestCase):
+    """GPyTorch's own test case for kernels: batches (with and without a batch_shape), diag, indexing and
+    expand_batch, active_dims, pickling, dtype and device. Its data is Gaussian noise in R^d: the kernel normalises
+    it onto the sphere."""
+
+    seed = 0
+
+    def create_kernel_no_ard(self, **kwargs):
+        return GPyTorchKernel(MaternKernel(nu=1.5, lengthscale=0.7), normalize=True, **kwargs)
+
+
+def test_active_dims_select_the_points_on_the_sphere(rng):
+    # a product of a kernel on S^2 (columns 0-2) and GPyTorch's RBF kernel on a fourth, real column
+    x = torch.cat([_points(rng, 20, 3), torch.from_numpy(rng.uniform(-1.0, 1.0, (20, 1)))], dim=-1)
+    on_sphere = GPyTorchKernel(HeatKernel(time=0.1), active_dims=[0, 1, 2]).double()
+    torch.testing.assert_close(
+        on_sphere(x).to_dense(), GPyTorchKernel(HeatKernel(time=0.1)).double()(x[:, :3]).to_dense(), rtol=0, atol=0
+    )
+    rbf = gpytorch.kernels.RBFKernel(active_dims=[3]).double()
+    product = (on_sphere * rbf)(x).to_dense()
+    torch.testing.assert_close(
+        product,
+        on_sphere(x).to_dense() * gpytorch.kernels.RBFKernel().double()(x[:, 3:]).to_dense(),
+        rtol=1e-14,
+        atol=0,
+    )
+    with pytest.raises(ValueError, match="rows of x1 must be unit vectors"):
+        GPyTorchKernel(HeatKernel(time=0.1)).double()(x).to_dense()  # all four columns are not on the sphere
+
+
+def test_dtype_follows_gpytorch(rng, float64_default):
+    # created in the default dtype (here float64: the initial value exact), as GPyTorch's kernels
+    k = GPyTorchKernel(MaternKernel(nu=2.5, lengthscale=0.7))
+    assert k.dtype == torch.float64 and float(k.lengthscale.detach()) == 0.7
+    torch.set_default_dtype(torch.float32)
+    k32 = GPyTorchKernel(MaternKernel(nu=2.5, lengthscale=0.7))
+    scaled = gpytorch.kernels.ScaleKernel(k32)
+    assert k32.dtype == torch.float32 and scaled.dtype == torch.float32  # one dtype across the model
+    x = _points(rng, 30, 3)
+    dense64 = k(x).to_dense()
+    dense32 = k32(x.float()).to_dense()
+    assert dense32.dtype == torch.float32 and dense64.dtype == torch.float64
+    # float32 covariance: rounding of the inner products (~1e-7) through the profile's slope, and of lengthscale
+    torch.testing.assert_close(dense32.double(), dense64, rtol=0, atol=1e-5)
+    assert scaled.double().dtype == torch.float64
+    assert k32.double()(x).to_dense().dtype == torch.float64
+
+
+def test_priors_enter_the_marginal_likelihood_and_sample(rng, float64_default):
+    x = _points(rng, 40, 3)
+    y = _smooth(x)
+    prior = GammaPrior(3.0, 6.0)  # shape 3, rate 6
+    losses = {}
+    for with_prior in (False, True):
+        kernel = GPyTorchKernel(
+            MaternKernel(nu=1.5, lengthscale=0.4), priors={"lengthscale": prior} if with_prior else None
+        )
+        likelihood = gpytorch.likelihoods.GaussianLikelihood()
+        model = _ExactGP(x, y, likelihood, kernel)
+        mll = gpytorch.mlls.ExactMarginalLogLikelihood(likelihood, model)
+        model.train()
+        losses[with_prior] = float(mll(model(x), y))
+    # GPyTorch adds the prior's log density at the constrained value, divided by the number of data
+    log_density = stats.gamma(a=3.0, scale=1.0 / 6.0).logpdf(0.4)
+    assert losses[True] - losses[False] == pytest.approx(log_density / 40, rel=1e-10)
+    assert [name for name, *_ in kernel.named_priors()] == ["lengthscale_prior"]
+    torch.manual_seed(0)
+    expected = prior.sample()
+    torch.manual_seed(0)
+    kernel.sample_from_prior("lengthscale_prior")
+    torch.testing.assert_close(kernel.lengthscale.detach(), expected, rtol=1e-12, atol=0)
+    restored = pickle.loads(pickle.dumps(kernel))
+    torch.testing.assert_close(restored.lengthscale, kernel.lengthscale, rtol=0, atol=0)
+    assert isinstance(restored.lengthscale_prior, GammaPrior)
+
+
+def test_pickle_and_state_dict(rng):
+    x = _points(rng, 12, 3)
+    k = GPyTorchKernel(PolynomialKernel(p=2, c=0.4), constraints={"c": Interval(0.01, 0.99)}).double()
+    k.c = 0.7
+    restored = pickle.loads(pickle.dumps(k))
+    torch.testing.assert_close(restored(x).to_dense(), k(x).to_dense(), rtol=0, atol=0)
+    assert isinstance(restored.raw_c_constraint, Interval)
+    fresh = GPyTorchKernel(PolynomialKernel(p=2, c=0.4), constraints={"c": Interval(0.01, 0.99)}).double()
+    fresh.load_state_dict(k.state_dict())
+    assert float(fresh.c.detach()) == pytest.approx(0.7, rel=1e-14)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu(rng):
+    x = _points(rng, 64, 3)
+    for dtype, atol in ((torch.float64, 1e-12), (torch.float32, 1e-5)):
+        k = GPyTorchKernel(MaternKernel(nu=1.5, lengthscale=0.5), batch_shape=torch.Size([2])).to(dtype)
+        on_cpu = k(x.to(dtype)).to_dense()
+        gpu = copy.deepcopy(k).cuda()
+        on_gpu = gpu(x.to(dtype).cuda()).to_dense()
+        assert on_gpu.device.type == "cuda" and on_gpu.dtype == dtype
+        torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=0, atol=atol)
+        torch.testing.assert_close(
+            gpu(x.to(dtype).cuda(), diag=True).cpu(), on_cpu.diagonal(dim1=-2, dim2=-1), rtol=0, atol=atol
+        )
+        (grad,) = torch.autograd.grad(on_gpu.sum(), gpu.raw_lengthscale)
+        (grad_cpu,) = torch.autograd.grad(on_cpu.sum(), k.raw_lengthscale)
+        torch.testing.assert_close(grad.cpu(), grad_cpu, rtol=1e-4 if dtype == torch.float32 else 1e-10, atol=0)
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,8 @@ The frontends are imported by name, so that ``import dotkernels`` never needs th
   :class:`sklearn.gaussian_process.kernels.Kernel` for ``GaussianProcessRegressor`` (hyperparameters learnt by
   marginal likelihood with their exact gradient), ``KernelRidge``, ``SVC`` and pipelines.
 - :mod:`dotkernels.integrations.gpytorch`: :class:`~dotkernels.integrations.gpytorch.GPyTorchKernel`, a
-  :class:`gpytorch.kernels.Kernel` with learnable raw parameters and constraints, for exact and variational GPs.
+  :class:`gpytorch.kernels.Kernel` with learnable raw parameters, constraints, priors and batch shapes, for exact
+  and variational GPs.
 
 Both learn the hyperparameters a kernel's family declares (``kernel.hyperparameters``: ``gamma``, ``kappa``,
 ``time``, ``lengthscale``, ...), which the kernels accept as torch scalars so that gradients reach them.

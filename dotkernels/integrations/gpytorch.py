@@ -8,6 +8,7 @@ variational GPs (``ApproximateGP``). As customary in GPyTorch it has no output s
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -15,6 +16,7 @@ from typing import Any
 import gpytorch
 import torch
 from gpytorch.constraints import Interval, Positive
+from gpytorch.priors import Prior
 
 from ..kernels import DotProductKernel
 from ._common import check_kernel, learnable_names, parameters
@@ -28,11 +30,11 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
 
     Each hyperparameter ``p`` the kernel's family declares (``kernel.hyperparameters``: ``gamma``, ``kappa``,
     ``time``, ``lengthscale``, the offset ``c`` of the polynomial kernel, ...) is a raw ``torch.nn.Parameter``
-    ``raw_p`` mapped through its constraint (``Positive()`` unless ``constraints`` gives another, e.g.
-    ``Interval(0.05, 5.0)``). ``module.p`` is the constrained value (a scalar tensor),
-    settable as in GPyTorch (``module.p = 0.5``, ``module.initialize(p=0.5)``); ``module.lengthscale`` is the
-    ``lengthscale`` parameter when the kernel has one. Every ``forward`` builds the kernel with the current values
-    as torch scalars, so gradients flow from the covariance into the raw parameters.
+    ``raw_p`` of shape ``batch_shape`` mapped through its constraint (``Positive()`` unless ``constraints`` gives
+    another, e.g. ``Interval(0.05, 5.0)``), with an optional prior ``p_prior`` (``priors``). ``module.p`` is the
+    constrained value, settable as in GPyTorch (``module.p = 0.5``, ``module.initialize(p=0.5)``);
+    ``module.lengthscale`` is the ``lengthscale`` parameter when the kernel has one. Every ``forward`` builds the
+    kernel with the current values as torch scalars, so gradients flow from the covariance into the raw parameters.
 
     Parameters
     ----------
@@ -41,9 +43,16 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
     constraints : mapping, optional
         Hyperparameter name -> :class:`gpytorch.constraints.Interval` (``Positive``, ``GreaterThan``,
         ``Interval``); default ``Positive()``.
+    priors : mapping, optional
+        Hyperparameter name -> :class:`gpytorch.priors.Prior` on its constrained value (e.g.
+        ``{"lengthscale": GammaPrior(3.0, 6.0)}``), registered as ``"<name>_prior"``: the marginal likelihoods of
+        GPyTorch add its log density, ``sample_from_prior("<name>_prior")`` draws the parameter from it.
     normalize : bool, default False
         Divide the inputs by their norms first (differentiably), e.g. for inducing points learnt in R^q; otherwise
         inputs whose rows are not unit vectors raise ValueError.
+    batch_shape : torch.Size, optional
+        One set of parameters per batch entry (batch-independent GPs, as ``batch_shape`` of GPyTorch's kernels);
+        default ``torch.Size([])``, parameters shared by every batch.
     active_dims : sequence of int, optional
         GPyTorch's selection of input columns (the selected columns must be the points on the sphere).
 
@@ -62,11 +71,16 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
 
     Notes
     -----
-    The inputs are ``(..., n, q)`` tensors of unit vectors; the covariance is the profile of the (batched) inner
-    products, clipped to [-1, 1] (inside the open interval for kernels with a corner at t = 1, whose coinciding
-    points get :math:`\varphi(1)` exactly, so that autograd never meets an infinite derivative). ``diag=True``
-    returns :math:`\varphi(\langle x_{1,i}, x_{2,i}\rangle)`. Parameters are scalars shared by every batch
-    (``batch_shape`` is empty). Use float64 (``model.double()``) for accurate marginal likelihoods.
+    The inputs are ``(..., n, q)`` floating-point tensors of unit vectors; the covariance is the profile of the
+    (batched) inner products, clipped to [-1, 1] (inside the open interval for kernels with a corner at t = 1, whose
+    coinciding points get :math:`\varphi(1)` exactly, so that autograd never meets an infinite derivative).
+    ``diag=True`` returns :math:`\varphi(\langle x_{1,i}, x_{2,i}\rangle)` from the n inner products of matching
+    rows, without the n x n matrix. With a ``batch_shape``, the input batch broadcasts with it and the kernel is
+    evaluated once per parameter set; indexing (``module[i]``) and ``expand_batch`` work as for GPyTorch's kernels.
+    The parameters are created in torch's default dtype, as GPyTorch's own, and follow ``module.to(...)``,
+    ``.double()`` and ``.cuda()``; the inputs' dtype and device set those of the covariance. Use float64 for
+    accurate marginal likelihoods (``torch.set_default_dtype(torch.float64)`` before building the model keeps the
+    initial values exact; ``model.double()`` after it keeps their float32 rounding).
 
     References
     ----------
@@ -98,15 +112,20 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         kernel: DotProductKernel,
         *,
         constraints: Mapping[str, Interval] | None = None,
+        priors: Mapping[str, Prior] | None = None,
         normalize: bool = False,
+        batch_shape: torch.Size | None = None,
         active_dims: Any = None,
     ) -> None:
-        super().__init__(active_dims=active_dims)
+        batch_shape = _check_batch_shape(batch_shape)
+        super().__init__(batch_shape=batch_shape, active_dims=active_dims)
         check_kernel(kernel, "GPyTorchKernel")
         if not isinstance(normalize, bool):
             raise TypeError(f"GPyTorchKernel: normalize must be a bool, got {normalize!r}")
         names = learnable_names(kernel, constraints, "GPyTorchKernel", "constraints")
+        learnable_names(kernel, priors, "GPyTorchKernel", "priors")
         constraints = {} if constraints is None else dict(constraints)
+        priors = {} if priors is None else dict(priors)
         self.kernel = kernel
         self.normalize = normalize
         values = parameters(kernel)
@@ -117,13 +136,23 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
                     f"GPyTorchKernel: constraints[{name!r}] must be a gpytorch.constraints.Interval (Positive, "
                     f"GreaterThan, Interval, ...), got {constraint!r}"
                 )
-            # float64, so that the initial value is exact after model.double() (model.float() converts as usual)
+            # the inverse transform in float64, then the raw value in torch's default dtype (as GPyTorch's kernels)
             value = torch.as_tensor(float(values[name]), dtype=torch.float64)
             if not bool(constraint.check(value)):
                 raise ValueError(f"GPyTorchKernel: the initial {name} = {float(value)} violates {constraint}")
-            self.register_parameter(f"raw_{name}", torch.nn.Parameter(constraint.inverse_transform(value)))
+            raw = constraint.inverse_transform(value).to(torch.get_default_dtype()).expand(batch_shape).clone()
+            self.register_parameter(f"raw_{name}", torch.nn.Parameter(raw))
             self.register_constraint(f"raw_{name}", constraint)
         self.learnable = tuple(names)
+        for name, prior in priors.items():
+            if not isinstance(prior, Prior):
+                raise TypeError(f"GPyTorchKernel: priors[{name!r}] must be a gpytorch.priors.Prior, got {prior!r}")
+            self.register_prior(
+                f"{name}_prior",
+                prior,
+                functools.partial(_constrained_value, name=name),
+                functools.partial(_set_constrained_value, name=name),
+            )
 
     # ---- the learnable values, by name --------------------------------------------------------------------------
     def __getattr__(self, name: str) -> Any:
@@ -162,6 +191,11 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         DotProductKernel
             The kernel's family with the learnt values, for the rest of dotkernels (spectra, MMD, sampling).
 
+        Raises
+        ------
+        ValueError
+            With a non-empty ``batch_shape``: index the module first (``module[i]``).
+
         See Also
         --------
         dotkernels.DotProductKernel.spectrum : What the learnt kernel gives, for example.
@@ -173,12 +207,27 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         >>> type(learnt).__name__, round(learnt.time, 12)
         ('HeatKernel', 0.25)
         """
+        if len(self._batch_shape):
+            raise ValueError(
+                f"GPyTorchKernel.current_kernel: the module holds one kernel per batch entry (batch_shape = "
+                f"{tuple(self._batch_shape)}); take one first, e.g. module[0].current_kernel()"
+            )
         return _with_parameters(self.kernel, {name: float(getattr(self, name).detach()) for name in self.learnable})
 
     # ---- evaluation ---------------------------------------------------------------------------------------------
     def _points(self, x: torch.Tensor, name: str) -> torch.Tensor:
-        if x.shape[-1] < 2:
-            raise ValueError(f"GPyTorchKernel: {name} must have q >= 2 columns (points on S^(q-1)), got {x.shape[-1]}")
+        if not isinstance(x, torch.Tensor) or not torch.is_floating_point(x):
+            got = f"a {x.dtype} tensor" if isinstance(x, torch.Tensor) else type(x).__name__
+            raise TypeError(f"GPyTorchKernel: {name} must be a floating-point torch tensor (..., n, q), got {got}")
+        if x.ndim < 2 or x.shape[-1] < 2:
+            raise ValueError(
+                f"GPyTorchKernel: {name} must have shape (..., n, q) with q >= 2 (points on S^(q-1)), got "
+                f"{tuple(x.shape)}"
+            )
+        with torch.no_grad():
+            finite = bool(torch.isfinite(x).all())
+        if not finite:
+            raise ValueError(f"GPyTorchKernel: {name} contains NaN or inf")
         if self.normalize:
             return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
         tol = 10.0 * math.sqrt(torch.finfo(x.dtype).eps)
@@ -233,10 +282,42 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         x1 = self._points(x1, "x1")
         x2 = x1 if x2 is None else self._points(x2, "x2")
         if x1.shape[-1] != x2.shape[-1]:
-            raise ValueError(f"x1 and x2 must have the same number of columns, got {x1.shape[-1]} and {x2.shape[-1]}")
-        t = (x1 * x2).sum(dim=-1) if diag else torch.matmul(x1, x2.transpose(-1, -2))
-        kernel = _with_parameters(self.kernel, {name: getattr(self, name).to(t).reshape(()) for name in self.learnable})
-        return _profile(kernel, t, int(x1.shape[-1]))
+            raise ValueError(
+                f"GPyTorchKernel: x1 and x2 must have the same number of columns, got {x1.shape[-1]} and {x2.shape[-1]}"
+            )
+        if diag:
+            if x1.shape[-2] != x2.shape[-2]:
+                raise ValueError(
+                    f"GPyTorchKernel: diag=True pairs the rows of x1 and x2, which must be as many, got "
+                    f"{x1.shape[-2]} and {x2.shape[-2]}"
+                )
+            t = (x1 * x2).sum(dim=-1)  # the n inner products of matching rows only
+        else:
+            t = torch.matmul(x1, x2.transpose(-1, -2))
+        values = {name: getattr(self, name).to(t) for name in self.learnable}
+        q = int(x1.shape[-1])
+        if not len(self._batch_shape) or not values:
+            return _profile(_with_parameters(self.kernel, {n: v.reshape(()) for n, v in values.items()}), t, q)
+        return self._batched_profile(t, values, 1 if diag else 2, q)
+
+    def _batched_profile(self, t: torch.Tensor, values: dict[str, torch.Tensor], event: int, q: int) -> torch.Tensor:
+        """The profile of ``t`` (batch dims, then ``event`` dims) with one kernel per entry of ``batch_shape``."""
+        batch = self._batch_shape
+        try:
+            full = torch.broadcast_shapes(t.shape[:-event], batch)
+        except RuntimeError as exc:
+            raise ValueError(
+                f"GPyTorchKernel: the inputs' batch shape {tuple(t.shape[:-event])} does not broadcast with the "
+                f"kernel's batch_shape {tuple(batch)}"
+            ) from exc
+        lead, inner, tail = full[: len(full) - len(batch)], full[len(full) - len(batch) :], t.shape[-event:]
+        t = t.expand(*full, *tail).reshape(*lead, math.prod(inner), *tail)
+        flat = {name: value.expand(inner).reshape(-1) for name, value in values.items()}
+        blocks = [
+            _profile(_with_parameters(self.kernel, {n: v[i] for n, v in flat.items()}), t.select(len(lead), i), q)
+            for i in range(math.prod(inner))
+        ]
+        return torch.stack(blocks, dim=len(lead)).reshape(*full, *tail)
 
     def extra_repr(self) -> str:
         """The line ``print(module)`` shows: the kernel, the learnable parameters and ``normalize``.
@@ -257,6 +338,31 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         "GaussianKernel(gamma=1.0), learnable=('gamma',), normalize=False"
         """
         return f"{self.kernel!r}, learnable={self.learnable}, normalize={self.normalize}"
+
+
+def _check_batch_shape(batch_shape: Any) -> torch.Size:
+    """``batch_shape`` as a ``torch.Size`` (None: empty), or TypeError naming it."""
+    if batch_shape is None:
+        return torch.Size([])
+    try:
+        shape = torch.Size(batch_shape)
+    except TypeError as exc:
+        raise TypeError(
+            f"GPyTorchKernel: batch_shape must be a torch.Size (a tuple of ints), got {batch_shape!r}"
+        ) from exc
+    if any(size < 1 for size in shape):
+        raise ValueError(f"GPyTorchKernel: batch_shape must have positive sizes, got {tuple(shape)}")
+    return shape
+
+
+def _constrained_value(module: GPyTorchKernel, *, name: str) -> torch.Tensor:
+    """The constrained value of the parameter ``name`` (what its prior is on)."""
+    return getattr(module, name)
+
+
+def _set_constrained_value(module: GPyTorchKernel, value: Any, *, name: str) -> None:
+    """Set the parameter ``name`` to a constrained value (used when sampling it from its prior)."""
+    module._set_value(name, value)
 
 
 def _profile(kernel: DotProductKernel, t: torch.Tensor, q: int) -> torch.Tensor:
