@@ -4,6 +4,7 @@ against scikit-learn's own RBF kernel where the model is the same."""
 
 from __future__ import annotations
 
+import pickle
 import warnings
 
 import numpy as np
@@ -89,6 +90,12 @@ def test_points_must_be_on_the_sphere(rng):
         k(X[0])
     with pytest.raises(ValueError, match="Gradient can only be evaluated when Y is None"):
         k(X, X, eval_gradient=True)
+    with pytest.raises(TypeError, match=r"X must be an array of real numbers.*complex"):
+        k(X.astype(complex))
+    with pytest.raises(TypeError, match="Y must be an array of real numbers"):
+        k(X, np.array([["a", "b", "c"]]))
+    with pytest.raises(ValueError, match="X contains NaN or inf"):
+        k(np.where(np.arange(3) == 1, np.nan, X))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -158,6 +165,23 @@ def test_clone_get_params_set_params():
     composite.set_params(k1__k2__gamma=4.0)
     assert composite.k1.k2.kernel == GaussianKernel(gamma=4.0)
     np.testing.assert_allclose(composite.theta, np.log([2.0, 4.0, 0.1]), rtol=1e-15)
+
+
+def test_equality_and_pickling(rng):
+    X = sphere(rng, 10, 3)
+    k = SklearnKernel(MaternKernel(nu=1.5, lengthscale=0.5), param_bounds={"lengthscale": (0.05, 5.0)})
+    # the bounds compare by value, however given (scikit-learn's own __eq__ fails on an array of bounds)
+    assert k == SklearnKernel(MaternKernel(nu=1.5, lengthscale=0.5), param_bounds={"lengthscale": np.array([0.05, 5])})
+    assert k != SklearnKernel(MaternKernel(nu=1.5, lengthscale=0.5))
+    assert k != SklearnKernel(MaternKernel(nu=2.5, lengthscale=0.5), param_bounds={"lengthscale": (0.05, 5.0)})
+    assert k != "SklearnKernel" and k != RBF()
+    restored = pickle.loads(pickle.dumps(k))
+    assert restored == k and restored is not k
+    np.testing.assert_array_equal(restored(X), k(X))
+    # a fitted regressor round-trips and predicts the same
+    gp = GaussianProcessRegressor(ConstantKernel() * k + WhiteKernel(0.1), random_state=0).fit(X, _smooth(X))
+    X_test = sphere(rng, 5, 3)
+    np.testing.assert_array_equal(pickle.loads(pickle.dumps(gp)).predict(X_test), gp.predict(X_test))
 
 
 # ---------------------------------------------------------------------------------------------------------------

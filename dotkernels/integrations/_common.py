@@ -61,7 +61,10 @@ def with_parameters(kernel: DotProductKernel, values: Mapping[str, Any]) -> DotP
 
 def unit_rows(X: Any, name: str, owner: str, *, atol: float | None = None) -> np.ndarray:
     """A float64 (n, q) numpy array of unit vectors, or ValueError naming ``name`` and saying how to fix it."""
-    X, _ = check_points(np.asarray(X, dtype=np.float64), name, atol=math.inf)
+    X = np.asarray(X)
+    if X.dtype.kind not in "biuf":
+        raise TypeError(f"{owner}: {name} must be an array of real numbers (points on the sphere), got dtype {X.dtype}")
+    X, _ = check_points(X.astype(np.float64), name, atol=math.inf)
     tol = 10.0 * math.sqrt(np.finfo(np.float64).eps) if atol is None else atol
     error = float(np.max(np.abs(np.linalg.norm(X, axis=1) - 1.0)))
     if error > tol:

@@ -283,6 +283,37 @@ class SklearnKernel(Kernel):
         """
         return True
 
+    def __eq__(self, other: object) -> bool:
+        """The same kernel with the same hyperparameter bounds (``param_bounds`` normalised: arrays and tuples alike).
+
+        Parameters
+        ----------
+        other : object
+            Any object.
+
+        Returns
+        -------
+        bool
+            True for a :class:`SklearnKernel` of an equal kernel whose hyperparameters have the same bounds.
+
+        See Also
+        --------
+        get_params : The parameters compared.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from dotkernels import HeatKernel
+        >>> a = SklearnKernel(HeatKernel(time=0.1), param_bounds={"time": (0.01, 1.0)})
+        >>> a == SklearnKernel(HeatKernel(time=0.1), param_bounds={"time": np.array([0.01, 1.0])})
+        True
+        """
+        if type(self) is not type(other):
+            return False
+        return self.kernel == other.kernel and self._specs() == other._specs()
+
+    __hash__ = None  # mutable through theta and set_params, as scikit-learn's kernels
+
     def __repr__(self) -> str:
         bounds = "" if self.param_bounds is None else f", param_bounds={self.param_bounds!r}"
         return f"SklearnKernel({self.kernel!r}{bounds})"
