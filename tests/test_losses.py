@@ -434,3 +434,11 @@ def test_bad_input():
         KernelUniformityLoss(block_size=-2)
     with pytest.raises(TypeError, match="floating"):
         unif(torch.ones(4, 3, dtype=torch.int64))
+
+
+def test_sfrik_coefficients_given_as_a_string_are_named_in_the_error():
+    z1, z2 = _views(seed=13)
+    for build in (lambda: SFRIKLoss(coefficients="1,40,40"), lambda: sfrik_loss(z1, z2, coefficients="1,40")):
+        with pytest.raises(TypeError, match="coefficients must be a 1-d sequence"):
+            build()
+    assert SFRIKLoss(coefficients=torch.tensor([1.0, 40.0])).kernel == SFRIKKernel((1.0, 40.0))

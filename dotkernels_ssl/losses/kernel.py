@@ -99,7 +99,7 @@ def sfrik_kernel(
         )
     if kernel is not None:
         return as_kernel(kernel)
-    return SFRIKKernel() if coefficients is None else SFRIKKernel(tuple(float(b) for b in coefficients))
+    return SFRIKKernel() if coefficients is None else SFRIKKernel(coefficients)  # it checks them (named)
 
 
 def _mean_regularizer(
