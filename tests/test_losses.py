@@ -442,3 +442,28 @@ def test_sfrik_coefficients_given_as_a_string_are_named_in_the_error():
         with pytest.raises(TypeError, match="coefficients must be a 1-d sequence"):
             build()
     assert SFRIKLoss(coefficients=torch.tensor([1.0, 40.0])).kernel == SFRIKKernel((1.0, 40.0))
+
+
+@pytest.mark.parametrize(
+    ("kernel", "q", "dtype"),
+    [
+        ("poisson:rho=0.5", 4096, torch.float64),
+        ("exponential:kappa=800", 5, torch.float64),
+        ("exponential:kappa=100", 5, torch.float32),
+        ("gaussian:gamma=50", 5, torch.float32),
+    ],
+)
+def test_a_kernel_beyond_the_working_dtype_is_refused_not_returned_as_inf_or_nan(kernel, q, dtype):
+    """phi(1) beyond the dtype's range (e^800 in float64, e^100 in float32): every method that evaluates the
+    kernel on Gram rows refuses it (the loss was inf or nan); phi(1) within the range passes."""
+    z = torch.randn(8, q, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    if kernel.startswith("gaussian"):  # phi(1) = 1: fine, and finite
+        assert torch.isfinite(kernel_uniformity_loss(z, kernel=kernel).loss)
+        return
+    for method in ("gram", "blocked"):
+        with pytest.raises(ValueError, match=r"phi\(1\) = exp\(.*beyond the range"):
+            kernel_uniformity_loss(z, kernel=kernel, method=method, block_size=3)
+        with pytest.raises(ValueError, match=r"beyond the range"):
+            sfrik_loss(z, z.flip(0), kernel=kernel, method=method, block_size=3)
+    if dtype == torch.float32 and kernel == "exponential:kappa=100":  # e^100 fits float64
+        assert torch.isfinite(kernel_uniformity_loss(z.double(), kernel=kernel).loss)

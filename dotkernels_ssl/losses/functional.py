@@ -229,6 +229,20 @@ class _Plan:
         self.kernel = kernel
         self.q = q
         self.a0 = a0
+        try:
+            self.log_phi_at_one = float(kernel.log_phi_at_one(q=q))
+        except ValueError:  # phi(1) < 0 (a conditionally positive definite kernel): its size is not in question
+            self.log_phi_at_one = -math.inf
+
+    def check_range(self, dtype: torch.dtype) -> None:
+        """ValueError where :math:`\varphi(1)` (the largest :math:`|\varphi|` of a positive definite kernel) is
+        beyond the working dtype: the regulariser would be inf or nan."""
+        if self.log_phi_at_one >= math.log(torch.finfo(dtype).max):
+            raise ValueError(
+                f"kernel {self.kernel!r} at q={self.q} has phi(1) = exp({self.log_phi_at_one:.6g}), beyond the range "
+                f"of {dtype}: the regulariser would be inf or nan; use a smaller kernel parameter"
+                + (" or float64 embeddings" if self.log_phi_at_one < math.log(torch.finfo(torch.float64).max) else "")
+            )
 
     def values(self, G: Tensor, work: list[Tensor]) -> Tensor:
         """:math:`\\varphi_c(G) - r` with ``r = self.residual(G.dtype)``, in ``work[0]`` or in place in ``G``.
@@ -787,6 +801,7 @@ def local_rows_regularizer(
     if estimator == "u" and N < 2:
         raise ValueError("the U-statistic needs at least 2 rows")
     plan = _get_plan(as_kernel(kernel), q)
+    plan.check_range(z_local.dtype)
     denom = N * N if estimator == "v" else N * (N - 1)
     scale = world_size / denom
     block = min(block_size or n, n)
