@@ -96,14 +96,100 @@ def run_step(step: str, features: Path, settings: dict, threads: int) -> dict:
             standardize=settings["linear_standardize"],
             num_classes=num_classes,
         )
-        res = {"best_lr": r["best_lr"], "test_acc": r["test_acc"]}
+        res = {"best_lr": r["best_lr"], "val": r["val"], "test_acc": r["test_acc"]}
+    elif step == "linear_before":
+        r = linear_probe_before(
+            tr,
+            va,
+            te,
+            lrs=settings["linear_lrs"],
+            epochs=settings["linear_epochs"],
+            batch_size=settings["linear_batch_size"],
+            weight_decay=settings["linear_weight_decay"],
+            momentum=settings["linear_momentum"],
+            num_classes=num_classes,
+        )
+        res = {"best_lr": r["best_lr"], "val": r["val"], "test_acc": r["test_acc"]}
     elif step == "logreg":
         r = logistic_regression_probe(tr, va, te, cs=settings["logreg_cs"], max_iter=settings["logreg_max_iter"])
         res = {k: r[k] for k in ("best_c", "val", "test_acc", "n_iter", "converged")}
     else:
-        raise ValueError(f"step: expected one of {STEPS}, got {step!r}")
+        raise ValueError(f"step: expected one of {(*STEPS, 'linear_before')}, got {step!r}")
     out = {"cpu_s": _cpu_s() - c0, "wall_s": time.perf_counter() - t0, "load_before": load0, "load_after": _load()}
     return {**out, **res}
+
+
+def linear_probe_before(
+    train, val, test, *, lrs, epochs, batch_size, weight_decay, momentum, num_classes, seed: int = 0
+) -> dict:
+    """The linear probe as the library ran it before its steps were made cheaper (kept here to time it).
+
+    The same protocol and the same arithmetic (standardisation with the training mean and standard deviation, SGD
+    with momentum and weight decay, cosine rate, the same initialisation and shuffles), but the statistics computed
+    again for every learning rate, every mini-batch standardised inside the probe's forward, and the steps run
+    with the caller's torch threads.
+    """
+    import math
+
+    import torch.nn.functional as F
+
+    from dotkernels_ssl.pretraining.evaluation import LinearProbe
+
+    x, y = train.features.float(), train.labels.long()
+
+    def fit(lr: float) -> LinearProbe:
+        mean = x.mean(dim=0)
+        std = x.std(dim=0).clamp_min(1e-6)
+        g = torch.Generator(device="cpu").manual_seed(seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            probe = LinearProbe(x.shape[1], num_classes, mean, std)
+        opt = torch.optim.SGD(probe.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+        n = x.shape[0]
+        per_epoch = max(1, math.ceil(n / batch_size))
+        total, step = epochs * per_epoch, 0
+        probe.train()
+        for _ in range(epochs):
+            perm = torch.randperm(n, generator=g)
+            for b in range(per_epoch):
+                idx = perm[b * batch_size : (b + 1) * batch_size]
+                for group in opt.param_groups:
+                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+                loss = F.cross_entropy(probe(x[idx]), y[idx])
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
+        probe.eval()
+        return probe
+
+    best = None
+    results = {}
+    for lr in lrs:
+        probe = fit(float(lr))
+        acc = probe.accuracy(val.features, val.labels)
+        results[str(float(lr))] = acc
+        if best is None or acc > best[1]:
+            best = (float(lr), acc, probe)
+    return {"val": results, "best_lr": best[0], "test_acc": best[2].accuracy(test.features, test.labels)}
+
+
+def compare_linear(features: Path, settings_file: Path, timeout: float) -> dict:
+    """The linear probe before and after, each in a fresh process, with one then two threads (order alternated).
+
+    A run still going after ``timeout`` seconds is stopped and recorded as unfinished (see :func:`time_step`).
+    """
+    out: dict = {}
+    for threads in (1, 2):
+        order = ("linear_before", "linear") if threads == 1 else ("linear", "linear_before")
+        row = {}
+        for step in order:
+            row["before" if step == "linear_before" else "after"] = r = time_step(
+                step, features, settings_file, threads=threads, timeout=timeout
+            )
+            print(step, threads, "thread(s):", json.dumps(r), flush=True)
+        out[f"{threads}_thread{'s' * (threads > 1)}"] = row
+    return out
 
 
 def time_step(step: str, features: Path, settings_file: Path, threads: int, timeout: float | None = None) -> dict:
@@ -244,6 +330,21 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+def compare_markdown(cmp: dict) -> str:
+    """The table of ``--compare-linear``: CPU and wall seconds and the test accuracy, before and after."""
+
+    def cell(r: dict) -> str:
+        if "unfinished_after_wall_s" in r:
+            return f"> {r['cpu_s_at_least']:.0f} | unfinished after {r['unfinished_after_wall_s']:.0f} | -"
+        return f"{r['cpu_s']:.0f} | {r['wall_s']:.0f} | {100 * r['test_acc']:.2f} % (lr {r['best_lr']})"
+
+    lines = ["| linear probe | threads | CPU s | wall s under load | test accuracy |", "|---|---:|---:|---:|---|"]
+    for key in ("1_thread", "2_threads"):
+        for when in ("before", "after"):
+            lines.append(f"| {when} | {key[0]} | {cell(cmp[key][when])} |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--run", help="an existing run folder (its last.pt) or checkpoint file instead of training")
@@ -259,6 +360,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fresh", action="store_true", help="retrain and re-extract even if the work folder has them")
     p.add_argument("--note", default="shared dev CPU under load from other jobs", help="machine note in the JSON")
     p.add_argument("--out", help="JSON output (default benchmarks/results/eval_cost.json; none with --quick)")
+    p.add_argument(
+        "--compare-linear",
+        action="store_true",
+        help="time the linear probe before and after its steps were made cheaper (1 and 2 threads) and add the "
+        "result to the --out JSON as linear_before_after (the other steps are not timed)",
+    )
+    p.add_argument("--compare-timeout", type=float, default=600.0, help="stop a --compare-linear run after N s")
     p.add_argument("--child-step", help=argparse.SUPPRESS)
     p.add_argument("--features", help=argparse.SUPPRESS)
     p.add_argument("--child-settings", help=argparse.SUPPRESS)
@@ -303,6 +411,24 @@ def main(argv: list[str] | None = None) -> int:
     settings_file.write_text(json.dumps(settings))
     shapes = {k: list(v[0].shape) for k, v in torch.load(features).items()}
 
+    out = args.out or (None if args.quick else str(ROOT / "benchmarks" / "results" / "eval_cost.json"))
+    if args.compare_linear:
+        before = json.loads(Path(out).read_text()) if out is not None and Path(out).is_file() else {}
+        load0 = _load()
+        before["linear_before_after"] = {
+            "what": what,
+            "features": shapes,
+            **compare_linear(features, settings_file, args.compare_timeout),
+            "load_at_start": load0,
+            "load_at_end": _load(),
+        }
+        print(compare_markdown(before["linear_before_after"]))
+        if out is not None:
+            Path(out).parent.mkdir(parents=True, exist_ok=True)
+            Path(out).write_text(json.dumps(before, indent=2) + "\n")
+            print(f"wrote {out}")
+        return 0
+
     result: dict = {
         "what": what,
         "features": shapes,
@@ -322,7 +448,6 @@ def main(argv: list[str] | None = None) -> int:
 
     if all(s in result["one_thread"] for s in STEPS):
         print(markdown(result))
-    out = args.out or (None if args.quick else str(ROOT / "benchmarks" / "results" / "eval_cost.json"))
     if out is not None:
         Path(out).parent.mkdir(parents=True, exist_ok=True)
         Path(out).write_text(json.dumps(result, indent=2) + "\n")

@@ -131,6 +131,66 @@ def test_linear_probe_is_seeded_and_leaves_global_rng_alone():
     assert torch.equal(p1.linear.weight, p2.linear.weight)
 
 
+def _naive_probe(x, y, num_classes, *, epochs, lr, batch_size, weight_decay, momentum, seed):
+    """The documented protocol step by step in float64 numpy: each mini-batch standardised with the training
+    mean and (unbiased) standard deviation, softmax cross-entropy gradient by hand, SGD with momentum and weight
+    decay (torch's update rule), cosine rate over all steps; the initial weights and the shuffles drawn as the
+    probe draws them (``nn.Linear`` under ``torch.manual_seed(seed)``, then N(0, 0.01^2) weights, zero bias)."""
+    torch.manual_seed(seed)
+    lin = torch.nn.Linear(x.shape[1], num_classes)
+    torch.nn.init.normal_(lin.weight, std=0.01)
+    w, b = lin.weight.detach().double().numpy().copy(), np.zeros(num_classes)
+    xn, yn = x.double().numpy(), y.numpy()
+    mean, std = xn.mean(axis=0), np.maximum(xn.std(axis=0, ddof=1), 1e-6)
+    g = torch.Generator().manual_seed(seed)
+    n = len(yn)
+    per_epoch = math.ceil(n / batch_size)
+    total, step = epochs * per_epoch, 0
+    bw, bb = np.zeros_like(w), np.zeros_like(b)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=g).numpy()
+        for k in range(per_epoch):
+            idx = perm[k * batch_size : (k + 1) * batch_size]
+            xb = (xn[idx] - mean) / std
+            logits = xb @ w.T + b
+            prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+            prob /= prob.sum(axis=1, keepdims=True)
+            prob[np.arange(len(idx)), yn[idx]] -= 1.0
+            gw, gb = prob.T @ xb / len(idx) + weight_decay * w, prob.mean(axis=0) + weight_decay * b
+            bw, bb = (gw, gb) if step == 0 else (momentum * bw + gw, momentum * bb + gb)
+            rate = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+            w, b = w - rate * bw, b - rate * bb
+            step += 1
+    return w, b
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_linear_probe_follows_the_protocol_step_by_step(threads):
+    """The probe's weights are those of the protocol run step by step in float64 (standardising each mini-batch);
+    the caller's thread count is restored, and the probes of linear_probe (rates sharing one standardisation) are
+    those of train_linear_probe."""
+    tr = _separable(n_per_class=50, classes=3, dim=12, seed=3, noise=1.5)
+    x, y = tr.features * torch.linspace(0.5, 20.0, 12) + 3.0, tr.labels  # unequal scales and offsets
+    opts = {"epochs": 3, "batch_size": 32, "weight_decay": 1e-3, "momentum": 0.9, "seed": 4}
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        probe = train_linear_probe(x, y, 3, lr=0.3, **opts)
+        assert torch.get_num_threads() == threads
+    finally:
+        torch.set_num_threads(before)
+    w, b = _naive_probe(x, y, 3, lr=0.3, **opts)
+    # float32 against float64 over 15 steps: a few float32 roundings of O(1) weights (3e-7 seen)
+    np.testing.assert_allclose(probe.linear.weight.detach().double().numpy(), w, rtol=0, atol=2e-6)
+    np.testing.assert_allclose(probe.linear.bias.detach().double().numpy(), b, rtol=0, atol=2e-6)
+    torch.testing.assert_close(probe.mean, x.mean(dim=0))  # new inputs are standardised by the probe itself
+    va = FeatureSet(x[:60] + 0.1, y[:60])
+    res = linear_probe(FeatureSet(x, y), va, lrs=(0.01, 0.3), num_classes=3, **opts)
+    for lr in (0.01, 0.3):
+        alone = train_linear_probe(x, y, 3, lr=lr, **opts)
+        assert res["val"][str(lr)] == alone.accuracy(va.features, va.labels)
+
+
 def test_logistic_regression_probe():
     tr, va, te = _separable(seed=0), _separable(seed=1), _separable(seed=2)
     res = logistic_regression_probe(tr, va, te, cs=(0.1, 1.0))

@@ -19,11 +19,12 @@ regression) is chosen on the validation split; the test split only reports the a
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -357,7 +358,9 @@ def train_linear_probe(
     """Train a linear classifier on pre-extracted features (the paper's protocol).
 
     SGD with momentum, weight decay, a cosine learning-rate schedule over all steps, cross-entropy, shuffled
-    mini-batches (a private generator seeded with ``seed``: the global RNG is untouched).
+    mini-batches (a private generator seeded with ``seed``: the global RNG is untouched). The features are
+    standardised once, before the steps (the same values as standardising each mini-batch), and on a CPU the steps
+    run on one torch thread (their products are too small to gain from more; restored afterwards).
 
     Parameters
     ----------
@@ -382,35 +385,80 @@ def train_linear_probe(
     if epochs < 1 or lr <= 0 or batch_size < 1:
         raise ValueError("need epochs >= 1, lr > 0, batch_size >= 1")
     device = torch.device(device) if device is not None else features.device
-    x = features.float().to(device)
-    y = labels.long().to(device)
+    x, y, mean, std = _probe_inputs(features, labels, standardize, device)
     if num_classes is None:
         num_classes = int(y.max()) + 1
-    mean = std = None
-    if standardize:
-        mean = x.mean(dim=0)
-        std = x.std(dim=0).clamp_min(1e-6) if x.shape[0] > 1 else torch.ones_like(mean)
+    return _fit_probe(
+        x, y, mean, std, num_classes, epochs, lr, batch_size, weight_decay=weight_decay, momentum=momentum, seed=seed
+    )
+
+
+def _probe_inputs(
+    features: torch.Tensor, labels: torch.Tensor, standardize: bool, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """(standardised features, labels, mean, std) on ``device``; mean and std are None without ``standardize``."""
+    x = features.float().to(device)
+    y = labels.long().to(device)
+    if not standardize:
+        return x, y, None, None
+    mean = x.mean(dim=0)
+    std = x.std(dim=0).clamp_min(1e-6) if x.shape[0] > 1 else torch.ones_like(mean)
+    return (x - mean) / std, y, mean, std
+
+
+@contextlib.contextmanager
+def _one_thread(device: torch.device) -> Iterator[None]:
+    """One intra-op torch thread on a CPU (restored at the end); nothing changes on other devices."""
+    before = torch.get_num_threads()
+    if device.type != "cpu" or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _fit_probe(
+    xs: torch.Tensor,
+    y: torch.Tensor,
+    mean: torch.Tensor | None,
+    std: torch.Tensor | None,
+    num_classes: int,
+    epochs: int,
+    lr: float,
+    batch_size: int,
+    *,
+    weight_decay: float,
+    momentum: float,
+    seed: int,
+) -> LinearProbe:
+    """The SGD of :func:`train_linear_probe` on standardised features ``xs``; the probe standardises new inputs."""
+    device = xs.device
     g = torch.Generator(device="cpu").manual_seed(int(seed))
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(seed))
-        probe = LinearProbe(x.shape[1], num_classes, mean, std).to(device)
-    opt = torch.optim.SGD(probe.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
-    n = x.shape[0]
+        probe = LinearProbe(xs.shape[1], num_classes, mean, std).to(device)
+    linear = probe.linear  # the steps see features already standardised
+    opt = torch.optim.SGD(linear.parameters(), lr=lr, momentum=momentum, weight_decay=weight_decay)
+    n = xs.shape[0]
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     total = epochs * steps_per_epoch
     step = 0
     probe.train()
-    for _ in range(epochs):
-        perm = torch.randperm(n, generator=g).to(device)
-        for b in range(steps_per_epoch):
-            idx = perm[b * batch_size : (b + 1) * batch_size]
-            for group in opt.param_groups:
-                group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
-            loss = F.cross_entropy(probe(x[idx]), y[idx])
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            step += 1
+    with _one_thread(device):
+        for _ in range(epochs):
+            perm = torch.randperm(n, generator=g).to(device)
+            for b in range(steps_per_epoch):
+                idx = perm[b * batch_size : (b + 1) * batch_size]
+                for group in opt.param_groups:
+                    group["lr"] = lr * 0.5 * (1.0 + math.cos(math.pi * step / total))
+                loss = F.cross_entropy(linear(xs.index_select(0, idx)), y.index_select(0, idx))
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                step += 1
     probe.eval()
     return probe
 
@@ -468,9 +516,24 @@ def linear_probe(
         "standardize": bool(standardize),
     }
 
+    dev = torch.device(device) if device is not None else train.features.device
+    xs, y, mean, std = _probe_inputs(train.features, train.labels, standardize, dev)  # once for every rate
+    if epochs < 1 or batch_size < 1 or any(lr <= 0 for lr in lrs):
+        raise ValueError("need epochs >= 1, lr > 0, batch_size >= 1")
+
     def fit(lr: float) -> LinearProbe:
-        return train_linear_probe(
-            train.features, train.labels, num_classes, lr=lr, seed=seed, device=device, **settings
+        return _fit_probe(
+            xs,
+            y,
+            mean,
+            std,
+            num_classes,
+            epochs,
+            lr,
+            batch_size,
+            weight_decay=weight_decay,
+            momentum=momentum,
+            seed=seed,
         )
 
     results, lr, acc, probe = _select_on_val(lrs, fit, lambda p: p.accuracy(val.features, val.labels))
