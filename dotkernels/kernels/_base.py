@@ -47,7 +47,8 @@ the tensor itself when it belongs to t's library, so that autograd reaches it (`
 them). The spectrum cache is keyed by ``_params()``, so in-place updates of such tensors are seen.
 
 Class attributes: ``dimension_dependent`` (the profile depends on q), ``has_corner`` (:math:`\varphi` is not
-differentiable at t = 1), ``degree`` (polynomial degree or None), ``name`` (short name), ``spectrum_rtol``.
+differentiable at t = 1), ``exact_diagonal`` (``gram(X)`` puts :math:`\varphi(1)` on its diagonal even without a
+corner), ``degree`` (polynomial degree or None), ``name`` (short name), ``spectrum_rtol``.
 """
 
 from __future__ import annotations
@@ -180,6 +181,9 @@ class DotProductKernel:
     has_corner : bool
         True when :math:`\varphi` is not differentiable at t = 1: ``gram`` then puts :math:`\varphi(\pm 1)` at
         coinciding / antipodal points analytically.
+    exact_diagonal : bool
+        True when ``gram(X)`` puts :math:`\varphi(1)` exactly on its diagonal also without a corner (families
+        whose profile is approximated, so that a normalised kernel has exactly 1 there).
     spectrum_rtol : float
         The floor of the relative error bound of each computed :math:`a_l` (where it does not under- or overflow
         float64); :meth:`spectrum_error` gives the bound per degree, which grows above it at high degree.
@@ -212,6 +216,7 @@ class DotProductKernel:
     dimension_dependent: bool = False
     degree: int | None = None
     has_corner: bool = False
+    exact_diagonal: bool = False
     name: str = "kernel"
     spectrum_rtol: float = 1e-12
 
@@ -250,6 +255,13 @@ class DotProductKernel:
     def _spectrum_error(self, q: int, degree: int) -> np.ndarray:
         rtol = np.maximum(self.spectrum_rtol, 5e-16 * log_harmonic_dimension(np.arange(degree + 1), q=q))
         return rtol * np.abs(self.spectrum(degree, q=q))
+
+    def _gram_diagonal(self, G: Any, xp: Any, q: int) -> Any:
+        """phi(1) on the diagonal of ``gram(X)``: the host value, or the profile at 1 (in G's library) where tensor
+        hyperparameters carry a gradient."""
+        if not self._tensor_hyperparameters():
+            return self._phi_at_one(q)
+        return self._profile(xp.ones(1, dtype=G.dtype, device=array_api_compat.device(G)), xp, q)[0]
 
     def _hyper(self, name: str, t: Any, xp: Any) -> Any:
         """The hyperparameter ``name`` for arithmetic with ``t``: its tensor (same library) or its float value."""
@@ -876,7 +888,11 @@ class DotProductKernel:
         q = int(X.shape[1])
         G = xp.matmul(X, xp.matrix_transpose(Y))
         if not self.has_corner:
-            return self._profile(xp.clip(G, -1.0, 1.0), xp, q)
+            K = self._profile(xp.clip(G, -1.0, 1.0), xp, q)
+            if same and self.exact_diagonal:  # phi(1) exactly, whatever the rounding of <x, x>
+                eye = xp.eye(G.shape[0], dtype=G.dtype, device=array_api_compat.device(G))
+                K = K * (1.0 - eye) + self._gram_diagonal(G, xp, q) * eye
+            return K
         eps = float(xp.finfo(G.dtype).eps)
         K = self._profile(xp.clip(G, -1.0 + eps, 1.0 - eps), xp, q)
         # coinciding / antipodal points get the exact phi(+-1) (with zero gradient) rather than phi(+-(1 - eps))

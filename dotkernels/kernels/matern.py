@@ -37,6 +37,7 @@ import warnings
 from functools import lru_cache
 from typing import Any, NamedTuple
 
+import array_api_compat
 import numpy as np
 from scipy.special import bernoulli, digamma, gammaln, gammasgn
 
@@ -44,6 +45,7 @@ from .._validate import check_dimension
 from ..gegenbauer import derivative_coefficients, legendre_series, log_harmonic_dimension
 from ..special import log_gamma_ratio
 from ._base import DotProductKernel, Hyperparameter, SpectrumAccuracyWarning, hyperparameter_in
+from ._tabulated import ChebyshevTable, tabulate
 
 __all__ = ["MaternKernel"]
 
@@ -58,6 +60,13 @@ _TARGET = 1e-13
 _WARN = 1e-10
 #: plans kept per function, shared by every kernel object (frontends rebuild kernels at every step)
 _PLAN_CACHE_SIZE = 64
+#: the table route: calls with at least this many points, heads longer than this (the rule of MaternKernel, Notes)
+_TABLE_MIN_POINTS = 1 << 15
+_TABLE_MIN_HEAD = 64
+#: the tables' degree per interval, their relative tolerance (at least a quarter of the plan's bound) and cache
+_TABLE_DEGREE = 20
+_TABLE_TOL = 1e-14
+_TABLE_CACHE_SIZE = 32
 
 
 class _Plan(NamedTuple):
@@ -273,6 +282,59 @@ def _reference_derivative(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
     return -2.0 * a * x ** (a - 1.0)
 
 
+def _plan_profile_u(plan: _Plan, u: np.ndarray, q: int) -> np.ndarray:
+    """The plan's profile at :math:`t = 1 - 2u^2` (numpy float64), its Riesz kernels from :math:`2 - 2t = 4u^2`."""
+    out = legendre_series(plan.head, 1.0 - 2.0 * u * u, q=q, validate=False)
+    x = 4.0 * u * u
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lx = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), 0.0)
+    for a, w, logarithmic in plan.refs:
+        out = out + w * (x**a * lx if logarithmic else x**a)
+    return out
+
+
+def _build_table(plan: _Plan, q: int) -> ChebyshevTable:
+    tol = max(_TABLE_TOL, 0.25 * plan.error / plan.total)
+    return tabulate(lambda u: _plan_profile_u(plan, u, q), scale=plan.total, tol=tol, degree=_TABLE_DEGREE)
+
+
+@lru_cache(maxsize=_TABLE_CACHE_SIZE)
+def _matern_table(c: float, nu: float, q: int) -> ChebyshevTable:
+    """The table of the plan ``_matern_plan(c, nu, q)`` (cached: a few tens of kB each)."""
+    return _build_table(_matern_plan(c, nu, q), q)
+
+
+@lru_cache(maxsize=_TABLE_CACHE_SIZE)
+def _heat_table(tau: float, q: int, slope: bool = False) -> ChebyshevTable:
+    """The table of ``_heat_plan(tau, q)`` (or of its derivative in tau, ``_heat_slope_plan``)."""
+    return _build_table(_heat_slope_plan(tau, q) if slope else _heat_plan(tau, q), q)
+
+
+@lru_cache(maxsize=_PLAN_CACHE_SIZE)
+def _heat_slope_plan(tau: float, q: int) -> _Plan:
+    r"""The derivative in :math:`\tau` of the heat plan's series, in the same units: coefficients
+    :math:`-l(l+q-2) e_l`."""
+    plan = _heat_plan(tau, q)
+    degrees = np.arange(plan.head.size, dtype=np.float64)
+    head = -degrees * (degrees + q - 2.0) * plan.head
+    head.setflags(write=False)
+    size = float(np.sum(np.abs(head))) or 1.0
+    return _Plan(plan.log_scale, head, (), math.fsum(head), 4 * _EPS * head.size * size)
+
+
+def _use_table(plan: _Plan, t: Any, xp: Any) -> bool:
+    """The deterministic rule of the table route (see :class:`MaternKernel`, Notes)."""
+    if plan.head.size <= _TABLE_MIN_HEAD or math.prod(t.shape) < _TABLE_MIN_POINTS:
+        return False
+    if isinstance(t, np.ndarray):
+        return True
+    if array_api_compat.is_torch_array(t):
+        import torch
+
+        return not (torch.is_grad_enabled() and t.requires_grad)
+    return False
+
+
 def _plan_profile(plan: _Plan, t: Any, xp: Any, q: int) -> Any:
     out = legendre_series(plan.head, t, q=q, validate=False)
     for a, w, logarithmic in plan.refs:
@@ -372,6 +434,7 @@ class MaternKernel(DotProductKernel):
 
     name = "matern"
     dimension_dependent = True
+    exact_diagonal = True
     lengthscale = Hyperparameter(positive=True)
 
     def __init__(self, nu: float = 1.5, lengthscale: Any = 1.0, *, normalize: bool = True):
@@ -441,6 +504,10 @@ class MaternKernel(DotProductKernel):
     def _uniform_mean_embedding(self, q):
         return float(np.exp(self._log_spectrum(q, 0)[0][0]))
 
+    def _gram_diagonal(self, G, xp, q):
+        # normalised: exactly 1 (a constant: no gradient in the lengthscale, as phi(1) = 1 for every lengthscale)
+        return 1.0 if self.normalize else super()._gram_diagonal(G, xp, q)
+
     def _positive_semidefinite(self, q):
         return True
 
@@ -448,23 +515,44 @@ class MaternKernel(DotProductKernel):
         return True
 
     # ---- profile ------------------------------------------------------------------------------------------------
+    def _table(self, q: int, shift: int = 0) -> ChebyshevTable:
+        """The cached table of ``self._plan(q, shift)`` (shift 1: the heat kernel's derivative in the time)."""
+        if math.isinf(self.nu):
+            return _heat_table(0.5 * self.lengthscale**2, q, bool(shift))
+        return _matern_table(self._c(), self.nu + shift, q)
+
+    def _values(self, t, xp, q, derivative: bool, shift: int = 0):
+        """The plan's profile (or derivative) at t in its units: the table for large calls, else the direct sum."""
+        plan = _heat_slope_plan(0.5 * self.lengthscale**2, q) if shift and math.isinf(self.nu) else self._plan(q, shift)
+        if not derivative and _use_table(plan, t, xp):
+            return self._table(q, shift).evaluate(t, xp)
+        return (_plan_derivative if derivative else _plan_profile)(plan, t, xp, q)
+
     def _evaluate(self, t, xp, q, derivative: bool):
-        evaluate = _plan_derivative if derivative else _plan_profile
         plan = self._plan(q)
-        value = evaluate(plan, t, xp, q)
         raw = hyperparameter_in(self.__dict__["_hyperparameters"]["lengthscale"], t, xp)
         if isinstance(raw, float):
+            value = self._values(t, xp, q, derivative)
             return value / plan.total if self.normalize else value * math.exp(plan.log_scale)
         # a tensor lengthscale: value + (p - p0) dF/dp carries the first derivative in p (its value is unchanged)
         if math.isinf(self.nu):
+            if not derivative and _use_table(plan, t, xp):
+                # large calls: F(tau0) + (tau - tau0) dF/dtau, both tabulated
+                delta = 0.5 * raw**2 - 0.5 * self.lengthscale**2
+                slope = _heat_slope_plan(0.5 * self.lengthscale**2, q)
+                numerator = self._values(t, xp, q, False) + delta * self._values(t, xp, q, False, shift=1)
+                if not self.normalize:
+                    return numerator * math.exp(plan.log_scale)
+                return numerator / (plan.total + delta * slope.total)
             # the heat kernel's coefficients in the tensor's namespace: exact derivatives of every order
             return self._heat_tensor(t, xp, q, raw, derivative)
+        value = self._values(t, xp, q, derivative)
         s = self.nu + 0.5 * (q - 1)
         c0 = self._c()
         delta = 2.0 * self.nu / raw**2 - c0
         shifted = self._plan(q, shift=1)
         ratio = -s * math.exp(shifted.log_scale - plan.log_scale)
-        d_value = evaluate(shifted, t, xp, q) * ratio  # dF/dc in the plan's units
+        d_value = self._values(t, xp, q, derivative, shift=1) * ratio  # dF/dc in the plan's units
         numerator = value + delta * d_value
         if not self.normalize:
             return numerator * math.exp(plan.log_scale)
@@ -524,8 +612,10 @@ class MaternKernel(DotProductKernel):
         >>> MaternKernel(nu=0.5, lengthscale=0.5).profile_error(q=3) < 1e-12
         True
         """
-        plan = self._plan(check_dimension(q))
-        return float(2.0 * plan.error / plan.total)
+        q = check_dimension(q)
+        plan = self._plan(q)
+        table = self._table(q).error if plan.head.size > _TABLE_MIN_HEAD else 0.0
+        return float((2.0 * plan.error + table) / plan.total)
 
     def _spectrum_error(self, q, degree):
         rel = 1e-13 + (self.profile_error(q=q) if self.normalize else 0.0)
@@ -533,6 +623,4 @@ class MaternKernel(DotProductKernel):
 
 
 def _device(x: Any) -> Any:
-    import array_api_compat
-
     return array_api_compat.device(x)
