@@ -381,6 +381,20 @@ def train_linear_probe(
     -------
     LinearProbe
         The trained probe (in eval mode).
+
+    See Also
+    --------
+    linear_probe : The learning rate chosen on a validation split.
+    logistic_regression_probe : The same model fitted to its optimum by lbfgs.
+
+    Examples
+    --------
+    >>> import torch
+    >>> x = torch.cat([torch.randn(50, 4) + 3.0, torch.randn(50, 4) - 3.0])
+    >>> y = torch.arange(2).repeat_interleave(50)
+    >>> probe = train_linear_probe(x, y, epochs=5, lr=0.1, batch_size=20)
+    >>> probe.accuracy(x, y)
+    1.0
     """
     if epochs < 1 or lr <= 0 or batch_size < 1:
         raise ValueError("need epochs >= 1, lr > 0, batch_size >= 1")
