@@ -28,6 +28,7 @@ checked against mpmath at high precision in the test suite.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from fractions import Fraction
 from functools import lru_cache
@@ -768,11 +769,36 @@ def legendre_series_derivative(coefficients: ArrayLike, t: Any, *, q: int, valid
 # basis conversions
 
 
-def _exact_number(x: Any) -> Any:
-    """Keep Fractions, ints and sympy numbers exact; turn floats into exact Fractions."""
-    if isinstance(x, float):
-        return Fraction(x)
-    return x
+def _exact_number(x: Any, values: Any) -> Any:
+    """Keep ints, Fractions and sympy objects exact; turn finite floats (any precision) into exact Fractions."""
+    if isinstance(x, numbers.Rational):  # int, bool, numpy integer, Fraction, sympy Rational
+        return int(x) if isinstance(x, (bool, np.integer)) else x
+    if isinstance(x, (float, np.floating)):
+        if not math.isfinite(x):
+            raise ValueError(f"coefficients must be finite, got {values!r}")
+        return Fraction(float(x))
+    if type(x).__module__.split(".")[0] == "sympy":
+        return x
+    raise TypeError(
+        "coefficients must be a 1-d sequence of real numbers a_0, ..., a_L (ints, Fractions, floats or sympy "
+        f"numbers), got {values!r}"
+    )
+
+
+def _basis_coefficients(coefficients: Any, exact: bool) -> list[Any]:
+    """The coefficients of a change of basis: exact numbers (``exact``) or host floats, checked with messages
+    naming the argument."""
+    if not exact:
+        return _host_coefficients(coefficients).tolist()
+    if isinstance(coefficients, np.ndarray) and coefficients.dtype.kind in "biu":
+        values = coefficients.tolist()  # integers beyond 2^53 stay exact
+    elif isinstance(coefficients, (list, tuple)):
+        values = list(coefficients)
+    else:  # arrays of any library, scalars: the float checks and their messages
+        values = _host_coefficients(coefficients).tolist()
+    if not values:
+        raise ValueError("coefficients must be a non-empty 1-d sequence a_0, ..., a_L")
+    return [_exact_number(x, coefficients) for x in values]
 
 
 def _legendre_monomial_table(L: int, q: int, exact: bool) -> list[list[Any]]:
@@ -826,10 +852,8 @@ def legendre_to_monomial(coefficients: Sequence[Any], *, q: int, exact: bool = F
     [Fraction(-1, 2), Fraction(0, 1), Fraction(3, 2)]
     """
     q = check_dimension(q)
-    coef = [_exact_number(c) for c in coefficients] if exact else _host_coefficients(coefficients).tolist()
+    coef = _basis_coefficients(coefficients, exact)
     L = len(coef) - 1
-    if L < 0:
-        raise ValueError("coefficients must be non-empty")
     table = _legendre_monomial_table(L, q, exact)
     out = [sum(coef[l] * table[l][p] for l in range(L + 1)) for p in range(L + 1)]
     return out if exact else np.asarray(out, dtype=np.float64)
@@ -870,10 +894,8 @@ def monomial_to_legendre(coefficients: Sequence[Any], *, q: int, exact: bool = F
     [Fraction(1, 3), Fraction(0, 1), Fraction(2, 3)]
     """
     q = check_dimension(q)
-    c = [_exact_number(x) for x in coefficients] if exact else _host_coefficients(coefficients).tolist()
+    c = _basis_coefficients(coefficients, exact)
     L = len(c) - 1
-    if L < 0:
-        raise ValueError("coefficients must be non-empty")
     table = _legendre_monomial_table(L, q, exact)
     a = [Fraction(0) if exact else 0.0] * (L + 1)
     remainder = list(c)

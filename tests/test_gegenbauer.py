@@ -298,6 +298,29 @@ def test_basis_conversions_exact_and_float():
         np.testing.assert_allclose(legendre_series(a, t, q=q), expected, atol=2**6 * EPS * 10)
 
 
+def test_exact_basis_conversions_stay_exact_and_check_their_input():
+    """exact=True: every float (float32 included) is converted exactly, integers beyond 2^53 stay exact, and bad
+    input gives an error naming coefficients (it gave numpy's or Fraction's own messages, or returned floats)."""
+    c32 = [np.float32(0.1), 0, 1]
+    expected = [Fraction(float(np.float32(0.1))) - Fraction(1, 2), 0, Fraction(3, 2)]  # 0.1 + (3t^2 - 1)/2
+    for got in (legendre_to_monomial(c32, q=3, exact=True), legendre_to_monomial(np.array(c32), q=3, exact=True)):
+        assert got == expected and all(isinstance(v, (int, Fraction)) for v in got)
+    big = np.array([2**60 + 1, 0, 3], dtype=np.int64)
+    assert legendre_to_monomial(big, q=3, exact=True)[0] == 2**60 + 1 - Fraction(3, 2)
+    for function in (legendre_to_monomial, monomial_to_legendre):
+        for bad, error, match in [
+            ([float("nan"), 1.0], ValueError, "coefficients must be finite"),
+            ([1.0, float("inf")], ValueError, "coefficients must be finite"),
+            (["a"], TypeError, "coefficients must be a 1-d sequence of real numbers"),
+            ([[1, 2]], TypeError, "coefficients must be a 1-d sequence of real numbers"),
+            ([1 + 2j], TypeError, "coefficients must be a 1-d sequence of real numbers"),
+            ([], ValueError, "coefficients must be a non-empty"),
+            (3.0, ValueError, "coefficients must be a non-empty"),
+        ]:
+            with pytest.raises(error, match=match):
+                function(bad, q=3, exact=True)
+
+
 @given(coefficients=st.lists(st.integers(-20, 20), min_size=1, max_size=10), q=st.integers(2, 50))
 def test_float_conversion_within_stated_accuracy(coefficients, q):
     L = len(coefficients) - 1
