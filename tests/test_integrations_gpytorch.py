@@ -215,6 +215,11 @@ def test_batch_shape_one_kernel_per_batch_entry(rng, float64_default):
     torch.testing.assert_close(second(x1, x2).to_dense(), expected[1], rtol=1e-13, atol=1e-15)
     with pytest.raises(ValueError, match=r"one kernel per batch entry.*module\[0\].current_kernel\(\)"):
         k.current_kernel()
+    # a family without learnable parameters (the Poisson kernel): one covariance, repeated over the batch
+    poisson = GPyTorchKernel(PoissonKernel(rho=0.5), batch_shape=torch.Size([2]))
+    t = x1 @ x2.T
+    closed_poisson = (1 - 0.25) / (1 - 2 * 0.5 * t + 0.25) ** 1.5  # (1 - rho^2) / (1 - 2 rho t + rho^2)^(q/2), q = 3
+    torch.testing.assert_close(poisson(x1, x2).to_dense(), closed_poisson.expand(2, 7, 5), rtol=1e-13, atol=0)
     shared = GPyTorchKernel(GaussianKernel(gamma=0.5)).double().expand_batch(torch.Size([3]))
     assert shared.raw_gamma.shape == (3,)
     torch.testing.assert_close(shared(x1, x2).to_dense(), expected[0].expand(3, 7, 5), rtol=1e-13, atol=1e-15)

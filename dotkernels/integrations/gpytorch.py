@@ -296,7 +296,7 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
             t = torch.matmul(x1, x2.transpose(-1, -2))
         values = {name: getattr(self, name).to(t) for name in self.learnable}
         q = int(x1.shape[-1])
-        if not len(self._batch_shape) or not values:
+        if not len(self._batch_shape):
             return _profile(_with_parameters(self.kernel, {n: v.reshape(()) for n, v in values.items()}), t, q)
         return self._batched_profile(t, values, 1 if diag else 2, q)
 
@@ -311,6 +311,8 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
                 f"kernel's batch_shape {tuple(batch)}"
             ) from exc
         lead, inner, tail = full[: len(full) - len(batch)], full[len(full) - len(batch) :], t.shape[-event:]
+        if not values:  # no parameter: one kernel, its covariance repeated over the batch
+            return _profile(self.kernel, t, q).expand(*full, *tail)
         t = t.expand(*full, *tail).reshape(*lead, math.prod(inner), *tail)
         flat = {name: value.expand(inner).reshape(-1) for name, value in values.items()}
         blocks = [
