@@ -436,6 +436,16 @@ def test_bad_input():
         unif(torch.ones(4, 3, dtype=torch.int64))
 
 
+@pytest.mark.parametrize("value", ["no", 0, 1.0, None])
+def test_check_finite_must_be_a_bool(value):
+    """A non-bool check_finite was taken by its truth value ("no" switched the check on)."""
+    with pytest.raises(TypeError, match="check_finite must be a bool"):
+        SFRIKLoss(check_finite=value)
+    with pytest.raises(TypeError, match="check_finite must be a bool"):
+        kernel_uniformity_loss(torch.randn(6, 3), check_finite=value)
+    assert SFRIKLoss(check_finite=np.bool_(False)).check_finite is False
+
+
 def test_sfrik_coefficients_given_as_a_string_are_named_in_the_error():
     z1, z2 = _views(seed=13)
     for build in (lambda: SFRIKLoss(coefficients="1,40,40"), lambda: sfrik_loss(z1, z2, coefficients="1,40")):

@@ -36,6 +36,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -146,6 +147,12 @@ def _choice(choices: tuple[str, ...]) -> Callable[[Any, str], str]:
     return check
 
 
+def _flag(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
+
+
 def _nonnegative(value: Any, name: str) -> float:
     return check_real(value, name, nonnegative=True)
 
@@ -171,7 +178,7 @@ _OPTION_CHECKS: dict[str, Callable[[Any, str], Any]] = {
     "method": lambda value, name: check_method(value),
     "block_size": lambda value, name: check_block_size(value),
     "kernel": lambda value, name: as_kernel(value),
-    "check_finite": lambda value, name: bool(value),
+    "check_finite": _flag,
 }
 
 
