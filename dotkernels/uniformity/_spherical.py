@@ -55,6 +55,7 @@ Other tests
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from functools import lru_cache
 from typing import Any
 
@@ -277,13 +278,19 @@ def projected_kernel_mean(test: str, *, t: float = 1.0 / 3.0) -> tuple[float, fl
     return 0.5 - t_m * (1.0 - t_m), t_m * (1.0 - t_m)
 
 
+def _row_blocks(Z: np.ndarray, gram: np.ndarray | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(row indices, their rows of the Gram matrix) in blocks of _PAIR_BLOCK rows: read-only views of ``gram`` when
+    given, else ``Z[rows] @ Z.T``."""
+    n = Z.shape[0]
+    for start in range(0, n, _PAIR_BLOCK):
+        stop = min(start + _PAIR_BLOCK, n)
+        yield np.arange(start, stop), (gram[start:stop] if gram is not None else Z[start:stop] @ Z.T)
+
+
 def _sum_pairs_kernel(Z: np.ndarray, kernel, *, gram: np.ndarray | None = None) -> float:
     r""":math:`\sum_{i,j} g(\theta_{ij})` in row blocks (from the Gram matrix when given); :math:`\theta_{ii} = 0`."""
-    n = Z.shape[0]
     total = 0.0
-    for start in range(0, n, _PAIR_BLOCK):
-        rows = np.arange(start, min(start + _PAIR_BLOCK, n))
-        block = gram[rows] if gram is not None else Z[rows] @ Z.T
+    for rows, block in _row_blocks(Z, gram):
         theta = np.arccos(np.clip(block, -1.0, 1.0))
         # the rounding of X_i^T X_i is not an angle: theta_ii = 0 exactly
         theta[np.arange(rows.size), rows] = 0.0
@@ -345,11 +352,8 @@ def rayleigh_hd(Z: np.ndarray) -> float:
 
 def max_abs_inner_product(Z: np.ndarray, *, gram: np.ndarray | None = None) -> float:
     r""":math:`\max_{i<j} |X_i^T X_j|`, in row blocks."""
-    n = Z.shape[0]
     best = 0.0
-    for start in range(0, n, _PAIR_BLOCK):
-        G = gram[start : start + _PAIR_BLOCK] if gram is not None else Z[start : start + _PAIR_BLOCK] @ Z.T
-        rows = np.arange(start, min(start + _PAIR_BLOCK, n))
+    for rows, G in _row_blocks(Z, gram):
         G = np.abs(G)
         G[np.arange(rows.size), rows] = 0.0
         best = max(best, float(G.max()))
@@ -425,9 +429,7 @@ def _sum_log1m(Z: np.ndarray, gram: np.ndarray | None) -> float:
     r""":math:`\sum_{i<j}\log(1 - X_i^T X_j)`."""
     n = Z.shape[0]
     total = 0.0
-    for start in range(0, n, _PAIR_BLOCK):
-        G = gram[start : start + _PAIR_BLOCK] if gram is not None else Z[start : start + _PAIR_BLOCK] @ Z.T
-        rows = np.arange(start, min(start + _PAIR_BLOCK, n))
+    for rows, G in _row_blocks(Z, gram):
         mask = np.arange(n)[None, :] > rows[:, None]
         with np.errstate(divide="ignore"):
             vals = np.log1p(-np.minimum(G, 1.0))
@@ -516,9 +518,7 @@ def stereo(Z: np.ndarray, *, a: float = 0.0, gram: np.ndarray | None = None) -> 
     a = check_stereo_a(a)
     n, q = Z.shape
     total = 0.0
-    for start in range(0, n, _PAIR_BLOCK):
-        rows = np.arange(start, min(start + _PAIR_BLOCK, n))
-        G = gram[rows] if gram is not None else Z[rows] @ Z.T
+    for rows, G in _row_blocks(Z, gram):
         mask = np.arange(n)[None, :] > rows[:, None]
         vals = stereo_pair_kernel(np.where(mask, G, 0.0), a, q)
         total += math.fsum(np.sum(np.where(mask, vals, 0.0), axis=1))
