@@ -171,6 +171,22 @@ def test_profile_on_the_circle_against_poisson_summation(nu, ell):
     np.testing.assert_allclose(unnormalised, ref, rtol=0, atol=max(bound, 1e-15) * ref[0] * 1.01)
 
 
+@pytest.mark.parametrize("nu, ell", [(0.5, 0.3), (1.5, 0.2), (2.5, 0.1), (0.7, 0.4), (1.0, 0.5)])
+def test_table_route_on_the_circle_against_poisson_summation(nu, ell):
+    """Calls of at least 2^15 points read the tabulated profile: within profile_error of the mpmath reference."""
+    from dotkernels.kernels import matern
+
+    k = MaternKernel(nu, ell)
+    t = np.cos(THETAS)
+    big = np.resize(t, matern._TABLE_MIN_POINTS)
+    assert matern._use_table(k._plan(2), big, np)
+    with mp.workdps(30):
+        ref = np.array([float(circle_reference(mp.acos(R(float(x))), nu, ell)) for x in t])
+    got = _profile(k, big, 2)[: t.size]
+    np.testing.assert_allclose(got, ref / ref[0], rtol=0, atol=k.profile_error(q=2))
+    assert np.max(np.abs(got - _profile(k, t, 2))) <= k.profile_error(q=2)  # and of the direct route
+
+
 @pytest.mark.slow  # about a minute per case (Bessel functions inside a quadrature, mpmath)
 @pytest.mark.parametrize("nu, ell", [(0.5, 1.0), (1.5, 0.4), (2.5, 0.3)])
 def test_profile_on_the_two_sphere_against_mehler_dirichlet(nu, ell):
@@ -330,7 +346,7 @@ def test_eigenvalues_in_log_space_at_huge_q():
 
 
 @pytest.mark.parametrize("nu", [0.5, 1.5, 2.5, math.inf])
-@pytest.mark.parametrize("dim", [2, 4])
+@pytest.mark.parametrize("dim", [2, pytest.param(4, marks=pytest.mark.slow)])  # dim 4: 30-50 s a case (theirs)
 def test_same_kernel_as_geometric_kernels(nu, dim):
     gk = pytest.importorskip("geometric_kernels")  # noqa: F841 (not a dependency: compared where installed)
     from geometric_kernels.kernels import MaternGeometricKernel

@@ -15,8 +15,9 @@ evaluates in any array namespace (numpy, torch on any device, jax): the interval
 
 The table's :attr:`~ChebyshevTable.error` bounds the difference to the callable: twice the largest deviation found at
 the check points or coefficient tail of any interval, plus the rounding of the evaluation in float64 (Clenshaw's
-sum, and the rounding of u times a bound on :math:`|u\, p'(u)|`). It is an a-posteriori bound, as chebfun's: the
-tests check it on dense grids up to the ends of [-1, 1].
+sum, and the rounding of u times a bound on :math:`|u\, p'(u)|`), plus the callable's own rounding noise when the
+caller knows a bound for it (the check points sample that noise, they do not bound it). It is an a-posteriori
+bound, as chebfun's: the tests check it on dense grids up to the ends of [-1, 1].
 """
 
 from __future__ import annotations
@@ -194,7 +195,7 @@ def tabulate(
     tol: float,
     degree: int = 20,
     max_intervals: int = 2048,
-    floor: float = 0.0,
+    noise: float = 0.0,
 ) -> ChebyshevTable:
     r"""Build a :class:`ChebyshevTable` of ``f`` (a vectorised float64 function of t) adaptively.
 
@@ -212,8 +213,9 @@ def tabulate(
         Degree p of each interval's interpolant.
     max_intervals : int
         At most this many intervals: beyond, the unresolved intervals are kept with their measured error.
-    floor : float
-        A known noise level of ``f`` (absolute): intervals whose deviation is below ``tol * scale + floor`` are kept.
+    noise : float
+        A bound on the rounding noise of ``f`` (absolute, from point to point): added to the error bound, as the
+        check points sample it only.
 
     Returns
     -------
@@ -222,7 +224,7 @@ def tabulate(
     """
     p = int(degree)
     nodes, checks = _nodes(p), _checks(p)
-    target = tol * abs(scale) + floor
+    target = tol * abs(scale)
     pending = [(k / 16.0, (k + 1) / 16.0, math.inf) for k in range(16)]  # (lo, hi, the parent's error)
     done: list[tuple[float, float, np.ndarray, float]] = []
     for _ in range(200):
@@ -244,9 +246,9 @@ def tabulate(
         nxt = []
         for i, (lo, hi, parent) in enumerate(pending):
             # the noise of f reached: halving the interval no longer divides its deviation by 4 (a resolved
-            # interval gains about 2^-p), and the deviation is within 1000 times the target
-            stalled = error[i] > 0.25 * parent and error[i] <= 1000.0 * target
-            if error[i] <= target or stalled or budget <= 0 or hi <= _U_MIN:
+            # interval gains about 2^-p), and the deviation is within 4 times the target and the noise bound
+            stalled = error[i] > 0.25 * parent and error[i] <= 4.0 * (target + noise)
+            if error[i] <= target + noise or stalled or budget <= 0 or hi <= _U_MIN:
                 # below _U_MIN only u = 0 and u = _U_MIN come from float64 inner products: the interpolant takes
                 # both values at its end nodes
                 error[i] = error[i] if hi > _U_MIN else 0.0
@@ -273,4 +275,4 @@ def tabulate(
     sums = np.sum(np.abs(coefficients), axis=0)
     slopes = breaks[1:] * (2.0 / widths) * (k2 @ np.abs(coefficients))
     rounding = _EPS * float(np.max(2.0 * sums + 2.0 * slopes))
-    return ChebyshevTable(breaks, coefficients, 2.0 * measured + rounding)
+    return ChebyshevTable(breaks, coefficients, 2.0 * measured + rounding + noise)

@@ -28,6 +28,13 @@ kernels :math:`(2-2t)^a \ln(2-2t)` (the derivative in a of the Riesz kernel), wh
 the same :math:`\rho^{(a)}_l` up to a constant. J (0 to 6) and L (16 to 16384) are chosen per (nu, c, q) to make the
 truncation bound plus the rounding bound :math:`\epsilon (\sum_l |e_l| + \sum_j |w_j| 4^{a_j})` smallest; the
 references vanish at t = 1, so :math:`\varphi(1)` is the sum of the head coefficients.
+
+Each point of this direct route costs O(L). Large calls (at least 32768 points, a head longer than 64 terms) read
+instead a table of the same profile (:mod:`dotkernels.kernels._tabulated`): piecewise Chebyshev interpolants of
+degree 20 in :math:`u = \sqrt{(1-t)/2}`, in which the profile :math:`G(t) + \sum_j w_j (2-2t)^{\nu+j}` is analytic
+for half-integer :math:`\nu` and has a :math:`u^{2\nu}` (or :math:`u^{2\nu} \ln u`) singularity at u = 0 otherwise,
+resolved by intervals graded geometrically towards u = 0. It is built once per plan (adaptively, from the direct
+route) and cached; its interpolation bound is part of :meth:`MaternKernel.profile_error`.
 """
 
 from __future__ import annotations
@@ -77,6 +84,7 @@ class _Plan(NamedTuple):
     refs: tuple[tuple[float, float, bool], ...]  # (a, weight, logarithmic)
     total: float  # F(1) in the same units: the sum of the head
     error: float  # bound on sup_t |F - computed F| in the same units
+    rounding: float  # the part of the bound that is rounding (noise from point to point)
 
 
 def _bernoulli_poly(n: int, x: float) -> float:
@@ -233,7 +241,7 @@ def _matern_plan(c: float, nu: float, q: int) -> _Plan:
                     work = 3.0 * np.sum(compensation[: L + 1]) + 16.0 * np.sum(abs_e[: L + 1]) + 3.0 * rounding_refs
                     work += 2.0 * float(np.sum(abs_e[: L + 1] * digits[: L + 1]))
                     bound = float(np.sum(abs_e[L + 1 :])) + far + _EPS * work
-                    candidates.append((bound, L, log_scale, e[: L + 1].copy(), tuple(refs), total))
+                    candidates.append((bound, L, log_scale, e[: L + 1].copy(), tuple(refs), total, _EPS * work))
                     if bound <= _TARGET * total:
                         break
                 L *= 2
@@ -242,9 +250,9 @@ def _matern_plan(c: float, nu: float, q: int) -> _Plan:
         best = min((c for c in candidates if c[0] <= max(2.0 * smallest, _TARGET * c[5])), key=lambda c: c[1])
         if best[0] <= _TARGET * best[5]:
             break
-    bound, L, log_scale, head, refs, _ = best
+    bound, L, log_scale, head, refs, _, rounding = best
     head.setflags(write=False)
-    return _Plan(log_scale, head, refs, math.fsum(head), bound)
+    return _Plan(log_scale, head, refs, math.fsum(head), bound, rounding)
 
 
 @lru_cache(maxsize=_PLAN_CACHE_SIZE)
@@ -263,7 +271,9 @@ def _heat_plan(tau: float, q: int) -> _Plan:
     head = np.exp(log_a[: keep + 1] - top)
     tail_bound = float(np.sum(np.exp(log_a[keep + 1 :] - top))) + 1e-17 * head.sum()
     head.setflags(write=False)
-    return _Plan(top, head, (), math.fsum(head), tail_bound + 4 * _EPS * head.sum())
+    # Clenshaw's rounding grows with the degree: about (L+1) eps sum |a_l| (measured against the table's smooth fit)
+    rounding = 4 * _EPS * head.size * head.sum()
+    return _Plan(top, head, (), math.fsum(head), tail_bound + rounding, rounding)
 
 
 def _reference_profile(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
@@ -282,9 +292,28 @@ def _reference_derivative(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
     return -2.0 * a * x ** (a - 1.0)
 
 
+def _one_minus_two_squares(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(t, r)`` with t = fl(1 - 2u^2) and r = (1 - 2u^2) - t to a few ulps of r (error-free transformations:
+    Dekker's product and Knuth's sum), as t near 1 keeps few digits of u."""
+    square = u * u
+    split = 134217729.0 * u  # 2^27 + 1
+    high = split - (split - u)
+    low = u - high
+    square_error = ((high * high - square) + 2.0 * high * low) + low * low  # u^2 = square + square_error exactly
+    t = 1.0 - 2.0 * square
+    back = t - 1.0
+    sum_error = (1.0 - (t - back)) + (-2.0 * square - back)  # 1 - 2 square = t + sum_error exactly
+    return t, sum_error - 2.0 * square_error
+
+
 def _plan_profile_u(plan: _Plan, u: np.ndarray, q: int) -> np.ndarray:
-    """The plan's profile at :math:`t = 1 - 2u^2` (numpy float64), its Riesz kernels from :math:`2 - 2t = 4u^2`."""
-    out = legendre_series(plan.head, 1.0 - 2.0 * u * u, q=q, validate=False)
+    """The plan's profile at :math:`t = 1 - 2u^2` (numpy float64): the head at t = fl(1 - 2u^2) corrected to first
+    order for the rounding of t (the head's slope reaches 1/lengthscale^2), the Riesz kernels from
+    :math:`2 - 2t = 4u^2`."""
+    t, r = _one_minus_two_squares(u)
+    out = legendre_series(plan.head, t, q=q, validate=False)
+    if plan.head.size > 1:
+        out = out + r * legendre_series(derivative_coefficients(plan.head, q=q), t, q=q + 2, validate=False)
     x = 4.0 * u * u
     with np.errstate(divide="ignore", invalid="ignore"):
         lx = np.where(x > 0, np.log(np.where(x > 0, x, 1.0)), 0.0)
@@ -295,7 +324,9 @@ def _plan_profile_u(plan: _Plan, u: np.ndarray, q: int) -> np.ndarray:
 
 def _build_table(plan: _Plan, q: int) -> ChebyshevTable:
     tol = max(_TABLE_TOL, 0.25 * plan.error / plan.total)
-    return tabulate(lambda u: _plan_profile_u(plan, u, q), scale=plan.total, tol=tol, degree=_TABLE_DEGREE)
+    return tabulate(
+        lambda u: _plan_profile_u(plan, u, q), scale=plan.total, tol=tol, degree=_TABLE_DEGREE, noise=plan.rounding
+    )
 
 
 @lru_cache(maxsize=_TABLE_CACHE_SIZE)
@@ -319,7 +350,7 @@ def _heat_slope_plan(tau: float, q: int) -> _Plan:
     head = -degrees * (degrees + q - 2.0) * plan.head
     head.setflags(write=False)
     size = float(np.sum(np.abs(head))) or 1.0
-    return _Plan(plan.log_scale, head, (), math.fsum(head), 4 * _EPS * head.size * size)
+    return _Plan(plan.log_scale, head, (), math.fsum(head), 4 * _EPS * head.size * size, 4 * _EPS * head.size * size)
 
 
 def _use_table(plan: _Plan, t: Any, xp: Any) -> bool:
@@ -382,21 +413,36 @@ class MaternKernel(DotProductKernel):
 
     Notes
     -----
+    How the profile is computed: the head of the series plus the asymptotics of its tail (see
+    :mod:`dotkernels.kernels.matern`): no truncation at 65536 terms, at most 16384 terms summed (the "plan", chosen
+    once per (nu, lengthscale, q) and cached, 0.01 to 0.6 s). The direct route costs O(L) per point for a head of L
+    terms. Calls with at least 32768 points (:meth:`~DotProductKernel.gram` of more than 181 points, large
+    :meth:`~DotProductKernel.profile` calls) read instead a piecewise Chebyshev table of the plan's profile in
+    :math:`u = \sqrt{(1-t)/2}` (degree 20 per interval, 16 to a few hundred intervals graded towards t = 1), built
+    once per plan from the direct route (0.01 to 0.5 s, cached) and evaluated in O(1) per point, when the head has
+    more than 64 terms; the rule depends only on the call's size and the plan, never on what is cached. The table
+    route serves numpy and torch arrays (any device) that need no gradient in t; a gradient in t (torch tensors that
+    require grad, jax) and :meth:`~DotProductKernel.derivative` take the direct route. With a tensor lengthscale
+    the shifted plan (the derivative in the lengthscale, below) is tabulated too. :meth:`~DotProductKernel.gram` of
+    one set of points puts :math:`\varphi(1)` exactly on its diagonal (exactly 1 when normalised).
+
     Accuracy: the spectrum is the closed form above (each coefficient to 1e-13 relative plus the rounding of the
-    logarithms of :math:`\mu_l` and :math:`N(q, l)`, and :math:`Z` to the profile's bound). The profile is the head
-    of the series plus the asymptotics of its tail (see :mod:`dotkernels.kernels.matern`): no truncation at 65536
-    terms, at most 16384 terms summed. Its error is bounded, for each (nu, lengthscale, q), by the tail beyond the
-    head (computed) plus the rounding of the cancellation between the head and the tail's closed forms, and
-    :meth:`profile_error` returns that bound relative to :math:`\varphi(1)`. The bound is below 1e-12 for
-    nu = 1/2 and lengthscale >= 0.3, nu = 3/2 and lengthscale >= 0.5, nu = 5/2 and lengthscale >= 0.1 at q <= 10,
-    and wherever the spectrum decays fast (q = 100: lengthscale >= 0.1); it grows like
-    :math:`\ell^{-2\nu - 1}` below (1e-10 at nu = 1/2, lengthscale 0.05), and a :class:`SpectrumAccuracyWarning`
-    is raised beyond 1e-10. The errors measured against mpmath (Poisson summation on the circle, the
-    Mehler–Dirichlet integral on :math:`S^2`, heat-kernel subordination at q = 5 to 1000) are 3 to 30 times below
-    the bound.
+    logarithms of :math:`\mu_l` and :math:`N(q, l)`, and :math:`Z` to the profile's bound). The profile's error is
+    bounded, for each (nu, lengthscale, q), by the tail beyond the head (computed) plus the rounding of the
+    cancellation between the head and the tail's closed forms, plus, where the table can be used, the table's
+    interpolation bound relative to the direct route (twice the largest deviation at 3p check points per interval,
+    plus its float64 rounding); :meth:`profile_error` returns that sum relative to :math:`\varphi(1)`, a bound for
+    both routes, tested on grids of :math:`10^5` points up to t = -1 and t = 1. The bound is below 1e-12 for
+    nu = 1/2 and lengthscale >= 0.5, nu = 3/2 and lengthscale >= 1, nu = 5/2 and lengthscale >= 0.1 at q <= 10, the
+    heat kernel at lengthscale >= 0.03, and wherever the spectrum decays fast (q = 100: lengthscale >= 0.1); it
+    grows like :math:`\ell^{-2\nu - 1}` below (1e-10 to 1e-9 at nu = 1/2, lengthscale 0.03 to 0.05), and a
+    :class:`SpectrumAccuracyWarning` is raised beyond 1e-10. The errors measured against mpmath (Poisson summation
+    on the circle, the Mehler–Dirichlet integral on :math:`S^2`, heat-kernel subordination at q = 5 to 1000) are 3
+    to 30 times below the bound.
 
     The lengthscale is learnable: with a torch scalar that requires grad, gradients reach it through the profile
-    (the derivative in :math:`c = 2\nu/\ell^2` is the same series with :math:`\nu + 1`, times :math:`-s`).
+    (the derivative in :math:`c = 2\nu/\ell^2` is the same series with :math:`\nu + 1`, times :math:`-s`; for the
+    heat kernel, the series of :math:`-l(l+q-2) a_l` on the table route).
 
     See Also
     --------
@@ -591,7 +637,9 @@ class MaternKernel(DotProductKernel):
 
         The tail of the series beyond the summed head (computed exactly to degree 65536, by its asymptotics beyond)
         plus a bound on the rounding of the summation, for this lengthscale and dimension (0-ish for nu = inf,
-        whose series converges faster than geometrically).
+        whose series converges faster than geometrically), plus, where large calls read the tabulated profile
+        (heads longer than 64 terms), the table's interpolation bound (the table is built here if needed, once).
+        A bound for every call, whichever route it takes.
 
         Parameters
         ----------
@@ -601,7 +649,7 @@ class MaternKernel(DotProductKernel):
         Returns
         -------
         float
-            The bound, e.g. 3e-13 at nu = 1/2, lengthscale 0.5, q = 3.
+            The bound, e.g. 2e-13 at nu = 1/2, lengthscale 0.5, q = 3.
 
         See Also
         --------
