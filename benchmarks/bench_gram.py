@@ -1,6 +1,6 @@
 """Benchmark of kernel matrices: every kernel family, numpy and torch side by side, and GeometricKernels.
 
-Three parts, all measured in one process on the same points:
+Four parts, all measured in one process on the same points:
 
 1. ``kernel.gram(X)`` for n in ``--n`` (default 1000, 4000) and q in ``--q`` (default 3, 10, 100), for every
    family of the kernel grammar (and the Matérn kernels), with numpy float64 and torch float64 (CPU) input. The
@@ -10,14 +10,20 @@ Three parts, all measured in one process on the same points:
    unless ``--gk-all`` (it takes about 15 s per 1000 x 1000 matrix here); its largest difference to dotkernels is
    recorded too. geomstats 2.8 (a dependency of GeometricKernels 1.0.1) calls ``numpy.trapz``, removed in numpy
    2.4: the script aliases it to ``numpy.trapezoid`` before importing GeometricKernels.
-2. Long Gegenbauer series under torch: a 200 x 200 matrix of a series of L terms with and without gradient, the
+2. Matérn and heat kernels (nu = 1/2, 3/2, 5/2, inf; lengthscales 0.1 and 0.5) at the same n and q: the plan's and
+   the table's build times (cold caches), ``kernel.gram(X)`` by the tabulated profile (numpy, torch, and torch with
+   a lengthscale that requires grad, backward pass included), and by the direct route (the head's Clenshaw sum, as
+   before the table) in the same run where predicted under ``--max-seconds``, with the largest difference of the
+   two matrices and ``profile_error``.
+3. Long Gegenbauer series under torch: a 200 x 200 matrix of a series of L terms with and without gradient, the
    in-place summation of ``legendre_series`` against the per-term allocating loop it replaced (kept below as
    ``allocating_clenshaw`` for the comparison).
-3. ``mmd2_uniform_features`` on n = 10^6 points (``--feature-n``), against the exact ``mmd2_uniform`` on
+4. ``mmd2_uniform_features`` on n = 10^6 points (``--feature-n``), against the exact ``mmd2_uniform`` on
    ``--exact-n`` points (its cost grows as n^2).
 
 Times are the best of ``--repeats`` runs (one run when a call takes more than 2 s); BLAS and torch run on one
-thread so that the ratios are not distorted by contention.
+thread so that the ratios are not distorted by contention. The load average (``os.getloadavg``, as ``uptime`` shows
+it) at the start and the end goes into the JSON.
 
 Usage::
 
@@ -70,6 +76,9 @@ FAMILIES = [
 ]
 #: (nu, lengthscale) of the Matérn kernels compared with GeometricKernels
 GK_MATERN = [(0.5, 0.5), (math.inf, 0.5)]
+#: (nu, lengthscale) of the Matérn section: the table route against the direct route
+MATERN = [(nu, ell) for nu in (0.5, 1.5, 2.5, math.inf) for ell in (0.1, 0.5)]
+MATERN_QUICK = [(1.5, 0.5), (math.inf, 0.1)]
 RESULTS = Path(__file__).resolve().parent / "results" / "gram.json"
 
 
@@ -197,6 +206,160 @@ def _row_line(row: dict) -> str:
         diff = row["geometric_kernels_max_abs_diff"]
         parts.append("max|diff|=" + ("non-finite" if diff is None else f"{diff:.2g}"))
     return "  ".join(parts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Matérn and heat kernels: the tabulated profile against the direct route
+
+
+class _direct_route:
+    """Inside this block MaternKernel takes its direct route (the head's Clenshaw sum) for every call."""
+
+    def __enter__(self):
+        from dotkernels.kernels import matern
+
+        self.saved = matern._TABLE_MIN_POINTS
+        matern._TABLE_MIN_POINTS = math.inf
+
+    def __exit__(self, *exc):
+        from dotkernels.kernels import matern
+
+        matern._TABLE_MIN_POINTS = self.saved
+
+
+def _clear_matern_caches():
+    from dotkernels.kernels import matern
+
+    for cached in (matern._matern_plan, matern._heat_plan, matern._heat_slope_plan, matern._matern_table):
+        cached.cache_clear()
+    matern._heat_table.cache_clear()
+
+
+def _matern_name(nu: float, ell: float) -> str:
+    return f"matern:nu={'inf' if math.isinf(nu) else nu},lengthscale={ell}"
+
+
+def matern_rows(args, torch) -> list[dict]:
+    """Per (nu, lengthscale, q, n): plan and table build (cold caches), the Gram matrix by the table route (numpy,
+    torch, torch with the lengthscale's gradient), and by the direct route where predicted under --max-seconds."""
+    from dotkernels import MaternKernel
+    from dotkernels.kernels import matern
+
+    rows = []
+    for q in args.q:
+        points = {n: sample_uniform(n, q=q, rng=0) for n in args.n}
+        for nu, ell in MATERN_QUICK if args.quick else MATERN:
+            kernel = MaternKernel(nu, ell)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                _clear_matern_caches()
+                start = time.perf_counter()
+                plan = kernel._plan(q)
+                plan_s = time.perf_counter() - start
+                long_head = plan.head.size > matern._TABLE_MIN_HEAD
+                start = time.perf_counter()
+                table = kernel._table(q) if long_head else None
+                table_s = time.perf_counter() - start if long_head else None
+                bound = kernel.profile_error(q=q)
+            direct_took = None  # (seconds, n) of the last direct numpy call, to predict the next
+            for n in args.n:
+                X = points[n]
+                tabulated = long_head and n * n >= matern._TABLE_MIN_POINTS
+                row = {"kernel": _matern_name(nu, ell), "n": n, "q": q, "head_terms": int(plan.head.size)}
+                row.update(route="table" if tabulated else "direct", plan_s=plan_s, profile_error=bound)
+                if tabulated:
+                    row.update(table_s=table_s, table_intervals=table.intervals)
+                holder = {}
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    row["numpy_s"] = _time(lambda X=X, k=kernel, h=holder: h.update(K=k.gram(X)), args.repeats)
+                    if torch is not None:
+                        Xt = torch.tensor(X)
+                        row["torch_s"] = _time(lambda Xt=Xt, k=kernel: k.gram(Xt), args.repeats)
+                        row["torch_grad_s"] = _lengthscale_gradient_time(torch, nu, ell, Xt, args.repeats)
+                    if tabulated:
+                        _direct_cells(args, torch, kernel, X, row, holder, direct_took)
+                        if "direct_numpy_s" in row:
+                            direct_took = (row["direct_numpy_s"], n)
+                rows.append(row)
+                print(_matern_line(row), flush=True)
+    return rows
+
+
+def _lengthscale_gradient_time(torch, nu, ell, Xt, repeats) -> float:
+    """The Gram matrix with a lengthscale that requires grad, and the backward pass of its sum (shifted plan and
+    its table built first, untimed)."""
+    from dotkernels import MaternKernel
+
+    def run():
+        p = torch.tensor(ell, dtype=torch.float64, requires_grad=True)
+        MaternKernel(nu, p).gram(Xt).sum().backward()
+
+    run()
+    return _time(run, repeats)
+
+
+def _direct_cells(args, torch, kernel, X, row, holder, direct_took) -> None:
+    """The direct route's time (numpy, torch) where predicted under --max-seconds, and its largest difference to the
+    table route's matrix."""
+    n = X.shape[0]
+    with _direct_route():
+        if direct_took is None:  # a probe on a quarter of the points predicts the cost of the full matrix
+            m = max(n // 4, 4)
+            direct_took = (_time(lambda Y=X[:m]: kernel.gram(Y), 1, budget=0.0), m)
+        took, m = direct_took
+        predicted = took * (n / m) ** 2
+        if predicted > args.max_seconds:
+            row["direct_skipped"] = f"n = {m} took {took:.1f} s: ~{predicted:.0f} s here"
+            return
+        direct = {}
+        row["direct_numpy_s"] = _time(lambda: direct.update(K=kernel.gram(X)), args.repeats)
+        row["max_abs_diff"] = float(np.max(np.abs(direct["K"] - holder["K"])))
+        if torch is not None and row["direct_numpy_s"] <= args.max_seconds:
+            Xt = torch.tensor(X)
+            row["direct_torch_s"] = _time(lambda: kernel.gram(Xt), args.repeats)
+
+
+def _matern_line(row: dict) -> str:
+    parts = [f"{row['kernel']:<32} n={row['n']:<5} q={row['q']:<4} L={row['head_terms']:<6} {row['route']}"]
+    for key in ("plan_s", "table_s", "numpy_s", "torch_s", "torch_grad_s", "direct_numpy_s", "direct_torch_s"):
+        if row.get(key) is not None:
+            parts.append(f"{key}={row[key]:.4f}")
+    if "direct_skipped" in row:
+        parts.append(f"direct skipped: {row['direct_skipped']}")
+    return "  ".join(parts)
+
+
+def matern_markdown(rows: list[dict]) -> str:
+    """One row per (kernel, q, n): build times, the table route, the direct route and their ratio."""
+    lines = [
+        "| kernel | q | n | head terms | plan s | table build s | intervals | numpy s | torch s "
+        "| torch, lengthscale gradient s | direct numpy s | direct torch s | direct / table (numpy) "
+        "| max abs diff | profile_error |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        tabulated = r["route"] == "table"
+        same = "same route" if not tabulated else ("skipped" if "direct_skipped" in r else "")
+        cells = [
+            f"`{r['kernel']}`",
+            str(r["q"]),
+            str(r["n"]),
+            str(r["head_terms"]),
+            f"{r['plan_s']:.3f}",
+            f"{r['table_s']:.3f}" if tabulated else "no table",
+            str(r["table_intervals"]) if tabulated else "",
+            f"{r['numpy_s']:.3f}",
+            f"{r['torch_s']:.3f}" if "torch_s" in r else "",
+            f"{r['torch_grad_s']:.3f}" if "torch_grad_s" in r else "",
+            f"{r['direct_numpy_s']:.3f}" if "direct_numpy_s" in r else same,
+            f"{r['direct_torch_s']:.3f}" if "direct_torch_s" in r else same,
+            f"{r['direct_numpy_s'] / r['numpy_s']:.0f}x" if "direct_numpy_s" in r else "",
+            f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else "",
+            f"{r['profile_error']:.1e}",
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -361,6 +524,7 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--gk-all", action="store_true", help="GeometricKernels at every n (slow), not only n <= 1000")
     parser.add_argument("--no-gk", action="store_true", help="leave GeometricKernels out")
+    parser.add_argument("--no-matern", action="store_true", help="leave the Matérn section out")
     parser.add_argument(
         "--max-seconds",
         type=float,
@@ -388,14 +552,19 @@ def main(argv=None) -> int:
 
     torch = _torch()
     gk = None if args.no_gk else _geometric_kernels()
+    load_start = _load_average()
     start = time.perf_counter()
     rows = gram_rows(args, torch, gk)
+    maternal = [] if args.no_matern else matern_rows(args, torch)
     series = series_rows(args, torch)
     feature = feature_mmd_rows(args)
     total = time.perf_counter() - start
+    load_end = _load_average()
     print()
     print(markdown(rows))
-    print(f"total {total:.0f} s")
+    if maternal:
+        print(matern_markdown(maternal))
+    print(f"total {total:.0f} s; load average (1, 5, 15 min) {load_start} at the start, {load_end} at the end")
     if out is not None:
         record = {
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -410,7 +579,9 @@ def main(argv=None) -> int:
                 "geometric_kernels": _version("geometric_kernels") if gk is not None else None,
             },
             "total_s": total,
+            "load_average": {"start": load_start, "end": load_end},
             "gram": rows,
+            "matern": maternal,
             "series": series,
             "feature_mmd": feature,
         }
@@ -418,6 +589,11 @@ def main(argv=None) -> int:
         out.write_text(json.dumps(record, indent=1) + "\n")
         print(f"wrote {out}")
     return 0
+
+
+def _load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages (as ``uptime`` prints them)."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _version(module: str) -> str | None:
