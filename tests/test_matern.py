@@ -294,6 +294,25 @@ def test_heat_limit():
     assert np.max(np.abs(far - MaternKernel(math.inf, 0.4).profile(t, q=3))) < 2e-3
 
 
+@pytest.mark.parametrize(
+    "nu, ell, qs",
+    [(0.5, 0.5, (2, 3, 10)), (1.5, 1.0, (2, 3, 10)), (2.5, 0.1, (2, 3, 10)), (math.inf, 0.1, (2, 3, 10, 100))]
+    + [(nu, 0.1, (100,)) for nu in (0.5, 1.5, 2.5)],
+)
+def test_stated_bounds(nu, ell, qs):
+    """The Notes of MaternKernel: profile_error below 1e-12 from these lengthscales on (at the smallest one, and at
+    3), and 2e-10 to 2e-9 at nu = 1/2, lengthscales 0.05 to 0.03."""
+    for q in qs:
+        assert MaternKernel(nu, ell).profile_error(q=q) < 1e-12
+        assert MaternKernel(nu, 3.0).profile_error(q=q) < 1e-12
+    if nu == 0.5 and max(qs) <= 10:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", SpectrumAccuracyWarning)
+            for q in qs:
+                assert 1e-10 < MaternKernel(nu, 0.05).profile_error(q=q) < MaternKernel(nu, 0.03).profile_error(q=q)
+                assert MaternKernel(nu, 0.03).profile_error(q=q) < 3e-9
+
+
 def test_small_lengthscale_warns_with_the_achieved_accuracy():
     with pytest.warns(SpectrumAccuracyWarning, match="accurate to"):
         MaternKernel(1.5, 0.02).profile(0.5, q=3)

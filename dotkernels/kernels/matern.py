@@ -434,8 +434,8 @@ class MaternKernel(DotProductKernel):
     plus its float64 rounding); :meth:`profile_error` returns that sum relative to :math:`\varphi(1)`, a bound for
     both routes, tested on grids of :math:`10^5` points up to t = -1 and t = 1. The bound is below 1e-12 for
     nu = 1/2 and lengthscale >= 0.5, nu = 3/2 and lengthscale >= 1, nu = 5/2 and lengthscale >= 0.1 at q <= 10, the
-    heat kernel at lengthscale >= 0.03, and wherever the spectrum decays fast (q = 100: lengthscale >= 0.1); it
-    grows like :math:`\ell^{-2\nu - 1}` below (1e-10 to 1e-9 at nu = 1/2, lengthscale 0.03 to 0.05), and a
+    heat kernel at lengthscale >= 0.1, and wherever the spectrum decays fast (q = 100: lengthscale >= 0.1); it
+    grows like :math:`\ell^{-2\nu - 1}` below (2e-10 to 2e-9 at nu = 1/2, lengthscale 0.05 to 0.03), and a
     :class:`SpectrumAccuracyWarning` is raised beyond 1e-10. The errors measured against mpmath (Poisson summation
     on the circle, the Mehler–Dirichlet integral on :math:`S^2`, heat-kernel subordination at q = 5 to 1000) are 3
     to 30 times below the bound.
