@@ -171,6 +171,23 @@ def test_table_property(nu, ell, q, t):
     assert np.all(np.abs(table.evaluate(t, np) - matern._plan_profile(plan, t, np, q)) <= table.error)
 
 
+@pytest.mark.parametrize("nu, ell, q", [(1.5, 0.5, 3), (1.2, 0.3, 3), (2.5, 0.5, 10), (math.inf, 0.05, 3)])
+def test_derivative_table_against_the_direct_route(nu, ell, q):
+    kernel = MaternKernel(nu, ell)
+    plan, table = kernel._plan(q), kernel._derivative_table(q)
+    t = _grid(3000, seed=9)
+    direct = matern._plan_derivative(plan, t, np, q)
+    assert np.all(np.abs(table.evaluate(t, np) - direct) <= table.error)
+    assert table.error < 1e-9 * np.max(np.abs(direct))
+    # large calls of derivative() read it (nu > 1); nu <= 1, whose derivative is unbounded at t = 1, sums directly
+    big = _grid(matern._TABLE_MIN_POINTS, seed=10)
+    np.testing.assert_array_equal(kernel.derivative(big, q=q), table.evaluate(big, np) / plan.total)
+    rough = MaternKernel(0.5, ell)
+    np.testing.assert_array_equal(
+        rough.derivative(big, q=q), matern._plan_derivative(rough._plan(q), big, np, q) / rough._plan(q).total
+    )
+
+
 # ---- the route of MaternKernel --------------------------------------------------------------------------------------
 
 
