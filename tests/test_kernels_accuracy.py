@@ -497,6 +497,23 @@ def test_truncation_error_beyond_float64_warns_with_the_relative_tail(kappa, q, 
     assert printed == pytest.approx(ref, rel=5e-3, abs=1e-12)
 
 
+def test_spectrum_beyond_float64_warns_and_log_spectrum_has_it():
+    """Coefficients that overflow float64 are inf with a RuntimeWarning naming the first degree (they were a silent
+    inf); log_spectrum has them, against mpmath's Bessel series."""
+    import warnings
+
+    kernel, q = ExponentialKernel(800.0), 3
+    with pytest.warns(RuntimeWarning, match=r"4 Gegenbauer coefficients .* beyond float64, the first at degree 0"):
+        a = kernel.spectrum(3, q=q)
+    assert np.all(a == np.inf)
+    with mp.workdps(40):
+        ref = [float(mp.log(harmonic_dimension_mp(q, l) * lambda_exp_mp(800, q, l))) for l in range(4)]
+    np.testing.assert_allclose(kernel.log_spectrum(3, q=q)[0], ref, rtol=1e-14)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert np.all(np.isfinite(ExponentialKernel(700.0).spectrum(3, q=q)))  # e^700: within range, silent
+
+
 def test_truncation_error_beyond_float64_of_a_sum_and_finite_where_phi_fits():
     import warnings
 

@@ -348,7 +348,8 @@ class DotProductKernel:
 
         :math:`\varphi(t) = \sum_l a_l P_{l,q}(t)`, :math:`a_l = N(q,l) E_{\nu_q}[\varphi P_{l,q}]`. Computed in log
         space (see :meth:`log_spectrum`) as :math:`\ln N(q,l) + \ln|\lambda_l|`; each coefficient that neither over-
-        nor underflows float64 is within :meth:`spectrum_error` of the exact value, for every q >= 2. For the
+        nor underflows float64 is within :meth:`spectrum_error` of the exact value, for every q >= 2 (one that
+        overflows is ``inf``, with a RuntimeWarning). For the
         closed-form families that bound is :math:`\max(\text{spectrum\_rtol}, 2\epsilon M_l)` relative
         (``spectrum_rtol`` = 1e-12; :math:`M_l`, the size of the logarithms combined, grows like
         :math:`l \ln(l + q)` and with the parameter: 1e-12 at low degree, 8.6e-12 for the Gaussian kernel at
@@ -380,7 +381,17 @@ class DotProductKernel:
         True
         """
         log_abs, sign = self.log_spectrum(degree, q=q)
-        return signed_exp(log_abs, sign)
+        out = signed_exp(log_abs, sign)
+        overflow = np.isinf(out)
+        if overflow.any():
+            l = int(np.argmax(overflow))
+            warnings.warn(
+                f"{int(overflow.sum())} Gegenbauer coefficients of {self!r} at q={q} are beyond float64, the first at "
+                f"degree {l} (ln|a_{l}| = {log_abs[l]:.10g}): inf there; log_spectrum gives them in log space",
+                RuntimeWarning,
+                stacklevel=2,
+            )
+        return out
 
     def spectrum_error(self, degree: int, *, q: int) -> np.ndarray:
         r"""Bound on the absolute error of each computed :math:`a_0, \dots, a_{degree}` (float64 array).
@@ -600,7 +611,9 @@ class DotProductKernel:
         """
         q = check_dimension(q)
         degree = check_degree(degree)
-        phi, a = float(self._phi_at_one(q)), self.spectrum(degree, q=q)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # coefficients beyond float64: the warning below says it
+            phi, a = float(self._phi_at_one(q)), self.spectrum(degree, q=q)
         if math.isfinite(phi) and np.isfinite(a).all():
             return float(phi - math.fsum(a))
         # phi(1) beyond float64: the tail is known only relative to phi(1), to about eps * ln phi(1)
