@@ -231,6 +231,24 @@ def test_uniformity_equals_numpy(gamma):
     assert float(r.terms["uniformity"]) == pytest.approx(expect, rel=1e-11, abs=1e-11)
 
 
+@pytest.mark.parametrize("alpha", [0.5, 1.0, 3.0])
+def test_alignment_gradient_at_coinciding_views_is_finite(alpha):
+    """Rows whose two views coincide: ||d||^alpha has its minimum there; the gradient is 0 (for alpha < 1 it was
+    inf * 0 = nan), and elsewhere it is that of the naive per-row formula (float64 autograd of an independent
+    expression, uniformity weight 0 so that rows decouple)."""
+    z1, z2 = (v.clone() for v in _views(n=6, q=4))
+    z2[[1, 4]] = z1[[1, 4]]  # u1 = u2 exactly on rows 1 and 4
+    a = z1.clone().requires_grad_()
+    align_uniform_loss(a, z2, alpha=alpha, uniformity_weight=0.0).loss.backward()
+    assert torch.isfinite(a.grad).all()
+    assert torch.all(a.grad[[1, 4]] == 0)
+    for i in (0, 2, 3, 5):
+        x = z1[i].clone().requires_grad_()
+        d = x / torch.sqrt((x * x).sum()) - z2[i] / torch.sqrt((z2[i] * z2[i]).sum())
+        (torch.sqrt((d * d).sum()) ** alpha / 6).backward()
+        torch.testing.assert_close(a.grad[i], x.grad, rtol=1e-12, atol=1e-14)
+
+
 def test_uniformity_float32_large_t_does_not_underflow():
     z1, z2 = _views(n=16, q=8, seed=6, dtype=torch.float32)
     r = align_uniform_loss(z1, z2, gamma=200.0)

@@ -84,12 +84,20 @@ def _log_mean_gaussian(z: Tensor, world: World, gamma: float) -> Tensor:
     return shift + torch.log(total) - math.log(world.total * (world.total - 1))
 
 
+def _norm_power(d: Tensor, alpha: float) -> Tensor:
+    """Row norms to the power alpha, with gradient 0 at coinciding rows (a subgradient at the minimum; for
+    alpha < 1 the plain power's gradient there is inf * 0 = nan)."""
+    norm = torch.linalg.vector_norm(d, dim=1)
+    positive = norm > 0
+    return torch.where(positive, torch.where(positive, norm, torch.ones_like(norm)).pow(alpha), torch.zeros_like(norm))
+
+
 def _alignment(us: list[Tensor], world: World, alpha: float, align_reduction: str) -> Tensor:
     r"""Rank share of the mean over pairs of :math:`\frac1N\sum_i \|a_i - b_i\|^\alpha` (divided by q: "element")."""
     if alpha == 2.0:
         value = squared_distance_share(us, world)
     else:
-        pairs = [torch.linalg.vector_norm(us[a] - us[b], dim=1).pow(alpha).sum() for a, b in view_pairs(len(us))]
+        pairs = [_norm_power(us[a] - us[b], alpha).sum() for a, b in view_pairs(len(us))]
         value = torch.stack(pairs).mean() * world.share
     return value / us[0].shape[1] if align_reduction == "element" else value
 
