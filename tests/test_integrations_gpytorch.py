@@ -134,6 +134,10 @@ def test_points_on_the_sphere(rng):
         k.forward(x, x, last_dim_is_batch=True)
     normalized = GPyTorchKernel(GaussianKernel(gamma=1.0), normalize=True).double()
     torch.testing.assert_close(normalized(3.0 * x).to_dense(), k(x).to_dense(), rtol=1e-14, atol=1e-15)
+    zero = x.clone()
+    zero[3] = 0.0
+    with pytest.raises(ValueError, match="x1 has a zero row, which normalize=True cannot put on the sphere"):
+        normalized(zero).to_dense()
 
 
 def test_bad_inputs_name_themselves(rng):

@@ -224,22 +224,24 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
                 f"GPyTorchKernel: {name} must have shape (..., n, q) with q >= 2 (points on S^(q-1)), got "
                 f"{tuple(x.shape)}"
             )
-        with torch.no_grad():
-            finite = bool(torch.isfinite(x).all())
-        if not finite:
+        tol = 10.0 * math.sqrt(torch.finfo(x.dtype).eps)
+        norms = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+        with torch.no_grad():  # one host synchronisation for all the checks (on a GPU)
+            error = torch.abs(norms - 1.0).amax() if x.numel() else torch.zeros((), dtype=x.dtype, device=x.device)
+            finite = torch.isfinite(x).all()
+            zero = (norms == 0).any()
+            ok = bool(finite & ~zero & (torch.tensor(self.normalize, device=x.device) | (error <= tol)))
+        if ok:
+            return x / norms if self.normalize else x
+        if not bool(finite):
             raise ValueError(f"GPyTorchKernel: {name} contains NaN or inf")
         if self.normalize:
-            return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True)
-        tol = 10.0 * math.sqrt(torch.finfo(x.dtype).eps)
-        with torch.no_grad():
-            error = float(torch.max(torch.abs(torch.linalg.vector_norm(x, dim=-1) - 1.0))) if x.numel() else 0.0
-        if not error <= tol:
-            raise ValueError(
-                f"GPyTorchKernel: the rows of {name} must be unit vectors in R^q (points on S^(q-1)); max "
-                f"| ||x|| - 1 | = {error:.3g} > {tol:.3g}. Normalise the data, or pass normalize=True (e.g. for "
-                "learnt inducing points)"
-            )
-        return x
+            raise ValueError(f"GPyTorchKernel: {name} has a zero row, which normalize=True cannot put on the sphere")
+        raise ValueError(
+            f"GPyTorchKernel: the rows of {name} must be unit vectors in R^q (points on S^(q-1)); max "
+            f"| ||x|| - 1 | = {float(error):.3g} > {tol:.3g}. Normalise the data, or pass normalize=True (e.g. for "
+            "learnt inducing points)"
+        )
 
     def forward(
         self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, last_dim_is_batch: bool = False, **params: Any
