@@ -12,6 +12,7 @@ import pytest
 from _helpers import sphere
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy.optimize import minimize
 from scipy.special import eval_legendre
 
 pytest.importorskip("sklearn")
@@ -19,7 +20,7 @@ pytest.importorskip("torch")
 
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
+from sklearn.gaussian_process import GaussianProcessClassifier, GaussianProcessRegressor
 from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.model_selection import GridSearchCV
@@ -305,6 +306,50 @@ def test_gpr_learns_the_true_time_of_a_heat_kernel_prior():
     # 300 observations of a unit-variance field pin log(time) down to about +-0.1 (the curvature of the marginal
     # likelihood at its maximum); 0.3 is three such standard errors
     assert abs(np.log(learnt / truth)) < 0.3, learnt
+
+
+def test_gp_classifier_learns_what_sklearns_rbf_learns(rng):
+    # GaussianProcessClassifier (Laplace approximation) reads the same kernel contract: the same model as the RBF one
+    X = sphere(rng, 80, 3)
+    labels = (np.sin(3.0 * X[:, 0]) + X[:, 2] > 0).astype(int)
+    ours = GaussianProcessClassifier(ConstantKernel(1.0) * SklearnKernel(GaussianKernel(gamma=0.5)), random_state=0)
+    reference = GaussianProcessClassifier(ConstantKernel(1.0) * RBF(_rbf_length_scale(0.5)), random_state=0)
+    ours.fit(X, labels)
+    reference.fit(X, labels)
+    np.testing.assert_allclose(ours.log_marginal_likelihood_value_, reference.log_marginal_likelihood_value_, rtol=1e-6)
+    gamma = ours.kernel_.k2.kernel.gamma
+    np.testing.assert_allclose(_rbf_length_scale(gamma), reference.kernel_.k2.length_scale, rtol=1e-3)
+    X_test = sphere(rng, 50, 3)
+    np.testing.assert_allclose(ours.predict_proba(X_test), reference.predict_proba(X_test), rtol=1e-4, atol=1e-6)
+
+
+def test_gpr_restarts_from_random_hyperparameters(rng):
+    # n_restarts_optimizer starts L-BFGS-B from thetas drawn uniformly within the log bounds: at each start the kernel
+    # gives a finite log marginal likelihood whose gradient (from eval_gradient) matches central differences
+    X, y, _, _ = _gp_data(rng, 40, 1, noise=0.1)
+    k = ConstantKernel() * SklearnKernel(HeatKernel(time=0.5), param_bounds={"time": (1e-3, 10.0)}) + WhiteKernel(0.1)
+    starts = []
+
+    def optimizer(obj_func, initial_theta, bounds):
+        value, grad = obj_func(initial_theta, eval_gradient=True)
+        h = 1e-6
+        fd = [
+            (
+                obj_func(initial_theta + h * e, eval_gradient=False)
+                - obj_func(initial_theta - h * e, eval_gradient=False)
+            )
+            / (2 * h)
+            for e in np.eye(initial_theta.size)
+        ]
+        starts.append((initial_theta, value, grad, np.array(fd), bounds))
+        result = minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds)
+        return result.x, result.fun
+
+    GaussianProcessRegressor(k, optimizer=optimizer, n_restarts_optimizer=4, random_state=0).fit(X, y)
+    assert len(starts) == 5 and len({tuple(theta) for theta, *_ in starts}) == 5
+    for theta, value, grad, fd, bounds in starts:
+        assert np.all((bounds[:, 0] <= theta) & (theta <= bounds[:, 1])) and np.isfinite(value)
+        np.testing.assert_allclose(grad, fd, rtol=1e-6, atol=1e-8 * max(1.0, abs(value)))  # rounding ~ 1e-10 |value|
 
 
 # ---------------------------------------------------------------------------------------------------------------
