@@ -197,6 +197,22 @@ def test_cached_monte_carlo_laws_keep_their_stream(n, q, m):
         np.testing.assert_array_equal(K._uniform(n, q, rng), Z / np.linalg.norm(Z, axis=1, keepdims=True))
 
 
+def test_monte_carlo_pvalues_count_the_rejecting_tail_in_test_and_battery():
+    """method=MonteCarloMethod: CJ12 (small values reject) gets (1 + #{T* <= t}) / (1 + B), the others
+    (1 + #{T* >= t}) / (1 + B), counted here from the law's own simulated statistics, in uniformity_test and in
+    uniformity_battery alike."""
+    from scipy.stats import MonteCarloMethod
+
+    Z = sample_uniform(25, q=4, rng=11)
+    battery = uniformity_battery(Z, ["CJ12", "Rayleigh"], method=MonteCarloMethod(n_resamples=199, rng=2))
+    for name, lower in [("CJ12", True), ("Rayleigh", False)]:
+        single = uniformity_test(Z, name, method=MonteCarloMethod(n_resamples=199, rng=2))
+        for res in (single, battery[name]):
+            sims = np.asarray(res.null_distribution.statistics)
+            count = np.sum(sims <= res.statistic) if lower else np.sum(sims >= res.statistic)
+            assert sims.size == 199 and res.pvalue == pytest.approx((1 + count) / 200, rel=1e-15)
+
+
 def test_wrapped_laws_reach_the_wrapped_law():
     """LowerTail and ContinuityCorrected change the p-value only; cdf, sf, ppf, mean are the wrapped law's."""
     import copy

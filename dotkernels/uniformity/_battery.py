@@ -18,7 +18,6 @@ from scipy.stats import MonteCarloMethod
 
 from .._array_api import to_numpy
 from .._validate import check_integer, check_points, check_rng
-from ..nulls import MonteCarloNull, monte_carlo_pvalue
 from . import _calibrated as A
 from . import _specs as B
 
@@ -260,13 +259,8 @@ def uniformity_battery(
         label = f"Monte Carlo ({simulated.shape[0]} samples)"
         entries = []
         for k, ((spec, p), x) in enumerate(zip(requests, observed, strict=True)):
-            null = MonteCarloNull(simulated[:, k], n=n, q=q)
-            if spec.name in A.LOWER_TAIL:  # small values reject
-                null = A.LowerTail(null)
-                pvalue = null.pvalue(x)
-            else:
-                pvalue = float(monte_carlo_pvalue(x, simulated[:, k]))
-            entries.append(_result(spec, x, pvalue, null, p, n, q, label))
+            null = A.monte_carlo_law(spec.name, simulated[:, k], n, q)
+            entries.append(_result(spec, x, A.pvalue_of(null, x), null, p, n, q, label))
         return UniformityBatteryResult(entries, n=n, q=q, method=label)
 
     if not isinstance(method, str) or method.lower() not in _METHODS:

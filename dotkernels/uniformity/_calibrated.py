@@ -227,6 +227,14 @@ class ContinuityCorrected(_WrappedLaw):
         return f"ContinuityCorrected({self.law!r}, half_step={self.half_step!r})"
 
 
+def monte_carlo_law(name: str, simulated: np.ndarray, n: int, q: int) -> Any:
+    r"""The Monte Carlo null law of test ``name`` from its simulated statistics: its lower tail
+    (:class:`LowerTail`) for the tests whose small values reject, else the law itself (p-value
+    :math:`(1 + \#\{T^* \ge T\})/(1 + B)` through :func:`pvalue_of`)."""
+    null = MonteCarloNull(simulated, n=n, q=q)
+    return LowerTail(null) if name in LOWER_TAIL else null
+
+
 class CJ12Bound:
     r"""The exact union bound of CJ12's p-value (module notes): a valid p-value at every n and q.
 

@@ -139,7 +139,7 @@ from ..kernels import (
     parse_kernel,
 )
 from ..mmd import mmd2_uniform
-from ..nulls import MonteCarloNull, TruncationWarning, WeightedChiSquare, monte_carlo_pvalue
+from ..nulls import MonteCarloNull, TruncationWarning, WeightedChiSquare
 from . import _calibrated, _specs
 
 __all__ = [
@@ -1201,13 +1201,9 @@ def uniformity_test(
         simulated = _monte_carlo(
             method, n, q, lambda sample: _statistic(sample, spec, kern, estimator, checked, block_size)
         )
-        null = MonteCarloNull(simulated, n=n, q=q)
-        if registered is not None and registered.name in _calibrated.LOWER_TAIL:  # small values reject
-            null = _calibrated.LowerTail(null)
-            pvalue = null.pvalue(statistic)
-        else:
-            pvalue = float(monte_carlo_pvalue(statistic, simulated))
-        return result(statistic, pvalue, null, f"Monte Carlo ({null.n_resamples} samples)")
+        null = _calibrated.monte_carlo_law(registered.name if registered is not None else "", simulated, n, q)
+        label = f"Monte Carlo ({null.n_resamples} samples)"
+        return result(statistic, _calibrated.pvalue_of(null, statistic), null, label)
 
     if not isinstance(method, str) or method.lower() not in _METHODS:
         raise ValueError(
