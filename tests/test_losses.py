@@ -436,6 +436,17 @@ def test_bad_input():
         unif(torch.ones(4, 3, dtype=torch.int64))
 
 
+def test_views_of_another_type_are_named_in_the_error():
+    """A generator of views was counted as one view ("needs at least two views, got 1"); a numpy array as a view."""
+    z1, z2 = _views(seed=13)
+    with pytest.raises(TypeError, match=r"z1 must be a torch\.Tensor or a list or tuple of views, got generator"):
+        sfrik_loss(v for v in (z1, z2))
+    with pytest.raises(TypeError, match=r"z1 must be a torch\.Tensor or a list or tuple of views, got ndarray"):
+        kernel_uniformity_loss(z1.detach().numpy())
+    with pytest.raises(TypeError, match=r"view 1 must be a torch\.Tensor"):
+        sfrik_loss(z1, z2.detach().numpy())
+
+
 @pytest.mark.parametrize("value", ["no", 0, 1.0, None])
 def test_check_finite_must_be_a_bool(value):
     """A non-bool check_finite was taken by its truth value ("no" switched the check on)."""

@@ -211,8 +211,10 @@ def _view_list(z1: Views, z2: Tensor | None, min_views: int) -> list[Tensor]:
         if z2 is not None:
             raise TypeError("pass either two tensors (z1, z2) or one list of views, not both")
         views = list(z1)
-    else:
+    elif isinstance(z1, Tensor):
         views = [z1] if z2 is None else [z1, z2]
+    else:
+        raise TypeError(f"z1 must be a torch.Tensor or a list or tuple of views, got {type(z1).__name__}")
     if len(views) < min_views:
         need = "two views: pass (z1, z2) or a list of views" if min_views == 2 else f"{min_views} view(s)"
         raise ValueError(f"this loss needs at least {need}, got {len(views)}")
