@@ -336,8 +336,10 @@ def parse_setting(name: str) -> dict:
     ``torch.compile`` (``run.compile``).
     """
     precision, *flags = name.split("-")
-    if precision not in ("fp32", "bf16") or any(f not in ("nchw", "compile") for f in flags) or len(set(flags)) < len(
-        flags
+    if (
+        precision not in ("fp32", "bf16")
+        or any(f not in ("nchw", "compile") for f in flags)
+        or len(set(flags)) < len(flags)
     ):
         raise ValueError(f"setting {name!r}: expected fp32 or bf16, optionally followed by -nchw and/or -compile")
     return {
@@ -419,7 +421,7 @@ def step_settings(args: argparse.Namespace) -> dict:
             r["losses"].append(float(res.loss.detach()))
             return time.perf_counter() - t0
 
-        for name, r in runs.items():
+        for r in runs.values():
             t0 = time.perf_counter()
             for i in range(warm):
                 step(r, batches[i], keep=i == 0)
@@ -450,6 +452,32 @@ def step_settings(args: argparse.Namespace) -> dict:
             table[name] = row
         out["threads"][str(threads)] = table
     return out
+
+
+def compare_runs(reference: Path, other: Path) -> dict:
+    """Two finished runs of the same recipe and seed side by side (e.g. ``--amp off`` and ``--amp bf16``).
+
+    From their ``metrics_step.csv`` and ``metrics_epoch.csv``: the largest relative difference of the step losses,
+    and the last epoch's loss, validation kNN accuracy, uniformity monitors and images/s of each.
+    """
+    import csv
+
+    def rows(path: Path) -> list[dict]:
+        with open(path, newline="") as f:
+            return list(csv.DictReader(f))
+
+    steps = [rows(Path(r) / "metrics_step.csv") for r in (reference, other)]
+    if [r["step"] for r in steps[0]] != [r["step"] for r in steps[1]]:
+        raise ValueError(f"{reference} and {other} logged different steps")
+    diffs = [abs(float(a["loss"]) - float(b["loss"])) / abs(float(a["loss"])) for a, b in zip(*steps)]
+    keys = ("loss", "knn_val", "mmd2_uniform", "effective_rank", "images_per_s", "epoch_seconds")
+    last = [rows(Path(r) / "metrics_epoch.csv")[-1] for r in (reference, other)]
+    return {
+        "runs": [str(reference), str(other)],
+        "steps": len(diffs),
+        "max_step_loss_rel_diff": max(diffs),
+        "last_epoch": [{k: float(e[k]) for k in keys if e.get(k) not in (None, "")} for e in last],
+    }
 
 
 def settings_markdown(result: dict) -> str:
@@ -571,6 +599,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--step-threads", default="1,2", help="torch thread counts of --settings-only")
     p.add_argument("--step-warmup", type=int, default=2, help="untimed steps per setting before --settings-only's")
+    p.add_argument(
+        "--compare-runs",
+        nargs=2,
+        metavar=("REFERENCE", "OTHER"),
+        help="with --settings-only: add two finished run folders of the same recipe side by side to the JSON",
+    )
     p.add_argument("--throughput-steps", type=int, default=20)
     p.add_argument("--throughput-images", type=int, default=8192)
     p.add_argument("--loader-workers", default="0,2", help="DataLoader workers of the per-image baseline")
@@ -614,6 +648,12 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.settings_only and args.compare_runs:  # added to the settings' JSON, which is kept
+        results = json.loads(Path(args.out).read_text()) if Path(args.out).is_file() else results
+        results["compare_runs"] = compare_runs(*map(Path, args.compare_runs))
+        Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
+        print(json.dumps(results["compare_runs"], indent=1))
+        return 0
     if args.settings_only:
         results["step_settings"] = step_settings(args)
         results["total_seconds"] = time.perf_counter() - t0
