@@ -460,7 +460,7 @@ class MaternKernel(DotProductKernel):
     How the profile is computed: the head of the series plus the asymptotics of its tail (see
     :mod:`dotkernels.kernels.matern`): no truncation at 65536 terms, at most 16384 terms summed (the "plan", chosen
     once per (nu, lengthscale, q) and cached, 0.01 to 0.6 s). The direct route costs O(L) per point for a head of L
-    terms. Calls with at least 32768 points (:meth:`~DotProductKernel.gram` of more than 181 points, large
+    terms. Calls with at least 32768 points (:meth:`~DotProductKernel.gram` of at least 182 points, large
     :meth:`~DotProductKernel.profile` calls) read instead a piecewise Chebyshev table of the plan's profile in
     :math:`u = \sqrt{(1-t)/2}` (degree 20 per interval, 16 to a few hundred intervals graded towards t = 1), built
     once per plan from the direct route (0.01 to 0.5 s, cached) and evaluated in O(1) per point, when the head has
