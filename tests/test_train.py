@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -433,6 +434,114 @@ def test_two_processes_match_one_process(tmp_path):
     l1 = [float(r["loss"]) for r in _rows(tmp_path / "one" / "metrics_step.csv")]
     l2 = [float(r["loss"]) for r in _rows(tmp_path / "two" / "metrics_step.csv")]
     assert l1 == pytest.approx(l2, rel=1e-5, abs=1e-6)
+
+
+_DDP_SCRIPT = """
+import json, os, signal, sys
+from dotkernels_ssl.losses import distributed as D
+from dotkernels_ssl.pretraining import loop
+from dotkernels_ssl.pretraining.config import parse_config
+from dotkernels_ssl.pretraining.models import ViewsForward
+
+out_file, plan, args = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]
+rank, step_now, calls = int(os.environ["RANK"]), [0], []
+for name in ("all_reduce_mean", "all_reduce_min", "all_reduce_max", "all_reduce_sum", "all_gather_object",
+             "all_gather_no_grad", "all_gather_with_grad", "barrier", "broadcast", "broadcast_object"):
+    def counted(*a, _real=getattr(D, name), _name=name, **k):
+        caller = sys._getframe(1).f_code
+        if os.path.basename(caller.co_filename) == "loop.py":  # the loop's own collectives, not the loss's
+            calls.append([step_now[0], caller.co_name, _name])
+        return _real(*a, **k)
+    setattr(D, name, counted)
+real_step, real_forward = loop.train_step, ViewsForward.forward
+
+def step(state, x):
+    step_now[0] = state.global_step + 1
+    if rank == 1 and plan.get("signal_before") == step_now[0]:
+        state.stops.signum = signal.SIGTERM  # SIGTERM reached rank 1 alone, before this step's all-reduce
+    out = real_step(state, x)
+    if rank == 1 and plan.get("signal_after") == step_now[0]:
+        state.stops.signum = signal.SIGTERM  # after this step's all-reduce
+    return out
+
+def forward(self, views):
+    embs = real_forward(self, views)
+    return [e * float("nan") for e in embs] if rank == 1 and plan.get("nan_at") == step_now[0] else embs
+
+loop.train_step, ViewsForward.forward = step, forward
+try:
+    outcome = f"completed={loop.train(parse_config(args)).completed}"
+except (loop.TrainingInterrupted, loop.NonFiniteLossError) as exc:
+    outcome = f"{type(exc).__name__}: {exc}"
+with open(f"{out_file}.rank{rank}.json", "w") as f:
+    json.dump({"outcome": outcome, "calls": calls}, f)
+"""
+
+
+@pytest.mark.distributed
+def test_two_processes_one_loop_collective_per_step(tmp_path):
+    """Under torchrun the loop adds one collective per step to the loss's and DDP's; the ranks still agree on
+    a signal that reached one of them (before a step's all-reduce, or after the last one of an epoch) and on a
+    non-finite embedding of one of them, and a resumed run continues."""
+    script = tmp_path / "count.py"
+    script.write_text(_DDP_SCRIPT)
+    out = tmp_path / "run"
+    args = [*TINY, *"--method sfrik --epochs 3 --no-final-eval --eval-every 0 --no-tensorboard".split()]
+    launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+    def launch(name, plan, *extra):
+        cmd = [*launcher, str(tmp_path / name), json.dumps(plan), *args, *extra]
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        return [json.loads((tmp_path / f"{name}.rank{k}.json").read_text()) for k in range(2)]
+
+    def per_step(res):
+        counts = {}
+        for step, func, _ in res["calls"]:
+            if func in ("train_step", "_save_or_stop"):
+                counts[step] = counts.get(step, 0) + 1
+        return counts
+
+    # SIGTERM on rank 1 after the all-reduce of the epoch's last step (4 steps an epoch): both stop at its end
+    first = launch("a", {"signal_after": 4}, "--out", str(out))
+    for res in first:
+        assert res["outcome"] == (
+            f"TrainingInterrupted: SIGTERM: stopped after step 4, the end of epoch 1; checkpoint written to "
+            f"{out / 'last.pt'}: resume with the same --out"
+        )
+        assert per_step(res) == {1: 1, 2: 1, 3: 1, 4: 1}  # one all-reduce a step, nothing from _save_or_stop
+        assert [c for c in res["calls"] if c[0] == 2] == [[2, "train_step", "all_reduce_mean"]]
+    # resumed; SIGTERM on rank 1 alone before step 6's all-reduce: both save after step 6 and stop
+    second = launch("b", {"signal_before": 6}, "--out", str(out))
+    for res in second:
+        assert res["outcome"].startswith("TrainingInterrupted: SIGTERM: stopped after step 6 of epoch 2;")
+        assert per_step(res) == {5: 1, 6: 1}
+    state = load_checkpoint(out / "last.pt")
+    assert (state["epoch"], state["global_step"], state["epoch_step"], len(state["rng"])) == (1, 6, 2, 2)
+    # a non-finite embedding on rank 1 only: both stop before the update, the checkpoint is kept
+    third = launch("c", {"nan_at": 7}, "--out", str(out))
+    for res in third:
+        assert res["outcome"].startswith("NonFiniteLossError: non-finite loss at epoch 2, step 7 (embeddings=nan)")
+    assert load_checkpoint(out / "last.pt")["global_step"] == 6
+    assert [r["step"] for r in _rows(out / "metrics_step.csv")] == [str(i) for i in range(1, 7)]
+
+
+def test_bf16_on_a_cpu_without_bfloat16_instructions_warns(monkeypatch):
+    from dotkernels_ssl.pretraining import runtime
+
+    cpu = torch.device("cpu")
+    for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+        monkeypatch.setattr(torch.cpu, name, lambda: False, raising=False)
+    assert not runtime.native_cpu_bf16()
+    with pytest.warns(UserWarning, match="no bfloat16 instructions"):
+        assert runtime.autocast_dtype("bf16", cpu) is torch.bfloat16
+    assert runtime.autocast_dtype("auto", cpu) is None and runtime.autocast_dtype("off", cpu) is None
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True, raising=False)
+    assert runtime.native_cpu_bf16()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert runtime.autocast_dtype("bf16", cpu) is torch.bfloat16
 
 
 def test_torch_compile(tmp_path):

@@ -165,7 +165,9 @@ class RunState:
     ``epoch`` counts the completed epochs, ``epoch_step`` the batches of the current one already trained (a
     checkpoint inside an epoch), ``partial`` the sums of that epoch's metrics so far, ``plan`` the schedule's
     (warm-up steps, total steps, peak rate, final ratio), ``saved`` the (global step, epoch, epoch step) of the
-    last checkpoint written or read, and ``next_save`` the time (``time.monotonic``) of the next timed one.
+    last checkpoint written or read, ``next_save`` the time (``time.monotonic``) of the next timed one, and
+    ``due`` the (stop, save) flags the ranks agreed on in the last step (under ``torchrun``) and ``pending`` a
+    signal received after them, found when the checkpoint at the epoch's end is written.
     """
 
     cfg: Config
@@ -191,6 +193,8 @@ class RunState:
     stops: StopRequests = field(default_factory=StopRequests)
     saved: tuple[int, int, int] | None = None
     next_save: float = math.inf
+    due: tuple[bool, bool] = (False, False)
+    pending: int | None = None
 
     @property
     def ckpt_path(self) -> Path:
@@ -372,6 +376,8 @@ def prepare(
     plan = (warmup_steps(o.warmup_epochs, len(loader), total), total, peak, o.final_lr_ratio)
     schedule = warmup_cosine_schedule(optimizer, *plan)
     forward: nn.Module = ViewsForward(model, cfg.model.concat_views)
+    if ctx.active and getattr(loss_fn, "check_finite", False):
+        loss_fn.check_finite = False  # the step's all-reduce checks the embeddings of every rank together
     if ctx.active:
         ids = [device.index] if device.type == "cuda" else None
         forward = nn.parallel.DistributedDataParallel(forward, device_ids=ids)
@@ -517,6 +523,13 @@ def train_step(state: RunState, x: torch.Tensor) -> dict[str, float]:
     """One optimisation step on the batch ``x``; returns the loss and its terms (global values) for logging.
 
     Raises :class:`NonFiniteLossError` before the optimiser step when an embedding or the loss is not finite.
+
+    Under ``torchrun`` the step adds one collective to the loss's own and DDP's: a single all-reduce of the loss
+    terms, a "some embedding is not finite" flag and the "stop" (a signal arrived) and "save" (the checkpoint
+    interval passed) flags of :func:`_save_or_stop`, so that every rank logs the global terms, stops before the
+    update when any rank saw a non-finite value, and saves or stops after the same step. The loss's own finiteness
+    check is off there (:func:`prepare`): a rank raising alone would leave the others waiting in the loss's
+    collectives; a non-finite embedding still reaches every rank through the flag.
     """
     cfg = state.cfg
     x = x.to(state.device, non_blocking=True)
@@ -527,19 +540,31 @@ def train_step(state: RunState, x: torch.Tensor) -> dict[str, float]:
             views = [v.contiguous(memory_format=torch.channels_last) for v in views]
     with state.autocast():
         embs = state.forward(views)
-    if state.ctx.active:  # every rank stops together (in one process the loss itself rejects non-finite input)
-        finite = all(bool(torch.isfinite(e.detach().float().sum())) for e in embs)
-        if float(D.all_reduce_min(torch.tensor([float(finite)], device=state.device))) < 1:
-            _nonfinite(state, {"embeddings": math.nan})
     try:
         res = state.loss_fn.forward_terms(embs)
-    except ValueError as exc:
+    except ValueError as exc:  # one process: the loss rejects non-finite embeddings itself
         if "non-finite" in str(exc):
             _nonfinite(state, {"embeddings": math.nan}, exc)
         raise
     names = ["loss", *res.terms]
-    values = torch.stack([res.loss.detach().float(), *(t.detach().float() for t in res.terms.values())])
-    scalars = dict(zip(names, D.all_reduce_mean(values).tolist()))
+    values = [res.loss.detach().float(), *(t.detach().float() for t in res.terms.values())]
+    if state.ctx.active:
+        dev = values[0].device
+        total = torch.stack([e.detach().sum(dtype=torch.float32) for e in embs]).sum().to(dev)
+        stop, save = _due(state, ahead=1)
+        flags = [
+            (~torch.isfinite(total)).float(),
+            torch.tensor(float(stop), device=dev),
+            torch.tensor(float(save), device=dev),
+        ]
+        reduced = D.all_reduce_mean(torch.stack([*values, *flags]))  # the mean of a flag is > 0 if any rank set it
+        reduced, agreed = reduced[: len(names)], reduced[len(names) :].tolist()
+        state.due = (agreed[1] > 0, agreed[2] > 0)
+        if agreed[0] > 0:
+            _nonfinite(state, {"embeddings": math.nan})
+    else:
+        reduced = torch.stack(values)
+    scalars = dict(zip(names, reduced.tolist()))
     if not all(math.isfinite(v) for v in scalars.values()):
         _nonfinite(state, scalars)
     state.optimizer.zero_grad(set_to_none=True)
@@ -625,19 +650,38 @@ def train_epoch(state: RunState, log: RunLog | None) -> dict[str, Any]:
         log.epoch(metrics)
         say(epoch_line(metrics, cfg.optim.epochs, state.term_names))
     D.barrier()
+    if state.pending is not None:  # a signal during the epoch's last step, after its flags were agreed
+        signum = state.pending
+        raise TrainingInterrupted(
+            f"{signal.Signals(signum).name}: stopped {_where(*state.saved)}; checkpoint written to "  # type: ignore[misc]
+            f"{state.ckpt_path}: resume with the same --out",
+            signum,
+        )
     return metrics
+
+
+def _due(state: RunState, ahead: int = 0) -> tuple[bool, bool]:
+    """(stop, save) of this process: a signal arrived; the checkpoint interval passed and the epoch goes on.
+
+    ``ahead`` counts the steps of the epoch still to finish before the checkpoint (1 inside :func:`train_step`).
+    """
+    stop = state.stops.signum is not None
+    save = time.monotonic() >= state.next_save and state.epoch_step + ahead < len(state.loader)
+    return stop, save
 
 
 def _save_or_stop(state: RunState, bar: Any) -> None:
     """After a step: write ``last.pt`` when a signal arrived or the checkpoint interval passed; stop on a signal.
 
-    Under ``torchrun`` the ranks agree (one all-reduce), so that every rank saves and stops at the same step.
+    Under ``torchrun`` the ranks use the flags they agreed on in the step's all-reduce (:func:`train_step`), so
+    that every rank saves and stops after the same step without a collective of its own; a signal that arrives
+    after that all-reduce is acted on after the next step (or at the end of the epoch).
     """
-    stop = state.stops.signum is not None
-    save = time.monotonic() >= state.next_save and state.epoch_step < len(state.loader)
     if state.ctx.active:
-        flags = D.all_reduce_max(torch.tensor([float(stop), float(save)], device=state.device))
-        stop, save = bool(flags[0] > 0), bool(flags[1] > 0)
+        stop, save = state.due
+        state.due = (False, False)
+    else:
+        stop, save = _due(state)
     if not (stop or save):
         return
     _checkpoint(state, None)
@@ -668,8 +712,11 @@ def _checkpoint(state: RunState, metrics: dict[str, Any] | None) -> None:
     """Write ``last.pt`` (rank 0; every rank's random state gathered first) and the kept copies.
 
     ``metrics`` is None for a checkpoint inside an epoch (``epoch_step`` > 0, the partial sums kept with it).
+    The signal any rank received and has not acted on yet is gathered with the random states (``state.pending``).
     """
-    rngs = D.all_gather_object(rng_state(state.device))
+    gathered = D.all_gather_object((rng_state(state.device), state.stops.signum))
+    rngs = [rng for rng, _ in gathered]
+    state.pending = next((sig for _, sig in gathered if sig is not None), None)
     cfg = state.cfg
     state.next_save = _next_save(cfg.run.checkpoint_minutes)
     state.saved = (state.global_step, state.epoch, state.epoch_step)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import resource
 import sys
+import warnings
 
 import numpy as np
 import torch
@@ -16,7 +17,7 @@ import torch
 from ..losses import distributed as D
 from .config import Config, ConfigError
 
-__all__ = ["autocast_dtype", "peak_rss_mb", "resolve_device", "seed_all", "start_processes"]
+__all__ = ["autocast_dtype", "native_cpu_bf16", "peak_rss_mb", "resolve_device", "seed_all", "start_processes"]
 
 
 def resolve_device(spec: str | torch.device = "auto", local_rank: int | None = None) -> torch.device:
@@ -46,11 +47,27 @@ def start_processes(cfg: Config) -> tuple[D.DistributedContext, torch.device]:
     return ctx, device
 
 
+def native_cpu_bf16() -> bool:
+    """Whether this CPU has bfloat16 instructions (avx512_bf16 or AMX); without them bf16 autocast is emulated."""
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
+    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
+
+
 def autocast_dtype(amp: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype of ``run.amp``: ``"auto"`` is bf16 (or fp16) on a GPU and full precision on a CPU."""
+    """The autocast dtype of ``run.amp``: ``"auto"`` is bf16 (or fp16) on a GPU and full precision on a CPU.
+
+    ``"bf16"`` on a CPU without bfloat16 instructions (:func:`native_cpu_bf16`) warns: it is emulated there and may
+    be slower than full precision.
+    """
     if amp == "off":
         return None
     if amp == "bf16":
+        if device.type == "cpu" and not native_cpu_bf16():
+            warnings.warn(
+                "run.amp bf16: this CPU has no bfloat16 instructions (avx512_bf16 or AMX); bfloat16 autocast is "
+                "emulated and may be slower than --amp off",
+                stacklevel=2,
+            )
         return torch.bfloat16
     if amp == "fp16":
         return torch.float16
