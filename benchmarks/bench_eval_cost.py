@@ -12,6 +12,7 @@ markdown table.
     python benchmarks/bench_eval_cost.py                       # train, extract, time (about an hour on 2 busy cores)
     python benchmarks/bench_eval_cost.py --run runs/fashion-mnist-sfrik   # the evaluation of an existing run
     python benchmarks/bench_eval_cost.py --quick --out /tmp/eval_cost.json  # tiny synthetic features (seconds)
+    python benchmarks/bench_eval_cost.py --compare-linear     # the linear probe before and after, 1 and 2 threads
 
 The run and the features go to runs/bench_eval_cost/ (git-ignored; --work-dir); a trained run and extracted
 features already there are reused (delete them, or pass --fresh).
@@ -363,8 +364,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--compare-linear",
         action="store_true",
-        help="time the linear probe before and after its steps were made cheaper (1 and 2 threads) and add the "
-        "result to the --out JSON as linear_before_after (the other steps are not timed)",
+        help="time the linear probe before and after its steps were made cheaper (1 and 2 threads; the other steps "
+        "are not timed) and write --out (default benchmarks/results/eval_cost_linear.json)",
     )
     p.add_argument("--compare-timeout", type=float, default=600.0, help="stop a --compare-linear run after N s")
     p.add_argument("--child-step", help=argparse.SUPPRESS)
@@ -411,23 +412,26 @@ def main(argv: list[str] | None = None) -> int:
     settings_file.write_text(json.dumps(settings))
     shapes = {k: list(v[0].shape) for k, v in torch.load(features).items()}
 
-    out = args.out or (None if args.quick else str(ROOT / "benchmarks" / "results" / "eval_cost.json"))
+    results = ROOT / "benchmarks" / "results"
     if args.compare_linear:
-        before = json.loads(Path(out).read_text()) if out is not None and Path(out).is_file() else {}
+        out = args.out or (None if args.quick else str(results / "eval_cost_linear.json"))
         load0 = _load()
-        before["linear_before_after"] = {
+        cmp = {
             "what": what,
             "features": shapes,
+            "settings": settings,
+            "machine": {"cpu_count": os.cpu_count(), "note": args.note},
             **compare_linear(features, settings_file, args.compare_timeout),
             "load_at_start": load0,
             "load_at_end": _load(),
         }
-        print(compare_markdown(before["linear_before_after"]))
+        print(compare_markdown(cmp))
         if out is not None:
             Path(out).parent.mkdir(parents=True, exist_ok=True)
-            Path(out).write_text(json.dumps(before, indent=2) + "\n")
+            Path(out).write_text(json.dumps(cmp, indent=2) + "\n")
             print(f"wrote {out}")
         return 0
+    out = args.out or (None if args.quick else str(results / "eval_cost.json"))
 
     result: dict = {
         "what": what,
