@@ -353,7 +353,7 @@ def matern_markdown(rows: list[dict]) -> str:
             f"{r['torch_s']:.3f}" if "torch_s" in r else "",
             f"{r['torch_grad_s']:.3f}" if "torch_grad_s" in r else "",
             f"{r['direct_numpy_s']:.3f}" if "direct_numpy_s" in r else same,
-            f"{r['direct_torch_s']:.3f}" if "direct_torch_s" in r else same,
+            f"{r['direct_torch_s']:.3f}" if "direct_torch_s" in r else (same or "skipped"),
             f"{r['direct_numpy_s'] / r['numpy_s']:.0f}x" if "direct_numpy_s" in r else "",
             f"{r['max_abs_diff']:.1e}" if "max_abs_diff" in r else "",
             f"{r['profile_error']:.1e}",
