@@ -459,33 +459,35 @@ class MaternKernel(DotProductKernel):
     -----
     How the profile is computed: the head of the series plus the asymptotics of its tail (see
     :mod:`dotkernels.kernels.matern`): no truncation at 65536 terms, at most 16384 terms summed (the "plan", chosen
-    once per (nu, lengthscale, q) and cached, 0.01 to 0.6 s). The direct route costs O(L) per point for a head of L
-    terms. Calls with at least 32768 points (:meth:`~DotProductKernel.gram` of at least 182 points, large
-    :meth:`~DotProductKernel.profile` calls) read instead a piecewise Chebyshev table of the plan's profile in
-    :math:`u = \sqrt{(1-t)/2}` (degree 20 per interval, 16 to a few hundred intervals graded towards t = 1), built
-    once per plan from the direct route (0.01 to 0.5 s, cached) and evaluated in O(1) per point, when the head has
-    more than 64 terms; the rule depends only on the call's size and the plan, never on what is cached. The table
-    route serves numpy and torch arrays (any device) that need no gradient in t; a gradient in t (torch tensors that
-    require grad, jax arrays) takes the direct route. With a tensor lengthscale the shifted plan (the derivative in
-    the lengthscale, below) is tabulated too. Large calls of :meth:`~DotProductKernel.derivative` read a table of
-    :math:`\varphi'` in the same way for nu > 1 and the heat kernel, where :math:`\varphi'` is bounded (its table's
-    bound, below 1e-9 of :math:`\max|\varphi'|` in the cases tested, holds against the direct
-    route); for nu <= 1 :math:`\varphi'` is unbounded at t = 1 and is summed directly. :meth:`~DotProductKernel.gram` of
-    one set of points puts :math:`\varphi(1)` exactly on its diagonal (exactly 1 when normalised).
+    once per (nu, lengthscale, q) and cached). The direct route costs O(L) per point for a head of L terms: a 1000 x
+    1000 Gram matrix took 4 to 47 s at q = 3 and 10 in benchmarks/README.md. Calls with at least 32768 points
+    (:meth:`~DotProductKernel.gram` of at least 182 points, large :meth:`~DotProductKernel.profile` calls) read
+    instead a piecewise Chebyshev table of the plan's profile in :math:`u = \sqrt{(1-t)/2}` (degree 20 per interval,
+    intervals graded towards t = 1), built once per plan from the direct route (cached) and evaluated in O(1) per
+    point, when the head has more than 64 terms: there the same matrix took 0.05 to 0.16 s with numpy, plans and
+    tables at most 0.05 and 0.22 s to build. The rule depends only on the call's size and the plan, never on what is
+    cached. The table route serves numpy and torch arrays (any device) that need no gradient in t; a gradient in t
+    (torch tensors that require grad, jax arrays) takes the direct route. With a tensor lengthscale the shifted plan
+    (the derivative in the lengthscale, below) is tabulated too. Large calls of :meth:`~DotProductKernel.derivative`
+    read a table of :math:`\varphi'` in the same way for nu > 1 and the heat kernel, where :math:`\varphi'` is
+    bounded (its table's bound, below 1e-9 of :math:`\max|\varphi'|` in the cases tested, holds against the direct
+    route); for nu <= 1 :math:`\varphi'` is unbounded at t = 1 and is summed directly.
+    :meth:`~DotProductKernel.gram` of one set of points puts :math:`\varphi(1)` exactly on its diagonal (exactly 1
+    when normalised).
 
     Accuracy: the spectrum is the closed form above (each coefficient to 1e-13 relative plus the rounding of the
     logarithms of :math:`\mu_l` and :math:`N(q, l)`, and :math:`Z` to the profile's bound). The profile's error is
     bounded, for each (nu, lengthscale, q), by the tail beyond the head (computed) plus the rounding of the
     cancellation between the head and the tail's closed forms, plus, where the table can be used, the table's
-    interpolation bound relative to the direct route (twice the largest deviation at 3p check points per interval,
-    plus its float64 rounding); :meth:`profile_error` returns that sum relative to :math:`\varphi(1)`, a bound for
-    both routes, tested on grids of :math:`10^5` points up to t = -1 and t = 1. The bound is below 1e-12 for
-    nu = 1/2 and lengthscale >= 0.5, nu = 3/2 and lengthscale >= 1, nu = 5/2 and lengthscale >= 0.1 at q <= 10, the
-    heat kernel at lengthscale >= 0.1, and wherever the spectrum decays fast (q = 100: lengthscale >= 0.1); it
-    grows like :math:`\ell^{-2\nu - 1}` below (2e-10 to 2e-9 at nu = 1/2, lengthscale 0.05 to 0.03), and a
-    :class:`SpectrumAccuracyWarning` is raised beyond 1e-10. The errors measured against mpmath (Poisson summation
-    on the circle, the Mehler–Dirichlet integral on :math:`S^2`, heat-kernel subordination at q = 5 to 1000) are 3
-    to 30 times below the bound.
+    interpolation bound relative to the direct route (twice the largest deviation at 60 check points per interval,
+    plus the direct route's rounding noise and the float64 rounding of the evaluation); :meth:`profile_error`
+    returns that sum relative to :math:`\varphi(1)`, a bound for both routes, tested on grids of :math:`10^5` points
+    up to t = -1 and t = 1. The bound is below 1e-12 for nu = 1/2 and lengthscale >= 0.5, nu = 3/2 and lengthscale
+    >= 1, nu = 5/2 and lengthscale >= 0.1 at q <= 10, the heat kernel at lengthscale >= 0.1, and wherever the
+    spectrum decays fast (q = 100: lengthscale >= 0.1); it grows like :math:`\ell^{-2\nu - 1}` below (2e-10 to 2e-9
+    at nu = 1/2, lengthscale 0.05 to 0.03), and a :class:`SpectrumAccuracyWarning` is raised beyond 1e-10. The
+    errors measured against mpmath (Poisson summation on the circle, the Mehler–Dirichlet integral on :math:`S^2`,
+    heat-kernel subordination at q = 5 to 1000) are 3 to 30 times below the bound.
 
     The lengthscale is learnable: with a torch scalar that requires grad, gradients reach it through the profile
     (the derivative in :math:`c = 2\nu/\ell^2` is the same series with :math:`\nu + 1`, times :math:`-s`; for the
