@@ -126,20 +126,26 @@ class ChebyshevTable:
         return xp.reshape(out, shape)
 
     def _evaluate_torch(self, t: Any, breaks: Any, mid: Any, scale: Any, coef: Any) -> Any:
-        """The torch route without a graph: index_select gathers, Clenshaw in place (no temporary per degree)."""
+        """The torch route without a graph: index_select gathers, Clenshaw in place (no temporary per degree), by
+        blocks of points on the CPU (temporaries stay in cache), all at once on other devices."""
         import torch
 
+        block = _BLOCK if t.device.type == "cpu" else max(t.numel(), 1)
+        out = torch.empty_like(t)
         with torch.no_grad():
-            u = torch.sqrt(torch.clamp((1.0 - t) * 0.5, 0.0, 1.0))
-            idx = torch.clamp(torch.searchsorted(breaks, u, right=True) - 1, 0, self.intervals - 1)
-            x = (u - torch.index_select(mid, 0, idx)).mul_(torch.index_select(scale, 0, idx))
-            b1 = torch.index_select(coef[self.degree], 0, idx)
-            b2 = torch.zeros_like(x)
-            for k in range(self.degree - 1, 0, -1):
-                # b_k = c_k + 2 x b_{k+1} - b_{k+2}, written over b_{k+2}
-                b2.neg_().addcmul_(x, b1, value=2.0).add_(torch.index_select(coef[k], 0, idx))
-                b1, b2 = b2, b1
-            return b2.neg_().addcmul_(x, b1).add_(torch.index_select(coef[0], 0, idx))
+            for start in range(0, t.numel(), block):
+                s = t[start : start + block]
+                u = torch.sqrt(torch.clamp((1.0 - s) * 0.5, 0.0, 1.0))
+                idx = torch.clamp(torch.searchsorted(breaks, u, right=True) - 1, 0, self.intervals - 1)
+                x = (u - torch.index_select(mid, 0, idx)).mul_(torch.index_select(scale, 0, idx))
+                b1 = torch.index_select(coef[self.degree], 0, idx)
+                b2 = torch.zeros_like(x)
+                for k in range(self.degree - 1, 0, -1):
+                    # b_k = c_k + 2 x b_{k+1} - b_{k+2}, written over b_{k+2}
+                    b2.neg_().addcmul_(x, b1, value=2.0).add_(torch.index_select(coef[k], 0, idx))
+                    b1, b2 = b2, b1
+                out[start : start + block] = b2.neg_().addcmul_(x, b1).add_(torch.index_select(coef[0], 0, idx))
+        return out
 
     def _arrays(self, xp: Any, dtype: Any, device: Any) -> tuple:
         key = (id(xp), str(dtype), str(device))
@@ -166,7 +172,8 @@ class ChebyshevTable:
             block = flat[start : start + _BLOCK]
             u = np.subtract(1.0, block, dtype=out.dtype)
             u *= 0.5
-            np.clip(u, 0.0, 1.0, out=u)
+            np.maximum(u, 0.0, out=u)
+            np.minimum(u, 1.0, out=u)
             np.sqrt(u, out=u)
             idx = np.searchsorted(inner, u, side="right")
             x = u - self._mid[idx]
