@@ -638,9 +638,12 @@ class MaternKernel(DotProductKernel):
         raw = hyperparameter_in(self.__dict__["_hyperparameters"]["lengthscale"], t, xp)
         if isinstance(raw, float):
             value = self._values(t, xp, q, derivative)
-            factor = 1.0 / plan.total if self.normalize else math.exp(plan.log_scale)
             if isinstance(value, np.ndarray) and value.ndim and not np.shares_memory(value, t):
-                value *= factor  # a fresh array: scaled in place (no temporary of the size of a Gram matrix)
+                # a fresh array: scaled in place (no temporary of the size of a Gram matrix)
+                if self.normalize:
+                    value /= plan.total
+                else:
+                    value *= math.exp(plan.log_scale)
                 return value
             return value / plan.total if self.normalize else value * math.exp(plan.log_scale)
         # a tensor lengthscale: value + (p - p0) dF/dp carries the first derivative in p (its value is unchanged)
