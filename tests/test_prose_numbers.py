@@ -1103,3 +1103,35 @@ def test_citation_cff_has_the_required_keys_and_the_project_version():
         "alignment and uniformity",
     ):
         assert cited in titles, cited
+
+
+def test_recipe_variants_table_is_the_runs_json():
+    """Each row is its run's JSON, names the one option the run changed, and the prose's comparisons hold."""
+    rows = _rows(_section(BENCH_README, "### Recipe variants (SFRIK, seed 0, judged on the validation split)"))
+    default = _json("pretrain_sfrik_seeds.json")["methods"]["sfrik"]["seeds"][0]
+    assert default["seed"] == 0 and default["epochs"] == 8
+    variants = {
+        "crops of scale (0.25, 1)": ("recipe_sfrik_crop25.json", ["--data.crop_scale", "0.25,1.0"]),
+        "projector 2048-2048-2048": ("recipe_sfrik_proj2048.json", ["--projector", "2048-2048-2048"]),
+        "bf16 autocast, 14 epochs": ("recipe_sfrik_bf16_e14.json", ["--amp", "bf16"]),
+    }
+    runs = {"default": default}
+    for label, (name, options) in variants.items():
+        data = _json(name)
+        assert data["extra_options"] == options and data["seeds"] == 1, name
+        runs[label] = data["methods"]["sfrik"]
+    assert len(rows) == len(runs) + 1  # and the header
+    for start, run in runs.items():
+        (label,) = [label for label in rows if label.startswith(start)]
+        epochs, val_knn, val_linear, test_knn, test_linear = rows[label]
+        assert int(epochs) == run["epochs"], label
+        assert _cells_show(val_knn, [100 * run["knn_val"]["20"]]), label
+        assert _cells_show(val_linear, [100 * run["linear_val"]]), label
+        assert _cells_show(test_knn, [100 * run["knn20_test"], 100 * run["knn20_test_bank_trainval"]]), label
+        assert _cells_show(test_linear, [100 * run["linear_test"]]), label
+    for label in ("crops of scale (0.25, 1)", "projector 2048-2048-2048"):  # "did not raise either"
+        assert runs[label]["epochs"] == 8
+        assert runs[label]["knn_val"]["20"] <= default["knn_val"]["20"]
+        assert runs[label]["linear_val"] <= default["linear_val"]
+    bf16 = runs["bf16 autocast, 14 epochs"]  # "above the default in both validation columns"
+    assert bf16["knn_val"]["20"] > default["knn_val"]["20"] and bf16["linear_val"] > default["linear_val"]
