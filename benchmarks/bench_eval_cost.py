@@ -84,32 +84,19 @@ def run_step(step: str, features: Path, settings: dict, threads: int) -> dict:
             tr, va, te, ks=settings["knn_k"], temperature=settings["knn_temperature"], num_classes=num_classes
         )
         res = {"best_k": r["best_k"], "test_acc": r["test_acc"]}
-    elif step == "linear":
-        r = linear_probe(
-            tr,
-            va,
-            te,
-            lrs=settings["linear_lrs"],
-            epochs=settings["linear_epochs"],
-            batch_size=settings["linear_batch_size"],
-            weight_decay=settings["linear_weight_decay"],
-            momentum=settings["linear_momentum"],
-            standardize=settings["linear_standardize"],
-            num_classes=num_classes,
-        )
-        res = {"best_lr": r["best_lr"], "val": r["val"], "test_acc": r["test_acc"]}
-    elif step == "linear_before":
-        r = linear_probe_before(
-            tr,
-            va,
-            te,
-            lrs=settings["linear_lrs"],
-            epochs=settings["linear_epochs"],
-            batch_size=settings["linear_batch_size"],
-            weight_decay=settings["linear_weight_decay"],
-            momentum=settings["linear_momentum"],
-            num_classes=num_classes,
-        )
+    elif step in ("linear", "linear_before"):
+        probe = {
+            "lrs": settings["linear_lrs"],
+            "epochs": settings["linear_epochs"],
+            "batch_size": settings["linear_batch_size"],
+            "weight_decay": settings["linear_weight_decay"],
+            "momentum": settings["linear_momentum"],
+            "num_classes": num_classes,
+        }
+        if step == "linear":
+            r = linear_probe(tr, va, te, standardize=settings["linear_standardize"], **probe)
+        else:
+            r = linear_probe_before(tr, va, te, **probe)
         res = {"best_lr": r["best_lr"], "val": r["val"], "test_acc": r["test_acc"]}
     elif step == "logreg":
         r = logistic_regression_probe(tr, va, te, cs=settings["logreg_cs"], max_iter=settings["logreg_max_iter"])

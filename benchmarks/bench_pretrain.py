@@ -654,22 +654,18 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(results["compare_runs"], indent=1))
         return 0
-    if args.settings_only:
-        results["step_settings"] = step_settings(args)
-        results["total_seconds"] = time.perf_counter() - t0
-        results["machine"]["load_average_at_end"] = os.getloadavg()
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        print(settings_markdown(results["step_settings"]))
-        print(f"\nwrote {out}")
-        return 0
-    if args.throughput_only:
-        results["throughput"] = throughput(args)
-        results["total_seconds"] = time.perf_counter() - t0
-        results["machine"]["load_average_at_end"] = os.getloadavg()
-        out.write_text(json.dumps(results, indent=2) + "\n")
-        print(throughput_markdown(results["throughput"]))
-        print(f"\nwrote {out}")
-        return 0
+    for only, key, measure, markdown in (
+        (args.settings_only, "step_settings", step_settings, settings_markdown),
+        (args.throughput_only, "throughput", throughput, throughput_markdown),
+    ):
+        if only:
+            results[key] = measure(args)
+            results["total_seconds"] = time.perf_counter() - t0
+            results["machine"]["load_average_at_end"] = os.getloadavg()
+            out.write_text(json.dumps(results, indent=2) + "\n")
+            print(markdown(results[key]))
+            print(f"\nwrote {out}")
+            return 0
     results["methods"] = run_methods(methods, args, runs_dir)
     out.write_text(json.dumps(results, indent=2) + "\n")  # the pretraining results first, then the rest
     if not args.skip_pixels:
