@@ -51,6 +51,7 @@ from scipy.special import bernoulli, digamma, gammaln, gammasgn
 from .._validate import check_dimension
 from ..gegenbauer import derivative_coefficients, legendre_series, log_harmonic_dimension
 from ..special import log_gamma_ratio
+from ._autograd import check_concrete, jax_legendre_series, tabulated
 from ._base import DotProductKernel, Hyperparameter, SpectrumAccuracyWarning, hyperparameter_in
 from ._tabulated import ChebyshevTable, tabulate
 
@@ -398,27 +399,29 @@ def _heat_slope_plan(tau: float, q: int) -> _Plan:
 
 
 def _use_table(plan: _Plan, t: Any, xp: Any) -> bool:
-    """The deterministic rule of the table route (see :class:`MaternKernel`, Notes)."""
+    """The deterministic rule of the table route (see :class:`MaternKernel`, Notes): numpy, torch and jax arrays,
+    with or without a gradient in t (the table is then differentiated by :func:`._autograd.tabulated`)."""
     if plan.head.size <= _TABLE_MIN_HEAD or math.prod(t.shape) < _TABLE_MIN_POINTS:
         return False
-    if isinstance(t, np.ndarray):
-        return True
-    if array_api_compat.is_torch_array(t):
-        import torch
-
-        return not (torch.is_grad_enabled() and t.requires_grad)
-    return False
+    return isinstance(t, np.ndarray) or array_api_compat.is_torch_array(t) or array_api_compat.is_jax_array(t)
 
 
 def _plan_profile(plan: _Plan, t: Any, xp: Any, q: int) -> Any:
-    out = legendre_series(plan.head, t, q=q, validate=False)
+    if array_api_compat.is_jax_array(t):  # a scan: jax.jit compiles it in a time independent of the head's length
+        out = jax_legendre_series(plan.head, t, q)
+    else:
+        out = legendre_series(plan.head, t, q=q, validate=False)
     for a, w, logarithmic in plan.refs:
         out = out + w * _reference_profile(t, xp, a, logarithmic)
     return out
 
 
 def _plan_derivative(plan: _Plan, t: Any, xp: Any, q: int) -> Any:
-    out = legendre_series(derivative_coefficients(plan.head, q=q), t, q=q + 2, validate=False)
+    first = derivative_coefficients(plan.head, q=q)
+    if array_api_compat.is_jax_array(t):
+        out = jax_legendre_series(first, t, q + 2)
+    else:
+        out = legendre_series(first, t, q=q + 2, validate=False)
     for a, w, logarithmic in plan.refs:
         out = out + w * _reference_derivative(t, xp, a, logarithmic)
     return out
@@ -626,14 +629,35 @@ class MaternKernel(DotProductKernel):
         """The plan's profile (or derivative) at t in its units: the table for large calls, else the direct sum
         (derivatives are tabulated for nu + shift > 1, where they are bounded)."""
         plan = _heat_slope_plan(0.5 * self.lengthscale**2, q) if shift and math.isinf(self.nu) else self._plan(q, shift)
-        if _use_table(plan, t, xp):
-            if not derivative:
-                return self._table(q, shift).evaluate(t, xp)
-            if self.nu + shift > 1.0:
-                return self._derivative_table(q, shift).evaluate(t, xp)
-        return (_plan_derivative if derivative else _plan_profile)(plan, t, xp, q)
+        bounded = self.nu + shift > 1.0  # the derivative in t is bounded at t = 1: tabulated
+        if not _use_table(plan, t, xp) or (derivative and not bounded):
+            return (_plan_derivative if derivative else _plan_profile)(plan, t, xp, q)
+        # a gradient in t (torch autograd, jax): the table's value, the derivative below, and second derivatives
+        # (a graph of the gradient) by the direct route
+        if derivative:
+            table = self._derivative_table(q, shift)
+            return tabulated(t, lambda s: table.evaluate(s, xp), None, lambda s: _plan_derivative(plan, s, xp, q))
+        table = self._table(q, shift)
+        if bounded:
+
+            def slope(s):  # built on the first gradient asked for
+                return self._derivative_table(q, shift).evaluate(s, xp)
+
+        else:
+            # the direct derivative; at t = 1 exactly, where it is infinite (nu < 1) or logarithmic (nu = 1), the
+            # head's derivative (the references' derivatives counted 0 at their zero), as torch autograd of the
+            # direct route gives: finite, so that a zero gradient there stays 0
+            at_one = math.fsum(derivative_coefficients(plan.head, q=q))
+
+            def slope(s):
+                one = s >= 1.0
+                inside = _plan_derivative(plan, xp.where(one, xp.zeros_like(s), s), xp, q)
+                return xp.where(one, xp.full_like(s, at_one), inside)
+
+        return tabulated(t, lambda s: table.evaluate(s, xp), slope, lambda s: _plan_profile(plan, s, xp, q))
 
     def _evaluate(self, t, xp, q, derivative: bool):
+        check_concrete(self.__dict__["_hyperparameters"]["lengthscale"], "lengthscale", self)
         plan = self._plan(q)
         raw = hyperparameter_in(self.__dict__["_hyperparameters"]["lengthscale"], t, xp)
         if isinstance(raw, float):
