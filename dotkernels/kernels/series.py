@@ -18,7 +18,7 @@ from typing import Any
 import array_api_compat
 import numpy as np
 
-from .._validate import check_coefficients, check_degree
+from .._validate import check_coefficients, check_degree, host_float
 from ..gegenbauer import (
     derivative_coefficients,
     harmonic_dimension,
@@ -310,6 +310,10 @@ class HeatKernel(_SpectrallyDefined):
     spectrum (accurate to 1e-12 relative, every q); the profile is the series, truncated where the remaining terms
     are below 1e-17 of the largest (the terms decay faster than geometrically there), so :math:`\varphi` is
     accurate to about 1e-15 relative to :math:`\varphi(1)`. Strictly positive definite.
+    :meth:`~DotProductKernel.gram` of one set of points puts :math:`\varphi(1)` (:meth:`~DotProductKernel.phi_at_one`,
+    the compensated sum of the coefficients) exactly on its diagonal, whatever the rounding of
+    :math:`\langle x, x\rangle`; with a tensor ``time`` its derivatives in the time there are those of
+    :math:`\sum_l a_l`.
 
     Parameters
     ----------
@@ -342,6 +346,7 @@ class HeatKernel(_SpectrallyDefined):
     """
 
     name = "heat"
+    exact_diagonal = True
     time = Hyperparameter(positive=True)
 
     def __init__(self, time: float = 0.1):
@@ -370,6 +375,16 @@ class HeatKernel(_SpectrallyDefined):
         if coef is None:
             return super()._derivative(t, xp, q)
         return legendre_series_derivative(coef, t, q=q, validate=False)
+
+    def _gram_diagonal(self, G, xp, q):
+        phi = self._phi_at_one(q)
+        coef = self._tensor_coefficients(G, xp, q)
+        if coef is None or not math.isfinite(phi):
+            return phi if coef is None else xp.sum(coef)
+        # phi(1) = sum_l a_l with its derivatives in the time (of every order); the constant correction (a few ulps)
+        # makes the value the host's compensated sum exactly
+        total = xp.sum(coef)
+        return total + (phi - host_float(total))
 
     def _params(self):
         return (self.time,)
