@@ -117,8 +117,21 @@ def _jax_slope(s: Any, slope: Fn | None, exact: Fn) -> Any:
     return g(s)
 
 
+@lru_cache(maxsize=32)
+def matern_bounded_derivative_table(c: float, nu: float, q: int) -> Any:
+    """nu <= 1: the table of the derivative in t of the Matérn plan ``_matern_plan(c, nu, q)`` without its references
+    of exponent a <= 1 (whose derivatives are unbounded at t = 1; the caller adds them in closed form): the head's
+    derivative and the other references', bounded (cached)."""
+    from . import matern
+
+    plan = matern._matern_plan(c, nu, q)
+    bounded = plan._replace(refs=tuple(ref for ref in plan.refs if ref[0] > 1.0))
+    return matern._build_derivative_table(bounded, q)
+
+
 def check_concrete(value: Any, name: str, owner: Any) -> None:
-    """TypeError naming the hyperparameter when it is a jax value traced by ``jax.jit`` (it has no value yet)."""
+    """TypeError naming the hyperparameter when it is a jax array without a value on the host under ``jax.jit``
+    (traced, or read inside the jitted function)."""
     if isinstance(value, float):
         return
     jax = sys.modules.get("jax")
@@ -128,10 +141,9 @@ def check_concrete(value: Any, name: str, owner: Any) -> None:
         host_float(value)
     except jax.errors.ConcretizationTypeError as exc:
         raise TypeError(
-            f"the {name} of {type(owner).__name__} is traced by jax.jit: the profile's summation plan is built on "
-            f"the host from the {name}'s value, which must be known. Pass a Python float or a concrete jax array "
-            f"(closed over by the jitted function, not one of its arguments), and take gradients in the {name} "
-            "with jax.grad outside jax.jit"
+            f"the {name} of {type(owner).__name__} is a jax array whose value is not known under jax.jit: the "
+            f"profile's summation plan is built on the host from the {name}'s value. Under jax.jit pass the {name} "
+            f"as a Python float (e.g. a static argument); take gradients in the {name} with jax.grad outside jax.jit"
         ) from exc
 
 

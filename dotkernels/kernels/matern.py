@@ -29,12 +29,36 @@ the same :math:`\rho^{(a)}_l` up to a constant. J (0 to 6) and L (16 to 16384) a
 truncation bound plus the rounding bound :math:`\epsilon (\sum_l |e_l| + \sum_j |w_j| 4^{a_j})` smallest; the
 references vanish at t = 1, so :math:`\varphi(1)` is the sum of the head coefficients.
 
+At small lengthscales :math:`d_j` grows like :math:`c^j`, and the head's low degrees and the references cancel: their
+sizes reach :math:`c^{\nu + J - 1}` times :math:`\varphi(1)`, so that in float64 no (J, L) gets below 1e-8 to 1e-6 of
+:math:`\varphi(1)` at lengthscale 0.01. Where the float64 plan's bound misses 1e-13 of :math:`\varphi(1)`, the
+profile is summed in extended precision where the cancellation is (the "extended plan"): the head's degrees
+:math:`l \le M` (M of the order of :math:`\sqrt c`) and the references in double-double arithmetic (pairs of float64,
+about 32 digits: Dekker's product and Knuth's sum on numpy arrays, :math:`\ln` by a Newton step, :math:`\exp` by
+Taylor's series and squarings), with up to 8 references, and the degrees :math:`M < l \le L`, whose coefficients are
+below :math:`\varphi(1)`, in float64. The constants come from mpmath (:math:`d_j` to 60 digits, the Riesz constants,
+the coefficients of degree :math:`\le M + 1` by recurrences in l), the coefficients of degree M to L from long-double
+recurrences restarted from mpmath every 512 degrees (16 where long double is float64). (J, M, L) make the cost of an
+evaluation smallest under the bound: the truncation (as above), plus :math:`\epsilon_{dd} (16 \sum_{l \le M} |e_l| +
+\sum_j |w_j| (4^{a_j} (2 a_j + 8) + 1))`, :math:`\epsilon_{dd} = 2^{-104}` (a factor 2.4 on logarithmic references),
+plus :math:`\epsilon (16 \sum_{M < l \le L} |e_l| + \frac12 \sum_{M < l \le L} |e_l| \frac{l(l+q-2)}{q-1})` (the
+float64 sum, and t rounded to float64 where it is built from u), plus the long-double recurrences' error and the
+final float64 roundings. Calls of numpy arrays sum it directly, torch and jax arrays through a host copy (where t
+needs a gradient, the float64 plan's graph carries it and its value is corrected by a constant; a jax array traced by
+a transformation takes the float64 plan alone), and the table is built from it.
+
 Each point of this direct route costs O(L). Large calls (at least 32768 points, a head longer than 64 terms) read
 instead a table of the same profile (:mod:`dotkernels.kernels._tabulated`): piecewise Chebyshev interpolants of
 degree 20 in :math:`u = \sqrt{(1-t)/2}`, in which the profile :math:`G(t) + \sum_j w_j (2-2t)^{\nu+j}` is analytic
 for half-integer :math:`\nu` and has a :math:`u^{2\nu}` (or :math:`u^{2\nu} \ln u`) singularity at u = 0 otherwise,
 resolved by intervals graded geometrically towards u = 0. It is built once per plan (adaptively, from the direct
-route) and cached; its interpolation bound is part of :meth:`MaternKernel.profile_error`.
+route) and cached; its interpolation bound is part of :meth:`MaternKernel.profile_error`. The rule is the same for
+numpy, torch and jax arrays, with or without a gradient in t (:mod:`dotkernels.kernels._autograd`): the gradient
+of the tabulated profile is read from a table of :math:`\varphi'` where it is bounded (nu > 1, the heat kernel), and
+for nu <= 1 from a table of its bounded part (the head's and the references' of exponent a > 1) plus the other
+references' derivatives :math:`-2 w_j a_j (2-2t)^{a_j - 1}` in closed form; a gradient's own graph (second
+derivatives) is the direct route's. Under jax the direct route's head is summed by a ``jax.lax.scan``, so that
+``jax.jit`` compiles it in a time independent of L.
 """
 
 from __future__ import annotations
@@ -51,7 +75,7 @@ from scipy.special import bernoulli, digamma, gammaln, gammasgn
 from .._validate import check_dimension
 from ..gegenbauer import derivative_coefficients, legendre_series, log_harmonic_dimension
 from ..special import log_gamma_ratio
-from ._autograd import check_concrete, jax_legendre_series, tabulated
+from ._autograd import check_concrete, jax_legendre_series, matern_bounded_derivative_table, tabulated
 from ._base import DotProductKernel, Hyperparameter, SpectrumAccuracyWarning, hyperparameter_in
 from ._tabulated import ChebyshevTable, tabulate
 
@@ -86,6 +110,9 @@ class _Plan(NamedTuple):
     total: float  # F(1) in the same units: the sum of the head
     error: float  # bound on sup_t |F - computed F| in the same units
     rounding: float  # the part of the bound that is rounding (noise from point to point)
+    #: the extended-precision representation of the same profile (small lengthscales), else None: then head and
+    #: refs are the float64 plan of the gradient route, and total, error and rounding are the extended plan's
+    extended: Any = None
 
 
 def _bernoulli_poly(n: int, x: float) -> float:
@@ -186,7 +213,7 @@ def _tables(nu: float, q: int, size: int) -> tuple:
     log_n = np.asarray(log_harmonic_dimension(degrees, q=q), dtype=np.float64)
     lam = degrees * (degrees + q - 2.0)
     references = []
-    for j in range(_MAX_TERMS):
+    for j in range(_MAX_TERMS_EXTENDED):
         a = nu + j
         log_x, sign_x = _log_head_reference(a, degrees, q)
         references.append((log_n + log_x, sign_x, *_log_riesz_constant(a, q)))
@@ -197,10 +224,25 @@ def _tables(nu: float, q: int, size: int) -> tuple:
 
 @lru_cache(maxsize=_PLAN_CACHE_SIZE)
 def _matern_plan(c: float, nu: float, q: int) -> _Plan:
-    """The cheapest (J, L) whose bound reaches the target accuracy, else the most accurate one (cached)."""
+    """The float64 plan; where its bound misses the target, the extended-precision plan of the same profile (the
+    float64 plan kept for the gradient route), whichever bound is smaller (cached)."""
+    plan = _double_plan(c, nu, q)
+    if plan.error <= _TARGET * plan.total:
+        return plan
+    extended = _extended_plan(c, nu, q, plan.log_scale)
+    if extended is None or extended.error >= plan.error:
+        return plan
+    return plan._replace(total=extended.total, error=extended.error, rounding=extended.rounding, extended=extended)
+
+
+def _double_plan(c: float, nu: float, q: int) -> _Plan:
+    """The cheapest (J, L) whose float64 bound reaches the target accuracy, else the most accurate one."""
     h = 0.5 * (q - 2)
     s = nu + 0.5 * (q - 1)
-    d = _tail_coefficients(c, nu, q, _MAX_TERMS + 1)
+    try:
+        d = np.array([float(x) for x in _mp_tail_coefficients(c, nu, q, _MAX_TERMS_EXTENDED + 1)])
+    except ImportError:  # pragma: no cover - mpmath comes with sympy and torch
+        d = _tail_coefficients(c, nu, q, _MAX_TERMS + 1)
     candidates: list[tuple] = []
     for size in (1 << 12, 4 * _MAX_HEAD):
         degrees, log_n, lam, references = _tables(nu, q, size)
@@ -256,6 +298,537 @@ def _matern_plan(c: float, nu: float, q: int) -> _Plan:
     return _Plan(log_scale, head, refs, math.fsum(head), bound, rounding)
 
 
+# ---- extended precision (small lengthscales) ------------------------------------------------------------------------
+# With c = 2 nu / lengthscale^2 large, d_j grows like c^j and the head's low-degree coefficients and the references
+# cancel to 10^(j + nu) log10(c) of phi(1): no float64 plan reaches the target. The extended plan keeps the same
+# head-plus-references form with more references (J up to 8: a head of a few thousand terms instead of 16384 at
+# lengthscale 0.01), and sums the degrees l <= M, where the cancellation is, in double-double arithmetic (about 32
+# digits, numpy arrays of (high, low) float64 pairs), the references too; the degrees M < l <= L, whose coefficients
+# are of the size of phi(1) or below, in float64. Its constants come from mpmath (40 digits): d_j, the Riesz
+# constants, and the coefficients of degree <= M (recurrences in l), the others from long-double recurrences started
+# from mpmath values every few hundred degrees.
+
+_EPS_LD = float(np.finfo(np.longdouble).eps)
+#: relative error unit of one double-double operation (Dekker's product, Knuth's sum, normalised: 2^-104 at most)
+_EPS_DD = 2.0**-104
+_SPLITTER = 134217729.0  # 2^27 + 1
+_MP_DPS = 40
+#: the most references of an extended plan
+_MAX_TERMS_EXTENDED = 8
+#: points evaluated at once by the extended route (its temporaries stay in cache)
+_EXTENDED_BLOCK = 4096
+#: long-double recurrences restart from mpmath values every this many degrees (where long double is 80-bit)
+_LD_BLOCK = 512 if _EPS_LD < 1e-18 else 16
+#: the cost model of an extended plan: numpy operations per degree of the double-double and of the float64 sums
+_COST_DD = 72
+_COST_FLOAT = 5
+
+
+class _Extended(NamedTuple):
+    r"""A profile :math:`\sum_{l \le M} e_l P_{l,q} + \sum_{M < l \le L} e_l P_{l,q} + \sum_j w_j R_{a_j}` in the units
+    of its float64 plan: the first sum and the references in double-double, the second in float64."""
+
+    head_hi: np.ndarray  # e_0..e_M, high and low parts
+    head_lo: np.ndarray
+    tail: np.ndarray  # e_0..e_L in float64, zero up to degree M
+    refs: tuple[tuple[float, float, float, bool], ...]  # (a, weight high, weight low, logarithmic)
+    nu: float
+    alpha: tuple[np.ndarray, np.ndarray]  # the recurrence's alpha_k, beta_k (k <= M + 1) in double-double
+    beta: tuple[np.ndarray, np.ndarray]
+    total: float
+    error: float
+    rounding: float
+    long_head: tuple | None = None  # (coefficients, alpha, beta) in long double: the heat kernel's whole head
+
+
+def _two_sum(a, b):
+    s = a + b
+    v = s - a
+    return s, (a - (s - v)) + (b - v)
+
+
+def _fast_two_sum(a, b):
+    s = a + b
+    return s, b - (s - a)
+
+
+def _split(a):
+    c = _SPLITTER * a
+    high = c - (c - a)
+    return high, a - high
+
+
+def _two_product(a, b):
+    p = a * b
+    ah, al = _split(a)
+    bh, bl = _split(b)
+    return p, ((ah * bh - p) + ah * bl + al * bh) + al * bl
+
+
+def _dd_add(ah, al, bh, bl):
+    s, e = _two_sum(ah, bh)
+    return _fast_two_sum(s, e + (al + bl))
+
+
+def _dd_mul(ah, al, bh, bl):
+    p, e = _two_product(ah, bh)
+    return _fast_two_sum(p, e + (ah * bl + al * bh))
+
+
+def _mp():
+    import mpmath
+
+    return mpmath
+
+
+def _dd_of(x) -> tuple[float, float]:
+    """An mpmath number as a double-double (high, low)."""
+    high = float(x)
+    return high, float(x - high)
+
+
+@lru_cache(maxsize=1)
+def _dd_constants() -> tuple:
+    """ln 2 and 1/i! (i <= 10) in double-double."""
+    mp = _mp()
+    with mp.workdps(_MP_DPS):
+        return _dd_of(mp.log(2)), tuple(_dd_of(1 / mp.factorial(i)) for i in range(11))
+
+
+def _dd_exp(yh, yl):
+    """exp(y) in double-double: y = k ln 2 + r, exp(r / 1024) - 1 by Taylor (9 terms), squared ten times."""
+    ln2, inverse_factorials = _dd_constants()
+    k = np.rint(yh / ln2[0])
+    ph, pl = _two_product(k, ln2[0])
+    rh, rl = _dd_add(yh, yl, -ph, -pl)
+    ph, pl = _two_product(k, ln2[1])
+    rh, rl = _dd_add(rh, rl, -ph, -pl)
+    rh, rl = rh * (1.0 / 1024.0), rl * (1.0 / 1024.0)
+    sh, sl = inverse_factorials[9]
+    for i in range(8, 0, -1):
+        sh, sl = _dd_mul(sh, sl, rh, rl)
+        sh, sl = _dd_add(sh, sl, *inverse_factorials[i])
+    zh, zl = _dd_mul(sh, sl, rh, rl)  # exp(r) - 1
+    for _ in range(10):  # exp(2r) - 1 = z (z + 2)
+        wh, wl = _dd_add(zh, zl, 2.0, 0.0)
+        zh, zl = _dd_mul(zh, zl, wh, wl)
+    zh, zl = _dd_add(zh, zl, 1.0, 0.0)
+    k = k.astype(np.int64)
+    return np.ldexp(zh, k), np.ldexp(zl, k)
+
+
+def _dd_log(xh, xl):
+    """ln x (x > 0) in double-double: one Newton step from the float64 logarithm, ln(1 + d) = d - d^2/2 + O(d^3)."""
+    y = np.log(xh)
+    eh, el = _dd_exp(-y, np.zeros_like(y))
+    ph, pl = _dd_mul(xh, xl, eh, el)
+    dh, dl = _dd_add(ph, pl, -1.0, 0.0)
+    dh, dl = _dd_add(dh, dl, -0.5 * dh * dh, 0.0)
+    return _dd_add(y, 0.0, dh, dl)
+
+
+def _dd_sqrt(xh, xl):
+    r = np.sqrt(xh)
+    ph, pl = _two_product(r, r)
+    return _fast_two_sum(r, ((xh - ph) - pl + xl) / (2.0 * r))
+
+
+def _extended_values(ext: _Extended, th, tl, xh, xl, q: int) -> np.ndarray:
+    """The extended plan at t = th + tl, x = 2 - 2t = xh + xl (double-double; float64 result)."""
+    if ext.long_head is not None:
+        head, alpha, beta = ext.long_head
+        t = th.astype(np.longdouble) + tl
+        b1 = np.zeros_like(t)
+        b2 = np.zeros_like(t)
+        for k in range(head.size - 1, -1, -1):
+            b1, b2 = head[k] + alpha[k] * t * b1 - beta[k + 1] * b2, b1
+        return b1.astype(np.float64)
+    M = ext.head_hi.size - 1
+    (ah, al), (bh, bl) = ext.alpha, ext.beta
+    b1h = np.zeros_like(th)
+    b1l = np.zeros_like(th)
+    b2h = np.zeros_like(th)
+    b2l = np.zeros_like(th)
+    for k in range(M, -1, -1):  # b_k = e_k + alpha_k t b_{k+1} - beta_{k+1} b_{k+2}
+        ph, pl = _dd_mul(th, tl, b1h, b1l)
+        ph, pl = _dd_mul(ph, pl, ah[k], al[k])
+        sh, sl = _dd_mul(b2h, b2l, -bh[k + 1], -bl[k + 1])
+        sh, sl = _dd_add(ph, pl, sh, sl)
+        sh, sl = _dd_add(sh, sl, ext.head_hi[k], ext.head_lo[k])
+        b2h, b2l, b1h, b1l = b1h, b1l, sh, sl
+    outh, outl = b1h, b1l
+    if ext.refs:
+        positive = xh > 0.0
+        uh = np.where(positive, xh, 1.0)
+        ul = np.where(positive, xl, 0.0)
+        nu = ext.nu
+        whole = math.floor(nu)
+        if nu - whole == 0.5 and whole < 8:
+            ph, pl = _dd_sqrt(uh, ul)
+            for _ in range(whole):
+                ph, pl = _dd_mul(ph, pl, uh, ul)
+        elif nu == whole and whole < 8:
+            ph, pl = uh, ul
+            for _ in range(whole - 1):
+                ph, pl = _dd_mul(ph, pl, uh, ul)
+        else:
+            lh, ll = _dd_log(uh, ul)
+            ph, pl = _two_product(nu, lh)
+            ph, pl = _dd_exp(*_fast_two_sum(ph, pl + nu * ll))
+        if any(logarithmic for *_, logarithmic in ext.refs):
+            lh, ll = _dd_log(uh, ul)
+        for _, wh, wl, logarithmic in ext.refs:
+            rh, rl = _dd_mul(ph, pl, lh, ll) if logarithmic else (ph, pl)
+            rh, rl = _dd_mul(rh, rl, wh, wl)
+            rh = np.where(positive, rh, 0.0)
+            rl = np.where(positive, rl, 0.0)
+            outh, outl = _dd_add(outh, outl, rh, rl)
+            ph, pl = _dd_mul(ph, pl, uh, ul)
+    if ext.tail.size > M + 1:
+        outl = outl + legendre_series(ext.tail, th, q=q, validate=False)
+    return outh + outl
+
+
+def _extended_numpy(ext: _Extended, t: np.ndarray, q: int) -> np.ndarray:
+    """The extended plan at float64 inner products t (exact inputs), by blocks of points."""
+    flat = np.clip(np.asarray(t, dtype=np.float64).reshape(-1), -1.0, 1.0)
+    out = np.empty_like(flat)
+    for start in range(0, flat.size, _EXTENDED_BLOCK):
+        th = flat[start : start + _EXTENDED_BLOCK]
+        xh, xl = _two_sum(2.0, -2.0 * th)
+        out[start : start + _EXTENDED_BLOCK] = _extended_values(ext, th, np.zeros_like(th), xh, xl, q)
+    return out.reshape(np.shape(t))
+
+
+def _extended_profile_u(ext: _Extended, u: np.ndarray, q: int) -> np.ndarray:
+    """The extended plan at t = 1 - 2u^2 exactly (t and x = 4u^2 in double-double), for the tables."""
+    u = np.asarray(u, dtype=np.float64)
+    out = np.empty_like(u)
+    for start in range(0, u.size, _EXTENDED_BLOCK):
+        v = u[start : start + _EXTENDED_BLOCK]
+        sh, sl = _two_product(v, v)
+        th, tl = _two_sum(1.0, -2.0 * sh)
+        th, tl = _fast_two_sum(th, tl - 2.0 * sl)
+        out[start : start + _EXTENDED_BLOCK] = _extended_values(ext, th, tl, 4.0 * sh, 4.0 * sl, q)
+    return out
+
+
+def _extended_profile(plan: _Plan, t: Any, xp: Any, q: int) -> Any:
+    """The extended plan at t of any library: numpy directly; other arrays through a host copy, the float64 route's
+    graph kept where t needs a gradient (its value corrected by a constant), the float64 route alone where t has
+    no host value (jax tracers)."""
+    ext = plan.extended
+    if isinstance(t, np.ndarray):
+        out = _extended_numpy(ext, t, q)
+        return out if t.dtype == np.float64 else out.astype(np.result_type(t.dtype, np.float32))
+    approx = None
+    if array_api_compat.is_torch_array(t):
+        import torch
+
+        exact = torch.from_numpy(_extended_numpy(ext, t.detach().to("cpu", torch.float64).numpy(), q))
+        exact = exact.to(device=t.device, dtype=t.dtype)
+        if not (torch.is_grad_enabled() and t.requires_grad):
+            return exact
+        approx = _plan_profile(plan._replace(extended=None), t, xp, q)
+        return approx + (exact - approx.detach())
+    try:
+        host = np.asarray(t, dtype=np.float64)
+    except Exception:  # a traced array (jax transformations): the float64 route
+        return _plan_profile(plan._replace(extended=None), t, xp, q)
+    return xp.asarray(_extended_numpy(ext, host, q), dtype=t.dtype, device=_device(t))
+
+
+def _corrected(value: Any, t: Any, plan: _Plan, q: int, normalize: bool) -> Any:
+    """``value`` (a float64 route's tensor, with its graph) plus a constant: the extended plan's value at t (t with a
+    host value: torch tensors, concrete jax arrays; else ``value`` as it is)."""
+    if array_api_compat.is_torch_array(t):
+        host = t.detach().to("cpu", dtype=_torch_float64()).numpy()
+    else:
+        try:
+            host = np.asarray(t, dtype=np.float64)
+        except Exception:  # a traced jax array
+            return value
+    exact = _extended_numpy(plan.extended, host, q)
+    exact = exact / plan.total if normalize else exact * math.exp(plan.log_scale)
+    if array_api_compat.is_torch_array(value):
+        return value + (value.new_tensor(exact) - value.detach())
+    if array_api_compat.is_jax_array(value):
+        import jax
+
+        return value + jax.lax.stop_gradient(value.__array_namespace__().asarray(exact, dtype=value.dtype) - value)
+    return value
+
+
+def _torch_float64() -> Any:
+    import torch
+
+    return torch.float64
+
+
+@lru_cache(maxsize=_PLAN_CACHE_SIZE)
+def _mp_tail_coefficients(c: float, nu: float, q: int, terms: int) -> tuple:
+    """:func:`_tail_coefficients` in mpmath (60 digits: the Bernoulli polynomials at large b cancel)."""
+    mp = _mp()
+    with mp.workdps(60):
+        h = mp.mpf(q - 2) / 2
+        b = h + mp.mpf(nu)
+        s = b + mp.mpf(1) / 2
+        beta2 = mp.mpf(c) - h * h
+        A = [mp.mpf(0)] * terms
+        for m in range(1, terms):
+            A[m] = -s * (-1) ** (m + 1) * beta2**m / m - 2 * mp.bernpoly(2 * m + 1, b + 1) / (2 * m * (2 * m + 1))
+        g = [mp.mpf(0)] * terms
+        g[0] = mp.mpf(1)
+        for k in range(1, terms):
+            g[k] = mp.fsum(i * A[i] * g[k - i] for i in range(1, k + 1)) / k
+        d = []
+        residual = list(g)
+        for j in range(terms):
+            basis = [mp.mpf(0)] * terms
+            basis[j] = mp.mpf(1)
+            for i in range(1, j + 1):
+                y = (b + i) ** 2
+                for k in range(1, terms):
+                    basis[k] += y * basis[k - 1]
+            d.append(residual[j])
+            residual = [r - d[j] * x for r, x in zip(residual, basis)]
+        return tuple(d)
+
+
+def _mp_riesz_constant(a, q: int):
+    """The signed constant C of :func:`_log_riesz_constant` in mpmath (a an mpf)."""
+    mp = _mp()
+    base = 4**a * mp.gamma(a + mp.mpf(q - 1) / 2) / mp.gamma(mp.mpf(q - 1) / 2) * mp.gamma(q - 1)
+    if _is_integer(float(a)):
+        m = round(float(a))
+        return base * (-((-1) ** m)) * mp.factorial(m)
+    return base / mp.gamma(-a)
+
+
+def _mp_reference_start(a, q: int, m_top: int) -> list:
+    r"""The coefficients :math:`x_l` of :func:`_log_head_reference` for l = 0..m_top in mpmath (a an mpf)."""
+    mp = _mp()
+    out = []
+    if not _is_integer(float(a)):
+        rho = mp.gamma(-a) / mp.gamma(a + q - 1)
+        for l in range(m_top + 1):
+            out.append(rho)
+            rho = rho * (l - a) / (l + a + q - 1)
+        return out
+    m = round(float(a))
+    sign = -((-1) ** m)
+    for l in range(m_top + 1):
+        if l <= m:
+            factors = [i - a for i in range(l)]
+            poch = mp.fprod(factors) if factors else mp.mpf(1)
+            dlog = -mp.fsum(1 / f for f in factors) + mp.log(4) + mp.digamma(a + mp.mpf(q - 1) / 2)
+            dlog -= mp.digamma(l + a + q - 1)
+            out.append(poch * dlog / (mp.gamma(l + a + q - 1) * mp.factorial(m) * sign))
+        elif l == m + 1:
+            out.append(1 / mp.gamma(2 * m + q))
+        else:
+            out.append(out[-1] * (l - 1 - a) / (l - 1 + a + q - 1))
+    return out
+
+
+def _extended_choice(c: float, nu: float, q: int, log_scale: float, d: list) -> tuple | None:
+    """(J, M, L) of the cheapest extended plan whose bound (from float64 estimates) reaches the target, else of the
+    most accurate one."""
+    size = 4 * _MAX_HEAD
+    s = nu + 0.5 * (q - 1)
+    degrees, log_n, lam, references = _tables(nu, q, size)
+    log_a = log_n - s * np.log1p(lam / c)
+    a_units = np.exp(log_a - (log_scale + s * math.log(c)))
+    total = float(np.sum(a_units))
+    digits = np.abs(log_a - (log_scale + s * math.log(c))) + log_n + 1.0
+    e = a_units.copy()
+    magnitude = a_units.copy()  # |A_l| + sum_j |d_j X_l|
+    slope = lam / max(q - 1, 1)  # |P'_{l,q}| <= l(l+q-2)/(q-1) on [-1, 1]
+    n_last = size + 0.5 * (q - 2)
+    ld_rate = _EPS_LD * (6 * _LD_BLOCK + s * math.log1p(lam[-1] / c) + 8)
+    refs_round = 0.0
+    best = None
+    Ls = [1 << k for k in range(4, 15)]
+    for J in range(_MAX_TERMS_EXTENDED + 1):
+        if J:
+            a = nu + J - 1
+            log_nx, sign_x, log_c, _ = references[J - 1]
+            coeff = float(d[J - 1]) * sign_x * np.exp(log_nx - log_scale)
+            e -= coeff
+            magnitude += np.abs(coeff)
+            weight = abs(float(d[J - 1])) * math.exp(min(-log_scale - log_c, 700.0))
+            refs_round += weight * (4.0**a * (2 * a + 8) * (2.4 if _is_integer(a) else 1.0) + 1.0)
+        a = nu + J
+        log_x, _ = _log_rho(a, degrees[-1:], q)
+        log_far = math.log(abs(float(d[J])) or 1e-300) + log_n[-1] + log_x[0] - log_scale
+        log_far += (1 + 2 * a) * math.log(n_last) - 2 * a * math.log(n_last + 0.5) - math.log(a)
+        far = math.exp(min(log_far, 700.0))
+        ae = np.abs(e)
+        P = np.cumsum(ae)  # prefix sums (the large low degrees), suffix sums (the small high degrees)
+        suffix = np.append(np.cumsum(ae[::-1])[::-1], 0.0)
+        W = np.append(np.cumsum((ae * slope)[::-1])[::-1], 0.0)
+        G = np.append(np.cumsum(magnitude[::-1])[::-1], 0.0)
+        tail_error = np.cumsum((_EPS * digits * magnitude)[::-1])[::-1]
+        first = math.ceil(nu + max(J - 1, 0)) + 1  # mpmath up to at least the references' special degrees
+        for L in Ls:
+            if L <= first:
+                continue
+            truncation = float(suffix[L + 1]) + float(tail_error[L + 1]) + far
+            Ms = np.unique(np.clip(np.round(first * 1.25 ** np.arange(60)).astype(np.int64), first, L))
+            middle = suffix[Ms + 1] - suffix[L + 1]
+            S = _EPS * (16.0 * middle + 0.5 * (W[Ms + 1] - W[L + 1])) + ld_rate * (G[Ms + 1] - G[L + 1])
+            D = _EPS_DD * (16.0 * P[Ms] + refs_round)
+            F = 2.0 * _EPS * (total + middle)
+            bound = truncation + S + D + F
+            cost = _COST_DD * (Ms + 1) + _COST_FLOAT * (L + 1) + 600 * J
+            for i in range(Ms.size):
+                key = (0, cost[i]) if bound[i] <= _TARGET * total else (1, bound[i])
+                if best is None or key < best[0]:
+                    best = (key, J, int(Ms[i]), L)
+    return None if best is None else best[1:]
+
+
+def _extended_plan(c: float, nu: float, q: int, log_scale: float) -> _Extended | None:
+    """The extended plan of the Matérn profile in the float64 plan's units (None without mpmath)."""
+    try:
+        mp = _mp()
+    except ImportError:  # pragma: no cover - mpmath comes with sympy and torch
+        return None
+    d = _mp_tail_coefficients(c, nu, q, _MAX_TERMS_EXTENDED + 1)
+    choice = _extended_choice(c, nu, q, log_scale, d)
+    if choice is None:
+        return None
+    J, M, L = choice
+    s_float = nu + 0.5 * (q - 1)
+    with mp.workdps(_MP_DPS):
+        cm, num = mp.mpf(c), mp.mpf(nu)
+        s = num + mp.mpf(q - 1) / 2
+        unit = mp.exp(mp.mpf(log_scale))
+        alist = [num + j for j in range(J)]
+        dj = [mp.mpf(x) for x in d[:J]]
+        starts = [_mp_reference_start(a, q, M + 1) for a in alist]
+        # the head up to degree M + 1 by recurrences in l
+        head, anchor = [], None
+        n_l = mp.mpf(1)
+        for l in range(M + 2):
+            mu = (cm + l * (l + q - 2)) ** (-s)
+            xs = [dj[j] * n_l * starts[j][l] / unit for j in range(J)]
+            a_l = n_l * mu / unit
+            if l <= M:
+                head.append(a_l - mp.fsum(xs))
+            else:
+                anchor = (a_l, xs)
+            if q > 2:
+                n_l = n_l * (l + q - 2) * (2 * l + q) / ((l + 1) * (2 * l + q - 2))
+            else:
+                n_l = mp.mpf(2)
+        refs = []
+        for j, a in enumerate(alist):
+            w = dj[j] / (_mp_riesz_constant(a, q) * unit)
+            refs.append((float(a), *_dd_of(w), _is_integer(float(a))))
+        head_total = mp.fsum(head)
+        hi_lo = [_dd_of(e) for e in head]
+
+        def anchor_at(l):
+            if q > 2:
+                log_n = mp.loggamma(l + q - 2) - mp.loggamma(l + 1) - mp.loggamma(q - 1)
+                log_n += mp.log(mp.mpf(2 * l + q - 2) / (q - 2))
+            else:
+                log_n = mp.log(2)
+            log_u = mp.mpf(log_scale)
+            a_l = mp.exp(log_n - s * mp.log(cm + l * (l + q - 2)) - log_u)
+            xs = [
+                dj[j] * mp.exp(log_n + mp.loggamma(l - a) - mp.loggamma(l + a + q - 1) - log_u)
+                for j, a in enumerate(alist)
+            ]
+            return a_l, xs
+
+        # degrees M < l <= L: long-double recurrences from mpmath values every _LD_BLOCK degrees
+        ld = np.longdouble
+        tail = np.zeros(L + 1)
+        magnitude = 0.0
+        for l0 in range(M + 1, L + 1, _LD_BLOCK):
+            l1 = min(l0 + _LD_BLOCK, L + 1)
+            a0, x0 = anchor if l0 == M + 1 else anchor_at(l0)
+            l = np.arange(l0, l1).astype(ld)
+            ratio_n = (l + (q - 2)) * (2 * l + q) / ((l + 1) * (2 * l + (q - 2))) if q > 2 else np.ones_like(l)
+            lam = l * (l + (q - 2))
+            lam0 = ld(l0) * (l0 + q - 2)
+            cum_n = np.concatenate([[ld(1)], np.cumprod(ratio_n[:-1])])
+            values = _ld_of(a0) * cum_n * np.exp(-ld(s_float) * np.log1p((lam - lam0) / (ld(c) + lam0)))
+            size_sum = np.abs(values)
+            for j, a in enumerate(alist):
+                ratio = ratio_n * (l - ld(a)) / (l + ld(a) + (q - 1))
+                xj = _ld_of(x0[j]) * np.concatenate([[ld(1)], np.cumprod(ratio[:-1])])
+                values = values - xj
+                size_sum = size_sum + np.abs(xj)
+            tail[l0:l1] = values.astype(np.float64)
+            magnitude += float(np.sum(size_sum))
+        total = float(head_total + mp.mpf(math.fsum(tail)))
+    # the bound, with the exact coefficients
+    head_abs = math.fsum(abs(h) for h, _ in hi_lo)
+    tail_abs = float(np.sum(np.abs(tail)))
+    degrees = np.arange(L + 1, dtype=np.float64)
+    tail_slope = float(np.sum(np.abs(tail) * degrees * (degrees + q - 2.0))) / max(q - 1, 1)
+    refs_round = sum(abs(wh) * (4.0**a * (2 * a + 8) * (2.4 if lg else 1.0) + 1.0) for a, wh, _, lg in refs)
+    ld_rate = _EPS_LD * (6 * _LD_BLOCK + s_float * math.log1p(L * (L + q - 2.0) / c) + 8)
+    rounding = _EPS * (16.0 * tail_abs + 0.5 * tail_slope) + ld_rate * magnitude
+    rounding += _EPS_DD * (16.0 * head_abs + refs_round) + 2.0 * _EPS * (abs(total) + tail_abs)
+    truncation = _extended_truncation(c, nu, q, log_scale, d, J, L)
+    alpha, beta = _dd_recurrence(M + 1, q)
+    head_hi = np.array([h for h, _ in hi_lo])
+    head_lo = np.array([lo for _, lo in hi_lo])
+    for array in (head_hi, head_lo, tail, *alpha, *beta):
+        array.setflags(write=False)
+    return _Extended(head_hi, head_lo, tail, tuple(refs), nu, alpha, beta, total, truncation + rounding, rounding)
+
+
+def _ld_of(x) -> np.longdouble:
+    high, low = _dd_of(x)
+    return np.longdouble(high) + np.longdouble(low)
+
+
+def _extended_truncation(c: float, nu: float, q: int, log_scale: float, d: list, J: int, L: int) -> float:
+    """A bound on sum_{l > L} N(q,l) |r_l| (float64 coefficients to degree 65536 with their rounding, the next term
+    of the expansion beyond)."""
+    size = 4 * _MAX_HEAD
+    s = nu + 0.5 * (q - 1)
+    degrees, log_n, lam, references = _tables(nu, q, size)
+    top = log_scale + s * math.log(c)
+    log_a = log_n - s * np.log1p(lam / c)
+    e = np.exp(log_a - top)
+    magnitude = e.copy()
+    for j in range(J):
+        log_nx, sign_x, _, _ = references[j]
+        coeff = float(d[j]) * sign_x * np.exp(log_nx - log_scale)
+        e -= coeff
+        magnitude += np.abs(coeff)
+    digits = np.abs(log_a - top) + log_n + 1.0
+    a = nu + J
+    log_x, _ = _log_rho(a, degrees[-1:], q)
+    n_last = size + 0.5 * (q - 2)
+    log_far = math.log(abs(float(d[J])) or 1e-300) + log_n[-1] + log_x[0] - log_scale
+    log_far += (1 + 2 * a) * math.log(n_last) - 2 * a * math.log(n_last + 0.5) - math.log(a)
+    tail = np.abs(e[L + 1 :]) + _EPS * digits[L + 1 :] * magnitude[L + 1 :]
+    return float(np.sum(tail)) + math.exp(min(log_far, 700.0))
+
+
+def _dd_recurrence(size: int, q: int) -> tuple:
+    """alpha_k, beta_k of the Gegenbauer recurrence, k = 0..size, in double-double (exact rationals rounded)."""
+    mp = _mp()
+    ah, al, bh, bl = (np.zeros(size + 1) for _ in range(4))
+    with mp.workdps(_MP_DPS):
+        for k in range(size + 1):
+            if k == 0:
+                alpha, beta = mp.mpf(1), mp.mpf(0)
+            else:
+                alpha = mp.mpf(2 * k + q - 2) / (k + q - 2)
+                beta = mp.mpf(k) / (k + q - 2)
+            ah[k], al[k] = _dd_of(alpha)
+            bh[k], bl[k] = _dd_of(beta)
+    return (ah, al), (bh, bl)
+
+
 @lru_cache(maxsize=_PLAN_CACHE_SIZE)
 def _heat_plan(tau: float, q: int) -> _Plan:
     """The heat kernel's series N(q,l) e^{-tau l(l+q-2)} up to where the terms fall below 1e-17 of the largest."""
@@ -272,9 +845,71 @@ def _heat_plan(tau: float, q: int) -> _Plan:
     head = np.exp(log_a[: keep + 1] - top)
     tail_bound = float(np.sum(np.exp(log_a[keep + 1 :] - top))) + 1e-17 * head.sum()
     head.setflags(write=False)
-    # Clenshaw's rounding grows with the degree: about (L+1) eps sum |a_l| (measured against the table's smooth fit)
+    # Clenshaw's rounding grows with the degree: about (L+1) eps sum |a_l| (measured against the table's smooth fit);
+    # the coefficients' own rounding: their exponents' (ln N to 4 eps relative) and exp's
+    log_n = np.abs(log_a[: keep + 1] + tau * degrees[: keep + 1] * (degrees[: keep + 1] + q - 2.0))
     rounding = 4 * _EPS * head.size * head.sum()
-    return _Plan(top, head, (), math.fsum(head), tail_bound + rounding, rounding)
+    rounding += _EPS * float(np.sum(head * (np.abs(log_a[: keep + 1] - top) + 4.0 * log_n + 2.0)))
+    plan = _Plan(top, head, (), math.fsum(head), tail_bound + rounding, rounding)
+    if plan.error <= _TARGET * plan.total:
+        return plan
+    extended = _long_heat(tau, q, keep, top, tail_bound)
+    if extended is None or extended.error >= plan.error:
+        return plan
+    return plan._replace(total=extended.total, error=extended.error, rounding=extended.rounding, extended=extended)
+
+
+def _long_heat(tau: float, q: int, L: int, top: float, tail_bound: float) -> _Extended | None:
+    """The heat kernel's head in long double (coefficients by ratio recurrences from mpmath values every
+    ``_LD_BLOCK`` degrees, Clenshaw's sum with the recurrence in long double): None without mpmath."""
+    try:
+        mp = _mp()
+    except ImportError:  # pragma: no cover - mpmath comes with sympy and torch
+        return None
+    ld = np.longdouble
+    head = np.empty(L + 1, dtype=ld)
+    with mp.workdps(_MP_DPS):
+        for l0 in range(0, L + 1, _LD_BLOCK):
+            l1 = min(l0 + _LD_BLOCK, L + 1)
+            if q > 2:
+                log_n = mp.loggamma(l0 + q - 2) - mp.loggamma(l0 + 1) - mp.loggamma(q - 1)
+                log_n += mp.log(mp.mpf(2 * l0 + q - 2) / (q - 2))
+            else:
+                log_n = mp.log(2) if l0 else mp.mpf(0)
+            anchor = _ld_of(mp.exp(log_n - mp.mpf(tau) * l0 * (l0 + q - 2) - mp.mpf(top)))
+            l = np.arange(l0, l1).astype(ld)
+            if q > 2:
+                ratio = (l + (q - 2)) * (2 * l + q) / ((l + 1) * (2 * l + (q - 2)))
+            else:
+                ratio = np.where(l == 0, ld(2), ld(1))
+            ratio = ratio * np.exp(-ld(tau) * (2 * l + (q - 1)))
+            head[l0:l1] = anchor * np.concatenate([[ld(1)], np.cumprod(ratio[:-1])])
+    k = np.arange(L + 2).astype(ld)
+    alpha = np.where(k == 0, ld(1), (2 * k + (q - 2)) / np.maximum(k + (q - 2), 1))
+    beta = np.where(k == 0, ld(0), k / np.maximum(k + (q - 2), 1))
+    total = float(np.sum(head))
+    size = float(np.sum(np.abs(head)))
+    slope = float(np.sum(np.abs(head) * k[:-1] * (k[:-1] + (q - 2)))) / max(q - 1, 1)
+    # the recurrences (3 roundings a degree and exp's), Clenshaw's sum (as in float64), t rounded to long double
+    # where it is built from u, the result rounded to float64
+    rounding = _EPS_LD * ((3 + tau * (2 * L + q)) * _LD_BLOCK + 4 + 4 * (L + 1)) * size + _EPS_LD * slope
+    rounding += 2.0 * _EPS * size
+    for array in (head, alpha, beta):
+        array.setflags(write=False)
+    empty = np.zeros(0)
+    return _Extended(
+        empty,
+        empty,
+        empty,
+        (),
+        math.inf,
+        (empty, empty),
+        (empty, empty),
+        total,
+        tail_bound + rounding,
+        rounding,
+        (head, alpha, beta),
+    )
 
 
 def _reference_profile(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
@@ -310,7 +945,9 @@ def _one_minus_two_squares(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _plan_profile_u(plan: _Plan, u: np.ndarray, q: int) -> np.ndarray:
     """The plan's profile at :math:`t = 1 - 2u^2` (numpy float64): the head at t = fl(1 - 2u^2) corrected to first
     order for the rounding of t (the head's slope reaches 1/lengthscale^2), the Riesz kernels from
-    :math:`2 - 2t = 4u^2`."""
+    :math:`2 - 2t = 4u^2`; the extended plan in double-double."""
+    if plan.extended is not None:
+        return _extended_profile_u(plan.extended, u, q)
     t, r = _one_minus_two_squares(u)
     out = legendre_series(plan.head, t, q=q, validate=False)
     if plan.head.size > 1:
@@ -407,6 +1044,8 @@ def _use_table(plan: _Plan, t: Any, xp: Any) -> bool:
 
 
 def _plan_profile(plan: _Plan, t: Any, xp: Any, q: int) -> Any:
+    if plan.extended is not None:
+        return _extended_profile(plan, t, xp, q)
     if array_api_compat.is_jax_array(t):  # a scan: jax.jit compiles it in a time independent of the head's length
         out = jax_legendre_series(plan.head, t, q)
     else:
@@ -469,12 +1108,22 @@ class MaternKernel(DotProductKernel):
     intervals graded towards t = 1), built once per plan from the direct route (cached) and evaluated in O(1) per
     point, when the head has more than 64 terms: there the same matrix took 0.05 to 0.16 s with numpy, plans and
     tables at most 0.05 and 0.22 s to build. The rule depends only on the call's size and the plan, never on what is
-    cached. The table route serves numpy and torch arrays (any device) that need no gradient in t; a gradient in t
-    (torch tensors that require grad, jax arrays) takes the direct route. With a tensor lengthscale the shifted plan
-    (the derivative in the lengthscale, below) is tabulated too. Large calls of :meth:`~DotProductKernel.derivative`
-    read a table of :math:`\varphi'` in the same way for nu > 1 and the heat kernel, where :math:`\varphi'` is
-    bounded (its table's bound, below 1e-9 of :math:`\max|\varphi'|` in the cases tested, holds against the direct
-    route); for nu <= 1 :math:`\varphi'` is unbounded at t = 1 and is summed directly.
+    cached. The table route serves numpy, torch (any device) and jax arrays, also with a gradient in t (torch
+    tensors that require grad, e.g. the points of ``gram(X)`` with ``X.requires_grad``; jax arrays under
+    ``jax.grad``). The gradient in t is then read from a table of :math:`\varphi'` for nu > 1 and the heat kernel,
+    where :math:`\varphi'` is bounded (its table's bound, below 1e-9 of :math:`\max|\varphi'|` in the cases
+    tested, holds against the direct route). For nu <= 1, where :math:`\varphi'` is unbounded at t = 1, it is read
+    from a table of its bounded part (the head's derivative and the references' of exponent > 1, built on the first
+    gradient) plus the unbounded references' derivatives in closed form, O(1) per point as well; at t = 1 exactly
+    the gradient is then the bounded part, the head's derivative :math:`\sum_l e'_l` (the unbounded derivatives,
+    infinite for nu < 1, logarithmic for nu = 1, counted 0), finite as torch autograd of the direct route gives,
+    so that a zero upstream gradient stays 0.
+    Second derivatives (``create_graph=True``, nested ``jax.grad``) are those of the direct route. With a tensor
+    lengthscale the shifted plan (the derivative in the lengthscale, below) is tabulated too. Large calls of
+    :meth:`~DotProductKernel.derivative` read the table of :math:`\varphi'` in the same way for nu > 1 and the
+    heat kernel; for nu <= 1 :math:`\varphi'` is summed directly. Under ``jax.jit`` the lengthscale must be a
+    Python float (e.g. a static argument): the plan is built on the host from its value, and a jax-array
+    lengthscale raises TypeError there (``jax.grad`` in it works outside ``jax.jit``).
     :meth:`~DotProductKernel.gram` of one set of points puts :math:`\varphi(1)` exactly on its diagonal (exactly 1
     when normalised).
 
@@ -644,15 +1293,20 @@ class MaternKernel(DotProductKernel):
                 return self._derivative_table(q, shift).evaluate(s, xp)
 
         else:
-            # the direct derivative; at t = 1 exactly, where it is infinite (nu < 1) or logarithmic (nu = 1), the
-            # head's derivative (the references' derivatives counted 0 at their zero), as torch autograd of the
-            # direct route gives: finite, so that a zero gradient there stays 0
-            at_one = math.fsum(derivative_coefficients(plan.head, q=q))
+            # nu <= 1: a table of the derivative of the head and of the references of exponent a > 1 (bounded),
+            # plus the derivatives of the others in closed form, which are infinite (a < 1) or logarithmic (a = 1) at
+            # t = 1: there they count 0, as torch autograd of the direct route gives (finite, so that a zero
+            # gradient there stays 0)
+            singular = [ref for ref in plan.refs if ref[0] <= 1.0]
 
             def slope(s):
+                out = matern_bounded_derivative_table(self._c(), self.nu, q).evaluate(s, xp)
                 one = s >= 1.0
-                inside = _plan_derivative(plan, xp.where(one, xp.zeros_like(s), s), xp, q)
-                return xp.where(one, xp.full_like(s, at_one), inside)
+                zero = xp.zeros_like(s)
+                inside = xp.where(one, zero, s)
+                for a, w, logarithmic in singular:
+                    out = out + xp.where(one, zero, w * _reference_derivative(inside, xp, a, logarithmic))
+                return out
 
         return tabulated(t, lambda s: table.evaluate(s, xp), slope, lambda s: _plan_profile(plan, s, xp, q))
 
@@ -712,9 +1366,11 @@ class MaternKernel(DotProductKernel):
             )
         else:
             value = legendre_series(coef, t, q=q, validate=False)
-        if self.normalize:
-            return value / xp.sum(coef)
-        return value * math.exp(plan.log_scale)
+        value = value / xp.sum(coef) if self.normalize else value * math.exp(plan.log_scale)
+        if plan.extended is not None and not derivative:
+            # the value of the long-double plan, the gradient of these float64 sums (a constant correction)
+            value = _corrected(value, t, plan, q, self.normalize)
+        return value
 
     def _profile(self, t, xp, q):
         return self._evaluate(t, xp, q, derivative=False)
@@ -727,7 +1383,9 @@ class MaternKernel(DotProductKernel):
 
         The tail of the series beyond the summed head (computed exactly to degree 65536, by its asymptotics beyond)
         plus a bound on the rounding of the summation, for this lengthscale and dimension (0-ish for nu = inf,
-        whose series converges faster than geometrically), plus, where large calls read the tabulated profile
+        whose series converges faster than geometrically; where the float64 sum's bound misses 1e-13 of
+        :math:`\varphi(1)`, at small lengthscales, the sum is in double-double and long double arithmetic, see
+        :mod:`dotkernels.kernels.matern`), plus, where large calls read the tabulated profile
         (heads longer than 64 terms), the table's interpolation bound (the table is built here if needed, once).
         A bound for every call, whichever route it takes.
 
