@@ -58,11 +58,12 @@ def direct_only(monkeypatch):
 
 
 def _grid(n: int, seed: int = 0) -> np.ndarray:
-    """n points of (-1, 1): even, random, and crowding t = 1 (1 - t down to 1e-12) and t = -1."""
+    """n points of [-1, 1): t = -1, even, random, and crowding t = 1 (1 - t down to 1e-12) and t = -1."""
     rng = np.random.default_rng(seed)
     k = n // 4
     near = 10.0 ** rng.uniform(-12, 0, k)
-    return np.concatenate([np.linspace(-0.999, 0.999, k), rng.uniform(-1, 1, n - 3 * k), 1.0 - near, -1.0 + near])
+    rest = rng.uniform(-1, 1, n - 3 * k - 1)
+    return np.concatenate([[-1.0], np.linspace(-0.999, 0.999, k), rest, 1.0 - near, -1.0 + near])
 
 
 def _kernel(nu, ell, q):
