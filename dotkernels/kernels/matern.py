@@ -39,13 +39,16 @@ Taylor's series and squarings), with up to 8 references, and the degrees :math:`
 below :math:`\varphi(1)`, in float64. The constants come from mpmath (:math:`d_j` to 60 digits, the Riesz constants,
 the coefficients of degree :math:`\le M + 1` by recurrences in l), the coefficients of degree M to L from long-double
 recurrences restarted from mpmath every 512 degrees (16 where long double is float64). (J, M, L) make the cost of an
-evaluation smallest under the bound: the truncation (as above), plus :math:`\epsilon_{dd} (16 \sum_{l \le M} |e_l| +
-\sum_j |w_j| (4^{a_j} (2 a_j + 8) + 1))`, :math:`\epsilon_{dd} = 2^{-104}` (a factor 2.4 on logarithmic references),
-plus :math:`\epsilon (16 \sum_{M < l \le L} |e_l| + \frac12 \sum_{M < l \le L} |e_l| \frac{l(l+q-2)}{q-1})` (the
-float64 sum, and t rounded to float64 where it is built from u), plus the long-double recurrences' error and the
-final float64 roundings. Calls of numpy arrays sum it directly, torch and jax arrays through a host copy (where t
-needs a gradient, the float64 plan's graph carries it and its value is corrected by a constant; a jax array traced by
-a transformation takes the float64 plan alone), and the table is built from it.
+evaluation smallest under the bound (L up to 65536 where nothing shorter reaches the target, M up to 4096): the
+truncation (as above), plus :math:`\epsilon_{dd} (16 \sum_{l \le M} (l+1) |e_l| + \sum_j |w_j| (4^{a_j} (2 a_j + 8)
++ 1))`, :math:`\epsilon_{dd} = 2^{-104}` (a factor 2.4 on logarithmic references), plus :math:`\epsilon (4 (L+1)
+\sum_{M < l \le L} |e_l| + \frac12 \sum_{M < l \le L} |e_l| \frac{l(l+q-2)}{q-1})` (Clenshaw's float64 sum, whose
+rounding grows like L near t = 1, and t rounded to float64 where it is built from u), plus the long-double
+recurrences' error and the final float64 roundings. The heat kernel's head, where its float64 bound misses the
+target (lengthscales below about 0.1), is summed in long double (a head of at most a few thousand terms). Calls of
+numpy arrays sum it directly, torch and jax arrays through a host copy (where t needs a gradient, the float64
+plan's graph carries it and its value is corrected by a constant; a jax array traced by a transformation takes the
+float64 plan alone), and the table is built from it.
 
 Each point of this direct route costs O(L). Large calls (at least 32768 points, a head longer than 64 terms) read
 instead a table of the same profile (:mod:`dotkernels.kernels._tabulated`): piecewise Chebyshev interpolants of
@@ -313,8 +316,9 @@ _EPS_LD = float(np.finfo(np.longdouble).eps)
 _EPS_DD = 2.0**-104
 _SPLITTER = 134217729.0  # 2^27 + 1
 _MP_DPS = 40
-#: the most references of an extended plan
+#: the most references of an extended plan, the most degrees summed in double-double
 _MAX_TERMS_EXTENDED = 8
+_MAX_DD = 4096
 #: points evaluated at once by the extended route (its temporaries stay in cache)
 _EXTENDED_BLOCK = 4096
 #: long-double recurrences restart from mpmath values every this many degrees (where long double is 80-bit)
@@ -647,8 +651,8 @@ def _extended_choice(c: float, nu: float, q: int, log_scale: float, d: list) -> 
     n_last = size + 0.5 * (q - 2)
     ld_rate = _EPS_LD * (6 * _LD_BLOCK + s * math.log1p(lam[-1] / c) + 8)
     refs_round = 0.0
-    best = None
-    Ls = [1 << k for k in range(4, 15)]
+    candidates: list[tuple] = []
+    Ls = [1 << k for k in range(4, 17)]  # beyond 16384: where nothing shorter reaches the target (large q)
     for J in range(_MAX_TERMS_EXTENDED + 1):
         if J:
             a = nu + J - 1
@@ -664,28 +668,29 @@ def _extended_choice(c: float, nu: float, q: int, log_scale: float, d: list) -> 
         log_far += (1 + 2 * a) * math.log(n_last) - 2 * a * math.log(n_last + 0.5) - math.log(a)
         far = math.exp(min(log_far, 700.0))
         ae = np.abs(e)
-        P = np.cumsum(ae)  # prefix sums (the large low degrees), suffix sums (the small high degrees)
+        P = np.cumsum(ae * (degrees + 1.0))  # prefix sums (the large low degrees), suffix sums (the small high ones)
         suffix = np.append(np.cumsum(ae[::-1])[::-1], 0.0)
         W = np.append(np.cumsum((ae * slope)[::-1])[::-1], 0.0)
         G = np.append(np.cumsum(magnitude[::-1])[::-1], 0.0)
-        tail_error = np.cumsum((_EPS * digits * magnitude)[::-1])[::-1]
+        tail_error = np.append(np.cumsum((_EPS * digits * magnitude)[::-1])[::-1], 0.0)
         first = math.ceil(nu + max(J - 1, 0)) + 1  # mpmath up to at least the references' special degrees
         for L in Ls:
             if L <= first:
                 continue
             truncation = float(suffix[L + 1]) + float(tail_error[L + 1]) + far
-            Ms = np.unique(np.clip(np.round(first * 1.25 ** np.arange(60)).astype(np.int64), first, L))
+            Ms = np.unique(np.clip(np.round(first * 1.25 ** np.arange(60)).astype(np.int64), first, min(L, _MAX_DD)))
             middle = suffix[Ms + 1] - suffix[L + 1]
-            S = _EPS * (16.0 * middle + 0.5 * (W[Ms + 1] - W[L + 1])) + ld_rate * (G[Ms + 1] - G[L + 1])
+            S = _EPS * (4.0 * (L + 1) * middle + 0.5 * (W[Ms + 1] - W[L + 1])) + ld_rate * (G[Ms + 1] - G[L + 1])
             D = _EPS_DD * (16.0 * P[Ms] + refs_round)
             F = 2.0 * _EPS * (total + middle)
             bound = truncation + S + D + F
             cost = _COST_DD * (Ms + 1) + _COST_FLOAT * (L + 1) + 600 * J
-            for i in range(Ms.size):
-                key = (0, cost[i]) if bound[i] <= _TARGET * total else (1, bound[i])
-                if best is None or key < best[0]:
-                    best = (key, J, int(Ms[i]), L)
-    return None if best is None else best[1:]
+            candidates += [(float(bound[i]), int(cost[i]), J, int(Ms[i]), L) for i in range(Ms.size)]
+    if not candidates:
+        return None
+    # the cheapest within the target, else within twice the smallest bound
+    smallest = min(c[0] for c in candidates)
+    return min((c for c in candidates if c[0] <= max(_TARGET * total, 2.0 * smallest)), key=lambda c: c[1])[2:]
 
 
 def _extended_plan(c: float, nu: float, q: int, log_scale: float) -> _Extended | None:
@@ -731,7 +736,7 @@ def _extended_plan(c: float, nu: float, q: int, log_scale: float) -> _Extended |
 
         def anchor_at(l):
             if q > 2:
-                log_n = mp.loggamma(l + q - 2) - mp.loggamma(l + 1) - mp.loggamma(q - 1)
+                log_n = mp.loggamma(l + q - 2) - mp.loggamma(l + 1) - mp.loggamma(q - 2)
                 log_n += mp.log(mp.mpf(2 * l + q - 2) / (q - 2))
             else:
                 log_n = mp.log(2)
@@ -766,13 +771,13 @@ def _extended_plan(c: float, nu: float, q: int, log_scale: float) -> _Extended |
             magnitude += float(np.sum(size_sum))
         total = float(head_total + mp.mpf(math.fsum(tail)))
     # the bound, with the exact coefficients
-    head_abs = math.fsum(abs(h) for h, _ in hi_lo)
+    head_abs = math.fsum(abs(h) * (l + 1) for l, (h, _) in enumerate(hi_lo))
     tail_abs = float(np.sum(np.abs(tail)))
     degrees = np.arange(L + 1, dtype=np.float64)
     tail_slope = float(np.sum(np.abs(tail) * degrees * (degrees + q - 2.0))) / max(q - 1, 1)
     refs_round = sum(abs(wh) * (4.0**a * (2 * a + 8) * (2.4 if lg else 1.0) + 1.0) for a, wh, _, lg in refs)
     ld_rate = _EPS_LD * (6 * _LD_BLOCK + s_float * math.log1p(L * (L + q - 2.0) / c) + 8)
-    rounding = _EPS * (16.0 * tail_abs + 0.5 * tail_slope) + ld_rate * magnitude
+    rounding = _EPS * (4.0 * (L + 1) * tail_abs + 0.5 * tail_slope) + ld_rate * magnitude
     rounding += _EPS_DD * (16.0 * head_abs + refs_round) + 2.0 * _EPS * (abs(total) + tail_abs)
     truncation = _extended_truncation(c, nu, q, log_scale, d, J, L)
     alpha, beta = _dd_recurrence(M + 1, q)
@@ -872,7 +877,7 @@ def _long_heat(tau: float, q: int, L: int, top: float, tail_bound: float) -> _Ex
         for l0 in range(0, L + 1, _LD_BLOCK):
             l1 = min(l0 + _LD_BLOCK, L + 1)
             if q > 2:
-                log_n = mp.loggamma(l0 + q - 2) - mp.loggamma(l0 + 1) - mp.loggamma(q - 1)
+                log_n = mp.loggamma(l0 + q - 2) - mp.loggamma(l0 + 1) - mp.loggamma(q - 2)
                 log_n += mp.log(mp.mpf(2 * l0 + q - 2) / (q - 2))
             else:
                 log_n = mp.log(2) if l0 else mp.mpf(0)
@@ -1005,7 +1010,9 @@ def _heat_derivative_table(tau: float, q: int, slope: bool = False) -> Chebyshev
 
 
 def _build_table(plan: _Plan, q: int) -> ChebyshevTable:
-    tol = max(_TABLE_TOL, 0.25 * plan.error / plan.total)
+    # the truncation's ripples (degree L) are not resolved: the tolerance is the truncation plus a quarter of the
+    # rounding bound
+    tol = max(_TABLE_TOL, (plan.error - 0.75 * plan.rounding) / plan.total)
     return tabulate(
         lambda u: _plan_profile_u(plan, u, q), scale=plan.total, tol=tol, degree=_TABLE_DEGREE, noise=plan.rounding
     )
@@ -1130,16 +1137,23 @@ class MaternKernel(DotProductKernel):
     Accuracy: the spectrum is the closed form above (each coefficient to 1e-13 relative plus the rounding of the
     logarithms of :math:`\mu_l` and :math:`N(q, l)`, and :math:`Z` to the profile's bound). The profile's error is
     bounded, for each (nu, lengthscale, q), by the tail beyond the head (computed) plus the rounding of the
-    cancellation between the head and the tail's closed forms, plus, where the table can be used, the table's
-    interpolation bound relative to the direct route (twice the largest deviation at 60 check points per interval,
-    plus the direct route's rounding noise and the float64 rounding of the evaluation); :meth:`profile_error`
-    returns that sum relative to :math:`\varphi(1)`, a bound for both routes, tested on grids of :math:`10^5` points
-    up to t = -1 and t = 1. The bound is below 1e-12 for nu = 1/2 and lengthscale >= 0.5, nu = 3/2 and lengthscale
-    >= 1, nu = 5/2 and lengthscale >= 0.1 at q <= 10, the heat kernel at lengthscale >= 0.1, and wherever the
-    spectrum decays fast (q = 100: lengthscale >= 0.1); it grows like :math:`\ell^{-2\nu - 1}` below (2e-10 to 2e-9
-    at nu = 1/2, lengthscale 0.05 to 0.03), and a :class:`SpectrumAccuracyWarning` is raised beyond 1e-10. The
-    errors measured against mpmath (Poisson summation on the circle, the Mehler–Dirichlet integral on :math:`S^2`,
-    heat-kernel subordination at q = 5 to 1000) are 3 to 30 times below the bound.
+    cancellation between the head and the tail's closed forms (in float64, or, where that misses 1e-13 of
+    :math:`\varphi(1)`, at small lengthscales, in double-double and float64 arithmetic: see
+    :mod:`dotkernels.kernels.matern`), plus, where the table can be used, the table's interpolation bound relative
+    to the direct route (twice the largest deviation at 60 check points per interval, plus the direct route's
+    rounding noise and the float64 rounding of the evaluation); :meth:`profile_error` returns that sum relative to
+    :math:`\varphi(1)`, a bound for both routes and every array library (a jax array traced by a transformation,
+    e.g. ``jax.jit``, in a call below the table's size is summed with the float64 plan alone: up to 1e-6 of
+    :math:`\varphi(1)` at lengthscale 0.01), tested on grids of :math:`10^5` points up to t = -1 and t = 1. The
+    bound is at most 1e-12 (measured 5e-15 to 8e-13) for nu = 1/2, 1, 3/2, 2, 5/2, 7/2 and the heat kernel,
+    lengthscales 0.01 to 3 and q = 2, 3, 5, 10, 100, 1000; it grows below lengthscale 0.01 (1.6e-10 at nu = 3/2,
+    lengthscale 0.001, q = 3), and a :class:`SpectrumAccuracyWarning` is raised beyond 1e-10. The errors measured
+    against mpmath (Poisson summation on the circle, the same raised to q = 10 by derivatives in t, the
+    Mehler–Dirichlet integral on :math:`S^2`, heat-kernel subordination at q = 5 to 1000) are below the bound,
+    by factors of 3 to 1000 at lengthscales 0.01 to 0.05. The extended plans cost more to build: 0.1 to 0.9 s for
+    the plan and up to 1.4 s for the table at lengthscale 0.01 and q <= 10, 4 to 9 s for the table at q = 100
+    (a head of 32768 to 65536 terms); their direct route costs about :math:`72 M + 5 L` array operations per block of
+    4096 points.
 
     The lengthscale is learnable: with a torch scalar that requires grad, gradients reach it through the profile
     (the derivative in :math:`c = 2\nu/\ell^2` is the same series with :math:`\nu + 1`, times :math:`-s`; for the
