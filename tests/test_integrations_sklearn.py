@@ -4,6 +4,7 @@ against scikit-learn's own RBF kernel where the model is the same."""
 
 from __future__ import annotations
 
+import math
 import pickle
 import warnings
 
@@ -35,6 +36,7 @@ from dotkernels import (
     MaternKernel,
     PoissonKernel,
     PolynomialKernel,
+    SpectrumAccuracyWarning,
 )
 from dotkernels.integrations.sklearn import SklearnKernel
 
@@ -107,9 +109,9 @@ def test_hyperparameters_theta_and_bounds():
     k = SklearnKernel(GaussianKernel(gamma=2.0))
     (h,) = k.hyperparameters
     assert (h.name, h.fixed, h.n_elements) == ("gamma", False, 1)
-    np.testing.assert_array_equal(h.bounds, [[1e-5, 1e5]])
+    np.testing.assert_array_equal(h.bounds, [[5e-5, 5e3]])
     np.testing.assert_allclose(k.theta, [np.log(2.0)], rtol=1e-15)
-    np.testing.assert_allclose(k.bounds, np.log([[1e-5, 1e5]]), rtol=1e-15)
+    np.testing.assert_allclose(k.bounds, np.log([[5e-5, 5e3]]), rtol=1e-15)
     assert k.n_dims == 1
     k.theta = [np.log(0.25)]
     assert k.kernel == GaussianKernel(gamma=0.25)
@@ -399,3 +401,168 @@ def test_gpr_warns_at_a_bound_like_sklearn_kernels(rng):
         warnings.simplefilter("always")
         GaussianProcessRegressor(k, alpha=0.01, random_state=0).fit(X, y)
     assert any(issubclass(w.category, ConvergenceWarning) and "gamma" in str(w.message) for w in caught)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# default bounds per family
+
+
+def _default(kernel):
+    (h,) = SklearnKernel(kernel).hyperparameters
+    return tuple(np.asarray(h.bounds, dtype=float).reshape(-1).tolist())
+
+
+def test_default_bounds_per_family():
+    assert _default(GaussianKernel(gamma=1.0)) == (5e-5, 5e3)  # gamma = 1 / (2 l^2), l in (0.01, 100)
+    assert _default(ExponentialKernel(kappa=1.0)) == (1e-4, 600.0)
+    assert _default(HeatKernel(time=0.1)) == (1e-3, 50.0)  # time = l^2 / 2, l in (0.045, 10)
+    assert _default(PolynomialKernel(p=3, c=1.0)) == (1e-3, 1e3)
+    assert _default(MaternKernel(nu=math.inf, lengthscale=1.0)) == (1e-2, 10.0)
+    for nu in (0.5, 1.5, 2.5, 0.3):
+        assert _default(MaternKernel(nu=nu, lengthscale=1.0)) == (1e-2, 100.0), nu
+        assert _default(MaternKernel(nu=nu, lengthscale=1.0, normalize=False)) == (1e-2, 100.0), nu
+    assert _default(2.0 * GaussianKernel()) == (1e-5, 1e5)  # the factor c: scikit-learn's default
+
+
+def test_default_bounds_where_the_kernels_are_accurate():
+    # at the ends of the default ranges (and between) every profile is computed to its stated accuracy: no
+    # SpectrumAccuracyWarning, a finite phi(1), and the Matérn profile bound within 1e-10 of phi(1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for nu in (0.5, 1.5, 2.5, math.inf):
+            low, high = _default(MaternKernel(nu=nu))
+            for ell in np.geomspace(low, high, 5):
+                for q in (2, 3, 10, 100):
+                    assert MaternKernel(nu=nu, lengthscale=float(ell)).profile_error(q=q) <= 1e-10, (nu, ell, q)
+        low, high = _default(HeatKernel())
+        for q in (2, 3, 10, 100, 300, 1000, 3000):
+            # phi(1) <= (1 + x) / (1 - x)^(q - 1), x = exp(-time (q - 1)), below 2 exp((ln 2)^2 / time) at every q
+            x = math.exp(-low * (q - 1))
+            bound = math.log1p(x) - (q - 1) * math.log1p(-x)
+            assert HeatKernel(time=low).log_phi_at_one(q=q) <= bound <= math.log(2.0) + math.log(2.0) ** 2 / low
+            assert np.isfinite(HeatKernel(time=high).phi_at_one(q=q))
+        # beyond the upper end the heat kernel is constant to float64 on every sphere (here the circle, q = 2)
+        X = sphere(np.random.default_rng(0), 20, 2)
+        assert np.all(HeatKernel(time=high).gram(X) == 1.0)
+        assert np.isfinite(1e5 * ExponentialKernel(kappa=_default(ExponentialKernel())[1]).phi_at_one())
+
+
+def test_user_bounds_and_fixed_are_kept(rng):
+    given = {"lengthscale": (1e-3, 1e2)}
+    k = SklearnKernel(MaternKernel(nu=1.5, lengthscale=0.5), param_bounds=given)
+    assert k.param_bounds is given
+    np.testing.assert_array_equal(k.hyperparameters[0].bounds, [[1e-3, 1e2]])
+    for other in (clone(k), k.clone_with_theta(np.log([0.7])), pickle.loads(pickle.dumps(k))):
+        np.testing.assert_array_equal(other.hyperparameters[0].bounds, [[1e-3, 1e2]])
+        assert other.param_bounds == given
+    X, y, _, _ = _gp_data(rng, 30, 1, noise=0.1)
+    gp = GaussianProcessRegressor(ConstantKernel() * k + WhiteKernel(0.1), random_state=0).fit(X, y)
+    np.testing.assert_allclose(gp.kernel_.k1.k2.bounds, np.log([[1e-3, 1e2]]), rtol=1e-15)
+    fixed = SklearnKernel(HeatKernel(time=0.3), param_bounds={"time": "fixed"})
+    gp = GaussianProcessRegressor(fixed, alpha=0.01).fit(X, y)
+    assert gp.kernel_.kernel == HeatKernel(time=0.3) and gp.kernel_.hyperparameters[0].fixed
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [MaternKernel(nu=0.5), MaternKernel(nu=1.5), MaternKernel(nu=2.5), MaternKernel(nu=math.inf), HeatKernel(0.1)],
+    ids=repr,
+)
+def test_gpr_restarts_within_the_default_bounds(kernel):
+    # n_restarts_optimizer draws starts uniformly in log within the default bounds: none reaches a profile that
+    # warns, and every start and the fit give a finite log marginal likelihood
+    rng = np.random.default_rng(3)
+    X, y, _, _ = _gp_data(rng, 30, 1, noise=0.1)
+    starts = []
+
+    def optimizer(obj_func, initial_theta, bounds):
+        starts.append(obj_func(initial_theta, eval_gradient=False))
+        result = minimize(obj_func, initial_theta, method="L-BFGS-B", jac=True, bounds=bounds)
+        return result.x, result.fun
+
+    k = ConstantKernel() * SklearnKernel(kernel) + WhiteKernel(0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SpectrumAccuracyWarning)
+        warnings.simplefilter("error", RuntimeWarning)
+        gp = GaussianProcessRegressor(k, optimizer=optimizer, n_restarts_optimizer=3, random_state=0).fit(X, y)
+    assert len(starts) == 4 and np.all(np.isfinite(starts))
+    assert np.isfinite(gp.log_marginal_likelihood_value_)
+
+
+def test_the_old_default_range_reached_inaccurate_profiles():
+    # why the Matérn range has a lower end: scikit-learn's generic (1e-5, 1e5) reaches profiles that warn
+    with pytest.warns(SpectrumAccuracyWarning):
+        MaternKernel(nu=0.5, lengthscale=1e-5).profile_error(q=3)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# scikit-learn's kernel contract (the checks of sklearn/gaussian_process/tests/test_kernels.py, on the sphere)
+
+CONTRACT = [
+    SklearnKernel(GaussianKernel(gamma=1.3)),
+    SklearnKernel(HeatKernel(time=0.08), param_bounds={"time": (1e-3, 1.0)}),
+    SklearnKernel(MaternKernel(nu=1.5, lengthscale=0.6)),
+    ConstantKernel(2.0) * SklearnKernel(ExponentialKernel(kappa=0.7)),  # (+ WhiteKernel: k(X) != k(X, X) there)
+    SklearnKernel(PolynomialKernel(p=3, c=0.5), param_bounds={"c": "fixed"}),
+    SklearnKernel(2.0 * HeatKernel(time=0.1)),  # the factor c of a scaled kernel, learnt as an amplitude
+]
+
+
+@pytest.mark.parametrize("kernel", CONTRACT, ids=repr)
+def test_sklearn_kernel_contract(kernel):
+    X = sphere(np.random.default_rng(5), 6, 4)
+    kernel = clone(kernel)
+    # clone: equal, not the same object, the same parameters and hyperparameters
+    cloned = clone(kernel)
+    assert cloned == kernel and cloned is not kernel
+    assert cloned.get_params().keys() == kernel.get_params().keys()
+    assert cloned.hyperparameters == kernel.hyperparameters
+    # theta is the log of the free hyperparameters' values, in the order of hyperparameters, within bounds
+    params = kernel.get_params()
+    free = [h for h in kernel.hyperparameters if not h.fixed]
+    np.testing.assert_allclose(np.exp(kernel.theta), [params[h.name] for h in free], rtol=1e-15)
+    if free:
+        np.testing.assert_array_equal(kernel.bounds, np.log(np.vstack([h.bounds for h in free])))
+    else:
+        assert kernel.bounds.size == 0
+    assert kernel.n_dims == len(free)
+    # set_params and theta agree both ways
+    for i, h in enumerate(free):
+        kernel.set_params(**{h.name: 10.0})
+        assert np.exp(kernel.theta[i]) == pytest.approx(10.0, rel=1e-15)
+        theta = kernel.theta.copy()
+        theta[i] = np.log(0.42)
+        kernel.theta = theta
+        assert kernel.get_params()[h.name] == pytest.approx(0.42, rel=1e-15)
+    # k(X) = k(X, X), its diagonal is diag(X), the gradient has one column per free hyperparameter
+    np.testing.assert_allclose(kernel(X), kernel(X, X), rtol=1e-14)
+    np.testing.assert_allclose(kernel.diag(X), np.diag(kernel(X)), rtol=1e-14)
+    K, dK = kernel(X, eval_gradient=True)
+    assert dK.shape == (6, 6, len(free))
+    # K of the gradient's pass is torch's evaluation of the profile, the other numpy's: the same to rounding
+    np.testing.assert_allclose(K, kernel(X), rtol=1e-13, atol=1e-15 * np.abs(K).max())
+    # clone after set_params keeps everything
+    again = clone(kernel)
+    assert again == kernel and again.get_params().keys() == kernel.get_params().keys()
+
+
+def test_hyperparameters_are_attributes():
+    # scikit-learn's check_kernel_theta: theta[i] == log(getattr(kernel, name)); setattr moves theta
+    k = SklearnKernel(MaternKernel(nu=2.5, lengthscale=0.5))
+    assert k.lengthscale == 0.5 and k.theta[0] == np.log(0.5)
+    k.lengthscale = 0.8
+    assert k.kernel == MaternKernel(nu=2.5, lengthscale=0.8) and k.theta[0] == np.log(0.8)
+    k.theta = np.log([42.0])
+    assert k.lengthscale == pytest.approx(42.0, rel=1e-14)
+    with pytest.raises(AttributeError, match="gamma"):
+        _ = k.gamma
+    # a fixed hyperparameter is an attribute too, and theta and the gradient leave it out (the others kept)
+    X = sphere(np.random.default_rng(2), 5, 3)
+    free = ConstantKernel(1.5) * SklearnKernel(HeatKernel(time=0.2)) + WhiteKernel(0.1)
+    fixed = ConstantKernel(1.5) * SklearnKernel(HeatKernel(time=0.2), param_bounds={"time": "fixed"}) + WhiteKernel(0.1)
+    _, dK = free(X, eval_gradient=True)
+    _, dK_fixed = fixed(X, eval_gradient=True)
+    assert fixed.k1.k2.time == 0.2 and fixed.theta.shape == (2,)
+    np.testing.assert_array_equal(fixed.theta, free.theta[[0, 2]])
+    # the same columns, to the rounding of torch's and numpy's evaluations of the heat kernel (the fixed one's K)
+    np.testing.assert_allclose(dK_fixed, dK[..., [0, 2]], rtol=1e-13, atol=1e-15 * np.abs(dK).max())

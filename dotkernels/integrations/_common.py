@@ -8,6 +8,7 @@ frontend rebuilds it in every ``forward`` from its torch parameters, so that aut
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -30,7 +31,12 @@ def check_kernel(kernel: Any, owner: str) -> DotProductKernel:
 
 def parameters(kernel: DotProductKernel) -> dict[str, Any]:
     """The constructor arguments of ``kernel`` by name (hyperparameters as their current float values)."""
-    return dict(kernel._named_params())
+    params = dict(kernel._named_params())
+    if any(name not in params for name in kernel.hyperparameters):
+        # a family whose repr is not built from _named_params (``c * kernel``): the constructor's arguments read back
+        names = list(inspect.signature(type(kernel).__init__).parameters)[1:]
+        params = {name: getattr(kernel, name) for name in names}
+    return params
 
 
 def learnable_names(kernel: DotProductKernel, options: Mapping[str, Any] | None, owner: str, what: str) -> list[str]:
@@ -50,6 +56,44 @@ def learnable_names(kernel: DotProductKernel, options: Mapping[str, Any] | None,
                 f"parameters: {declared or 'none'})"
             )
     return declared
+
+
+#: bounds of a hyperparameter of a family without a range of its own (scikit-learn's default for its kernels)
+GENERIC_BOUNDS = (1e-5, 1e5)
+
+
+def default_bounds(kernel: DotProductKernel, name: str) -> tuple[float, float]:
+    """The default ``(low, high)`` of the hyperparameter ``name`` of ``kernel``: a range meaningful on the sphere.
+
+    The table and its reasons are in the Notes of :class:`~dotkernels.integrations.sklearn.SklearnKernel`.
+    """
+    from ..kernels import ExponentialKernel, GaussianKernel, HeatKernel, MaternKernel, PolynomialKernel
+
+    if isinstance(kernel, MaternKernel) and name == "lengthscale":
+        return HEAT_LENGTHSCALES if math.isinf(kernel.nu) else LENGTHSCALES
+    if isinstance(kernel, HeatKernel) and name == "time":
+        return HEAT_TIMES
+    if isinstance(kernel, GaussianKernel) and name == "gamma":
+        return (0.5 / LENGTHSCALES[1] ** 2, 0.5 / LENGTHSCALES[0] ** 2)
+    if isinstance(kernel, ExponentialKernel) and name == "kappa":
+        return (1.0 / LENGTHSCALES[1] ** 2, MAX_KAPPA)
+    if isinstance(kernel, PolynomialKernel) and name == "c":
+        return POLYNOMIAL_OFFSETS
+    return GENERIC_BOUNDS
+
+
+#: lengthscales (geodesic, on a sphere of diameter pi) from a hundredth of a radian to 100 radians
+LENGTHSCALES = (1e-2, 1e2)
+#: the heat kernel's lengthscales sqrt(2 time): beyond 10 it is constant to float64 on every sphere
+#: (a_1 / a_0 = q exp(-50 (q - 1)) < 1e-20)
+HEAT_LENGTHSCALES = (1e-2, 1e1)
+#: the (unnormalised) heat kernel's diffusion times: lengthscales sqrt(2 time) from 0.045 to 10; from time 1e-3 on,
+#: phi(1) = sum_l a_l <= (1 + x) / (1 - x)^(q - 1), x = e^(-time (q - 1)), < 2 e^((ln 2)^2 / time) < 1e209 at every q
+HEAT_TIMES = (1e-3, 50.0)
+#: the exponential kernel's kappa = 1 / lengthscale^2, capped where phi(1) = e^kappa keeps a factor 1e47 of headroom
+MAX_KAPPA = 600.0
+#: the polynomial kernel's offset c, relative to |t| <= 1
+POLYNOMIAL_OFFSETS = (1e-3, 1e3)
 
 
 def with_parameters(kernel: DotProductKernel, values: Mapping[str, Any]) -> DotProductKernel:

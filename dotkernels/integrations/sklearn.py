@@ -16,14 +16,11 @@ import numpy as np
 from sklearn.gaussian_process.kernels import Hyperparameter, Kernel
 
 from ..kernels import DotProductKernel
-from ._common import check_kernel, gram_and_log_gradient, learnable_names, parameters
+from ._common import check_kernel, default_bounds, gram_and_log_gradient, learnable_names, parameters
 from ._common import unit_rows as _unit_rows
 from ._common import with_parameters as _with_parameters
 
 __all__ = ["SklearnKernel"]
-
-#: bounds of a learnable parameter that ``param_bounds`` does not name (scikit-learn's default for its kernels)
-DEFAULT_BOUNDS = (1e-5, 1e5)
 
 
 def _check_bounds(name: str, bounds: Any) -> Any:
@@ -49,15 +46,18 @@ class SklearnKernel(Kernel):
     unit vectors in R^q; other rows raise ValueError). Each hyperparameter the kernel's family declares
     (``kernel.hyperparameters``: ``gamma``, ``kappa``, ``time``, ``lengthscale``, the offset ``c`` of the polynomial
     kernel, ...) is a scikit-learn :class:`~sklearn.gaussian_process.kernels.Hyperparameter` of the same name,
-    bounded to (1e-5, 1e5) unless ``param_bounds`` gives other bounds or ``"fixed"``. As in scikit-learn, ``theta``
-    is the log of the free hyperparameters, so ``GaussianProcessRegressor`` optimises the log marginal likelihood
-    over ``log p`` within ``bounds``.
+    bounded to its family's default range on the sphere (Notes) unless ``param_bounds`` gives other bounds or
+    ``"fixed"``, and readable and settable as an attribute (``k.lengthscale``), as in scikit-learn's kernels. As in
+    scikit-learn, ``theta`` is the log of the free hyperparameters, so ``GaussianProcessRegressor`` optimises the
+    log marginal likelihood over ``log p`` within ``bounds``.
 
     ``__call__(X, eval_gradient=True)`` returns the derivative of the Gram matrix with respect to ``theta``,
     :math:`\partial K / \partial \log p = p\, \partial_p \varphi(\langle x_i, x_j\rangle)`, computed by torch
     autograd through the kernel built with ``p`` as a torch scalar (exact to the rounding of the profile's
-    derivative; torch is needed for it). Signal variance and noise are scikit-learn's
-    :class:`~sklearn.gaussian_process.kernels.ConstantKernel` and
+    derivative; torch is needed for it). Only this first derivative is needed: scikit-learn's optimiser (L-BFGS-B)
+    uses the log marginal likelihood and its gradient, nothing of higher order, so the Matérn kernel, whose
+    derivatives in the lengthscale are exact to first order only, is fully served. Signal variance and noise are
+    scikit-learn's :class:`~sklearn.gaussian_process.kernels.ConstantKernel` and
     :class:`~sklearn.gaussian_process.kernels.WhiteKernel`.
 
     Parameters
@@ -66,8 +66,8 @@ class SklearnKernel(Kernel):
         The kernel (its current parameter values are the hyperparameters' values), e.g.
         ``GaussianKernel(gamma=1.0)`` or ``HeatKernel(time=0.1)``.
     param_bounds : mapping, optional
-        Hyperparameter name -> ``(low, high)`` bounds (0 < low < high) or ``"fixed"``. Default: every
-        hyperparameter free within (1e-5, 1e5).
+        Hyperparameter name -> ``(low, high)`` bounds (0 < low < high) or ``"fixed"``, kept as given. Default:
+        every hyperparameter free within its family's default range (Notes).
 
     Attributes
     ----------
@@ -90,6 +90,29 @@ class SklearnKernel(Kernel):
     :meth:`is_stationary` is True and :meth:`diag` is the constant :math:`\varphi(1)`. ``get_params(deep=True)``
     lists the hyperparameters by name beside ``kernel`` and ``param_bounds``, and ``set_params`` accepts them, so
     grid searches reach them (``"kernel__gamma"`` in a ``KernelRidge``). ``clone`` copies the wrapped kernel.
+
+    Default bounds. The sphere has geodesic diameter :math:`\pi` (chordal diameter 2), so lengthscales far below
+    a hundredth of a radian or far above the diameter describe no usable model; the default ranges below keep the
+    hyperparameters where the kernel is meaningful and computed to its stated accuracy, so that the random starts
+    of ``GaussianProcessRegressor(n_restarts_optimizer=...)``, drawn uniformly in ``theta`` within the bounds, never
+    reach a profile that raises :class:`~dotkernels.SpectrumAccuracyWarning`. A value outside its bounds is kept
+    (scikit-learn's L-BFGS-B starts from the nearest bound); ``param_bounds`` overrides any of them.
+
+    - ``MaternKernel``, ``lengthscale``: (0.01, 100), a hundredth of a radian to 100 radians. Below, the profile
+      gets slow and then inaccurate (at nu = 1/2 on :math:`S^2`: its plan takes 40 s at 1e-3 and its bound is 2e-6
+      of :math:`\varphi(1)` at 1e-4); within, it is computed without a warning.
+    - ``MaternKernel(nu=inf)``, ``lengthscale``: (0.01, 10). Beyond 10 the heat kernel is constant to float64 on
+      every sphere (:math:`a_1 / a_0 = q\, e^{-50 (q-1)}`).
+    - ``HeatKernel``, ``time``: (1e-3, 50), time :math:`= \ell^2/2` for :math:`\ell` in (0.045, 10). The
+      unnormalised heat kernel's :math:`\varphi(1)` grows without bound as time -> 0; from 1e-3 on,
+      :math:`\varphi(1) \le (1 + x)(1 - x)^{1-q}` with :math:`x = e^{-\text{time}\,(q-1)}`, below
+      :math:`2 e^{(\ln 2)^2/\text{time}} < 10^{209}` at every q.
+    - ``GaussianKernel``, ``gamma``: (5e-5, 5e3), :math:`\gamma = 1/(2\ell^2)` for :math:`\ell` in (0.01, 100).
+    - ``ExponentialKernel``, ``kappa``: (1e-4, 600), :math:`\kappa = 1/\ell^2` for :math:`\ell \le 100`, and at
+      most 600 so that :math:`\varphi(1) = e^\kappa` leaves a factor above 1e47 of float64 for amplitudes and sums.
+    - ``PolynomialKernel``, ``c``: (1e-3, 1e3), the offset relative to :math:`|t| \le 1`, from nearly the monomial
+      :math:`t^p` to nearly :math:`c^p (1 + p t / c)`.
+    - Any other hyperparameter (the factor ``c`` of ``c * kernel``, ...): scikit-learn's (1e-5, 1e5).
 
     References
     ----------
@@ -127,7 +150,7 @@ class SklearnKernel(Kernel):
         specs = []
         values = parameters(kernel)
         for name in learnable_names(kernel, given, "SklearnKernel", "param_bounds"):
-            bounds = _check_bounds(name, given.get(name, DEFAULT_BOUNDS))
+            bounds = _check_bounds(name, given[name] if name in given else default_bounds(kernel, name))
             if not isinstance(bounds, str) and not values[name] > 0:
                 raise ValueError(
                     f"SklearnKernel: {name} = {values[name]} cannot be learnt on a log scale (it must be > 0); pass "
@@ -262,6 +285,21 @@ class SklearnKernel(Kernel):
         """
         X = _unit_rows(X, "X", "SklearnKernel")
         return np.full(X.shape[0], self.kernel.phi_at_one(q=X.shape[1]), dtype=np.float64)
+
+    def __getattr__(self, name: str) -> Any:
+        # a hyperparameter by name (``k.lengthscale``), as scikit-learn's kernels expose theirs
+        kernel = self.__dict__.get("kernel")
+        if isinstance(kernel, DotProductKernel) and name in kernel.hyperparameters:
+            return parameters(kernel)[name]
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        kernel = self.__dict__.get("kernel")
+        if name not in ("kernel", "param_bounds") and isinstance(kernel, DotProductKernel):
+            if name in kernel.hyperparameters:  # ``k.lengthscale = 0.5``: the kernel rebuilt with that value
+                self.kernel = _with_parameters(kernel, {name: value})
+                return
+        super().__setattr__(name, value)
 
     def is_stationary(self) -> bool:
         """True: on the sphere the kernel depends on x - y only, through the distance ``||x - y||``.
