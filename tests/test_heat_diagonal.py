@@ -1,6 +1,6 @@
-"""The heat kernel's Gram matrix: phi(1) exactly on its diagonal (numpy, torch, jax, array-api-strict, float32 and
-float64, rows of norm 1 up to rounding or normalised by gram), the off-diagonal entries unchanged, and the derivatives
-in a tensor diffusion time against mpmath sums of the series."""
+"""The Gram matrix of the heat kernel (and of the other series kernels): phi(1) exactly on its diagonal (numpy,
+torch, jax, array-api-strict, float32 and float64, rows of norm 1 up to rounding or normalised by gram), the
+off-diagonal entries unchanged, and the derivatives in a tensor diffusion time against mpmath sums of the series."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from _mpref import harmonic_dimension_mp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dotkernels import HeatKernel
+from dotkernels import BandLimitedKernel, HeatKernel, LegendreSeriesKernel, SFRIKKernel, SpectralKernel
 
 torch = pytest.importorskip("torch")
 
@@ -163,3 +163,27 @@ def test_exact_diagonal_property(time, q, seed):
     tau = torch.tensor(time, dtype=torch.float64, requires_grad=True)
     K = HeatKernel(tau).gram(torch.from_numpy(X))
     assert torch.all(torch.diagonal(K) == phi)
+
+
+def _poisson_spectrum(degree, *, q):
+    # the Poisson kernel with rho = 1/2, (1 - rho^2) / (1 - 2 rho t + rho^2)^(q/2): a_l = N(q, l) rho^l
+    return np.array([float(harmonic_dimension_mp(q, l)) * 0.5**l for l in range(degree + 1)])
+
+
+def test_the_other_series_kernels_have_phi_at_one_on_their_diagonal(rng):
+    q = 4
+    X = _rows(rng, 50, q)
+    # phi(1) from independent closed forms: the sum of the coefficients; sum_{l <= L} N(q, l) = N(q + 1, L);
+    # the Poisson kernel's (1 + rho) / (1 - rho)^(q - 1)
+    cases = [
+        (SFRIKKernel(), 81.0),
+        (LegendreSeriesKernel([0.5, 0.25, 2.0]), 2.75),
+        (BandLimitedKernel(degree=3), float(harmonic_dimension_mp(q + 1, 3))),
+        (SpectralKernel(_poisson_spectrum), 1.5 / 0.5**3),
+    ]
+    for kernel, phi in cases:
+        assert kernel.phi_at_one(q=q) == pytest.approx(phi, rel=1e-15), kernel
+        K = kernel.gram(X)
+        assert np.all(np.diag(K) == kernel.phi_at_one(q=q)), kernel
+        off = ~np.eye(50, dtype=bool)
+        np.testing.assert_array_equal(K[off], kernel.profile(np.clip(X @ X.T, -1.0, 1.0), q=q)[off])

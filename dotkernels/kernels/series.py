@@ -6,6 +6,8 @@ absolute error of a few ulps times :math:`\sum_l |a_l|`; its derivative by the s
 :func:`~dotkernels.derivative_coefficients` in dimension q + 2. Infinite spectra are summed up to the degree where
 the remaining terms fall below ``1e-17`` of the largest (:attr:`tail_rtol`), with a
 :class:`SpectrumAccuracyWarning` stating the achieved accuracy where that degree exceeds ``max_degree``.
+``gram(X)`` of one set of points puts :math:`\varphi(1)` (``phi_at_one``, the compensated sum of the coefficients)
+exactly on its diagonal, whatever the rounding of :math:`\langle x, x\rangle`.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ __all__ = [
 
 
 class _SeriesProfile(DotProductKernel):
-    """Kernels evaluated as the Gegenbauer series of ``_coefficients(q)`` (a float64 array a_0..a_L)."""
+    """Kernels evaluated as the Gegenbauer series of ``_coefficients(q)`` (a float64 array a_0..a_L); ``gram(X)``
+    puts phi(1), the compensated sum of the coefficients, on its diagonal."""
 
     dimension_dependent = True
+    exact_diagonal = True
 
     def _coefficients(self, q: int) -> np.ndarray:
         raise NotImplementedError
@@ -346,7 +350,6 @@ class HeatKernel(_SpectrallyDefined):
     """
 
     name = "heat"
-    exact_diagonal = True
     time = Hyperparameter(positive=True)
 
     def __init__(self, time: float = 0.1):
