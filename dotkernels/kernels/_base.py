@@ -183,7 +183,8 @@ class DotProductKernel:
         coinciding / antipodal points analytically.
     exact_diagonal : bool
         True when ``gram(X)`` puts :math:`\varphi(1)` exactly on its diagonal also without a corner (families
-        whose profile is approximated, so that a normalised kernel has exactly 1 there).
+        whose profile is approximated, so that a normalised kernel has exactly 1 there, and series kernels, whose
+        :math:`\varphi(1)` is the compensated sum of their coefficients).
     spectrum_rtol : float
         The floor of the relative error bound of each computed :math:`a_l` (where it does not under- or overflow
         float64); :meth:`spectrum_error` gives the bound per degree, which grows above it at high degree.
@@ -877,6 +878,8 @@ class DotProductKernel:
             products (whose rounding, about eps of the dtype, dominates). Inner products are clipped to [-1, 1]; for
             kernels with a corner at t = 1 the diagonal of ``gram(X)`` is :math:`\varphi(1)` exactly and the
             off-diagonal entries stay inside the open interval, so autograd never meets an infinite derivative.
+            Kernels flagged ``exact_diagonal`` (Matérn, heat and the other series kernels) also put
+            :math:`\varphi(1)` exactly on the diagonal of ``gram(X)``.
 
         See Also
         --------
