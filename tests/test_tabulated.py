@@ -279,3 +279,23 @@ def test_lengthscale_gradient_through_the_tables(nu, normalize):
 def test_table_type():
     table = tabulate(np.cos, scale=1.0, tol=1e-14)
     assert isinstance(table, ChebyshevTable) and table.degree == 20 and table.intervals >= 16
+
+
+EXTENDED_CASES = [
+    (0.5, 0.01, 3),
+    (1.0, 0.02, 5),
+    (1.5, 0.01, 10),
+    (2.5, 0.02, 2),
+    (math.inf, 0.01, 3),
+    (2.0, 0.02, 100),
+]
+
+
+@pytest.mark.parametrize("nu, ell, q", EXTENDED_CASES)
+def test_extended_tables_against_the_extended_route(nu, ell, q):
+    """Small lengthscales: the table (built from double-double and long-double sums in u) against the same plan summed
+    at the points t, within the table's bound, on a grid crowding t = 1 and t = -1."""
+    plan, _, _ = _plan_and_table(nu, ell, q)
+    assert plan.extended is not None
+    ratio = _check_against_direct(nu, ell, q, 3000)
+    assert ratio <= 1.0

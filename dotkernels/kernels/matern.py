@@ -31,8 +31,9 @@ references vanish at t = 1, so :math:`\varphi(1)` is the sum of the head coeffic
 
 At small lengthscales :math:`d_j` grows like :math:`c^j`, and the head's low degrees and the references cancel: their
 sizes reach :math:`c^{\nu + J - 1}` times :math:`\varphi(1)`, so that in float64 no (J, L) gets below 1e-8 to 1e-6 of
-:math:`\varphi(1)` at lengthscale 0.01. Where the float64 plan's bound misses 1e-13 of :math:`\varphi(1)`, the
-profile is summed in extended precision where the cancellation is (the "extended plan"): the head's degrees
+:math:`\varphi(1)` at lengthscale 0.01. Where the float64 plan's bound misses 1e-13 of :math:`\varphi(1)` (or its
+head is longer than 4096 terms and the extended plan reaches 1e-13 at a smaller cost), the profile is summed in
+extended precision where the cancellation is (the "extended plan"): the head's degrees
 :math:`l \le M` (M of the order of :math:`\sqrt c`) and the references in double-double arithmetic (pairs of float64,
 about 32 digits: Dekker's product and Knuth's sum on numpy arrays, :math:`\ln` by a Newton step, :math:`\exp` by
 Taylor's series and squarings), with up to 8 references, and the degrees :math:`M < l \le L`, whose coefficients are
@@ -230,10 +231,18 @@ def _matern_plan(c: float, nu: float, q: int) -> _Plan:
     """The float64 plan; where its bound misses the target, the extended-precision plan of the same profile (the
     float64 plan kept for the gradient route), whichever bound is smaller (cached)."""
     plan = _double_plan(c, nu, q)
-    if plan.error <= _TARGET * plan.total:
+    reached = plan.error <= _TARGET * plan.total
+    if reached and plan.head.size <= 4097:
         return plan
+    # long float64 heads (few or no references) are also compared by cost with the extended plan, whose references
+    # leave a smoother profile to tabulate
     extended = _extended_plan(c, nu, q, plan.log_scale)
-    if extended is None or extended.error >= plan.error:
+    if extended is None:
+        return plan
+    cost = _COST_DD * extended.head_hi.size + _COST_FLOAT * extended.tail.size
+    if reached and not (extended.error <= _TARGET * extended.total and cost < _COST_FLOAT * plan.head.size):
+        return plan
+    if not reached and extended.error >= plan.error:
         return plan
     return plan._replace(total=extended.total, error=extended.error, rounding=extended.rounding, extended=extended)
 
@@ -918,19 +927,35 @@ def _long_heat(tau: float, q: int, L: int, top: float, tail_bound: float) -> _Ex
 
 
 def _reference_profile(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
-    x = xp.clip(2.0 - 2.0 * t, 0.0, 4.0)
-    value = x**a
+    r""":math:`x^a` (or :math:`x^a \ln x`), x = 2 - 2t, for autograd: the one-sided derivative at t = +-1 (a clip
+    that keeps the gradient), and at t = 1 the gradient 0 where the derivative is 0 (a > 1) or infinite (a < 1,
+    :math:`x \ln x`): the finite part, as the table route's, never inf or NaN."""
+    from ._base import clip_through
+
+    x = clip_through(2.0 - 2.0 * t, xp, 0.0, 4.0)
+    if a == 1.0 and not logarithmic:
+        return x  # slope -2 at t = 1 too
+    positive = x > 0.0
+    safe = xp.where(positive, x, xp.ones_like(x))  # no inf * 0 in the gradient at x = 0
+    value = safe**a
     if logarithmic:
-        value = value * xp.log(xp.clip(x, 1e-300, None))
-    return value
+        value = value * xp.log(safe)
+    return xp.where(positive, value, xp.zeros_like(x))
 
 
 def _reference_derivative(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
-    x = xp.clip(2.0 - 2.0 * t, 0.0, 4.0)
-    if logarithmic:
-        lx = xp.log(xp.clip(x, 1e-300, None))
-        return -2.0 * (a * x ** (a - 1.0) * lx + x ** (a - 1.0))
-    return -2.0 * a * x ** (a - 1.0)
+    r"""The derivative in t of :func:`_reference_profile`; at t = 1: 0 (a > 1), -2 (x, a = 1), -inf (a < 1) or
+    +inf (:math:`x \ln x`, a <= 1)."""
+    from ._base import clip_through
+
+    x = clip_through(2.0 - 2.0 * t, xp, 0.0, 4.0)
+    if not logarithmic:
+        return -2.0 * a * x ** (a - 1.0)
+    positive = x > 0.0
+    safe = xp.where(positive, x, xp.ones_like(x))
+    power = safe ** (a - 1.0)
+    inside = -2.0 * (a * power * xp.log(safe) + power)
+    return xp.where(positive, inside, xp.full_like(x, 0.0 if a > 1.0 else math.inf))
 
 
 def _one_minus_two_squares(u: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
