@@ -98,9 +98,10 @@ class SklearnKernel(Kernel):
     reach a profile that raises :class:`~dotkernels.SpectrumAccuracyWarning`. A value outside its bounds is kept
     (scikit-learn's L-BFGS-B starts from the nearest bound); ``param_bounds`` overrides any of them.
 
-    - ``MaternKernel``, ``lengthscale``: (0.01, 100), a hundredth of a radian to 100 radians. Below, the profile
-      gets slow and then inaccurate (at nu = 1/2 on :math:`S^2`: its plan takes 40 s at 1e-3 and its bound is 2e-6
-      of :math:`\varphi(1)` at 1e-4); within, it is computed without a warning.
+    - ``MaternKernel``, ``lengthscale``: (0.01, 100), a hundredth of a radian to 100 radians. Within, the
+      profile's bound (:meth:`~dotkernels.MaternKernel.profile_error`) is at most 1e-12 of :math:`\varphi(1)` and
+      nothing warns; below, the profile soon warns (on :math:`S^2` its bound is 1.6e-9 at nu = 5/2, lengthscale
+      1e-3, and 7e-6 at nu = 1/2, lengthscale 1e-4).
     - ``MaternKernel(nu=inf)``, ``lengthscale``: (0.01, 10). Beyond 10 the heat kernel is constant to float64 on
       every sphere (:math:`a_1 / a_0 = q\, e^{-50 (q-1)}`).
     - ``HeatKernel``, ``time``: (1e-3, 50), time :math:`= \ell^2/2` for :math:`\ell` in (0.045, 10). The
