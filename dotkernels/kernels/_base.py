@@ -54,6 +54,7 @@ corner), ``degree`` (polynomial degree or None), ``name`` (short name), ``spectr
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
@@ -95,7 +96,7 @@ class SpectrumAccuracyWarning(RuntimeWarning):
     >>> from dotkernels import MaternKernel
     >>> with warnings.catch_warnings(record=True) as caught:
     ...     warnings.simplefilter("always")
-    ...     _ = MaternKernel(nu=1.5, lengthscale=0.02).profile(0.5, q=3)
+    ...     _ = MaternKernel(nu=1.5, lengthscale=1e-3).profile(0.5, q=3)
     >>> caught[0].category.__name__
     'SpectrumAccuracyWarning'
     """
@@ -162,6 +163,40 @@ def hyperparameter_in(raw: Any, t: Any, xp: Any) -> Any:
 def numpy_scalar(x: Any) -> Any:
     """A 0-d numpy array as a numpy scalar (the scipy convention); anything else unchanged."""
     return x[()] if isinstance(x, np.ndarray) and x.ndim == 0 else x
+
+
+def clip_through(x: Any, xp: Any, low: float | None = None, high: float | None = None) -> Any:
+    """``clip(x, low, high)`` whose derivative is 1 everywhere, for autograd at the ends of an interval.
+
+    ``xp.clip`` (``torch.clamp``, ``jnp.clip``) gives a zero or halved gradient at a value equal to a bound, so the
+    derivative of a profile at t = 1 exactly would be lost; here a value beyond a bound becomes
+    ``x - (x - bound)``, exactly the bound (Sterbenz: x is within a factor 2 of it, as rounding leaves it), with the
+    gradient of x, and a value on a bound keeps its gradient: autograd gives the one-sided derivative from inside.
+    """
+    if high is not None:
+        x = xp.where(x > high, x - (x - high), x)
+    if low is not None:
+        x = xp.where(x < low, x - (x - low), x)
+    return x
+
+
+def without_gradient(x: Any) -> Any:
+    """x detached from autograd (torch ``detach``, jax ``stop_gradient``); anything else unchanged."""
+    if hasattr(x, "detach") and callable(x.detach):
+        return x.detach()
+    jax = sys.modules.get("jax")
+    if jax is not None and isinstance(x, jax.Array):
+        return jax.lax.stop_gradient(x)
+    return x
+
+
+def _put_diagonal(K: Any, value: Any, eye: Any, xp: Any) -> Any:
+    """K with ``value`` on its diagonal (exactly), the diagonal keeping the gradient of K's entries there."""
+    if isinstance(K, np.ndarray) or not (array_api_compat.is_torch_array(K) or array_api_compat.is_jax_array(K)):
+        return xp.where(eye, value, K)
+    difference = K - without_gradient(K)  # 0 with the gradient of K
+    difference = xp.where(xp.isfinite(K), difference, xp.zeros_like(K))
+    return xp.where(eye, difference + without_gradient(value), K)
 
 
 class DotProductKernel:
@@ -723,7 +758,8 @@ class DotProductKernel:
         q : int, optional
             Dimension, keyword-only; required for ``dimension_dependent`` kernels.
         validate : bool
-            Check that t is finite and in [-1, 1] up to rounding (keyword-only).
+            Check that t is finite and in [-1, 1] up to rounding (keyword-only); skipped under ``jax.jit``, where
+            the values of t are not known while it traces.
 
         Returns
         -------
@@ -875,16 +911,27 @@ class DotProductKernel:
         -------
         array
             (n, m) matrix of X's type, dtype and device, accurate to the profile's accuracy at the computed inner
-            products (whose rounding, about eps of the dtype, dominates). Inner products are clipped to [-1, 1]; for
-            kernels with a corner at t = 1 the diagonal of ``gram(X)`` is :math:`\varphi(1)` exactly and the
-            off-diagonal entries stay inside the open interval, so autograd never meets an infinite derivative.
-            Kernels flagged ``exact_diagonal`` (Matérn, heat and the other series kernels) also put
-            :math:`\varphi(1)` exactly on the diagonal of ``gram(X)``.
+            products (whose rounding, about eps of the dtype, dominates). Inner products are clipped to [-1, 1]
+            (the diagonal of ``gram(X)`` at t = 1 exactly); for kernels with a corner at t = 1 (``has_corner``),
+            inner products within eps of +-1 (coinciding or antipodal points) are taken at exactly +-1, and the
+            diagonal is :math:`\varphi(1)` exactly. Kernels flagged ``exact_diagonal`` (Matérn, heat and the other
+            series kernels) also put :math:`\varphi(1)` exactly on the diagonal of ``gram(X)``.
 
         See Also
         --------
         profile : the profile at given inner products.
         eigenvalues : the eigenvalues of the integral operator.
+
+        Notes
+        -----
+        Gradients (torch autograd, jax): the clipping keeps the gradient, so the derivative of an entry in X (and
+        Y) is :math:`\varphi'(t)` times that of :math:`t = \langle x, y\rangle` everywhere, with the one-sided
+        derivative of :meth:`profile` at t = +-1: on the diagonal, :math:`2 \varphi'(1) x_i` for the row
+        :math:`x_i`. Where :math:`\varphi'(\pm 1)` is infinite (a corner), the profile's autograd gives its finite
+        part there (see the family), never NaN.
+
+        Under ``jax.jit`` the checks on the values of X and Y (finite, rows of unit norm) cannot run and are
+        skipped; the checks on shapes still run.
 
         Examples
         --------
@@ -903,22 +950,22 @@ class DotProductKernel:
             )
         q = int(X.shape[1])
         G = xp.matmul(X, xp.matrix_transpose(Y))
-        if not self.has_corner:
-            K = self._profile(xp.clip(G, -1.0, 1.0), xp, q)
-            if same and self.exact_diagonal:  # phi(1) exactly, whatever the rounding of <x, x>
-                eye = xp.eye(G.shape[0], dtype=G.dtype, device=array_api_compat.device(G))
-                K = K * (1.0 - eye) + self._gram_diagonal(G, xp, q) * eye
-            return K
-        eps = float(xp.finfo(G.dtype).eps)
-        K = self._profile(xp.clip(G, -1.0 + eps, 1.0 - eps), xp, q)
-        # coinciding / antipodal points get the exact phi(+-1) (with zero gradient) rather than phi(+-(1 - eps))
-        phi_ends = self._profile(xp.asarray([-1.0, 1.0], dtype=G.dtype, device=array_api_compat.device(G)), xp, q)
-        K = xp.where(G >= 1.0 - eps, phi_ends[1], xp.where(G <= -1.0 + eps, phi_ends[0], K))
+        # clipped with the gradient kept (the profile's one-sided derivative at +-1, not torch.clamp's zero)
+        T = clip_through(G, xp, -1.0, 1.0)
+        if self.has_corner:
+            # coinciding / antipodal points at exactly +-1 rather than in the open interval: the exact phi(+-1),
+            # and autograd gets the family's gradient there (finite: the bounded part of an infinite derivative)
+            eps = float(xp.finfo(G.dtype).eps)
+            T = xp.where(G >= 1.0 - eps, G - (G - 1.0), xp.where(G <= -1.0 + eps, G - (G + 1.0), T))
+        eye = None
         if same:
-            eye = xp.eye(G.shape[0], dtype=G.dtype, device=array_api_compat.device(G))
-            # phi(1) from the host, or from the profile where tensor hyperparameters carry a gradient
-            one = phi_ends[1] if self._tensor_hyperparameters() else self._phi_at_one(q)
-            K = K * (1.0 - eye) + one * eye
+            index = xp.arange(int(G.shape[0]), device=array_api_compat.device(G))
+            eye = index[:, None] == index[None, :]
+            T = xp.where(eye, G - (G - 1.0), T)  # <x, x> = 1 exactly, with its gradient
+        K = self._profile(T, xp, q)
+        if same and (self.exact_diagonal or self.has_corner):
+            # phi(1) exactly, whatever the rounding of the profile at 1; the gradient of the profile at t = 1
+            K = _put_diagonal(K, self._gram_diagonal(G, xp, q), eye, xp)
         return K
 
     # ---- arithmetic ---------------------------------------------------------------------------------------------
