@@ -465,7 +465,16 @@ def test_user_bounds_and_fixed_are_kept(rng):
 
 @pytest.mark.parametrize(
     "kernel",
-    [MaternKernel(nu=0.5), MaternKernel(nu=1.5), MaternKernel(nu=2.5), MaternKernel(nu=math.inf), HeatKernel(0.1)],
+    [
+        MaternKernel(nu=0.5),
+        MaternKernel(nu=1.5),
+        MaternKernel(nu=2.5),
+        MaternKernel(nu=math.inf),
+        HeatKernel(0.1),
+        GaussianKernel(1.0),
+        ExponentialKernel(1.0),
+        PolynomialKernel(p=3, c=1.0),
+    ],
     ids=repr,
 )
 def test_gpr_restarts_within_the_default_bounds(kernel):
