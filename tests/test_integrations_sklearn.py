@@ -576,3 +576,13 @@ def test_hyperparameters_are_attributes():
     np.testing.assert_array_equal(fixed.theta, free.theta[[0, 2]])
     # the same columns, to the rounding of torch's and numpy's evaluations of the heat kernel (the fixed one's K)
     np.testing.assert_allclose(dK_fixed, dK[..., [0, 2]], rtol=1e-13, atol=1e-15 * np.abs(dK).max())
+
+
+def test_a_value_outside_the_default_bounds_is_kept(rng):
+    k = SklearnKernel(HeatKernel(time=1e-4))  # below the default (1e-3, 50)
+    assert k.time == 1e-4 and k.theta[0] == np.log(1e-4)
+    np.testing.assert_allclose(k.bounds, np.log([[1e-3, 50.0]]), rtol=1e-15)
+    # scikit-learn's L-BFGS-B starts from the nearest bound and stays within the bounds
+    X, y, _, _ = _gp_data(rng, 30, 1, noise=0.1)
+    gp = GaussianProcessRegressor(k, alpha=0.01).fit(X, y)
+    assert 1e-3 <= gp.kernel_.time <= 50.0 and k.time == 1e-4
