@@ -1170,15 +1170,16 @@ class MaternKernel(DotProductKernel):
     :math:`\varphi(1)`, a bound for both routes and every array library (a jax array traced by a transformation,
     e.g. ``jax.jit``, in a call below the table's size is summed with the float64 plan alone: up to 1e-6 of
     :math:`\varphi(1)` at lengthscale 0.01), tested on grids of :math:`10^5` points up to t = -1 and t = 1. The
-    bound is at most 1e-12 (measured 5e-15 to 8e-13) for nu = 1/2, 1, 3/2, 2, 5/2, 7/2 and the heat kernel,
+    bound is at most 1e-12 (measured 4e-15 to 7e-13) for nu = 1/2, 1, 3/2, 2, 5/2, 7/2 and the heat kernel,
     lengthscales 0.01 to 3 and q = 2, 3, 5, 10, 100, 1000; it grows below lengthscale 0.01 (1.6e-10 at nu = 3/2,
     lengthscale 0.001, q = 3), and a :class:`SpectrumAccuracyWarning` is raised beyond 1e-10. The errors measured
     against mpmath (Poisson summation on the circle, the same raised to q = 10 by derivatives in t, the
     Mehler–Dirichlet integral on :math:`S^2`, heat-kernel subordination at q = 5 to 1000) are below the bound,
-    by factors of 3 to 1000 at lengthscales 0.01 to 0.05. The extended plans cost more to build: 0.1 to 0.9 s for
-    the plan and up to 1.4 s for the table at lengthscale 0.01 and q <= 10, 4 to 9 s for the table at q = 100
-    (a head of 32768 to 65536 terms); their direct route costs about :math:`72 M + 5 L` array operations per block of
-    4096 points.
+    by factors of 3 to 150 at lengthscales 0.01 to 0.05. The extended plans cost more to build at the smallest
+    lengthscales: at lengthscale 0.01, 0.1 to 0.45 s for the plan (the degree tables of (nu, q) cached) and 0.06 to
+    0.6 s for its table at q <= 10, up to 1.5 s at q = 100 (heads of 32768 to 65536 terms); at lengthscale 0.1 at
+    most 0.15 and 0.03 s. Their direct route costs about :math:`72 M + 5 L` array operations per block of 4096
+    points (M of the order of :math:`\sqrt c`).
 
     The lengthscale is learnable: with a torch scalar that requires grad, gradients reach it through the profile
     (the derivative in :math:`c = 2\nu/\ell^2` is the same series with :math:`\nu + 1`, times :math:`-s`; for the
