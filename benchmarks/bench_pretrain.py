@@ -74,11 +74,16 @@ def _command(method: str, seed: int, args: argparse.Namespace, runs_dir: Path) -
 def _stamp(cmd: list[str]) -> dict:
     """What makes a finished run reusable: its command line and the configuration it resolves to today.
 
-    The resolved configuration catches a changed preset, which the command line alone does not show.
+    The resolved configuration catches a changed preset, which the command line alone does not show. The thread
+    count is left out: it changes the speed and the rounding of a run, not its recipe, so a run made with
+    ``--jobs 1 --threads 2`` (timed alone) joins later seeds made one thread each.
     """
     from dotkernels_ssl.pretraining.config import config_to_dict, parse_config
 
+    i = cmd.index("--threads")
+    cmd = cmd[:i] + cmd[i + 2 :]
     resolved = config_to_dict(parse_config(cmd[cmd.index("--preset") :]))
+    resolved["run"].pop("threads", None)
     return json.loads(json.dumps({"command": cmd, "config": resolved}, default=str))
 
 
@@ -654,7 +659,7 @@ def main(argv: list[str] | None = None) -> int:
         Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
         print(json.dumps(results["compare_runs"], indent=1))
         return 0
-    for only, key, measure, markdown in (
+    for only, key, measure, part_markdown in (
         (args.settings_only, "step_settings", step_settings, settings_markdown),
         (args.throughput_only, "throughput", throughput, throughput_markdown),
     ):
@@ -663,7 +668,7 @@ def main(argv: list[str] | None = None) -> int:
             results["total_seconds"] = time.perf_counter() - t0
             results["machine"]["load_average_at_end"] = os.getloadavg()
             out.write_text(json.dumps(results, indent=2) + "\n")
-            print(markdown(results[key]))
+            print(part_markdown(results[key]))
             print(f"\nwrote {out}")
             return 0
     results["methods"] = run_methods(methods, args, runs_dir)

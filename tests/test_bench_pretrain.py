@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import statistics
 from pathlib import Path
 
@@ -333,18 +334,22 @@ def test_readme_throughput_prose_is_the_json():
     assert f"take {min(model):.0f}-{max(model):.0f} % of every step" in flat
 
 
-def test_run_methods_trains_evaluates_and_then_reuses_a_tiny_run(bench, tmp_path):
-    """The real child command, at toy size: the run folder is one pretraining accepts, and a second call reuses it."""
+def test_main_trains_evaluates_prints_and_then_reuses_a_tiny_run(bench, tmp_path, capsys):
+    """The real child command, at toy size, through main: the run folder is one pretraining accepts, the JSON and
+    the table are written, and a second call reuses the run, also at another thread count."""
     tiny = (
         "--dataset digits --limit 128 --batch-size 32 --lr 0.3 --warmup-epochs 0.5 --model.convnet_widths 4,8,8,8 "
         "--projector 16-8 --eval-limit 120 --linear-epochs 1 --eval.linear_lrs 0.1 --eval.logreg_cs 1 "
         "--eval.knn_k 5,20 --eval.monitor_bank 100"
     ).split()
-    args = _args(epochs=1, extra=tiny, seeds=1, jobs=1, fresh=False)
-    runs = tmp_path / "runs"
-    first = bench.run_methods(["sfrik"], args, runs)["sfrik"]
+    runs, out = tmp_path / "runs", tmp_path / "bench.json"
+    argv = ["--methods", "sfrik", "--epochs", "1", "--jobs", "1", "--skip-throughput", "--skip-pixels"]
+    assert bench.main([*argv, "--runs-dir", str(runs), "--out", str(out), "--", *tiny]) == 0
+    first = json.loads(out.read_text())["methods"]["sfrik"]
     assert first["epochs"] == 1 and 0.0 <= first["knn20_test"] <= 1.0 and first["wall_seconds"] > 0
+    assert "| SFRIK |" in capsys.readouterr().out
     assert (runs / "sfrik" / "eval.json").is_file() and (runs / "sfrik.bench_command.json").is_file()
     mtime = (runs / "sfrik" / "eval.json").stat().st_mtime_ns
-    again = bench.run_methods(["sfrik"], args, runs)["sfrik"]  # same command: reused, not retrained
+    args = _args(epochs=1, extra=tiny, seeds=1, jobs=1, fresh=False, threads=2)
+    again = bench.run_methods(["sfrik"], args, runs)["sfrik"]  # same recipe, other thread count: reused
     assert (runs / "sfrik" / "eval.json").stat().st_mtime_ns == mtime and again["knn20_test"] == first["knn20_test"]
