@@ -307,7 +307,7 @@ def test_stated_bounds(nu):
             assert MaternKernel(nu, ell).profile_error(q=q) <= 1e-12
 
 
-@pytest.mark.slow  # 2 to 4 minutes: 462 plans and tables
+@pytest.mark.slow  # about 5 minutes on a loaded 2-core machine: 462 plans and tables
 @pytest.mark.parametrize("q", STATED_QS)
 def test_stated_bounds_on_the_whole_grid(q):
     for nu in STATED_NUS:
