@@ -245,7 +245,8 @@ def check_points(
 
     Rows must be unit vectors to ``atol`` (default ``10 sqrt(eps)`` of the input dtype) unless ``normalize`` is
     true, in which case they are divided by their norms (a zero row raises). With ``float64`` the array is promoted
-    to float64 (exactly) first.
+    to float64 (exactly) first. The checks on values (finite, unit rows, no zero row) are skipped where the values
+    are not known yet (jax arrays traced by ``jax.jit``); those on the shape always run.
     """
     X, xp = as_array(X, name)
     if X.ndim != 2:
@@ -258,15 +259,16 @@ def check_points(
     tol = atol if atol is not None else 10.0 * math.sqrt(float(xp.finfo(X.dtype).eps))
     if float64:
         X = to_float64(X, xp)
-    if not bool(xp.all(xp.isfinite(X))):
+    # the checks on values are skipped where the values are not known yet (jax arrays traced by jax.jit)
+    if _concrete_bool(xp.any(xp.logical_not(xp.isfinite(X)))):
         raise ValueError(f"{name} contains NaN or inf")
     norms = xp.sqrt(xp.sum(X * X, axis=1))
     if normalize:
-        if bool(xp.any(norms == 0)):
+        if _concrete_bool(xp.any(norms == 0)):
             raise ValueError(f"{name} has a zero row that cannot be normalised")
         return X / norms[:, None], xp
     # a boolean test first: it stays concrete under jax.grad, where float() of a traced value is refused
-    if n and bool(xp.any(xp.abs(norms - 1.0) > tol)):
+    if n and _concrete_bool(xp.any(xp.abs(norms - 1.0) > tol)):
         worst = host_float(xp.max(xp.abs(norms - 1.0)))
         raise ValueError(
             f"rows of {name} must be unit vectors (max | ||z|| - 1 | = {worst:.3g} > atol = {tol:.3g}); "

@@ -170,14 +170,20 @@ def clip_through(x: Any, xp: Any, low: float | None = None, high: float | None =
 
     ``xp.clip`` (``torch.clamp``, ``jnp.clip``) gives a zero or halved gradient at a value equal to a bound, so the
     derivative of a profile at t = 1 exactly would be lost; here a value beyond a bound becomes
-    ``x - (x - bound)``, exactly the bound (Sterbenz: x is within a factor 2 of it, as rounding leaves it), with the
-    gradient of x, and a value on a bound keeps its gradient: autograd gives the one-sided derivative from inside.
+    ``x - (x - bound)`` with the difference taken without gradient: exactly the bound (Sterbenz: x is within a
+    factor 2 of it, as rounding leaves it), with the gradient of x, and a value on a bound keeps its gradient:
+    autograd gives the one-sided derivative from inside.
     """
     if high is not None:
-        x = xp.where(x > high, x - (x - high), x)
+        x = xp.where(x > high, x - without_gradient(x - high), x)
     if low is not None:
-        x = xp.where(x < low, x - (x - low), x)
+        x = xp.where(x < low, x - without_gradient(x - low), x)
     return x
+
+
+def snap_to(x: Any, value: float) -> Any:
+    """``value`` exactly where x rounds near it (within a factor 2), with the gradient of x."""
+    return x - without_gradient(x - value)
 
 
 def without_gradient(x: Any) -> Any:
@@ -281,6 +287,40 @@ class DotProductKernel:
 
     def _uniform_mean_embedding(self, q: int) -> float:
         return float(self.spectrum(0, q=q)[0])
+
+    def _warn_beyond_range(self, dtype: Any, xp: Any, q: int | None) -> None:
+        """RuntimeWarning where phi(1) is beyond the largest finite value of ``dtype`` (narrower than float64): the
+        profile then overflows to inf there. ln phi(1) is computed once per (parameters, q)."""
+        try:
+            largest = float(xp.finfo(dtype).max)
+        except (TypeError, ValueError):  # not a floating dtype
+            return
+        if largest >= float(np.finfo(np.float64).max):
+            return
+        memo = self.__dict__.setdefault("_log_phi_memo", {})
+        key = (self._params(), q)
+        if key not in memo:
+            try:
+                memo[key] = float(self._log_phi_at_one(q))
+            except (ArithmeticError, ValueError, NotImplementedError):
+                memo[key] = math.nan
+            while len(memo) > SPECTRUM_CACHE_SIZE:
+                memo.pop(next(iter(memo)))
+        log_phi = memo[key]
+        if log_phi > math.log(largest):
+            if log_phi < 700.0:
+                value = f"{math.exp(log_phi):.3g}"
+            else:  # beyond float64 too: mantissa and exponent from the logarithm
+                exponent = math.floor(log_phi / math.log(10.0))
+                mantissa = math.exp(log_phi - exponent * math.log(10.0))
+                value = f"{mantissa:.3f}e+{exponent}"
+            warnings.warn(
+                f"phi(1) of {self!r}{'' if q is None else f' at q={q}'} is {value}, beyond the largest {dtype} value "
+                f"({largest:.3g}): the profile overflows to inf in {dtype} near t = 1. Compute in float64, or scale "
+                "the kernel down (c * kernel, or a normalised kernel)",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
     def _positive_semidefinite(self, q: int) -> bool | None:
         return None
@@ -764,7 +804,9 @@ class DotProductKernel:
         Returns
         -------
         array
-            :math:`\varphi(t)`, of t's library, dtype and device (a NumPy scalar for a number).
+            :math:`\varphi(t)`, of t's library, dtype and device (a NumPy scalar for a number). Where
+            :math:`\varphi(1)` is beyond the largest value of a dtype narrower than float64 (float32, float16), the
+            values near t = 1 overflow to inf: a RuntimeWarning names the dtype and :math:`\varphi(1)`.
 
         See Also
         --------
@@ -779,6 +821,7 @@ class DotProductKernel:
         """
         q = self._needs_q(q)
         t, xp = check_inner_products(t, validate=validate)
+        self._warn_beyond_range(t.dtype, xp, q)
         return numpy_scalar(self._profile(t, xp, q))
 
     def derivative(self, t: Any, *, q: int | None = None, validate: bool = True) -> Any:
@@ -931,7 +974,9 @@ class DotProductKernel:
         part there (see the family), never NaN.
 
         Under ``jax.jit`` the checks on the values of X and Y (finite, rows of unit norm) cannot run and are
-        skipped; the checks on shapes still run.
+        skipped; the checks on shapes still run. Where :math:`\varphi(1)` is beyond the largest value of a dtype
+        narrower than float64 (float32, float16), the diagonal and the entries near it overflow to inf: a
+        RuntimeWarning names the dtype and :math:`\varphi(1)`.
 
         Examples
         --------
@@ -949,6 +994,7 @@ class DotProductKernel:
                 f"X and Y must have the same number of columns (dimension), got {X.shape[1]} and {Y.shape[1]}"
             )
         q = int(X.shape[1])
+        self._warn_beyond_range(X.dtype, xp, q)
         G = xp.matmul(X, xp.matrix_transpose(Y))
         # clipped with the gradient kept (the profile's one-sided derivative at +-1, not torch.clamp's zero)
         T = clip_through(G, xp, -1.0, 1.0)
@@ -956,12 +1002,12 @@ class DotProductKernel:
             # coinciding / antipodal points at exactly +-1 rather than in the open interval: the exact phi(+-1),
             # and autograd gets the family's gradient there (finite: the bounded part of an infinite derivative)
             eps = float(xp.finfo(G.dtype).eps)
-            T = xp.where(G >= 1.0 - eps, G - (G - 1.0), xp.where(G <= -1.0 + eps, G - (G + 1.0), T))
+            T = xp.where(G >= 1.0 - eps, snap_to(G, 1.0), xp.where(G <= -1.0 + eps, snap_to(G, -1.0), T))
         eye = None
         if same:
             index = xp.arange(int(G.shape[0]), device=array_api_compat.device(G))
             eye = index[:, None] == index[None, :]
-            T = xp.where(eye, G - (G - 1.0), T)  # <x, x> = 1 exactly, with its gradient
+            T = xp.where(eye, snap_to(G, 1.0), T)  # <x, x> = 1 exactly, with its gradient
         K = self._profile(T, xp, q)
         if same and (self.exact_diagonal or self.has_corner):
             # phi(1) exactly, whatever the rounding of the profile at 1; the gradient of the profile at t = 1

@@ -29,7 +29,7 @@ from scipy.special import bernoulli, gammaln, ive, logsumexp, roots_legendre
 from .._validate import check_integer, check_real
 from ..gegenbauer import log_harmonic_dimension
 from ..special import log_gamma_ratio, log_iv, log_ive_hankel, log_rising
-from ._base import DotProductKernel, Hyperparameter
+from ._base import DotProductKernel, Hyperparameter, clip_through
 
 __all__ = [
     "ArcCosineKernel",
@@ -183,6 +183,17 @@ class _LogSpaceKernel(DotProductKernel):
     def _spectrum_error(self, q, degree):
         relative = np.maximum(self.spectrum_rtol, ROUNDING_EPS_PER_UNIT * _EPS * self._log_magnitude(q, degree))
         return relative * np.abs(self.spectrum(degree, q=q))
+
+
+def _distance_power(t, xp, a: float):
+    """:math:`(2 - 2t)^a` for autograd: the one-sided derivative at t = +-1 (a clip that keeps the gradient), and at
+    t = 1 the gradient -2 (a = 1), 0 (a > 1, where the derivative is 0) or 0 (a < 1, where it is infinite: the
+    finite part), never inf or NaN."""
+    x = clip_through(2.0 - 2.0 * t, xp, 0.0)
+    if a == 1.0:
+        return x
+    positive = x > 0.0
+    return xp.where(positive, xp.where(positive, x, xp.ones_like(x)) ** a, xp.zeros_like(x))
 
 
 def _exp_or_inf(log_value: float) -> float:
@@ -920,7 +931,9 @@ class DistanceKernel(_LogSpaceKernel):
     (\Gamma(\tfrac{q-1}{2})\, \Gamma(a + l + q - 1))`. For 0 < s < 2 every :math:`a_l`, l >= 1, is positive while
     :math:`a_0 < 0`: conditionally positive definite (not positive semi-definite), and its MMD to the uniform
     distribution is a valid (characteristic) energy distance. s = 1 is the energy distance; n times its MMD is
-    Bakshaev's statistic.
+    Bakshaev's statistic. For s < 2, :math:`\varphi'(1)` is infinite (:meth:`~DotProductKernel.derivative` returns
+    inf there); torch and jax autograd of the profile at t = 1 then give 0 (the finite part), never inf or NaN, and
+    the one-sided derivative wherever it is finite (s >= 2, t = -1).
 
     Parameters
     ----------
@@ -968,10 +981,10 @@ class DistanceKernel(_LogSpaceKernel):
         return [("s", self.s)]
 
     def _profile(self, t, xp, q):
-        return -((xp.clip(2.0 - 2.0 * t, 0.0, None)) ** (0.5 * self.s))
+        return -_distance_power(t, xp, 0.5 * self.s)
 
     def _derivative(self, t, xp, q):
-        return self.s * (xp.clip(2.0 - 2.0 * t, 0.0, None)) ** (0.5 * self.s - 1.0)
+        return self.s * clip_through(2.0 - 2.0 * t, xp, 0.0) ** (0.5 * self.s - 1.0)
 
     def _phi_at_one(self, q):
         return 0.0
@@ -1041,7 +1054,9 @@ class ArcCosineKernel(_LogSpaceKernel):
     :math:`a_l = 2 E[r^{2n}] N(q,l)\, m_l^2` with :math:`E[r^0] = 1`, :math:`E[r^2] = q` and
     :math:`m_l = E_{\nu_q}[\sigma(t) P_{l,q}(t)]`, in closed form from Rodrigues' formula. :math:`m_l = 0` for every
     even l >= 2 (order 0) or odd l >= 3 (order 1): these kernels are positive semi-definite but neither
-    characteristic nor strictly positive definite.
+    characteristic nor strictly positive definite. At t = +-1, torch and jax autograd of the profile give the
+    one-sided derivative where it is finite (order 1: 1 at t = 1, 0 at t = -1) and 0 where it is infinite (order 0,
+    whose :meth:`~DotProductKernel.derivative` is inf there), never NaN.
 
     Parameters
     ----------
@@ -1087,10 +1102,16 @@ class ArcCosineKernel(_LogSpaceKernel):
         return [("order", self.order)]
 
     def _profile(self, t, xp, q):
-        theta = xp.acos(xp.clip(t, -1.0, 1.0))
+        # the values at +-1 apart, so that autograd meets no infinite derivative of acos: there it gives the
+        # one-sided derivative where finite (order 1: 1 at t = 1, 0 at t = -1) and 0 where infinite (order 0)
+        t = clip_through(t, xp, -1.0, 1.0)
+        inside = (t > -1.0) & (t < 1.0)
+        theta = xp.acos(xp.where(inside, t, xp.zeros_like(t)))
         if self.order == 0:
-            return 1.0 - theta / math.pi
-        return (xp.sin(theta) + (math.pi - theta) * xp.cos(theta)) / math.pi
+            ends = xp.where(t > 0.0, xp.ones_like(t), xp.zeros_like(t))
+            return xp.where(inside, 1.0 - theta / math.pi, ends)
+        ends = xp.where(t > 0.0, t, 0.0 * t)  # phi(t) = 1 + (t - 1) + ... at t = 1, phi(-1) = phi'(-1) = 0
+        return xp.where(inside, (xp.sin(theta) + (math.pi - theta) * xp.cos(theta)) / math.pi, ends)
 
     def _derivative(self, t, xp, q):
         t = xp.clip(t, -1.0, 1.0)
@@ -1159,7 +1180,8 @@ class GineKernel(_LogSpaceKernel):
     :math:`c_q = \tfrac{q-1}{4} (\Gamma(\tfrac{q-1}{2}) / \Gamma(\tfrac q2))^2`, so that :math:`a_0 = -1/2`. Even
     degrees only: :math:`a_{2k}/N(q, 2k) = \frac{(q-1)(2k-1)}{8\pi(2k+q-1)}
     \bigl(\Gamma(\tfrac{q-1}{2}) \Gamma(k - \tfrac12) / \Gamma(k + \tfrac{q-1}{2})\bigr)^2` (sphunif's weights).
-    Not positive semi-definite (:math:`a_0 < 0`).
+    Not positive semi-definite (:math:`a_0 < 0`). At t = +-1, where :math:`\varphi'` is infinite, torch and jax
+    autograd of the profile give 0 (never inf or NaN).
 
     See Also
     --------
@@ -1193,7 +1215,11 @@ class GineKernel(_LogSpaceKernel):
         return math.log((q - 1) / 4.0) + 2.0 * float(log_gamma_ratio((q - 1) / 2.0, q / 2.0))
 
     def _profile(self, t, xp, q):
-        return -math.exp(self._log_c(q)) * xp.sqrt(xp.clip(1.0 - t * t, 0.0, None))
+        # at t = +-1 the derivative is infinite: autograd gives 0 there (never inf or NaN)
+        u = 1.0 - t * t
+        positive = u > 0.0
+        root = xp.where(positive, xp.sqrt(xp.where(positive, u, xp.ones_like(u))), xp.zeros_like(u))
+        return -math.exp(self._log_c(q)) * root
 
     def _derivative(self, t, xp, q):
         return math.exp(self._log_c(q)) * t / xp.sqrt(xp.clip(1.0 - t * t, 0.0, None))

@@ -62,7 +62,7 @@ from scipy.special import erf
 
 from .. import _power_series as ps
 from .._validate import check_degree, check_dimension, check_integer, check_real
-from ._base import DotProductKernel, SpectrumAccuracyWarning
+from ._base import DotProductKernel, SpectrumAccuracyWarning, clip_through
 
 __all__ = ["NNGPKernel", "NTKKernel"]
 
@@ -254,16 +254,23 @@ class _FullyConnectedKernel(DotProductKernel):
     def _dual(self, layer: dict[str, Any], rho: Any, xp: Any, need_derivative: bool) -> tuple[Any, Any]:
         s = layer["s"]
         if self.activation in ("relu", "step"):
-            rho = xp.clip(rho, -1.0, 1.0)
-            theta = xp.acos(rho)
-            kappa0 = 1.0 - theta / math.pi
+            # rho = +-1 apart, so that autograd meets no infinite derivative of acos there: kappa1 gets its
+            # one-sided derivative (kappa0(+-1) = 1, 0) and kappa0, whose derivative is infinite, the gradient 0
+            rho = clip_through(rho, xp, -1.0, 1.0)
+            inside = (rho > -1.0) & (rho < 1.0)
+            safe = xp.where(inside, rho, xp.zeros_like(rho))
+            theta = xp.acos(safe)
+            top = rho > 0.0
+            kappa0 = xp.where(inside, 1.0 - theta / math.pi, xp.where(top, xp.ones_like(rho), xp.zeros_like(rho)))
             if self.activation == "step":
                 return 0.5 * kappa0, None
-            kappa1 = (xp.sqrt(xp.clip(1.0 - rho * rho, 0.0, None)) + (math.pi - theta) * rho) / math.pi
+            kappa1 = xp.where(
+                inside, (xp.sqrt(1.0 - safe * safe) + (math.pi - theta) * safe) / math.pi, xp.where(top, rho, 0.0 * rho)
+            )
             return 0.5 * s * kappa1, 0.5 * kappa0
         if self.activation == "erf":
             beta = layer["beta"]
-            x = beta * xp.clip(rho, -1.0, 1.0)
+            x = beta * clip_through(rho, xp, -1.0, 1.0)
             value = (2.0 / math.pi) * xp.asin(x)
             dvalue = 4.0 / (math.pi * (1.0 + 2.0 * s)) / xp.sqrt(1.0 - x * x) if need_derivative else None
             return value, dvalue
@@ -273,6 +280,48 @@ class _FullyConnectedKernel(DotProductKernel):
         if need_derivative and dvalue is None:
             dvalue = rho * 0.0
         return value, dvalue
+
+    def _dual_slopes(self, layer: dict[str, Any], rho: Any, xp: Any) -> tuple[Any, Any]:
+        """(dT/dc, d^2T/dc^2) of the dual activation at c = s rho (for the derivative in t; infinite for relu's
+        second and step's first at rho = +-1, the corners)."""
+        s = layer["s"]
+        if self.activation in ("relu", "step"):
+            rho = xp.clip(rho, -1.0, 1.0)
+            steep = 1.0 / (math.pi * s * xp.sqrt(1.0 - rho * rho))  # d kappa0(c / s) / dc
+            if self.activation == "step":
+                return 0.5 * steep, None
+            return 0.5 * (1.0 - xp.acos(rho) / math.pi), 0.5 * steep
+        if self.activation == "erf":
+            beta = layer["beta"]
+            x = beta * xp.clip(rho, -1.0, 1.0)
+            scale = 4.0 / (math.pi * (1.0 + 2.0 * s))
+            root = xp.sqrt(1.0 - x * x)
+            return scale / root, scale * x / (root * root * root) * (beta / s)
+        hermite: _HermiteLayer = layer["hermite"]
+        dalpha = hermite.dalpha
+        slope = _horner(dalpha, rho) if dalpha.size else rho * 0.0
+        ddalpha = np.arange(1, dalpha.size) * dalpha[1:] / s
+        curvature = _horner(ddalpha, rho) if ddalpha.size else rho * 0.0
+        return slope, curvature
+
+    def _derivative(self, t: Any, xp: Any, q: int | None) -> Any:
+        # the chain rule through the layers: K_{h+1}' = sigma_w^2 T'(K_h) K_h', and for the tangent kernel
+        # Theta_{h+1}' = K_{h+1}' + sigma_w^2 (T''(K_h) K_h' Theta_h + T'(K_h) Theta_h')
+        sw, sb = self.weight_variance, self.bias_variance
+        k = sw * t + sb
+        dk = xp.zeros_like(t) + sw
+        theta, dtheta = k, dk
+        for layer in self._layers:
+            rho = k / layer["s"]
+            value, dvalue = self._dual(layer, rho, xp, self._tangent)
+            slope, curvature = self._dual_slopes(layer, rho, xp)
+            k_next = sw * value + sb
+            dk_next = sw * slope * dk
+            if self._tangent:
+                dtheta = dk_next + sw * (curvature * dk * theta + dvalue * dtheta)
+                theta = k_next + sw * dvalue * theta
+            k, dk = k_next, dk_next
+        return dtheta if self._tangent else dk
 
     def _kernels(self, t: Any, xp: Any) -> tuple[Any, Any]:
         sw, sb = self.weight_variance, self.bias_variance
@@ -550,7 +599,11 @@ class NNGPKernel(_FullyConnectedKernel):
     Accuracy
     --------
     Profiles to a few ulps for relu, step and erf (closed forms), to 1e-14 relative for other activations (Hermite
-    series); spectra as stated in :mod:`dotkernels.kernels.network`, with :meth:`spectrum_error` per coefficient.
+    series); :meth:`~DotProductKernel.derivative` by the chain rule through the layers, to a few ulps per layer
+    (infinite at t = +-1 for step, a corner); torch and jax autograd of the profile give the one-sided derivative at
+    t = +-1 where it is finite, and where it is infinite the finite part (the infinite factors of the chain rule
+    count 0), never NaN. Spectra as stated in :mod:`dotkernels.kernels.network`, with :meth:`spectrum_error` per
+    coefficient.
     A spectrum costs about depth * (4 degree + 4)^2 operations: degrees above 2000, or depth * terms^2 above
     ``SERIES_WORK_LIMIT`` = 1.5e8 (about ten seconds on one core), are refused with a ValueError that says which
     degrees and depths are feasible.
@@ -608,7 +661,8 @@ class NTKKernel(_FullyConnectedKernel):
     Accuracy
     --------
     As :class:`NNGPKernel` (closed-form profiles for relu and erf; :meth:`spectrum_error` per coefficient; the same
-    work limits).
+    work limits). With relu, :math:`\Theta_L'` is infinite at t = +-1 (a corner); autograd there gives its finite
+    part, never NaN.
 
     References
     ----------
