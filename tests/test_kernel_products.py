@@ -30,6 +30,7 @@ from dotkernels.kernels import (
     ScaledKernel,
     SFRIKKernel,
     SpectrumAccuracyWarning,
+    SumKernel,
     linearization_coefficients,
     power_series,
 )
@@ -122,6 +123,54 @@ def test_operator_and_flattening():
         ProductKernel([k1, "gaussian"])
     with pytest.raises(TypeError):
         ProductKernel(k1)
+
+
+@pytest.mark.parametrize(
+    "kernel",
+    [
+        2.5 * HeatKernel(time=0.3),
+        0.5 * (GaussianKernel(gamma=1.0) + MonomialKernel(p=2)),
+        GaussianKernel(gamma=2.0) + ExponentialKernel(kappa=0.5) + MonomialKernel(p=1),
+        GaussianKernel(gamma=0.7).truncate(4),
+        3.0 * GaussianKernel(gamma=0.7).truncate(4),
+    ],
+    ids=repr,
+)
+def test_combinators_name_their_constructor_arguments(kernel):
+    # _named_params lists the constructor arguments by name (what the frontends rebuild a kernel from): the kernel
+    # rebuilt from them is equal, and its factor is there by name beside the inner kernel and its hyperparameters
+    from dotkernels.integrations._common import parameters, with_parameters
+
+    named = dict(kernel._named_params())
+    assert type(kernel)(**named) == kernel
+    assert set(kernel.hyperparameters) <= set(named)
+    assert parameters(kernel) == named
+    t = np.linspace(-1, 1, 9)
+    if isinstance(kernel, ScaledKernel):
+        assert list(named) == ["c", "kernel"] and named["c"] == kernel.c
+        assert named["kernel"].hyperparameters == kernel.kernel.hyperparameters
+        doubled = with_parameters(kernel, {"c": 2 * kernel.c})
+        assert type(doubled) is ScaledKernel and doubled.kernel == kernel.kernel
+        np.testing.assert_allclose(doubled.profile(t, q=3), 2 * kernel.profile(t, q=3), rtol=1e-15)
+    elif isinstance(kernel, SumKernel):
+        assert list(named) == ["kernels"] and named["kernels"] == kernel.kernels
+    else:
+        assert list(named) == ["kernel", "degree"] and named["degree"] == 4
+
+
+def test_a_family_without_named_hyperparameters_is_refused_by_the_frontends():
+    from dotkernels.integrations._common import parameters
+    from dotkernels.kernels._base import Hyperparameter
+
+    class Unnamed(GaussianKernel):  # declares a hyperparameter but does not list it in _named_params
+        width = Hyperparameter(positive=True)
+
+        def __init__(self, gamma=1.0, width=1.0):
+            super().__init__(gamma=gamma)
+            self.width = width
+
+    with pytest.raises(TypeError, match=r"Unnamed._named_params\(\) must list .*\['width'\]"):
+        parameters(Unnamed())
 
 
 def test_product_profile_and_derivative():

@@ -8,7 +8,6 @@ frontend rebuilds it in every ``forward`` from its torch parameters, so that aut
 
 from __future__ import annotations
 
-import inspect
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -32,10 +31,12 @@ def check_kernel(kernel: Any, owner: str) -> DotProductKernel:
 def parameters(kernel: DotProductKernel) -> dict[str, Any]:
     """The constructor arguments of ``kernel`` by name (hyperparameters as their current float values)."""
     params = dict(kernel._named_params())
-    if any(name not in params for name in kernel.hyperparameters):
-        # a family whose repr is not built from _named_params (``c * kernel``): the constructor's arguments read back
-        names = list(inspect.signature(type(kernel).__init__).parameters)[1:]
-        params = {name: getattr(kernel, name) for name in names}
+    missing = [name for name in kernel.hyperparameters if name not in params]
+    if missing:
+        raise TypeError(
+            f"{type(kernel).__name__}._named_params() must list every constructor argument by name, including the "
+            f"hyperparameters {missing} (the frontends rebuild the kernel as type(kernel)(**params))"
+        )
     return params
 
 

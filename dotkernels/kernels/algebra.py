@@ -74,6 +74,9 @@ class SumKernel(DotProductKernel):
     def _params(self):
         return tuple((type(k).__name__, k._params()) for k in self.kernels)
 
+    def _named_params(self):
+        return [("kernels", self.kernels)]
+
     def __repr__(self):
         return " + ".join(repr(k) for k in self.kernels)
 
@@ -187,6 +190,9 @@ class ScaledKernel(DotProductKernel):
     def _params(self):
         return (self.c, type(self.kernel).__name__, self.kernel._params())
 
+    def _named_params(self):
+        return [("c", self.c), ("kernel", self.kernel)]
+
     def __repr__(self):
         inner = repr(self.kernel)
         return f"{self.c!r} * ({inner})" if isinstance(self.kernel, SumKernel) else f"{self.c!r} * {inner}"
@@ -260,6 +266,9 @@ class TruncatedKernel(DotProductKernel):
 
     def _params(self):
         return (type(self.kernel).__name__, self.kernel._params(), self.degree)
+
+    def _named_params(self):
+        return [("kernel", self.kernel), ("degree", self.degree)]
 
     def __repr__(self):
         return f"TruncatedKernel({self.kernel!r}, {self.degree})"
