@@ -700,3 +700,74 @@ def test_extended_sum_against_the_same_sum_in_mpmath(nu, ell, q):
             ref.append(value)
         err = max(abs(mp.mpf(float(g)) - r) for g, r in zip(got, ref))
     assert float(err) <= ext.rounding, (float(err), ext.rounding)
+
+
+# ---- thread safety, platforms without an 80-bit long double ---------------------------------------------------------
+
+
+def _clear_plan_caches():
+    from dotkernels.kernels import _autograd, matern
+
+    for cached in (
+        matern._matern_plan,
+        matern._mp_tail_coefficients,
+        matern._heat_plan,
+        matern._heat_slope_plan,
+        matern._matern_table,
+        matern._heat_table,
+        matern._matern_derivative_table,
+        matern._heat_derivative_table,
+        _autograd.matern_bounded_derivative_table,
+    ):
+        cached.cache_clear()
+
+
+def _same_plan(a, b):
+    ea, eb = a.extended, b.extended
+    assert ea is not None and eb is not None
+    for x, y in ((ea.head_hi, eb.head_hi), (ea.head_lo, eb.head_lo), (ea.tail, eb.tail)):
+        np.testing.assert_array_equal(x, y)
+    assert ea.refs == eb.refs and ea.total == eb.total
+
+
+def test_extended_plans_built_in_threads_are_those_built_alone():
+    """The extended plans' mpmath constants are computed in a private mpmath context per thread: two threads building
+    different plans at once, and a third one changing mpmath's process-wide precision meanwhile, give the plans that
+    a single thread builds (bit for bit)."""
+    import threading
+
+    cases = [(2 * 1.5 / 0.01**2, 1.5, 3), (2 * 0.5 / 0.015**2, 0.5, 2)]
+    _clear_plan_caches()
+    alone = [_matern_plan(*case) for case in cases]
+    _clear_plan_caches()
+    start, stop = threading.Barrier(3), threading.Event()
+    built, failures = [None, None], []
+
+    def build(i):
+        try:
+            start.wait()
+            built[i] = _matern_plan(*cases[i])
+        except BaseException as exc:  # reported below
+            failures.append(exc)
+
+    def disturb():
+        start.wait()
+        while not stop.is_set():
+            for dps in (15, 60):
+                mp.mp.dps = dps
+        mp.mp.dps = 15
+
+    threads = [threading.Thread(target=build, args=(i,)) for i in range(2)] + [threading.Thread(target=disturb)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads[:2]:
+            thread.join()
+    finally:
+        stop.set()
+        threads[2].join()
+        mp.mp.dps = 15
+        _clear_plan_caches()
+    assert not failures, failures
+    for a, b in zip(built, alone):
+        _same_plan(a, b)

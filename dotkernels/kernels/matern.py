@@ -68,6 +68,7 @@ derivatives) is the direct route's. Under jax the direct route's head is summed 
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from functools import lru_cache
 from typing import Any, NamedTuple
@@ -388,10 +389,18 @@ def _dd_mul(ah, al, bh, bl):
     return _fast_two_sum(p, e + (ah * bl + al * bh))
 
 
-def _mp():
-    import mpmath
+_CONTEXTS = threading.local()
 
-    return mpmath
+
+def _mp() -> Any:
+    """This thread's private mpmath context: its precision (``workdps``) is never changed by another thread, nor by
+    user code that sets ``mpmath.mp.dps`` (a process-wide setting)."""
+    context = getattr(_CONTEXTS, "mp", None)
+    if context is None:
+        import mpmath
+
+        context = _CONTEXTS.mp = mpmath.MPContext()
+    return context
 
 
 def _dd_of(x) -> tuple[float, float]:
