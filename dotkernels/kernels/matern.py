@@ -46,7 +46,9 @@ truncation (as above), plus :math:`\epsilon_{dd} (16 \sum_{l \le M} (l+1) |e_l| 
 \sum_{M < l \le L} |e_l| + \frac12 \sum_{M < l \le L} |e_l| \frac{l(l+q-2)}{q-1})` (Clenshaw's float64 sum, whose
 rounding grows like L near t = 1, and t rounded to float64 where it is built from u), plus the long-double
 recurrences' error and the final float64 roundings. The heat kernel's head, where its float64 bound misses the
-target (lengthscales below about 0.1), is summed in long double (a head of at most a few thousand terms). Calls of
+target (lengthscales below about 0.1), is summed in long double (a head of at most a few thousand terms), in
+double-double where long double is float64 (Windows, macOS on arm64; its plan and table then take 1 to 4 s to build
+at lengthscale 0.01). Calls of
 numpy arrays sum it directly, torch and jax arrays through a host copy (where t needs a gradient, the float64
 plan's graph carries it and its value is corrected by a constant; a jax array traced by a transformation takes the
 float64 plan alone), and the table is built from it.
@@ -889,6 +891,8 @@ def _long_heat(tau: float, q: int, L: int, top: float, tail_bound: float) -> _Ex
         mp = _mp()
     except ImportError:  # pragma: no cover - mpmath comes with sympy and torch
         return None
+    if _EPS_LD > 1e-18:  # long double is float64 (Windows, macOS arm64): the head in double-double instead
+        return _dd_heat(tau, q, L, top, tail_bound)
     ld = np.longdouble
     head = np.empty(L + 1, dtype=ld)
     with mp.workdps(_MP_DPS):
@@ -933,6 +937,35 @@ def _long_heat(tau: float, q: int, L: int, top: float, tail_bound: float) -> _Ex
         rounding,
         (head, alpha, beta),
     )
+
+
+def _dd_heat(tau: float, q: int, L: int, top: float, tail_bound: float) -> _Extended:
+    """The heat kernel's head in double-double (coefficients by ratio recurrences in mpmath, rounded once; Clenshaw's
+    sum of the extended Matérn plans without references): where long double is float64."""
+    mp = _mp()
+    hi_lo = []
+    with mp.workdps(_MP_DPS):
+        coefficient = mp.exp(-mp.mpf(top))  # N(q, 0) e^0 = 1 in the plan's units
+        step = mp.exp(-2 * mp.mpf(tau))
+        factor = mp.exp(-mp.mpf(tau) * (q - 1))  # e^{-tau (2l + q - 1)}: from degree l to l + 1
+        for l in range(L + 1):
+            hi_lo.append(_dd_of(coefficient))
+            if q > 2:
+                ratio = mp.mpf((l + q - 2) * (2 * l + q)) / ((l + 1) * (2 * l + q - 2))
+            else:
+                ratio = mp.mpf(2 if l == 0 else 1)
+            coefficient = coefficient * ratio * factor
+            factor = factor * step
+    head_hi = np.array([h for h, _ in hi_lo])
+    head_lo = np.array([lo for _, lo in hi_lo])
+    total = math.fsum(head_hi) + math.fsum(head_lo)
+    size = float(np.sum(np.abs(head_hi)))
+    # Clenshaw's double-double rounding (the bound of the extended Matérn plans) and the result rounded to float64
+    rounding = _EPS_DD * 16.0 * float(np.sum(np.abs(head_hi) * np.arange(1.0, L + 2.0))) + 2.0 * _EPS * size
+    alpha, beta = _dd_recurrence(L + 1, q)
+    for array in (head_hi, head_lo, *alpha, *beta):
+        array.setflags(write=False)
+    return _Extended(head_hi, head_lo, np.zeros(0), (), math.inf, alpha, beta, total, tail_bound + rounding, rounding)
 
 
 def _reference_profile(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
