@@ -83,7 +83,7 @@ def test_covariance_equals_closed_forms_and_gpytorch_rbf(rng, float64_default):
 def test_parameters_constraints_and_values(float64_default):
     k = GPyTorchKernel(HeatKernel(time=0.2))
     assert [name for name, _ in k.named_parameters()] == ["raw_time"]
-    assert isinstance(k.raw_time_constraint, Positive) and k.learnable == ("time",)
+    assert type(k.raw_time_constraint) is Interval and k.learnable == ("time",)
     torch.testing.assert_close(k.time, torch.tensor(0.2, dtype=DTYPE))
     k.time = 0.5
     torch.testing.assert_close(k.time, torch.tensor(0.5, dtype=DTYPE))
@@ -106,6 +106,82 @@ def test_parameters_constraints_and_values(float64_default):
     assert m.learnable == ("lengthscale",) and float(m.lengthscale) == pytest.approx(0.7, rel=1e-14)
     m.lengthscale = 0.3
     assert m.current_kernel() == MaternKernel(nu=2.5, lengthscale=float(m.lengthscale))
+
+
+# the documented default ranges on the sphere, written out (SklearnKernel's default bounds are the same)
+_DEFAULT_RANGES = [
+    (MaternKernel(nu=1.5, lengthscale=0.7), "lengthscale", (1e-2, 1e2)),
+    (MaternKernel(nu=0.5, lengthscale=3.0), "lengthscale", (1e-2, 1e2)),
+    (MaternKernel(nu=float("inf"), lengthscale=0.7), "lengthscale", (1e-2, 10.0)),
+    (HeatKernel(time=0.2), "time", (1e-3, 50.0)),
+    (GaussianKernel(gamma=1.0), "gamma", (5e-5, 5e3)),
+    (ExponentialKernel(kappa=1.0), "kappa", (1e-4, 600.0)),
+    (PolynomialKernel(p=2, c=0.4), "c", (1e-3, 1e3)),
+    (2.0 * GaussianKernel(gamma=1.0), "c", (1e-5, 1e5)),  # the factor of c * kernel: scikit-learn's generic range
+]
+
+
+@pytest.mark.parametrize(
+    "kernel, name, bounds", _DEFAULT_RANGES, ids=lambda v: repr(v) if not isinstance(v, str) else v
+)
+def test_default_constraint_is_the_family_range_on_the_sphere(kernel, name, bounds, float64_default):
+    from dotkernels.integrations.sklearn import SklearnKernel
+
+    k = GPyTorchKernel(kernel).double()
+    assert k.learnable == (name,)
+    constraint = getattr(k, f"raw_{name}_constraint")
+    assert type(constraint) is Interval  # the plain interval, not Positive / GreaterThan
+    # GPyTorch keeps its bounds in float32: equal to the range to float32's rounding
+    assert float(constraint.lower_bound) == pytest.approx(bounds[0], rel=1e-7)
+    assert float(constraint.upper_bound) == pytest.approx(bounds[1], rel=1e-7)
+    (spec,) = SklearnKernel(kernel).hyperparameters
+    assert spec.name == name and tuple(spec.bounds.ravel()) == pytest.approx(bounds)
+    assert float(getattr(k, name)) == pytest.approx(kernel.hyperparameters[name], rel=1e-14)
+    # every raw value maps inside the range, also far out where the sigmoid saturates
+    with torch.no_grad():
+        for raw in (-40.0, -5.0, 0.0, 5.0, 40.0):
+            getattr(k, f"raw_{name}").fill_(raw)
+            value = float(getattr(k, name))
+            assert float(constraint.lower_bound) <= value <= float(constraint.upper_bound), (raw, value)
+
+
+def test_a_given_constraint_or_prior_keeps_priority_over_the_default_range(float64_default):
+    # a constraint given wins, also one that reaches beyond the default range (an initial value outside it included)
+    free = GPyTorchKernel(MaternKernel(nu=1.5, lengthscale=1e-3), constraints={"lengthscale": Positive()})
+    assert type(free.raw_lengthscale_constraint) is Positive
+    assert float(free.lengthscale) == pytest.approx(1e-3, rel=1e-12)
+    narrow = GPyTorchKernel(HeatKernel(time=0.2), constraints={"time": Interval(0.1, 0.3)})
+    assert (float(narrow.raw_time_constraint.lower_bound), float(narrow.raw_time_constraint.upper_bound)) == (
+        pytest.approx(0.1),
+        pytest.approx(0.3),
+    )
+    # a prior alone: on the constrained value, under the default range
+    prior = GammaPrior(3.0, 6.0)
+    with_prior = GPyTorchKernel(MaternKernel(nu=1.5, lengthscale=0.4), priors={"lengthscale": prior})
+    assert type(with_prior.raw_lengthscale_constraint) is Interval
+    assert float(with_prior.raw_lengthscale_constraint.upper_bound) == pytest.approx(100.0)
+    assert [name for name, *_ in with_prior.named_priors()] == ["lengthscale_prior"]
+    # prior and constraint together: both kept
+    both = GPyTorchKernel(
+        MaternKernel(nu=1.5, lengthscale=0.4), constraints={"lengthscale": Positive()}, priors={"lengthscale": prior}
+    )
+    assert type(both.raw_lengthscale_constraint) is Positive and len(list(both.named_priors())) == 1
+
+
+@pytest.mark.parametrize(
+    "kernel, name",
+    [
+        (MaternKernel(nu=1.5, lengthscale=1e-3), "lengthscale"),
+        (MaternKernel(nu=float("inf"), lengthscale=20.0), "lengthscale"),
+        (HeatKernel(time=1e-4), "time"),
+        (ExponentialKernel(kappa=700.0), "kappa"),
+        (PolynomialKernel(p=2, c=0.0), "c"),
+    ],
+    ids=repr,
+)
+def test_an_initial_value_outside_the_default_range_raises_and_says_how_to_keep_it(kernel, name):
+    with pytest.raises(ValueError, match=rf"initial {name} = .* outside its default range .*constraints=\{{'{name}'"):
+        GPyTorchKernel(kernel)
 
 
 def test_bad_arguments():
@@ -208,14 +284,19 @@ def test_batch_shape_one_kernel_per_batch_entry(rng, float64_default):
     )
     with pytest.raises(ValueError, match=r"batch shape \(3,\) does not broadcast with the kernel's batch_shape \(2,\)"):
         k.forward(torch.stack([x1] * 3), torch.stack([x2] * 3))
-    # the gradient of each entry reaches its own raw parameter: d/d raw exp(-gamma D) = -D exp(-gamma D) sigmoid(raw)
+    # the gradient of each entry reaches its own raw parameter, gamma = low + (high - low) sigmoid(raw) (the default
+    # Interval): d/d raw exp(-gamma D) = -D exp(-gamma D) (high - low) s (1 - s), s = sigmoid(raw)
     weights = torch.from_numpy(rng.standard_normal((2, 7, 5)))
     (grad,) = torch.autograd.grad((k(x1, x2).to_dense() * weights).sum(), k.raw_gamma)
-    closed = (-(squared * expected) * weights).sum((-1, -2)) * torch.sigmoid(k.raw_gamma.detach())
+    s = torch.sigmoid(k.raw_gamma.detach())
+    width = k.raw_gamma_constraint.upper_bound - k.raw_gamma_constraint.lower_bound
+    closed = (-(squared * expected) * weights).sum((-1, -2)) * width * s * (1 - s)
     torch.testing.assert_close(grad, closed, rtol=1e-12, atol=1e-14)
     # indexing and expanding as GPyTorch's kernels
     second = k[1]
-    assert second.batch_shape == () and second.current_kernel() == GaussianKernel(gamma=float(gammas[1]))
+    learnt = second.current_kernel()  # gamma to the round trip through the Interval's sigmoid (a few ulps)
+    assert second.batch_shape == () and type(learnt) is GaussianKernel
+    assert learnt.gamma == pytest.approx(float(gammas[1]), rel=1e-14)
     torch.testing.assert_close(second(x1, x2).to_dense(), expected[1], rtol=1e-13, atol=1e-15)
     with pytest.raises(ValueError, match=r"one kernel per batch entry.*module\[0\].current_kernel\(\)"):
         k.current_kernel()
@@ -262,7 +343,8 @@ def test_active_dims_select_the_points_on_the_sphere(rng):
 def test_dtype_follows_gpytorch(rng, float64_default):
     # created in the default dtype (here float64: the initial value exact), as GPyTorch's kernels
     k = GPyTorchKernel(MaternKernel(nu=2.5, lengthscale=0.7))
-    assert k.dtype == torch.float64 and float(k.lengthscale.detach()) == 0.7
+    # (exact to the round trip through the Interval's sigmoid, a few ulps)
+    assert k.dtype == torch.float64 and float(k.lengthscale.detach()) == pytest.approx(0.7, rel=1e-14)
     torch.set_default_dtype(torch.float32)
     k32 = GPyTorchKernel(MaternKernel(nu=2.5, lengthscale=0.7))
     scaled = gpytorch.kernels.ScaleKernel(k32)
@@ -496,6 +578,46 @@ def test_exact_gp_recovers_the_lengthscale_of_a_matern_prior():
     # as for the heat kernel: the marginal likelihood pins log(lengthscale) to about +-0.1 here
     assert abs(np.log(learnt / truth)) < 0.3, learnt
     assert losses[-1] < losses[0]
+
+
+def test_adam_fit_stays_in_the_default_range_with_a_finite_marginal_likelihood():
+    # an ExactGP trained with Adam (first derivatives only) from a short and a long lengthscale: every
+    # step has a finite marginal likelihood, a lengthscale inside (0.01, 100) and raises no SpectrumAccuracyWarning
+    import warnings
+
+    from dotkernels import SpectrumAccuracyWarning
+
+    rng = np.random.default_rng(11)
+    x = _points(rng, 80, 3)
+    y = _smooth(x) + 0.1 * torch.from_numpy(rng.standard_normal(80))
+    for start in (0.2, 50.0):
+        kernel = GPyTorchKernel(MaternKernel(nu=1.5, lengthscale=start))
+        likelihood = gpytorch.likelihoods.GaussianLikelihood()
+        model = _ExactGP(x, y, likelihood, kernel, gpytorch.means.ZeroMean()).double()
+        model.train()
+        likelihood.train()
+        mll = gpytorch.mlls.ExactMarginalLogLikelihood(likelihood, model)
+        optimizer = torch.optim.Adam(model.parameters(), lr=0.1)
+        low, high = (
+            float(b)
+            for b in (kernel.raw_lengthscale_constraint.lower_bound, kernel.raw_lengthscale_constraint.upper_bound)
+        )
+        losses, lengthscales = [], []
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", SpectrumAccuracyWarning)
+            for _ in range(50):
+                optimizer.zero_grad()
+                loss = -mll(model(x), y)
+                loss.backward()
+                optimizer.step()
+                losses.append(float(loss.detach()))
+                lengthscales.append(float(kernel.lengthscale.detach()))
+        assert np.all(np.isfinite(losses)), losses
+        assert all(low <= ell <= high for ell in lengthscales), lengthscales
+        assert np.isfinite(float(kernel.raw_lengthscale.grad))
+        # it learnt: the loss went down and the lengthscale moved towards the smooth field's (about 1 to 5 here)
+        assert losses[-1] < losses[0] - 0.1, (start, losses[0], losses[-1])
+        assert abs(np.log(lengthscales[-1] / start)) > 0.1, (start, lengthscales[-1])
 
 
 class _VariationalGP(gpytorch.models.ApproximateGP):

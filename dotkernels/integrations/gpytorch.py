@@ -15,11 +15,11 @@ from typing import Any
 
 import gpytorch
 import torch
-from gpytorch.constraints import Interval, Positive
+from gpytorch.constraints import Interval
 from gpytorch.priors import Prior
 
 from ..kernels import DotProductKernel
-from ._common import check_kernel, learnable_names, parameters
+from ._common import check_kernel, default_bounds, learnable_names, parameters
 from ._common import with_parameters as _with_parameters
 
 __all__ = ["GPyTorchKernel"]
@@ -30,8 +30,11 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
 
     Each hyperparameter ``p`` the kernel's family declares (``kernel.hyperparameters``: ``gamma``, ``kappa``,
     ``time``, ``lengthscale``, the offset ``c`` of the polynomial kernel, ...) is a raw ``torch.nn.Parameter``
-    ``raw_p`` of shape ``batch_shape`` mapped through its constraint (``Positive()`` unless ``constraints`` gives
-    another, e.g. ``Interval(0.05, 5.0)``), with an optional prior ``p_prior`` (``priors``). ``module.p`` is the
+    ``raw_p`` of shape ``batch_shape`` mapped through its constraint: by default an
+    :class:`~gpytorch.constraints.Interval` over the family's range on the sphere (Notes), the same ranges as the
+    default bounds of :class:`~dotkernels.integrations.sklearn.SklearnKernel`; ``constraints`` replaces it (e.g.
+    ``Interval(0.05, 5.0)``, or ``Positive()`` for GPyTorch's unbounded default), with an optional prior
+    ``p_prior`` (``priors``). ``module.p`` is the
     constrained value, settable as in GPyTorch (``module.p = 0.5``, ``module.initialize(p=0.5)``);
     ``module.lengthscale`` is the ``lengthscale`` parameter when the kernel has one. Every ``forward`` builds the
     kernel with the current values as torch scalars, so gradients flow from the covariance into the raw parameters.
@@ -42,7 +45,9 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         The kernel; its parameter values are the initial values (e.g. ``GaussianKernel(gamma=1.0)``).
     constraints : mapping, optional
         Hyperparameter name -> :class:`gpytorch.constraints.Interval` (``Positive``, ``GreaterThan``,
-        ``Interval``); default ``Positive()``.
+        ``Interval``); a constraint given here takes priority over the default ``Interval(low, high)`` of the
+        family's range (Notes). The initial value must satisfy the constraint (ValueError otherwise; with the
+        default range, it must lie strictly inside it).
     priors : mapping, optional
         Hyperparameter name -> :class:`gpytorch.priors.Prior` on its constrained value (e.g.
         ``{"lengthscale": GammaPrior(3.0, 6.0)}``), registered as ``"<name>_prior"``: the marginal likelihoods of
@@ -71,6 +76,21 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
 
     Notes
     -----
+    Default constraints. Each hyperparameter is constrained to ``Interval(low, high)`` (GPyTorch's sigmoid
+    transform: ``low + (high - low) * sigmoid(raw)``) with the family's range on the sphere, where the kernel is
+    meaningful and computed to its stated accuracy, so that an optimiser never reaches a profile that raises
+    :class:`~dotkernels.SpectrumAccuracyWarning`: ``MaternKernel`` lengthscale (0.01, 100), (0.01, 10) for
+    ``nu = inf``; ``HeatKernel`` time (1e-3, 50); ``GaussianKernel`` gamma (5e-5, 5e3); ``ExponentialKernel``
+    kappa (1e-4, 600); ``PolynomialKernel`` offset c (1e-3, 1e3); any other hyperparameter (the factor of
+    ``c * kernel``, ...) (1e-5, 1e5). The reasons for each range are in the Notes of
+    :class:`~dotkernels.integrations.sklearn.SklearnKernel`. A constraint given in ``constraints`` takes priority
+    (``Positive()`` restores GPyTorch's usual unbounded one); a prior in ``priors`` is on the constrained value
+    and keeps the default range unless a constraint is given too.
+
+    Derivatives. GPyTorch's optimisers (Adam, L-BFGS, natural gradients on the variational parameters) use only
+    the first derivatives of the marginal likelihood in the raw parameters, which torch autograd takes through the
+    profile; no second derivative in the hyperparameters is needed.
+
     The inputs are ``(..., n, q)`` floating-point tensors of unit vectors; the covariance is the profile of the
     (batched) inner products, clipped to [-1, 1] (inside the open interval for kernels with a corner at t = 1, whose
     coinciding points get :math:`\varphi(1)` exactly, so that autograd never meets an infinite derivative).
@@ -80,7 +100,8 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
     The parameters are created in torch's default dtype, as GPyTorch's own, and follow ``module.to(...)``,
     ``.double()`` and ``.cuda()``; the inputs' dtype and device set those of the covariance. Use float64 for
     accurate marginal likelihoods (``torch.set_default_dtype(torch.float64)`` before building the model keeps the
-    initial values exact; ``model.double()`` after it keeps their float32 rounding).
+    initial values to a few float64 ulps, the round trip through the constraint's transform; ``model.double()``
+    after it keeps their float32 rounding, about 1e-7 relative).
 
     References
     ----------
@@ -130,7 +151,7 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         self.normalize = normalize
         values = parameters(kernel)
         for name in names:
-            constraint = constraints.get(name, Positive())
+            constraint = constraints[name] if name in constraints else _default_constraint(kernel, name, values[name])
             if not isinstance(constraint, Interval):
                 raise TypeError(
                     f"GPyTorchKernel: constraints[{name!r}] must be a gpytorch.constraints.Interval (Positive, "
@@ -276,8 +297,9 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         >>> import torch
         >>> from dotkernels import ExponentialKernel
         >>> x = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-        >>> GPyTorchKernel(ExponentialKernel(kappa=1.0)).forward(x, x).tolist()
-        [[2.718281828459045, 1.0], [1.0, 2.718281828459045]]
+        >>> k = GPyTorchKernel(ExponentialKernel(kappa=1.0))  # kappa in torch's default dtype, float32
+        >>> k.forward(x, x).round(decimals=6).tolist()  # e^(kappa t), t = 1 and 0
+        [[2.718282, 1.0], [1.0, 2.718282]]
         """
         if last_dim_is_batch:
             raise ValueError("GPyTorchKernel: last_dim_is_batch=True is not supported for points on the sphere")
@@ -342,6 +364,18 @@ class GPyTorchKernel(gpytorch.kernels.Kernel):
         "GaussianKernel(gamma=1.0), learnable=('gamma',), normalize=False"
         """
         return f"{self.kernel!r}, learnable={self.learnable}, normalize={self.normalize}"
+
+
+def _default_constraint(kernel: DotProductKernel, name: str, value: Any) -> Interval:
+    """``Interval(low, high)`` of the family's default range of ``name``; ValueError if ``value`` is not inside it."""
+    low, high = default_bounds(kernel, name)
+    if not low < float(value) < high:
+        raise ValueError(
+            f"GPyTorchKernel: the initial {name} = {float(value)} of {kernel!r} is outside its default range "
+            f"({low:g}, {high:g}) on the sphere; start inside it, or pass constraints={{{name!r}: Positive()}} (or "
+            "another gpytorch.constraints.Interval that holds it)"
+        )
+    return Interval(low, high)
 
 
 def _check_batch_shape(batch_shape: Any) -> torch.Size:
