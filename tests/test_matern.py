@@ -805,3 +805,37 @@ def test_heat_kernel_where_long_double_is_float64(monkeypatch):
         assert np.max(np.abs(big - ref)) <= bound
     finally:
         _clear_plan_caches()
+
+
+@pytest.fixture
+def jax_x64():
+    """jax with float64 arrays, the setting restored afterwards."""
+    jax = pytest.importorskip("jax")
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield jax
+    jax.config.update("jax_enable_x64", before)
+
+
+@pytest.mark.parametrize("nu, ell", [(1.5, 0.01), (0.5, 0.02), (math.inf, 0.01)])
+def test_small_lengthscales_under_jax_transformations(jax_x64, nu, ell):
+    """Under jax.jit, jax.vmap and jax.grad the extended plan's value is summed on the host (a callback): the numpy
+    values, within the stated bound; the gradient in t is the float64 plan's (against the derivative)."""
+    jax, jnp = jax_x64, jax_x64.numpy
+    kernel = MaternKernel(nu, ell)
+    q = 3
+    assert kernel._plan(q).extended is not None
+    t = np.concatenate([[-1.0, 1.0], np.cos(np.linspace(0.0, 40 * ell, 298))])
+    ref = kernel.profile(t, q=q)
+    bound = kernel.profile_error(q=q)
+    jitted = np.asarray(jax.jit(lambda x: kernel.profile(x, q=q, validate=False))(jnp.asarray(t)))
+    assert np.max(np.abs(jitted - ref)) <= bound
+    mapped = np.asarray(jax.vmap(lambda x: kernel.profile(x, q=q, validate=False))(jnp.asarray(t.reshape(2, -1))))
+    assert np.max(np.abs(mapped.reshape(-1) - ref)) <= bound
+    inside = jnp.asarray(t[3:])  # away from t = 1, where the derivative is large but finite
+    value, grad = jax.value_and_grad(lambda x: jnp.sum(kernel.profile(x, q=q, validate=False)), allow_int=False)(inside)
+    assert abs(float(value) - math.fsum(ref[3:])) <= bound * t.size
+    slope = kernel.derivative(t[3:], q=q)
+    np.testing.assert_allclose(np.asarray(grad), slope, rtol=1e-6, atol=1e-6 * np.max(np.abs(slope)))
+    grad_jit = jax.jit(jax.grad(lambda x: jnp.sum(kernel.profile(x, q=q, validate=False))))(inside)
+    np.testing.assert_allclose(np.asarray(grad_jit), np.asarray(grad), rtol=1e-12, atol=1e-12 * np.max(np.abs(slope)))
