@@ -132,6 +132,31 @@ def test_autograd_at_the_ends_is_the_one_sided_derivative(kernel, q, smooth):
         assert abs(_autograd(kernel, end, q) - reference) <= 1e-7 * scale, (end, reference)
 
 
+@pytest.mark.parametrize(("kernel", "q", "smooth"), CASES, ids=IDS)
+def test_autograd_matches_the_derivative_on_a_grid_up_to_the_ends(kernel, q, smooth):
+    # +-(1 - 10^-k), k = 1..15, where acos / sqrt autograd cancels infinite parts (about eps / sqrt(1 - t^2)
+    # of the scale: 3e-10 at 1 - 1e-15 for the arc-cosine and ReLU kernels), and a uniform grid; 1e-9 relative or
+    # of the largest |phi'| inside (the derivatives of the corners grow without bound towards +-1)
+    k = np.arange(1, 16)
+    t = np.concatenate([-1.0 + 10.0**-k, 1.0 - 10.0**-k, np.linspace(-1.0, 1.0, 41)])
+    tt = torch.tensor(t, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (g,) = torch.autograd.grad(kernel.profile(tt, q=q).sum(), tt)
+    g = g.numpy()
+    d = np.asarray(_derivative_array(kernel, t, q))
+    assert np.all(np.isfinite(g))
+    finite = np.isfinite(d)
+    assert np.all(finite | (np.abs(t) == 1.0))  # infinite only at the corners +-1
+    np.testing.assert_allclose(g[finite], d[finite], rtol=1e-9, atol=1e-9 * _scale(kernel, q))
+
+
+def _derivative_array(kernel, t: np.ndarray, q: int) -> np.ndarray:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(kernel.derivative(t, q=q), dtype=np.float64)
+
+
 @pytest.mark.parametrize(
     ("kernel", "q", "expected"),
     [
