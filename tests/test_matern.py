@@ -839,3 +839,44 @@ def test_small_lengthscales_under_jax_transformations(jax_x64, nu, ell):
     np.testing.assert_allclose(np.asarray(grad), slope, rtol=1e-6, atol=1e-6 * np.max(np.abs(slope)))
     grad_jit = jax.jit(jax.grad(lambda x: jnp.sum(kernel.profile(x, q=q, validate=False))))(inside)
     np.testing.assert_allclose(np.asarray(grad_jit), np.asarray(grad), rtol=1e-12, atol=1e-12 * np.max(np.abs(slope)))
+
+
+def _circle_derivative_reference(x, nu, ell):
+    r"""q = 2: :math:`d\varphi/dt` at t = x (a float64 value, exactly) by Poisson summation of the derivative in
+    theta, unnormalised (Bessel functions for nu < inf, Gaussians for the heat kernel)."""
+    theta = mp.acos(R(float(x)))
+    if math.isinf(nu):
+        tau = R(ell) ** 2 / 2
+        g = mp.nsum(
+            lambda m: -(theta + 2 * mp.pi * m) / (2 * tau) * mp.exp(-((theta + 2 * mp.pi * m) ** 2) / (4 * tau)),
+            [-mp.inf, mp.inf],
+        )
+    else:
+        c, s = _c(nu, ell), R(nu) + R(1) / 2
+        g = _lattice(lambda y: _bessel_matern_derivative(y, mp.sqrt(c), s), theta, half=False)
+    return g / -mp.sin(theta)
+
+
+@pytest.mark.parametrize("nu, ell", [(1.5, 0.01), (2.5, 0.01), (1.5, 0.03), (math.inf, 0.01), (0.5, 0.01)])
+def test_small_lengthscale_derivative_on_the_circle_against_poisson_summation(nu, ell):
+    """The Notes of MaternKernel: at small lengthscales the derivative (and the gradient in t, torch and jax) of nu > 1
+    and the heat kernel is within 1e-12 of max|phi'|, that of nu <= 1 within 1e-7 of the largest |phi'| at angles
+    from 1e-3 lengthscales on; at t = 1 - 10^-k, across the profile's scale, and t = -1."""
+    torch = pytest.importorskip("torch")
+    q = 2
+    kernel = MaternKernel(nu, ell)
+    assert kernel._plan(q).extended is not None
+    theta = np.concatenate([ell * np.geomspace(1e-3, 40.0, 30), [1.0, 3.0]])
+    t = np.concatenate([np.cos(theta), [-1.0 + 1e-12]])
+    with mp.workdps(30):
+        z = _heat_circle_reference(R(0), R(ell) ** 2 / 2) if math.isinf(nu) else circle_reference(R(0), nu, ell)
+        ref = np.array([float(_circle_derivative_reference(x, nu, ell) / z) for x in t])
+    scale = np.max(np.abs(ref))
+    stated = 1e-12 if nu > 1 else 1e-7
+    got = kernel.derivative(t, q=q)
+    assert np.max(np.abs(got - ref)) <= stated * scale, float(np.max(np.abs(got - ref)) / scale)
+    big = kernel.derivative(np.resize(t, 1 << 15), q=q)[: t.size]  # the table's route
+    assert np.max(np.abs(big - ref)) <= stated * scale, float(np.max(np.abs(big - ref)) / scale)
+    tt = torch.from_numpy(t).requires_grad_(True)
+    (grad,) = torch.autograd.grad(kernel.profile(tt, q=q).sum(), tt)
+    assert np.max(np.abs(grad.numpy() - ref)) <= stated * scale
