@@ -123,6 +123,20 @@ def test_torch_gradient_in_t_against_the_direct_derivative(small_calls, nu, ell,
     _check_slope(grad, direct, kernel, nu, q)
 
 
+@pytest.mark.parametrize("nu", [0.5, 1.5, math.inf])
+def test_torch_backward_after_the_lengthscale_changed(small_calls, nu):
+    """The table route's backward pass differentiates the profile of the forward pass: a lengthscale changed in
+    between (an optimiser step before backward) is not read."""
+    t = _grid(400)
+    kernel = MaternKernel(nu, 0.5)
+    tt = torch.tensor(t, requires_grad=True)
+    out = kernel.profile(tt, q=3)
+    kernel.lengthscale = 0.3
+    (grad,) = torch.autograd.grad(out.sum(), tt)
+    _, expected = _torch_gradient(MaternKernel(nu, 0.5), t, 3)
+    np.testing.assert_array_equal(grad.numpy(), expected)
+
+
 @pytest.mark.parametrize("nu, ell, q", [(0.5, 0.5, 3), (1.5, 0.5, 3), (2.5, 0.3, 3), (math.inf, 0.1, 3)])
 def test_torch_gradient_in_t_against_finite_differences(small_calls, nu, ell, q):
     """Fourth-order central differences of the direct profile at h = 5e-4 on (-0.9, 0.9): truncation

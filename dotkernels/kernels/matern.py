@@ -73,7 +73,7 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from functools import lru_cache
+from functools import lru_cache, partial
 from typing import Any, NamedTuple
 
 import array_api_compat
@@ -1454,10 +1454,16 @@ class MaternKernel(DotProductKernel):
             table = self._derivative_table(q, shift)
             return tabulated(t, lambda s: table.evaluate(s, xp), None, lambda s: _plan_derivative(plan, s, xp, q))
         table = self._table(q, shift)
+        # the hyperparameters read now: a backward pass after the lengthscale changed differentiates this profile
+        c, nu = (0.5 * self.lengthscale**2 if math.isinf(self.nu) else self._c()), self.nu
         if bounded:
+            if math.isinf(nu):
+                derivative_table = partial(_heat_derivative_table, c, q, bool(shift))
+            else:
+                derivative_table = partial(_matern_derivative_table, c, nu + shift, q)
 
             def slope(s):  # built on the first gradient asked for
-                return self._derivative_table(q, shift).evaluate(s, xp)
+                return derivative_table().evaluate(s, xp)
 
         else:
             # nu <= 1: a table of the derivative of the head and of the references of exponent a > 1 (bounded),
@@ -1467,7 +1473,7 @@ class MaternKernel(DotProductKernel):
             singular = [ref for ref in plan.refs if ref[0] <= 1.0]
 
             def slope(s):
-                out = matern_bounded_derivative_table(self._c(), self.nu, q).evaluate(s, xp)
+                out = matern_bounded_derivative_table(c, nu, q).evaluate(s, xp)
                 one = s >= 1.0
                 zero = xp.zeros_like(s)
                 inside = xp.where(one, zero, s)
