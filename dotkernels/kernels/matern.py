@@ -78,7 +78,7 @@ from typing import Any, NamedTuple
 
 import array_api_compat
 import numpy as np
-from scipy.special import bernoulli, digamma, gammaln, gammasgn
+from scipy.special import digamma, gammaln, gammasgn
 
 from .._validate import check_dimension
 from ..gegenbauer import derivative_coefficients, legendre_series, log_harmonic_dimension
@@ -90,13 +90,13 @@ from ._tabulated import ChebyshevTable, tabulate
 __all__ = ["MaternKernel"]
 
 _EPS = float(np.finfo(np.float64).eps)
-_BERNOULLI = bernoulli(40)
 #: the most references (terms of the tail's expansion) and the longest head tried
 _MAX_TERMS = 6
 _MAX_HEAD = 1 << 14
 #: relative accuracy aimed at for the profile (the stated bound is 1e-12)
 _TARGET = 1e-13
-#: beyond this bound (relative to phi(1)) the profile warns
+#: beyond this bound of the plan (relative to phi(1)) the profile warns (the table's interpolation bound, of the
+#: order of the plan's, is not included: profile_error adds it)
 _WARN = 1e-10
 #: plans kept per function, shared by every kernel object (frontends rebuild kernels at every step)
 _PLAN_CACHE_SIZE = 64
@@ -121,38 +121,6 @@ class _Plan(NamedTuple):
     #: the extended-precision representation of the same profile (small lengthscales), else None: then head and
     #: refs are the float64 plan of the gradient route, and total, error and rounding are the extended plan's
     extended: Any = None
-
-
-def _bernoulli_poly(n: int, x: float) -> float:
-    return math.fsum(math.comb(n, k) * float(_BERNOULLI[k]) * x ** (n - k) for k in range(n + 1))
-
-
-def _tail_coefficients(c: float, nu: float, q: int, terms: int) -> np.ndarray:
-    r"""d_0..d_{terms-1}: :math:`\mu(n)/\rho^{(\nu)}(n) \sim \sum_j d_j \prod_{i \le j} (n^2 - (b+i)^2)^{-1}`."""
-    h = 0.5 * (q - 2)
-    b = h + nu
-    s = b + 0.5
-    beta2 = c - h * h
-    K = terms
-    A = np.zeros(K)  # ln of the ratio, a power series in w = 1/n^2
-    for m in range(1, K):
-        A[m] = -s * (-1) ** (m + 1) * beta2**m / m - 2.0 * _bernoulli_poly(2 * m + 1, b + 1.0) / (2 * m * (2 * m + 1))
-    g = np.zeros(K)
-    g[0] = 1.0
-    for k in range(1, K):
-        g[k] = math.fsum(i * A[i] * g[k - i] for i in range(1, k + 1)) / k
-    d = np.zeros(K)
-    residual = g.copy()
-    for j in range(K):
-        basis = np.zeros(K)
-        basis[j] = 1.0
-        for i in range(1, j + 1):  # times 1 / (1 - (b+i)^2 w)
-            y = (b + i) ** 2
-            for k in range(1, K):
-                basis[k] += y * basis[k - 1]
-        d[j] = residual[j]
-        residual = residual - d[j] * basis
-    return d
 
 
 def _is_integer(a: float) -> bool:
@@ -255,10 +223,7 @@ def _double_plan(c: float, nu: float, q: int) -> _Plan:
     """The cheapest (J, L) whose float64 bound reaches the target accuracy, else the most accurate one."""
     h = 0.5 * (q - 2)
     s = nu + 0.5 * (q - 1)
-    try:
-        d = np.array([float(x) for x in _mp_tail_coefficients(c, nu, q, _MAX_TERMS_EXTENDED + 1)])
-    except ImportError:  # pragma: no cover - mpmath comes with sympy and torch
-        d = _tail_coefficients(c, nu, q, _MAX_TERMS + 1)
+    d = np.array([float(x) for x in _mp_tail_coefficients(c, nu, q, _MAX_TERMS_EXTENDED + 1)])
     candidates: list[tuple] = []
     for size in (1 << 12, 4 * _MAX_HEAD):
         degrees, log_n, lam, references = _tables(nu, q, size)
@@ -325,7 +290,9 @@ def _double_plan(c: float, nu: float, q: int) -> _Plan:
 # from mpmath values every few hundred degrees.
 
 _EPS_LD = float(np.finfo(np.longdouble).eps)
-#: relative error unit of one double-double operation (Dekker's product, Knuth's sum, normalised: 2^-104 at most)
+#: the error unit of the double-double bounds: 4 u^2 (u = 2^-53). Dekker's product (_dd_mul) is within 7 u^2
+#: relative; the sum (_dd_add, the "sloppy" one) has only the absolute bound u^2 (|a| + |b|), which the bound's
+#: factors (16 (l + 1) |e_l| for Clenshaw's sum) cover by a measured margin of about 2, not a proof
 _EPS_DD = 2.0**-104
 _SPLITTER = 134217729.0  # 2^27 + 1
 _MP_DPS = 40
@@ -628,7 +595,8 @@ def _torch_float64() -> Any:
 
 @lru_cache(maxsize=_PLAN_CACHE_SIZE)
 def _mp_tail_coefficients(c: float, nu: float, q: int, terms: int) -> tuple:
-    """:func:`_tail_coefficients` in mpmath (60 digits: the Bernoulli polynomials at large b cancel)."""
+    r"""d_0..d_{terms-1}: :math:`\mu(n)/\rho^{(\nu)}(n) \sim \sum_j d_j \prod_{i \le j} (n^2 - (b+i)^2)^{-1}`, in
+    mpmath (60 digits: the Bernoulli polynomials at large b cancel)."""
     mp = _mp()
     with mp.workdps(60):
         h = mp.mpf(q - 2) / 2
@@ -751,11 +719,8 @@ def _extended_choice(c: float, nu: float, q: int, log_scale: float, d: list) -> 
 
 
 def _extended_plan(c: float, nu: float, q: int, log_scale: float) -> _Extended | None:
-    """The extended plan of the Matérn profile in the float64 plan's units (None without mpmath)."""
-    try:
-        mp = _mp()
-    except ImportError:  # pragma: no cover - mpmath comes with sympy and torch
-        return None
+    """The extended plan of the Matérn profile in the float64 plan's units (None where no plan is found)."""
+    mp = _mp()
     d = _mp_tail_coefficients(c, nu, q, _MAX_TERMS_EXTENDED + 1)
     choice = _extended_choice(c, nu, q, log_scale, d)
     if choice is None:
@@ -926,13 +891,11 @@ def _heat_plan(tau: float, q: int) -> _Plan:
 
 def _long_heat(tau: float, q: int, L: int, top: float, tail_bound: float) -> _Extended | None:
     """The heat kernel's head in long double (coefficients by ratio recurrences from mpmath values every
-    ``_LD_BLOCK`` degrees, Clenshaw's sum with the recurrence in long double): None without mpmath."""
-    try:
-        mp = _mp()
-    except ImportError:  # pragma: no cover - mpmath comes with sympy and torch
-        return None
+    ``_LD_BLOCK`` degrees, Clenshaw's sum with the recurrence in long double); in double-double where long double
+    is float64."""
     if _EPS_LD > 1e-18:  # long double is float64 (Windows, macOS arm64): the head in double-double instead
         return _dd_heat(tau, q, L, top, tail_bound)
+    mp = _mp()
     ld = np.longdouble
     head = np.empty(L + 1, dtype=ld)
     with mp.workdps(_MP_DPS):
@@ -1253,7 +1216,8 @@ class MaternKernel(DotProductKernel):
     Notes
     -----
     How the profile is computed: the head of the series plus the asymptotics of its tail (see
-    :mod:`dotkernels.kernels.matern`): no truncation at 65536 terms, at most 16384 terms summed (the "plan", chosen
+    :mod:`dotkernels.kernels.matern`): no truncation at 65536 terms, at most 16384 terms summed in float64 (65536 in the
+    extended-precision plans of small lengthscales and large q) (the "plan", chosen
     once per (nu, lengthscale, q) and cached). The direct route costs O(L) per point for a head of L terms: a 1000 x
     1000 Gram matrix took 4 to 47 s at q = 3 and 10 in benchmarks/README.md. Calls with at least 32768 points
     (:meth:`~DotProductKernel.gram` of at least 182 points, large :meth:`~DotProductKernel.profile` calls) read
@@ -1560,7 +1524,9 @@ class MaternKernel(DotProductKernel):
         :math:`\varphi(1)`, at small lengthscales, the sum is in double-double and long double arithmetic, see
         :mod:`dotkernels.kernels.matern`), plus, where large calls read the tabulated profile
         (heads longer than 64 terms), the table's interpolation bound (the table is built here if needed, once).
-        A bound for every call, whichever route it takes.
+        A bound for every call of float64 inputs, whichever route and array library it takes (float32 inputs are
+        summed in float32, with errors of float32's order: 3.5e-6 of :math:`\varphi(1)` measured at nu = 0.7,
+        lengthscale 1, q = 3).
 
         Parameters
         ----------
