@@ -1171,7 +1171,13 @@ def _plan_derivative(plan: _Plan, t: Any, xp: Any, q: int) -> Any:
     shifted = _slope_plan(plan, q)
     if shifted is not None:  # extended plans (nu > 1, the heat kernel): the profile one dimension up
         slope, factor = shifted
-        return factor * _plan_profile(slope, t, xp, q + 2)
+        if isinstance(t, np.ndarray):
+            return factor * _plan_profile(slope, t, np, q + 2)
+        # with a gradient in t: these values, the float64 plan's second derivative (as the profile's)
+        double = plan._replace(extended=None)
+        return tabulated(
+            t, lambda s: factor * _plan_profile(slope, s, xp, q + 2), None, lambda s: _plan_derivative(double, s, xp, q)
+        )
     first = derivative_coefficients(plan.head, q=q)
     if array_api_compat.is_jax_array(t):
         out = jax_legendre_series(first, t, q + 2)
