@@ -40,6 +40,16 @@ def _bound(nu, ell, q):
     return 2.0 * plan.error / plan.total
 
 
+@pytest.fixture
+def jax_x64():
+    """jax with float64 arrays, the setting restored afterwards."""
+    jax = pytest.importorskip("jax")
+    before = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield jax
+    jax.config.update("jax_enable_x64", before)
+
+
 # ---- independent references ---------------------------------------------------------------------------------------
 
 
@@ -497,10 +507,8 @@ def test_learning_the_lengthscale_by_marginal_likelihood():
     assert abs(float(log_ell.exp()) - 0.3) < 0.15
 
 
-def test_jax_gradient():
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    import jax.numpy as jnp
+def test_jax_gradient(jax_x64):
+    jax, jnp = jax_x64, jax_x64.numpy
 
     t = jnp.linspace(-1.0, 0.9, 5)
 
@@ -622,7 +630,7 @@ def test_small_lengthscales_on_the_two_sphere_against_mehler_dirichlet(nu, ell):
     _check_small(nu, ell, 3, t, np.array([*map(float, ref), 1.0]))
 
 
-def test_small_lengthscales_in_every_array_library():
+def test_small_lengthscales_in_every_array_library(jax_x64):
     """Tensors take the extended plan through a host copy: the numpy values; with a gradient in t, the float64 plan's
     graph carries it (against the derivative) and the value is still the extended one."""
     torch = pytest.importorskip("torch")
@@ -641,9 +649,7 @@ def test_small_lengthscales_in_every_array_library():
     f32 = kernel.profile(t32, q=3)
     assert f32.dtype == np.float32
     np.testing.assert_allclose(f32, kernel.profile(t32.astype(np.float64), q=3), rtol=1e-6, atol=1e-7)
-    jax = pytest.importorskip("jax")
-    jax.config.update("jax_enable_x64", True)
-    np.testing.assert_allclose(np.asarray(kernel.profile(jax.numpy.asarray(t), q=3)), ref, rtol=1e-15, atol=1e-18)
+    np.testing.assert_allclose(np.asarray(kernel.profile(jax_x64.numpy.asarray(t), q=3)), ref, rtol=1e-15, atol=1e-18)
 
 
 def test_small_lengthscale_gradient_in_the_lengthscale():
@@ -805,16 +811,6 @@ def test_heat_kernel_where_long_double_is_float64(monkeypatch):
         assert np.max(np.abs(big - ref)) <= bound
     finally:
         _clear_plan_caches()
-
-
-@pytest.fixture
-def jax_x64():
-    """jax with float64 arrays, the setting restored afterwards."""
-    jax = pytest.importorskip("jax")
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", before)
 
 
 @pytest.mark.parametrize("nu, ell", [(1.5, 0.01), (0.5, 0.02), (math.inf, 0.01)])
