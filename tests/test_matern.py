@@ -876,3 +876,35 @@ def test_small_lengthscale_derivative_on_the_circle_against_poisson_summation(nu
     tt = torch.from_numpy(t).requires_grad_(True)
     (grad,) = torch.autograd.grad(kernel.profile(tt, q=q).sum(), tt)
     assert np.max(np.abs(grad.numpy() - ref)) <= stated * scale
+
+
+@pytest.mark.parametrize("nu, ell, q", [(1.5, 0.02, 3), (0.5, 0.01, 2), (1.0, 0.03, 10)])
+def test_long_double_recurrences_within_their_bound(nu, ell, q):
+    """The extended plan's float64 degrees M < l <= L come from long-double recurrences restarted every _LD_BLOCK
+    degrees: against the same coefficients in mpmath (log-gamma at 40 digits), their summed error is within the
+    bound's long-double term (_LD_ROUNDINGS roundings a degree, accumulated over a block) plus their float64
+    rounding."""
+    from dotkernels.kernels import matern
+
+    plan = MaternKernel(nu, ell)._plan(q)
+    ext = plan.extended
+    assert ext is not None
+    c = 2 * nu / ell**2
+    M, L = ext.head_hi.size - 1, ext.tail.size - 1
+    assert L > M + matern._LD_BLOCK
+    d = matern._mp_tail_coefficients(c, nu, q, matern._MAX_TERMS_EXTENDED + 1)
+    s = nu + 0.5 * (q - 1)
+    error, magnitude, size = R(0), R(0), 0.0
+    with mp.workdps(40):
+        unit = mp.exp(R(plan.log_scale))
+        for l in range(M + 1, L + 1):
+            log_n = mp.log(2) if q == 2 else mp.log(R(2 * l + q - 2) / (q - 2)) + mp.log(mp.binomial(l + q - 3, l))
+            terms = [mp.exp(log_n - s * mp.log(R(c) + l * (l + q - 2))) / unit]
+            for j, (a, *_rest) in enumerate(ext.refs):
+                terms.append(-R(d[j]) * mp.exp(log_n + mp.loggamma(l - R(a)) - mp.loggamma(l + R(a) + q - 1)) / unit)
+            exact = mp.fsum(terms)
+            error += abs(R(float(ext.tail[l])) - exact)
+            magnitude += mp.fsum(abs(x) for x in terms)
+            size += abs(float(ext.tail[l]))
+    rate = matern._EPS_LD * (matern._LD_ROUNDINGS * matern._LD_BLOCK + s * math.log1p(L * (L + q - 2.0) / c) + 8)
+    assert float(error) <= rate * float(magnitude) + matern._EPS * size, (float(error), rate * float(magnitude))

@@ -303,6 +303,9 @@ _MAX_DD = 4096
 _EXTENDED_BLOCK = 4096
 #: long-double recurrences restart from mpmath values every this many degrees (where long double is 80-bit)
 _LD_BLOCK = 512 if _EPS_LD < 1e-18 else 16
+#: roundings per degree of the long-double recurrences, accumulated over a block (the ratio of N(q, l), the
+#: Matérn factor's ratio and exp/log1p, the cumulative products and the references' subtraction: 8 to 9 counted)
+_LD_ROUNDINGS = 10
 #: the cost model of an extended plan: numpy operations per degree of the double-double and of the float64 sums
 _COST_DD = 72
 _COST_FLOAT = 5
@@ -674,7 +677,7 @@ def _extended_choice(c: float, nu: float, q: int, log_scale: float, d: list) -> 
     magnitude = a_units.copy()  # |A_l| + sum_j |d_j X_l|
     slope = lam / max(q - 1, 1)  # |P'_{l,q}| <= l(l+q-2)/(q-1) on [-1, 1]
     n_last = size + 0.5 * (q - 2)
-    ld_rate = _EPS_LD * (6 * _LD_BLOCK + s * math.log1p(lam[-1] / c) + 8)
+    ld_rate = _EPS_LD * (_LD_ROUNDINGS * _LD_BLOCK + s * math.log1p(lam[-1] / c) + 8)
     refs_round = 0.0
     candidates: list[tuple] = []
     Ls = [1 << k for k in range(4, 17)]  # beyond 16384: where nothing shorter reaches the target (large q)
@@ -798,7 +801,7 @@ def _extended_plan(c: float, nu: float, q: int, log_scale: float) -> _Extended |
     degrees = np.arange(L + 1, dtype=np.float64)
     tail_slope = float(np.sum(np.abs(tail) * degrees * (degrees + q - 2.0))) / max(q - 1, 1)
     refs_round = sum(abs(wh) * (4.0**a * (2 * a + 8) * (2.4 if lg else 1.0) + 1.0) for a, wh, _, lg in refs)
-    ld_rate = _EPS_LD * (6 * _LD_BLOCK + s_float * math.log1p(L * (L + q - 2.0) / c) + 8)
+    ld_rate = _EPS_LD * (_LD_ROUNDINGS * _LD_BLOCK + s_float * math.log1p(L * (L + q - 2.0) / c) + 8)
     rounding = _EPS * (4.0 * (L + 1) * tail_abs + 0.5 * tail_slope) + ld_rate * magnitude
     rounding += _EPS_DD * (16.0 * head_abs + refs_round) + 2.0 * _EPS * (abs(total) + tail_abs)
     truncation = _extended_truncation(c, nu, q, log_scale, d, J, L)
