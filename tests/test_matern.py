@@ -908,3 +908,32 @@ def test_long_double_recurrences_within_their_bound(nu, ell, q):
             size += abs(float(ext.tail[l]))
     rate = matern._EPS_LD * (matern._LD_ROUNDINGS * matern._LD_BLOCK + s * math.log1p(L * (L + q - 2.0) / c) + 8)
     assert float(error) <= rate * float(magnitude) + matern._EPS * size, (float(error), rate * float(magnitude))
+
+
+@pytest.mark.parametrize("nu, ell, q", [(0.5, 0.01, 2), (1.5, 0.01, 3), (1.0, 0.01, 3), (0.7, 0.02, 5)])
+def test_double_double_part_against_the_same_sum_in_mpmath(nu, ell, q):
+    """The double-double term of an extended plan's bound, on its own: the head to degree M and the references in
+    double-double (a high, low pair, before any float64 rounding) against the same sum in mpmath (50 digits), at
+    lengthscales down to 0.01, t = -1, 1, 1 - 10^-k and across [-1, 1]."""
+    from dotkernels.kernels import matern
+
+    ext = MaternKernel(nu, ell)._plan(q).extended
+    assert ext is not None
+    t = np.concatenate([[-1.0, 1.0], 1.0 - 10.0 ** -np.arange(1.0, 16.0), np.linspace(-0.99, 0.99, 9)])
+    xh, xl = matern._two_sum(2.0, -2.0 * t)
+    high, low = matern._extended_dd(ext, t, np.zeros_like(t), xh, xl)
+    head_abs = math.fsum(abs(h) * (l + 1) for l, h in enumerate(ext.head_hi))
+    refs = sum(abs(wh) * (4.0**a * (2 * a + 8) * (2.4 if lg else 1.0) + 1.0) for a, wh, _, lg in ext.refs)
+    bound = matern._EPS_DD * (16.0 * head_abs + refs)
+    with mp.workdps(50):
+        coefficients = [R(float(h)) + R(float(lo)) for h, lo in zip(ext.head_hi, ext.head_lo)]
+        worst = R(0)
+        for x, h, lo in zip(t, high, low):
+            x = R(float(x))
+            value = _mp_gegenbauer_sum(coefficients, x, q)
+            y = 2 - 2 * x
+            for j, (_, wh, wl, logarithmic) in enumerate(ext.refs):
+                if y > 0:
+                    value += (R(wh) + R(wl)) * y ** (R(ext.nu) + j) * (mp.log(y) if logarithmic else 1)
+            worst = max(worst, abs(R(float(h)) + R(float(lo)) - value))
+    assert float(worst) <= bound, (float(worst), bound)

@@ -441,6 +441,16 @@ def _extended_values(ext: _Extended, th, tl, xh, xl, q: int) -> np.ndarray:
         for k in range(head.size - 1, -1, -1):
             b1, b2 = head[k] + alpha[k] * t * b1 - beta[k + 1] * b2, b1
         return b1.astype(np.float64)
+    outh, outl = _extended_dd(ext, th, tl, xh, xl)
+    M = ext.head_hi.size - 1
+    if ext.tail.size > M + 1:
+        outl = outl + legendre_series(ext.tail, th, q=q, validate=False)
+    return outh + outl
+
+
+def _extended_dd(ext: _Extended, th, tl, xh, xl) -> tuple:
+    """The double-double part of the extended plan (the head to degree M and the references) at t = th + tl,
+    x = 2 - 2t = xh + xl: a (high, low) pair."""
     M = ext.head_hi.size - 1
     (ah, al), (bh, bl) = ext.alpha, ext.beta
     b1h = np.zeros_like(th)
@@ -482,9 +492,7 @@ def _extended_values(ext: _Extended, th, tl, xh, xl, q: int) -> np.ndarray:
             rl = np.where(positive, rl, 0.0)
             outh, outl = _dd_add(outh, outl, rh, rl)
             ph, pl = _dd_mul(ph, pl, uh, ul)
-    if ext.tail.size > M + 1:
-        outl = outl + legendre_series(ext.tail, th, q=q, validate=False)
-    return outh + outl
+    return outh, outl
 
 
 def _extended_numpy(ext: _Extended, t: np.ndarray, q: int) -> np.ndarray:
