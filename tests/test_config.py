@@ -212,7 +212,7 @@ def test_help_shows_what_a_run_uses(capsys):
     text = _help(capsys)
     assert "--optim.base_lr" in text and "fashion-mnist-cpu" in text and "(the default;" in text
     default = build_config("fashion-mnist-cpu")
-    assert _value(text, "--epochs") == str(default.optim.epochs) == "8"  # the dataclass default is 100
+    assert _value(text, "--epochs") == str(default.optim.epochs) == "40"  # the dataclass default is 100
     assert _value(text, "--projector") == default.model.projector == "1024-1024-1024"
     assert _value(text, "--model.projector") == "1024-1024-1024"
     assert _value(text, "--lr") == str(default.optim.base_lr)

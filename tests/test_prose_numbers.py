@@ -103,13 +103,13 @@ PRETRAIN_TABLES = [
     ("benchmarks/README.md", "### 12 epochs", 12, "pretrain12.json", "pretrain12_sfrik_seeds.json", True),
     (
         "benchmarks/README.md",
-        "### 8 epochs (the preset's default)",
+        "### 8 epochs (float32)",
         8,
         "pretrain.json",
         "pretrain_sfrik_seeds.json",
         False,
     ),
-    ("README.md", "## Results", 16, "pretrain16.json", "pretrain16_sfrik_seeds.json", False),
+    ("README.md", "### Five methods, 16 epochs (float32)", 16, "pretrain16.json", "pretrain16_sfrik_seeds.json", False),
 ]
 
 
@@ -119,10 +119,8 @@ def test_pretraining_tables_are_the_benchmark_json(doc, heading, epochs, results
     rows = _rows(text)
     data = _json(results)
     seeds = _json(seeds_file)["methods"]["sfrik"]["seeds"]
-    if data["epochs"] is None:  # the preset's default
-        from dotkernels_ssl.pretraining.config import parse_config
-
-        data["epochs"] = parse_config(["--preset", data["preset"], "--out", "unused"]).optim.epochs
+    if data["epochs"] is None:  # the preset's default when it ran, recorded in each run's summary
+        data["epochs"] = data["methods"]["sfrik"]["epochs"]
     assert data["epochs"] == epochs and f"{epochs} epochs" in " ".join((heading + text).split())
     for label, method in METHODS.items():
         run = data["methods"][method]
@@ -194,7 +192,7 @@ def test_the_pretraining_setup_is_the_presets():
         assert run["preset"] == preset and (run["jobs"], run["threads"]) == (2, 1), name
     assert "two runs at a time with one thread each" in flat
     # the 8-epoch note: "(q, q) cross-covariances with q = 1024 ... (n, n) kernel terms with n = 256"
-    eight = " ".join(_section(BENCH_README, "### 8 epochs (the preset's default)").split())
+    eight = " ".join(_section(BENCH_README, "### 8 epochs (float32)").split())
     q = int(cfg.model.projector.split("-")[-1])
     assert f"with q = {q} cost more than SFRIK's (n, n) kernel terms with n = {cfg.optim.batch_size}" in eight
 
@@ -203,7 +201,7 @@ def test_gains_over_raw_pixels_are_the_benchmark_json():
     for heading, results, seeds_file in [
         ("### 16 epochs", "pretrain16.json", "pretrain16_sfrik_seeds.json"),
         ("### 12 epochs", "pretrain12.json", "pretrain12_sfrik_seeds.json"),
-        ("### 8 epochs (the preset's default)", "pretrain.json", "pretrain_sfrik_seeds.json"),
+        ("### 8 epochs (float32)", "pretrain.json", "pretrain_sfrik_seeds.json"),
     ]:
         text = " ".join(_section(BENCH_README, heading).split())
         data = _json(results)
@@ -234,7 +232,7 @@ def _span(text: str, values: list[float]) -> bool:
 
 def test_run_times_of_the_pretraining_sections_are_the_benchmark_json():
     flat = {h: " ".join(_section(BENCH_README, h).split()) for h in ("### 16 epochs", "### 12 epochs")}
-    flat["8"] = " ".join(_section(BENCH_README, "### 8 epochs (the preset's default)").split())
+    flat["8"] = " ".join(_section(BENCH_README, "### 8 epochs (float32)").split())
     runs16 = list(_json("pretrain16.json")["methods"].values())
     epoch, wall, outside, total = re.search(
         r"\(dev CPU, ([\d-]+) s per epoch two at a time, ([\d-]+) min per run, ([\d-]+) min of it outside "
@@ -272,7 +270,7 @@ def test_run_times_of_the_pretraining_sections_are_the_benchmark_json():
 
 
 def test_the_8_epoch_notes_are_the_benchmark_json():
-    flat = " ".join(_section(BENCH_README, "### 8 epochs (the preset's default)").split())
+    flat = " ".join(_section(BENCH_README, "### 8 epochs (float32)").split())
     seeds8 = _json("pretrain_sfrik_seeds.json")["methods"]["sfrik"]["seeds"]
     run12 = _json("pretrain12.json")["methods"]["sfrik"]
     pattern = (
@@ -287,7 +285,7 @@ def test_the_8_epoch_notes_are_the_benchmark_json():
 
 
 def test_the_8_epoch_data_path_figures_are_the_benchmark_json():
-    flat = " ".join(_section(BENCH_README, "### 8 epochs (the preset's default)").split())
+    flat = " ".join(_section(BENCH_README, "### 8 epochs (float32)").split())
     throughput = _json("pretrain.json")["throughput"]
     batched, workers0, workers2 = re.search(
         r"per-sample parameters\) (\d+) images/s; a plain loop over a DataLoader applying torchvision transforms "
@@ -346,20 +344,56 @@ def test_the_throughput_section_prose_is_the_benchmark_json():
     assert _span(f"{low}-{high}", shares)
 
 
-def test_readme_epoch_time_is_the_benchmarks():
-    # "8 epochs: 92 s per epoch on one thread of a 2-core CPU in the benchmark below, about 12 minutes of training"
-    text = " ".join(README.split())
-    epochs, per_epoch, minutes = re.search(
-        r"(\d+) epochs: (\d+) s per epoch on one thread of a 2-core CPU in the benchmark below, about (\d+) minutes",
+MAIN_JOB = "pretrain40_main_job.json"  # the main job's command, timed alone on the 2-core machine
+MAIN_SEEDS = "pretrain40_sfrik_seeds.json"  # its seeds 0, 1, 2 (seed 0: the timed run)
+
+
+def test_readme_main_job_time_is_the_timed_run():
+    # "the timed run took 34 minutes on a 2-core CPU (load average 3.1 at its start): 28 min of training at 42 s per
+    # epoch, 5 min of evaluation"
+    text = " ".join(_section(README, "## The two commands").split())
+    wall, load, train, per_epoch, evaluation = re.search(
+        r"the timed run took (\d+) minutes on a 2-core CPU \(load average ([\d.]+) at its start\): (\d+) min of "
+        r"training at (\d+) s per epoch, (\d+) min of evaluation",
         text,
     ).groups()
+    timed = _json(MAIN_JOB)
+    run = timed["methods"]["sfrik"]
+    assert timed["jobs"] == 1 and timed["threads"] == 2 == timed["machine"]["cpu_count"]
+    assert timed["extra_options"] == [] and timed["epochs"] is None  # the preset as the README runs it
+    assert _shown(load, timed["machine"]["load_average_at_start"][0])
+    assert _shown(wall, run["wall_seconds"] / 60) and _shown(train, run["train_seconds"] / 60)
+    assert _shown(per_epoch, run["epoch_seconds"]) and _shown(evaluation, run["eval_seconds"] / 60)
+
+
+def test_main_job_tables_are_the_seeds_json():
+    """The README's and the benchmark page's tables of the main job: one row per seed and their mean."""
     from dotkernels_ssl.pretraining.config import parse_config
 
-    assert int(epochs) == parse_config(["--preset", "fashion-mnist-cpu", "--out", "unused"]).optim.epochs
-    run = _json("pretrain16.json")["methods"]["sfrik"]  # the benchmark below: the README's results table
-    assert "16 epochs" in _section(README, "## Results")
-    assert _shown(per_epoch, run["epoch_seconds"])
-    assert _shown(minutes, int(epochs) * run["epoch_seconds"] / 60)
+    cfg = parse_config(["--preset", "fashion-mnist-cpu", "--out", "unused"])
+    data = _json(MAIN_SEEDS)
+    seeds = data["methods"]["sfrik"]["seeds"]
+    assert data["epochs"] is None and data["extra_options"] == [] and len(seeds) == 3
+    assert all(s["epochs"] == cfg.optim.epochs for s in seeds)
+    timed = _json(MAIN_JOB)["methods"]["sfrik"]
+    for key in ("knn20_test", "knn20_test_bank_trainval", "linear_test", "logreg_test", "linear_val"):
+        assert seeds[0][key] == timed[key], key  # seed 0 is the timed run, reused
+    for doc, heading in [
+        (README, "### The main job: SFRIK, 40 epochs"),
+        (BENCH_README, "### 40 epochs with bf16 autocast (the preset's default)"),
+    ]:
+        rows = _rows(_section(doc, heading))
+        assert f"{cfg.optim.epochs} epochs" in heading
+        for s in seeds:
+            cells = rows[f"SFRIK, seed {s['seed']}"]
+            _check_accuracy_row(cells, s, f"{heading} seed {s['seed']}")
+            if doc is BENCH_README:
+                assert _cells_show(cells[3], [100 * s["knn_val"]["20"]]), heading
+                assert _cells_show(cells[4], [100 * s["linear_val"]]), heading
+        _check_seed_row(rows["SFRIK, seeds 0, 1, 2 (mean ± sd)"], seeds, heading)
+        pixels = _json("pretrain.json")["pixels"]
+        bank = [100 * pixels["knn20_test_bank_train"], 100 * pixels["knn20_test_bank_trainval"]]
+        assert _cells_show(rows["raw pixels"][2], bank), heading
 
 
 def test_readme_run_description_is_the_presets():
@@ -373,10 +407,12 @@ def test_readme_run_description_is_the_presets():
     widths = "-".join(str(w) for w in cfg.model.convnet_widths)
     assert (
         f"`fashion-mnist-cpu` preset (ConvNet {widths}, projector {cfg.model.projector}, "
-        f"{cfg.optim.optimizer.upper()}, batch {cfg.optim.batch_size}), 2 CPU cores" in results
+        f"{cfg.optim.optimizer.upper()}, batch {cfg.optim.batch_size}, {cfg.optim.epochs} epochs, bf16 autocast), "
+        "2 CPU cores" in results
     )
     assert f"a {round(cfg.data.val_fraction * 60000)}-image validation split" in results
-    assert "the preset's 8 epochs" in results and cfg.optim.epochs == 8
+    assert cfg.run.amp == "auto"  # bf16 on this machine's CPU: its JSON records the bfloat16 instructions
+    assert "avx512_bf16" in _json(MAIN_JOB)["machine"]["cpu_flags"]
     assert _json("pretrain16.json")["machine"]["cpu_count"] == 2
 
 

@@ -281,7 +281,7 @@ class RunConfig:
         process takes ``cuda:LOCAL_RANK``.
     amp
         Mixed precision: ``"off"``, ``"bf16"``, ``"fp16"`` (with a gradient scaler) or ``"auto"`` (bf16 on a GPU
-        that supports it, fp16 on other GPUs, off on CPU).
+        that supports it, fp16 on other GPUs, bf16 on a CPU with bfloat16 instructions, else off).
     compile
         ``torch.compile`` the model.
     channels_last
@@ -1034,7 +1034,7 @@ HELP: dict[str, str] = {
     "run.out": "run folder: a new or empty one starts a run, a run folder resumes (default runs/DATASET-METHOD)",
     "run.seed": "random seed",
     "run.device": "auto, cpu, cuda or cuda:N",
-    "run.amp": "mixed precision: auto (bf16/fp16 on GPU, off on CPU), off, bf16, fp16",
+    "run.amp": "mixed precision: auto (bf16/fp16 on GPU, bf16 on CPUs with bf16 instructions), off, bf16, fp16",
     "run.compile": "torch.compile the model",
     "run.channels_last": "channels-last memory format",
     "run.quiet": "no progress bars",

@@ -39,7 +39,7 @@ from .config import Config, ConfigError, config_from_dict, set_option
 from .data import ImageData, load_split, normalize_images
 from .logs import progress_bar
 from .models import build_model
-from .runtime import resolve_device
+from .runtime import autocast_dtype, resolve_device
 
 __all__ = [
     "FeatureSet",
@@ -899,6 +899,9 @@ def evaluate_checkpoint(
 ) -> dict[str, Any]:
     """Evaluate a saved checkpoint with the protocol of its run's configuration.
 
+    The features are extracted in the run's precision (``run.amp``, resolved on ``device``), as its final
+    evaluation extracted them, so a finished run evaluates to the same accuracies again.
+
     Parameters
     ----------
     checkpoint
@@ -941,7 +944,9 @@ def evaluate_checkpoint(
     model.to(dev)
     if cfg.run.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    result = evaluate_model(model, cfg, device=dev, splits=splits, progress=progress)
+    # the features in the run's precision (its final evaluation's): bf16 autocast changes them in the last digits
+    amp_dtype = autocast_dtype(cfg.run.amp, dev)
+    result = evaluate_model(model, cfg, device=dev, splits=splits, amp_dtype=amp_dtype, progress=progress)
     result.update({"checkpoint": str(path), "epoch": int(state["epoch"]), "method": cfg.loss.method})
     if out is not None:
         write_json(result, out)
