@@ -11,6 +11,7 @@ matrix of 200 points takes it at the real threshold.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import warnings
 
@@ -37,6 +38,21 @@ CASES = [
     (math.inf, 0.1, 3),
 ]
 IDS = [f"nu={nu}-ell={ell}-q={q}" for nu, ell, q in CASES]
+
+
+@contextlib.contextmanager
+def _counting_table_evaluations():
+    """The shapes of the points each ChebyshevTable.evaluate call receives while the block runs."""
+    calls = []
+    original = _tabulated.ChebyshevTable.evaluate
+
+    def counted(self, x, xp):
+        calls.append(x.shape)
+        return original(self, x, xp)
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(_tabulated.ChebyshevTable, "evaluate", counted)
+        yield calls
 
 
 @pytest.fixture
@@ -158,15 +174,7 @@ def test_torch_gradient_in_t_against_finite_differences(small_calls, nu, ell, q)
 def test_torch_gradcheck_in_t_and_the_lengthscale_together(small_calls, nu, ell):
     t = torch.tensor(np.linspace(-0.95, 0.95, 8), dtype=torch.float64, requires_grad=True)
     p = torch.tensor(ell, dtype=torch.float64, requires_grad=True)
-    calls = []
-    original = _tabulated.ChebyshevTable.evaluate
-
-    def counted(self, x, xp):
-        calls.append(x.shape)
-        return original(self, x, xp)
-
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(_tabulated.ChebyshevTable, "evaluate", counted)
+    with _counting_table_evaluations() as calls:
         MaternKernel(nu, p).profile(t, q=3)
     assert len(calls) == 2  # the profile and the shifted (lengthscale) profile, both from tables
     assert torch.autograd.gradcheck(lambda t, p: MaternKernel(nu, p).profile(t, q=3), (t, p))
@@ -314,15 +322,7 @@ def test_jax_grad_and_jit_on_the_table_route(jax, small_calls, nu, ell, q):
     def total(x):
         return kernel.profile(x, q=q, validate=False).sum()
 
-    calls = []
-    original = _tabulated.ChebyshevTable.evaluate
-
-    def counted(self, x, xp):
-        calls.append(x.shape)
-        return original(self, x, xp)
-
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr(_tabulated.ChebyshevTable, "evaluate", counted)
+    with _counting_table_evaluations() as calls:
         grad = np.asarray(jax.grad(total)(tj))
     assert len(calls) == 2  # the profile's table and its derivative's (of its bounded part for nu <= 1)
     direct = matern._plan_derivative(plan, t, np, q) / plan.total
