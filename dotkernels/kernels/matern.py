@@ -1282,11 +1282,10 @@ class MaternKernel(DotProductKernel):
     lengthscales 0.01 to 3 and q = 2, 3, 5, 10, 100, 1000; it grows below lengthscale 0.01 (1.6e-10 at nu = 3/2,
     lengthscale 0.001, q = 3), and a :class:`SpectrumAccuracyWarning` is raised beyond 1e-10. The errors measured
     against mpmath (Poisson summation on the circle, the same raised to q = 10 by derivatives in t, the
-    Mehler–Dirichlet integral on :math:`S^2`, heat-kernel subordination at q = 5 to 1000) are below the bound,
-    by factors of 3 to 150 at lengthscales 0.01 to 0.05. The extended plans cost more to build at the smallest
-    lengthscales: at lengthscale 0.01, 0.1 to 0.45 s for the plan (the degree tables of (nu, q) cached) and 0.06 to
-    0.6 s for its table at q <= 10, up to 1.5 s at q = 100 (heads of 32768 to 65536 terms); at lengthscale 0.1 at
-    most 0.15 and 0.03 s. Their direct route costs about :math:`72 M + 5 L` array operations per block of 4096
+    Mehler–Dirichlet integral on :math:`S^2`, heat-kernel subordination at q = 5 to 1000) are below the bound
+    (tested at lengthscales 0.01 to 0.05). The extended plans cost more to build at the smallest lengthscales
+    (up to seconds at lengthscale 0.01 and q = 100, where heads have 32768 to 65536 terms). Their direct route costs
+    about :math:`72 M + 5 L` array operations per block of 4096
     points (M of the order of :math:`\sqrt c`).
 
     The lengthscale is learnable: with a torch scalar that requires grad, gradients reach it through the profile
