@@ -423,7 +423,8 @@ def test_two_processes_match_one_process(tmp_path):
         *"--amp off".split(),
     ]
     train(parse_config([*args, "--out", str(tmp_path / "one")]))
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # faulthandler: should a worker abort, its Python stack is in the output
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
     cmd = [*launcher, "-m", "dotkernels_ssl.pretrain", *args, "--out", str(tmp_path / "two")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
@@ -478,7 +479,44 @@ except (loop.TrainingInterrupted, loop.NonFiniteLossError) as exc:
     outcome = f"{type(exc).__name__}: {exc}"
 with open(f"{out_file}.rank{rank}.json", "w") as f:
     json.dump({"outcome": outcome, "calls": calls}, f)
+from dotkernels_ssl.pretraining.cli import _end_worker  # ends as the CLI's workers do (no finalization race)
+_end_worker(0)
 """
+
+
+@pytest.mark.distributed
+def test_a_torchrun_worker_ends_without_finalization(tmp_path, monkeypatch):
+    """Launched by torchrun, the program ends with os._exit(status) once its group is destroyed (the interpreter's
+    finalization can race gloo's threads and abort a finished run); called as a function it returns."""
+    import socket
+
+    import torch.distributed as dist
+
+    from dotkernels_ssl.pretraining import cli
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    launch = {"RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    for key, value in launch.items():
+        monkeypatch.setenv(key, value)
+    ended = []
+
+    class Ended(Exception):
+        pass
+
+    def fake_exit(status):
+        ended.append((status, dist.is_initialized()))
+        raise Ended
+
+    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    args = [*TINY, "--no-final-eval", "--eval-every", "0", "--no-tensorboard"]
+    monkeypatch.setattr(sys, "argv", ["dotkernels-pretrain", *args, "--out", str(tmp_path / "a")])
+    with pytest.raises(Ended):
+        pretrain_main()
+    assert ended == [(0, False)]  # the run's status, after the process group was destroyed
+    assert load_checkpoint(tmp_path / "a" / "last.pt")["global_step"] == 4
+    assert pretrain_main([*args, "--out", str(tmp_path / "b")]) == 0 and len(ended) == 1  # a call returns
 
 
 @pytest.mark.distributed
@@ -491,7 +529,8 @@ def test_two_processes_one_loop_collective_per_step(tmp_path):
     out = tmp_path / "run"
     args = [*TINY, *"--method sfrik --epochs 3 --no-final-eval --eval-every 0 --no-tensorboard".split()]
     launcher = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(script)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # faulthandler: should a worker abort, its Python stack is in the output
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONFAULTHANDLER": "1"}
 
     def launch(name, plan, *extra):
         cmd = [*launcher, str(tmp_path / name), json.dumps(plan), *args, *extra]

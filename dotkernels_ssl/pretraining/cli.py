@@ -3,7 +3,8 @@
 ``dotkernels-pretrain [--preset NAME] [--config FILE.yaml] [--method M] [--kernel SPEC] [--out DIR] [...]``
 pretrains (or resumes, when ``--out`` is an existing run folder; a complete run prints its results again and
 writes nothing); see :mod:`dotkernels_ssl.pretraining.config` for every option (``--help`` lists them). Under
-``torchrun --nproc_per_node N`` the same command (``python -m dotkernels_ssl.pretrain``) trains on N processes.
+``torchrun --nproc_per_node N`` the same command (``python -m dotkernels_ssl.pretrain``) trains on N processes;
+each ends with ``os._exit`` once its run is over and its process group destroyed (see :func:`_end_worker`).
 
 ``dotkernels-eval (--checkpoint FILE | --run DIR) [--device D] [--out FILE.json] [--SECTION.FIELD VALUE ...]``
 evaluates a saved checkpoint with the protocol of its run (kNN, linear probe, logistic regression; choices on the
@@ -89,7 +90,31 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
 
         train(cfg)
 
-    return _guarded(prog, work)
+    status = _guarded(prog, work)
+    if argv is None and _is_torchrun_worker():
+        _end_worker(status)
+    return status
+
+
+def _is_torchrun_worker() -> bool:
+    """True in a process that ``torchrun`` started (its environment names a rank and a world size)."""
+    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+def _end_worker(status: int) -> NoReturn:
+    """End a ``torchrun`` worker whose run is over (its process group destroyed, its files closed) at once.
+
+    The interpreter's normal finalization can race gloo's worker threads, which release their last tensors (and
+    take the GIL to do so) while the interpreter is being torn down: the process then aborts after a successful
+    run ("terminate called without an active exception", SIGABRT), at random, and ``torchrun`` reports the whole
+    job as failed. Nothing is left to do in the process at this point, so it skips finalization.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(status)
 
 
 class _Parser(argparse.ArgumentParser):
