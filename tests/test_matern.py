@@ -409,6 +409,8 @@ def test_repr_round_trip_and_equality():
     assert parse_kernel("matern:nu=inf,lengthscale=0.3") == MaternKernel(math.inf, 0.3)
     assert MaternKernel(1.5, 0.5) != MaternKernel(1.5, 0.6)
     assert MaternKernel(1.5, 0.5).has_corner is False and MaternKernel(0.5, 0.5).has_corner is True
+    # phi'(1) is infinite also at nu = 1 (a logarithmic term)
+    assert MaternKernel(1.0, 0.5).has_corner is True and MaternKernel(1.0, 0.5).derivative(1.0, q=3) == math.inf
 
 
 @pytest.mark.parametrize(

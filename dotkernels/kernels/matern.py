@@ -1009,11 +1009,13 @@ def _reference_derivative(t: Any, xp: Any, a: float, logarithmic: bool) -> Any:
     from ._base import clip_through
 
     x = clip_through(2.0 - 2.0 * t, xp, 0.0, 4.0)
-    if not logarithmic:
+    if not logarithmic and a >= 1.0:
         return -2.0 * a * x ** (a - 1.0)
     positive = x > 0.0
-    safe = xp.where(positive, x, xp.ones_like(x))
+    safe = xp.where(positive, x, xp.ones_like(x))  # the limit at x = 0 without numpy's divide-by-zero warning
     power = safe ** (a - 1.0)
+    if not logarithmic:
+        return xp.where(positive, -2.0 * a * power, xp.full_like(x, -math.inf))
     inside = -2.0 * (a * power * xp.log(safe) + power)
     return xp.where(positive, inside, xp.full_like(x, 0.0 if a > 1.0 else math.inf))
 
@@ -1344,7 +1346,7 @@ class MaternKernel(DotProductKernel):
         self.nu = nu
         self.lengthscale = lengthscale  # validated by the Hyperparameter descriptor
         self.normalize = bool(normalize)
-        self.has_corner = nu < 1.0
+        self.has_corner = nu <= 1.0  # phi'(1) is infinite up to nu = 1 (a (1 - t) log(1 - t) term at nu = 1)
 
     def _params(self):
         return (self.nu, self.lengthscale, self.normalize)
