@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from .pretraining.cli import pretrain_main
+from .pretraining.cli import pretrain_command, pretrain_main
 
-__all__ = ["pretrain_main"]
+__all__ = ["pretrain_command", "pretrain_main"]
 
 if __name__ == "__main__":
-    raise SystemExit(pretrain_main())
+    raise SystemExit(pretrain_command())

@@ -7,6 +7,8 @@ Gegenbauer formulas (shared/MATH.md §1) or closed-form profiles under plain aut
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
@@ -18,6 +20,7 @@ from dotkernels import (  # noqa: E402
     DistanceKernel,
     GaussianKernel,
     LegendreSeriesKernel,
+    MaternKernel,
     ProfileKernel,
     SFRIKKernel,
     legendre,
@@ -261,6 +264,27 @@ def test_gradcheck_kernel_without_derivative_and_corner():
     for est in "vu":
         fn = lambda x, e=est: kernel_regularizer(x, ArcCosineKernel(1), estimator=e)  # noqa: E731
         assert torch.autograd.gradcheck(fn, (z,), eps=1e-6, atol=1e-8, rtol=1e-6)
+
+
+@pytest.mark.parametrize("estimator", ["v", "u"])
+def test_matern_nu_one_has_a_finite_gradient(estimator):
+    # phi'(1) is infinite at nu = 1 (a (1 - t) log(1 - t) term): a corner kernel, whose diagonal phi(1) is constant
+    kernel = MaternKernel(1.0, 0.5)
+    assert kernel.has_corner and math.isinf(float(kernel.derivative(1.0, q=5)))
+    z = _sphere(9, 5, seed=9)
+    z = torch.cat([z, z[:2]])  # coinciding points: t = 1 off the diagonal too
+    K = kernel.gram(z.numpy())
+    n = K.shape[0]
+    a0 = kernel.uniform_mean_embedding(q=5)
+    expected = K.mean() - a0 if estimator == "v" else (K.sum() - np.trace(K)) / (n * (n - 1)) - a0
+    x = z.clone().requires_grad_(True)
+    value = kernel_regularizer(x, kernel, estimator=estimator)
+    assert abs(float(value.detach()) - expected) <= 1e-12
+    value.backward()
+    assert bool(torch.isfinite(x.grad).all())
+    # inside the sphere (|t| < 1), where the gradient is the derivative's
+    fn = lambda x: kernel_regularizer(x, kernel, estimator=estimator)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (_rows(9, 5, seed=9),), eps=1e-6, atol=1e-8, rtol=1e-6)
 
 
 # ------------------------------------------------------------------------------------------------------------

@@ -487,7 +487,7 @@ _end_worker(0)
 @pytest.mark.distributed
 def test_a_torchrun_worker_ends_without_finalization(tmp_path, monkeypatch):
     """Launched by torchrun, the program ends with os._exit(status) once its group is destroyed (the interpreter's
-    finalization can race gloo's threads and abort a finished run); called as a function it returns."""
+    finalization can race gloo's threads and abort a finished run); pretrain_main, a function, returns."""
     import socket
 
     import torch.distributed as dist
@@ -509,14 +509,15 @@ def test_a_torchrun_worker_ends_without_finalization(tmp_path, monkeypatch):
         ended.append((status, dist.is_initialized()))
         raise Ended
 
-    monkeypatch.setattr(cli.os, "_exit", fake_exit)
+    monkeypatch.setattr(cli, "_exit", fake_exit)
     args = [*TINY, "--no-final-eval", "--eval-every", "0", "--no-tensorboard"]
     monkeypatch.setattr(sys, "argv", ["dotkernels-pretrain", *args, "--out", str(tmp_path / "a")])
     with pytest.raises(Ended):
-        pretrain_main()
+        cli.pretrain_command()
     assert ended == [(0, False)]  # the run's status, after the process group was destroyed
     assert load_checkpoint(tmp_path / "a" / "last.pt")["global_step"] == 4
-    assert pretrain_main([*args, "--out", str(tmp_path / "b")]) == 0 and len(ended) == 1  # a call returns
+    monkeypatch.setattr(sys, "argv", ["dotkernels-pretrain", *args, "--out", str(tmp_path / "b")])
+    assert pretrain_main() == 0 and len(ended) == 1  # the function returns
 
 
 @pytest.mark.distributed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .cli import pretrain_main
+from .cli import pretrain_command
 
 if __name__ == "__main__":
-    raise SystemExit(pretrain_main())
+    raise SystemExit(pretrain_command())

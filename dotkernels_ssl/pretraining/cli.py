@@ -4,7 +4,8 @@
 pretrains (or resumes, when ``--out`` is an existing run folder; a complete run prints its results again and
 writes nothing); see :mod:`dotkernels_ssl.pretraining.config` for every option (``--help`` lists them). Under
 ``torchrun --nproc_per_node N`` the same command (``python -m dotkernels_ssl.pretrain``) trains on N processes;
-each ends with ``os._exit`` once its run is over and its process group destroyed (see :func:`_end_worker`).
+each program ends with ``os._exit`` once its run is over and its process group destroyed (see
+:func:`_end_worker`); :func:`pretrain_main`, the same as a function, returns its exit status.
 
 ``dotkernels-eval (--checkpoint FILE | --run DIR) [--device D] [--out FILE.json] [--SECTION.FIELD VALUE ...]``
 evaluates a saved checkpoint with the protocol of its run (kNN, linear probe, logistic regression; choices on the
@@ -40,7 +41,7 @@ from .config import (
     parse_config,
 )
 
-__all__ = ["eval_main", "pretrain_main"]
+__all__ = ["eval_main", "pretrain_command", "pretrain_main"]
 
 
 def _refusals() -> tuple[type[BaseException], ...]:
@@ -90,15 +91,25 @@ def pretrain_main(argv: Sequence[str] | None = None) -> int:
 
         train(cfg)
 
-    status = _guarded(prog, work)
-    if argv is None and _is_torchrun_worker():
+    return _guarded(prog, work)
+
+
+def pretrain_command() -> int:
+    """The program ``dotkernels-pretrain`` (and ``python -m dotkernels_ssl.pretrain``): :func:`pretrain_main` on
+    the command line; a ``torchrun`` worker then ends at once (:func:`_end_worker`) instead of returning."""
+    status = pretrain_main()
+    if _is_torchrun_worker():
         _end_worker(status)
     return status
 
 
 def _is_torchrun_worker() -> bool:
-    """True in a process that ``torchrun`` started (its environment names a rank and a world size)."""
+    """True in a process that ``torchrun`` started (its environment names a rank and a world size); the test of
+    :func:`dotkernels_ssl.losses.distributed.launched_by_torchrun`, without importing torch."""
     return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+
+
+_exit = os._exit  # what _end_worker calls (a test replaces it here, not in the os module)
 
 
 def _end_worker(status: int) -> NoReturn:
@@ -114,7 +125,7 @@ def _end_worker(status: int) -> NoReturn:
             stream.flush()
         except (OSError, ValueError):
             pass
-    os._exit(status)
+    _exit(status)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -230,4 +241,4 @@ def eval_main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(pretrain_main())
+    raise SystemExit(pretrain_command())
