@@ -807,6 +807,18 @@ def test_geometric_kernels_table_is_the_benchmark_json():
     assert all(r["geometric_kernels_max_abs_diff"] < 1e-14 for r in theirs if "nu=inf" in r["kernel"])
 
 
+def test_matern_table_and_its_summary_are_the_benchmark_json():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_gram", ROOT / "benchmarks" / "bench_gram.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = _json("gram.json")["matern"]
+    section = _section(BENCH_README, _GRAM)
+    assert bench.matern_markdown(rows) in section
+    assert " ".join(bench.matern_summary(rows).split()) in " ".join(section.split())
+
+
 def test_long_series_and_feature_mmd_tables_are_the_benchmark_json():
     data = _json("gram.json")
     section = _section(BENCH_README, _GRAM)
