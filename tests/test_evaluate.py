@@ -374,3 +374,20 @@ def test_collapse_monitors_separate_collapse_from_spread():
     assert embedding_std(_sphere(1, 4)) == 0.0
     with pytest.raises(ValueError, match="non-finite"):
         collapse_monitors(torch.full((3, 3), float("nan")))
+
+
+def test_summary_says_chosen_on_validation_only_when_there_was_a_choice():
+    from dotkernels_ssl.pretraining.logs import summary_lines
+
+    def lines(lrs, cs):
+        ev = {
+            "linear": {"test_acc": 0.9, "best_lr": lrs[0], "val": {str(v): 0.8 for v in lrs}},
+            "logreg": {"test_acc": 0.85, "best_c": cs[0], "val": {str(v): 0.8 for v in cs}, "converged": True},
+        }
+        return "\n".join(summary_lines({"eval": ev}, None))
+
+    several = lines((0.01, 0.2), (0.1, 1.0))
+    assert "linear probe 90.00% (lr 0.01 chosen on validation)" in several
+    assert "logistic regression 85.00% (C 0.1 chosen on validation)" in several
+    one = lines((0.01,), (0.1,))
+    assert "linear probe 90.00% (lr 0.01)" in one and "logistic regression 85.00% (C 0.1)" in one

@@ -220,6 +220,21 @@ def test_resume_continues_the_same_curve(tmp_path):
     assert len(set(lr_a)) >= 7  # warm-up then cosine: the rate changes at every step (the peak is held twice)
 
 
+def test_monitors_do_not_change_the_training(tmp_path):
+    """The end-of-epoch monitors (every epoch, every other one, never) leave the weights bit-identical: the
+    preset's choice of how often to run them changes the run's time only."""
+    extra = ["--method", "sfrik", "--epochs", "3", "--no-final-eval", "--no-tensorboard"]
+    weights = {}
+    for every in ("1", "2", "0"):
+        train(_cfg(tmp_path / every, *extra, "--eval-every", every))
+        weights[every] = _params(tmp_path / every / "last.pt")
+    monitored = [r["knn_val"] for r in _rows(tmp_path / "2" / "metrics_epoch.csv")]
+    assert monitored[0] == "" and monitored[1] != "" and monitored[2] != ""  # epochs 2 and 3 (the last)
+    for every in ("2", "0"):
+        for k in weights["1"]:
+            assert torch.equal(weights["1"][k], weights[every][k]), (every, k)
+
+
 def test_a_stored_scheduler_state_is_ignored_on_resume(tmp_path):
     """Checkpoints of earlier versions hold the scheduler's state: they resume, on the schedule of the step."""
     extra = ["--method", "sfrik", "--epochs", "2", "--no-final-eval"]
@@ -840,7 +855,7 @@ def test_interrupt_outside_the_steps_stops_at_once_and_keeps_the_last_checkpoint
 
     monkeypatch.setattr(loop.EpochMonitor, "__call__", monitor)
     out = tmp_path / "r"
-    assert pretrain_main([*TINY, "--epochs", "2", "--no-final-eval", "--out", str(out)]) == 130
+    assert pretrain_main([*TINY, "--epochs", "2", "--eval-every", "1", "--no-final-eval", "--out", str(out)]) == 130
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"dotkernels-pretrain: SIGINT: stopped; the last checkpoint {out / 'last.pt'} (after step 4, the "
                    "end of epoch 1) is kept: resume with the same --out"]  # fmt: skip

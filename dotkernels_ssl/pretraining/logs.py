@@ -232,13 +232,13 @@ def summary_lines(summary: dict[str, Any], eval_path: Path | None) -> list[str]:
         )
     lin = ev.get("linear")
     if isinstance(lin, dict) and lin.get("test_acc") is not None:
-        lines.append(f"  linear probe {100 * lin['test_acc']:.2f}% (lr {lin.get('best_lr')} chosen on validation)")
+        chosen = " chosen on validation" if len(lin.get("val") or {}) > 1 else ""
+        lines.append(f"  linear probe {100 * lin['test_acc']:.2f}% (lr {lin.get('best_lr')}{chosen})")
     lr = ev.get("logreg")
     if isinstance(lr, dict) and lr.get("test_acc") is not None:
         note = "" if lr.get("converged", True) else f", not converged in {lr.get('n_iter')} iterations"
-        lines.append(
-            f"  logistic regression {100 * lr['test_acc']:.2f}% (C {lr.get('best_c')} chosen on validation{note})"
-        )
+        chosen = " chosen on validation" if len(lr.get("val") or {}) > 1 else ""
+        lines.append(f"  logistic regression {100 * lr['test_acc']:.2f}% (C {lr.get('best_c')}{chosen}{note})")
     lines.append(f"  all results: {eval_path}" if eval_path is not None else "  all results: --out FILE.json or --json")
     return lines
 
