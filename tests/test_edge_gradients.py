@@ -254,13 +254,9 @@ def test_clip_through_is_clip_with_gradient_one(x, bounds):
 
 # ---- jax.jit ----------------------------------------------------------------------------------------------------
 @pytest.fixture
-def jax64():
-    """jax with float64 enabled for the test (restored after)."""
-    jax = pytest.importorskip("jax")
-    previous = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", previous)
+def jax64(jax_x64):
+    """jax with float64 enabled for the test (restored after; see conftest)."""
+    return jax_x64
 
 
 JIT_KERNELS = [

@@ -40,16 +40,6 @@ def _bound(nu, ell, q):
     return 2.0 * plan.error / plan.total
 
 
-@pytest.fixture
-def jax_x64():
-    """jax with float64 arrays, the setting restored afterwards."""
-    jax = pytest.importorskip("jax")
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", before)
-
-
 # ---- independent references ---------------------------------------------------------------------------------------
 
 

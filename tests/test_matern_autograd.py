@@ -303,13 +303,9 @@ def test_torch_gradient_property(values, case):
 
 
 @pytest.fixture
-def jax():
-    """jax with float64 arrays, the setting restored afterwards."""
-    jax = pytest.importorskip("jax")
-    before = jax.config.jax_enable_x64
-    jax.config.update("jax_enable_x64", True)
-    yield jax
-    jax.config.update("jax_enable_x64", before)
+def jax(jax_x64):
+    """jax with float64 arrays, the setting restored afterwards (see conftest)."""
+    return jax_x64
 
 
 @pytest.mark.parametrize("nu, ell, q", [(0.5, 0.5, 3), (1.0, 0.5, 3), (2.5, 0.3, 3), (math.inf, 0.1, 3)])
