@@ -59,7 +59,7 @@ def _load() -> list[float]:
 
 def _settings(eval_kwargs: dict) -> dict:
     """The settings the JSON records (and the child processes use), from the evaluation's keyword arguments."""
-    keys = ("knn_k", "knn_temperature", "linear_epochs", "linear_lrs", "linear_batch_size", "linear_weight_decay")
+    keys = ("knn_k", "knn_temperatures", "linear_epochs", "linear_lrs", "linear_batch_size", "linear_weight_decay")
     keys += ("linear_momentum", "linear_standardize", "logreg_cs", "logreg_max_iter")
     return {k: list(v) if isinstance(v, tuple) else v for k, v in eval_kwargs.items() if k in keys}
 
@@ -81,7 +81,7 @@ def run_step(step: str, features: Path, settings: dict, threads: int) -> dict:
     print(json.dumps({"ready_cpu_s": c0}), flush=True)  # read by the parent if it has to stop this step
     if step == "knn":
         r = knn_protocol(
-            tr, va, te, ks=settings["knn_k"], temperature=settings["knn_temperature"], num_classes=num_classes
+            tr, va, te, ks=settings["knn_k"], temperatures=settings["knn_temperatures"], num_classes=num_classes
         )
         res = {"best_k": r["best_k"], "test_acc": r["test_acc"]}
     elif step in ("linear", "linear_before"):
@@ -283,7 +283,7 @@ def synthetic_features(path: Path, n: tuple[int, int, int] = (600, 200, 200), di
     torch.save(feats, path)
     return {
         "knn_k": [10, 20],
-        "knn_temperature": 0.07,
+        "knn_temperatures": [0.07],
         "linear_epochs": 2,
         "linear_lrs": [0.05, 0.2],
         "linear_batch_size": 64,

@@ -57,7 +57,7 @@ def test_run_step_in_process_matches_the_protocol(tmp_path, step):
     f = {k: ev.FeatureSet(*v) for k, v in torch.load(path).items()}
     tr, va, te = f["train"], f["val"], f["test"]
     if step == "knn":
-        ref = ev.knn_protocol(tr, va, te, ks=settings["knn_k"], temperature=0.07, num_classes=10)
+        ref = ev.knn_protocol(tr, va, te, ks=settings["knn_k"], temperatures=0.07, num_classes=10)
         assert (r["best_k"], r["test_acc"]) == (ref["best_k"], ref["test_acc"])
     elif step == "logreg":
         ref = ev.logistic_regression_probe(tr, va, te, cs=settings["logreg_cs"], max_iter=settings["logreg_max_iter"])

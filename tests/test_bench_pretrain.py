@@ -352,3 +352,37 @@ def test_main_trains_evaluates_prints_and_then_reuses_a_tiny_run(bench, tmp_path
     args = _args(epochs=1, extra=tiny, seeds=1, jobs=1, fresh=False, threads=2)
     again = bench.run_methods(["sfrik"], args, runs)["sfrik"]  # same recipe, other thread count: reused
     assert (runs / "sfrik" / "eval.json").stat().st_mtime_ns == mtime and again["knn20_test"] == first["knn20_test"]
+
+
+def test_a_run_trained_with_the_same_recipe_is_evaluated_again_not_retrained(bench, tmp_path):
+    """Only the evaluation's settings (or the monitors' frequency) changed: the checkpoint is evaluated anew."""
+    tiny = (
+        "--dataset digits --limit 128 --batch-size 32 --lr 0.3 --warmup-epochs 0.5 --model.convnet_widths 4,8,8,8 "
+        "--projector 16-8 --eval-limit 120 --linear-epochs 1 --eval.linear_lrs 0.1 --eval.logreg_cs 1 "
+        "--eval.knn_k 5,20 --eval.monitor_bank 100 --eval.knn_temperatures 0.07"
+    ).split()
+    runs = tmp_path / "runs"
+    args = _args(epochs=1, extra=tiny, seeds=1, jobs=1, fresh=False)
+    first = bench.run_methods(["sfrik"], args, runs)["sfrik"]
+    run = runs / "sfrik"
+    before = json.loads((run / "eval.json").read_text())
+    checkpoint = (run / "last.pt").stat().st_mtime_ns
+    assert first["knn_temperature"] == 0.07 and first["linear_test_refit_trainval"] is not None
+    changed = [*tiny, "--eval.knn_temperatures", "0.02,0.5", "--eval-every", "3"]
+    again = _args(epochs=1, extra=changed, seeds=1, jobs=1, fresh=False)
+    second = bench.run_methods(["sfrik"], again, runs)["sfrik"]
+    after = json.loads((run / "eval.json").read_text())
+    assert (run / "last.pt").stat().st_mtime_ns == checkpoint  # not retrained
+    assert after["train"] == before["train"] and after["reevaluated"]["eval_settings"]["knn_temperatures"] == [
+        0.02,
+        0.5,
+    ]
+    assert after["eval"]["knn"]["temperatures"] == [0.02, 0.5] and second["knn_temperature"] in (0.02, 0.5)
+    # the same features: the linear probe, untouched by the temperatures, gives the same accuracies
+    assert after["eval"]["linear"]["test_acc"] == before["eval"]["linear"]["test_acc"]
+    stamp = json.loads((runs / "sfrik.bench_command.json").read_text())
+    assert stamp == bench._stamp(bench._command("sfrik", 0, again, runs))
+    # the recipe is what decides: another learning rate is another run
+    other = bench._stamp(bench._command("sfrik", 0, _args(epochs=1, extra=[*tiny, "--lr", "0.2"]), runs))
+    assert bench._recipe(other) != bench._recipe(stamp)
+    assert bench._recipe(bench._stamp(bench._command("sfrik", 0, args, runs))) == bench._recipe(stamp)

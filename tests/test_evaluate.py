@@ -391,3 +391,103 @@ def test_summary_says_chosen_on_validation_only_when_there_was_a_choice():
     assert "logistic regression 85.00% (C 0.1 chosen on validation)" in several
     one = lines((0.01,), (0.1,))
     assert "linear probe 90.00% (lr 0.01)" in one and "logistic regression 85.00% (C 0.1)" in one
+
+
+# --------------------------------------------------------------------------------------------------------------
+# Temperature of the kNN chosen on validation; linear probe refitted on train + val
+
+
+def _noisy_clusters(seed, n_per_class=40, classes=4, dim=12, noise=1.6):
+    """Clusters that overlap: k and T change the kNN's accuracy."""
+    return _separable(n_per_class=n_per_class, classes=classes, dim=dim, seed=seed, noise=noise)
+
+
+def test_knn_protocol_chooses_k_and_temperature_on_validation():
+    from dotkernels_ssl.pretraining.evaluation import knn_protocol
+
+    tr, va, te = _noisy_clusters(0), _noisy_clusters(1), _noisy_clusters(2)
+    ks, temps = (1, 5, 20, 60), (0.005, 0.05, 0.5)
+    res = knn_protocol(tr, va, te, ks=ks, temperatures=temps)
+    # the grid, scored one (T, k) at a time by the single-temperature kNN
+    grid = {t: knn_accuracy(tr.features, tr.labels, va.features, va.labels, list(ks), temperature=t) for t in temps}
+    assert res["val_by_temperature"] == {str(t): {str(k): grid[t][k] for k in ks} for t in temps}
+    order = [(t, k) for t in temps for k in ks]
+    best = max(order, key=lambda p: (grid[p[0]][p[1]], -order.index(p)))  # ties: first T listed, then smallest k
+    assert (res["temperature"], res["best_k"]) == best
+    assert res["val"] == {str(k): grid[best[0]][k] for k in ks} and res["val_acc"] == grid[best[0]][best[1]]
+    assert len({v for row in grid.values() for v in row.values()}) > 1  # the choice is not a tie everywhere
+    test = knn_accuracy(tr.features, tr.labels, te.features, te.labels, list(ks), temperature=best[0])
+    assert res["test"] == {str(k): v for k, v in test.items()} and res["test_acc"] == test[best[1]]
+    both = torch.cat([tr.features, va.features]), torch.cat([tr.labels, va.labels])
+    full = knn_accuracy(*both, te.features, te.labels, list(ks), temperature=best[0])
+    assert res["test_bank_trainval"] == {str(k): v for k, v in full.items()}
+    # a single temperature (a float or a 1-tuple) is no choice, and gives the same result either way
+    one = knn_protocol(tr, va, te, ks=ks, temperatures=0.05)
+    assert one == knn_protocol(tr, va, te, ks=ks, temperatures=(0.05,)) and one["temperature"] == 0.05
+    with pytest.raises(ValueError, match="temperature"):
+        knn_protocol(tr, va, te, ks=ks, temperatures=(0.05, 0.0))
+    with pytest.raises(ValueError, match="temperature"):
+        knn_predict(tr.features, tr.labels, va.features, 5, temperature=float("nan"))
+
+
+def test_knn_votes_of_several_temperatures_match_one_at_a_time():
+    from dotkernels_ssl.pretraining.evaluation import _knn_votes
+
+    tr, va = _noisy_clusters(3), _noisy_clusters(4)
+    temps, ks = (0.01, 0.07, 1.0), (1, 7, 30)
+    votes = _knn_votes(tr.features, tr.labels, va.features, ks, temps, chunk=13)
+    for t in temps:
+        for k in ks:
+            ref = _naive_weighted_knn(tr.features, tr.labels, va.features, k, t, 4)
+            assert np.array_equal(votes[t, k].numpy(), ref), (t, k)
+
+
+def test_linear_probe_refit_on_train_and_val():
+    tr, va, te = _noisy_clusters(5), _noisy_clusters(6), _noisy_clusters(7)
+    kw = {"epochs": 3, "batch_size": 32, "num_classes": 4, "seed": 3}
+    res = linear_probe(tr, va, te, lrs=(0.01, 0.3), refit=True, **kw)
+    both = FeatureSet(torch.cat([tr.features, va.features]), torch.cat([tr.labels, va.labels]))
+    # the refit is the probe trained on the concatenated splits at the chosen rate, with its own statistics
+    probe = train_linear_probe(both.features, both.labels, lr=res["best_lr"], **kw)
+    assert res["test_acc_refit_trainval"] == probe.accuracy(te.features, te.labels)
+    assert res["refit"] is True
+    # the chosen rate and the probe fitted on train alone are those without the refit
+    plain = linear_probe(tr, va, te, lrs=(0.01, 0.3), **kw)
+    assert plain["test_acc_refit_trainval"] is None and plain["refit"] is False
+    assert {k: res[k] for k in ("val", "best_lr", "test_acc")} == {k: plain[k] for k in ("val", "best_lr", "test_acc")}
+    assert linear_probe(tr, va, None, lrs=(0.3,), refit=True, **kw)["test_acc_refit_trainval"] is None
+
+
+def test_summary_names_the_chosen_temperature_and_the_refitted_probe():
+    from dotkernels_ssl.pretraining.logs import summary_lines
+
+    ev = {
+        "knn": {
+            "test": {"20": 0.88},
+            "test_acc": 0.89,
+            "best_k": 10,
+            "temperature": 0.02,
+            "temperatures": [0.02, 0.07],
+        },
+        "linear": {"test_acc": 0.9, "best_lr": 0.01, "val": {"0.01": 0.8}, "test_acc_refit_trainval": 0.905},
+    }
+    text = "\n".join(summary_lines({"eval": ev}, None))
+    assert "kNN accuracy 89.00% at k = 10, T = 0.02 (k and T chosen on the validation split)" in text
+    assert "linear probe 90.00% (lr 0.01) / 90.50% (refitted on train + validation)" in text
+    ev["knn"]["temperatures"] = [0.07]
+    assert "(k chosen on the validation split)" in "\n".join(summary_lines({"eval": ev}, None))
+
+
+def test_config_reads_the_earlier_single_temperature_and_checks_the_new_ones():
+    from dotkernels_ssl.pretraining.config import ConfigError, config_from_dict, parse_config
+
+    # a run configuration stored by an earlier version (one temperature, eval.knn_temperature)
+    cfg = config_from_dict({"eval": {"knn_temperature": 0.05}})
+    assert cfg.eval.knn_temperatures == (0.05,) and cfg.eval.monitor_temperature == 0.07
+    cfg = parse_config(["--preset", "fashion-mnist-cpu", "--eval.knn_temperatures", "0.02,0.07"])
+    assert cfg.eval.knn_temperatures == (0.02, 0.07) and cfg.eval.linear_refit
+    for bad in ("0.02,-1", "nan"):
+        with pytest.raises(ConfigError, match=r"eval\.knn_temperatures"):
+            parse_config(["--preset", "fashion-mnist-cpu", "--eval.knn_temperatures", bad])
+    with pytest.raises(ConfigError, match=r"eval\.monitor_temperature"):
+        parse_config(["--preset", "fashion-mnist-cpu", "--eval.monitor_temperature", "0"])

@@ -143,7 +143,7 @@ def test_rerunning_a_complete_run_is_a_no_op(finished_run, capsys):
     assert before["last.pt"] == after["last.pt"] and before["eval.json"] == after["eval.json"]
     assert sorted(p.relative_to(finished_run) for p in finished_run.rglob("*")) == files  # no new event file
     out = capsys.readouterr().out
-    assert "is complete" in out and "20-NN accuracy" in out and "k chosen on the validation split" in out
+    assert "is complete" in out and "20-NN accuracy" in out and "k and T chosen on the validation split" in out
     assert str(finished_run / "eval.json") in out
 
 

@@ -342,10 +342,12 @@ class EvalConfig:
         Batch size of the feature extraction.
     knn_k
         Values of k of the weighted kNN (the best one on the validation split is also reported on test).
-    knn_temperature
-        Temperature T of the votes ``exp(sim / T)``.
-    monitor_k
-        k of the per-epoch kNN monitor.
+    knn_temperatures
+        Temperatures T of the votes ``exp(sim / T)``; the final evaluation chooses T together with k on the
+        validation split (cosine similarities of backbone features spread less than those of the 128-d embeddings
+        T = 0.07 was set for, so their best T is smaller).
+    monitor_k, monitor_temperature
+        k and T of the per-epoch kNN monitor.
     monitor_bank
         Number of training images in the monitor's kNN bank (None: all).
     monitor_queries
@@ -356,6 +358,9 @@ class EvalConfig:
         The probe's settings; the learning rate is chosen on the validation split among ``linear_lrs``.
     linear_standardize
         Standardise features with the training statistics before the probe (a frozen BatchNorm).
+    linear_refit
+        Once the learning rate is chosen, also train the probe on the training and validation splits together
+        and report its test accuracy (``test_acc_refit_trainval``).
     logreg
         Also fit scikit-learn's logistic regression (the fast variant), C chosen on the validation split.
     logreg_cs
@@ -367,8 +372,9 @@ class EvalConfig:
 
     batch_size: int = 512
     knn_k: tuple[int, ...] = (10, 20, 100, 200)
-    knn_temperature: float = 0.07
+    knn_temperatures: tuple[float, ...] = (0.005, 0.01, 0.015, 0.02, 0.03, 0.05, 0.07)
     monitor_k: int = 20
+    monitor_temperature: float = 0.07
     monitor_bank: int | None = 10000
     monitor_queries: int | None = None
     linear: bool = True
@@ -378,6 +384,7 @@ class EvalConfig:
     linear_weight_decay: float = 1e-6
     linear_momentum: float = 0.9
     linear_standardize: bool = True
+    linear_refit: bool = True
     logreg: bool = True
     logreg_cs: tuple[float, ...] = (0.1, 1.0, 10.0)
     logreg_max_iter: int = 1000
@@ -546,9 +553,14 @@ def _flatten(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     return flat
 
 
+# Keys of earlier versions, still read (stored run configurations, YAML files) under their current name.
+_RENAMED_KEYS = {"eval.knn_temperature": "eval.knn_temperatures"}
+
+
 def _set(node: DictConfig, key: str, value: Any) -> None:
     """Set the dotted ``key`` of a structured configuration; OmegaConf converts and validates the value."""
     key = key.strip().replace("-", "_") if key.count(".") <= 1 else key.strip()
+    key = _RENAMED_KEYS.get(key, key)
     if key == "preset":
         node.preset = None if value is None else str(value)
         return
@@ -779,8 +791,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("run.stop_after must be >= 1 (or none)")
     if any(k < 1 for k in cfg.eval.knn_k) or cfg.eval.monitor_k < 1 or not cfg.eval.knn_k:
         raise ConfigError("kNN k values must be >= 1")
-    if cfg.eval.knn_temperature <= 0:
-        raise ConfigError("eval.knn_temperature must be > 0")
+    if not cfg.eval.knn_temperatures or not all(t > 0 for t in cfg.eval.knn_temperatures):
+        raise ConfigError(
+            f"eval.knn_temperatures must be one or more values > 0, got {list(cfg.eval.knn_temperatures)}"
+        )
+    if not cfg.eval.monitor_temperature > 0:
+        raise ConfigError(f"eval.monitor_temperature must be > 0, got {cfg.eval.monitor_temperature}")
     if not cfg.eval.linear_lrs or not cfg.eval.logreg_cs:
         raise ConfigError("eval.linear_lrs and eval.logreg_cs need at least one value")
 
@@ -1050,8 +1066,9 @@ HELP: dict[str, str] = {
     "run.dist_timeout_s": "timeout of the collectives in seconds",
     "eval.batch_size": "batch size of the feature extraction",
     "eval.knn_k": "values of k of the weighted kNN (the best on validation is reported)",
-    "eval.knn_temperature": "temperature of the kNN votes",
+    "eval.knn_temperatures": "temperatures of the kNN votes (chosen on validation with k)",
     "eval.monitor_k": "k of the per-epoch kNN monitor",
+    "eval.monitor_temperature": "temperature of the per-epoch kNN monitor",
     "eval.monitor_bank": "training images in the monitor's kNN bank (none: all)",
     "eval.monitor_queries": "validation images the monitors use (none: all)",
     "eval.linear": "run the linear probe",
@@ -1061,6 +1078,7 @@ HELP: dict[str, str] = {
     "eval.linear_weight_decay": "weight decay of the probe",
     "eval.linear_momentum": "momentum of the probe",
     "eval.linear_standardize": "standardise the features before the probe",
+    "eval.linear_refit": "also refit the probe on train + validation at the chosen lr",
     "eval.logreg": "fit the logistic regression (scikit-learn, lbfgs)",
     "eval.logreg_cs": "values of C of the logistic regression (chosen on validation)",
     "eval.logreg_max_iter": "iteration limit of each lbfgs fit",

@@ -252,11 +252,46 @@ def knn_predict(
     Tensor or dict
         int64 predictions ``(M,)``, or ``{k: predictions}`` when ``k`` is a sequence.
     """
-    if temperature <= 0:
+    if not temperature > 0:
         raise ValueError(f"temperature must be > 0, got {temperature}")
     ks = [int(k)] if isinstance(k, (int, np.integer)) else [int(v) for v in k]
     if not ks or min(ks) < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    votes = _knn_votes(
+        train_features,
+        train_labels,
+        query_features,
+        ks,
+        (float(temperature),),
+        weighted=weighted,
+        num_classes=num_classes,
+        chunk=chunk,
+        exclude_self=exclude_self,
+        on_chunk=on_chunk,
+    )
+    preds = {kk: votes[float(temperature), kk] for kk in ks}
+    return preds[ks[0]] if isinstance(k, (int, np.integer)) else preds
+
+
+@torch.no_grad()
+def _knn_votes(
+    train_features: torch.Tensor,
+    train_labels: torch.Tensor,
+    query_features: torch.Tensor,
+    ks: Sequence[int],
+    temperatures: Sequence[float],
+    *,
+    weighted: bool = True,
+    num_classes: int | None = None,
+    chunk: int = 1024,
+    exclude_self: bool = False,
+    on_chunk: Callable[[int], Any] | None = None,
+) -> dict[tuple[float, int], torch.Tensor]:
+    """Predictions ``{(T, k): (M,) int64}`` for every temperature and k, from one top-k search per block."""
+    if not temperatures or any(not t > 0 for t in temperatures):
+        raise ValueError(f"every temperature must be > 0, got {list(temperatures)}")
+    if not ks or min(ks) < 1:
+        raise ValueError(f"k must be >= 1, got {list(ks)}")
     keep = train_labels >= 0
     bank = F.normalize(train_features[keep].float(), dim=1)
     bank_labels = train_labels[keep].long().to(bank.device)
@@ -266,7 +301,7 @@ def knn_predict(
         num_classes = int(bank_labels.max()) + 1
     kmax = min(max(ks), bank.shape[0] - int(exclude_self))
     queries = F.normalize(query_features.float().to(bank.device), dim=1)
-    out: dict[int, list[torch.Tensor]] = {kk: [] for kk in ks}
+    out: dict[tuple[float, int], list[torch.Tensor]] = {(t, kk): [] for t in temperatures for kk in ks}
     for i in range(0, queries.shape[0], chunk):
         sim = queries[i : i + chunk] @ bank.T
         if exclude_self:
@@ -274,16 +309,16 @@ def knn_predict(
             sim[rows, rows + i] = -math.inf
         top_sim, top_idx = sim.topk(kmax, dim=1)
         top_lab = bank_labels[top_idx]
-        w = torch.exp((top_sim - 1.0) / temperature) if weighted else torch.ones_like(top_sim)
-        for kk in ks:
-            kk_ = min(kk, kmax)
-            votes = torch.zeros(sim.shape[0], num_classes, dtype=w.dtype, device=w.device)
-            votes.scatter_add_(1, top_lab[:, :kk_], w[:, :kk_])
-            out[kk].append(votes.argmax(dim=1))
+        for t in temperatures:
+            w = torch.exp((top_sim - 1.0) / t) if weighted else torch.ones_like(top_sim)
+            for kk in ks:
+                kk_ = min(kk, kmax)
+                votes = torch.zeros(sim.shape[0], num_classes, dtype=w.dtype, device=w.device)
+                votes.scatter_add_(1, top_lab[:, :kk_], w[:, :kk_])
+                out[t, kk].append(votes.argmax(dim=1))
         if on_chunk is not None:
             on_chunk(sim.shape[0])
-    preds = {kk: torch.cat(v).cpu() for kk, v in out.items()}
-    return preds[ks[0]] if isinstance(k, (int, np.integer)) else preds
+    return {key: torch.cat(v).cpu() for key, v in out.items()}
 
 
 def knn_accuracy(
@@ -507,17 +542,22 @@ def linear_probe(
     weight_decay: float = 1e-6,
     momentum: float = 0.9,
     standardize: bool = True,
+    refit: bool = False,
     num_classes: int | None = None,
     seed: int = 0,
     device: torch.device | str | None = None,
 ) -> dict[str, Any]:
     """Linear probe with the learning rate chosen on the validation split; test accuracy of the chosen one.
 
+    With ``refit`` (and ``test``), a second probe is then trained at the chosen learning rate on ``train`` and
+    ``val`` together (its own standardisation statistics, the same seed): the usual last step once the
+    hyper-parameters are fixed, so that the reported probe has seen every labelled training image.
+
     Returns
     -------
     dict
-        ``val`` ({lr: accuracy}), ``best_lr``, ``val_acc``, ``train_acc``, ``test_acc`` (None without test), and
-        the settings.
+        ``val`` ({lr: accuracy}), ``best_lr``, ``val_acc``, ``train_acc``, ``test_acc`` (None without test),
+        ``test_acc_refit_trainval`` (None without ``refit`` or ``test``), and the settings.
     """
     if num_classes is None:
         num_classes = int(max(train.labels.max(), val.labels.max())) + 1
@@ -528,19 +568,17 @@ def linear_probe(
         "weight_decay": float(weight_decay),
         "momentum": float(momentum),
         "standardize": bool(standardize),
+        "refit": bool(refit),
     }
 
     dev = torch.device(device) if device is not None else train.features.device
-    xs, y, mean, std = _probe_inputs(train.features, train.labels, standardize, dev)  # once for every rate
+    train_inputs = _probe_inputs(train.features, train.labels, standardize, dev)  # once for every rate
     if epochs < 1 or batch_size < 1 or any(lr <= 0 for lr in lrs):
         raise ValueError("need epochs >= 1, lr > 0, batch_size >= 1")
 
-    def fit(lr: float) -> LinearProbe:
+    def fit(lr: float, inputs: tuple[Any, ...] = train_inputs) -> LinearProbe:
         return _fit_probe(
-            xs,
-            y,
-            mean,
-            std,
+            *inputs,
             num_classes,
             epochs,
             lr,
@@ -551,12 +589,19 @@ def linear_probe(
         )
 
     results, lr, acc, probe = _select_on_val(lrs, fit, lambda p: p.accuracy(val.features, val.labels))
+    refit_acc = None
+    if refit and test is not None:
+        both = _probe_inputs(
+            torch.cat([train.features, val.features]), torch.cat([train.labels, val.labels]), standardize, dev
+        )
+        refit_acc = fit(lr, both).accuracy(test.features, test.labels)
     return {
         "val": results,
         "best_lr": lr,
         "val_acc": acc,
         "train_acc": probe.accuracy(train.features, train.labels),
         "test_acc": probe.accuracy(test.features, test.labels) if test is not None else None,
+        "test_acc_refit_trainval": refit_acc,
         **settings,
     }
 
@@ -646,7 +691,7 @@ def evaluate_features(
     test: FeatureSet | None = None,
     *,
     knn_k: Sequence[int] = (10, 20, 100, 200),
-    knn_temperature: float = 0.07,
+    knn_temperatures: float | Sequence[float] = (0.07,),
     linear: bool = True,
     linear_epochs: int = 100,
     linear_lrs: Sequence[float] = (0.4,),
@@ -654,6 +699,7 @@ def evaluate_features(
     linear_weight_decay: float = 1e-6,
     linear_momentum: float = 0.9,
     linear_standardize: bool = True,
+    linear_refit: bool = True,
     logreg: bool = True,
     logreg_cs: Sequence[float] = (0.1, 1.0, 10.0),
     logreg_max_iter: int = 1000,
@@ -665,18 +711,18 @@ def evaluate_features(
 ) -> dict[str, Any]:
     """The evaluation protocol on pre-extracted features: kNN, linear probe, logistic regression.
 
-    Hyper-parameters are chosen on ``val``; ``test`` (optional) reports the chosen settings (and every k).
+    Hyper-parameters are chosen on ``val``; ``test`` (optional) reports the chosen settings (and every k at the
+    chosen temperature).
     ``progress`` receives one line as each part starts and ends (and when lbfgs did not converge); with it and
     ``show_bars``, the kNN searches and the logistic regression also show progress bars.
 
     Returns
     -------
     dict
-        ``knn``: {``val``: {k: acc}, ``test``: {k: acc}, ``best_k``, ``test_acc`` (at ``best_k``),
-        ``test_bank_trainval`` and ``test_acc_bank_trainval`` (the same with ``train`` and ``val`` together as
-        the bank, after k was chosen), ``temperature``}; ``linear`` (see :func:`linear_probe`) and ``logreg`` (see
-        :func:`logistic_regression_probe`) when enabled; ``n_train``, ``n_val``, ``n_test``, ``feature_dim``,
-        and the seconds each part took.
+        ``knn`` (see :func:`knn_protocol`: k and T chosen on ``val``, test accuracies with the training split and
+        with train + val as the bank), ``linear`` (see :func:`linear_probe`; ``linear_refit`` adds the test
+        accuracy of the probe refitted on train + val) and ``logreg`` (see :func:`logistic_regression_probe`)
+        when enabled; ``n_train``, ``n_val``, ``n_test``, ``feature_dim``, and the seconds each part took.
     """
     if num_classes is None:
         labs = [train.labels.max(), val.labels.max()] + ([test.labels.max()] if test is not None else [])
@@ -690,8 +736,13 @@ def evaluate_features(
     say = progress if progress is not None else (lambda msg: None)
     bars = progress is not None and show_bars
     t0 = time.perf_counter()
-    knn = knn_protocol(train, val, test, ks=knn_k, temperature=knn_temperature, num_classes=num_classes, progress=bars)
-    say(f"kNN: k = {knn['best_k']} chosen on the validation split ({100 * knn['val_acc']:.2f}%)")
+    knn = knn_protocol(
+        train, val, test, ks=knn_k, temperatures=knn_temperatures, num_classes=num_classes, progress=bars
+    )
+    say(
+        f"kNN: k = {knn['best_k']}, T = {knn['temperature']} chosen on the validation split "
+        f"({100 * knn['val_acc']:.2f}%)"
+    )
     out["knn"] = knn
     out["knn_seconds"] = time.perf_counter() - t0
     if linear:
@@ -707,6 +758,7 @@ def evaluate_features(
             weight_decay=linear_weight_decay,
             momentum=linear_momentum,
             standardize=linear_standardize,
+            refit=linear_refit,
             num_classes=num_classes,
             seed=seed,
             device=device,
@@ -736,20 +788,23 @@ def knn_protocol(
     test: FeatureSet | None = None,
     *,
     ks: Sequence[int] = (10, 20, 100, 200),
-    temperature: float = 0.07,
+    temperatures: float | Sequence[float] = (0.07,),
     num_classes: int | None = None,
     progress: bool = False,
 ) -> dict[str, Any]:
-    """Weighted kNN with k chosen on ``val``; on ``test`` every k, then the bank enlarged by ``val``.
+    """Weighted kNN with k and T chosen on ``val``; on ``test`` every k, then the bank enlarged by ``val``.
+
+    Every pair (T, k) is scored on the validation split from one top-k search; the best pair is kept (ties: the
+    first temperature listed, then the smallest k). The test split is classified with the chosen T at every k.
 
     Parameters
     ----------
     train, val, test
-        The bank, the queries k is chosen on, and the queries reported (optional).
+        The bank, the queries k and T are chosen on, and the queries reported (optional).
     ks
         The values of k.
-    temperature
-        Temperature of the votes.
+    temperatures
+        The temperatures T of the votes ``exp(sim / T)`` (one value: no choice).
     num_classes
         Number of classes (default: from the labels).
     progress
@@ -758,53 +813,66 @@ def knn_protocol(
     Returns
     -------
     dict
-        ``val`` and ``test`` ({k: acc}), ``best_k``, ``val_acc``, ``test_acc`` (at ``best_k``),
+        ``temperature`` (the chosen T), ``temperatures`` (those tried), ``val_by_temperature`` ({T: {k: acc}}),
+        ``val`` and ``test`` ({k: acc} at the chosen T), ``best_k``, ``val_acc``, ``test_acc`` (at ``best_k``),
         ``test_bank_trainval`` and ``test_acc_bank_trainval`` (the bank is ``train`` and ``val`` together once
-        k is chosen), ``temperature``.
+        k and T are chosen).
     """
     ks = sorted({int(k) for k in ks})
+    temps = [float(temperatures)] if isinstance(temperatures, (int, float)) else [float(t) for t in temperatures]
+    temps = list(dict.fromkeys(temps))
     total = len(val) + (2 * len(test) if test is not None else 0)
     bar = progress_bar(total, "kNN", progress)
-    kw: dict[str, Any] = {"temperature": temperature, "num_classes": num_classes}
+    kw: dict[str, Any] = {"num_classes": num_classes}
     if bar is not None:
         kw["on_chunk"] = bar.update
     try:
-        return _knn_searches(train, val, test, ks, kw)
+        return _knn_searches(train, val, test, ks, temps, kw)
     finally:
         if bar is not None:
             bar.close()
 
 
+def _knn_accuracies(
+    bank: FeatureSet, queries: FeatureSet, ks: list[int], temps: list[float], kw: dict[str, Any]
+) -> dict[tuple[float, int], float]:
+    preds = _knn_votes(bank.features, bank.labels, queries.features, ks, temps, **kw)
+    y = queries.labels.cpu().long()
+    return {key: float((p == y).float().mean()) for key, p in preds.items()}
+
+
 def _knn_searches(
-    train: FeatureSet, val: FeatureSet, test: FeatureSet | None, ks: list[int], kw: dict[str, Any]
+    train: FeatureSet, val: FeatureSet, test: FeatureSet | None, ks: list[int], temps: list[float], kw: dict[str, Any]
 ) -> dict[str, Any]:
-    temperature = kw["temperature"]
-    val_acc = knn_accuracy(train.features, train.labels, val.features, val.labels, ks, **kw)
-    assert isinstance(val_acc, dict)
-    best_k = max(ks, key=lambda k: (val_acc[k], -k))
-    knn: dict[str, Any] = {"temperature": temperature, "val": {str(k): v for k, v in val_acc.items()}}
-    knn["best_k"] = best_k
-    knn["val_acc"] = val_acc[best_k]
+    val_acc = _knn_accuracies(train, val, ks, temps, kw)
+    # first temperature listed, then the smallest k, on ties
+    order = {key: i for i, key in enumerate((t, k) for t in temps for k in ks)}
+    best_t, best_k = max(val_acc, key=lambda key: (val_acc[key], -order[key]))
+    knn: dict[str, Any] = {
+        "temperature": best_t,
+        "temperatures": temps,
+        "val_by_temperature": {str(t): {str(k): val_acc[t, k] for k in ks} for t in temps},
+        "val": {str(k): val_acc[best_t, k] for k in ks},
+        "best_k": best_k,
+        "val_acc": val_acc[best_t, best_k],
+    }
     if test is not None:
-        test_acc = knn_accuracy(train.features, train.labels, test.features, test.labels, ks, **kw)
-        assert isinstance(test_acc, dict)
-        knn["test"] = {str(k): v for k, v in test_acc.items()}
-        knn["test_acc"] = test_acc[best_k]
-        # Once k is chosen, the validation images join the bank (the usual protocol: the bank is the whole
+        test_acc = _knn_accuracies(train, test, ks, [best_t], kw)
+        knn["test"] = {str(k): test_acc[best_t, k] for k in ks}
+        knn["test_acc"] = test_acc[best_t, best_k]
+        # Once k and T are chosen, the validation images join the bank (the usual protocol: the bank is the whole
         # labelled training set, as for the raw-pixel reference).
-        bank = torch.cat([train.features, val.features])
-        bank_labels = torch.cat([train.labels, val.labels])
-        full_acc = knn_accuracy(bank, bank_labels, test.features, test.labels, ks, **kw)
-        assert isinstance(full_acc, dict)
-        knn["test_bank_trainval"] = {str(k): v for k, v in full_acc.items()}
-        knn["test_acc_bank_trainval"] = full_acc[best_k]
+        bank = FeatureSet(torch.cat([train.features, val.features]), torch.cat([train.labels, val.labels]))
+        full_acc = _knn_accuracies(bank, test, ks, [best_t], kw)
+        knn["test_bank_trainval"] = {str(k): full_acc[best_t, k] for k in ks}
+        knn["test_acc_bank_trainval"] = full_acc[best_t, best_k]
     return knn
 
 
 def _eval_kwargs(ecfg: Any) -> dict[str, Any]:
     return {
         "knn_k": tuple(ecfg.knn_k),
-        "knn_temperature": ecfg.knn_temperature,
+        "knn_temperatures": tuple(ecfg.knn_temperatures),
         "linear": ecfg.linear,
         "linear_epochs": ecfg.linear_epochs,
         "linear_lrs": tuple(ecfg.linear_lrs),
@@ -812,6 +880,7 @@ def _eval_kwargs(ecfg: Any) -> dict[str, Any]:
         "linear_weight_decay": ecfg.linear_weight_decay,
         "linear_momentum": ecfg.linear_momentum,
         "linear_standardize": ecfg.linear_standardize,
+        "linear_refit": ecfg.linear_refit,
         "logreg": ecfg.logreg,
         "logreg_cs": tuple(ecfg.logreg_cs),
         "logreg_max_iter": ecfg.logreg_max_iter,

@@ -227,13 +227,17 @@ def summary_lines(summary: dict[str, Any], eval_path: Path | None) -> list[str]:
         both = f" / {100 * full['20']:.2f}% (bank: train + validation)" if "20" in full else ""
         lines.append(f"  20-NN accuracy {100 * test['20']:.2f}% (bank: the training split){both}, as in the README")
     if knn.get("test_acc") is not None:
+        chosen = "k and T" if len(knn.get("temperatures") or ()) > 1 else "k"
         lines.append(
-            f"  kNN accuracy {100 * knn['test_acc']:.2f}% at k = {knn.get('best_k')} (k chosen on the validation split)"
+            f"  kNN accuracy {100 * knn['test_acc']:.2f}% at k = {knn.get('best_k')}, T = {knn.get('temperature')} "
+            f"({chosen} chosen on the validation split)"
         )
     lin = ev.get("linear")
     if isinstance(lin, dict) and lin.get("test_acc") is not None:
         chosen = " chosen on validation" if len(lin.get("val") or {}) > 1 else ""
-        lines.append(f"  linear probe {100 * lin['test_acc']:.2f}% (lr {lin.get('best_lr')}{chosen})")
+        refit = lin.get("test_acc_refit_trainval")
+        both = f" / {100 * refit:.2f}% (refitted on train + validation)" if refit is not None else ""
+        lines.append(f"  linear probe {100 * lin['test_acc']:.2f}% (lr {lin.get('best_lr')}{chosen}){both}")
     lr = ev.get("logreg")
     if isinstance(lr, dict) and lr.get("test_acc") is not None:
         note = "" if lr.get("converged", True) else f", not converged in {lr.get('n_iter')} iterations"

@@ -274,7 +274,7 @@ class EpochMonitor:
                 queries.features,
                 queries.labels,
                 cfg.eval.monitor_k,
-                temperature=cfg.eval.knn_temperature,
+                temperature=cfg.eval.monitor_temperature,
                 num_classes=self.num_classes,
             )
         embeddings = (queries if queries is not None else bank).embeddings
