@@ -82,7 +82,9 @@ def _cells_show(cells: str, values: list[float]) -> bool:
 
 def _check_accuracy_row(cells: list[str], run: dict, where: str) -> None:
     linear, logreg, knn = cells[:3]
-    assert _cells_show(linear, [100 * run["linear_test"]]), where
+    # runs that refitted the probe on train + val show both fits, "90.44 / 90.55"
+    refit = [] if run.get("linear_test_refit_trainval") is None else [100 * run["linear_test_refit_trainval"]]
+    assert _cells_show(linear, [100 * run["linear_test"], *refit]), where
     assert _cells_show(logreg, [100 * run["logreg_test"]]), where
     assert _cells_show(knn, [100 * run["knn20_test"], 100 * run["knn20_test_bank_trainval"]]), where
 
@@ -92,7 +94,8 @@ def _check_seed_row(cells: list[str], seeds: list[dict], where: str) -> None:
         values = [100 * s[key] for s in seeds]
         return [statistics.mean(values), statistics.stdev(values)]
 
-    assert _cells_show(cells[0], mean_sd("linear_test")), where
+    refit = mean_sd("linear_test_refit_trainval") if seeds[0].get("linear_test_refit_trainval") is not None else []
+    assert _cells_show(cells[0], mean_sd("linear_test") + refit), where
     assert _cells_show(cells[1], mean_sd("logreg_test")), where
     assert _cells_show(cells[2], mean_sd("knn20_test") + mean_sd("knn20_test_bank_trainval")), where
 
@@ -1103,8 +1106,8 @@ def test_notebook04_conclusion_holds_on_the_committed_outputs():
         pattern = rf"{name} *: n E_l for l = 1, 2: ([\d.]+), ([\d.]+); for l = 4..8 from ([\d.]+) to ([\d.]+)"
         energies[name] = tuple(float(x) for x in re.search(pattern, out).groups())
     for knn, linear, _, _ in runs.values():
-        assert abs(knn - pixels) < 2.0  # "about the 20-NN test accuracy of raw pixels"
-        assert linear > knn  # "a few points more with a linear probe"
+        assert abs(knn - pixels) < 2.0  # "within two points of the 20-NN test accuracy of raw pixels"
+        assert 1.0 <= linear - knn <= 2.5  # "one to two points more with a linear probe" (rounded)
     sfrik, vicreg = energies["SFRIK"], energies["VICReg"]
     assert vicreg[0] > 2 * sfrik[0] and vicreg[1] > 2 * sfrik[1]  # "several times closer" at degrees 1, 2
     assert vicreg[2] > sfrik[3]  # degrees 4 to 8: VICReg's stay above SFRIK's
