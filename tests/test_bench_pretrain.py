@@ -130,8 +130,9 @@ def test_readme_results_table_is_the_benchmark_json(bench):
     assert f"{epochs} epochs" in section.splitlines()[0]
     flat = " ".join(section.split())
     assert f"bench_pretrain.py --epochs {epochs}" in flat and f"--method sfrik --epochs {epochs} " in flat
-    # the preset as it was then: float32 and the linear probe's learning rates 0.02, 0.05, 0.2
-    assert "-- --amp off --eval.linear_lrs 0.02,0.05,0.2" in flat and "--epochs 16 --amp off --out" in flat
+    # the preset as it was then: float32, the linear probe's learning rates 0.02, 0.05, 0.2, T = 0.07, no refit
+    assert "-- --amp off --eval.linear_lrs 0.02,0.05,0.2 --eval.knn_temperatures 0.07 --eval.linear_refit false" in flat
+    assert "--epochs 16 --amp off --eval.knn_temperatures 0.07 --eval.linear_refit false --out" in flat
     assert all(r["linear_lr"] in (0.02, 0.05, 0.2) for r in result["methods"].values())
     assert (
         seeds["epochs"] == epochs

@@ -349,6 +349,8 @@ def test_the_throughput_section_prose_is_the_benchmark_json():
 
 MAIN_JOB = "pretrain40_main_job.json"  # the main job's command, timed alone on the 2-core machine
 MAIN_SEEDS = "pretrain40_sfrik_seeds.json"  # its seeds 0, 1, 2 (seed 0: the timed run)
+MAIN_BASELINES = "pretrain40_baselines.json"  # the other methods with the same preset, seed 0
+MAIN_PIXELS = "pixels_knn.json"  # raw pixels through the same kNN protocol
 
 
 def test_readme_main_job_time_is_the_timed_run():
@@ -370,7 +372,8 @@ def test_readme_main_job_time_is_the_timed_run():
 
 
 def test_main_job_tables_are_the_seeds_json():
-    """The README's and the benchmark page's tables of the main job: one row per seed and their mean."""
+    """The README's and the benchmark page's tables of the main job: one row per seed, their mean, the other
+    methods with the same preset and raw pixels, all through the same protocol (k and T chosen on validation)."""
     from dotkernels_ssl.pretraining.config import parse_config
 
     cfg = parse_config(["--preset", "fashion-mnist-cpu", "--out", "unused"])
@@ -379,24 +382,36 @@ def test_main_job_tables_are_the_seeds_json():
     assert data["epochs"] is None and data["extra_options"] == [] and len(seeds) == 3
     assert all(s["epochs"] == cfg.optim.epochs for s in seeds)
     timed = _json(MAIN_JOB)["methods"]["sfrik"]
-    for key in ("knn20_test", "knn20_test_bank_trainval", "linear_test", "logreg_test", "linear_val"):
+    keys = ("knn20_test", "knn20_test_bank_trainval", "linear_test", "linear_test_refit_trainval", "logreg_test")
+    for key in (*keys, "linear_val", "knn_temperature"):
         assert seeds[0][key] == timed[key], key  # seed 0 is the timed run, reused
+    baselines = _json(MAIN_BASELINES)
+    assert baselines["epochs"] is None and baselines["extra_options"] == []
+    others = {label: baselines["methods"][m] for label, m in METHODS.items() if m in baselines["methods"]}
+    assert len(others) >= 2 and "SFRIK" not in others
+    for run in (*seeds, *others.values()):  # the current protocol: T chosen on validation, probe refitted
+        assert run["knn_temperature"] is not None and run["linear_test_refit_trainval"] is not None
     for doc, heading in [
         (README, "### The main job: SFRIK, 40 epochs"),
         (BENCH_README, "### 40 epochs with bf16 autocast (the preset's default)"),
     ]:
         rows = _rows(_section(doc, heading))
         assert f"{cfg.optim.epochs} epochs" in heading
-        for s in seeds:
-            cells = rows[f"SFRIK, seed {s['seed']}"]
-            _check_accuracy_row(cells, s, f"{heading} seed {s['seed']}")
+        labelled = [(f"SFRIK, seed {s['seed']}", s) for s in seeds] + list(others.items())
+        for label, run in labelled:
+            cells = rows[label]
+            _check_accuracy_row(cells, run, f"{heading} {label}")
             if doc is BENCH_README:
-                assert _cells_show(cells[3], [100 * s["knn_val"]["20"]]), heading
-                assert _cells_show(cells[4], [100 * s["linear_val"]]), heading
+                assert _cells_show(cells[3], [100 * run["knn_val"]["20"]]), heading
+                assert _cells_show(cells[4], [100 * run["linear_val"]]), heading
+                assert _cells_show(cells[5], [run["knn_temperature"]]), heading
         _check_seed_row(rows["SFRIK, seeds 0, 1, 2 (mean ± sd)"], seeds, heading)
-        pixels = _json("pretrain.json")["pixels"]
+        pixels = _json(MAIN_PIXELS)["pixels"]
         bank = [100 * pixels["knn20_test_bank_train"], 100 * pixels["knn20_test_bank_trainval"]]
         assert _cells_show(rows["raw pixels"][2], bank), heading
+        if doc is BENCH_README:
+            assert _cells_show(rows["raw pixels"][3], [100 * pixels["knn"]["val"]["20"]]), heading
+            assert _cells_show(rows["raw pixels"][5], [pixels["knn"]["temperature"]]), heading
 
 
 def test_readme_run_description_is_the_presets():
