@@ -397,6 +397,8 @@ def test_main_job_tables_are_the_seeds_json():
     ]:
         rows = _rows(_section(doc, heading))
         assert f"{cfg.optim.epochs} epochs" in heading
+        command = f"--methods {','.join(baselines['methods'])} --skip-throughput --skip-pixels --runs-dir runs/main40"
+        assert f"{command} --out benchmarks/results/{MAIN_BASELINES}" in " ".join(_section(doc, heading).split())
         labelled = [(f"SFRIK, seed {s['seed']}", s) for s in seeds] + list(others.items())
         for label, run in labelled:
             cells = rows[label]
