@@ -491,3 +491,31 @@ def test_config_reads_the_earlier_single_temperature_and_checks_the_new_ones():
             parse_config(["--preset", "fashion-mnist-cpu", "--eval.knn_temperatures", bad])
     with pytest.raises(ConfigError, match=r"eval\.monitor_temperature"):
         parse_config(["--preset", "fashion-mnist-cpu", "--eval.monitor_temperature", "0"])
+
+
+def test_small_temperatures_vote_for_a_far_querys_neighbours():
+    """exp((s - 1) / T) underflows for every neighbour of a far query at small T: the votes must not all vanish."""
+    bank = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.0, 1.0]])
+    labels = torch.tensor([1, 2, 2])
+    far = torch.tensor([[0.45, -0.893]])  # cosine 0.45 with the nearest bank entry
+    for t in (0.001, 0.005, 0.07):
+        assert knn_predict(bank, labels, far, 1, temperature=t).tolist() == [1], t
+        ref = _naive_weighted_knn(bank, labels, far, 3, t, 3)
+        assert knn_predict(bank, labels, far, 3, temperature=t, num_classes=3).tolist() == ref.tolist(), t
+
+
+def test_temperatures_must_be_finite_positive_numbers():
+    from dotkernels_ssl.pretraining.config import ConfigError, parse_config
+    from dotkernels_ssl.pretraining.evaluation import knn_protocol
+
+    tr, va = _noisy_clusters(0), _noisy_clusters(1)
+    with pytest.raises(ValueError, match="temperature"):
+        knn_predict(tr.features, tr.labels, va.features, 5, temperature=float("inf"))
+    with pytest.raises(ValueError, match="temperatures must hold at least one value"):
+        knn_protocol(tr, va, ks=(5,), temperatures=())
+    with pytest.raises(ValueError, match="finite and > 0"):
+        knn_protocol(tr, va, ks=(5,), temperatures=(0.05, float("inf")))
+    # a numpy scalar is one temperature
+    assert knn_protocol(tr, va, ks=(5,), temperatures=np.float32(0.05))["temperatures"] == [pytest.approx(0.05)]
+    with pytest.raises(ConfigError, match=r"eval\.knn_temperatures"):
+        parse_config(["--preset", "fashion-mnist-cpu", "--eval.knn_temperatures", "0.02,inf"])

@@ -32,6 +32,7 @@ Examples
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import re
 import sys
@@ -791,12 +792,12 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("run.stop_after must be >= 1 (or none)")
     if any(k < 1 for k in cfg.eval.knn_k) or cfg.eval.monitor_k < 1 or not cfg.eval.knn_k:
         raise ConfigError("kNN k values must be >= 1")
-    if not cfg.eval.knn_temperatures or not all(t > 0 for t in cfg.eval.knn_temperatures):
+    if not cfg.eval.knn_temperatures or not all(math.isfinite(t) and t > 0 for t in cfg.eval.knn_temperatures):
         raise ConfigError(
-            f"eval.knn_temperatures must be one or more values > 0, got {list(cfg.eval.knn_temperatures)}"
+            f"eval.knn_temperatures must be one or more finite values > 0, got {list(cfg.eval.knn_temperatures)}"
         )
-    if not cfg.eval.monitor_temperature > 0:
-        raise ConfigError(f"eval.monitor_temperature must be > 0, got {cfg.eval.monitor_temperature}")
+    if not (math.isfinite(cfg.eval.monitor_temperature) and cfg.eval.monitor_temperature > 0):
+        raise ConfigError(f"eval.monitor_temperature must be finite and > 0, got {cfg.eval.monitor_temperature}")
     if not cfg.eval.linear_lrs or not cfg.eval.logreg_cs:
         raise ConfigError("eval.linear_lrs and eval.logreg_cs need at least one value")
 

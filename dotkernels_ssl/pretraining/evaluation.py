@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import numbers
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -252,7 +253,7 @@ def knn_predict(
     Tensor or dict
         int64 predictions ``(M,)``, or ``{k: predictions}`` when ``k`` is a sequence.
     """
-    if not temperature > 0:
+    if not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be > 0, got {temperature}")
     ks = [int(k)] if isinstance(k, (int, np.integer)) else [int(v) for v in k]
     if not ks or min(ks) < 1:
@@ -288,8 +289,10 @@ def _knn_votes(
     on_chunk: Callable[[int], Any] | None = None,
 ) -> dict[tuple[float, int], torch.Tensor]:
     """Predictions ``{(T, k): (M,) int64}`` for every temperature and k, from one top-k search per block."""
-    if not temperatures or any(not t > 0 for t in temperatures):
-        raise ValueError(f"every temperature must be > 0, got {list(temperatures)}")
+    if not temperatures:
+        raise ValueError("temperatures must hold at least one value")
+    if any(not (math.isfinite(t) and t > 0) for t in temperatures):
+        raise ValueError(f"every temperature must be finite and > 0, got {list(temperatures)}")
     if not ks or min(ks) < 1:
         raise ValueError(f"k must be >= 1, got {list(ks)}")
     keep = train_labels >= 0
@@ -310,7 +313,9 @@ def _knn_votes(
         top_sim, top_idx = sim.topk(kmax, dim=1)
         top_lab = bank_labels[top_idx]
         for t in temperatures:
-            w = torch.exp((top_sim - 1.0) / t) if weighted else torch.ones_like(top_sim)
+            # relative to each query's nearest neighbour (the same votes up to a factor per row): with small T,
+            # exp((s - 1) / T) underflows to 0 for every neighbour of a far query and the vote went to class 0
+            w = torch.exp((top_sim - top_sim[:, :1]) / t) if weighted else torch.ones_like(top_sim)
             for kk in ks:
                 kk_ = min(kk, kmax)
                 votes = torch.zeros(sim.shape[0], num_classes, dtype=w.dtype, device=w.device)
@@ -819,7 +824,8 @@ def knn_protocol(
         k and T are chosen).
     """
     ks = sorted({int(k) for k in ks})
-    temps = [float(temperatures)] if isinstance(temperatures, (int, float)) else [float(t) for t in temperatures]
+    scalar = isinstance(temperatures, numbers.Real) or (hasattr(temperatures, "ndim") and temperatures.ndim == 0)
+    temps = [float(temperatures)] if scalar else [float(t) for t in temperatures]
     temps = list(dict.fromkeys(temps))
     total = len(val) + (2 * len(test) if test is not None else 0)
     bar = progress_bar(total, "kNN", progress)
