@@ -146,11 +146,13 @@ def run_methods(methods: list[str], args: argparse.Namespace, runs_dir: Path) ->
                 stamp.write_text(json.dumps(expected, indent=1))
                 todo.append((name, cmd))
             elif stored != expected:
-                print(
-                    f"[{name}] trained with the same recipe: evaluating its checkpoint with today's settings",
-                    flush=True,
-                )
-                print(f"[{name}] evaluated in {reevaluate(out, expected, args.threads):.0f} s", flush=True)
+                # the same recipe: evaluate again only if the evaluation's settings changed (minutes), else restamp
+                if stored["config"].get("eval") != expected["config"]["eval"]:
+                    print(
+                        f"[{name}] trained with the same recipe: evaluating its checkpoint with today's settings",
+                        flush=True,
+                    )
+                    print(f"[{name}] evaluated in {reevaluate(out, expected, args.threads):.0f} s", flush=True)
                 stamp.write_text(json.dumps(expected, indent=1))
     running: dict[int, tuple[str, float]] = {}
     while todo or running:

@@ -383,6 +383,13 @@ def test_a_run_trained_with_the_same_recipe_is_evaluated_again_not_retrained(ben
     assert after["eval"]["linear"]["test_acc"] == before["eval"]["linear"]["test_acc"]
     stamp = json.loads((runs / "sfrik.bench_command.json").read_text())
     assert stamp == bench._stamp(bench._command("sfrik", 0, again, runs))
+    # only the monitors' frequency changed: neither trained nor evaluated again, the stamp is rewritten
+    evaluated = (run / "eval.json").stat().st_mtime_ns
+    monitors = _args(epochs=1, extra=[*changed, "--eval-every", "2"], seeds=1, jobs=1, fresh=False)
+    assert bench.run_methods(["sfrik"], monitors, runs)["sfrik"]["knn20_test"] == second["knn20_test"]
+    assert (run / "eval.json").stat().st_mtime_ns == evaluated and (run / "last.pt").stat().st_mtime_ns == checkpoint
+    stamp = json.loads((runs / "sfrik.bench_command.json").read_text())
+    assert stamp == bench._stamp(bench._command("sfrik", 0, monitors, runs))
     # the recipe is what decides: another learning rate is another run
     other = bench._stamp(bench._command("sfrik", 0, _args(epochs=1, extra=[*tiny, "--lr", "0.2"]), runs))
     assert bench._recipe(other) != bench._recipe(stamp)
